@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/sqlstore"
+)
+
+// runAdmin implements `cedula admin citizen|enrol|client`, working on the
+// database directly (the same operations as the admin HTTP API).
+func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []string, stdout io.Writer) error {
+	d, _, err := server.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	st := sqlstore.New(d)
+	verb, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("cedula admin "+verb, flag.ContinueOnError)
+	switch verb {
+	case "citizen":
+		given := fs.String("given-name", "", "given name")
+		family := fs.String("family-name", "", "family name")
+		birth := fs.String("birthdate", "", "birthdate YYYY-MM-DD")
+		email := fs.String("email", "", "email address")
+		locale := fs.String("locale", "es", "es or en")
+		enrol := fs.Bool("enrol", true, "also print an enrolment link")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		c := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: *given, FamilyName: *family, Birthdate: *birth,
+			Email: *email, Locale: *locale, Created: time.Now()}
+		if err := issuer.ValidateCitizen(c); err != nil {
+			return err
+		}
+		if err := st.CreateCitizen(ctx, c); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "citizen %s\n", c.ID)
+		if *enrol {
+			return printEnrol(ctx, st, cfg, c.ID, stdout)
+		}
+		return nil
+	case "enrol":
+		id := fs.String("citizen", "", "citizen ID")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if *id == "" {
+			return errors.New("--citizen is required")
+		}
+		return printEnrol(ctx, st, cfg, *id, stdout)
+	case "client":
+		if len(rest) == 0 || rest[0] != "add" {
+			return errors.New("usage: cedula admin client add --id ID --name NAME [--redirect-uri URI]… [--auth private_key_jwt|client_secret_basic|none] [--jwks FILE] [--grant …]… [--scope …]…")
+		}
+		var redirects, grants, scopes multi
+		id := fs.String("id", "", "client_id")
+		name := fs.String("name", "", "agency name shown to citizens")
+		auth := fs.String("auth", issuer.AuthPrivateKeyJWT, "token_endpoint_auth_method")
+		jwksFile := fs.String("jwks", "", "file with the client's public JWKS (private_key_jwt)")
+		subject := fs.String("subject-type", issuer.SubjectPairwise, "pairwise or public")
+		sector := fs.String("sector", "", "sector identifier for pairwise subjects")
+		alg := fs.String("id-token-alg", "", "id_token_signed_response_alg: ES256 (default), RS256 or EdDSA")
+		fs.Var(&redirects, "redirect-uri", "redirect URI (repeat)")
+		fs.Var(&grants, "grant", "grant type (repeat; default authorization_code and refresh_token)")
+		fs.Var(&scopes, "scope", "extra scope the client may request (repeat)")
+		if err := fs.Parse(rest[1:]); err != nil {
+			return err
+		}
+		if len(grants) == 0 {
+			grants = multi{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
+		}
+		c := issuer.Client{ID: *id, Name: *name, RedirectURIs: redirects, GrantTypes: grants, AuthMethod: *auth,
+			SubjectType: *subject, SectorID: *sector, IDTokenAlg: *alg, Scopes: scopes, Created: time.Now()}
+		if *jwksFile != "" {
+			b, err := os.ReadFile(*jwksFile)
+			if err != nil {
+				return err
+			}
+			if err := jose.ValidPublicJWKS(b); err != nil {
+				return fmt.Errorf("%s: not a JWKS of public keys with kids", *jwksFile)
+			}
+			c.JWKS = b
+		}
+		var secret string
+		if c.AuthMethod == issuer.AuthClientSecretBasic {
+			secret, c.SecretHash = issuer.NewClientSecret()
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		if err := st.PutClient(ctx, c); err != nil {
+			return err
+		}
+		out := map[string]any{"client_id": c.ID}
+		if secret != "" {
+			out["client_secret"] = secret
+			out["note"] = "the secret is shown this once; Cedula keeps only its SHA-256"
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return fmt.Errorf("unknown admin command %q (citizen, enrol, client add)", verb)
+}
+
+func printEnrol(ctx context.Context, st *sqlstore.Store, cfg config.Config, id string, stdout io.Writer) error {
+	link, exp, err := pages.Enrol(ctx, st, id, "cli", cfg.EnrolmentTTL.D(), cfg.PublicURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enrolment link (single use, until %s): %s\n", exp.UTC().Format(time.RFC3339), link)
+	return nil
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
+)
+
+// tokenServer is a minimal authorization server for the bench command's
+// wiring: discovery and a token endpoint that verifies the client assertion
+// with jwks. internal/bench's tests check the assertion in depth.
+func tokenServer(t *testing.T, jwks []byte) *httptest.Server {
+	t.Helper()
+	var srv *httptest.Server
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL, "token_endpoint": srv.URL + "/token"})
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := jose.Verify([]byte(r.FormValue("client_assertion")), jwks); err != nil || r.FormValue("grant_type") != "client_credentials" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"access_token":"at","token_type":"Bearer"}`))
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// clientKeyFile writes a new ES256 client key as a JWK file and returns its
+// path and public JWKS.
+func clientKeyFile(t *testing.T) (string, []byte) {
+	t.Helper()
+	k, err := jose.NewClientKey(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := k.PrivateJWK()
+	jwks, _ := k.PublicJWKS()
+	path := filepath.Join(t.TempDir(), "client.jwk")
+	if err := os.WriteFile(path, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, jwks
+}
+
+func TestRunBench(t *testing.T) {
+	keyFile, jwks := clientKeyFile(t)
+	srv := tokenServer(t, jwks)
+	otherKey, _ := clientKeyFile(t)
+	short := []string{"--concurrency", "2", "--duration", "200ms", "--warmup", "0s"}
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string // in the output
+		wantErr string
+	}{
+		{name: "reference", args: append([]string{"reference", "--quiet"}, short...),
+			want: []string{"reference J: http://127.0.0.1:", "scenario", "p99", "J = "}},
+		{name: "reference with progress", args: []string{"reference", "--concurrency", "1", "--duration", "1500ms", "--warmup", "0s"},
+			want: []string{"ops/s", "err/s"}},
+		{name: "token without compare", args: append([]string{"token", "--quiet", "--compare=false", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
+			want: []string{"token: " + srv.URL + "/token, client agency-1 (ES256", "ops/s"}},
+		{name: "token with compare", args: append([]string{"token", "--quiet", "--min-ratio", "0", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
+			want: []string{"reference", "token/J = "}},
+		{name: "token with an unregistered key", args: append([]string{"token", "--url", srv.URL, "--client-id", "agency-1", "--client-key", otherKey}, short...),
+			wantErr: "first request to " + srv.URL + "/token: token: status 401"},
+		{name: "token without flags", args: []string{"token"},
+			wantErr: "--url is required\n--client-id is required\n--client-key is required"},
+		{name: "token with a missing key file", args: []string{"token", "--url", srv.URL, "--client-id", "a", "--client-key", "/nonexistent.jwk"},
+			wantErr: "no such file"},
+		{name: "bad concurrency", args: []string{"reference", "--concurrency", "0"}, wantErr: "concurrency 0"},
+		{name: "stray argument", args: []string{"reference", "extra"}, wantErr: `unexpected argument "extra"`},
+		{name: "unknown scenario", args: []string{"audit"}, wantErr: `unknown scenario "audit"`},
+		{name: "no scenario", args: nil, wantErr: "needs a scenario"},
+		{name: "help", args: []string{"help"}, want: []string{"cedula bench token --url URL"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			err := runBench(t.Context(), tc.args, &out)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none; output:\n%s", err, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output:\n%s\nwant it to contain %q", out.String(), w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,131 @@
+// Command cedula is Cedula's one binary: the server, its migrations, key
+// rotation, administration and the load generator.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cedula/cedula/internal/config"
+)
+
+const usage = `Cedula — citizen identity wallet and consent service.
+
+Usage:
+  cedula serve   [flags]            run the server (SQLite and local keys by default)
+  cedula migrate [flags]            apply database migrations and exit
+  cedula keys rotate|list [flags]   rotate or list signing keys
+  cedula admin citizen|enrol|client add manage citizens, enrolment links and agency clients
+  cedula bench reference|token …    load generator (see cedula bench -h)
+
+Common flags (also CEDULA_* environment variables and a YAML file):
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "cedula:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		commonFlags(flag.NewFlagSet("cedula", flag.ContinueOnError)).fs.PrintDefaults()
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "bench":
+		return runBench(ctx, rest, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		commonFlags(flag.NewFlagSet("cedula", flag.ContinueOnError)).fs.PrintDefaults()
+		return nil
+	}
+	cf := commonFlags(flag.NewFlagSet("cedula "+cmd, flag.ContinueOnError))
+	cf.fs.SetOutput(stderr)
+	var sub []string
+	switch cmd {
+	case "keys", "admin":
+		if len(rest) == 0 {
+			return fmt.Errorf("cedula %s needs a subcommand", cmd)
+		}
+		sub, rest = rest[:1], rest[1:]
+	}
+	cfg, log, remaining, err := cf.load(rest, stderr)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, stdout)
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "keys":
+		return runKeys(ctx, &cfg, append(sub, remaining...))
+	case "admin":
+		return runAdmin(ctx, cfg, log, append(sub, remaining...), stdout)
+	}
+	return fmt.Errorf("unknown command %q (try cedula help)", cmd)
+}
+
+// common holds the flags every server-side command shares.
+type common struct {
+	fs                                               *flag.FlagSet
+	configFile, db, keys, listen, publicURL, dataDir string
+	demo                                             bool
+}
+
+func commonFlags(fs *flag.FlagSet) *common {
+	c := &common{fs: fs}
+	fs.StringVar(&c.configFile, "config", os.Getenv("CEDULA_CONFIG"), "YAML configuration file")
+	fs.StringVar(&c.db, "db", "", "database: a SQLite path or postgres://… (default ./data/cedula.db)")
+	fs.StringVar(&c.keys, "keys", "", "signing keys: local, or vault://HOST:PORT[/MOUNT] with VAULT_TOKEN or AppRole")
+	fs.StringVar(&c.listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
+	fs.StringVar(&c.publicURL, "public-url", "", "public URL and issuer (default http://localhost:8080)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "folder for the SQLite file, local keystore and secrets (default ./data)")
+	fs.BoolVar(&c.demo, "demo", false, "register a demo agency and fictional citizens, and print what to open")
+	return c
+}
+
+// load parses args, then builds and validates the configuration; it returns
+// the arguments after the flags.
+func (c *common) load(args []string, stderr io.Writer) (config.Config, *slog.Logger, []string, error) {
+	if err := c.fs.Parse(args); err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	cfg, err := config.Load(c.configFile, os.Getenv)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&cfg.DB, c.db}, {&cfg.Keys, c.keys}, {&cfg.Listen, c.listen}, {&cfg.PublicURL, c.publicURL}, {&cfg.DataDir, c.dataDir}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	if c.demo {
+		cfg.Demo = true
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, nil, err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return cfg, log, c.fs.Args(), nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/issuer/sqlstore"
+)
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	s, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if cfg.Demo {
+		if err := server.SeedDemo(ctx, s, stdout); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	return s.Run(ctx, func(addr string) {
+		log.Info("serving", "listen", addr, "public_url", cfg.PublicURL, "db", dbKind(cfg), "keys", keysKind(cfg))
+		fmt.Fprintf(stdout, "Cedula is listening on %s — open %s\n", addr, cfg.PublicURL)
+	})
+}
+
+func dbKind(cfg config.Config) string {
+	if d := cfg.DatabaseURL(); strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func keysKind(cfg config.Config) string {
+	if strings.HasPrefix(cfg.Keys, "vault") {
+		return "vault"
+	}
+	return "local"
+}
+
+func migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	d, err := db.Open(ctx, cfg.DatabaseURL())
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	n, err := d.Migrate(ctx, sqlstore.Migrations)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, dbKind(cfg))
+	return nil
+}

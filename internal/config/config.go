@@ -1,0 +1,246 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one `cedula serve` process.
+type Config struct {
+	// Listen is the TCP address to serve on.
+	Listen string `yaml:"listen"`
+	// PublicURL is the issuer identifier and base of every link, without a
+	// trailing slash. Its host is the passkey RP ID unless set.
+	PublicURL string `yaml:"public_url"`
+	// DataDir holds the SQLite file, the local keystore and generated
+	// secrets in the embedded mode.
+	DataDir string `yaml:"data_dir"`
+	// DB is "" (SQLite at DataDir/cedula.db), a SQLite path, or a
+	// postgres:// URL.
+	DB string `yaml:"db"`
+	// Keys is "local" (keystore in DataDir) or vault://HOST:PORT[/MOUNT].
+	Keys string `yaml:"keys"`
+	// KeyRetention is how long a retired key stays in the JWKS; it must
+	// exceed the longest token lifetime.
+	KeyRetention Duration `yaml:"key_retention"`
+	LogLevel     string   `yaml:"log_level"`
+	// Demo registers a demo agency and fictional citizens on start.
+	Demo bool `yaml:"demo"`
+
+	Passkeys Passkeys `yaml:"passkeys"`
+	Tokens   Tokens   `yaml:"tokens"`
+	// EnrolmentTTL is how long an enrolment link stays usable.
+	EnrolmentTTL Duration `yaml:"enrolment_ttl"`
+	// SessionTTL is how long a login session with Cedula's pages lasts.
+	SessionTTL Duration `yaml:"session_ttl"`
+	// Clients are agency clients registered at start (created or updated).
+	Clients []Client `yaml:"clients"`
+}
+
+// Passkeys configures WebAuthn.
+type Passkeys struct {
+	RPID   string `yaml:"rp_id"`
+	RPName string `yaml:"rp_name"`
+	// AAGUIDAllowList, when not empty, admits only these authenticator
+	// models (AAGUIDs in their 8-4-4-4-12 hex form).
+	AAGUIDAllowList []string `yaml:"aaguid_allowlist"`
+}
+
+// Tokens sets token lifetimes.
+type Tokens struct {
+	AccessTTL  Duration `yaml:"access_ttl"`
+	IDTTL      Duration `yaml:"id_ttl"`
+	RefreshTTL Duration `yaml:"refresh_ttl"`
+}
+
+// Client is an agency client declared in the file.
+type Client struct {
+	ID                     string   `yaml:"id"`
+	Name                   string   `yaml:"name"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes             []string `yaml:"grant_types"`
+	AuthMethod             string   `yaml:"token_endpoint_auth_method"`
+	// JWKSFile is the path of the client's public JWKS (private_key_jwt).
+	JWKSFile string `yaml:"jwks_file"`
+	// SecretSHA256File holds the hex SHA-256 of a secret Cedula generated
+	// earlier (client_secret_basic); the secret itself is never configured.
+	SecretSHA256File     string   `yaml:"secret_sha256_file"`
+	SubjectType          string   `yaml:"subject_type"`
+	SectorID             string   `yaml:"sector_identifier"`
+	IDTokenAlg           string   `yaml:"id_token_signed_response_alg"`
+	BackchannelLogoutURI string   `yaml:"backchannel_logout_uri"`
+	Scopes               []string `yaml:"scopes"`
+}
+
+// Duration is a time.Duration written as "10m" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 10m or 24h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the embedded-mode configuration.
+func Default() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		PublicURL:    "http://localhost:8080",
+		DataDir:      "./data",
+		Keys:         "local",
+		KeyRetention: Duration(48 * time.Hour),
+		LogLevel:     "info",
+		Passkeys:     Passkeys{RPName: "Cedula"},
+		Tokens: Tokens{
+			AccessTTL:  Duration(10 * time.Minute),
+			IDTTL:      Duration(10 * time.Minute),
+			RefreshTTL: Duration(30 * 24 * time.Hour),
+		},
+		EnrolmentTTL: Duration(24 * time.Hour),
+		SessionTTL:   Duration(12 * time.Hour),
+	}
+}
+
+// Load returns the defaults overlaid with the YAML file at path (when not
+// empty) and then with the environment (getenv, usually os.Getenv).
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	env := map[string]*string{
+		"CEDULA_LISTEN":     &c.Listen,
+		"CEDULA_PUBLIC_URL": &c.PublicURL,
+		"CEDULA_DATA_DIR":   &c.DataDir,
+		"CEDULA_DB":         &c.DB,
+		"CEDULA_KEYS":       &c.Keys,
+		"CEDULA_LOG_LEVEL":  &c.LogLevel,
+	}
+	for name, p := range env {
+		if v := getenv(name); v != "" {
+			*p = v
+		}
+	}
+	return c, nil
+}
+
+// DatabaseURL is the database to open.
+func (c Config) DatabaseURL() string {
+	if c.DB == "" {
+		return filepath.Join(c.DataDir, "cedula.db")
+	}
+	return c.DB
+}
+
+// RPID is the WebAuthn relying party ID.
+func (c Config) RPID() string {
+	if c.Passkeys.RPID != "" {
+		return c.Passkeys.RPID
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// Secure reports whether cookies get the Secure attribute.
+func (c Config) Secure() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+
+// Validate reports every problem in c at once.
+func (c Config) Validate() error {
+	var probs []string
+	add := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/") {
+		add("public_url: %q must be an absolute http(s) URL without query, fragment or trailing slash", c.PublicURL)
+	} else if u.Scheme == "http" && u.Hostname() != "localhost" && u.Hostname() != "127.0.0.1" {
+		add("public_url: %q must use https (http only for localhost)", c.PublicURL)
+	}
+	if c.DataDir == "" {
+		add("data_dir: must not be empty")
+	}
+	if c.DB != "" && strings.Contains(c.DB, "://") && !strings.HasPrefix(c.DB, "postgres://") &&
+		!strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite://") {
+		add("db: %q is not a postgres:// URL or a SQLite path", c.DB)
+	}
+	if c.Keys != "local" && !strings.HasPrefix(c.Keys, "local:") && !strings.HasPrefix(c.Keys, "vault://") && !strings.HasPrefix(c.Keys, "vault+https://") {
+		add("keys: %q is not local, local:PATH or vault://HOST:PORT[/MOUNT]", c.Keys)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	for name, d := range map[string]Duration{
+		"tokens.access_ttl": c.Tokens.AccessTTL, "tokens.id_ttl": c.Tokens.IDTTL, "tokens.refresh_ttl": c.Tokens.RefreshTTL,
+		"enrolment_ttl": c.EnrolmentTTL, "session_ttl": c.SessionTTL, "key_retention": c.KeyRetention,
+	} {
+		if d <= 0 {
+			add("%s: must be positive", name)
+		}
+	}
+	if c.KeyRetention > 0 && (c.KeyRetention < c.Tokens.AccessTTL || c.KeyRetention < c.Tokens.IDTTL) {
+		add("key_retention: %s is shorter than a token lifetime; retired keys would vanish before their tokens expire", c.KeyRetention.D())
+	}
+	for _, a := range c.Passkeys.AAGUIDAllowList {
+		if len(strings.ReplaceAll(a, "-", "")) != 32 {
+			add("passkeys.aaguid_allowlist: %q is not an AAGUID", a)
+		}
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		if cl.ID == "" {
+			add("clients[%d]: id is required", i)
+		} else if seen[cl.ID] {
+			add("clients[%d]: id %q is declared twice", i, cl.ID)
+		}
+		seen[cl.ID] = true
+		if cl.AuthMethod == "private_key_jwt" && cl.JWKSFile == "" {
+			add("clients[%d]: private_key_jwt needs jwks_file", i)
+		}
+		if cl.AuthMethod == "client_secret_basic" && cl.SecretSHA256File == "" {
+			add("clients[%d]: client_secret_basic needs secret_sha256_file", i)
+		}
+	}
+	if len(probs) > 0 {
+		return &Error{Problems: probs}
+	}
+	return nil
+}
+
+// Error lists every configuration problem found.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}

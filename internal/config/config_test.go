@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v, want nil", err)
+	}
+}
+
+func TestLoadFileAndEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:9999\ntokens:\n  access_ttl: 5m\n"), 0o600)
+	env := map[string]string{"CEDULA_DB": "postgres://x@127.0.0.1/db"}
+	c, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" {
+		t.Errorf("Listen = %q, want 127.0.0.1:9999", c.Listen)
+	}
+	if got := c.Tokens.AccessTTL.D().String(); got != "5m0s" {
+		t.Errorf("AccessTTL = %s, want 5m0s", got)
+	}
+	if c.DatabaseURL() != "postgres://x@127.0.0.1/db" {
+		t.Errorf("DatabaseURL = %q, want the env value", c.DatabaseURL())
+	}
+	if c.Tokens.RefreshTTL != Default().Tokens.RefreshTTL {
+		t.Errorf("RefreshTTL = %v, want the default kept", c.Tokens.RefreshTTL)
+	}
+}
+
+func TestLoadEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, nil, 0o600)
+	if _, err := Load(path, func(string) string { return "" }); err != nil {
+		t.Fatalf("empty file: got %v, want nil", err)
+	}
+}
+
+func TestUnknownFieldRejected(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:1\nlisten_adress: x\n"), 0o600)
+	_, err := Load(path, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "listen_adress") {
+		t.Fatalf("got %v, want an error naming listen_adress", err)
+	}
+}
+
+func TestBadDurationNamesLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("session_ttl: forever\n"), 0o600)
+	_, err := Load(path, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("got %v, want an error naming line 1", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Default()
+	c.Listen = "nope"
+	c.PublicURL = "http://example.org/"
+	c.Keys = "hsm://x"
+	c.LogLevel = "loud"
+	c.Tokens.AccessTTL = 0
+	c.Clients = []Client{{ID: "a", AuthMethod: "private_key_jwt"}, {ID: "a"}}
+	err := c.Validate()
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("Validate() = %v, want *Error", err)
+	}
+	for _, want := range []string{"listen:", "public_url:", "keys:", "log_level:", "tokens.access_ttl", "jwks_file", "declared twice"} {
+		found := false
+		for _, p := range e.Problems {
+			if strings.Contains(p, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("problems %q: want one mentioning %q", e.Problems, want)
+		}
+	}
+}
+
+func TestRPIDFromPublicURL(t *testing.T) {
+	c := Default()
+	c.PublicURL = "https://id.example.gob:8443"
+	if got := c.RPID(); got != "id.example.gob" {
+		t.Errorf("RPID() = %q, want id.example.gob", got)
+	}
+	if !c.Secure() {
+		t.Errorf("Secure() = false, want true for https")
+	}
+}

@@ -1,0 +1,104 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Dialect names the SQL dialect of an open database.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open database and its dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+}
+
+// Open opens the database named by url: "postgres://…" or "postgresql://…"
+// for PostgreSQL, "sqlite://PATH" or a plain file path for SQLite. A SQLite
+// file's folder is created when missing. SQLite runs in WAL mode with
+// synchronous=FULL so that an acknowledged write survives a crash.
+func Open(ctx context.Context, url string) (*DB, error) {
+	var d *DB
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		sdb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("db: open postgres: %w", err)
+		}
+		sdb.SetMaxOpenConns(32)
+		sdb.SetMaxIdleConns(32)
+		sdb.SetConnMaxIdleTime(5 * time.Minute)
+		d = &DB{DB: sdb, Dialect: Postgres}
+	default:
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			return nil, errors.New("db: empty SQLite path")
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("db: create folder for %s: %w", path, err)
+			}
+		}
+		// _txlock=immediate makes every transaction take the write lock at
+		// BEGIN, so two writers never deadlock on a lock upgrade.
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+		sdb, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("db: open sqlite: %w", err)
+		}
+		// SQLite serialises writers; a handful of connections lets readers
+		// proceed alongside the writer in WAL mode.
+		sdb.SetMaxOpenConns(8)
+		sdb.SetMaxIdleConns(8)
+		d = &DB{DB: sdb, Dialect: SQLite}
+	}
+	if err := d.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	return d, nil
+}
+
+// InTx runs fn inside a transaction, committing when fn returns nil and
+// rolling back otherwise.
+func (d *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation in
+// either dialect.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || // SQLite
+		strings.Contains(s, "SQLSTATE 23505") // PostgreSQL unique_violation
+}

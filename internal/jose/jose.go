@@ -1,0 +1,142 @@
+package jose
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/cedula/cedula/internal/keys"
+)
+
+// ErrInvalid is returned for anything that is not a valid, correctly signed
+// JWS under the given keys.
+var ErrInvalid = errors.New("jose: invalid signature or token")
+
+// Sign signs payload as a compact JWS with key. headers are extra protected
+// header parameters (e.g. "typ"); "alg" and "kid" are set from key.
+func Sign(ctx context.Context, key keys.Key, payload []byte, headers map[string]any) (string, error) {
+	hdr := jws.NewHeaders()
+	for k, v := range headers {
+		if err := hdr.Set(k, v); err != nil {
+			return "", fmt.Errorf("jose: header %q: %w", k, err)
+		}
+	}
+	if err := hdr.Set(jws.KeyIDKey, key.ID()); err != nil {
+		return "", err
+	}
+	out, err := jws.Sign(payload, jws.WithKey(jwa.SignatureAlgorithm(key.Alg()), keys.Signer(ctx, key), jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("jose: sign: %w", err)
+	}
+	return string(out), nil
+}
+
+// SignJSON marshals claims as JSON and signs them with Sign.
+func SignJSON(ctx context.Context, key keys.Key, claims any, headers map[string]any) (string, error) {
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("jose: encode claims: %w", err)
+	}
+	return Sign(ctx, key, b, headers)
+}
+
+// JWKS returns the JSON Web Key Set (RFC 7517 §5) of pubs, each with its
+// "kid", "alg" and "use": "sig".
+func JWKS(pubs ...keys.PublicKey) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, p := range pubs {
+		k, err := jwk.FromRaw(p.Key)
+		if err != nil {
+			return nil, fmt.Errorf("jose: key %s: %w", p.ID, err)
+		}
+		_ = k.Set(jwk.KeyIDKey, p.ID)
+		_ = k.Set(jwk.AlgorithmKey, jwa.SignatureAlgorithm(p.Alg))
+		_ = k.Set(jwk.KeyUsageKey, "sig")
+		if err := set.AddKey(k); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(set)
+}
+
+// Verify checks a compact JWS against the keys of a JWKS document and returns
+// its payload. Only the algorithms in allowed are accepted (none means
+// ES256, EdDSA and RS256; anything else, "none" and HMAC included, is never
+// accepted). The key is the one whose "kid" the header names; when that key
+// states an "alg" it must be the header's (RFC 7517 §4.4), so a token cannot
+// pick the algorithm its key is used with. A "crit" header is rejected, as
+// RFC 7515 §4.1.11 requires for extensions the recipient does not
+// understand (none here). Every failure matches ErrInvalid.
+func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
+	set, err := jwk.Parse(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("jose: key set: %w", err)
+	}
+	if len(allowed) == 0 {
+		allowed = []keys.Alg{keys.ES256, keys.EdDSA, keys.RS256}
+	}
+	msg, err := jws.Parse(compact, jws.WithCompact())
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil, ErrInvalid
+	}
+	hdr := msg.Signatures()[0].ProtectedHeaders()
+	alg := hdr.Algorithm()
+	ok := false
+	for _, a := range allowed {
+		if a.Valid() && string(a) == alg.String() {
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: algorithm %q not accepted", ErrInvalid, alg)
+	}
+	if _, present := hdr.Get(jws.CriticalKey); present {
+		return nil, fmt.Errorf("%w: unsupported critical header parameters", ErrInvalid)
+	}
+	if _, present := hdr.Get("b64"); present { // RFC 7797 unencoded payloads: not used here
+		return nil, fmt.Errorf("%w: unsupported header parameter \"b64\"", ErrInvalid)
+	}
+	kid := hdr.KeyID()
+	if kid == "" {
+		return nil, fmt.Errorf("%w: no \"kid\" in the header", ErrInvalid)
+	}
+	key, found := set.LookupKeyID(kid)
+	if !found {
+		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalid, kid)
+	}
+	if ka := key.Algorithm().String(); ka != "" && ka != alg.String() {
+		return nil, fmt.Errorf("%w: key %q is for %s, not %s", ErrInvalid, kid, ka, alg)
+	}
+	if use := key.KeyUsage(); use != "" && use != jwk.ForSignature.String() {
+		return nil, fmt.Errorf("%w: key %q is not a signature key", ErrInvalid, kid)
+	}
+	payload, err := jws.Verify(compact, jws.WithCompact(), jws.WithKey(alg, key))
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	return payload, nil
+}
+
+// Header returns the protected header of a compact JWS without verifying it,
+// as plain JSON values (strings, float64, maps, slices). Callers use it only
+// to choose a key; nothing in it is trusted.
+func Header(compact []byte) (map[string]any, error) {
+	msg, err := jws.Parse(compact, jws.WithCompact())
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil, ErrInvalid
+	}
+	b, err := json.Marshal(msg.Signatures()[0].ProtectedHeaders())
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, ErrInvalid
+	}
+	return m, nil
+}

@@ -1,0 +1,40 @@
+package jose
+
+import (
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// UnverifiedPayload returns the payload of a compact JWS without checking
+// its signature. Callers use it only to find which key to verify with (for
+// example the "iss" of a client assertion) and must then call Verify.
+func UnverifiedPayload(compact []byte) ([]byte, error) {
+	msg, err := jws.Parse(compact)
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil, ErrInvalid
+	}
+	return msg.Payload(), nil
+}
+
+// ValidPublicJWKS reports whether b is a JWK Set (RFC 7517 §5) of public
+// signing keys only, each with a "kid".
+func ValidPublicJWKS(b []byte) error {
+	set, err := jwk.Parse(b)
+	if err != nil {
+		return ErrInvalid
+	}
+	if set.Len() == 0 {
+		return ErrInvalid
+	}
+	for i := 0; i < set.Len(); i++ {
+		k, _ := set.Key(i)
+		if k.KeyID() == "" {
+			return ErrInvalid
+		}
+		switch k.(type) {
+		case jwk.ECDSAPrivateKey, jwk.RSAPrivateKey, jwk.OKPPrivateKey, jwk.SymmetricKey:
+			return ErrInvalid
+		}
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/keys/backend"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/sqlstore"
+)
+
+// Server is a wired Cedula server.
+type Server struct {
+	Config   config.Config
+	DB       *db.DB
+	Store    *sqlstore.Store
+	Keys     keys.Manager
+	Provider *oidcop.Provider
+	log      *slog.Logger
+	handler  http.Handler
+	cancel   context.CancelFunc
+}
+
+// Open opens the database and the keys and applies migrations; it serves
+// nothing. migrate and admin commands use it alone.
+func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) {
+	d, err := db.Open(ctx, cfg.DatabaseURL())
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	km, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D()})
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	return d, km, nil
+}
+
+// New builds the whole server.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	d, km, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Config: cfg, DB: d, Store: sqlstore.New(d), Keys: km, log: log}
+	if err := s.syncClients(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	secret, err := loadSecret(cfg.DataDir, os.Getenv)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.Provider, err = oidcop.New(ctx, oidcop.Config{
+		Issuer:        cfg.PublicURL,
+		LoginPath:     "/login",
+		AccessTTL:     cfg.Tokens.AccessTTL.D(),
+		IDTTL:         cfg.Tokens.IDTTL.D(),
+		RefreshTTL:    cfg.Tokens.RefreshTTL.D(),
+		Secret:        secret,
+		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
+	}, s.Store, km, log, oidcop.NewMetrics(reg))
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", s.Provider.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if err := s.mountPages(ctx, mux); err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.mountAdmin(mux)
+	s.handler = middleware(mux, log, newHTTPMetrics(reg))
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	go s.housekeeping(bg)
+	return s, nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the database.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	return s.DB.Close()
+}
+
+// ready reports whether the database and the keys answer.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.PingContext(ctx); err != nil {
+		writeProblem(w, http.StatusServiceUnavailable, "Not ready", "the database does not answer")
+		return
+	}
+	if _, err := s.Keys.Rings(ctx); err != nil {
+		writeProblem(w, http.StatusServiceUnavailable, "Not ready", "the key manager does not answer")
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// housekeeping deletes expired authorization requests and tokens.
+func (s *Server) housekeeping(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if _, err := s.Store.DeleteAuthRequestsBefore(ctx, now.Add(-time.Hour)); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: auth requests", "err", err)
+		}
+		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
+		}
+	}
+}
+
+// syncClients creates or updates the clients declared in the configuration.
+func (s *Server) syncClients(ctx context.Context) error {
+	var errs []error
+	for _, cc := range s.Config.Clients {
+		c, err := clientFromConfig(cc)
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil {
+			err = s.Store.PutClient(ctx, c)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client %q: %w", cc.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func clientFromConfig(cc config.Client) (issuer.Client, error) {
+	c := issuer.Client{
+		ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
+		GrantTypes: cc.GrantTypes, AuthMethod: cc.AuthMethod, SubjectType: cc.SubjectType, SectorID: cc.SectorID,
+		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, Scopes: cc.Scopes, Created: time.Now(),
+	}
+	if c.SubjectType == "" {
+		c.SubjectType = issuer.SubjectPairwise
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
+	}
+	if cc.JWKSFile != "" {
+		b, err := os.ReadFile(cc.JWKSFile)
+		if err != nil {
+			return c, err
+		}
+		c.JWKS = b
+	}
+	if cc.SecretSHA256File != "" {
+		b, err := os.ReadFile(cc.SecretSHA256File)
+		if err != nil {
+			return c, err
+		}
+		h, err := decodeHex(strings.TrimSpace(string(b)))
+		if err != nil || len(h) != 32 {
+			return c, fmt.Errorf("%s is not a hex SHA-256 digest", cc.SecretSHA256File)
+		}
+		c.SecretHash = h
+	}
+	return c, nil
+}
+
+// Run serves on the configured address until ctx ends, then shuts down
+// gracefully. ready, when not nil, receives the bound address.
+func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", s.Config.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,16 @@
+package issuer
+
+import "errors"
+
+// Sentinel errors returned by the stores and services; compare with errors.Is.
+var (
+	ErrNotFound      = errors.New("issuer: not found")
+	ErrExists        = errors.New("issuer: already exists")
+	ErrExpired       = errors.New("issuer: expired")
+	ErrUsed          = errors.New("issuer: already used")
+	ErrRevoked       = errors.New("issuer: revoked")
+	ErrReused        = errors.New("issuer: refresh token reused")
+	ErrLastPasskey   = errors.New("issuer: cannot remove the last passkey without recovery codes")
+	ErrCounter       = errors.New("issuer: authenticator signature counter went backwards")
+	ErrInvalidClient = errors.New("issuer: invalid client configuration")
+)

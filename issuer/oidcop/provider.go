@@ -1,0 +1,253 @@
+package oidcop
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
+)
+
+// Config configures the provider.
+type Config struct {
+	// Issuer is the public URL, the "iss" of every token (OIDC Discovery §3).
+	Issuer string
+	// LoginPath is where zitadel sends the browser to log in; the request
+	// ID is appended as ?authRequestID=.
+	LoginPath  string
+	AccessTTL  time.Duration
+	IDTTL      time.Duration
+	RefreshTTL time.Duration
+	// Secret keys the opaque access tokens' encryption and the pairwise
+	// subjects. Every replica must share it. At least 32 bytes.
+	Secret []byte
+	// AllowInsecure permits an http issuer (localhost development and tests).
+	AllowInsecure bool
+}
+
+// Metrics counts what the provider does.
+type Metrics struct {
+	tokens *prometheus.CounterVec
+	logins prometheus.Counter
+}
+
+// NewMetrics registers the provider's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cedula_tokens_issued_total", Help: "Access tokens issued, by kind (citizen or client).",
+		}, []string{"kind"}),
+		logins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cedula_logins_total", Help: "Completed citizen logins to an agency.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.tokens, m.logins)
+	}
+	return m
+}
+
+func (m *Metrics) tokenIssued(client bool) {
+	if m == nil {
+		return
+	}
+	kind := "citizen"
+	if client {
+		kind = "client"
+	}
+	m.tokens.WithLabelValues(kind).Inc()
+}
+
+// Provider is the OpenID provider.
+type Provider struct {
+	st      *storage
+	op      *op.Provider
+	handler http.Handler
+	cfg     Config
+}
+
+// New builds the provider over store and keys, creating the signing key
+// rings when they do not exist yet.
+func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, log *slog.Logger, m *Metrics) (*Provider, error) {
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("oidcop: the secret must have at least 32 bytes")
+	}
+	for alg, ring := range rings {
+		if _, err := km.Active(ctx, ring, alg); err != nil {
+			return nil, fmt.Errorf("oidcop: signing key %s: %w", ring, err)
+		}
+	}
+	st := &storage{
+		store: store, keys: km, secret: derive(cfg.Secret, "pairwise"), cfg: cfg, log: log,
+		now: func() time.Time { return time.Now().UTC() }, metrics: m,
+	}
+	var cryptoKey [32]byte
+	copy(cryptoKey[:], derive(cfg.Secret, "access-token"))
+	opCfg := &op.Config{
+		CryptoKey:                  cryptoKey,
+		CodeMethodS256:             true,
+		AuthMethodPost:             false,
+		AuthMethodPrivateKeyJWT:    true,
+		GrantTypeRefreshToken:      true,
+		RequestObjectSupported:     false,
+		SupportedUILocales:         []language.Tag{language.Spanish, language.English},
+		SupportedScopes:            []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name", "family_name", "birthdate", "locale", "email", "email_verified"},
+		BackChannelLogoutSupported: false,
+	}
+	var opts []op.Option
+	if cfg.AllowInsecure {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	provider, err := op.NewProvider(opCfg, st, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("oidcop: %w", err)
+	}
+	srv := &server{
+		LegacyServer: op.NewLegacyServer(provider, *op.DefaultEndpoints),
+		st:           st,
+		issuer:       cfg.Issuer,
+		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
+		replay:       newReplayCache(),
+	}
+	handler := op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider))
+	return &Provider{st: st, op: provider, handler: handler, cfg: cfg}, nil
+}
+
+// derive returns a key for one use from the provider secret.
+func derive(secret []byte, use string) []byte {
+	h := sha256.New()
+	h.Write([]byte("cedula-oidcop-" + use + "\x00"))
+	h.Write(secret)
+	return h.Sum(nil)
+}
+
+// Handler serves discovery, authorize, token, userinfo, introspection,
+// revocation, end_session and the JWKS.
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+// RequestInfo describes a pending authorization request for the consent page.
+type RequestInfo struct {
+	ClientID   string
+	ClientName string
+	Scopes     []string
+	Claims     []string // user claims the scopes release
+	UILocales  []string
+}
+
+// Info describes the pending request id.
+func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
+	r, err := p.st.store.AuthRequest(ctx, id)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	if p.st.now().Sub(r.Created) > authRequestTTL {
+		return RequestInfo{}, fmt.Errorf("oidcop: authorization request: %w", issuer.ErrExpired)
+	}
+	c, err := p.st.store.Client(ctx, r.ClientID)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales}
+	if slices.Contains(r.Scopes, oidc.ScopeProfile) {
+		info.Claims = append(info.Claims, "name", "given_name", "family_name", "birthdate", "locale")
+	}
+	if slices.Contains(r.Scopes, oidc.ScopeEmail) {
+		info.Claims = append(info.Claims, "email")
+	}
+	return info, nil
+}
+
+// Complete records that citizenID logged in (with amr at authTime) and
+// consented to request id, and returns the URL that issues the code.
+func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
+	r, err := p.st.store.AuthRequest(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	c, err := p.st.store.Client(ctx, r.ClientID)
+	if err != nil {
+		return "", err
+	}
+	sector := subjectSector(c)
+	sub := subject(p.st.secret, sector, citizenID)
+	if err := p.st.store.PutSubject(ctx, sector, sub, citizenID); err != nil {
+		return "", err
+	}
+	if err := p.st.store.CompleteAuthRequest(ctx, id, citizenID, sub, amr, authTime); err != nil {
+		return "", err
+	}
+	if p.st.metrics != nil {
+		p.st.metrics.logins.Inc()
+	}
+	return p.cfg.Issuer + op.DefaultEndpoints.Authorization.Relative() + "/callback?id=" + url.QueryEscape(id), nil
+}
+
+// Deny ends request id with error=access_denied (OIDC Core §3.1.2.6) and
+// returns the client redirect that carries it.
+func (p *Provider) Deny(ctx context.Context, id string) (string, error) {
+	r, err := p.st.store.AuthRequest(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if err := p.st.store.DeleteAuthRequest(ctx, id); err != nil {
+		return "", err
+	}
+	u, err := url.Parse(r.RedirectURI)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("error", "access_denied")
+	q.Set("error_description", "the citizen declined")
+	if r.State != "" {
+		q.Set("state", r.State)
+	}
+	q.Set("iss", p.cfg.Issuer) // RFC 9207
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// Subject returns the identifier client clientID sees for citizenID.
+func (p *Provider) Subject(ctx context.Context, clientID, citizenID string) (string, error) {
+	c, err := p.st.store.Client(ctx, clientID)
+	if err != nil {
+		return "", err
+	}
+	return subject(p.st.secret, subjectSector(c), citizenID), nil
+}
+
+// AccessToken returns the active access token whose value is token (as
+// sent in an Authorization header), or an error when it is unknown, revoked
+// or expired.
+func (p *Provider) AccessToken(ctx context.Context, token string) (issuer.AccessToken, error) {
+	plain, err := p.op.Crypto().Decrypt(token)
+	if err != nil {
+		return issuer.AccessToken{}, fmt.Errorf("oidcop: access token: %w", issuer.ErrNotFound)
+	}
+	id, _, ok := strings.Cut(plain, ":")
+	if !ok {
+		return issuer.AccessToken{}, fmt.Errorf("oidcop: access token: %w", issuer.ErrNotFound)
+	}
+	at, err := p.st.store.AccessToken(ctx, id)
+	if err != nil {
+		return at, err
+	}
+	if at.Revoked || !p.st.now().Before(at.Expiration) {
+		return issuer.AccessToken{}, fmt.Errorf("oidcop: access token: %w", issuer.ErrRevoked)
+	}
+	return at, nil
+}

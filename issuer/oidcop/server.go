@@ -1,0 +1,238 @@
+package oidcop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
+)
+
+// server is zitadel's LegacyServer with Cedula's stricter rules on top.
+type server struct {
+	*op.LegacyServer
+	st       *storage
+	issuer   string
+	tokenURL string
+	replay   *replayCache
+}
+
+// VerifyClient authenticates the client at the token, introspection and
+// revocation endpoints. Client assertions (private_key_jwt, RFC 7523 §2.2)
+// are verified here for every grant, client_credentials included, which
+// zitadel does not do.
+func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	cc := r.Data
+	if cc.ClientAssertion != "" || cc.ClientAssertionType != "" {
+		if cc.ClientSecret != "" {
+			return nil, oidc.ErrInvalidRequest().WithDescription("client authentication must not use more than one method")
+		}
+		if cc.ClientAssertionType != oidc.ClientAssertionTypeJWTAssertion {
+			return nil, oidc.ErrInvalidClient().WithDescription("unsupported client_assertion_type")
+		}
+		c, err := s.verifyAssertion(ctx, cc.ClientAssertion, cc.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		return s.st.client(c), nil
+	}
+	return s.LegacyServer.VerifyClient(ctx, r)
+}
+
+// assertionClaims are the RFC 7523 §3 claims of a client assertion.
+type assertionClaims struct {
+	Iss string          `json:"iss"`
+	Sub string          `json:"sub"`
+	Aud json.RawMessage `json:"aud"`
+	Exp *float64        `json:"exp"`
+	Nbf *float64        `json:"nbf"`
+	Iat *float64        `json:"iat"`
+	Jti string          `json:"jti"`
+}
+
+// maxAssertionLifetime bounds how far in the future an assertion may expire,
+// which also bounds the replay cache.
+const maxAssertionLifetime = 10 * time.Minute
+
+// clockSkew is tolerated on exp, nbf and iat.
+const clockSkew = 30 * time.Second
+
+func (s *server) verifyAssertion(ctx context.Context, assertion, formClientID string) (issuer.Client, error) {
+	bad := func(why string) (issuer.Client, error) {
+		return issuer.Client{}, oidc.ErrInvalidClient().WithDescription("invalid client assertion: %s", why)
+	}
+	payload, err := jose.UnverifiedPayload([]byte(assertion))
+	if err != nil {
+		return bad("not a JWS")
+	}
+	var cl assertionClaims
+	if err := json.Unmarshal(payload, &cl); err != nil {
+		return bad("claims are not a JSON object")
+	}
+	if cl.Iss == "" || cl.Iss != cl.Sub {
+		return bad("iss and sub must both be the client_id")
+	}
+	if formClientID != "" && formClientID != cl.Iss {
+		return bad("client_id does not match the assertion")
+	}
+	c, err := s.st.store.Client(ctx, cl.Iss)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return bad("unknown client")
+	} else if err != nil {
+		return issuer.Client{}, err
+	}
+	if c.AuthMethod != issuer.AuthPrivateKeyJWT {
+		return bad("the client is not registered for private_key_jwt")
+	}
+	if _, err := jose.Verify([]byte(assertion), c.JWKS, keys.ES256, keys.EdDSA, keys.RS256); err != nil {
+		return bad("signature does not verify with the client's registered keys")
+	}
+	var aud []string
+	if err := json.Unmarshal(cl.Aud, &aud); err != nil {
+		var one string
+		if json.Unmarshal(cl.Aud, &one) != nil {
+			return bad("aud is missing")
+		}
+		aud = []string{one}
+	}
+	if !slices.Contains(aud, s.issuer) && !slices.Contains(aud, s.tokenURL) {
+		return bad("aud must be the issuer or the token endpoint")
+	}
+	now := s.st.now()
+	if cl.Exp == nil {
+		return bad("exp is required")
+	}
+	exp := time.Unix(int64(*cl.Exp), 0)
+	switch {
+	case now.After(exp.Add(clockSkew)):
+		return bad("expired")
+	case exp.Sub(now) > maxAssertionLifetime:
+		return bad("exp is too far in the future")
+	case cl.Nbf != nil && time.Unix(int64(*cl.Nbf), 0).After(now.Add(clockSkew)):
+		return bad("not yet valid")
+	case cl.Iat != nil && time.Unix(int64(*cl.Iat), 0).After(now.Add(clockSkew)):
+		return bad("issued in the future")
+	case cl.Jti == "":
+		return bad("jti is required")
+	}
+	if !s.replay.add(c.ID+"\x00"+cl.Jti, exp.Add(clockSkew), now) {
+		return bad("jti has been used before")
+	}
+	return c, nil
+}
+
+// Authorize refuses authorization requests without PKCE from public clients
+// and any PKCE method but S256 (RFC 7636 §4.2; RFC 9700 §2.1.1). The error
+// goes back to the registered redirect URI.
+func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	c, _ := r.Client.(client)
+	switch {
+	case r.Data.CodeChallenge == "" && c.c.Public():
+		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)"))
+	case r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256"))
+	}
+	return s.LegacyServer.Authorize(ctx, r)
+}
+
+func (s *server) errorRedirect(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest], e *oidc.Error) (*op.Redirect, error) {
+	return op.TryErrorRedirect(ctx, r.Data, e, s.Provider().Encoder(), nil)
+}
+
+// CodeExchange signs the ID token with the client's algorithm and requires
+// the code_verifier whenever the request carried a challenge.
+func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	if r.Data.CodeVerifier == "" {
+		ar, err := s.st.store.AuthRequestByCode(ctx, tokenHash(r.Data.Code))
+		if err == nil && ar.CodeChallenge != "" {
+			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
+		}
+	}
+	return s.LegacyServer.CodeExchange(withClientAlg(ctx, r.Client), r)
+}
+
+func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	return s.LegacyServer.RefreshToken(withClientAlg(ctx, r.Client), r)
+}
+
+func withClientAlg(ctx context.Context, c op.Client) context.Context {
+	if cl, ok := c.(client); ok && cl.c.IDTokenAlg != "" {
+		return withIDTokenAlg(ctx, cl.c.IDTokenAlg)
+	}
+	return ctx
+}
+
+// replayCache remembers client assertion IDs until they expire. It is per
+// process: with several replicas an assertion could be replayed once on
+// each within its (at most ten-minute) lifetime.
+type replayCache struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	sweep time.Time
+}
+
+func newReplayCache() *replayCache { return &replayCache{seen: map[string]time.Time{}} }
+
+// add records id until exp; false when it was already there.
+func (c *replayCache) add(id string, exp, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.sweep) > time.Minute {
+		for k, e := range c.seen {
+			if now.After(e) {
+				delete(c.seen, k)
+			}
+		}
+		c.sweep = now
+	}
+	if e, ok := c.seen[id]; ok && !now.After(e) {
+		return false
+	}
+	c.seen[id] = exp
+	return true
+}
+
+// Introspect answers RFC 7662 introspection for clients authenticated with
+// a secret or a client assertion (zitadel's own path accepts assertions only
+// with the issuer as audience). A client may introspect only tokens issued
+// to it or naming it as audience; for any other token the answer is
+// active=false (§2.2).
+func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+	cc := r.Data.ClientCredentials
+	var caller issuer.Client
+	var err error
+	if cc.ClientAssertion != "" {
+		caller, err = s.verifyAssertion(ctx, cc.ClientAssertion, cc.ClientID)
+	} else {
+		caller, err = s.st.clientBySecret(ctx, cc.ClientID, cc.ClientSecret)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := new(oidc.IntrospectionResponse)
+	plain, err := s.Provider().Crypto().Decrypt(r.Data.Token)
+	if err != nil {
+		return op.NewResponse(resp), nil
+	}
+	tokenID, _, ok := strings.Cut(plain, ":")
+	if !ok {
+		return op.NewResponse(resp), nil
+	}
+	at, err := s.st.activeToken(ctx, tokenID)
+	if err != nil || (at.ClientID != caller.ID && !slices.Contains(at.Audience, caller.ID)) {
+		return op.NewResponse(resp), nil
+	}
+	if err := s.st.SetIntrospectionFromToken(ctx, resp, tokenID, at.Subject, caller.ID); err != nil {
+		return op.NewResponse(new(oidc.IntrospectionResponse)), nil
+	}
+	return op.NewResponse(resp), nil
+}

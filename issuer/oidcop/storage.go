@@ -1,0 +1,476 @@
+package oidcop
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
+)
+
+// Key rings of the OpenID provider, one per ID token algorithm.
+var rings = map[keys.Alg]string{
+	keys.ES256: "oidc-es256",
+	keys.RS256: "oidc-rs256",
+	keys.EdDSA: "oidc-eddsa",
+}
+
+// storage implements op.Storage and op.ClientCredentialsStorage.
+type storage struct {
+	store   issuer.Store
+	keys    keys.Manager
+	secret  []byte // pairwise subject secret
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *Metrics
+}
+
+var (
+	_ op.Storage                  = (*storage)(nil)
+	_ op.ClientCredentialsStorage = (*storage)(nil)
+)
+
+// randomID returns 256 random bits, base64url-encoded.
+func randomID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenHash is how token and code values are stored: their SHA-256.
+func tokenHash(v string) string {
+	h := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// ---- auth requests (OIDC Core §3.1.2)
+
+func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	r := issuer.AuthRequest{
+		ID:                  randomID(),
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		Scopes:              req.Scopes,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              req.Prompt,
+		MaxAge:              req.MaxAge,
+		Created:             s.now(),
+	}
+	for _, l := range req.UILocales {
+		r.UILocales = append(r.UILocales, l.String())
+	}
+	if err := s.store.CreateAuthRequest(ctx, r); err != nil {
+		return nil, err
+	}
+	return authRequest{r}, nil
+}
+
+func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	r, err := s.store.AuthRequest(ctx, id)
+	if err != nil {
+		return nil, notFoundAs(err, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request"))
+	}
+	if s.now().Sub(r.Created) > authRequestTTL {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the authorization request has expired")
+	}
+	return authRequest{r}, nil
+}
+
+// authRequestTTL bounds the time between the authorization request and the
+// code's redemption: long enough for a citizen to find their phone.
+const authRequestTTL = 15 * time.Minute
+
+func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.store.AuthRequestByCode(ctx, tokenHash(code))
+	if err != nil {
+		return nil, notFoundAs(err, oidc.ErrInvalidGrant().WithDescription("invalid or used authorization code"))
+	}
+	if s.now().Sub(r.Created) > authRequestTTL {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code has expired")
+	}
+	return authRequest{r}, nil
+}
+
+func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	return s.store.SaveCode(ctx, id, tokenHash(code))
+}
+
+func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.store.DeleteAuthRequest(ctx, id)
+}
+
+// ---- tokens
+
+func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	at := s.accessFor(req)
+	if err := s.store.CreateAccessToken(ctx, at); err != nil {
+		return "", time.Time{}, err
+	}
+	s.metrics.tokenIssued(at.CitizenID == "")
+	return at.ID, at.Expiration, nil
+}
+
+// accessFor builds the access token record for any request zitadel hands us.
+func (s *storage) accessFor(req op.TokenRequest) issuer.AccessToken {
+	at := issuer.AccessToken{
+		ID:         randomID(),
+		Subject:    req.GetSubject(),
+		Audience:   req.GetAudience(),
+		Scopes:     req.GetScopes(),
+		Expiration: s.now().Add(s.cfg.AccessTTL).Truncate(time.Microsecond),
+	}
+	switch r := req.(type) {
+	case authRequest:
+		at.ClientID, at.CitizenID = r.r.ClientID, r.r.CitizenID
+	case *tokenRequest:
+		at.ClientID, at.CitizenID, at.JKT = r.clientID, r.citizenID, r.jkt
+	}
+	return at
+}
+
+func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	at := s.accessFor(req)
+	value := randomID()
+	rt := issuer.RefreshToken{
+		ID:         tokenHash(value),
+		ClientID:   at.ClientID,
+		CitizenID:  at.CitizenID,
+		Subject:    at.Subject,
+		Audience:   at.Audience,
+		Scopes:     at.Scopes,
+		Created:    s.now(),
+		Expiration: s.now().Add(s.cfg.RefreshTTL).Truncate(time.Microsecond),
+	}
+	at.RefreshTokenID = rt.ID
+	switch r := req.(type) {
+	case authRequest:
+		rt.AMR, rt.AuthTime = r.r.AMR, r.r.AuthTime
+	case *tokenRequest:
+		rt.AMR, rt.AuthTime, rt.FamilyID, rt.JKT = r.amr, r.authTime, r.familyID, r.jkt
+	}
+	var err error
+	if current == "" {
+		rt.FamilyID = randomID()
+		err = s.store.CreateRefreshToken(ctx, rt, at)
+	} else {
+		err = s.store.RotateRefreshToken(ctx, tokenHash(current), rt, at)
+		if errors.Is(err, issuer.ErrReused) {
+			s.log.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", at.ClientID)
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used; the grant has been revoked")
+		}
+	}
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	s.metrics.tokenIssued(false)
+	return at.ID, value, at.Expiration, nil
+}
+
+func (s *storage) TokenRequestByRefreshToken(ctx context.Context, value string) (op.RefreshTokenRequest, error) {
+	rt, err := s.store.RefreshToken(ctx, tokenHash(value))
+	if err != nil {
+		return nil, notFoundAs(err, oidc.ErrInvalidGrant().WithDescription("invalid refresh token"))
+	}
+	switch {
+	case rt.Revoked:
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has been revoked")
+	case rt.Used:
+		// Reuse of a rotated token: someone holds a copy. Revoke the family
+		// (RFC 9700 §4.14.2).
+		if err := s.store.RevokeFamily(ctx, rt.FamilyID); err != nil {
+			return nil, err
+		}
+		s.log.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", rt.ClientID)
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; the grant has been revoked")
+	case !s.now().Before(rt.Expiration):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
+	}
+	return &tokenRequest{
+		clientID: rt.ClientID, citizenID: rt.CitizenID, subject: rt.Subject, audience: rt.Audience,
+		scopes: rt.Scopes, amr: rt.AMR, authTime: rt.AuthTime, familyID: rt.FamilyID, jkt: rt.JKT,
+	}, nil
+}
+
+func (s *storage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	c, err := s.store.Client(ctx, clientID)
+	if err != nil {
+		return nil
+	}
+	citizenID, err := s.store.SubjectCitizen(ctx, subjectSector(c), userID)
+	if err != nil {
+		return nil
+	}
+	return s.store.DeleteSessionsOf(ctx, citizenID)
+}
+
+// RevokeToken implements RFC 7009 §2.1: a refresh token revokes its whole
+// family, an access token itself. Tokens of other clients are left alone and
+// unknown tokens are not an error (§2.2).
+func (s *storage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
+	if rt, err := s.store.RefreshToken(ctx, tokenHash(tokenOrID)); err == nil {
+		if rt.ClientID != clientID {
+			return nil
+		}
+		if err := s.store.RevokeFamily(ctx, rt.FamilyID); err != nil {
+			return oidc.ErrServerError()
+		}
+		return nil
+	}
+	if at, err := s.store.AccessToken(ctx, tokenOrID); err == nil {
+		if at.ClientID != clientID {
+			return nil
+		}
+		if err := s.store.RevokeAccessToken(ctx, at.ID); err != nil {
+			return oidc.ErrServerError()
+		}
+	}
+	return nil
+}
+
+func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, value string) (string, string, error) {
+	rt, err := s.store.RefreshToken(ctx, tokenHash(value))
+	if err != nil || rt.ClientID != clientID {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return rt.Subject, value, nil
+}
+
+// ---- keys
+
+type ctxKey int
+
+const idTokenAlgKey ctxKey = 0
+
+// withIDTokenAlg carries the client's id_token_signed_response_alg to
+// SigningKey, which zitadel calls without the client.
+func withIDTokenAlg(ctx context.Context, alg string) context.Context {
+	return context.WithValue(ctx, idTokenAlgKey, alg)
+}
+
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	alg := keys.ES256
+	if a, _ := ctx.Value(idTokenAlgKey).(string); a != "" {
+		alg = keys.Alg(a)
+	}
+	ring, ok := rings[alg]
+	if !ok {
+		return nil, fmt.Errorf("oidcop: %w: %s", keys.ErrUnsupportedAlg, alg)
+	}
+	k, err := s.keys.Active(ctx, ring, alg)
+	if err != nil {
+		return nil, err
+	}
+	return signingKey{k: k, signer: jose.OpaqueSigner(ctx, k)}, nil
+}
+
+type signingKey struct {
+	k      keys.Key
+	signer gojose.OpaqueSigner
+}
+
+func (k signingKey) SignatureAlgorithm() gojose.SignatureAlgorithm {
+	return gojose.SignatureAlgorithm(k.k.Alg())
+}
+func (k signingKey) Key() any   { return k.signer }
+func (k signingKey) ID() string { return k.k.ID() }
+
+func (s *storage) SignatureAlgorithms(context.Context) ([]gojose.SignatureAlgorithm, error) {
+	return []gojose.SignatureAlgorithm{gojose.ES256, gojose.RS256, gojose.EdDSA}, nil
+}
+
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	var out []op.Key
+	for _, alg := range []keys.Alg{keys.ES256, keys.RS256, keys.EdDSA} {
+		pubs, err := s.keys.Verification(ctx, rings[alg])
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pubs {
+			out = append(out, publicKey{p})
+		}
+	}
+	return out, nil
+}
+
+type publicKey struct{ p keys.PublicKey }
+
+func (k publicKey) ID() string                           { return k.p.ID }
+func (k publicKey) Algorithm() gojose.SignatureAlgorithm { return gojose.SignatureAlgorithm(k.p.Alg) }
+func (k publicKey) Use() string                          { return "sig" }
+func (k publicKey) Key() any                             { return k.p.Key }
+
+// ---- clients
+
+func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.store.Client(ctx, id)
+	if err != nil {
+		return nil, notFoundAs(err, oidc.ErrInvalidClient().WithDescription("unknown client"))
+	}
+	return s.client(c), nil
+}
+
+func (s *storage) client(c issuer.Client) client {
+	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL}
+}
+
+// AuthorizeClientIDSecret checks client_secret_basic (RFC 6749 §2.3.1): the
+// secret's SHA-256 against the stored digest, in constant time.
+func (s *storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	_, err := s.clientBySecret(ctx, id, secret)
+	return err
+}
+
+func (s *storage) clientBySecret(ctx context.Context, id, secret string) (issuer.Client, error) {
+	c, err := s.store.Client(ctx, id)
+	if err != nil || c.AuthMethod != issuer.AuthClientSecretBasic || !issuer.SecretMatches(c.SecretHash, secret) {
+		return issuer.Client{}, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return c, nil
+}
+
+// ClientCredentials authenticates a client_credentials request made with a
+// secret; requests with a client assertion are authenticated by the server
+// before this (see server.VerifyClient).
+func (s *storage) ClientCredentials(ctx context.Context, id, secret string) (op.Client, error) {
+	c, err := s.clientBySecret(ctx, id, secret)
+	if err != nil {
+		return nil, err
+	}
+	return s.client(c), nil
+}
+
+func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	c, err := s.store.Client(ctx, clientID)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient()
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
+		}
+	}
+	return &tokenRequest{clientID: clientID, subject: clientID, audience: []string{clientID}, scopes: scopes}, nil
+}
+
+// ---- claims
+
+// SetUserinfoFromScopes fills the ID token's user claims. Claims are
+// released at the userinfo endpoint only (OIDC Core §5.4), so the ID token
+// carries just the subject.
+func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, userID, _ string, _ []string) error {
+	info.Subject = userID
+	return nil
+}
+
+func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, _, _ string) error {
+	at, err := s.activeToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	if at.CitizenID == "" {
+		return oidc.ErrInvalidRequest().WithDescription("the token was not issued for a citizen")
+	}
+	c, err := s.store.Citizen(ctx, at.CitizenID)
+	if err != nil {
+		return err
+	}
+	info.Subject = at.Subject
+	for _, sc := range at.Scopes {
+		switch sc {
+		case oidc.ScopeProfile:
+			info.GivenName, info.FamilyName, info.Name = c.GivenName, c.FamilyName, c.DisplayName()
+			info.Birthdate = c.Birthdate
+			if c.Locale != "" {
+				info.Locale = oidc.NewLocale(language.Make(c.Locale))
+			}
+		case oidc.ScopeEmail:
+			info.Email = c.Email
+			info.EmailVerified = oidc.Bool(c.Email != "")
+		}
+	}
+	return nil
+}
+
+func (s *storage) activeToken(ctx context.Context, id string) (issuer.AccessToken, error) {
+	at, err := s.store.AccessToken(ctx, id)
+	if err != nil {
+		return at, notFoundAs(err, oidc.ErrInvalidRequest().WithDescription("invalid token"))
+	}
+	if at.Revoked || !s.now().Before(at.Expiration) {
+		return at, oidc.ErrInvalidRequest().WithDescription("the token is no longer active")
+	}
+	return at, nil
+}
+
+// SetIntrospectionFromToken answers RFC 7662 §2.2; an inactive token leaves
+// the response with active=false.
+func (s *storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, _ string) error {
+	at, err := s.activeToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	resp.Active = true
+	resp.Scope = at.Scopes
+	resp.ClientID = at.ClientID
+	resp.Subject = at.Subject
+	resp.Audience = at.Audience
+	resp.Expiration = oidc.FromTime(at.Expiration)
+	resp.TokenType = "Bearer"
+	return nil
+}
+
+func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// The JWT authorization grant (RFC 7523 §2.1) is not offered; client
+// assertions are verified by server.VerifyClient.
+func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*gojose.JSONWebKey, error) {
+	return nil, oidc.ErrUnsupportedGrantType()
+}
+
+func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnsupportedGrantType()
+}
+
+func (s *storage) Health(ctx context.Context) error {
+	_, err := s.store.Client(ctx, "\x00health")
+	if errors.Is(err, issuer.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// notFoundAs maps issuer.ErrNotFound to the protocol error e and passes
+// other errors through (they become server_error).
+func notFoundAs(err error, e *oidc.Error) error {
+	if errors.Is(err, issuer.ErrNotFound) {
+		return e
+	}
+	return err
+}
+
+// scopeList formats scopes for logs and pages.
+func scopeList(s []string) string { return strings.Join(s, " ") }

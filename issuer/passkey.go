@@ -1,0 +1,41 @@
+package issuer
+
+import "time"
+
+// Passkey is a WebAuthn credential registered by a citizen. Fields follow
+// WebAuthn Level 3 §6.1 (authenticator data) and §5.1 (the credential).
+type Passkey struct {
+	ID              []byte // credential ID
+	CitizenID       string
+	Name            string // the citizen's label, e.g. "Mi teléfono"
+	PublicKey       []byte // COSE key
+	AttestationType string
+	AAGUID          []byte
+	SignCount       uint32
+	BackupEligible  bool // BE flag, fixed at registration
+	BackupState     bool // BS flag, may change at each use
+	Transports      []string
+	Created         time.Time
+	LastUsed        time.Time
+}
+
+// Enrolment is a one-time link an agency or registrar hands a citizen so
+// they can register their first passkey. Only a hash of its token is stored.
+type Enrolment struct {
+	TokenHash []byte
+	CitizenID string
+	CreatedBy string // the admin or client that created it
+	Created   time.Time
+	Expires   time.Time
+	Used      time.Time
+}
+
+// Session is a citizen's login session with Cedula's own pages (passkey
+// management, consent). Only a hash of the cookie value is stored.
+type Session struct {
+	IDHash    []byte
+	CitizenID string
+	AMR       []string
+	AuthTime  time.Time
+	Expires   time.Time
+}

@@ -1,0 +1,124 @@
+package sqlstore
+
+import (
+	"strings"
+
+	"github.com/cedula/cedula/internal/db"
+)
+
+// schemaV1 is written once with type placeholders: {BLOB} becomes BLOB on
+// SQLite and BYTEA on PostgreSQL.
+const schemaV1 = `
+CREATE TABLE issuer_citizens (
+	id TEXT PRIMARY KEY,
+	given_name TEXT NOT NULL,
+	family_name TEXT NOT NULL,
+	birthdate TEXT NOT NULL,
+	email TEXT NOT NULL,
+	locale TEXT NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE TABLE issuer_clients (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	redirect_uris TEXT NOT NULL,
+	post_logout_uris TEXT NOT NULL,
+	grant_types TEXT NOT NULL,
+	auth_method TEXT NOT NULL,
+	secret_hash {BLOB},
+	jwks {BLOB},
+	subject_type TEXT NOT NULL,
+	sector_id TEXT NOT NULL,
+	id_token_alg TEXT NOT NULL,
+	backchannel_logout_uri TEXT NOT NULL,
+	scopes TEXT NOT NULL,
+	created BIGINT NOT NULL
+);
+CREATE TABLE issuer_passkeys (
+	id {BLOB} PRIMARY KEY,
+	citizen_id TEXT NOT NULL REFERENCES issuer_citizens(id),
+	name TEXT NOT NULL,
+	public_key {BLOB} NOT NULL,
+	attestation_type TEXT NOT NULL,
+	aaguid {BLOB},
+	sign_count BIGINT NOT NULL,
+	backup_eligible INTEGER NOT NULL,
+	backup_state INTEGER NOT NULL,
+	transports TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	last_used BIGINT NOT NULL
+);
+CREATE INDEX issuer_passkeys_citizen ON issuer_passkeys (citizen_id);
+CREATE TABLE issuer_enrolments (
+	token_hash {BLOB} PRIMARY KEY,
+	citizen_id TEXT NOT NULL REFERENCES issuer_citizens(id),
+	created_by TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	used BIGINT NOT NULL
+);
+CREATE TABLE issuer_recovery_codes (
+	hash {BLOB} PRIMARY KEY,
+	citizen_id TEXT NOT NULL REFERENCES issuer_citizens(id)
+);
+CREATE INDEX issuer_recovery_codes_citizen ON issuer_recovery_codes (citizen_id);
+CREATE TABLE issuer_subjects (
+	sector TEXT NOT NULL,
+	sub TEXT NOT NULL,
+	citizen_id TEXT NOT NULL REFERENCES issuer_citizens(id),
+	PRIMARY KEY (sector, sub)
+);
+CREATE TABLE issuer_auth_requests (
+	id TEXT PRIMARY KEY,
+	data TEXT NOT NULL,
+	code TEXT UNIQUE,
+	created BIGINT NOT NULL
+);
+CREATE INDEX issuer_auth_requests_created ON issuer_auth_requests (created);
+CREATE TABLE issuer_refresh_tokens (
+	id TEXT PRIMARY KEY,
+	family_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	data TEXT NOT NULL,
+	expiration BIGINT NOT NULL,
+	used INTEGER NOT NULL,
+	revoked INTEGER NOT NULL
+);
+CREATE INDEX issuer_refresh_tokens_family ON issuer_refresh_tokens (family_id);
+CREATE INDEX issuer_refresh_tokens_grant ON issuer_refresh_tokens (citizen_id, client_id);
+CREATE TABLE issuer_access_tokens (
+	id TEXT PRIMARY KEY,
+	client_id TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	refresh_token_id TEXT NOT NULL,
+	data TEXT NOT NULL,
+	expiration BIGINT NOT NULL,
+	revoked INTEGER NOT NULL
+);
+CREATE INDEX issuer_access_tokens_grant ON issuer_access_tokens (citizen_id, client_id);
+CREATE INDEX issuer_access_tokens_refresh ON issuer_access_tokens (refresh_token_id);
+CREATE TABLE issuer_sessions (
+	id_hash {BLOB} PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	amr TEXT NOT NULL,
+	auth_time BIGINT NOT NULL,
+	expires BIGINT NOT NULL
+);
+CREATE INDEX issuer_sessions_citizen ON issuer_sessions (citizen_id);
+CREATE TABLE issuer_ceremonies (
+	id TEXT PRIMARY KEY,
+	data {BLOB} NOT NULL,
+	expires BIGINT NOT NULL
+);
+`
+
+// Migrations are the issuer room's schema changes.
+var Migrations = []db.Migration{
+	{
+		Room:     "issuer",
+		Version:  1,
+		SQLite:   strings.ReplaceAll(schemaV1, "{BLOB}", "BLOB"),
+		Postgres: strings.ReplaceAll(schemaV1, "{BLOB}", "BYTEA"),
+	},
+}

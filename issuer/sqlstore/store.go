@@ -1,0 +1,478 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/issuer"
+)
+
+// Store implements issuer.Store.
+type Store struct {
+	db *db.DB
+}
+
+var _ issuer.Store = (*Store)(nil)
+
+// New returns a store over d, which must have Migrations applied.
+func New(d *db.DB) *Store { return &Store{db: d} }
+
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func us(t time.Time) int64 { return db.Micros(t) }
+func tm(v int64) time.Time { return db.FromMicros(v) }
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+func jsonList(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func parseList(s string) []string {
+	var v []string
+	_ = json.Unmarshal([]byte(s), &v)
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+// notFound maps sql.ErrNoRows to issuer.ErrNotFound.
+func notFound(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, issuer.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func exists(op string, err error) error {
+	if db.IsUniqueViolation(err) {
+		return fmt.Errorf("%s: %w", op, issuer.ErrExists)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func affected(op string, res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, issuer.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- citizens
+
+func (s *Store) CreateCitizen(ctx context.Context, c issuer.Citizen) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_citizens (id, given_name, family_name, birthdate, email, locale, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.ID, c.GivenName, c.FamilyName, c.Birthdate, c.Email, c.Locale, us(c.Created))
+	if err != nil {
+		return exists("create citizen", err)
+	}
+	return nil
+}
+
+func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
+	var c issuer.Citizen
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, given_name, family_name, birthdate, email, locale, created
+		FROM issuer_citizens WHERE id = $1`, id).Scan(&c.ID, &c.GivenName, &c.FamilyName, &c.Birthdate, &c.Email, &c.Locale, &created)
+	if err != nil {
+		return issuer.Citizen{}, notFound("citizen", err)
+	}
+	c.Created = tm(created)
+	return c, nil
+}
+
+// ---- clients
+
+const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth_method, secret_hash, jwks,
+	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created`
+
+func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
+	args := []any{c.ID, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes),
+		c.AuthMethod, c.SecretHash, c.JWKS, c.SubjectType, c.SectorID, c.IDTokenAlg, c.BackchannelLogoutURI,
+		jsonList(c.Scopes), us(c.Created)}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_clients (`+clientCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris,
+		post_logout_uris = excluded.post_logout_uris, grant_types = excluded.grant_types,
+		auth_method = excluded.auth_method, secret_hash = excluded.secret_hash, jwks = excluded.jwks,
+		subject_type = excluded.subject_type, sector_id = excluded.sector_id, id_token_alg = excluded.id_token_alg,
+		backchannel_logout_uri = excluded.backchannel_logout_uri, scopes = excluded.scopes, created = excluded.created`, args...)
+	if err != nil {
+		return fmt.Errorf("put client: %w", err)
+	}
+	return nil
+}
+
+func scanClient(row interface{ Scan(...any) error }) (issuer.Client, error) {
+	var c issuer.Client
+	var redirects, postLogout, grants, scopes string
+	var created int64
+	err := row.Scan(&c.ID, &c.Name, &redirects, &postLogout, &grants, &c.AuthMethod, &c.SecretHash, &c.JWKS,
+		&c.SubjectType, &c.SectorID, &c.IDTokenAlg, &c.BackchannelLogoutURI, &scopes, &created)
+	if err != nil {
+		return c, err
+	}
+	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes = parseList(redirects), parseList(postLogout), parseList(grants), parseList(scopes)
+	if len(c.SecretHash) == 0 {
+		c.SecretHash = nil
+	}
+	if len(c.JWKS) == 0 {
+		c.JWKS = nil
+	}
+	c.Created = tm(created)
+	return c, nil
+}
+
+func (s *Store) Client(ctx context.Context, id string) (issuer.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, id))
+	if err != nil {
+		return issuer.Client{}, notFound("client", err)
+	}
+	return c, nil
+}
+
+func (s *Store) ListClients(ctx context.Context) ([]issuer.Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientCols+` FROM issuer_clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []issuer.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete client: %w", err)
+	}
+	return affected("delete client", res)
+}
+
+// ---- passkeys
+
+const passkeyCols = `id, citizen_id, name, public_key, attestation_type, aaguid, sign_count, backup_eligible,
+	backup_state, transports, created, last_used`
+
+func (s *Store) AddPasskey(ctx context.Context, p issuer.Passkey) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_passkeys (`+passkeyCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		p.ID, p.CitizenID, p.Name, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
+		b2i(p.BackupEligible), b2i(p.BackupState), jsonList(p.Transports), us(p.Created), us(p.LastUsed))
+	if err != nil {
+		return exists("add passkey", err)
+	}
+	return nil
+}
+
+func scanPasskey(row interface{ Scan(...any) error }) (issuer.Passkey, error) {
+	var p issuer.Passkey
+	var count int64
+	var be, bs int
+	var transports string
+	var created, lastUsed int64
+	err := row.Scan(&p.ID, &p.CitizenID, &p.Name, &p.PublicKey, &p.AttestationType, &p.AAGUID, &count, &be, &bs,
+		&transports, &created, &lastUsed)
+	if err != nil {
+		return p, err
+	}
+	if len(p.AAGUID) == 0 {
+		p.AAGUID = nil
+	}
+	p.SignCount, p.BackupEligible, p.BackupState = uint32(count), be == 1, bs == 1
+	p.Transports, p.Created, p.LastUsed = parseList(transports), tm(created), tm(lastUsed)
+	return p, nil
+}
+
+func (s *Store) Passkey(ctx context.Context, id []byte) (issuer.Passkey, error) {
+	p, err := scanPasskey(s.db.QueryRowContext(ctx, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
+	if err != nil {
+		return issuer.Passkey{}, notFound("passkey", err)
+	}
+	return p, nil
+}
+
+func (s *Store) PasskeysOf(ctx context.Context, citizenID string) ([]issuer.Passkey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE citizen_id = $1 ORDER BY created, id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	defer rows.Close()
+	var out []issuer.Passkey
+	for rows.Next() {
+		p, err := scanPasskey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("passkeys: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) RecordPasskeyUse(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error {
+	// The counter check is part of the UPDATE so that two concurrent logins
+	// cannot both pass it (WebAuthn L3 §6.1.1).
+	res, err := s.db.ExecContext(ctx, `UPDATE issuer_passkeys SET sign_count = $2, backup_state = $3, last_used = $4
+		WHERE id = $1 AND ((sign_count = 0 AND $2 = 0) OR $2 > sign_count)`, id, int64(signCount), b2i(backupState), us(at))
+	if err != nil {
+		return fmt.Errorf("record passkey use: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := s.Passkey(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("record passkey use: %w", issuer.ErrCounter)
+}
+
+func (s *Store) RenamePasskey(ctx context.Context, citizenID string, id []byte, name string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE issuer_passkeys SET name = $3 WHERE id = $1 AND citizen_id = $2`, id, citizenID, name)
+	if err != nil {
+		return fmt.Errorf("rename passkey: %w", err)
+	}
+	return affected("rename passkey", res)
+}
+
+func (s *Store) DeletePasskey(ctx context.Context, citizenID string, id []byte) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var owned, total, codes int
+		err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM issuer_passkeys WHERE id = $1 AND citizen_id = $2),
+			(SELECT count(*) FROM issuer_passkeys WHERE citizen_id = $2),
+			(SELECT count(*) FROM issuer_recovery_codes WHERE citizen_id = $2)`, id, citizenID).Scan(&owned, &total, &codes)
+		if err != nil {
+			return fmt.Errorf("delete passkey: %w", err)
+		}
+		if owned == 0 {
+			return fmt.Errorf("delete passkey: %w", issuer.ErrNotFound)
+		}
+		if total == 1 && codes == 0 {
+			return fmt.Errorf("delete passkey: %w", issuer.ErrLastPasskey)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM issuer_passkeys WHERE id = $1 AND citizen_id = $2`, id, citizenID)
+		if err != nil {
+			return fmt.Errorf("delete passkey: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) DeletePasskeysExcept(ctx context.Context, citizenID string, keep []byte) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM issuer_passkeys WHERE citizen_id = $1 AND id <> $2`, citizenID, keep)
+	if err != nil {
+		return 0, fmt.Errorf("delete passkeys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ---- enrolments
+
+func (s *Store) CreateEnrolment(ctx context.Context, e issuer.Enrolment) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_enrolments (token_hash, citizen_id, created_by, created, expires, used)
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.TokenHash, e.CitizenID, e.CreatedBy, us(e.Created), us(e.Expires), us(e.Used))
+	if err != nil {
+		return exists("create enrolment", err)
+	}
+	return nil
+}
+
+func (s *Store) enrolment(ctx context.Context, q queryer, tokenHash []byte) (issuer.Enrolment, error) {
+	var e issuer.Enrolment
+	var created, expires, used int64
+	err := q.QueryRowContext(ctx, `SELECT token_hash, citizen_id, created_by, created, expires, used
+		FROM issuer_enrolments WHERE token_hash = $1`, tokenHash).Scan(&e.TokenHash, &e.CitizenID, &e.CreatedBy, &created, &expires, &used)
+	if err != nil {
+		return e, notFound("enrolment", err)
+	}
+	e.Created, e.Expires, e.Used = tm(created), tm(expires), tm(used)
+	return e, nil
+}
+
+func usable(e issuer.Enrolment, now time.Time) error {
+	switch {
+	case !e.Used.IsZero():
+		return fmt.Errorf("enrolment: %w", issuer.ErrUsed)
+	case !now.Before(e.Expires):
+		return fmt.Errorf("enrolment: %w", issuer.ErrExpired)
+	}
+	return nil
+}
+
+func (s *Store) Enrolment(ctx context.Context, tokenHash []byte, now time.Time) (issuer.Enrolment, error) {
+	e, err := s.enrolment(ctx, s.db, tokenHash)
+	if err != nil {
+		return issuer.Enrolment{}, err
+	}
+	if err := usable(e, now); err != nil {
+		return issuer.Enrolment{}, err
+	}
+	return e, nil
+}
+
+func (s *Store) UseEnrolment(ctx context.Context, tokenHash []byte, now time.Time) (issuer.Enrolment, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE issuer_enrolments SET used = $2 WHERE token_hash = $1 AND used = 0 AND expires > $2`, tokenHash, us(now))
+	if err != nil {
+		return issuer.Enrolment{}, fmt.Errorf("use enrolment: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	e, err := s.enrolment(ctx, s.db, tokenHash)
+	if err != nil {
+		return issuer.Enrolment{}, err
+	}
+	if n == 1 {
+		return e, nil
+	}
+	if err := usable(e, now); err != nil {
+		return issuer.Enrolment{}, err
+	}
+	return issuer.Enrolment{}, fmt.Errorf("use enrolment: %w", issuer.ErrUsed)
+}
+
+// ---- recovery codes
+
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, citizenID string, hashes [][]byte) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_recovery_codes WHERE citizen_id = $1`, citizenID); err != nil {
+			return fmt.Errorf("replace recovery codes: %w", err)
+		}
+		for _, h := range hashes {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO issuer_recovery_codes (hash, citizen_id) VALUES ($1, $2)`, h, citizenID); err != nil {
+				return exists("replace recovery codes", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) UseRecoveryCode(ctx context.Context, hash []byte) (string, error) {
+	var citizenID string
+	err := s.db.QueryRowContext(ctx, `DELETE FROM issuer_recovery_codes WHERE hash = $1 RETURNING citizen_id`, hash).Scan(&citizenID)
+	if err != nil {
+		return "", notFound("use recovery code", err)
+	}
+	return citizenID, nil
+}
+
+func (s *Store) RecoveryCodesLeft(ctx context.Context, citizenID string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM issuer_recovery_codes WHERE citizen_id = $1`, citizenID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("recovery codes: %w", err)
+	}
+	return n, nil
+}
+
+// ---- subjects
+
+func (s *Store) PutSubject(ctx context.Context, sector, sub, citizenID string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_subjects (sector, sub, citizen_id) VALUES ($1, $2, $3)
+		ON CONFLICT (sector, sub) DO NOTHING`, sector, sub, citizenID)
+	if err != nil {
+		return fmt.Errorf("put subject: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) SubjectCitizen(ctx context.Context, sector, sub string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT citizen_id FROM issuer_subjects WHERE sector = $1 AND sub = $2`, sector, sub).Scan(&id)
+	if err != nil {
+		return "", notFound("subject", err)
+	}
+	return id, nil
+}
+
+// ---- sessions
+
+func (s *Store) CreateSession(ctx context.Context, se issuer.Session) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_sessions (id_hash, citizen_id, amr, auth_time, expires) VALUES ($1, $2, $3, $4, $5)`,
+		se.IDHash, se.CitizenID, jsonList(se.AMR), us(se.AuthTime), us(se.Expires))
+	if err != nil {
+		return exists("create session", err)
+	}
+	return nil
+}
+
+func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issuer.Session, error) {
+	var se issuer.Session
+	var amr string
+	var authTime, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT id_hash, citizen_id, amr, auth_time, expires FROM issuer_sessions
+		WHERE id_hash = $1 AND expires > $2`, idHash, us(now)).Scan(&se.IDHash, &se.CitizenID, &amr, &authTime, &expires)
+	if err != nil {
+		return issuer.Session{}, notFound("session", err)
+	}
+	se.AMR, se.AuthTime, se.Expires = parseList(amr), tm(authTime), tm(expires)
+	return se, nil
+}
+
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE id_hash = $1`, idHash)
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) DeleteSessionsOf(ctx context.Context, citizenID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE citizen_id = $1`, citizenID)
+	if err != nil {
+		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return nil
+}
+
+// ---- ceremonies
+
+func (s *Store) PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_ceremonies (id, data, expires) VALUES ($1, $2, $3)`, id, data, us(expires))
+	if err != nil {
+		return exists("put ceremony", err)
+	}
+	// Opportunistic clean-up of abandoned ceremonies.
+	_, _ = s.db.ExecContext(ctx, `DELETE FROM issuer_ceremonies WHERE expires < $1`, us(time.Now().Add(-time.Hour)))
+	return nil
+}
+
+func (s *Store) TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	var data []byte
+	var expires int64
+	err := s.db.QueryRowContext(ctx, `DELETE FROM issuer_ceremonies WHERE id = $1 RETURNING data, expires`, id).Scan(&data, &expires)
+	if err != nil {
+		return nil, notFound("ceremony", err)
+	}
+	if !now.Before(tm(expires)) {
+		return nil, fmt.Errorf("ceremony: %w", issuer.ErrNotFound)
+	}
+	return data, nil
+}

@@ -1,0 +1,254 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cedula/cedula/issuer"
+)
+
+// ---- authorization requests
+
+func (s *Store) CreateAuthRequest(ctx context.Context, r issuer.AuthRequest) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("create auth request: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO issuer_auth_requests (id, data, code, created) VALUES ($1, $2, NULL, $3)`,
+		r.ID, string(data), us(r.Created))
+	if err != nil {
+		return exists("create auth request", err)
+	}
+	return nil
+}
+
+func (s *Store) authRequest(ctx context.Context, q queryer, where string, arg any) (issuer.AuthRequest, error) {
+	var data string
+	var code sql.NullString
+	if err := q.QueryRowContext(ctx, `SELECT data, code FROM issuer_auth_requests WHERE `+where, arg).Scan(&data, &code); err != nil {
+		return issuer.AuthRequest{}, notFound("auth request", err)
+	}
+	var r issuer.AuthRequest
+	if err := json.Unmarshal([]byte(data), &r); err != nil {
+		return r, fmt.Errorf("auth request: decode: %w", err)
+	}
+	r.Code = code.String
+	return r, nil
+}
+
+func (s *Store) AuthRequest(ctx context.Context, id string) (issuer.AuthRequest, error) {
+	return s.authRequest(ctx, s.db, `id = $1`, id)
+}
+
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string) (issuer.AuthRequest, error) {
+	return s.authRequest(ctx, s.db, `code = $1`, codeHash)
+}
+
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject string, amr []string, authTime time.Time) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		r, err := s.authRequest(ctx, tx, `id = $1`, id)
+		if err != nil {
+			return err
+		}
+		r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = citizenID, subject, amr, authTime.UTC().Truncate(time.Microsecond), true
+		data, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_auth_requests SET data = $2 WHERE id = $1`, id, string(data))
+		if err != nil {
+			return fmt.Errorf("complete auth request: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) SaveCode(ctx context.Context, id string, codeHash string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE issuer_auth_requests SET code = $2 WHERE id = $1`, id, codeHash)
+	if err != nil {
+		return exists("save code", err)
+	}
+	return affected("save code", res)
+}
+
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_auth_requests WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete auth request: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM issuer_auth_requests WHERE created < $1`, us(t))
+	if err != nil {
+		return 0, fmt.Errorf("delete auth requests: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ---- tokens
+
+func insertAccess(ctx context.Context, q queryer, t issuer.AccessToken) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+	if err != nil {
+		return exists("create access token", err)
+	}
+	return nil
+}
+
+func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO issuer_refresh_tokens (id, family_id, client_id, citizen_id, data, expiration, used, revoked)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, t.ID, t.FamilyID, t.ClientID, t.CitizenID, string(data), us(t.Expiration), b2i(t.Used), b2i(t.Revoked))
+	if err != nil {
+		return exists("create refresh token", err)
+	}
+	return nil
+}
+
+func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) error {
+	return insertAccess(ctx, s.db, t)
+}
+
+func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken, error) {
+	var data string
+	var revoked int
+	err := s.db.QueryRowContext(ctx, `SELECT data, revoked FROM issuer_access_tokens WHERE id = $1`, id).Scan(&data, &revoked)
+	if err != nil {
+		return issuer.AccessToken{}, notFound("access token", err)
+	}
+	var t issuer.AccessToken
+	if err := json.Unmarshal([]byte(data), &t); err != nil {
+		return t, fmt.Errorf("access token: decode: %w", err)
+	}
+	t.Revoked = revoked == 1
+	return t, nil
+}
+
+func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, at issuer.AccessToken) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := insertRefresh(ctx, tx, rt); err != nil {
+			return err
+		}
+		return insertAccess(ctx, tx, at)
+	})
+}
+
+func (s *Store) RefreshToken(ctx context.Context, id string) (issuer.RefreshToken, error) {
+	return refreshToken(ctx, s.db, id)
+}
+
+func refreshToken(ctx context.Context, q queryer, id string) (issuer.RefreshToken, error) {
+	var data string
+	var used, revoked int
+	err := q.QueryRowContext(ctx, `SELECT data, used, revoked FROM issuer_refresh_tokens WHERE id = $1`, id).Scan(&data, &used, &revoked)
+	if err != nil {
+		return issuer.RefreshToken{}, notFound("refresh token", err)
+	}
+	var t issuer.RefreshToken
+	if err := json.Unmarshal([]byte(data), &t); err != nil {
+		return t, fmt.Errorf("refresh token: decode: %w", err)
+	}
+	t.Used, t.Revoked = used == 1, revoked == 1
+	return t, nil
+}
+
+func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issuer.RefreshToken, at issuer.AccessToken) error {
+	var family string
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// The conditional UPDATE is the single point that decides which of
+		// two concurrent presentations wins (RFC 9700 §4.14.2).
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET used = 1 WHERE id = $1 AND used = 0 AND revoked = 0`, oldID)
+		if err != nil {
+			return fmt.Errorf("rotate refresh token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			old, err := refreshToken(ctx, tx, oldID)
+			if err != nil {
+				return err
+			}
+			family = old.FamilyID
+			return issuer.ErrReused
+		}
+		if err := insertRefresh(ctx, tx, next); err != nil {
+			return err
+		}
+		return insertAccess(ctx, tx, at)
+	})
+	if errors.Is(err, issuer.ErrReused) {
+		if rerr := s.RevokeFamily(ctx, family); rerr != nil {
+			return fmt.Errorf("rotate refresh token: revoke family after reuse: %w", rerr)
+		}
+		return fmt.Errorf("rotate refresh token: %w", issuer.ErrReused)
+	}
+	return err
+}
+
+func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("revoke access token: %w", err)
+	}
+	return affected("revoke access token", res)
+}
+
+func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET revoked = 1 WHERE family_id = $1`, familyID); err != nil {
+			return fmt.Errorf("revoke family: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE refresh_token_id IN
+			(SELECT id FROM issuer_refresh_tokens WHERE family_id = $1)`, familyID)
+		if err != nil {
+			return fmt.Errorf("revoke family: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) RevokeGrant(ctx context.Context, citizenID, clientID string) (int, error) {
+	var total int64
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"issuer_refresh_tokens", "issuer_access_tokens"} {
+			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked = 1
+				WHERE citizen_id = $1 AND ($2 = '' OR client_id = $2) AND revoked = 0`, citizenID, clientID)
+			if err != nil {
+				return fmt.Errorf("revoke grant: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	return int(total), err
+}
+
+func (s *Store) DeleteTokensBefore(ctx context.Context, t time.Time) (int, error) {
+	var total int64
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"issuer_access_tokens", "issuer_refresh_tokens"} {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expiration < $1`, us(t))
+			if err != nil {
+				return fmt.Errorf("delete tokens: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	return int(total), err
+}

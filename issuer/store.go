@@ -1,0 +1,148 @@
+package issuer
+
+import (
+	"context"
+	"time"
+)
+
+// The storage contracts, one small interface per aggregate. Every method is
+// safe for concurrent use by several goroutines and several replicas sharing
+// one database. Methods return ErrNotFound for missing rows, and a write that
+// returned nil is durable.
+
+// Citizens stores citizens.
+type Citizens interface {
+	// CreateCitizen stores c; ErrExists when the ID is taken.
+	CreateCitizen(ctx context.Context, c Citizen) error
+	Citizen(ctx context.Context, id string) (Citizen, error)
+}
+
+// Clients stores agency clients.
+type Clients interface {
+	// PutClient creates or replaces the client with c.ID.
+	PutClient(ctx context.Context, c Client) error
+	Client(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Passkeys stores WebAuthn credentials.
+type Passkeys interface {
+	// AddPasskey stores p; ErrExists when the credential ID is registered.
+	AddPasskey(ctx context.Context, p Passkey) error
+	// Passkey finds a credential by ID.
+	Passkey(ctx context.Context, id []byte) (Passkey, error)
+	// PasskeysOf lists a citizen's credentials, oldest first.
+	PasskeysOf(ctx context.Context, citizenID string) ([]Passkey, error)
+	// RecordPasskeyUse stores the counter and backup state seen at a login.
+	// It returns ErrCounter, changing nothing, when signCount is not
+	// greater than the stored one while either is non-zero (WebAuthn L3
+	// §6.1.1).
+	RecordPasskeyUse(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error
+	RenamePasskey(ctx context.Context, citizenID string, id []byte, name string) error
+	// DeletePasskey removes one of the citizen's credentials. Removing the
+	// last one returns ErrLastPasskey unless unused recovery codes remain.
+	DeletePasskey(ctx context.Context, citizenID string, id []byte) error
+	// DeletePasskeysExcept removes every credential of the citizen but keep.
+	DeletePasskeysExcept(ctx context.Context, citizenID string, keep []byte) (int, error)
+}
+
+// Enrolments stores one-time enrolment links.
+type Enrolments interface {
+	CreateEnrolment(ctx context.Context, e Enrolment) error
+	// Enrolment returns the link with tokenHash if it is usable:
+	// ErrNotFound, ErrExpired or ErrUsed otherwise.
+	Enrolment(ctx context.Context, tokenHash []byte, now time.Time) (Enrolment, error)
+	// UseEnrolment marks the link used; exactly one caller succeeds, the
+	// others get ErrUsed (or ErrExpired, ErrNotFound).
+	UseEnrolment(ctx context.Context, tokenHash []byte, now time.Time) (Enrolment, error)
+}
+
+// RecoveryCodes stores hashes of a citizen's single-use recovery codes.
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes discards the citizen's codes and stores hashes.
+	ReplaceRecoveryCodes(ctx context.Context, citizenID string, hashes [][]byte) error
+	// UseRecoveryCode consumes the code with hash and returns whose it
+	// was; exactly one caller succeeds, others get ErrNotFound. Codes carry
+	// enough entropy (80 bits) to be looked up by hash alone.
+	UseRecoveryCode(ctx context.Context, hash []byte) (citizenID string, err error)
+	RecoveryCodesLeft(ctx context.Context, citizenID string) (int, error)
+}
+
+// Subjects maps the pairwise subject identifiers agencies see back to
+// citizens.
+type Subjects interface {
+	// PutSubject records that sub in sector names citizenID (idempotent).
+	PutSubject(ctx context.Context, sector, sub, citizenID string) error
+	SubjectCitizen(ctx context.Context, sector, sub string) (string, error)
+}
+
+// AuthRequests stores pending authorization requests.
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	AuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	// CompleteAuthRequest records the logged-in citizen and marks it done.
+	CompleteAuthRequest(ctx context.Context, id, citizenID, subject string, amr []string, authTime time.Time) error
+	// SaveCode attaches the hash of an issued code.
+	SaveCode(ctx context.Context, id string, codeHash string) error
+	AuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// DeleteAuthRequestsBefore removes requests created before t.
+	DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// Tokens stores access and refresh tokens.
+type Tokens interface {
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	AccessToken(ctx context.Context, id string) (AccessToken, error)
+	// CreateRefreshToken stores a new family's first token with its access token.
+	CreateRefreshToken(ctx context.Context, rt RefreshToken, at AccessToken) error
+	RefreshToken(ctx context.Context, id string) (RefreshToken, error)
+	// RotateRefreshToken atomically marks oldID used and stores next (same
+	// family) with its access token. If oldID was already used or revoked,
+	// it revokes the whole family and returns ErrReused.
+	RotateRefreshToken(ctx context.Context, oldID string, next RefreshToken, at AccessToken) error
+	// RevokeAccessToken revokes one access token.
+	RevokeAccessToken(ctx context.Context, id string) error
+	// RevokeFamily revokes every refresh token of the family and every
+	// access token issued from them.
+	RevokeFamily(ctx context.Context, familyID string) error
+	// RevokeGrant revokes every token of the citizen for the client (or for
+	// every client when clientID is empty) and returns how many.
+	RevokeGrant(ctx context.Context, citizenID, clientID string) (int, error)
+	// DeleteTokensBefore removes tokens that expired before t.
+	DeleteTokensBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// Sessions stores login sessions with Cedula's pages.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the unexpired session, or ErrNotFound.
+	Session(ctx context.Context, idHash []byte, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, idHash []byte) error
+	DeleteSessionsOf(ctx context.Context, citizenID string) error
+}
+
+// Ceremonies keeps short-lived server-side state between the two halves of
+// a WebAuthn ceremony (or any begin/finish exchange), so that any replica
+// can finish what another began.
+type Ceremonies interface {
+	PutCeremony(ctx context.Context, id string, data []byte, expires time.Time) error
+	// TakeCeremony returns and deletes the entry: exactly one caller gets
+	// it; ErrNotFound when missing or expired.
+	TakeCeremony(ctx context.Context, id string, now time.Time) ([]byte, error)
+}
+
+// Store is everything the authorization server stores.
+type Store interface {
+	Citizens
+	Clients
+	Passkeys
+	Enrolments
+	RecoveryCodes
+	Subjects
+	AuthRequests
+	Tokens
+	Sessions
+	Ceremonies
+}

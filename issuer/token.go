@@ -1,0 +1,65 @@
+package issuer
+
+import "time"
+
+// AuthRequest is an OpenID Connect authentication request (OIDC Core
+// §3.1.2.1) from the moment the client sends it until its code is redeemed.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *uint
+	UILocales           []string
+	Created             time.Time
+	// Set when the citizen has logged in and consented.
+	CitizenID string
+	Subject   string // the "sub" the client sees
+	AuthTime  time.Time
+	AMR       []string
+	Done      bool
+	Code      string // hash of the issued code, empty until issued
+}
+
+// AccessToken is an issued access token's record (opaque tokens are looked
+// up here; JWT tokens are also recorded so they can be revoked).
+type AccessToken struct {
+	ID             string
+	ClientID       string
+	Subject        string // "sub" seen by the client; the client ID for client_credentials
+	CitizenID      string // empty for client_credentials
+	Audience       []string
+	Scopes         []string
+	Expiration     time.Time
+	RefreshTokenID string
+	Revoked        bool
+	// DPoP key thumbprint (RFC 9449 §6) when the token is sender-constrained.
+	JKT string
+}
+
+// RefreshToken is one refresh token of a family: every rotation adds a
+// token to the family and marks the previous one used. Presenting a used
+// token revokes the whole family (RFC 9700 §4.14.2).
+type RefreshToken struct {
+	ID         string // hash of the token value
+	FamilyID   string
+	ClientID   string
+	CitizenID  string
+	Subject    string
+	Audience   []string
+	Scopes     []string
+	AMR        []string
+	AuthTime   time.Time
+	Created    time.Time
+	Expiration time.Time
+	Used       bool
+	Revoked    bool
+	JKT        string
+}
