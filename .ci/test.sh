@@ -8,7 +8,8 @@
 # Arguments that look like package patterns (., ./…, ../…, github.com/cedula/…)
 # choose the packages to vet and test (default ./...); every other argument is
 # passed to `go test` after the defaults -count=1 -timeout 45m, so a -count or
-# -timeout given here wins.
+# -timeout given here wins. Give flag values that are paths in the -flag=value
+# form (-coverprofile=./c.out), or they count as packages.
 #
 # It installs PostgreSQL and Chromium with apt-get when missing (root, or
 # sudo), builds or reuses the cached Vault binary (~/.cache/cedula), starts a

@@ -110,6 +110,9 @@ type Tokens interface {
 	// RevokeGrant revokes every token of the citizen for the client (or for
 	// every client when clientID is empty) and returns how many.
 	RevokeGrant(ctx context.Context, citizenID, clientID string) (int, error)
+	// GrantClients lists, sorted, the clients holding an unrevoked,
+	// unexpired access or refresh token of the citizen at now.
+	GrantClients(ctx context.Context, citizenID string, now time.Time) ([]string, error)
 	// DeleteTokensBefore removes tokens that expired before t.
 	DeleteTokensBefore(ctx context.Context, t time.Time) (int, error)
 }

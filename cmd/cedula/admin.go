@@ -14,6 +14,7 @@ import (
 
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
@@ -65,6 +66,9 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		}
 		return printEnrol(ctx, st, cfg, *id, stdout)
 	case "client":
+		if len(rest) > 0 && rest[0] == "keygen" {
+			return clientKeygen(fs, rest[1:], stdout)
+		}
 		if len(rest) == 0 || rest[0] != "add" {
 			return errors.New("usage: cedula admin client add --id ID --name NAME [--redirect-uri URI]… [--auth private_key_jwt|client_secret_basic|none] [--jwks FILE] [--grant …]… [--scope …]…")
 		}
@@ -117,6 +121,37 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		return enc.Encode(out)
 	}
 	return fmt.Errorf("unknown admin command %q (citizen, enrol, client add)", verb)
+}
+
+// clientKeygen makes a key pair for an agency client using private_key_jwt:
+// the private JWK stays with the agency, the public JWKS is registered.
+func clientKeygen(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	priv := fs.String("private", "client.jwk", "file for the private JWK (mode 0600)")
+	pub := fs.String("public", "client.jwks.json", "file for the public JWKS to register")
+	alg := fs.String("alg", "ES256", "ES256, EdDSA or RS256")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	k, err := jose.NewClientKey(keys.Alg(*alg))
+	if err != nil {
+		return err
+	}
+	pj, err := k.PrivateJWK()
+	if err != nil {
+		return err
+	}
+	jwks, err := k.PublicJWKS()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*priv, pj, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*pub, jwks, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "private key: %s (keep it with the agency)\npublic key set: %s (register it with --jwks)\n", *priv, *pub)
+	return nil
 }
 
 func printEnrol(ctx context.Context, st *sqlstore.Store, cfg config.Config, id string, stdout io.Writer) error {

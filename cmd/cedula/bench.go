@@ -110,7 +110,7 @@ func measureReference(ctx context.Context, lf *loadFlags, stdout io.Writer) (ben
 	fmt.Fprintf(stdout, "reference J: %s, concurrency %d, warm-up %v, duration %v\n", ref.URL, lf.concurrency, lf.warmup, lf.duration)
 	res, err := bench.Run(ctx, lf.options("reference", stdout), ref.Op(bench.NewHTTPClient(lf.concurrency)))
 	if err != nil {
-		return res, err
+		return res, partial(stdout, res, err)
 	}
 	if res.Ops == 0 {
 		return res, fmt.Errorf("reference: no request succeeded; first error: %s", res.FirstError)
@@ -164,7 +164,7 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 		tc.TokenEndpoint(), *clientID, key.Alg(), key.ID(), *aud, lf.concurrency, lf.warmup, lf.duration)
 	tok, err := bench.Run(ctx, lf.options("token", stdout), tc.Request)
 	if err != nil {
-		return err
+		return partial(stdout, tok, err)
 	}
 	results := []bench.Result{tok}
 	if *compare {
@@ -197,4 +197,13 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("cedula bench token: token throughput is %.2f × J, below --min-ratio %.2f", ratio, *minRatio)
 	}
 	return nil
+}
+
+// partial prints what an interrupted run measured so far and returns err.
+func partial(stdout io.Writer, res bench.Result, err error) error {
+	if res.Ops+res.Errors > 0 {
+		fmt.Fprintln(stdout, "\ninterrupted; measured so far:")
+		_ = bench.WriteTable(stdout, res)
+	}
+	return err
 }

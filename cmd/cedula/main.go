@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/cedula/cedula/internal/config"
@@ -62,7 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(rest) == 0 {
 			return fmt.Errorf("cedula %s needs a subcommand", cmd)
 		}
-		sub, rest = rest[:1], rest[1:]
+		// The subcommand's own flags stay with it; the common ones (--db,
+		// --keys, …) may appear anywhere.
+		sub = append([]string{rest[0]}, leftover(cf.fs, rest[1:])...)
+		rest = splitCommon(cf.fs, rest[1:])
 	}
 	cfg, log, remaining, err := cf.load(rest, stderr)
 	if err != nil {
@@ -128,4 +132,53 @@ func (c *common) load(args []string, stderr io.Writer) (config.Config, *slog.Log
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return cfg, log, c.fs.Args(), nil
+}
+
+// isCommon reports whether arg names a flag of fs ("-db", "--db=x").
+func isCommon(fs *flag.FlagSet, arg string) (name string, ok bool) {
+	if len(arg) < 2 || arg[0] != '-' {
+		return "", false
+	}
+	name = strings.TrimLeft(arg, "-")
+	name, _, _ = strings.Cut(name, "=")
+	return name, fs.Lookup(name) != nil
+}
+
+// splitCommon returns the arguments of args that are fs's flags (with their
+// values).
+func splitCommon(fs *flag.FlagSet, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, ok := isCommon(fs, args[i])
+		if !ok {
+			continue
+		}
+		out = append(out, args[i])
+		if !strings.Contains(args[i], "=") && !isBool(fs, name) && i+1 < len(args) {
+			out = append(out, args[i+1])
+			i++
+		}
+	}
+	return out
+}
+
+// leftover returns the arguments of args that are not fs's flags.
+func leftover(fs *flag.FlagSet, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, ok := isCommon(fs, args[i])
+		if !ok {
+			out = append(out, args[i])
+			continue
+		}
+		if !strings.Contains(args[i], "=") && !isBool(fs, name) {
+			i++
+		}
+	}
+	return out
+}
+
+func isBool(fs *flag.FlagSet, name string) bool {
+	b, ok := fs.Lookup(name).Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

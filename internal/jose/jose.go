@@ -71,7 +71,8 @@ func JWKS(pubs ...keys.PublicKey) ([]byte, error) {
 // states an "alg" it must be the header's (RFC 7517 §4.4), so a token cannot
 // pick the algorithm its key is used with. A "crit" header is rejected, as
 // RFC 7515 §4.1.11 requires for extensions the recipient does not
-// understand (none here). Every failure matches ErrInvalid.
+// understand (none here). Every fault of the token matches ErrInvalid; a
+// key set that does not parse is a different error (the server's fault).
 func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
 	set, err := jwk.Parse(jwks)
 	if err != nil {
@@ -107,6 +108,9 @@ func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
 	}
 	key, found := set.LookupKeyID(kid)
 	if !found {
+		if len(kid) > 64 { // the kid is the sender's; keep errors and logs short
+			kid = kid[:64] + "…"
+		}
 		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalid, kid)
 	}
 	if ka := key.Algorithm().String(); ka != "" && ka != alg.String() {

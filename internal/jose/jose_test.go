@@ -169,32 +169,50 @@ func TestVerifyRejects(t *testing.T) {
 		return hdr + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(s)
 	}()
 
+	// The ES256 key published with another "alg", or for encryption.
+	relabel := func(field, value string) []byte {
+		var set map[string][]map[string]any
+		if err := json.Unmarshal(jwksOf(t, es), &set); err != nil {
+			t.Fatal(err)
+		}
+		set["keys"][0][field] = value
+		b, _ := json.Marshal(set)
+		return b
+	}
+
 	tests := []struct {
 		name    string
 		tok     string
 		allowed []keys.Alg
+		jwks    []byte // nil: the ES256, EdDSA and RS256 keys
 	}{
-		{"tampered payload", parts[0] + "." + b64(`{"sub":"citizen-2"}`) + "." + parts[2], nil},
-		{"tampered signature", parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig), nil},
-		{"signature removed", parts[0] + "." + parts[1] + ".", nil},
-		{"alg not allowed", good, []keys.Alg{keys.RS256, keys.EdDSA}},
-		{"alg none", b64(`{"alg":"none","kid":"`+es.id+`"}`) + "." + parts[1] + ".", nil},
-		{"alg none, even if asked for", b64(`{"alg":"none","kid":"`+es.id+`"}`) + "." + parts[1] + ".", []keys.Alg{"none"}},
-		{"HS256 with the JWKS as secret", string(hmacTok), []keys.Alg{"HS256", keys.ES256}},
-		{"header alg differs from key alg", confused, nil},
-		{"signature of another alg", parts[0] + "." + parts[1] + "." + edParts[2], nil},
-		{"unknown kid", sign(es2, nil), nil},
-		{"no kid", b64(`{"alg":"ES256"}`) + "." + parts[1] + "." + parts[2], nil},
-		{"crit header", sign(es, map[string]any{"crit": []string{"exp"}, "exp": 1}), nil},
-		{"JSON serialisation", `{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`, nil},
-		{"two parts", parts[0] + "." + parts[1], nil},
-		{"four parts", good + ".x", nil},
-		{"empty", "", nil},
-		{"garbage", "not a token", nil},
+		{"key published for another alg", good, nil, relabel("alg", "RS256")},
+		{"key published for encryption", good, nil, relabel("use", "enc")},
+		{"tampered payload", parts[0] + "." + b64(`{"sub":"citizen-2"}`) + "." + parts[2], nil, nil},
+		{"tampered signature", parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig), nil, nil},
+		{"signature removed", parts[0] + "." + parts[1] + ".", nil, nil},
+		{"alg not allowed", good, []keys.Alg{keys.RS256, keys.EdDSA}, nil},
+		{"alg none", b64(`{"alg":"none","kid":"`+es.id+`"}`) + "." + parts[1] + ".", nil, nil},
+		{"alg none, even if asked for", b64(`{"alg":"none","kid":"`+es.id+`"}`) + "." + parts[1] + ".", []keys.Alg{"none"}, nil},
+		{"HS256 with the JWKS as secret", string(hmacTok), []keys.Alg{"HS256", keys.ES256}, nil},
+		{"header alg differs from key alg", confused, nil, nil},
+		{"signature of another alg", parts[0] + "." + parts[1] + "." + edParts[2], nil, nil},
+		{"unknown kid", sign(es2, nil), nil, nil},
+		{"no kid", b64(`{"alg":"ES256"}`) + "." + parts[1] + "." + parts[2], nil, nil},
+		{"crit header", sign(es, map[string]any{"crit": []string{"exp"}, "exp": 1}), nil, nil},
+		{"JSON serialisation", `{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`, nil, nil},
+		{"two parts", parts[0] + "." + parts[1], nil, nil},
+		{"four parts", good + ".x", nil, nil},
+		{"empty", "", nil, nil},
+		{"garbage", "not a token", nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Verify([]byte(tc.tok), jwks, tc.allowed...)
+			set := jwks
+			if tc.jwks != nil {
+				set = tc.jwks
+			}
+			got, err := Verify([]byte(tc.tok), set, tc.allowed...)
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("Verify: got payload %q, error %v; want ErrInvalid", got, err)
 			}
@@ -203,6 +221,9 @@ func TestVerifyRejects(t *testing.T) {
 	// The checks must not reject the good token, or they prove nothing.
 	if _, err := Verify([]byte(good), jwks); err != nil {
 		t.Errorf("Verify of the untampered token: %v", err)
+	}
+	if _, err := Verify([]byte(good), relabel("alg", "ES256")); err != nil {
+		t.Errorf("Verify with the relabelling helper left as is: %v", err)
 	}
 }
 

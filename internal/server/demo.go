@@ -11,11 +11,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 )
@@ -40,6 +44,9 @@ func SeedDemo(ctx context.Context, s *Server, out io.Writer) error {
 		AuthMethod:   issuer.AuthNone, SubjectType: issuer.SubjectPairwise, Created: time.Now(),
 	}
 	if err := s.Store.PutClient(ctx, c); err != nil {
+		return err
+	}
+	if err := seedMachine(ctx, s, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nDemo mode. The demo agency's site is %s/demo\n", s.Config.PublicURL)
@@ -185,4 +192,41 @@ func (rp *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 	list = append(list, kv{"ID token SHA-256", base64.RawURLEncoding.EncodeToString(h[:8]) + "…"})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	demoPage.Execute(w, map[string]any{"Claims": list})
+}
+
+// DemoMachineID is a demo agency back-end using client_credentials with
+// private_key_jwt; its private key is written to the data folder so that
+// `cedula bench token` can act as it.
+const DemoMachineID = "demo-machine"
+
+func seedMachine(ctx context.Context, s *Server, out io.Writer) error {
+	path := filepath.Join(s.Config.DataDir, DemoMachineID+".jwk")
+	var k *jose.ClientKey
+	if b, err := os.ReadFile(path); err == nil {
+		if k, err = jose.ParseClientKey(b); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	} else {
+		if k, err = jose.NewClientKey(keys.ES256); err != nil {
+			return err
+		}
+		pj, err := k.PrivateJWK()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, pj, 0o600); err != nil {
+			return err
+		}
+	}
+	jwks, err := k.PublicJWKS()
+	if err != nil {
+		return err
+	}
+	c := issuer.Client{ID: DemoMachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{AdminScope}, Created: time.Now()}
+	if err := s.Store.PutClient(ctx, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Demo back-end client %q (client_credentials, private_key_jwt); its key: %s\n", DemoMachineID, path)
+	return nil
 }

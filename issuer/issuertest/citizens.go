@@ -1,7 +1,6 @@
 package issuertest
 
 import (
-	"slices"
 	"testing"
 	"time"
 

@@ -70,6 +70,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
 		{"RevokeFamily", testRevokeFamily},
 		{"RevokeGrant", testRevokeGrant},
+		{"GrantClients", testGrantClients},
 		{"DeleteTokensBefore", testDeleteTokensBefore},
 
 		{"SessionRoundTrip", testSessionRoundTrip},
@@ -248,6 +249,33 @@ func checkOnce(t *testing.T, op string, errs []error, lose error) int {
 		return -1
 	}
 	return winner
+}
+
+// expiryCase is a moment at which something expiring at expires is
+// looked up, and the error wanted then.
+type expiryCase struct {
+	name        string
+	expires, at time.Time
+	want        error
+}
+
+// expiryCases are the moments the expiry tests use, around an expiry an
+// hour from now on the wall clock.
+func expiryCases(expired error) []expiryCase {
+	now := baseTime()
+	return []expiryCase{
+		{"a second before expiry", now.Add(time.Hour), now.Add(time.Hour - time.Second), nil},
+		{"a second after expiry", now.Add(time.Hour), now.Add(time.Hour + time.Second), expired},
+		{"a month after expiry", now.Add(time.Hour), now.Add(30 * 24 * time.Hour), expired},
+	}
+}
+
+// pastOnWallClock has the expiry past on the wall clock but not at the now
+// the caller gives: a lookup judges by the given now. (House-keeping by the
+// wall clock is allowed, so writes are not held to this.)
+func pastOnWallClock() expiryCase {
+	now := baseTime()
+	return expiryCase{"past on the wall clock, not at the given now", now.Add(-2 * time.Hour), now.Add(-3 * time.Hour), nil}
 }
 
 // Fixtures. The suite creates the citizens and clients that rows name, so

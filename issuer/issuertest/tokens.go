@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,57 @@ func testRevokeGrant(t *testing.T, newStore NewStore) {
 			}
 			checkRevoked(t, s, fmt.Sprintf("after RevokeGrant(ana, %q)", tc.clientID), want)
 		})
+	}
+}
+
+func testGrantClients(t *testing.T, newStore NewStore) {
+	s, ctx := newStore(t), t.Context()
+	addCitizens(t, s, "ana", "beto", "carla")
+	addClients(t, s, "zeta", "alfa", "mu", "beta", "gamma", "delta", "omega", "sigma")
+	now := baseTime()
+	// tokens stores, for citizenID and clientID, a refresh token expiring at rtExp
+	// (none when zero) and an access token expiring at atExp.
+	tokens := func(citizenID, clientID string, rtExp, atExp time.Time) {
+		rt := newRefreshToken(clientID+"-rt", clientID, citizenID, clientID, now.Add(-time.Hour))
+		rt.Expiration = rtExp
+		at := newAccessToken(clientID+"-at", rt)
+		at.Expiration = atExp
+		if rtExp.IsZero() {
+			at.RefreshTokenID = ""
+			must(t, s.CreateAccessToken(ctx, at), "CreateAccessToken")
+			return
+		}
+		must(t, s.CreateRefreshToken(ctx, rt, at), "CreateRefreshToken")
+	}
+	hour, month := now.Add(time.Hour), now.Add(30*24*time.Hour)
+	tokens("ana", "zeta", month, hour)                                // both valid
+	tokens("ana", "alfa", time.Time{}, hour)                          // an access token alone
+	tokens("ana", "gamma", month, now.Add(-time.Minute))              // the refresh token valid
+	tokens("ana", "delta", month, hour)                               // the refresh token valid
+	tokens("ana", "beta", now.Add(-time.Minute), now.Add(-time.Hour)) // expired
+	tokens("ana", "mu", month, hour)                                  // revoked below
+	tokens("beto", "omega", month, hour)                              // another citizen's
+	must(t, s.CreateAccessToken(ctx, issuer.AccessToken{
+		ID: "cc-at", ClientID: "sigma", Subject: "sigma", Expiration: hour,
+	}), "CreateAccessToken for client_credentials")
+	must(t, s.RevokeFamily(ctx, "mu"), "RevokeFamily")
+	must(t, s.RevokeAccessToken(ctx, "delta-at"), "RevokeAccessToken")
+
+	for _, tc := range []struct {
+		name    string
+		citizen string
+		at      time.Time
+		want    []string
+	}{
+		{"now", "ana", now, []string{"alfa", "delta", "gamma", "zeta"}},
+		{"after the access tokens expired", "ana", now.Add(2 * time.Hour), []string{"delta", "gamma", "zeta"}},
+		{"after every token expired", "ana", now.Add(60 * 24 * time.Hour), nil},
+		{"a citizen without tokens", "carla", now, nil},
+	} {
+		got, err := s.GrantClients(ctx, tc.citizen, tc.at)
+		if err != nil || !slices.Equal(got, tc.want) && len(got)+len(tc.want) > 0 {
+			t.Errorf("GrantClients(%s) %s: got %q, %v, want %q, nil", tc.citizen, tc.name, got, err, tc.want)
+		}
 	}
 }
 

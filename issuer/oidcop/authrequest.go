@@ -36,8 +36,19 @@ func (a authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 	return &oidc.CodeChallenge{Challenge: a.r.CodeChallenge, Method: oidc.CodeChallengeMethod(a.r.CodeChallengeMethod)}
 }
 
-// tokenRequest is what a token is issued for when no auth request is
-// behind it: client_credentials, and refresh token grants.
+// clientRequest is a client_credentials request (RFC 6749 §4.4). It is not
+// an op.RefreshTokenRequest, so zitadel issues no refresh token for it
+// (§4.4.3).
+type clientRequest struct {
+	clientID string
+	scopes   []string
+}
+
+func (c *clientRequest) GetSubject() string    { return c.clientID }
+func (c *clientRequest) GetAudience() []string { return []string{c.clientID} }
+func (c *clientRequest) GetScopes() []string   { return c.scopes }
+
+// tokenRequest is what a refresh token grant issues tokens for.
 type tokenRequest struct {
 	clientID  string
 	citizenID string

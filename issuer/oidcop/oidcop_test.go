@@ -31,7 +31,7 @@ import (
 // env is a provider on httptest with a stand-in login page that logs in a
 // fixed citizen, as the passkey pages do after a successful ceremony.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	p        *oidcop.Provider
 	store    *sqlstore.Store
@@ -49,7 +49,7 @@ const (
 	machine      = "agency-machine"
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))}

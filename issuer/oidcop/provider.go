@@ -93,6 +93,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 	st := &storage{
 		store: store, keys: km, secret: derive(cfg.Secret, "pairwise"), cfg: cfg, log: log,
 		now: func() time.Time { return time.Now().UTC() }, metrics: m,
+		httpClient: &http.Client{Timeout: 10 * time.Second},
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], derive(cfg.Secret, "access-token"))
@@ -106,7 +107,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		SupportedUILocales:         []language.Tag{language.Spanish, language.English},
 		SupportedScopes:            []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 		SupportedClaims:            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name", "family_name", "birthdate", "locale", "email", "email_verified"},
-		BackChannelLogoutSupported: false,
+		BackChannelLogoutSupported: true,
 	}
 	var opts []op.Option
 	if cfg.AllowInsecure {
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
 		replay:       newReplayCache(),
 	}
-	handler := op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider))
+	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
 	return &Provider{st: st, op: provider, handler: handler, cfg: cfg}, nil
 }
 

@@ -84,7 +84,7 @@ func (s *server) verifyAssertion(ctx context.Context, assertion, formClientID st
 	if formClientID != "" && formClientID != cl.Iss {
 		return bad("client_id does not match the assertion")
 	}
-	c, err := s.st.store.Client(ctx, cl.Iss)
+	c, err := s.st.clientByID(ctx, cl.Iss)
 	if errors.Is(err, issuer.ErrNotFound) {
 		return bad("unknown client")
 	} else if err != nil {

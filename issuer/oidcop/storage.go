@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ type storage struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *Metrics
+	clients clientCache
+	// httpClient delivers back-channel logout tokens.
+	httpClient *http.Client
 }
 
 var (
@@ -124,7 +128,7 @@ func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
 // ---- tokens
 
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	at := s.accessFor(req)
+	at := s.accessFor(ctx, req)
 	if err := s.store.CreateAccessToken(ctx, at); err != nil {
 		return "", time.Time{}, err
 	}
@@ -133,25 +137,28 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 }
 
 // accessFor builds the access token record for any request zitadel hands us.
-func (s *storage) accessFor(req op.TokenRequest) issuer.AccessToken {
+func (s *storage) accessFor(ctx context.Context, req op.TokenRequest) issuer.AccessToken {
 	at := issuer.AccessToken{
 		ID:         randomID(),
 		Subject:    req.GetSubject(),
 		Audience:   req.GetAudience(),
 		Scopes:     req.GetScopes(),
 		Expiration: s.now().Add(s.cfg.AccessTTL).Truncate(time.Microsecond),
+		JKT:        jktFrom(ctx),
 	}
 	switch r := req.(type) {
 	case authRequest:
 		at.ClientID, at.CitizenID = r.r.ClientID, r.r.CitizenID
 	case *tokenRequest:
-		at.ClientID, at.CitizenID, at.JKT = r.clientID, r.citizenID, r.jkt
+		at.ClientID, at.CitizenID = r.clientID, r.citizenID
+	case *clientRequest:
+		at.ClientID = r.clientID
 	}
 	return at
 }
 
 func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	at := s.accessFor(req)
+	at := s.accessFor(ctx, req)
 	value := randomID()
 	rt := issuer.RefreshToken{
 		ID:         tokenHash(value),
@@ -172,7 +179,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	}
 	var err error
 	if current == "" {
-		rt.FamilyID = randomID()
+		rt.FamilyID, rt.JKT = randomID(), jktFrom(ctx)
 		err = s.store.CreateRefreshToken(ctx, rt, at)
 	} else {
 		err = s.store.RotateRefreshToken(ctx, tokenHash(current), rt, at)
@@ -206,6 +213,9 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token already used; the grant has been revoked")
 	case !s.now().Before(rt.Expiration):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
+	case rt.JKT != "" && rt.JKT != jktFrom(ctx):
+		// RFC 9449 §5: a bound refresh token needs a proof from its key.
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token is bound to a DPoP key; send a proof from that key")
 	}
 	return &tokenRequest{
 		clientID: rt.ClientID, citizenID: rt.CitizenID, subject: rt.Subject, audience: rt.Audience,
@@ -222,6 +232,7 @@ func (s *storage) TerminateSession(ctx context.Context, userID, clientID string)
 	if err != nil {
 		return nil
 	}
+	s.backchannelLogout(ctx, citizenID)
 	return s.store.DeleteSessionsOf(ctx, citizenID)
 }
 
@@ -324,7 +335,7 @@ func (k publicKey) Key() any                             { return k.p.Key }
 // ---- clients
 
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.store.Client(ctx, id)
+	c, err := s.clientByID(ctx, id)
 	if err != nil {
 		return nil, notFoundAs(err, oidc.ErrInvalidClient().WithDescription("unknown client"))
 	}
@@ -362,7 +373,7 @@ func (s *storage) ClientCredentials(ctx context.Context, id, secret string) (op.
 }
 
 func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
-	c, err := s.store.Client(ctx, clientID)
+	c, err := s.clientByID(ctx, clientID)
 	if err != nil {
 		return nil, oidc.ErrInvalidClient()
 	}
@@ -371,7 +382,7 @@ func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID st
 			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
 		}
 	}
-	return &tokenRequest{clientID: clientID, subject: clientID, audience: []string{clientID}, scopes: scopes}, nil
+	return &clientRequest{clientID: clientID, scopes: scopes}, nil
 }
 
 // ---- claims
@@ -438,6 +449,10 @@ func (s *storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	resp.Audience = at.Audience
 	resp.Expiration = oidc.FromTime(at.Expiration)
 	resp.TokenType = "Bearer"
+	if at.JKT != "" {
+		resp.TokenType = "DPoP"
+		resp.Claims = map[string]any{"cnf": map[string]string{"jkt": at.JKT}} // RFC 9449 §6.2
+	}
 	return nil
 }
 

@@ -14,8 +14,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
+	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
 const (
@@ -25,7 +27,7 @@ const (
 
 type fixture struct {
 	svc   *passkey.Service
-	store *memStore
+	store *sqlstore.Store
 	auth  *softAuthenticator
 	logs  *syncBuffer
 	clock *clock
@@ -49,8 +51,14 @@ func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlo
 
 func newFixture(t testing.TB, mod func(*passkey.Config)) *fixture {
 	t.Helper()
-	f := &fixture{store: newMemStore(), auth: newSoftAuthenticator(testOrigin), logs: &syncBuffer{},
-		clock: &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}}
+	// A real store: SQLite in t.TempDir(). The clock starts at the real
+	// time (stored times have microsecond precision).
+	f := &fixture{
+		store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations)),
+		auth:  newSoftAuthenticator(testOrigin),
+		logs:  &syncBuffer{},
+		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)},
+	}
 	cfg := passkey.Config{
 		RPID:          testRPID,
 		RPDisplayName: "Cedula",

@@ -15,12 +15,22 @@ import (
 // Store implements issuer.Store.
 type Store struct {
 	db *db.DB
+	// batch group-commits token writes, the hot path of the token
+	// endpoint: concurrent requests share one transaction and one fsync.
+	batch  *db.Batcher
+	cancel context.CancelFunc
 }
 
 var _ issuer.Store = (*Store)(nil)
 
 // New returns a store over d, which must have Migrations applied.
-func New(d *db.DB) *Store { return &Store{db: d} }
+func New(d *db.DB) *Store {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{db: d, batch: db.NewBatcher(ctx, d, 256), cancel: cancel}
+}
+
+// Close stops the store's group-commit writer; the database stays open.
+func (s *Store) Close() { s.cancel() }
 
 type queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -29,6 +39,14 @@ type queryer interface {
 }
 
 func us(t time.Time) int64 { return db.Micros(t) }
+
+// norm gives t the precision and zone the store keeps: microseconds, UTC.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
 func tm(v int64) time.Time { return db.FromMicros(v) }
 func b2i(b bool) int {
 	if b {
@@ -241,7 +259,7 @@ func (s *Store) RecordPasskeyUse(ctx context.Context, id []byte, signCount uint3
 	// The counter check is part of the UPDATE so that two concurrent logins
 	// cannot both pass it (WebAuthn L3 §6.1.1).
 	res, err := s.db.ExecContext(ctx, `UPDATE issuer_passkeys SET sign_count = $2, backup_state = $3, last_used = $4
-		WHERE id = $1 AND ((sign_count = 0 AND $2 = 0) OR $2 > sign_count)`, id, int64(signCount), b2i(backupState), us(at))
+		WHERE id = $1 AND ((sign_count = 0 AND CAST($2 AS BIGINT) = 0) OR CAST($2 AS BIGINT) > sign_count)`, id, int64(signCount), b2i(backupState), us(at))
 	if err != nil {
 		return fmt.Errorf("record passkey use: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 // ---- authorization requests
 
 func (s *Store) CreateAuthRequest(ctx context.Context, r issuer.AuthRequest) error {
+	r.Created, r.AuthTime = norm(r.Created), norm(r.AuthTime)
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("create auth request: %w", err)
@@ -54,7 +55,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject 
 		if err != nil {
 			return err
 		}
-		r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = citizenID, subject, amr, authTime.UTC().Truncate(time.Microsecond), true
+		r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = citizenID, subject, amr, norm(authTime), true
 		data, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -95,6 +96,7 @@ func (s *Store) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int,
 // ---- tokens
 
 func insertAccess(ctx context.Context, q queryer, t issuer.AccessToken) error {
+	t.Expiration = norm(t.Expiration)
 	data, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -108,6 +110,7 @@ func insertAccess(ctx context.Context, q queryer, t issuer.AccessToken) error {
 }
 
 func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error {
+	t.AuthTime, t.Created, t.Expiration = norm(t.AuthTime), norm(t.Created), norm(t.Expiration)
 	data, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -121,7 +124,7 @@ func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error 
 }
 
 func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) error {
-	return insertAccess(ctx, s.db, t)
+	return s.batch.Do(ctx, func(tx *sql.Tx) error { return insertAccess(ctx, tx, t) })
 }
 
 func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken, error) {
@@ -140,7 +143,7 @@ func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken,
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, at issuer.AccessToken) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	return s.batch.Do(ctx, func(tx *sql.Tx) error {
 		if err := insertRefresh(ctx, tx, rt); err != nil {
 			return err
 		}
@@ -169,7 +172,7 @@ func refreshToken(ctx context.Context, q queryer, id string) (issuer.RefreshToke
 
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issuer.RefreshToken, at issuer.AccessToken) error {
 	var family string
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.batch.Do(ctx, func(tx *sql.Tx) error {
 		// The conditional UPDATE is the single point that decides which of
 		// two concurrent presentations wins (RFC 9700 §4.14.2).
 		res, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET used = 1 WHERE id = $1 AND used = 0 AND revoked = 0`, oldID)
@@ -251,4 +254,23 @@ func (s *Store) DeleteTokensBefore(ctx context.Context, t time.Time) (int, error
 		return nil
 	})
 	return int(total), err
+}
+
+func (s *Store) GrantClients(ctx context.Context, citizenID string, now time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT client_id FROM issuer_access_tokens WHERE citizen_id = $1 AND revoked = 0 AND expiration > $2
+		UNION SELECT client_id FROM issuer_refresh_tokens WHERE citizen_id = $1 AND revoked = 0 AND expiration > $2
+		ORDER BY client_id`, citizenID, us(now))
+	if err != nil {
+		return nil, fmt.Errorf("grant clients: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("grant clients: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -483,4 +484,67 @@ func kidsOf(pubs []keys.PublicKey) []string {
 		out = append(out, p.ID)
 	}
 	return out
+}
+
+// TestCrossProcess runs rotations from two child processes (this test
+// binary re-executed) and this one at once against one keystore: the flock
+// must serialise them so that no rotation is lost.
+func TestCrossProcess(t *testing.T) {
+	const rotations = 5
+	if path := os.Getenv("LOCALKEYS_TEST_CHILD_PATH"); path != "" {
+		m, err := Open(path) // KEK from CEDULA_KEK, set by the parent
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range rotations {
+			if _, err := m.Rotate(context.Background(), "shared", keys.EdDSA); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	kek := newKEK(t)
+	path := filepath.Join(t.TempDir(), "keystore.json")
+	m, err := Open(path, WithKEK(kek), WithRetention(1000*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Active(context.Background(), "shared", keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var children []*exec.Cmd
+	var outputs []*bytes.Buffer
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrossProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "LOCALKEYS_TEST_CHILD_PATH="+path, EnvKEK+"="+hex.EncodeToString(kek))
+		out := new(bytes.Buffer)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, cmd)
+		outputs = append(outputs, out)
+	}
+	for range rotations {
+		if _, err := m.Rotate(context.Background(), "shared", keys.EdDSA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range children {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v\n%s", i, err, outputs[i])
+		}
+	}
+	m2, err := Open(path, WithKEK(kek), WithRetention(1000*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs := mustVerify(t, m2, "shared")
+	if got, want := len(pubs), 1+3*rotations; got != want {
+		t.Errorf("keys after rotations from three processes: got %d, want %d", got, want)
+	}
+	if len(pubs) > 0 && pubs[len(pubs)-1].ID != first.ID() {
+		t.Errorf("oldest key: got %q, want the first one %q", pubs[len(pubs)-1].ID, first.ID())
+	}
 }

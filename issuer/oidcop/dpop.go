@@ -1,0 +1,165 @@
+package oidcop
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/issuer"
+)
+
+// DPoP (RFC 9449): sender-constrained access and refresh tokens, for public
+// clients such as the citizen's mobile app. zitadel knows nothing of it, so
+// the token and userinfo endpoints are wrapped here.
+
+const jktKey ctxKey = 1
+
+func withJKT(ctx context.Context, jkt string) context.Context {
+	return context.WithValue(ctx, jktKey, jkt)
+}
+
+func jktFrom(ctx context.Context) string {
+	v, _ := ctx.Value(jktKey).(string)
+	return v
+}
+
+// proofWindow is how far a proof's iat may be from now (§11.1).
+const proofWindow = 60 * time.Second
+
+func errInvalidDPoP(desc string) *oidc.Error {
+	return &oidc.Error{ErrorType: "invalid_dpop_proof", Description: desc} // RFC 9449 §5
+}
+
+// checkProof verifies the one DPoP header of r for method and target URL;
+// ath, when not empty, is the hash of the access token it must carry.
+func (s *server) checkProof(r *http.Request, htu, ath string) (jose.DPoPProof, *oidc.Error) {
+	vals := r.Header.Values("DPoP")
+	if len(vals) != 1 {
+		return jose.DPoPProof{}, errInvalidDPoP("exactly one DPoP header is required")
+	}
+	p, err := jose.ParseDPoPProof([]byte(vals[0]))
+	if err != nil {
+		return p, errInvalidDPoP(strings.TrimPrefix(err.Error(), "jose: invalid DPoP proof: "))
+	}
+	now := s.st.now()
+	switch {
+	case p.HTM != r.Method:
+		return p, errInvalidDPoP("htm does not match the request method")
+	case p.HTU != htu:
+		return p, errInvalidDPoP("htu does not match the request URL")
+	case p.IAT.Before(now.Add(-proofWindow)) || p.IAT.After(now.Add(proofWindow)):
+		return p, errInvalidDPoP("iat is not recent")
+	case ath != "" && p.ATH != ath:
+		return p, errInvalidDPoP("ath does not match the access token")
+	}
+	if !s.replay.add("dpop\x00"+p.JKT+"\x00"+p.JTI, p.IAT.Add(2*proofWindow), now) {
+		return p, errInvalidDPoP("jti has been used before")
+	}
+	return p, nil
+}
+
+// dpopToken serves a token request that carries a DPoP proof: the issued
+// tokens are bound to the proof's key and the token_type becomes DPoP.
+func (s *server) dpopToken(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	p, oerr := s.checkProof(r, s.tokenURL, "")
+	if oerr != nil {
+		writeOAuthError(w, http.StatusBadRequest, oerr)
+		return
+	}
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, r.WithContext(withJKT(r.Context(), p.JKT)))
+	body := rec.Body.Bytes()
+	if rec.Code == http.StatusOK {
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil && m["token_type"] == oidc.BearerToken {
+			m["token_type"] = "DPoP"
+			body, _ = json.Marshal(m)
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+// tokenByValue finds the access token record behind an opaque token value.
+func (s *server) tokenByValue(ctx context.Context, token string) (issuer.AccessToken, bool) {
+	plain, err := s.Provider().Crypto().Decrypt(token)
+	if err != nil {
+		return issuer.AccessToken{}, false
+	}
+	id, _, ok := strings.Cut(plain, ":")
+	if !ok {
+		return issuer.AccessToken{}, false
+	}
+	at, err := s.st.activeToken(ctx, id)
+	return at, err == nil
+}
+
+// dpopResource checks the token presentation at a protected resource of the
+// provider (userinfo): a DPoP-bound token must come with a proof from its
+// key (§7.1), and may not be used as a bearer token (§7.2). It rewrites a
+// valid DPoP presentation into the bearer form zitadel reads.
+func (s *server) dpopResource(w http.ResponseWriter, r *http.Request, htu string) bool {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	deny := func(desc string) bool {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="`+desc+`", algs="ES256 EdDSA RS256 PS256 ES384"`)
+		writeOAuthError(w, http.StatusUnauthorized, &oidc.Error{ErrorType: "invalid_token", Description: desc})
+		return false
+	}
+	switch strings.ToLower(scheme) {
+	case "dpop":
+		h := sha256.Sum256([]byte(tok))
+		p, oerr := s.checkProof(r, htu, base64.RawURLEncoding.EncodeToString(h[:]))
+		if oerr != nil {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA RS256 PS256 ES384"`)
+			writeOAuthError(w, http.StatusUnauthorized, oerr)
+			return false
+		}
+		at, ok := s.tokenByValue(r.Context(), tok)
+		if !ok || at.JKT != p.JKT {
+			return deny("the token is not active or not bound to the proof's key")
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+	case "bearer":
+		if at, ok := s.tokenByValue(r.Context(), tok); ok && at.JKT != "" {
+			return deny("a DPoP-bound token must be presented with a DPoP proof")
+		}
+	}
+	return true
+}
+
+// wrap adds PAR, DPoP and request_uri expansion around zitadel's handler.
+func (s *server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case parPath:
+			s.par(w, r)
+			return
+		case "/authorize":
+			if !s.expandPAR(w, r) {
+				return
+			}
+		case "/oauth/token":
+			if len(r.Header.Values("DPoP")) > 0 {
+				s.dpopToken(w, r, next)
+				return
+			}
+		case "/userinfo":
+			if !s.dpopResource(w, r, s.issuer+"/userinfo") {
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

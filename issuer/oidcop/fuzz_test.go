@@ -1,0 +1,52 @@
+package oidcop_test
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/cedula/cedula/internal/jose"
+)
+
+// FuzzClientAssertion sends arbitrary client assertions to the token
+// endpoint: the answer is always a client error, never a 5xx, and never a
+// token.
+func FuzzClientAssertion(f *testing.F) {
+	e := newEnv(f)
+	good, _ := e.agentKey.SignAssertion(jose.ClientAssertion{ClientID: machine, Audience: []string{e.srv.URL}, IssuedAt: time.Now(), Expiry: time.Now().Add(time.Minute)})
+	f.Add(good[:len(good)-3])
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJhZ2VuY3ktbWFjaGluZSIsInN1YiI6ImFnZW5jeS1tYWNoaW5lIn0.")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, assertion string) {
+		e := e.with(t)
+		status, out := e.token(url.Values{"grant_type": {"client_credentials"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}})
+		if status >= 500 || status == 200 || out["access_token"] != nil {
+			t.Fatalf("assertion %q: status %d %v, want a 4xx error", assertion, status, out)
+		}
+	})
+}
+
+// FuzzDPoPHeader sends arbitrary DPoP headers with a refresh token request.
+func FuzzDPoPHeader(f *testing.F) {
+	e := newEnv(f)
+	k, _ := jose.NewClientKey("ES256")
+	p, _ := k.SignDPoP("POST", e.srv.URL+"/oauth/token", "", time.Now())
+	f.Add(p)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, proof string) {
+		e := e.with(t)
+		status, out := e.postForm("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {publicClient}, "refresh_token": {"x"}},
+			map[string][]string{"Dpop": {proof}})
+		if status >= 500 || status == 200 {
+			t.Fatalf("proof %q: status %d %v, want a 4xx error", proof, status, out)
+		}
+	})
+}
+
+// with returns a copy of e reporting to t, for use inside a fuzz target.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
