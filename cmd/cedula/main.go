@@ -131,6 +131,7 @@ func (c *common) load(args []string, stderr io.Writer) (config.Config, *slog.Log
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // libraries that log through the default logger
 	return cfg, log, c.fs.Args(), nil
 }
 

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
 	"strings"
 
 	"github.com/cedula/cedula/internal/config"
@@ -14,6 +17,10 @@ import (
 )
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	if addr := os.Getenv("CEDULA_PPROF"); addr != "" {
+		// Opt-in profiling on a separate listener (keep it on loopback).
+		go func() { log.Warn("pprof listener stopped", "err", http.ListenAndServe(addr, pprofMux())) }()
+	}
 	s, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -56,4 +63,12 @@ func migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, dbKind(cfg))
 	return nil
+}
+
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

@@ -51,6 +51,9 @@ type Config struct {
 type Passkeys struct {
 	RPID   string `yaml:"rp_id"`
 	RPName string `yaml:"rp_name"`
+	// Origins are extra origins the pages are served from, besides the
+	// public URL's (e.g. a replica's own address in tests).
+	Origins []string `yaml:"origins"`
 	// AAGUIDAllowList, when not empty, admits only these authenticator
 	// models (AAGUIDs in their 8-4-4-4-12 hex form).
 	AAGUIDAllowList []string `yaml:"aaguid_allowlist"`
@@ -148,6 +151,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 			*p = v
 		}
 	}
+	if v := getenv("CEDULA_PASSKEY_ORIGINS"); v != "" {
+		c.Passkeys.Origins = strings.Split(v, ",")
+	}
 	return c, nil
 }
 
@@ -169,6 +175,20 @@ func (c Config) RPID() string {
 		return ""
 	}
 	return u.Hostname()
+}
+
+// Origins lists every origin passkey ceremonies may come from.
+func (c Config) Origins() []string {
+	out := []string{c.PublicURL}
+	if u, err := url.Parse(c.PublicURL); err == nil {
+		out[0] = u.Scheme + "://" + u.Host
+	}
+	for _, o := range c.Passkeys.Origins {
+		if o != out[0] {
+			out = append(out, strings.TrimSuffix(o, "/"))
+		}
+	}
+	return out
 }
 
 // Secure reports whether cookies get the Secure attribute.
@@ -211,6 +231,11 @@ func (c Config) Validate() error {
 	}
 	if c.KeyRetention > 0 && (c.KeyRetention < c.Tokens.AccessTTL || c.KeyRetention < c.Tokens.IDTTL) {
 		add("key_retention: %s is shorter than a token lifetime; retired keys would vanish before their tokens expire", c.KeyRetention.D())
+	}
+	for _, o := range c.Passkeys.Origins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("passkeys.origins: %q is not an origin like https://id.example.gob", o)
+		}
 	}
 	for _, a := range c.Passkeys.AAGUIDAllowList {
 		if len(strings.ReplaceAll(a, "-", "")) != 32 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -26,6 +27,26 @@ const (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	stmts   sync.Map // query → *sql.Stmt
+}
+
+// ExecCached runs query in tx through a statement prepared once per
+// database (and once per connection by database/sql), for hot paths where
+// parsing the SQL each time would cost more than running it.
+func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	v, ok := d.stmts.Load(query)
+	if !ok {
+		st, err := d.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok = d.stmts.LoadOrStore(query, st); ok {
+			st.Close()
+		} else {
+			v = st
+		}
+	}
+	return tx.StmtContext(ctx, v.(*sql.Stmt)).ExecContext(ctx, args...)
 }
 
 // Open opens the database named by url: "postgres://…" or "postgresql://…"

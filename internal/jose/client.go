@@ -30,6 +30,7 @@ var ErrBadClientKey = errors.New("jose: not a usable private client key")
 // client's key, not one of Cedula's: those stay in internal/keys.
 type ClientKey struct {
 	priv jwk.Key
+	raw  any // the private key as a Go crypto key, converted once
 	alg  jwa.SignatureAlgorithm
 }
 
@@ -91,7 +92,11 @@ func newClientKey(k jwk.Key) (*ClientKey, error) {
 		_ = k.Set(jwk.KeyIDKey, base64.RawURLEncoding.EncodeToString(tp))
 	}
 	_ = k.Set(jwk.AlgorithmKey, alg)
-	return &ClientKey{priv: k, alg: alg}, nil
+	var raw any
+	if err := k.Raw(&raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadClientKey, err)
+	}
+	return &ClientKey{priv: k, raw: raw, alg: alg}, nil
 }
 
 // clientAlg chooses the key's JWS algorithm and checks that the key suits it.
@@ -193,7 +198,7 @@ func (k *ClientKey) SignAssertion(a ClientAssertion) (string, error) {
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.KeyIDKey, k.ID())
 	_ = hdr.Set(jws.TypeKey, "JWT")
-	out, err := jws.Sign(payload, jws.WithKey(k.alg, k.priv, jws.WithProtectedHeaders(hdr)))
+	out, err := jws.Sign(payload, jws.WithKey(k.alg, k.raw, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("jose: sign client assertion: %w", err)
 	}

@@ -112,7 +112,7 @@ func (k *ClientKey) SignDPoP(htm, htu, ath string, iat time.Time) (string, error
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, "dpop+jwt")
 	_ = hdr.Set(jws.JWKKey, pub)
-	out, err := jws.Sign(payload, jws.WithKey(k.alg, k.priv, jws.WithProtectedHeaders(hdr)))
+	out, err := jws.Sign(payload, jws.WithKey(k.alg, k.raw, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("jose: sign DPoP proof: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -74,10 +75,14 @@ func JWKS(pubs ...keys.PublicKey) ([]byte, error) {
 // understand (none here). Every fault of the token matches ErrInvalid; a
 // key set that does not parse is a different error (the server's fault).
 func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
-	set, err := jwk.Parse(jwks)
-	if err != nil {
-		return nil, fmt.Errorf("jose: key set: %w", err)
-	}
+	return VerifyWith(compact, func([]byte) ([]byte, error) { return jwks, nil }, allowed...)
+}
+
+// VerifyWith is Verify for a token whose key set depends on its own
+// (still unverified) payload, such as a client assertion whose "iss" names
+// the client: keySet receives the payload and returns the JWKS to verify
+// with, or an error that VerifyWith returns as is. The token is parsed once.
+func VerifyWith(compact []byte, keySet func(payload []byte) ([]byte, error), allowed ...keys.Alg) ([]byte, error) {
 	if len(allowed) == 0 {
 		allowed = []keys.Alg{keys.ES256, keys.EdDSA, keys.RS256}
 	}
@@ -106,6 +111,14 @@ func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
 	if kid == "" {
 		return nil, fmt.Errorf("%w: no \"kid\" in the header", ErrInvalid)
 	}
+	jwks, err := keySet(msg.Payload())
+	if err != nil {
+		return nil, err
+	}
+	set, err := parseSet(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("jose: key set: %w", err)
+	}
 	key, found := set.LookupKeyID(kid)
 	if !found {
 		if len(kid) > 64 { // the kid is the sender's; keep errors and logs short
@@ -119,7 +132,7 @@ func Verify(compact []byte, jwks []byte, allowed ...keys.Alg) ([]byte, error) {
 	if use := key.KeyUsage(); use != "" && use != jwk.ForSignature.String() {
 		return nil, fmt.Errorf("%w: key %q is not a signature key", ErrInvalid, kid)
 	}
-	payload, err := jws.Verify(compact, jws.WithCompact(), jws.WithKey(alg, key))
+	payload, err := jws.Verify(compact, jws.WithCompact(), jws.WithKey(alg, rawKey(key)))
 	if err != nil {
 		return nil, ErrInvalid
 	}
@@ -143,4 +156,48 @@ func Header(compact []byte) (map[string]any, error) {
 		return nil, ErrInvalid
 	}
 	return m, nil
+}
+
+// rawKeys caches the Go crypto form of verification keys, so that a hot
+// path does not convert the JWK on every signature.
+var rawKeys sync.Map // jwk.Key → raw public key
+
+func rawKey(k jwk.Key) any {
+	if v, ok := rawKeys.Load(k); ok {
+		return v
+	}
+	var raw any
+	if err := k.Raw(&raw); err != nil {
+		return k
+	}
+	rawKeys.Store(k, raw)
+	return raw
+}
+
+// setCache keeps parsed key sets by content: the token endpoint verifies
+// each agency's assertions against the same registered JWKS again and again.
+var setCache struct {
+	sync.Mutex
+	m map[string]jwk.Set
+}
+
+func parseSet(jwks []byte) (jwk.Set, error) {
+	setCache.Lock()
+	set, ok := setCache.m[string(jwks)]
+	setCache.Unlock()
+	if ok {
+		return set, nil
+	}
+	set, err := jwk.Parse(jwks)
+	if err != nil {
+		return nil, err
+	}
+	setCache.Lock()
+	if setCache.m == nil || len(setCache.m) >= 512 {
+		setCache.m = map[string]jwk.Set{}
+		rawKeys.Clear()
+	}
+	setCache.m[string(jwks)] = set
+	setCache.Unlock()
+	return set, nil
 }

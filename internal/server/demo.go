@@ -46,10 +46,10 @@ func SeedDemo(ctx context.Context, s *Server, out io.Writer) error {
 	if err := s.Store.PutClient(ctx, c); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "\nDemo mode. The demo agency's site is %s/demo\n", s.Config.PublicURL)
 	if err := seedMachine(ctx, s, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nDemo mode. The demo agency's site is %s/demo\n", s.Config.PublicURL)
 	for _, dc := range demoCitizens {
 		dc.Created = time.Now()
 		if err := s.Store.CreateCitizen(ctx, dc); err != nil && !errors.Is(err, issuer.ErrExists) {
@@ -227,6 +227,6 @@ func seedMachine(ctx context.Context, s *Server, out io.Writer) error {
 	if err := s.Store.PutClient(ctx, c); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Demo back-end client %q (client_credentials, private_key_jwt); its key: %s\n", DemoMachineID, path)
+	fmt.Fprintf(out, "  Demo back-end client %q (client_credentials, private_key_jwt); its key: %s\n", DemoMachineID, path)
 	return nil
 }

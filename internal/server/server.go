@@ -17,6 +17,7 @@ import (
 
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
 	"github.com/cedula/cedula/issuer"
@@ -72,7 +73,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},
+			func() float64 { b, _ := s.Store.GroupCommits(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commit_writes_total", Help: "Writes carried by the token group-commit writer."},
+			func() float64 { _, n := s.Store.GroupCommits(); return float64(n) }))
 	s.Provider, err = oidcop.New(ctx, oidcop.Config{
 		Issuer:        cfg.PublicURL,
 		LoginPath:     "/login",
@@ -183,6 +188,9 @@ func clientFromConfig(cc config.Client) (issuer.Client, error) {
 		b, err := os.ReadFile(cc.JWKSFile)
 		if err != nil {
 			return c, err
+		}
+		if err := jose.ValidPublicJWKS(b); err != nil {
+			return c, fmt.Errorf("%s is not a JWKS of public keys with kids", cc.JWKSFile)
 		}
 		c.JWKS = b
 	}

@@ -35,6 +35,10 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	cfg.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}
 	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic}
 	cfg.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}
+	clientAlgs := []string{"ES256", "EdDSA", "RS256"}
+	cfg.TokenEndpointAuthSigningAlgValuesSupported = clientAlgs
+	cfg.IntrospectionEndpointAuthSigningAlgValuesSupported = clientAlgs
+	cfg.RevocationEndpointAuthSigningAlgValuesSupported = clientAlgs
 	resp.Data = discovery{
 		DiscoveryConfiguration: cfg,
 		PAREndpoint:            s.issuer + parPath,

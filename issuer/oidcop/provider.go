@@ -117,8 +117,10 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 	if err != nil {
 		return nil, fmt.Errorf("oidcop: %w", err)
 	}
+	endpoints := *op.DefaultEndpoints
+	endpoints.DeviceAuthorization = nil // the device grant is not offered
 	srv := &server{
-		LegacyServer: op.NewLegacyServer(provider, *op.DefaultEndpoints),
+		LegacyServer: op.NewLegacyServer(provider, endpoints),
 		st:           st,
 		issuer:       cfg.Issuer,
 		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
@@ -147,6 +149,9 @@ type RequestInfo struct {
 	Scopes     []string
 	Claims     []string // user claims the scopes release
 	UILocales  []string
+	// ForceLogin is prompt=login; MaxAge the request's max_age (0: none).
+	ForceLogin bool
+	MaxAge     time.Duration
 }
 
 // Info describes the pending request id.
@@ -162,7 +167,14 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 	if err != nil {
 		return RequestInfo{}, err
 	}
-	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales}
+	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales,
+		ForceLogin: slices.Contains(r.Prompt, oidc.PromptLogin)}
+	if r.MaxAge != nil {
+		info.MaxAge = time.Duration(*r.MaxAge) * time.Second
+		if *r.MaxAge == 0 {
+			info.ForceLogin = true // OIDC Core §3.1.2.1: max_age=0 is prompt=login
+		}
+	}
 	if slices.Contains(r.Scopes, oidc.ScopeProfile) {
 		info.Claims = append(info.Claims, "name", "given_name", "family_name", "birthdate", "locale")
 	}

@@ -70,31 +70,44 @@ func (s *server) verifyAssertion(ctx context.Context, assertion, formClientID st
 	bad := func(why string) (issuer.Client, error) {
 		return issuer.Client{}, oidc.ErrInvalidClient().WithDescription("invalid client assertion: %s", why)
 	}
-	payload, err := jose.UnverifiedPayload([]byte(assertion))
-	if err != nil {
-		return bad("not a JWS")
-	}
 	var cl assertionClaims
-	if err := json.Unmarshal(payload, &cl); err != nil {
-		return bad("claims are not a JSON object")
-	}
-	if cl.Iss == "" || cl.Iss != cl.Sub {
-		return bad("iss and sub must both be the client_id")
-	}
-	if formClientID != "" && formClientID != cl.Iss {
-		return bad("client_id does not match the assertion")
-	}
-	c, err := s.st.clientByID(ctx, cl.Iss)
-	if errors.Is(err, issuer.ErrNotFound) {
-		return bad("unknown client")
-	} else if err != nil {
-		return issuer.Client{}, err
-	}
-	if c.AuthMethod != issuer.AuthPrivateKeyJWT {
-		return bad("the client is not registered for private_key_jwt")
-	}
-	if _, err := jose.Verify([]byte(assertion), c.JWKS, keys.ES256, keys.EdDSA, keys.RS256); err != nil {
+	var c issuer.Client
+	errBad := errors.New("bad assertion")
+	var why string
+	_, err := jose.VerifyWith([]byte(assertion), func(payload []byte) ([]byte, error) {
+		if err := json.Unmarshal(payload, &cl); err != nil {
+			why = "claims are not a JSON object"
+			return nil, errBad
+		}
+		if cl.Iss == "" || cl.Iss != cl.Sub {
+			why = "iss and sub must both be the client_id"
+			return nil, errBad
+		}
+		if formClientID != "" && formClientID != cl.Iss {
+			why = "client_id does not match the assertion"
+			return nil, errBad
+		}
+		var err error
+		c, err = s.st.clientByID(ctx, cl.Iss)
+		if errors.Is(err, issuer.ErrNotFound) {
+			why = "unknown client"
+			return nil, errBad
+		} else if err != nil {
+			return nil, err
+		}
+		if c.AuthMethod != issuer.AuthPrivateKeyJWT {
+			why = "the client is not registered for private_key_jwt"
+			return nil, errBad
+		}
+		return c.JWKS, nil
+	}, keys.ES256, keys.EdDSA, keys.RS256)
+	switch {
+	case errors.Is(err, errBad):
+		return bad(why)
+	case errors.Is(err, jose.ErrInvalid):
 		return bad("signature does not verify with the client's registered keys")
+	case err != nil:
+		return issuer.Client{}, err
 	}
 	var aud []string
 	if err := json.Unmarshal(cl.Aud, &aud); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
+	"github.com/cedula/cedula/issuer/passkey/passkeytest"
 )
 
 // fastCeremonies keeps ceremonies in memory over the SQL store, so that a
@@ -62,7 +63,7 @@ func FuzzFinishLogin(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(fx.auth.get(f, l.Options, p.ID, gesture{counter: 1}))
+	f.Add(fx.auth.Get(f, l.Options, p.ID, passkeytest.Gesture{Counter: 1}))
 	for _, s := range []string{``, `{}`, `null`, `{"id":"AA","rawId":"AA","type":"public-key","response":{}}`} {
 		f.Add([]byte(s))
 	}
@@ -88,7 +89,7 @@ func FuzzParseCredential(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	seed, _ := fx.auth.create(f, reg.Options, gesture{})
+	seed, _ := fx.auth.Create(f, reg.Options, passkeytest.Gesture{})
 	f.Add(seed)
 	for _, s := range []string{``, `{}`, `[]`, `{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"}}`} {
 		f.Add([]byte(s))

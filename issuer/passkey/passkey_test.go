@@ -17,6 +17,7 @@ import (
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
+	"github.com/cedula/cedula/issuer/passkey/passkeytest"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
@@ -28,7 +29,7 @@ const (
 type fixture struct {
 	svc   *passkey.Service
 	store *sqlstore.Store
-	auth  *softAuthenticator
+	auth  *passkeytest.Authenticator
 	logs  *syncBuffer
 	clock *clock
 }
@@ -38,7 +39,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time       { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type syncBuffer struct {
@@ -46,8 +47,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newFixture(t testing.TB, mod func(*passkey.Config)) *fixture {
 	t.Helper()
@@ -55,7 +60,7 @@ func newFixture(t testing.TB, mod func(*passkey.Config)) *fixture {
 	// time (stored times have microsecond precision).
 	f := &fixture{
 		store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations)),
-		auth:  newSoftAuthenticator(testOrigin),
+		auth:  passkeytest.New(testOrigin),
 		logs:  &syncBuffer{},
 		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)},
 	}
@@ -94,7 +99,7 @@ func (f *fixture) register(t testing.TB, c issuer.Citizen) issuer.Passkey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := f.auth.create(t, reg.Options, gesture{})
+	body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{})
 	p, err := f.svc.FinishRegistration(ctx, reg.ID, c, body, "Mi teléfono")
 	if err != nil {
 		t.Fatalf("finish registration: got %v, want nil", err)
@@ -102,14 +107,14 @@ func (f *fixture) register(t testing.TB, c issuer.Citizen) issuer.Passkey {
 	return p
 }
 
-func (f *fixture) login(t testing.TB, credID []byte, g gesture) (issuer.Citizen, issuer.Passkey, error) {
+func (f *fixture) login(t testing.TB, credID []byte, g passkeytest.Gesture) (issuer.Citizen, issuer.Passkey, error) {
 	t.Helper()
 	ctx := context.Background()
 	l, err := f.svc.BeginLogin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.svc.FinishLogin(ctx, l.ID, f.auth.get(t, l.Options, credID, g))
+	return f.svc.FinishLogin(ctx, l.ID, f.auth.Get(t, l.Options, credID, g))
 }
 
 func TestRegistrationOptions(t *testing.T) {
@@ -139,11 +144,11 @@ func TestRegistrationOptions(t *testing.T) {
 			} `json:"excludeCredentials"`
 		} `json:"publicKey"`
 	}
-	roundTrip(t, reg.Options, &opts)
+	passkeytest.RoundTrip(t, reg.Options, &opts)
 	pk := opts.PublicKey
 	checks := []struct{ what, got, want string }{
 		{"rp.id", pk.RP.ID, testRPID},
-		{"user.id", string(unb64(t, pk.User.ID)), c.ID},
+		{"user.id", string(passkeytest.Unb64(t, pk.User.ID)), c.ID},
 		{"user.name", pk.User.Name, "ana@example.gob"},
 		{"user.displayName", pk.User.DisplayName, "Ana Pérez"},
 		{"residentKey", pk.AuthenticatorSelection.ResidentKey, "required"},
@@ -155,14 +160,14 @@ func TestRegistrationOptions(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", ch.what, ch.got, ch.want)
 		}
 	}
-	if len(pk.ExcludeCredentials) != 1 || !bytes.Equal(unb64(t, pk.ExcludeCredentials[0].ID), first.ID) {
+	if len(pk.ExcludeCredentials) != 1 || !bytes.Equal(passkeytest.Unb64(t, pk.ExcludeCredentials[0].ID), first.ID) {
 		t.Errorf("excludeCredentials: got %v, want the first passkey's ID", pk.ExcludeCredentials)
 	}
 }
 
 func TestRegisterAndLogin(t *testing.T) {
 	f := newFixture(t, nil)
-	f.auth.backupEligible, f.auth.backedUp = true, false
+	f.auth.BackupEligible, f.auth.BackedUp = true, false
 	c := f.citizen(t, "cit-0001")
 	p := f.register(t, c)
 
@@ -174,17 +179,17 @@ func TestRegisterAndLogin(t *testing.T) {
 		t.Errorf("stored passkey: got citizen %q name %q BE %v BS %v, want %q %q true false",
 			stored.CitizenID, stored.Name, stored.BackupEligible, stored.BackupState, c.ID, "Mi teléfono")
 	}
-	if !bytes.Equal(stored.AAGUID, f.auth.aaguid[:]) {
-		t.Errorf("AAGUID: got %x, want %x", stored.AAGUID, f.auth.aaguid)
+	if !bytes.Equal(stored.AAGUID, f.auth.AAGUID[:]) {
+		t.Errorf("AAGUID: got %x, want %x", stored.AAGUID, f.auth.AAGUID)
 	}
 	if !stored.Created.Equal(f.clock.Now()) {
 		t.Errorf("created: got %v, want %v", stored.Created, f.clock.Now())
 	}
 
 	// The passkey was backed up since: BS is recorded at login.
-	f.auth.backedUp = true
+	f.auth.BackedUp = true
 	f.clock.Add(time.Hour)
-	gotC, gotP, err := f.login(t, p.ID, gesture{counter: 7})
+	gotC, gotP, err := f.login(t, p.ID, passkeytest.Gesture{Counter: 7})
 	if err != nil {
 		t.Fatalf("login: got %v, want nil", err)
 	}
@@ -206,7 +211,7 @@ func TestLoginZeroCounter(t *testing.T) {
 	f := newFixture(t, nil)
 	p := f.register(t, f.citizen(t, "cit-0001"))
 	for i := range 3 {
-		if _, _, err := f.login(t, p.ID, gesture{}); err != nil {
+		if _, _, err := f.login(t, p.ID, passkeytest.Gesture{}); err != nil {
 			t.Fatalf("login %d with counter 0: got %v, want nil", i, err)
 		}
 	}
@@ -215,29 +220,29 @@ func TestLoginZeroCounter(t *testing.T) {
 func TestCounterRegressionRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	p := f.register(t, f.citizen(t, "cit-0001"))
-	if _, _, err := f.login(t, p.ID, gesture{counter: 10}); err != nil {
+	if _, _, err := f.login(t, p.ID, passkeytest.Gesture{Counter: 10}); err != nil {
 		t.Fatalf("login with counter 10: got %v, want nil", err)
 	}
 	for _, n := range []uint32{10, 3, 0} {
-		_, _, err := f.login(t, p.ID, gesture{counter: n})
+		_, _, err := f.login(t, p.ID, passkeytest.Gesture{Counter: n})
 		if !errors.Is(err, issuer.ErrCounter) {
 			t.Errorf("login with counter %d after 10: got %v, want ErrCounter", n, err)
 		}
 	}
 	stored, _ := f.store.Passkey(context.Background(), p.ID)
 	if stored.SignCount != 10 {
-		t.Errorf("stored counter: got %d, want 10", stored.SignCount)
+		t.Errorf("stored Counter: got %d, want 10", stored.SignCount)
 	}
 	logs := f.logs.String()
 	if !strings.Contains(logs, "signature counter") {
 		t.Errorf("logs: got %q, want a warning about the counter", logs)
 	}
-	for _, secret := range []string{b64(p.ID), hex.EncodeToString(p.ID), "cit-0001", "Ana", "ana@example.gob"} {
+	for _, secret := range []string{passkeytest.B64(p.ID), hex.EncodeToString(p.ID), "cit-0001", "Ana", "ana@example.gob"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q: got %q, want no credential ID or personal data", secret, logs)
 		}
 	}
-	if _, _, err := f.login(t, p.ID, gesture{counter: 11}); err != nil {
+	if _, _, err := f.login(t, p.ID, passkeytest.Gesture{Counter: 11}); err != nil {
 		t.Errorf("login with counter 11: got %v, want nil", err)
 	}
 }
@@ -251,19 +256,19 @@ func TestUnknownCredential(t *testing.T) {
 
 	// A credential Cedula never registered, claiming Ana's handle.
 	stray := []byte("never-registered-credential-id-0")
-	f.auth.handle[string(stray)] = []byte(ana.ID)
+	f.auth.SetUserHandle(stray, []byte(ana.ID))
 	// Bob's credential, presented with Ana's user handle.
 	swapped := append([]byte(nil), bobKey.ID...)
-	f.auth.handle[string(swapped)] = []byte(ana.ID)
+	f.auth.SetUserHandle(swapped, []byte(ana.ID))
 	// A credential naming a citizen who does not exist.
 	ghost := []byte("credential-of-a-ghost-citizen-00")
-	f.auth.handle[string(ghost)] = []byte("cit-9999")
+	f.auth.SetUserHandle(ghost, []byte("cit-9999"))
 	// A credential without a user handle (not discoverable).
 	bare := []byte("credential-without-user-handle-0")
 
 	for name, id := range map[string][]byte{"unregistered": stray, "other citizen's": swapped, "unknown handle": ghost, "no handle": bare} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := f.login(t, id, gesture{counter: 1})
+			_, _, err := f.login(t, id, passkeytest.Gesture{Counter: 1})
 			if !errors.Is(err, passkey.ErrUnknownCredential) {
 				t.Errorf("got %v, want ErrUnknownCredential", err)
 			}
@@ -275,19 +280,19 @@ func TestWrongChallenge(t *testing.T) {
 	f := newFixture(t, nil)
 	c := f.citizen(t, "cit-0001")
 	ctx := context.Background()
-	other := b64([]byte("a challenge the server never issued"))
+	other := passkeytest.B64([]byte("a challenge the server never issued"))
 
 	reg, err := f.svc.BeginRegistration(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := f.auth.create(t, reg.Options, gesture{challenge: other})
+	body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{Challenge: other})
 	if _, err := f.svc.FinishRegistration(ctx, reg.ID, c, body, "x"); !errors.Is(err, passkey.ErrVerification) {
 		t.Errorf("registration: got %v, want ErrVerification", err)
 	}
 
 	p := f.register(t, c)
-	if _, _, err := f.login(t, p.ID, gesture{challenge: other, counter: 1}); !errors.Is(err, passkey.ErrVerification) {
+	if _, _, err := f.login(t, p.ID, passkeytest.Gesture{Challenge: other, Counter: 1}); !errors.Is(err, passkey.ErrVerification) {
 		t.Errorf("login: got %v, want ErrVerification", err)
 	}
 }
@@ -295,7 +300,7 @@ func TestWrongChallenge(t *testing.T) {
 func TestWrongOrigin(t *testing.T) {
 	f := newFixture(t, nil)
 	p := f.register(t, f.citizen(t, "cit-0001"))
-	_, _, err := f.login(t, p.ID, gesture{origin: "https://id.example.gob.evil.example", counter: 1})
+	_, _, err := f.login(t, p.ID, passkeytest.Gesture{Origin: "https://id.example.gob.evil.example", Counter: 1})
 	if !errors.Is(err, passkey.ErrVerification) {
 		t.Errorf("got %v, want ErrVerification", err)
 	}
@@ -323,7 +328,7 @@ func TestAAGUIDAllowList(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := f.auth.create(t, reg.Options, gesture{})
+			body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{})
 			_, err = f.svc.FinishRegistration(context.Background(), reg.ID, c, body, "x")
 			if !errors.Is(err, tc.want) {
 				t.Errorf("got %v, want %v", err, tc.want)
@@ -333,10 +338,10 @@ func TestAAGUIDAllowList(t *testing.T) {
 
 	t.Run("zero aaguid", func(t *testing.T) {
 		f := newFixture(t, func(c *passkey.Config) { c.AllowedAAGUIDs = []string{listed.String()} })
-		f.auth.aaguid = [16]byte{}
+		f.auth.AAGUID = [16]byte{}
 		c := f.citizen(t, "cit-0001")
 		reg, _ := f.svc.BeginRegistration(context.Background(), c)
-		body, _ := f.auth.create(t, reg.Options, gesture{})
+		body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{})
 		if _, err := f.svc.FinishRegistration(context.Background(), reg.ID, c, body, "x"); !errors.Is(err, passkey.ErrAAGUID) {
 			t.Errorf("got %v, want ErrAAGUID", err)
 		}
@@ -353,7 +358,7 @@ func TestAAGUIDAllowList(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.svc = strict
-		if _, _, err := f.login(t, p.ID, gesture{counter: 1}); !errors.Is(err, passkey.ErrAAGUID) {
+		if _, _, err := f.login(t, p.ID, passkeytest.Gesture{Counter: 1}); !errors.Is(err, passkey.ErrAAGUID) {
 			t.Errorf("got %v, want ErrAAGUID", err)
 		}
 	})
@@ -365,7 +370,7 @@ func TestUserVerificationRequired(t *testing.T) {
 	ctx := context.Background()
 
 	reg, _ := f.svc.BeginRegistration(ctx, c)
-	body, _ := f.auth.create(t, reg.Options, gesture{noUV: true})
+	body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{NoUV: true})
 	if _, err := f.svc.FinishRegistration(ctx, reg.ID, c, body, "x"); !errors.Is(err, passkey.ErrUserVerification) {
 		t.Errorf("registration without UV: got %v, want ErrUserVerification", err)
 	}
@@ -374,7 +379,7 @@ func TestUserVerificationRequired(t *testing.T) {
 	}
 
 	p := f.register(t, c)
-	if _, _, err := f.login(t, p.ID, gesture{noUV: true, counter: 1}); !errors.Is(err, passkey.ErrUserVerification) {
+	if _, _, err := f.login(t, p.ID, passkeytest.Gesture{NoUV: true, Counter: 1}); !errors.Is(err, passkey.ErrUserVerification) {
 		t.Errorf("login without UV: got %v, want ErrUserVerification", err)
 	}
 }
@@ -386,7 +391,7 @@ func TestCeremonyMisuse(t *testing.T) {
 		f := newFixture(t, nil)
 		p := f.register(t, f.citizen(t, "cit-0001"))
 		l, _ := f.svc.BeginLogin(ctx)
-		body := f.auth.get(t, l.Options, p.ID, gesture{counter: 1})
+		body := f.auth.Get(t, l.Options, p.ID, passkeytest.Gesture{Counter: 1})
 		if _, _, err := f.svc.FinishLogin(ctx, l.ID, body); err != nil {
 			t.Fatalf("first finish: got %v, want nil", err)
 		}
@@ -399,7 +404,7 @@ func TestCeremonyMisuse(t *testing.T) {
 		p := f.register(t, f.citizen(t, "cit-0001"))
 		l, _ := f.svc.BeginLogin(ctx)
 		f.clock.Add(6 * time.Minute)
-		if _, _, err := f.svc.FinishLogin(ctx, l.ID, f.auth.get(t, l.Options, p.ID, gesture{counter: 1})); !errors.Is(err, passkey.ErrCeremony) {
+		if _, _, err := f.svc.FinishLogin(ctx, l.ID, f.auth.Get(t, l.Options, p.ID, passkeytest.Gesture{Counter: 1})); !errors.Is(err, passkey.ErrCeremony) {
 			t.Errorf("got %v, want ErrCeremony", err)
 		}
 	})
@@ -416,7 +421,7 @@ func TestCeremonyMisuse(t *testing.T) {
 		c := f.citizen(t, "cit-0001")
 		l, _ := f.svc.BeginLogin(ctx)
 		reg, _ := f.svc.BeginRegistration(ctx, c)
-		body, _ := f.auth.create(t, reg.Options, gesture{})
+		body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{})
 		if _, err := f.svc.FinishRegistration(ctx, l.ID, c, body, "x"); !errors.Is(err, passkey.ErrCeremony) {
 			t.Errorf("got %v, want ErrCeremony", err)
 		}
@@ -425,7 +430,7 @@ func TestCeremonyMisuse(t *testing.T) {
 		f := newFixture(t, nil)
 		ana, bob := f.citizen(t, "cit-0001"), f.citizen(t, "cit-0002")
 		reg, _ := f.svc.BeginRegistration(ctx, ana)
-		body, _ := f.auth.create(t, reg.Options, gesture{})
+		body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{})
 		if _, err := f.svc.FinishRegistration(ctx, reg.ID, bob, body, "x"); !errors.Is(err, passkey.ErrCeremony) {
 			t.Errorf("got %v, want ErrCeremony", err)
 		}
@@ -437,7 +442,7 @@ func TestCeremonyMisuse(t *testing.T) {
 		c := f.citizen(t, "cit-0001")
 		p := f.register(t, c)
 		reg, _ := f.svc.BeginRegistration(ctx, c)
-		body, _ := f.auth.create(t, reg.Options, gesture{reuse: p.ID})
+		body, _ := f.auth.Create(t, reg.Options, passkeytest.Gesture{Reuse: p.ID})
 		if _, err := f.svc.FinishRegistration(ctx, reg.ID, c, body, "x"); !errors.Is(err, issuer.ErrExists) {
 			t.Errorf("got %v, want ErrExists", err)
 		}

@@ -29,6 +29,10 @@ func New(d *db.DB) *Store {
 	return &Store{db: d, batch: db.NewBatcher(ctx, d, 256), cancel: cancel}
 }
 
+// GroupCommits reports the group-commit writer's transactions and the
+// writes they carried.
+func (s *Store) GroupCommits() (batches, items uint64) { return s.batch.Stats() }
+
 // Close stops the store's group-commit writer; the database stays open.
 func (s *Store) Close() { s.cancel() }
 

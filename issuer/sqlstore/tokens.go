@@ -95,14 +95,16 @@ func (s *Store) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int,
 
 // ---- tokens
 
-func insertAccess(ctx context.Context, q queryer, t issuer.AccessToken) error {
+const insertAccessSQL = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+func (s *Store) insertAccess(ctx context.Context, tx *sql.Tx, t issuer.AccessToken) error {
 	t.Expiration = norm(t.Expiration)
 	data, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+	_, err = s.db.ExecCached(ctx, tx, insertAccessSQL, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
 	if err != nil {
 		return exists("create access token", err)
 	}
@@ -124,7 +126,7 @@ func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error 
 }
 
 func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) error {
-	return s.batch.Do(ctx, func(tx *sql.Tx) error { return insertAccess(ctx, tx, t) })
+	return s.batch.Do(ctx, func(tx *sql.Tx) error { return s.insertAccess(ctx, tx, t) })
 }
 
 func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken, error) {
@@ -147,7 +149,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, 
 		if err := insertRefresh(ctx, tx, rt); err != nil {
 			return err
 		}
-		return insertAccess(ctx, tx, at)
+		return s.insertAccess(ctx, tx, at)
 	})
 }
 
@@ -190,7 +192,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issue
 		if err := insertRefresh(ctx, tx, next); err != nil {
 			return err
 		}
-		return insertAccess(ctx, tx, at)
+		return s.insertAccess(ctx, tx, at)
 	})
 	if errors.Is(err, issuer.ErrReused) {
 		if rerr := s.RevokeFamily(ctx, family); rerr != nil {

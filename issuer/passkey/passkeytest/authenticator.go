@@ -1,4 +1,7 @@
-package passkey_test
+// Package passkeytest provides a software WebAuthn authenticator for tests:
+// it answers the options a Cedula server sends the way a browser with a
+// platform authenticator would, so the server's real verification runs.
+package passkeytest
 
 import (
 	"bytes"
@@ -14,29 +17,39 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 )
 
-// softAuthenticator is a software WebAuthn authenticator and client in
+// Authenticator is a software WebAuthn authenticator and client in
 // one: it answers creation and request options the way a browser with a
 // platform authenticator would, with ES256 keys and attestation "none", so
 // the library's verification runs for real (WebAuthn L3 §6.1 authenticator
 // data, §6.5.4 attestation object, §8.7 none attestation).
-type softAuthenticator struct {
-	aaguid [16]byte
-	origin string
+type Authenticator struct {
+	// AAGUID is the model it reports (WebAuthn L3 §6.5.1).
+	AAGUID [16]byte
+	// Origin is the origin it puts in the client data.
+	Origin string
+	// BackupEligible and BackedUp set the BE and BS flags.
+	BackupEligible, BackedUp bool
+
 	keys   map[string]*ecdsa.PrivateKey // by credential ID
 	handle map[string][]byte            // user handle by credential ID
-	// backupEligible and backedUp set the BE and BS flags.
-	backupEligible, backedUp bool
 }
 
-func newSoftAuthenticator(origin string) *softAuthenticator {
-	a := &softAuthenticator{
-		origin: origin,
+// TestAAGUID is the AAGUID a new Authenticator reports.
+var TestAAGUID = [16]byte{'c', 'e', 'd', 'u', 'l', 'a', '-', 't', 'e', 's', 't', '-', 'a', 'u', 't', 'h'}
+
+// New returns an authenticator used from origin.
+func New(origin string) *Authenticator {
+	return &Authenticator{
+		AAGUID: TestAAGUID,
+		Origin: origin,
 		keys:   map[string]*ecdsa.PrivateKey{},
 		handle: map[string][]byte{},
 	}
-	copy(a.aaguid[:], []byte("cedula-test-auth"))
-	return a
 }
+
+// SetUserHandle makes the authenticator return handle with credential
+// credID, as if it had stored another account's handle.
+func (a *Authenticator) SetUserHandle(credID, handle []byte) { a.handle[string(credID)] = handle }
 
 // Authenticator data flags (WebAuthn L3 §6.1).
 const (
@@ -47,19 +60,21 @@ const (
 	flagAT = 0x40
 )
 
-// gesture describes one use of the authenticator; the zero value is a
-// normal use with user presence and verification.
-type gesture struct {
-	challenge string // overrides the challenge from the options
-	origin    string // overrides the authenticator's origin
-	noUV      bool   // clear the UV flag
-	counter   uint32 // signature counter to report
-	reuse     []byte // create: answer with this existing credential
+// Gesture describes one use of the authenticator; the zero value is a
+// normal use with user presence and verification and a zero counter.
+type Gesture struct {
+	Challenge string // overrides the challenge from the options
+	Origin    string // overrides the authenticator's origin
+	NoUV      bool   // clear the UV flag
+	Counter   uint32 // signature counter to report
+	Reuse     []byte // Create: answer with this existing credential
 }
 
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+// B64 is base64url without padding, as WebAuthn JSON uses.
+func B64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-func unb64(t testing.TB, s string) []byte {
+// Unb64 decodes base64url without padding.
+func Unb64(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -68,36 +83,36 @@ func unb64(t testing.TB, s string) []byte {
 	return b
 }
 
-func (a *softAuthenticator) flags(g gesture) byte {
+func (a *Authenticator) flags(g Gesture) byte {
 	f := byte(flagUP | flagUV)
-	if g.noUV {
+	if g.NoUV {
 		f &^= flagUV
 	}
-	if a.backupEligible {
+	if a.BackupEligible {
 		f |= flagBE
 	}
-	if a.backedUp {
+	if a.BackedUp {
 		f |= flagBS
 	}
 	return f
 }
 
-func (a *softAuthenticator) clientData(typ, challenge string, g gesture) []byte {
-	if g.challenge != "" {
-		challenge = g.challenge
+func (a *Authenticator) clientData(typ, challenge string, g Gesture) []byte {
+	if g.Challenge != "" {
+		challenge = g.Challenge
 	}
-	origin := a.origin
-	if g.origin != "" {
-		origin = g.origin
+	origin := a.Origin
+	if g.Origin != "" {
+		origin = g.Origin
 	}
 	cd, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": false})
 	return cd
 }
 
-// create answers PublicKeyCredentialCreationOptions given as the JSON the
+// Create answers PublicKeyCredentialCreationOptions given as the JSON the
 // server sends, and returns the RegistrationResponseJSON body and the new
 // credential ID.
-func (a *softAuthenticator) create(t testing.TB, options any, g gesture) (body, credID []byte) {
+func (a *Authenticator) Create(t testing.TB, options any, g Gesture) (body, credID []byte) {
 	t.Helper()
 	var opts struct {
 		PublicKey struct {
@@ -110,18 +125,18 @@ func (a *softAuthenticator) create(t testing.TB, options any, g gesture) (body, 
 			} `json:"user"`
 		} `json:"publicKey"`
 	}
-	roundTrip(t, options, &opts)
+	RoundTrip(t, options, &opts)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	credID = make([]byte, 32)
 	rand.Read(credID)
-	if g.reuse != nil {
-		credID, key = g.reuse, a.keys[string(g.reuse)]
+	if g.Reuse != nil {
+		credID, key = g.Reuse, a.keys[string(g.Reuse)]
 	}
 	a.keys[string(credID)] = key
-	a.handle[string(credID)] = unb64(t, opts.PublicKey.User.ID)
+	a.handle[string(credID)] = Unb64(t, opts.PublicKey.User.ID)
 
 	pub, err := key.PublicKey.Bytes() // 0x04 || X || Y
 	if err != nil {
@@ -136,8 +151,8 @@ func (a *softAuthenticator) create(t testing.TB, options any, g gesture) (body, 
 	var authData bytes.Buffer
 	authData.Write(rpHash[:])
 	authData.WriteByte(a.flags(g) | flagAT)
-	binary.Write(&authData, binary.BigEndian, g.counter)
-	authData.Write(a.aaguid[:])
+	binary.Write(&authData, binary.BigEndian, g.Counter)
+	authData.Write(a.AAGUID[:])
 	binary.Write(&authData, binary.BigEndian, uint16(len(credID)))
 	authData.Write(credID)
 	authData.Write(cose)
@@ -148,12 +163,12 @@ func (a *softAuthenticator) create(t testing.TB, options any, g gesture) (body, 
 	}
 	cd := a.clientData("webauthn.create", opts.PublicKey.Challenge, g)
 	body, _ = json.Marshal(map[string]any{
-		"id":    b64(credID),
-		"rawId": b64(credID),
+		"id":    B64(credID),
+		"rawId": B64(credID),
 		"type":  "public-key",
 		"response": map[string]any{
-			"clientDataJSON":    b64(cd),
-			"attestationObject": b64(attObj),
+			"clientDataJSON":    B64(cd),
+			"attestationObject": B64(attObj),
 			"transports":        []string{"internal", "hybrid"},
 		},
 		"authenticatorAttachment": "platform",
@@ -162,9 +177,9 @@ func (a *softAuthenticator) create(t testing.TB, options any, g gesture) (body, 
 	return body, credID
 }
 
-// get answers PublicKeyCredentialRequestOptions with the credential credID
+// Get answers PublicKeyCredentialRequestOptions with the credential credID
 // and returns the AuthenticationResponseJSON body.
-func (a *softAuthenticator) get(t testing.TB, options any, credID []byte, g gesture) []byte {
+func (a *Authenticator) Get(t testing.TB, options any, credID []byte, g Gesture) []byte {
 	t.Helper()
 	var opts struct {
 		PublicKey struct {
@@ -172,7 +187,7 @@ func (a *softAuthenticator) get(t testing.TB, options any, credID []byte, g gest
 			RPID      string `json:"rpId"`
 		} `json:"publicKey"`
 	}
-	roundTrip(t, options, &opts)
+	RoundTrip(t, options, &opts)
 	key, ok := a.keys[string(credID)]
 	if !ok {
 		// A credential this authenticator never made: sign with a
@@ -183,7 +198,7 @@ func (a *softAuthenticator) get(t testing.TB, options any, credID []byte, g gest
 	var authData bytes.Buffer
 	authData.Write(rpHash[:])
 	authData.WriteByte(a.flags(g))
-	binary.Write(&authData, binary.BigEndian, g.counter)
+	binary.Write(&authData, binary.BigEndian, g.Counter)
 	cd := a.clientData("webauthn.get", opts.PublicKey.Challenge, g)
 	cdHash := sha256.Sum256(cd)
 	// WebAuthn L3 §6.3.3 step 11: sign authenticatorData || hash(clientData).
@@ -194,14 +209,14 @@ func (a *softAuthenticator) get(t testing.TB, options any, credID []byte, g gest
 	}
 	handle := a.handle[string(credID)]
 	body, _ := json.Marshal(map[string]any{
-		"id":    b64(credID),
-		"rawId": b64(credID),
+		"id":    B64(credID),
+		"rawId": B64(credID),
 		"type":  "public-key",
 		"response": map[string]any{
-			"clientDataJSON":    b64(cd),
-			"authenticatorData": b64(authData.Bytes()),
-			"signature":         b64(sig),
-			"userHandle":        b64(handle),
+			"clientDataJSON":    B64(cd),
+			"authenticatorData": B64(authData.Bytes()),
+			"signature":         B64(sig),
+			"userHandle":        B64(handle),
 		},
 		"authenticatorAttachment": "platform",
 		"clientExtensionResults":  map[string]any{},
@@ -209,9 +224,9 @@ func (a *softAuthenticator) get(t testing.TB, options any, credID []byte, g gest
 	return body
 }
 
-// roundTrip encodes v as the server would send it and decodes it as the
+// RoundTrip encodes v as the server would send it and decodes it as the
 // browser's JavaScript would read it.
-func roundTrip(t testing.TB, v, into any) {
+func RoundTrip(t testing.TB, v, into any) {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/passkey"
+)
+
+// flow adapts the OpenID provider to what the pages need.
+type flow struct{ p *oidcop.Provider }
+
+func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequestInfo, error) {
+	i, err := f.p.Info(ctx, id)
+	if err != nil {
+		return pages.AuthRequestInfo{}, err
+	}
+	return pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
+		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}, nil
+}
+
+func (f flow) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
+	return f.p.Complete(ctx, id, citizenID, amr, authTime)
+}
+
+func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
+
+// mountPages adds the citizen pages (enrolment, login, consent, passkeys,
+// recovery) and, in demo mode, the demo agency's site.
+func (s *Server) mountPages(_ context.Context, mux *http.ServeMux) error {
+	pk, err := passkey.New(passkey.Config{
+		RPID:           s.Config.RPID(),
+		RPDisplayName:  s.Config.Passkeys.RPName,
+		Origins:        s.Config.Origins(),
+		AllowedAAGUIDs: s.Config.Passkeys.AAGUIDAllowList,
+		Logger:         s.log,
+	}, s.Store)
+	if err != nil {
+		return err
+	}
+	h, err := pages.New(pages.Config{
+		Store:      s.Store,
+		Passkeys:   pk,
+		Flow:       flow{s.Provider},
+		Logger:     s.log,
+		Secure:     s.Config.Secure(),
+		BaseURL:    s.Config.PublicURL,
+		SessionTTL: s.Config.SessionTTL.D(),
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range pages.Prefixes {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account", http.StatusFound)
+	})
+	if s.Config.Demo {
+		s.mountDemo(mux)
+	}
+	return nil
+}

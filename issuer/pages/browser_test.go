@@ -1,0 +1,252 @@
+package pages_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cedula/cedula/internal/browsertest"
+	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/passkey"
+	"github.com/cedula/cedula/issuer/sqlstore"
+)
+
+// TestBrowser runs the pages in Chromium with a virtual authenticator:
+// enrolment through a link, recovery codes, the account page, the language
+// switch, sign-out, a passkey login for an agency (button fallback), consent,
+// a login refused for want of user verification, and axe-core on every
+// page on the way (no violations allowed).
+func TestBrowser(t *testing.T) {
+	// A browser that prefers Spanish, as a citizen's might.
+	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "es-CL,es"))
+	axe := browsertest.AxeSource(t)
+
+	// Serve on 127.0.0.1 but open http://localhost:PORT: localhost is a
+	// secure context and a valid RP ID (WebAuthn L3 §5.1.2).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	store := sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pk, err := passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "Cedula", Origins: []string{origin}, Logger: log}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := newFakeFlow()
+	h, err := pages.New(pages.Config{Store: store, Passkeys: pk, Flow: flowAt{flow, origin}, Logger: log, BaseURL: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/agency/callback", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<!doctype html><title>Agency</title><p id=agency>back at the agency</p>")
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Pérez", Email: "ana@example.gob", Created: time.Now()}
+	if err := store.CreateCitizen(context.Background(), ana); err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := pages.Enrol(context.Background(), store, ana.ID, "test", 0, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	waitTrue := func(js string) {
+		t.Helper()
+		if err := browsertest.WaitTrue(ctx, js, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPath := func(path string) {
+		t.Helper()
+		if err := browsertest.WaitPath(ctx, path, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Enrolment page, before and after the passkey.
+	do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
+	if got := eval(`document.documentElement.lang`); got != "es" {
+		t.Errorf("enrolment page language: got %q, want es", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "enrolment")
+	auth, err := browsertest.AddAuthenticator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("name and create the passkey",
+		chromedp.SetValue(chromedp.ID("passkey-name"), "Chromium"),
+		chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	if n := eval(`String(document.querySelectorAll("#recovery-codes li code").length)`); n != "10" {
+		t.Errorf("recovery codes shown: got %s, want 10", n)
+	}
+	if got := eval(`document.activeElement.id`); got != "codes-title" {
+		t.Errorf("focus after enrolment: got #%s, want the codes heading", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "recovery codes")
+	creds, err := browsertest.Credentials(ctx, auth)
+	if err != nil || len(creds) != 1 || !creds[0].IsResidentCredential || string(creds[0].UserHandle) != ana.ID {
+		t.Fatalf("authenticator credentials: got %d (err %v), want one resident credential with Ana's user handle", len(creds), err)
+	}
+
+	// Account page, then English.
+	do("continue to the account", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
+	waitPath("/account")
+	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Chromium") {
+		t.Errorf("account page: want the passkey named Chromium in %q", body)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "account (es)")
+	do("switch to English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+	waitPath("/account")
+	if got := eval(`document.documentElement.lang`); got != "en" {
+		t.Errorf("after the switch: got lang %q, want en", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "account (en)")
+
+	// Keyboard: the first Tab reaches the skip link.
+	do("tab", chromedp.KeyEvent("\t"))
+	if got := eval(`document.activeElement.className`); got != "skip-link" {
+		t.Errorf("first Tab: got focus on %q, want the skip link", got)
+	}
+
+	// Sign out. The login page starts a conditional (autofill) request at
+	// once; without presence it waits, as it would for the citizen to pick
+	// a passkey.
+	if err := browsertest.SetPresence(ctx, auth, false); err != nil {
+		t.Fatal(err)
+	}
+	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
+	waitPath("/login")
+	browsertest.CheckAxe(t, ctx, axe, "login after sign-out (en)")
+
+	// Autofill: with presence, the virtual authenticator answers the
+	// conditional request with its passkey, and the citizen is in.
+	if err := browsertest.SetPresence(ctx, auth, true); err != nil {
+		t.Fatal(err)
+	}
+	do("reload the login page", chromedp.Reload())
+	waitPath("/account")
+
+	// An agency's request: log in with the button (the fallback), then
+	// consent.
+	if err := browsertest.SetPresence(ctx, auth, false); err != nil {
+		t.Fatal(err)
+	}
+	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
+	waitPath("/login")
+	flow.add("req-1", pages.AuthRequestInfo{ClientID: "tax", ClientName: "Agencia Tributaria", Scopes: []string{"openid", "profile"},
+		Claims: []string{"given_name", "family_name", "birthdate"}, Purpose: "File your tax return"})
+	do("open the login page", chromedp.Navigate(origin+"/login?authRequestID=req-1"), chromedp.WaitVisible(chromedp.ID("account")))
+	if got := eval(`document.getElementById("account").getAttribute("autocomplete")`); got != "username webauthn" {
+		t.Errorf("autofill field: got autocomplete %q, want \"username webauthn\"", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "login for an agency (en)")
+	if err := browsertest.SetPresence(ctx, auth, true); err != nil {
+		t.Fatal(err)
+	}
+	do("sign in with the button", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	waitPath("/consent")
+	browsertest.CheckAxe(t, ctx, axe, "consent (en)")
+	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("agency")))
+	if got := flow.completed["req-1"]; got.citizenID != ana.ID {
+		t.Errorf("completion: got citizen %q, want Ana", got.citizenID)
+	}
+
+	// A login whose user verification fails is refused, with a message.
+	if err := browsertest.SetUserVerified(ctx, auth, false); err != nil {
+		t.Fatal(err)
+	}
+	do("sign out again", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS("form.logout button")))
+	waitPath("/login")
+	do("try to sign in", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	waitTrue(`document.getElementById("ceremony-error").innerText.length > 0`)
+	t.Logf("refused login shows: %q", eval(`document.getElementById("ceremony-error").innerText`))
+	if got := eval(`document.activeElement.id`); got != "ceremony-error" {
+		t.Errorf("focus after a failure: got #%s, want the error summary", got)
+	}
+	if got := eval(`location.pathname`); got != "/login" {
+		t.Errorf("after a refused login: got %s, want to stay on /login", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "login with an error (en)")
+
+	// Back to Spanish. A passkey the server no longer knows is refused
+	// with the problem's own message, in Spanish, and a link to its page.
+	do("back to Spanish", chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)))
+	waitPath("/login")
+	keys, err := store.PasskeysOf(context.Background(), ana.ID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Ana's passkeys: got %d, %v; want 1", len(keys), err)
+	}
+	if err := store.DeletePasskey(context.Background(), ana.ID, keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.SetUserVerified(ctx, auth, true); err != nil {
+		t.Fatal(err)
+	}
+	do("try the removed passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	time.Sleep(3 * time.Second)
+	t.Logf("DEBUG %s", eval(`document.documentElement.lang + " " + document.getElementById("ceremony-error").innerText + "|" + document.getElementById("ceremony-status").innerText`))
+	waitTrue(`document.getElementById("ceremony-error").innerText.includes("desconocida")`)
+	if got := eval(`document.querySelector("#ceremony-error a").href`); got != origin+"/problems/unknown-passkey" {
+		t.Errorf("help link: got %q, want the problem's page", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "login with a server-side refusal (es)")
+
+	// The other pages, in Spanish.
+	for _, page := range []string{origin + "/recover", origin + "/enrol/not-a-link", origin + "/problems/webauthn-failed", link} {
+		do("open "+page, chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("footer")))
+		browsertest.CheckAxe(t, ctx, axe, strings.TrimPrefix(page, origin)+" (es)")
+	}
+	do("wrong recovery code", chromedp.Navigate(origin+"/recover"), chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), "AAAA-BBBB-CCCC-DDDD\n"), chromedp.WaitVisible(chromedp.ID("error-summary")))
+	browsertest.CheckAxe(t, ctx, axe, "recover with an error (es)")
+}
+
+// flowAt makes the fake flow's redirects land on the test server, so the
+// browser has somewhere to go.
+type flowAt struct {
+	*fakeFlow
+	origin string
+}
+
+func (f flowAt) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
+	if _, err := f.fakeFlow.Complete(ctx, id, citizenID, amr, authTime); err != nil {
+		return "", err
+	}
+	return f.origin + "/agency/callback?code=c-" + id, nil
+}

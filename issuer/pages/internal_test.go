@@ -1,0 +1,132 @@
+package pages
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRecoveryCodes(t *testing.T) {
+	codes, hashes := newRecoveryCodes(codeCount)
+	if len(codes) != codeCount || len(hashes) != codeCount {
+		t.Fatalf("got %d codes and %d hashes, want %d", len(codes), len(hashes), codeCount)
+	}
+	for i, c := range codes {
+		norm, ok := normalizeCode(c)
+		if !ok {
+			t.Errorf("code %q: does not normalize", c)
+			continue
+		}
+		if !bytes.Equal(hashCode(norm), hashes[i]) {
+			t.Errorf("code %q: hash of the shown code differs from the stored one", c)
+		}
+	}
+	// 80 bits: no two codes of many batches collide.
+	seen := map[string]bool{}
+	for range 200 {
+		cs, _ := newRecoveryCodes(codeCount)
+		for _, c := range cs {
+			if seen[c] {
+				t.Fatalf("code %q: repeated", c)
+			}
+			seen[c] = true
+		}
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ABCD-EFGH-JKMN-PQRS", "ABCDEFGHJKMNPQRS"},
+		{"abcd efgh jkmn pqrs", "ABCDEFGHJKMNPQRS"},
+		{" 0O1I-L234-5678-9XYZ ", "0011123456789XYZ"},
+		{"ABCDEFGHJKMNPQRS", "ABCDEFGHJKMNPQRS"},
+		{"ABCD-EFGH-JKMN-PQR", ""},   // too short
+		{"ABCD-EFGH-JKMN-PQRSX", ""}, // too long
+		{"ABCD-EFGH-JKMN-PQRU", ""},  // U is not in the alphabet
+		{"ÁBCD-EFGH-JKMN-PQRS", ""},  // not ASCII
+		{"ABCD/EFGH/JKMN/PQRS", ""},  // other separators
+		{strings.Repeat("A", 5000), ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		got, ok := normalizeCode(tc.in)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("normalizeCode(%.30q): got %q %v, want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for s, want := range map[string]bool{
+		"/login": true, "/consent?authRequestID=a%20b": true, "/": true,
+		"": false, "login": false, "//evil.example": false, "/\\evil.example": false, "https://evil.example/": false,
+		"/x\r\nSet-Cookie: a=b": false, "/a\\b": false,
+	} {
+		if got := localPath(s); got != want {
+			t.Errorf("localPath(%q): got %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestCleanName(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Mi teléfono", "Mi teléfono", true},
+		{"  Mi\tteléfono\n ", "Mi teléfono", true},
+		{"a\u202eb\u0000c", "abc", true}, // bidi override and NUL dropped
+		{"   ", "", false},
+		{strings.Repeat("ñ", 64), strings.Repeat("ñ", 64), true},
+		{strings.Repeat("ñ", 65), strings.Repeat("ñ", 65), false},
+	}
+	for _, tc := range tests {
+		got, ok := cleanName(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("cleanName(%q): got %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	if got := passkeyName("en", ""); got != "Passkey" {
+		t.Errorf("default name: got %q, want Passkey", got)
+	}
+	if got := passkeyName("es", strings.Repeat("x", 100)); len(got) != maxNameLen {
+		t.Errorf("long name: got %d characters, want %d", len(got), maxNameLen)
+	}
+}
+
+func TestRemoteIP(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:5000":             "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
+		"not an address":             "not an address",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr
+		if got := remoteIP(r); got != want {
+			t.Errorf("remoteIP(%q): got %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := newLimiter(Rate{N: 3, Per: time.Minute}, func() time.Time { return now })
+	for i := range 3 {
+		if !l.allow("a") {
+			t.Fatalf("attempt %d: got refused, want allowed", i+1)
+		}
+	}
+	if l.allow("a") {
+		t.Errorf("attempt 4: got allowed, want refused")
+	}
+	if !l.allow("b") {
+		t.Errorf("another key: got refused, want allowed")
+	}
+	now = now.Add(20 * time.Second) // one token back
+	if !l.allow("a") || l.allow("a") {
+		t.Errorf("after 20 s: want exactly one more attempt")
+	}
+}

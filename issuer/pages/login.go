@@ -1,0 +1,146 @@
+package pages
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/cedula/cedula/web"
+)
+
+type loginData struct {
+	ClientName    string
+	AuthRequestID string
+}
+
+// consentURL and loginURL are where a pending sign-in request goes.
+func consentURL(authRequestID string) string {
+	return "/consent?authRequestID=" + url.QueryEscape(authRequestID)
+}
+
+func loginURL(authRequestID string) string {
+	if authRequestID == "" {
+		return "/login"
+	}
+	return "/login?authRequestID=" + url.QueryEscape(authRequestID)
+}
+
+// loginPage serves GET /login[?authRequestID=…]: the login page, or, when
+// the citizen already has a session the request may reuse, straight on to
+// consent (or to their account when no agency asked).
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("authRequestID")
+	var info AuthRequestInfo
+	if id != "" {
+		var err error
+		if info, err = h.flow.AuthRequestInfo(ctx, id); err != nil {
+			h.authRequestFailed(w, r, web.Negotiate(r), err)
+			return
+		}
+	}
+	lang := web.Negotiate(r, info.UILocales...)
+	sess, err := h.session(r)
+	switch {
+	case err == nil && !info.ForceLogin && (info.MaxAge == 0 || h.now().Sub(sess.AuthTime) <= info.MaxAge):
+		next := "/account"
+		if id != "" {
+			next = consentURL(id)
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	case err != nil && !errors.Is(err, errNoSession):
+		h.failPage(w, r, lang, err)
+		return
+	}
+	p := web.NewPage(w, r, h.csrf, lang, "login.title", loginData{ClientName: info.ClientName, AuthRequestID: id})
+	if r.URL.Query().Get("done") == "signedout" {
+		p.Notice = p.T("login.signed_out")
+	}
+	h.page(w, r, http.StatusOK, "login", p)
+}
+
+// authRequestFailed answers a page for an AuthFlow failure.
+func (h *Handler) authRequestFailed(w http.ResponseWriter, r *http.Request, lang string, err error) {
+	if isNotFound(err) {
+		h.logFailure(r, probAuthRequest, err)
+		h.errorPage(w, r, lang, probAuthRequest)
+		return
+	}
+	h.failPage(w, r, lang, err)
+}
+
+// loginBegin serves POST /login/begin: the options of a usernameless
+// login (WebAuthn L3 §5.5), for a conditional or a modal request.
+func (h *Handler) loginBegin(w http.ResponseWriter, r *http.Request) {
+	lang := web.Negotiate(r)
+	var req emptyRequest
+	if !h.api(w, r, lang, h.limits.loginIP, &req) {
+		return
+	}
+	l, err := h.passkeys.BeginLogin(r.Context())
+	if err != nil {
+		h.fail(w, r, lang, err)
+		return
+	}
+	h.setCeremony(w, l.ID)
+	writeJSON(w, http.StatusOK, l.Options)
+}
+
+// loginFinish serves POST /login/finish: it verifies the assertion, opens
+// a session and says where to go next.
+func (h *Handler) loginFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	lang := web.Negotiate(r)
+	var req finishRequest
+	if !h.api(w, r, lang, h.limits.loginIP, &req) {
+		return
+	}
+	// Per-citizen limit, keyed by the user handle the authenticator
+	// returned (the citizen's ID, WebAuthn L3 §5.4.3) before any work.
+	var peek struct {
+		Response struct {
+			UserHandle string `json:"userHandle"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(req.Credential, &peek) == nil && peek.Response.UserHandle != "" &&
+		!h.limits.loginCitizen.allow(peek.Response.UserHandle) {
+		h.problem(w, r, lang, probRateLimited, nil)
+		return
+	}
+	c, p, err := h.passkeys.FinishLogin(ctx, h.takeCeremony(w, r), req.Credential)
+	if err != nil {
+		h.fail(w, r, lang, err)
+		return
+	}
+	if err := h.startSession(ctx, w, r, c.ID, amrFor(p)); err != nil {
+		h.fail(w, r, lang, err)
+		return
+	}
+	h.log.InfoContext(ctx, "citizen logged in", "citizen", c, "agency_request", req.AuthRequestID != "")
+	next := "/account"
+	if req.AuthRequestID != "" {
+		next = consentURL(req.AuthRequestID)
+	}
+	writeJSON(w, http.StatusOK, finished{Redirect: next})
+}
+
+// logout serves POST /logout: it ends the session and returns to the
+// login page (or to next, a local path).
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	lang := web.Negotiate(r)
+	if err := h.csrf.Check(r); err != nil {
+		h.failPage(w, r, lang, err)
+		return
+	}
+	if err := h.endSession(r.Context(), w, r, sessionCookie); err != nil {
+		h.failPage(w, r, lang, err)
+		return
+	}
+	next := r.PostFormValue("next")
+	if !localPath(next) {
+		next = "/login?done=signedout"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
