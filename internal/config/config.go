@@ -203,8 +203,10 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/") {
 		add("public_url: %q must be an absolute http(s) URL without query, fragment or trailing slash", c.PublicURL)
-	} else if u.Scheme == "http" && u.Hostname() != "localhost" && u.Hostname() != "127.0.0.1" {
-		add("public_url: %q must use https (http only for localhost)", c.PublicURL)
+	} else if u.Scheme == "http" && u.Hostname() != "localhost" {
+		add("public_url: %q must use https (http only for localhost, which browsers treat as secure for passkeys)", c.PublicURL)
+	} else if net.ParseIP(u.Hostname()) != nil && c.Passkeys.RPID == "" {
+		add("public_url: %q is an IP address; passkeys need a domain name (or set passkeys.rp_id)", c.PublicURL)
 	}
 	if c.DataDir == "" {
 		add("data_dir: must not be empty")

@@ -377,12 +377,17 @@ func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID st
 	if err != nil {
 		return nil, oidc.ErrInvalidClient()
 	}
+	var granted []string
 	for _, sc := range scopes {
-		if !slices.Contains(c.Scopes, sc) {
+		switch {
+		case sc == "":
+		case !slices.Contains(c.Scopes, sc):
 			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
+		default:
+			granted = append(granted, sc)
 		}
 	}
-	return &clientRequest{clientID: clientID, scopes: scopes}, nil
+	return &clientRequest{clientID: clientID, scopes: granted}, nil
 }
 
 // ---- claims

@@ -220,7 +220,7 @@ func TestBrowser(t *testing.T) {
 	}
 	do("try the removed passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
 	time.Sleep(3 * time.Second)
-	t.Logf("DEBUG %s", eval(`document.documentElement.lang + " " + document.getElementById("ceremony-error").innerText + "|" + document.getElementById("ceremony-status").innerText`))
+	t.Logf("DEBUG %s", eval(`document.documentElement.lang + " " + document.getElementById("ceremony-error").outerHTML`))
 	waitTrue(`document.getElementById("ceremony-error").innerText.includes("desconocida")`)
 	if got := eval(`document.querySelector("#ceremony-error a").href`); got != origin+"/problems/unknown-passkey" {
 		t.Errorf("help link: got %q, want the problem's page", got)
