@@ -138,6 +138,8 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, name string, p *Pag
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	// Enrolment links carry their token in the path: never pass it on.
+	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Vary", "Cookie, Accept-Language")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

@@ -113,7 +113,7 @@ func (s *Server) adminCreateCitizen(w http.ResponseWriter, r *http.Request, call
 		s.internalError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "citizen created", "request_id", RequestID(r.Context()), "by", caller, "citizen", c)
+	s.log.InfoContext(r.Context(), "citizen created", "by", caller, "citizen", c)
 	writeJSON(w, http.StatusCreated, map[string]string{"id": c.ID})
 }
 
@@ -205,7 +205,7 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 		s.internalError(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "client registered", "request_id", RequestID(r.Context()), "by", caller, "client_id", c.ID)
+	s.log.InfoContext(r.Context(), "client registered", "by", caller, "client_id", c.ID)
 	out := toClientJSON(c)
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)
@@ -213,6 +213,6 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	id := RequestID(r.Context())
-	s.log.ErrorContext(r.Context(), "internal error", "request_id", id, "err", err)
+	s.log.ErrorContext(r.Context(), "internal error", "err", err)
 	writeProblem(w, http.StatusInternalServerError, "Internal error", "Something went wrong on our side. Quote request ID "+id+".")
 }

@@ -93,7 +93,7 @@ func middleware(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 		h.Set("X-Frame-Options", "DENY")
 		defer func() {
 			if p := recover(); p != nil {
-				log.ErrorContext(ctx, "panic", "request_id", id, "panic", p)
+				log.ErrorContext(ctx, "panic", "panic", p)
 				if sw.status == 0 {
 					writeProblem(sw, http.StatusInternalServerError, "Internal error", "Something went wrong on our side. Quote request ID "+id+".")
 				}
@@ -103,7 +103,7 @@ func middleware(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 			m.requests.WithLabelValues(route, strconv.Itoa(sw.status/100)+"xx").Inc()
 			m.latency.WithLabelValues(route).Observe(d.Seconds())
 			// The path only, never the query: it can carry codes and tokens.
-			log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "route", route,
+			log.InfoContext(ctx, "request", "method", r.Method, "route", route,
 				"status", sw.status, "duration_ms", float64(d.Microseconds())/1000)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))

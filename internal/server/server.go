@@ -62,6 +62,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	log = withRequestIDs(log)
 	s := &Server{Config: cfg, DB: d, Store: sqlstore.New(d), Keys: km, log: log}
 	if err := s.syncClients(ctx); err != nil {
 		d.Close()

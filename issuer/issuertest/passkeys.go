@@ -273,4 +273,11 @@ func testDeletePasskeysExcept(t *testing.T, newStore NewStore) {
 	if err != nil || n != 0 {
 		t.Errorf("DeletePasskeysExcept again: got %d, %v, want 0, nil", n, err)
 	}
+	// keep nil: every passkey of the citizen goes.
+	n, err = s.DeletePasskeysExcept(ctx, "ana", nil)
+	if err != nil || n != 1 {
+		t.Errorf("DeletePasskeysExcept(nil): got %d, %v, want 1, nil", n, err)
+	}
+	ps, _ = s.PasskeysOf(ctx, "ana")
+	checkPasskeyIDs(t, "PasskeysOf after DeletePasskeysExcept(nil)", ps)
 }

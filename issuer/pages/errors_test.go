@@ -339,7 +339,7 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("got nil, want an error")
 	}
-	for _, want := range []string{"store", "passkey service", "auth flow", "ttl", "slash", "rate limit"} {
+	for _, want := range []string{"store", "passkey service", "auth flow", "ttl", "rate limit"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("got %q, want it to mention %q", err, want)
 		}

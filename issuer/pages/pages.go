@@ -94,9 +94,6 @@ func (c Config) Validate() error {
 	if c.SessionTTL < 0 || c.RecoveryTTL < 0 {
 		probs = append(probs, "ttls must not be negative")
 	}
-	if strings.HasSuffix(c.BaseURL, "/") {
-		probs = append(probs, "base URL must not end with a slash")
-	}
 	if err := c.Limits.validate(); err != nil {
 		probs = append(probs, err.Error())
 	}
@@ -137,7 +134,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		store: cfg.Store, passkeys: cfg.Passkeys, flow: cfg.Flow, render: cfg.Renderer, log: cfg.Logger,
-		csrf: web.CSRF{Secure: cfg.Secure}, secure: cfg.Secure, baseURL: cfg.BaseURL,
+		csrf: web.CSRF{Secure: cfg.Secure}, secure: cfg.Secure, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		ttl: cfg.SessionTTL, recTTL: cfg.RecoveryTTL, clientIP: cfg.ClientIP, now: cfg.Now,
 	}
 	if h.render == nil {

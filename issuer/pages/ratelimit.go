@@ -29,11 +29,13 @@ type Limits struct {
 	RecoverPerCitizen Rate // recovery ceremonies, per citizen
 }
 
-// DefaultLimits are the limits for zero fields of Limits.
+// DefaultLimits are the limits for zero fields of Limits. Per-IP limits
+// are generous because many citizens can share one address (carrier-grade
+// NAT, a registrar's office); per-citizen limits are the tight ones.
 var DefaultLimits = Limits{
-	LoginPerIP:        Rate{30, time.Minute},
+	LoginPerIP:        Rate{120, time.Minute},
 	LoginPerCitizen:   Rate{10, time.Minute},
-	EnrolPerIP:        Rate{20, time.Minute},
+	EnrolPerIP:        Rate{30, time.Minute},
 	EnrolPerCitizen:   Rate{10, time.Minute},
 	RecoverPerIP:      Rate{10, 10 * time.Minute},
 	RecoverPerCitizen: Rate{5, 10 * time.Minute},

@@ -309,7 +309,11 @@ func (s *Store) DeletePasskey(ctx context.Context, citizenID string, id []byte) 
 }
 
 func (s *Store) DeletePasskeysExcept(ctx context.Context, citizenID string, keep []byte) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM issuer_passkeys WHERE citizen_id = $1 AND id <> $2`, citizenID, keep)
+	query, args := `DELETE FROM issuer_passkeys WHERE citizen_id = $1 AND id <> $2`, []any{citizenID, keep}
+	if keep == nil {
+		query, args = `DELETE FROM issuer_passkeys WHERE citizen_id = $1`, args[:1]
+	}
+	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete passkeys: %w", err)
 	}

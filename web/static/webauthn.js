@@ -117,8 +117,9 @@
     setStatus("");
     if (!errorBox) return;
     var d = errorBox.dataset;
-    var message = d.generic, help = null;
+    var title = d.title, message = d.generic, help = null;
     if (err && err.problem && (err.problem.detail || err.problem.title)) {
+      title = err.problem.title || title;
       message = err.problem.detail || err.problem.title;
       if (err.problem.type && err.problem.type !== "about:blank") help = err.problem.type;
     } else if (err && err.name === "NotAllowedError") {
@@ -130,7 +131,7 @@
     }
     errorBox.textContent = "";
     var h = document.createElement("h2");
-    h.textContent = d.title;
+    h.textContent = title;
     var p = document.createElement("p");
     p.textContent = message;
     errorBox.appendChild(h);
@@ -220,6 +221,9 @@
         if (res && res.redirect) window.location.assign(res.redirect);
       }).catch(function (err) {
         if (ctl.signal.aborted || (err && err.name === "AbortError")) return;
+        // A conditional request that ends without the citizen choosing a
+        // passkey is no news to them.
+        if (conditional && failedAt === "get") return;
         showError(err);
         // Offer the autofill again with a fresh challenge (a few times:
         // an automated authenticator answers at once, a person does not).
