@@ -2,131 +2,25 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
-	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/cedula/cedula/internal/browsertest"
 	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/rptest"
 	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 )
-
-// relyingParty is an agency's web application built on coreos/go-oidc and
-// golang.org/x/oauth2 — code nobody on this team wrote — using the
-// authorization code flow with PKCE.
-type relyingParty struct {
-	t        *testing.T
-	srv      *httptest.Server
-	provider *oidc.Provider
-	conf     oauth2.Config
-	mu       sync.Mutex
-	pending  map[string][2]string // state → nonce, verifier
-	results  chan rpResult
-}
-
-type rpResult struct {
-	idToken  *oidc.IDToken
-	userinfo *oidc.UserInfo
-	claims   map[string]any
-	err      error
-}
-
-func newRelyingParty(t *testing.T, issuerURL, clientID string) *relyingParty {
-	rp := &relyingParty{t: t, pending: map[string][2]string{}, results: make(chan rpResult, 4)}
-	mux := http.NewServeMux()
-	rp.srv = httptest.NewServer(mux)
-	t.Cleanup(rp.srv.Close)
-	p, err := oidc.NewProvider(context.Background(), issuerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp.provider = p
-	rp.conf = oauth2.Config{ClientID: clientID, Endpoint: p.Endpoint(), RedirectURL: rp.srv.URL + "/cb",
-		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
-	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 16)
-		rand.Read(b)
-		state, nonce, verifier := hex.EncodeToString(b[:8]), hex.EncodeToString(b[8:]), oauth2.GenerateVerifier()
-		rp.mu.Lock()
-		rp.pending[state] = [2]string{nonce, verifier}
-		rp.mu.Unlock()
-		http.Redirect(w, r, rp.conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
-	})
-	mux.HandleFunc("/cb", func(w http.ResponseWriter, r *http.Request) {
-		res := rp.callback(r)
-		rp.results <- res
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if res.err != nil {
-			fmt.Fprintf(w, "<!doctype html><html lang=en><title>Agency</title><main><p id=rp-error>%s</p></main>", res.err)
-			return
-		}
-		fmt.Fprint(w, "<!doctype html><html lang=en><title>Agency</title><main><p id=rp-done>signed in</p></main>")
-	})
-	return rp
-}
-
-func (rp *relyingParty) callback(r *http.Request) rpResult {
-	ctx := r.Context()
-	if e := r.URL.Query().Get("error"); e != "" {
-		return rpResult{err: fmt.Errorf("authorization error %s", e)}
-	}
-	rp.mu.Lock()
-	pend, ok := rp.pending[r.URL.Query().Get("state")]
-	delete(rp.pending, r.URL.Query().Get("state"))
-	rp.mu.Unlock()
-	if !ok {
-		return rpResult{err: fmt.Errorf("unknown state")}
-	}
-	tok, err := rp.conf.Exchange(ctx, r.URL.Query().Get("code"), oauth2.VerifierOption(pend[1]))
-	if err != nil {
-		return rpResult{err: err}
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.conf.ClientID}).Verify(ctx, raw)
-	if err != nil {
-		return rpResult{err: fmt.Errorf("ID token: %w", err)}
-	}
-	if idt.Nonce != pend[0] {
-		return rpResult{err: fmt.Errorf("nonce mismatch")}
-	}
-	ui, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err != nil {
-		return rpResult{err: fmt.Errorf("userinfo: %w", err)}
-	}
-	var claims map[string]any
-	ui.Claims(&claims)
-	return rpResult{idToken: idt, userinfo: ui, claims: claims}
-}
-
-func (rp *relyingParty) result(t *testing.T) rpResult {
-	t.Helper()
-	select {
-	case r := <-rp.results:
-		if r.err != nil {
-			t.Fatalf("relying party: %v", r.err)
-		}
-		return r
-	case <-time.After(30 * time.Second):
-		t.Fatal("the relying party got no callback")
-	}
-	return rpResult{}
-}
 
 // startServer runs a whole Cedula server on SQLite, reachable at
 // http://localhost:PORT (a secure context and a valid passkey RP ID).
@@ -171,8 +65,8 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	bg := context.Background()
 
 	rpClient := "tax-agency"
-	rp := newRelyingParty(t, origin, rpClient)
-	if err := s.Store.PutClient(bg, issuer.Client{ID: rpClient, Name: "Agencia Tributaria", RedirectURIs: []string{rp.srv.URL + "/cb"},
+	rp := rptest.New(t, origin, rpClient)
+	if err := s.Store.PutClient(bg, issuer.Client{ID: rpClient, Name: "Agencia Tributaria", RedirectURIs: []string{rp.URL + "/cb"},
 		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +145,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
 	browsertest.CheckAxe(t, ctx, axe, "login")
-	do("go to the agency", chromedp.Navigate(rp.srv.URL+"/start"))
+	do("go to the agency", chromedp.Navigate(rp.URL+"/start"))
 	waitPath("/login")
 	browsertest.CheckAxe(t, ctx, axe, "login for an agency")
 	presence(phone, true)
@@ -262,12 +156,12 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	}
 	browsertest.CheckAxe(t, ctx, axe, "consent")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
-	first := rp.result(t)
-	if first.idToken.Subject == "" || first.idToken.Subject == ana.ID {
-		t.Errorf("sub = %q; want a pairwise identifier, not the internal ID", first.idToken.Subject)
+	first := rp.Result(t)
+	if first.IDToken.Subject == "" || first.IDToken.Subject == ana.ID {
+		t.Errorf("sub = %q; want a pairwise identifier, not the internal ID", first.IDToken.Subject)
 	}
-	if first.claims["given_name"] != "Ana" || first.claims["birthdate"] != "1990-04-12" || first.userinfo.Email != "ana@example.org" {
-		t.Errorf("userinfo claims %v, want Ana's", first.claims)
+	if first.Claims["given_name"] != "Ana" || first.Claims["birthdate"] != "1990-04-12" || first.UserInfo.Email != "ana@example.org" {
+		t.Errorf("userinfo claims %v, want Ana's", first.Claims)
 	}
 
 	// 4. A second login for the agency, by autofill again, from a fresh
@@ -276,14 +170,14 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("back to the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
 		chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
-	do("the agency again", chromedp.Navigate(rp.srv.URL+"/start"))
+	do("the agency again", chromedp.Navigate(rp.URL+"/start"))
 	waitPath("/login")
 	presence(phone, true)
 	do("reload: the pending autofill request started without a user present", chromedp.Reload())
 	waitPath("/consent")
 	do("allow again", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
-	if second := rp.result(t); second.idToken.Subject != first.idToken.Subject {
-		t.Errorf("second login sub %q, want the same pairwise sub %q", second.idToken.Subject, first.idToken.Subject)
+	if second := rp.Result(t); second.IDToken.Subject != first.IDToken.Subject {
+		t.Errorf("second login sub %q, want the same pairwise sub %q", second.IDToken.Subject, first.IDToken.Subject)
 	}
 
 	// 5. Recovery on a new phone: the old one is lost.
@@ -330,13 +224,13 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("sign out after recovery", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
 		chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
-	do("the agency with the new phone", chromedp.Navigate(rp.srv.URL+"/start"))
+	do("the agency with the new phone", chromedp.Navigate(rp.URL+"/start"))
 	waitPath("/login")
 	presence(newPhone, true)
 	do("reload", chromedp.Reload())
 	waitPath("/consent")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
-	if third := rp.result(t); third.idToken.Subject != first.idToken.Subject {
-		t.Errorf("after recovery sub %q, want %q", third.idToken.Subject, first.idToken.Subject)
+	if third := rp.Result(t); third.IDToken.Subject != first.IDToken.Subject {
+		t.Errorf("after recovery sub %q, want %q", third.IDToken.Subject, first.IDToken.Subject)
 	}
 }

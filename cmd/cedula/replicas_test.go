@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cedula/cedula/internal/browsertest"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/internal/rptest"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/sqlstore"
+)
+
+// TestMain lets the test binary act as the cedula command, so that tests
+// can start real `cedula serve` processes without building anything.
+func TestMain(m *testing.M) {
+	if os.Getenv("CEDULA_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// process is a `cedula …` child process.
+type process struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func startCedula(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "CEDULA_TEST_RUN_MAIN=1"), env...)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, out: out}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("cedula %s output:\n%s", strings.Join(args, " "), out)
+		}
+	})
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err := http.Get(url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+// TestTwoReplicasOnePostgres runs two `cedula serve` processes on one
+// PostgreSQL database (sharing the data folder for the local keystore and
+// the server secret, as replicas share Vault and CEDULA_SECRET). An agency
+// starts a login on replica A; the citizen logs in with a passkey and
+// consents on replica B; A issues the code, and the agency's go-oidc client
+// verifies the ID token and reads userinfo.
+func TestTwoReplicasOnePostgres(t *testing.T) {
+	dbURL := dbtest.PostgresURL(t)
+	ctx := browsertest.Start(t, 3*time.Minute)
+	portA, portB := freePort(t), freePort(t)
+	a, b := fmt.Sprintf("http://localhost:%d", portA), fmt.Sprintf("http://localhost:%d", portB)
+	dataDir := t.TempDir()
+	env := []string{"CEDULA_KEK=" + strings.Repeat("ef", 32), "CEDULA_PASSKEY_ORIGINS=" + b, "CEDULA_DB=" + dbURL, "CEDULA_DATA_DIR=" + dataDir}
+	startCedula(t, env, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", portA), "--public-url", a)
+	waitReady(t, a)
+	// B has the same issuer identifier: it is the same provider.
+	startCedula(t, env, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", portB), "--public-url", a)
+	waitReady(t, b)
+
+	d, err := db.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st := sqlstore.New(d)
+	defer st.Close()
+	rp := rptest.New(t, a, "replica-agency")
+	bg := context.Background()
+	if err := st.PutClient(bg, issuer.Client{ID: "replica-agency", Name: "Agencia", RedirectURIs: []string{rp.URL + "/cb"},
+		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}); err != nil {
+		t.Fatal(err)
+	}
+	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "García", Email: "ana@example.org", Created: time.Now()}
+	if err := st.CreateCitizen(bg, ana); err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := pages.Enrol(bg, st, ana.ID, "test", time.Hour, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitURL := func(prefix string) string {
+		t.Helper()
+		js := fmt.Sprintf(`location.href.startsWith(%q) && document.readyState === "complete"`, prefix)
+		if err := browsertest.WaitTrue(ctx, js, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+		return v
+	}
+
+	// Enrol on B.
+	run("enrol on B", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
+	auth, err := browsertest.AddAuthenticator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("create the passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	if err := browsertest.SetPresence(ctx, auth, false); err != nil {
+		t.Fatal(err)
+	}
+	run("sign out", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS("form.logout button")))
+	waitURL(b + "/login")
+
+	// The agency starts the login on A.
+	run("agency", chromedp.Navigate(rp.URL+"/start"))
+	atA := waitURL(a + "/login?authRequestID=")
+	id := strings.TrimPrefix(atA, a+"/login?authRequestID=")
+
+	// The citizen finishes it on B.
+	if err := browsertest.SetPresence(ctx, auth, true); err != nil {
+		t.Fatal(err)
+	}
+	run("log in on B", chromedp.Navigate(b+"/login?authRequestID="+id))
+	waitURL(b + "/consent")
+	run("consent on B", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
+	res := rp.Result(t)
+	if res.IDToken.Issuer != a || res.Claims["given_name"] != "Ana" {
+		t.Errorf("agency got iss %q and claims %v; want iss %s and Ana's claims", res.IDToken.Issuer, res.Claims, a)
+	}
+}
