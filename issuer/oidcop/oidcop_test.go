@@ -51,12 +51,19 @@ const (
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	e := &env{t: t, store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))}
 	km, err := localkeys.Open(filepath.Join(t.TempDir(), "keystore.json"), localkeys.WithKEK(make([]byte, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvWith(t, km)
+}
+
+// newEnvWith builds the environment over the key manager km.
+func newEnvWith(t testing.TB, km keys.Manager) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))}
+	var err error
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
