@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/cedula/cedula/internal/bench"
@@ -128,6 +129,7 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	scope := fs.String("scope", "", "scope to request (optional)")
 	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print token/J")
 	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when token/J is below this (0: never)")
+	rounds := fs.Int("rounds", 3, "with --compare, alternate token and J this many times and compare the medians, which steadies the ratio on a shared machine")
 	if err := parseBenchFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -162,29 +164,40 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "token: %s, client %s (%s key %s, aud %s), concurrency %d, warm-up %v, duration %v\n",
 		tc.TokenEndpoint(), *clientID, key.Alg(), key.ID(), *aud, lf.concurrency, lf.warmup, lf.duration)
-	tok, err := bench.Run(ctx, lf.options("token", stdout), tc.Request)
-	if err != nil {
-		return partial(stdout, tok, err)
+	n := 1
+	if *compare && *rounds > 1 {
+		n = *rounds
 	}
-	results := []bench.Result{tok}
-	if *compare {
-		j, err := measureReference(ctx, lf, stdout)
+	var results []bench.Result
+	var toks, js []float64
+	for i := 0; i < n; i++ {
+		tok, err := bench.Run(ctx, lf.options("token", stdout), tc.Request)
 		if err != nil {
-			return err
+			return partial(stdout, tok, err)
 		}
-		results = append(results, j)
+		if tok.Ops == 0 {
+			return fmt.Errorf("cedula bench token: no request succeeded; first error: %s", tok.FirstError)
+		}
+		results = append(results, tok)
+		toks = append(toks, tok.Throughput)
+		if *compare {
+			j, err := measureReference(ctx, lf, stdout)
+			if err != nil {
+				return err
+			}
+			results = append(results, j)
+			js = append(js, j.Throughput)
+		}
 	}
 	fmt.Fprintln(stdout)
 	if err := bench.WriteTable(stdout, results...); err != nil {
 		return err
 	}
-	if tok.Ops == 0 {
-		return fmt.Errorf("cedula bench token: no request succeeded; first error: %s", tok.FirstError)
-	}
 	if !*compare {
 		return nil
 	}
-	ratio := tok.Throughput / results[1].Throughput
+	tokT, jT := median(toks), median(js)
+	ratio := tokT / jT
 	verdict := ""
 	if *minRatio > 0 {
 		verdict = fmt.Sprintf(" (target ≥ %.2f: met)", *minRatio)
@@ -192,7 +205,11 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 			verdict = fmt.Sprintf(" (target ≥ %.2f: NOT met)", *minRatio)
 		}
 	}
-	fmt.Fprintf(stdout, "token/J = %.1f / %.1f = %.2f%s\n", tok.Throughput, results[1].Throughput, ratio, verdict)
+	what := "token/J"
+	if n > 1 {
+		what = fmt.Sprintf("median token/median J over %d rounds", n)
+	}
+	fmt.Fprintf(stdout, "%s = %.1f / %.1f = %.2f%s\n", what, tokT, jT, ratio, verdict)
 	if *minRatio > 0 && ratio < *minRatio {
 		return fmt.Errorf("cedula bench token: token throughput is %.2f × J, below --min-ratio %.2f", ratio, *minRatio)
 	}
@@ -206,4 +223,15 @@ func partial(stdout io.Writer, res bench.Result, err error) error {
 		_ = bench.WriteTable(stdout, res)
 	}
 	return err
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// count).
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

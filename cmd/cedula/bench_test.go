@@ -71,6 +71,8 @@ func TestRunBench(t *testing.T) {
 		{name: "token without compare", args: append([]string{"token", "--quiet", "--compare=false", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
 			want: []string{"token: " + srv.URL + "/token, client agency-1 (ES256", "ops/s"}},
 		{name: "token with compare", args: append([]string{"token", "--quiet", "--min-ratio", "0", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
+			want: []string{"reference", "median token/median J over 3 rounds = "}},
+		{name: "token with one round", args: append([]string{"token", "--quiet", "--min-ratio", "0", "--rounds", "1", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
 			want: []string{"reference", "token/J = "}},
 		{name: "token with an unregistered key", args: append([]string{"token", "--url", srv.URL, "--client-id", "agency-1", "--client-key", otherKey}, short...),
 			wantErr: "first request to " + srv.URL + "/token: token: status 401"},
@@ -103,5 +105,16 @@ func TestRunBench(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -78,7 +78,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// _txlock=immediate makes every transaction take the write lock at
 		// BEGIN, so two writers never deadlock on a lock upgrade.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)&_txlock=immediate"
 		sdb, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("db: open sqlite: %w", err)

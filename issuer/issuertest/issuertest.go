@@ -63,6 +63,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"RevokeAccessToken", testRevokeAccessToken},
+		{"CreateAccessTokenConcurrent", testCreateAccessTokenConcurrent},
 		{"CreateRefreshToken", testCreateRefreshToken},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RotateUsedRefreshToken", testRotateUsedRefreshToken},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,49 @@ func testAccessTokenRoundTrip(t *testing.T, newStore NewStore) {
 			must(t, err, "AccessToken")
 			checkEqual(t, "AccessToken", got, tc.at)
 		})
+	}
+}
+
+// testCreateAccessTokenConcurrent: many tokens at once (a store may write
+// them together); one reuses a taken ID and must fail alone with ErrExists,
+// every other must be stored and readable.
+func testCreateAccessTokenConcurrent(t *testing.T, newStore NewStore) {
+	s, ctx := newStore(t), t.Context()
+	addClients(t, s, "tributaria")
+	base := baseTime()
+	mk := func(id string) issuer.AccessToken {
+		return issuer.AccessToken{ID: id, ClientID: "tributaria", Subject: "tributaria", Expiration: base.Add(time.Hour)}
+	}
+	must(t, s.CreateAccessToken(ctx, mk("taken")), "CreateAccessToken")
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("cc-%d", i)
+			if i == n/2 {
+				id = "taken"
+			}
+			errs[i] = s.CreateAccessToken(ctx, mk(id))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == n/2 {
+			if !errors.Is(err, issuer.ErrExists) {
+				t.Errorf("token with a taken ID: got %v, want ErrExists", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("token %d: got %v, want nil", i, err)
+			continue
+		}
+		if _, err := s.AccessToken(ctx, fmt.Sprintf("cc-%d", i)); err != nil {
+			t.Errorf("token %d after creation: %v", i, err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package oidcop_test
 
 import (
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -62,4 +63,27 @@ func headerSafe(v string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzAccessToken presents arbitrary access tokens at userinfo: never a
+// 5xx, never a 200.
+func FuzzAccessToken(f *testing.F) {
+	e := newEnv(f)
+	f.Add("")
+	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if !headerSafe(tok) {
+			t.Skip("not sendable as an HTTP header value")
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode >= 500 || res.StatusCode == 200 {
+			t.Fatalf("token %q: status %d, want a 4xx", tok, res.StatusCode)
+		}
+	})
 }

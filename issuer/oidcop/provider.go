@@ -109,7 +109,11 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		SupportedClaims:            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name", "family_name", "birthdate", "locale", "email", "email_verified"},
 		BackChannelLogoutSupported: true,
 	}
-	var opts []op.Option
+	tc, err := newTokenCrypto(cryptoKey[:])
+	if err != nil {
+		return nil, fmt.Errorf("oidcop: %w", err)
+	}
+	opts := []op.Option{op.WithCrypto(tc)}
 	if cfg.AllowInsecure {
 		opts = append(opts, op.WithAllowInsecure())
 	}

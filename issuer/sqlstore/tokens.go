@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/issuer"
@@ -125,8 +126,54 @@ func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error 
 	return nil
 }
 
+// CreateAccessToken is the token endpoint's one write. Concurrent tokens
+// are inserted together, with one multi-row INSERT (one statement, one
+// commit) per group; the call returns once its group is durable.
 func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) error {
-	return s.batch.Do(ctx, func(tx *sql.Tx) error { return s.insertAccess(ctx, tx, t) })
+	return s.access.Do(ctx, t)
+}
+
+// maxAccessGroup bounds a group: 7 parameters a row stays far below both
+// databases' parameter limits.
+const maxAccessGroup = 256
+
+func (s *Store) flushAccess(ts []issuer.AccessToken) []error {
+	errs := make([]error, len(ts))
+	ctx := context.Background()
+	var q strings.Builder
+	q.WriteString(`INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked) VALUES `)
+	args := make([]any, 0, 7*len(ts))
+	for i, t := range ts {
+		t.Expiration = norm(t.Expiration)
+		data, err := json.Marshal(t)
+		if err != nil {
+			errs[i] = err
+			return s.flushAccessOneByOne(ts, errs)
+		}
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+		args = append(args, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+	}
+	if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+		// A row the database refused (a duplicate ID, say) must fail alone.
+		return s.flushAccessOneByOne(ts, errs)
+	}
+	return errs
+}
+
+// flushAccessOneByOne inserts each token in its own transaction, so that
+// each caller gets its own outcome.
+func (s *Store) flushAccessOneByOne(ts []issuer.AccessToken, errs []error) []error {
+	for i, t := range ts {
+		if errs[i] != nil {
+			continue
+		}
+		errs[i] = s.db.InTx(context.Background(), func(tx *sql.Tx) error { return s.insertAccess(context.Background(), tx, t) })
+	}
+	return errs
 }
 
 func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken, error) {

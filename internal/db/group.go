@@ -1,0 +1,121 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// Group collects items that concurrent callers submit and hands them to a
+// flush function in groups, so that one write to the database — one
+// statement, one transaction, one fsync — serves many callers. Each caller
+// waits for its own item's outcome.
+//
+// Groups form naturally: while one flush waits for the disk, new items queue
+// and the next flush takes them all (up to max). When the previous group
+// had more than one item — a sign of concurrent load — the next one also
+// waits up to GatherWindow for more; a lone writer never waits.
+type Group[T any] struct {
+	reqs    chan groupReq[T]
+	max     int
+	flush   func(items []T) []error
+	batches atomic.Uint64
+	items   atomic.Uint64
+}
+
+type groupReq[T any] struct {
+	item T
+	done chan error
+}
+
+// GatherWindow bounds the extra wait of a group under load.
+const GatherWindow = time.Millisecond
+
+// ErrClosed is returned for items submitted after the group's context ended.
+var ErrClosed = errors.New("db: group writer closed")
+
+// NewGroup starts a group writer; flush receives at most max items and
+// returns one error (or nil) per item, in order. It runs on one goroutine,
+// which ends with ctx.
+func NewGroup[T any](ctx context.Context, max int, flush func(items []T) []error) *Group[T] {
+	if max <= 0 {
+		max = 256
+	}
+	g := &Group[T]{reqs: make(chan groupReq[T], max), max: max, flush: flush}
+	go g.loop(ctx)
+	return g
+}
+
+// Do submits item and waits until its group has been flushed. It waits even
+// when ctx ends meanwhile: the item may already be on its way to the
+// database, and the caller must know whether it was written.
+func (g *Group[T]) Do(ctx context.Context, item T) error {
+	r := groupReq[T]{item: item, done: make(chan error, 1)}
+	select {
+	case g.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// Stats returns how many flushes ran and how many items they carried.
+func (g *Group[T]) Stats() (flushes, items uint64) { return g.batches.Load(), g.items.Load() }
+
+func (g *Group[T]) loop(ctx context.Context) {
+	batch := make([]groupReq[T], 0, g.max)
+	items := make([]T, 0, g.max)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	last := 0
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case r := <-g.reqs:
+					r.done <- ErrClosed
+				default:
+					return
+				}
+			}
+		case r := <-g.reqs:
+			batch = append(batch, r)
+		}
+	fill:
+		for len(batch) < g.max {
+			select {
+			case r := <-g.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if last > 1 && len(batch) < g.max {
+			timer.Reset(GatherWindow)
+		gather:
+			for len(batch) < g.max {
+				select {
+				case r := <-g.reqs:
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
+		last = len(batch)
+		items = items[:0]
+		for _, r := range batch {
+			items = append(items, r.item)
+		}
+		g.batches.Add(1)
+		g.items.Add(uint64(len(batch)))
+		errs := g.flush(items)
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
+	}
+}
