@@ -132,20 +132,12 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	tab := browsertest.Tab{T: t, Ctx: ctx}
+	run := tab.Do
 	waitURL := func(prefix string) string {
 		t.Helper()
-		js := fmt.Sprintf(`location.href.startsWith(%q) && document.readyState === "complete"`, prefix)
-		if err := browsertest.WaitTrue(ctx, js, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
-		return v
+		tab.WaitTrue(fmt.Sprintf(`location.href.startsWith(%q) && document.readyState === "complete"`, prefix))
+		return tab.Eval(`location.href`)
 	}
 
 	// Enrol on B.

@@ -212,3 +212,44 @@ func CheckAxe(t *testing.T, ctx context.Context, source, page string) {
 		t.Errorf("%s: accessibility violation: %s", page, v)
 	}
 }
+
+// Tab wraps a browser tab for a test: each method fails the test with what
+// it was doing when the browser does not cooperate.
+type Tab struct {
+	T   *testing.T
+	Ctx context.Context
+}
+
+// Do runs actions, described by what.
+func (b Tab) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.T.Helper()
+	if err := chromedp.Do(b.Ctx, actions...); err != nil {
+		b.T.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Eval evaluates js, which must give a string.
+func (b Tab) Eval(js string) string {
+	b.T.Helper()
+	v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.T.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// WaitPath waits up to 30 s for a loaded page at path.
+func (b Tab) WaitPath(path string) {
+	b.T.Helper()
+	if err := WaitPath(b.Ctx, path, 30*time.Second); err != nil {
+		b.T.Fatal(err)
+	}
+}
+
+// WaitTrue waits up to 30 s for js to be true.
+func (b Tab) WaitTrue(js string) {
+	b.T.Helper()
+	if err := WaitTrue(b.Ctx, js, 30*time.Second); err != nil {
+		b.T.Fatal(err)
+	}
+}

@@ -80,26 +80,8 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	waitPath := func(path string) {
-		t.Helper()
-		if err := browsertest.WaitPath(ctx, path, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tab := browsertest.Tab{T: t, Ctx: ctx}
+	do, eval, waitPath := tab.Do, tab.Eval, tab.WaitPath
 	presence := func(id webauthn.AuthenticatorID, on bool) {
 		t.Helper()
 		if err := browsertest.SetPresence(ctx, id, on); err != nil {

@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/server"
@@ -31,26 +27,8 @@ type env struct {
 // admin client ("registrar") and a client without the admin scope.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.PublicURL = "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	cfg.Listen = ln.Addr().String()
-	t.Setenv("CEDULA_KEK", strings.Repeat("ab", 32))
-	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	e := &env{t: t, s: s, url: cfg.PublicURL}
+	s, url := startServer(t, nil)
+	e := &env{t: t, s: s, url: url}
 	e.key, _ = jose.NewClientKey(keys.ES256)
 	jwks, _ := e.key.PublicJWKS()
 	for id, scopes := range map[string][]string{"registrar": {server.AdminScope}, "plain": nil} {
