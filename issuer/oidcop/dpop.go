@@ -60,8 +60,8 @@ func (s *server) checkProof(r *http.Request, htu, ath string) (jose.DPoPProof, *
 	case ath != "" && p.ATH != ath:
 		return p, errInvalidDPoP("ath does not match the access token")
 	}
-	if !s.replay.add("dpop\x00"+p.JKT+"\x00"+p.JTI, p.IAT.Add(2*proofWindow), now) {
-		return p, errInvalidDPoP("jti has been used before")
+	if err := s.replay.add("dpop\x00"+p.JKT+"\x00"+p.JTI, p.IAT.Add(2*proofWindow), now); err != nil {
+		return p, errInvalidDPoP("jti " + err.Error())
 	}
 	return p, nil
 }

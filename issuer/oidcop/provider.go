@@ -233,7 +233,6 @@ func (p *Provider) Deny(ctx context.Context, id string) (string, error) {
 	if r.State != "" {
 		q.Set("state", r.State)
 	}
-	q.Set("iss", p.cfg.Issuer) // RFC 9207
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

@@ -137,8 +137,8 @@ func (s *server) verifyAssertion(ctx context.Context, assertion, formClientID st
 	case cl.Jti == "":
 		return bad("jti is required")
 	}
-	if !s.replay.add(c.ID+"\x00"+cl.Jti, exp.Add(clockSkew), now) {
-		return bad("jti has been used before")
+	if err := s.replay.add(c.ID+"\x00"+cl.Jti, exp.Add(clockSkew), now); err != nil {
+		return bad("jti " + err.Error())
 	}
 	return c, nil
 }
@@ -184,22 +184,34 @@ func withClientAlg(ctx context.Context, c op.Client) context.Context {
 	return ctx
 }
 
-// replayCache remembers client assertion IDs until they expire. It is per
-// process: with several replicas an assertion could be replayed once on
-// each within its (at most ten-minute) lifetime.
+// replayCache remembers client assertion and DPoP proof IDs until they
+// expire. It is per process: with several replicas an assertion could be
+// replayed once on each within its (at most ten-minute) lifetime. It holds
+// at most maxReplayEntries; when full of unexpired IDs it refuses new ones
+// (the client retries later) rather than forget one early.
 type replayCache struct {
 	mu    sync.Mutex
 	seen  map[string]time.Time
 	sweep time.Time
 }
 
+// maxReplayEntries bounds the cache's memory (about 150 MB when full).
+const maxReplayEntries = 1 << 20
+
 func newReplayCache() *replayCache { return &replayCache{seen: map[string]time.Time{}} }
 
-// add records id until exp; false when it was already there.
-func (c *replayCache) add(id string, exp, now time.Time) bool {
+// Reasons add refuses an ID.
+var (
+	errReplayed   = errors.New("has been used before")
+	errReplayFull = errors.New("cannot be checked for replay now (too many recent IDs); retry shortly")
+)
+
+// add records id until exp; errReplayed when it was already there,
+// errReplayFull when the cache is full.
+func (c *replayCache) add(id string, exp, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.Sub(c.sweep) > time.Minute {
+	if now.Sub(c.sweep) > time.Minute || len(c.seen) >= maxReplayEntries {
 		for k, e := range c.seen {
 			if now.After(e) {
 				delete(c.seen, k)
@@ -208,10 +220,13 @@ func (c *replayCache) add(id string, exp, now time.Time) bool {
 		c.sweep = now
 	}
 	if e, ok := c.seen[id]; ok && !now.After(e) {
-		return false
+		return errReplayed
+	}
+	if len(c.seen) >= maxReplayEntries {
+		return errReplayFull
 	}
 	c.seen[id] = exp
-	return true
+	return nil
 }
 
 // Introspect answers RFC 7662 introspection for clients authenticated with
