@@ -19,4 +19,7 @@
 // once per reload interval (WithReloadInterval, 1s by default) and at once
 // when a ring is unknown; so a replica picks up a key rotated by another
 // within about a second.
+//
+// The same file holds the wrapping keys of keys.Wrapper (see wrap.go),
+// sealed under the same KEK and shared between processes the same way.
 package localkeys

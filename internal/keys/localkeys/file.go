@@ -23,6 +23,8 @@ const fileFormat = "cedula-keystore/1"
 type fileJSON struct {
 	Format string               `json:"format"`
 	Rings  map[string]*ringJSON `json:"rings"`
+	// Wrap holds the key-wrapping rings (wrap.go); absent until first used.
+	Wrap map[string]*wrapRingJSON `json:"wrap,omitempty"`
 }
 
 type ringJSON struct {

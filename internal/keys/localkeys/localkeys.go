@@ -77,8 +77,9 @@ type Manager struct {
 
 	mu      sync.Mutex
 	rings   map[string]*ring
-	stamp   stamp     // of the file rings was loaded from
-	checked time.Time // when the file was last stat'ed (wall clock, monotonic)
+	wrap    map[string]*wrapRing // key-wrapping rings (wrap.go)
+	stamp   stamp                // of the file rings and wrap were loaded from
+	checked time.Time            // when the file was last stat'ed (wall clock, monotonic)
 }
 
 var _ keys.Manager = (*Manager)(nil)
@@ -118,7 +119,7 @@ func Open(path string, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localkeys: open: %w", err)
 	}
-	kek, err := loadKEK(o.kek, o.kekFile, len(fj.Rings) == 0)
+	kek, err := loadKEK(o.kek, o.kekFile, len(fj.Rings) == 0 && len(fj.Wrap) == 0)
 	if err != nil {
 		return nil, fmt.Errorf("localkeys: open %s: %w", path, err)
 	}
@@ -367,6 +368,10 @@ func (m *Manager) install(fj *fileJSON, st stamp) error {
 		}
 		rings[name] = r
 	}
-	m.rings, m.stamp = rings, st
+	wrap, err := m.installWrap(fj)
+	if err != nil {
+		return err
+	}
+	m.rings, m.wrap, m.stamp = rings, wrap, st
 	return nil
 }

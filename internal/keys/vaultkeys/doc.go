@@ -25,4 +25,10 @@
 //	path "transit/keys/cedula-*" { capabilities = ["create", "read", "update"] }
 //	path "transit/keys"          { capabilities = ["list"] }
 //	path "transit/sign/cedula-*" { capabilities = ["update"] }
+//
+// keys.Wrapper (wrap.go) uses an aes256-gcm96 transit key per ring, named
+// <prefix><ring>.wrap, and needs in addition:
+//
+//	path "transit/encrypt/cedula-*" { capabilities = ["create", "update"] }
+//	path "transit/decrypt/cedula-*" { capabilities = ["update"] }
 package vaultkeys
