@@ -25,6 +25,7 @@ Usage:
   cedula keys rotate|list [flags]   rotate or list signing keys
   cedula admin citizen|enrol|client add manage citizens, enrolment links and agency clients
   cedula bench reference|token …    load generator (see cedula bench -h)
+  cedula audit verify|mirror …      check an audit log (over HTTP or from a copy of its tiles) or mirror it
 
 Common flags (also CEDULA_* environment variables and a YAML file):
 `
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "bench":
 		return runBench(ctx, rest, stdout)
+	case "audit":
+		return runAudit(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		commonFlags(flag.NewFlagSet("cedula", flag.ContinueOnError)).fs.PrintDefaults()

@@ -65,7 +65,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func routeOf(path string) string {
 	for _, p := range []string{"/.well-known/", "/authorize", "/oauth/token", "/oauth/introspect", "/userinfo",
 		"/revoke", "/end_session", "/keys", "/login", "/consent", "/enrol/", "/account", "/recover", "/admin/",
-		"/static/", "/healthz", "/readyz", "/metrics", "/demo"} {
+		"/static/", "/healthz", "/readyz", "/metrics", "/demo", "/audit/"} {
 		if len(path) >= len(p) && path[:len(p)] == p {
 			return p
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cedula/cedula/audit"
+	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/jose"
@@ -32,7 +34,10 @@ type Server struct {
 	Store    *sqlstore.Store
 	Keys     keys.Manager
 	Provider *oidcop.Provider
-	log      *slog.Logger
+	// Audit is the tamper-evident log; Checkpointer signs its checkpoints.
+	Audit        *auditstore.Store
+	Checkpointer *audit.Checkpointer
+	log          *slog.Logger
 	handler  http.Handler
 	cancel   context.CancelFunc
 }
@@ -44,7 +49,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -92,6 +97,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
+	if err := s.openAudit(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Provider.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
@@ -102,10 +111,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.mountAdmin(mux)
+	if err := s.mountAudit(mux); err != nil {
+		d.Close()
+		return nil, err
+	}
 	s.handler = middleware(mux, log, newHTTPMetrics(reg))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.housekeeping(bg)
+	go s.Checkpointer.Run(bg)
 	return s, nil
 }
 
@@ -117,6 +131,10 @@ func (s *Server) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	if s.Audit != nil {
+		s.Audit.Close()
+	}
+	s.Store.Close()
 	return s.DB.Close()
 }
 

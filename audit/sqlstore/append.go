@@ -1,0 +1,359 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/db"
+)
+
+// appendReq is one Append call, or (data nil) a request to drain the
+// outbox. The sequencing goroutine sets first (or drained) before the
+// caller's Do returns.
+type appendReq struct {
+	data    [][]byte
+	first   int64
+	drain   bool
+	drained int
+}
+
+// encode validates entries and returns their canonical encodings, stamping
+// zero times with the store's clock.
+func (s *Store) encode(entries []audit.Entry) ([][]byte, error) {
+	out := make([][]byte, len(entries))
+	var now time.Time
+	for i, e := range entries {
+		if e.Time.IsZero() {
+			if now.IsZero() {
+				now = s.now()
+			}
+			e.Time = now
+		}
+		b, err := e.Canonical()
+		if err != nil {
+			return nil, fmt.Errorf("audit: append entry %d of %d: %w", i+1, len(entries), err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// Append implements audit.Appender.
+func (s *Store) Append(ctx context.Context, entries ...audit.Entry) (int64, error) {
+	if len(entries) == 0 {
+		return s.Size(ctx)
+	}
+	data, err := s.encode(entries)
+	if err != nil {
+		return 0, err
+	}
+	r := &appendReq{data: data}
+	if err := s.do(ctx, r); err != nil {
+		return 0, fmt.Errorf("audit: append: %w", err)
+	}
+	return r.first, nil
+}
+
+// do hands r to the sequencing goroutine and waits for its outcome.
+func (s *Store) do(ctx context.Context, r *appendReq) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return audit.ErrClosed
+	}
+	s.inflight.Add(1)
+	s.mu.RUnlock()
+	defer s.inflight.Done()
+	err := s.group.Do(ctx, r)
+	if errors.Is(err, db.ErrClosed) {
+		return audit.ErrClosed
+	}
+	return err
+}
+
+// AppendTx implements audit.Appender: it inserts e's canonical encoding
+// into the outbox inside tx.
+func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, e audit.Entry) error {
+	data, err := s.encode([]audit.Entry{e})
+	if err != nil {
+		return err
+	}
+	// tx.ExecContext, not a statement prepared on the store's database: tx
+	// may come from another handle on the same database, and preparing
+	// would need a second connection while tx holds SQLite's write lock.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES ($1)`, data[0]); err != nil {
+		return fmt.Errorf("audit: append in transaction: %w", err)
+	}
+	return nil
+}
+
+// Flush implements audit.Log.
+func (s *Store) Flush(ctx context.Context) error {
+	var last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(id) FROM audit_pending`).Scan(&last); err != nil {
+		return fmt.Errorf("audit: flush: %w", err)
+	}
+	if !last.Valid {
+		return nil
+	}
+	for {
+		if err := s.do(ctx, &appendReq{drain: true}); err != nil {
+			return fmt.Errorf("audit: flush: %w", err)
+		}
+		var left int
+		err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit_pending WHERE id <= $1 LIMIT 1) AS p`, last.Int64).Scan(&left)
+		if err != nil {
+			return fmt.Errorf("audit: flush: %w", err)
+		}
+		if left == 0 {
+			return nil
+		}
+	}
+}
+
+// pollOutbox drains the outbox whenever it holds rows, checking every
+// poll interval, until ctx ends.
+func (s *Store) pollOutbox(ctx context.Context) {
+	defer close(s.pollDone)
+	t := time.NewTicker(s.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			var one int
+			err := s.db.QueryRowContext(ctx, `SELECT 1 FROM audit_pending LIMIT 1`).Scan(&one)
+			if err != nil {
+				break // none (sql.ErrNoRows), or the database is away: try again at the next tick
+			}
+			r := &appendReq{drain: true}
+			if err := s.do(ctx, r); err != nil || r.drained < maxDrain {
+				break
+			}
+		}
+	}
+}
+
+// flush is the db.Group flush function: it sequences a group of requests in
+// one transaction. A failure fails every request of the group: nothing of
+// it was committed (or, when the commit itself failed, its outcome is
+// unknown, as for any transaction).
+func (s *Store) flush(reqs []*appendReq) []error {
+	errs := make([]error, len(reqs))
+	if err := s.sequence(context.Background(), reqs); err != nil {
+		s.frontierSize = -1
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// sequence numbers the outbox rows (when a drain is asked for) and then the
+// requests' entries, in one transaction holding the head lock.
+func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	// The head lock: every index assignment, in every replica, runs
+	// between this statement and the commit. On SQLite the immediate
+	// transaction holds the database's write lock already.
+	lock := `SELECT size FROM audit_head WHERE id = 1`
+	if s.db.Dialect == db.Postgres {
+		lock += ` FOR UPDATE`
+	}
+	var base int64
+	if err := tx.QueryRowContext(ctx, lock).Scan(&base); err != nil {
+		return fmt.Errorf("lock head: %w", err)
+	}
+
+	var leaves [][]byte
+	var pendingIDs []any
+	drain := false
+	for _, r := range reqs {
+		drain = drain || r.drain
+	}
+	if drain {
+		rows, err := tx.QueryContext(ctx, `SELECT id, data FROM audit_pending ORDER BY id LIMIT `+fmt.Sprint(maxDrain))
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var data []byte
+			if err := rows.Scan(&id, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("read outbox: %w", err)
+			}
+			pendingIDs = append(pendingIDs, id)
+			leaves = append(leaves, data)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+	}
+	nPending := len(pendingIDs)
+	next := base + int64(len(leaves))
+	for _, r := range reqs {
+		r.first = next
+		next += int64(len(r.data))
+		leaves = append(leaves, r.data...)
+	}
+	if len(leaves) == 0 {
+		return nil
+	}
+
+	// Stored hashes (tlog.StoredHashes) of the new leaves. They need the
+	// frontier of the tree of size base — the roots of its complete
+	// subtrees — which TreeHash(base) reads; after that, everything comes
+	// from the hashes this batch computes.
+	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
+	if s.frontierSize == base {
+		for k, v := range s.frontier {
+			hr.mem[k] = v
+		}
+	} else if _, err := tlog.TreeHash(base, hr); err != nil {
+		return fmt.Errorf("frontier of %d: %w", base, err)
+	}
+	entryArgs := make([]any, 0, 3*len(leaves))
+	hashArgs := make([]any, 0, 2*len(leaves))
+	for i, data := range leaves {
+		n := base + int64(i)
+		leaf := tlog.RecordHash(data)
+		hs, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
+		if err != nil {
+			return fmt.Errorf("hashes of leaf %d: %w", n, err)
+		}
+		first := tlog.StoredHashIndex(0, n)
+		blob := make([]byte, 0, len(hs)*tlog.HashSize)
+		for j, h := range hs {
+			hr.mem[first+int64(j)] = h
+			blob = append(blob, h[:]...)
+		}
+		entryArgs = append(entryArgs, n, leaf[:], data)
+		hashArgs = append(hashArgs, n, blob)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `, 3, entryArgs); err != nil {
+		return fmt.Errorf("insert entries: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO audit_hashes (idx, hashes) VALUES `, 2, hashArgs); err != nil {
+		return fmt.Errorf("insert hashes: %w", err)
+	}
+	for len(pendingIDs) > 0 {
+		chunk := pendingIDs[:min(len(pendingIDs), 256)]
+		pendingIDs = pendingIDs[len(chunk):]
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return fmt.Errorf("delete outbox rows: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			// Another sequencer took them: impossible under the head lock.
+			return fmt.Errorf("delete outbox rows: %d of %d deleted (%v)", n, len(chunk), err)
+		}
+	}
+	newSize := base + int64(len(leaves))
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET size = $1 WHERE id = 1`, newSize); err != nil {
+		return fmt.Errorf("update head: %w", err)
+	}
+	// The frontier of the new tree, for the next transaction, is what
+	// TreeHash(newSize) reads; all of it is in memory now.
+	front := &recorder{mem: hr.mem, got: make(map[int64]tlog.Hash, 64)}
+	if _, err := tlog.TreeHash(newSize, front); err != nil {
+		return fmt.Errorf("frontier of %d: %w", newSize, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, r := range reqs {
+		if r.drain {
+			r.drained = nPending
+		}
+	}
+	s.frontierSize, s.frontier = newSize, front.got
+	return nil
+}
+
+// insertRows inserts rows of cols values each (args flattened), at most
+// rowsPerInsert rows per statement.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/cols, rowsPerInsert)
+		if _, err := tx.ExecContext(ctx, prefix+placeholders(n, cols), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+// batchHashes reads stored hashes for a sequencing transaction: from the
+// hashes in memory, else from the database through the transaction
+// (remembering them).
+type batchHashes struct {
+	s   *Store
+	ctx context.Context
+	tx  *sql.Tx
+	mem map[int64]tlog.Hash
+}
+
+func (r *batchHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	for i, x := range indexes {
+		h, ok := r.mem[x]
+		if !ok {
+			missing = append(missing, x)
+			continue
+		}
+		out[i] = h
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	hs, leaf, err := r.s.readHashes(r.ctx, r.tx, missing)
+	if err != nil {
+		return nil, err
+	}
+	if leaf >= 0 {
+		return nil, fmt.Errorf("%w: hashes of leaf %d are missing", audit.ErrCorrupt, leaf)
+	}
+	for i, x := range missing {
+		r.mem[x] = hs[i]
+	}
+	for i, x := range indexes {
+		out[i] = r.mem[x]
+	}
+	return out, nil
+}
+
+// recorder reads hashes from mem only and keeps those it was asked for.
+type recorder struct {
+	mem map[int64]tlog.Hash
+	got map[int64]tlog.Hash
+}
+
+func (r *recorder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		h, ok := r.mem[x]
+		if !ok {
+			return nil, fmt.Errorf("stored hash %d is not in memory", x)
+		}
+		out[i] = h
+		r.got[x] = h
+	}
+	return out, nil
+}

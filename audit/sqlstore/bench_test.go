@@ -1,0 +1,394 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/db/dbtest"
+)
+
+// Benchmarks. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 5s ./audit/sqlstore/
+//
+// with CEDULA_TEST_POSTGRES set for the PostgreSQL ones. They report
+// durable appends per second next to F, the bare fdatasync rate of the same
+// disk measured in the same run, and their ratio (xF); and the p50/p99
+// latency of inclusion proofs in a log of 10,000,000 entries.
+
+// fsyncStats writes 64 bytes and fdatasyncs a small file in dir for d and
+// returns the syncs per second and the median sync time.
+func fsyncStats(tb testing.TB, dir string, d time.Duration) (perSec float64, median time.Duration) {
+	tb.Helper()
+	f, err := os.Create(filepath.Join(dir, "fsync.probe"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d {
+		t0 := time.Now()
+		buf[0]++
+		if _, err := f.WriteAt(buf, 0); err != nil {
+			tb.Fatal(err)
+		}
+		if err := fdatasync(f); err != nil {
+			tb.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	return float64(len(lat)) / time.Since(start).Seconds(), lat[len(lat)/2]
+}
+
+// BenchmarkFdatasync is F alone: write 64 bytes and fdatasync, serially.
+func BenchmarkFdatasync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync.probe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		buf[0] = byte(i)
+		if _, err := f.WriteAt(buf, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := fdatasync(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "syncs/s")
+}
+
+// BenchmarkAppend measures durable appends (Append returns after the
+// commit's fsync) of one entry per call, by 1 and by 64 concurrent callers,
+// on SQLite and PostgreSQL. Before each run it measures F for a second on
+// the same file system and reports appends/s, F, xF = appends/s ÷ F, and
+// the append latency p50/p99 beside the median fsync.
+func BenchmarkAppend(b *testing.B) {
+	backends := []struct {
+		name string
+		open func(b *testing.B) *db.DB
+	}{
+		{"sqlite", func(b *testing.B) *db.DB { return dbtest.SQLite(b, sqlstore.Migrations) }},
+		{"postgres", func(b *testing.B) *db.DB { return dbtest.Postgres(b, sqlstore.Migrations) }},
+	}
+	for _, be := range backends {
+		for _, conc := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/c%d", be.name, conc), func(b *testing.B) {
+				d := be.open(b)
+				s := sqlstore.New(d)
+				defer s.Close()
+				f, fsyncMedian := fsyncStats(b, b.TempDir(), time.Second)
+				e := entry(0)
+				var n atomic.Int64
+				lat := make([][]time.Duration, conc)
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				per := b.N / conc
+				if per == 0 {
+					per = 1
+				}
+				for g := range conc {
+					wg.Go(func() {
+						ctx := context.Background()
+						for range per {
+							e := e
+							e.RequestID = fmt.Sprint("bench-", n.Add(1))
+							t0 := time.Now()
+							if _, err := s.Append(ctx, e); err != nil {
+								b.Error(err)
+								return
+							}
+							lat[g] = append(lat[g], time.Since(t0))
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := b.Elapsed()
+				b.StopTimer()
+				all := slices.Concat(lat...)
+				slices.Sort(all)
+				rate := float64(len(all)) / elapsed.Seconds()
+				b.ReportMetric(rate, "appends/s")
+				b.ReportMetric(f, "F/s")
+				b.ReportMetric(rate/f, "xF")
+				b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(fsyncMedian.Microseconds())/1000, "fsync-p50-ms")
+				tx, reqs := s.GroupCommits()
+				b.ReportMetric(float64(reqs)/float64(max(tx, 1)), "appends/tx")
+			})
+		}
+	}
+}
+
+// tenMillion is the size of the large log the proof benchmark reads.
+const tenMillion = 10_000_000
+
+var (
+	bigOnce  sync.Once
+	bigDir   string
+	bigError error
+)
+
+// TestMain removes the large benchmark database after the run, unless
+// CEDULA_BENCH_10M_DIR names a folder to keep (and reuse) it in.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bigDir != "" && os.Getenv("CEDULA_BENCH_10M_DIR") == "" {
+		os.RemoveAll(bigDir)
+	}
+	os.Exit(code)
+}
+
+// storedHashes computes the tlog stored hashes of n leaves (leaf i is the
+// canonical entry(i)) and calls put with each leaf's hashes, in order.
+func storedHashes(n int64, put func(i int64, leaf tlog.Hash, hashes []byte) error) error {
+	all := make([]tlog.Hash, 0, 2*n+64)
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = all[x]
+		}
+		return out, nil
+	})
+	for i := range n {
+		// Distinct leaves without the cost of encoding 10M entries.
+		leaf := tlog.RecordHash(fmt.Appendf(nil, "entry %d", i))
+		hs, err := tlog.StoredHashesForRecordHash(i, leaf, r)
+		if err != nil {
+			return err
+		}
+		all = append(all, hs...)
+		blob := make([]byte, 0, len(hs)*tlog.HashSize)
+		for _, h := range hs {
+			blob = append(blob, h[:]...)
+		}
+		if err := put(i, leaf, blob); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bigSQLite returns a SQLite audit database whose head says 10M entries and
+// whose audit_hashes holds their stored hashes, built in bulk with
+// tlog.StoredHashes (the entries themselves are not stored: proofs read
+// only hashes). It takes a few minutes the first time.
+func bigSQLite(b *testing.B) string {
+	bigOnce.Do(func() {
+		bigDir = os.Getenv("CEDULA_BENCH_10M_DIR")
+		if bigDir == "" {
+			bigDir, bigError = os.MkdirTemp("", "audit-10m-")
+			if bigError != nil {
+				return
+			}
+		}
+		path := filepath.Join(bigDir, "audit.db")
+		if _, err := os.Stat(path); err == nil {
+			return // kept from an earlier run
+		}
+		start := time.Now()
+		bigError = buildBig(path)
+		b.Logf("built the 10M-entry SQLite log in %v", time.Since(start).Round(time.Second))
+	})
+	if bigError != nil {
+		b.Fatal(bigError)
+	}
+	return filepath.Join(bigDir, "audit.db")
+}
+
+func buildBig(path string) error {
+	ctx := context.Background()
+	d, err := db.Open(ctx, path+".tmp")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := d.Exec(`PRAGMA synchronous=OFF`); err != nil {
+		return err
+	}
+	if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+		return err
+	}
+	const rows = 500
+	q := `INSERT INTO audit_hashes (idx, hashes) VALUES ` + placeholders(rows)
+	var tx *sql.Tx
+	var st *sql.Stmt
+	args := make([]any, 0, 2*rows)
+	err = storedHashes(tenMillion, func(i int64, _ tlog.Hash, hashes []byte) error {
+		if tx == nil {
+			if tx, err = d.Begin(); err != nil {
+				return err
+			}
+			if st, err = tx.Prepare(q); err != nil {
+				return err
+			}
+		}
+		args = append(args, i, hashes)
+		if len(args) < 2*rows {
+			return nil
+		}
+		if _, err := st.Exec(args...); err != nil {
+			return err
+		}
+		args = args[:0]
+		if (i+1)%500_000 == 0 {
+			st.Close()
+			if err := tx.Commit(); err != nil {
+				return err
+			}
+			tx = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("%d leaves left over", len(args)/2)
+	}
+	if _, err := d.Exec(`UPDATE audit_head SET size = $1 WHERE id = 1`, tenMillion); err != nil {
+		return err
+	}
+	if _, err := d.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return err
+	}
+	d.Close()
+	return os.Rename(path+".tmp", path)
+}
+
+func placeholders(rows int) string {
+	s := ""
+	for r := range rows {
+		if r > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("($%d, $%d)", 2*r+1, 2*r+2)
+	}
+	return s
+}
+
+// bigPostgres loads the same 10M leaves' hashes into a fresh PostgreSQL
+// database with COPY.
+func bigPostgres(b *testing.B) *db.DB {
+	d := dbtest.Postgres(b, sqlstore.Migrations)
+	ctx := context.Background()
+	start := time.Now()
+	conn, err := d.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		rows := make(chan []any, 4096)
+		errc := make(chan error, 1)
+		go func() {
+			errc <- storedHashes(tenMillion, func(i int64, _ tlog.Hash, hashes []byte) error {
+				rows <- []any{i, hashes}
+				return nil
+			})
+			close(rows)
+		}()
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			r, ok := <-rows
+			if !ok {
+				return nil, nil
+			}
+			return r, nil
+		})
+		if _, err := pc.CopyFrom(ctx, pgx.Identifier{"audit_hashes"}, []string{"idx", "hashes"}, src); err != nil {
+			return err
+		}
+		return <-errc
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`UPDATE audit_head SET size = $1 WHERE id = 1`, tenMillion); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`VACUUM ANALYZE audit_hashes`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("loaded 10M leaves' hashes into PostgreSQL in %v", time.Since(start).Round(time.Second))
+	return d
+}
+
+var pgBig struct {
+	once sync.Once
+	d    *db.DB
+}
+
+// BenchmarkInclusionProof10M proves random entries of a 10,000,000-entry
+// log read from the store (audit.ProveInclusion: a size check and one
+// hash query), and reports the p50 and p99 latency.
+func BenchmarkInclusionProof10M(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		d, err := db.Open(context.Background(), bigSQLite(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		benchProofs(b, d)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		pgBig.once.Do(func() { pgBig.d = bigPostgres(b) })
+		benchProofs(b, pgBig.d)
+	})
+}
+
+func benchProofs(b *testing.B, d *db.DB) {
+	s := sqlstore.New(d)
+	defer s.Close()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	// Warm the cache as a long-running server's would be.
+	for range 2000 {
+		if _, err := audit.ProveInclusion(ctx, s, r.Int64N(tenMillion), tenMillion); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		i := r.Int64N(tenMillion)
+		t0 := time.Now()
+		p, err := audit.ProveInclusion(ctx, s, i, tenMillion)
+		lat = append(lat, time.Since(t0))
+		if err != nil || len(p) < 23 {
+			b.Fatalf("proof of %d: %d hashes, %v", i, len(p), err)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+}

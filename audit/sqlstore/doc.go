@@ -1,0 +1,28 @@
+// Package sqlstore stores the audit log in SQLite or PostgreSQL through
+// database/sql: entries, the Merkle tree hashes stored per leaf
+// (tlog.StoredHashes), the outbox of entries written with AppendTx, and
+// every signed checkpoint. It implements audit.Log and audit.Checkpoints;
+// audit/audittest holds the contract it is tested against.
+//
+// Tables (Migrations, room "audit"):
+//
+//	audit_head         one row: the log's size; the lock every index assignment takes
+//	audit_entries      idx → leaf hash, canonical entry (the Merkle leaf)
+//	audit_hashes       idx → the tlog stored hashes written with leaf idx, concatenated
+//	audit_pending      the outbox: canonical entries committed by AppendTx, not yet numbered
+//	audit_checkpoints  size → origin, root hash, signed note, time stored
+//
+// One goroutine per Store sequences entries (see the audit package
+// documentation for why indices stay gap-free across replicas): Append
+// requests and outbox drains go through a db.Group, so concurrent appends
+// share one transaction and one fsync. Each sequencing transaction locks the
+// head row, numbers the outbox rows it takes and then the appended entries,
+// computes their stored hashes from the frontier of the tree (kept in
+// memory between transactions and read again when another replica moved the
+// head), inserts them with multi-row statements, deletes the outbox rows it
+// numbered and writes the new size.
+//
+// Do not call Append inside a write transaction of your own on SQLite:
+// SQLite has one writer, and Append would wait for the lock your
+// transaction holds. Use AppendTx there.
+package sqlstore
