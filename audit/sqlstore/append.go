@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -159,8 +161,40 @@ func (s *Store) flush(reqs []*appendReq) []error {
 }
 
 // sequence numbers the outbox rows (when a drain is asked for) and then the
-// requests' entries, in one transaction holding the head lock.
+// requests' entries, in one transaction holding the head lock. On
+// PostgreSQL a group without outbox rows first tries sequenceFast.
 func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
+	drain, total := false, 0
+	for _, r := range reqs {
+		drain = drain || r.drain
+		total += len(r.data)
+	}
+	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert {
+		done, err := s.sequenceFast(ctx, reqs)
+		if done || err != nil {
+			return err
+		}
+		s.frontierSize = -1 // another replica moved the head
+	}
+	lock := `SELECT size FROM audit_head WHERE id = 1`
+	if s.db.Dialect == db.Postgres {
+		lock += ` FOR UPDATE`
+	}
+	// Prepare the statements of this transaction before it starts (see
+	// Store.stmt); with outbox rows the row count is known only inside.
+	if !drain {
+		qs := []string{lock, updateHead}
+		for n := total; n > 0; n -= min(n, rowsPerInsert) {
+			k := min(n, rowsPerInsert)
+			qs = append(qs, insertEntries+placeholders(k, 3), insertHashes+placeholders(k, 2))
+		}
+		for _, q := range qs {
+			if _, err := s.stmt(ctx, q); err != nil {
+				return fmt.Errorf("prepare: %w", err)
+			}
+		}
+	}
+
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -170,21 +204,13 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	// The head lock: every index assignment, in every replica, runs
 	// between this statement and the commit. On SQLite the immediate
 	// transaction holds the database's write lock already.
-	lock := `SELECT size FROM audit_head WHERE id = 1`
-	if s.db.Dialect == db.Postgres {
-		lock += ` FOR UPDATE`
-	}
 	var base int64
-	if err := tx.QueryRowContext(ctx, lock).Scan(&base); err != nil {
+	if err := s.inTx(ctx, tx, lock).QueryRowContext(ctx).Scan(&base); err != nil {
 		return fmt.Errorf("lock head: %w", err)
 	}
 
 	var leaves [][]byte
 	var pendingIDs []any
-	drain := false
-	for _, r := range reqs {
-		drain = drain || r.drain
-	}
 	if drain {
 		rows, err := tx.QueryContext(ctx, `SELECT id, data FROM audit_pending ORDER BY id LIMIT `+fmt.Sprint(maxDrain))
 		if err != nil {
@@ -206,12 +232,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 	nPending := len(pendingIDs)
-	next := base + int64(len(leaves))
-	for _, r := range reqs {
-		r.first = next
-		next += int64(len(r.data))
-		leaves = append(leaves, r.data...)
-	}
+	leaves = number(reqs, base+int64(len(leaves)), leaves)
 	if len(leaves) == 0 {
 		return nil
 	}
@@ -222,34 +243,18 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	// from the hashes this batch computes.
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
 	if s.frontierSize == base {
-		for k, v := range s.frontier {
-			hr.mem[k] = v
-		}
+		maps.Copy(hr.mem, s.frontier)
 	} else if _, err := tlog.TreeHash(base, hr); err != nil {
 		return fmt.Errorf("frontier of %d: %w", base, err)
 	}
-	entryArgs := make([]any, 0, 3*len(leaves))
-	hashArgs := make([]any, 0, 2*len(leaves))
-	for i, data := range leaves {
-		n := base + int64(i)
-		leaf := tlog.RecordHash(data)
-		hs, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
-		if err != nil {
-			return fmt.Errorf("hashes of leaf %d: %w", n, err)
-		}
-		first := tlog.StoredHashIndex(0, n)
-		blob := make([]byte, 0, len(hs)*tlog.HashSize)
-		for j, h := range hs {
-			hr.mem[first+int64(j)] = h
-			blob = append(blob, h[:]...)
-		}
-		entryArgs = append(entryArgs, n, leaf[:], data)
-		hashArgs = append(hashArgs, n, blob)
+	entryArgs, hashArgs, err := hashLeaves(base, leaves, hr, hr.mem)
+	if err != nil {
+		return err
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `, 3, entryArgs); err != nil {
+	if err := s.insertRows(ctx, tx, insertEntries, 3, entryArgs); err != nil {
 		return fmt.Errorf("insert entries: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO audit_hashes (idx, hashes) VALUES `, 2, hashArgs); err != nil {
+	if err := s.insertRows(ctx, tx, insertHashes, 2, hashArgs); err != nil {
 		return fmt.Errorf("insert hashes: %w", err)
 	}
 	for len(pendingIDs) > 0 {
@@ -265,14 +270,12 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 	newSize := base + int64(len(leaves))
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET size = $1 WHERE id = 1`, newSize); err != nil {
+	if _, err := s.inTx(ctx, tx, updateHead).ExecContext(ctx, newSize); err != nil {
 		return fmt.Errorf("update head: %w", err)
 	}
-	// The frontier of the new tree, for the next transaction, is what
-	// TreeHash(newSize) reads; all of it is in memory now.
-	front := &recorder{mem: hr.mem, got: make(map[int64]tlog.Hash, 64)}
-	if _, err := tlog.TreeHash(newSize, front); err != nil {
-		return fmt.Errorf("frontier of %d: %w", newSize, err)
+	front, err := frontier(newSize, hr.mem)
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -282,8 +285,154 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 			r.drained = nPending
 		}
 	}
-	s.frontierSize, s.frontier = newSize, front.got
+	s.frontierSize, s.frontier = newSize, front
 	return nil
+}
+
+// number gives each request its first index, from next on, and returns
+// leaves followed by the requests' entries.
+func number(reqs []*appendReq, next int64, leaves [][]byte) [][]byte {
+	for _, r := range reqs {
+		r.first = next
+		next += int64(len(r.data))
+		leaves = append(leaves, r.data...)
+	}
+	return leaves
+}
+
+// hashLeaves computes the stored hashes of leaves numbered from base,
+// reading earlier hashes through hr and adding the new ones to mem, and
+// returns the flattened rows of audit_entries and audit_hashes.
+func hashLeaves(base int64, leaves [][]byte, hr tlog.HashReader, mem map[int64]tlog.Hash) (entryArgs, hashArgs []any, err error) {
+	entryArgs = make([]any, 0, 3*len(leaves))
+	hashArgs = make([]any, 0, 2*len(leaves))
+	for i, data := range leaves {
+		n := base + int64(i)
+		leaf := tlog.RecordHash(data)
+		hs, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("hashes of leaf %d: %w", n, err)
+		}
+		first := tlog.StoredHashIndex(0, n)
+		blob := make([]byte, 0, len(hs)*tlog.HashSize)
+		for j, h := range hs {
+			mem[first+int64(j)] = h
+			blob = append(blob, h[:]...)
+		}
+		entryArgs = append(entryArgs, n, leaf[:], data)
+		hashArgs = append(hashArgs, n, blob)
+	}
+	return entryArgs, hashArgs, nil
+}
+
+// frontier returns the hashes TreeHash(size) reads — the roots of the
+// complete subtrees of the tree of size — which the next transaction
+// needs to extend it; mem must hold them all.
+func frontier(size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) {
+	front := &recorder{mem: mem, got: make(map[int64]tlog.Hash, 64)}
+	if _, err := tlog.TreeHash(size, front); err != nil {
+		return nil, fmt.Errorf("frontier of %d: %w", size, err)
+	}
+	return front.got, nil
+}
+
+// sequenceFast appends the requests' entries on PostgreSQL in one
+// statement, outside an explicit transaction (so one round trip and one
+// commit): it assumes the head is still at the size this store last wrote
+// (whose frontier it holds), and makes every part of the statement
+// conditional on it. The UPDATE of the head row takes its lock and, if
+// another replica moved the head meanwhile, matches no row (PostgreSQL
+// re-checks the condition on the newest row version after waiting for the
+// lock); then nothing is inserted and sequenceFast returns false, and the
+// caller takes the locked path. Indices stay gap-free and unique for the
+// same reason as there: they are assigned from the head under its lock.
+func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, error) {
+	base := s.frontierSize
+	leaves := number(reqs, base, nil)
+	mem := maps.Clone(s.frontier)
+	entryArgs, hashArgs, err := hashLeaves(base, leaves, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
+	if err != nil {
+		return false, nil // the cached frontier lacks a hash: take the locked path
+	}
+	newSize := base + int64(len(leaves))
+	front, err := frontier(newSize, mem)
+	if err != nil {
+		return false, nil
+	}
+	n := len(leaves)
+	var q strings.Builder
+	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2 RETURNING size),
+e AS (INSERT INTO audit_entries (idx, leaf_hash, data) SELECT v.i, v.l, v.d FROM (VALUES `)
+	args := make([]any, 0, 2+5*n)
+	args = append(args, newSize, base)
+	for r := range n {
+		if r > 0 {
+			q.WriteString(", ")
+		}
+		p := len(args)
+		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea, $%d::bytea)", p+1, p+2, p+3)
+		args = append(args, entryArgs[3*r:3*r+3]...)
+	}
+	q.WriteString(`) AS v(i, l, d) WHERE EXISTS (SELECT 1 FROM h)),
+x AS (INSERT INTO audit_hashes (idx, hashes) SELECT v.i, v.hs FROM (VALUES `)
+	for r := range n {
+		if r > 0 {
+			q.WriteString(", ")
+		}
+		p := len(args)
+		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea)", p+1, p+2)
+		args = append(args, hashArgs[2*r:2*r+2]...)
+	}
+	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))
+SELECT size FROM h`)
+	res, err := s.db.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return false, fmt.Errorf("insert: %w", err)
+	}
+	if rows, err := res.RowsAffected(); err != nil || rows != 1 {
+		return false, err
+	}
+	s.frontierSize, s.frontier = newSize, front
+	return true, nil
+}
+
+// The statements of a sequencing transaction.
+const (
+	insertEntries = `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `
+	insertHashes  = `INSERT INTO audit_hashes (idx, hashes) VALUES `
+	updateHead    = `UPDATE audit_head SET size = $1 WHERE id = 1`
+)
+
+// txStmt runs a query in a transaction, prepared or not.
+type txStmt struct {
+	tx    *sql.Tx
+	st    *sql.Stmt
+	query string
+}
+
+func (t txStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	if t.st != nil {
+		return t.st.ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, t.query, args...)
+}
+
+func (t txStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	if t.st != nil {
+		return t.st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, t.query, args...)
+}
+
+// inTx returns query for tx: the statement prepared before the transaction
+// when there is one (bound to tx's connection by database/sql, which
+// prepares it there without taking another connection), else the bare
+// query.
+func (s *Store) inTx(ctx context.Context, tx *sql.Tx, query string) txStmt {
+	if v, ok := s.stmts.Load(query); ok {
+		return txStmt{tx: tx, st: tx.StmtContext(ctx, v.(*sql.Stmt))}
+	}
+	return txStmt{tx: tx, query: query}
 }
 
 // insertRows inserts rows of cols values each (args flattened), at most
@@ -291,7 +440,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
 	for len(args) > 0 {
 		n := min(len(args)/cols, rowsPerInsert)
-		if _, err := tx.ExecContext(ctx, prefix+placeholders(n, cols), args[:n*cols]...); err != nil {
+		if _, err := s.inTx(ctx, tx, prefix+placeholders(n, cols)).ExecContext(ctx, args[:n*cols]...); err != nil {
 			return err
 		}
 		args = args[n*cols:]

@@ -22,6 +22,15 @@
 // head), inserts them with multi-row statements, deletes the outbox rows it
 // numbered and writes the new size.
 //
+// On PostgreSQL, a group without outbox rows first tries one statement in
+// autocommit (one round trip, one commit): an UPDATE of the head guarded by
+// "size = the size this store last wrote", and INSERTs conditional on that
+// UPDATE having matched. The UPDATE takes the same row lock as the locked
+// path; when another replica moved the head it matches nothing, nothing is
+// inserted, and the store falls back to the locked transaction. This cut
+// the latency of a lone append from six round trips to one (see the
+// benchmarks in bench_test.go).
+//
 // Do not call Append inside a write transaction of your own on SQLite:
 // SQLite has one writer, and Append would wait for the lock your
 // transaction holds. Use AppendTx there.

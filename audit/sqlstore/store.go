@@ -118,6 +118,11 @@ func (s *Store) Close() {
 	<-s.pollDone
 	s.inflight.Wait()
 	s.stopGroup()
+	s.stmts.Range(func(q, st any) bool {
+		s.stmts.Delete(q)
+		st.(*sql.Stmt).Close()
+		return true
+	})
 }
 
 // GroupCommits reports how many sequencing transactions ran and how many
