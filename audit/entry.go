@@ -57,10 +57,13 @@ func (o Outcome) Valid() bool { return o == Allowed || o == Denied || o == Faile
 // Limits on an entry, so that one entry cannot make the log expensive to
 // store, serve or verify.
 const (
-	MaxFieldLen   = 1024      // bytes in any one string field or category
-	MaxCategories = 64        // data categories per entry
-	MaxDetails    = 64 << 10  // bytes of encrypted details
-	MaxEntrySize  = 256 << 10 // bytes of a canonical encoding ParseEntry accepts
+	MaxFieldLen   = 1024     // bytes in any one string field or category
+	MaxCategories = 64       // data categories per entry
+	MaxDetails    = 32 << 10 // bytes of encrypted details
+	// MaxEntrySize bounds a canonical encoding: C2SP tlog-tiles entry
+	// bundles prefix each entry with a 16-bit length, so no entry of the
+	// log may be longer than 65535 bytes.
+	MaxEntrySize = 1<<16 - 1
 )
 
 // Entry is one audit record. Its leaf in the Merkle tree is its canonical
@@ -172,6 +175,11 @@ func (e Entry) validate() error {
 	}
 	if len(e.Details) > MaxDetails {
 		bad("details are %d bytes, at most %d allowed", len(e.Details), MaxDetails)
+	}
+	if len(problems) == 0 {
+		if n := len(e.appendCanonical(nil)); n > MaxEntrySize {
+			bad("the entry encodes to %d bytes, at most %d allowed (one entry of a tile bundle)", n, MaxEntrySize)
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalidEntry, strings.Join(problems, "; "))

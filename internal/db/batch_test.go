@@ -68,3 +68,24 @@ func TestBatcherClosed(t *testing.T) {
 		t.Errorf("got %v, want nil or ErrBatcherClosed", err)
 	}
 }
+
+// TestGroupCloseNeverHangs: Do racing with the group's end returns
+// (ErrClosed or the item's outcome) instead of waiting forever.
+func TestGroupCloseNeverHangs(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		g := db.NewGroup(ctx, 4, func(items []int) []error { return make([]error, len(items)) })
+		var wg sync.WaitGroup
+		for j := 0; j < 8; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := g.Do(context.Background(), j); err != nil && !errors.Is(err, db.ErrClosed) {
+					t.Errorf("Do: got %v, want nil or ErrClosed", err)
+				}
+			}()
+		}
+		cancel()
+		wg.Wait() // a hang here is the bug
+	}
+}

@@ -33,20 +33,31 @@ type DB struct {
 // ExecCached runs query in tx through a statement prepared once per
 // database (and once per connection by database/sql), for hot paths where
 // parsing the SQL each time would cost more than running it.
+//
+// The first use runs the query unprepared and prepares it in the background:
+// preparing needs a connection of its own, which, inside a SQLite write
+// transaction with every other connection waiting for the write lock, would
+// never come.
 func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	v, ok := d.stmts.Load(query)
 	if !ok {
-		st, err := d.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, err
+		if _, loading := d.stmts.LoadOrStore(query, nil); !loading {
+			go func() {
+				st, err := d.PrepareContext(context.Background(), query)
+				if err != nil {
+					d.stmts.Delete(query) // try again next time
+					return
+				}
+				d.stmts.Store(query, st)
+			}()
 		}
-		if v, ok = d.stmts.LoadOrStore(query, st); ok {
-			st.Close()
-		} else {
-			v = st
-		}
+		return tx.ExecContext(ctx, query, args...)
 	}
-	return tx.StmtContext(ctx, v.(*sql.Stmt)).ExecContext(ctx, args...)
+	st, _ := v.(*sql.Stmt)
+	if st == nil { // still being prepared
+		return tx.ExecContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
 // Open opens the database named by url: "postgres://…" or "postgresql://…"

@@ -18,6 +18,7 @@ import (
 // waits up to GatherWindow for more; a lone writer never waits.
 type Group[T any] struct {
 	reqs    chan groupReq[T]
+	closed  chan struct{} // closed when the loop has ended
 	max     int
 	flush   func(items []T) []error
 	batches atomic.Uint64
@@ -42,7 +43,7 @@ func NewGroup[T any](ctx context.Context, max int, flush func(items []T) []error
 	if max <= 0 {
 		max = 256
 	}
-	g := &Group[T]{reqs: make(chan groupReq[T], max), max: max, flush: flush}
+	g := &Group[T]{reqs: make(chan groupReq[T], max), closed: make(chan struct{}), max: max, flush: flush}
 	go g.loop(ctx)
 	return g
 }
@@ -56,14 +57,29 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 	case g.reqs <- r:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-g.closed:
+		return ErrClosed
 	}
-	return <-r.done
+	select {
+	case err := <-r.done:
+		return err
+	case <-g.closed:
+		// The loop ended; it answers everything it took before that, so
+		// an item without an answer now was never written.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 // Stats returns how many flushes ran and how many items they carried.
 func (g *Group[T]) Stats() (flushes, items uint64) { return g.batches.Load(), g.items.Load() }
 
 func (g *Group[T]) loop(ctx context.Context) {
+	defer close(g.closed)
 	batch := make([]groupReq[T], 0, g.max)
 	items := make([]T, 0, g.max)
 	timer := time.NewTimer(time.Hour)
