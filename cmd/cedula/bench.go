@@ -23,6 +23,10 @@ const benchUsage = `Usage:
       private_key_jwt (a fresh RFC 7523 assertion per request); with --compare
       (the default) also measure J at the same concurrency and print token/J
 
+  cedula bench audit [--db postgres://…] [flags]
+      durable audit appends per second at concurrency 1 and --concurrency,
+      against F, bare fdatasync per second on the same disk, in one run
+
 Each scenario runs --concurrency workers in a closed loop, first for --warmup
 (not measured), then for --duration, printing progress once a second and then
 a table of throughput and latency percentiles.
@@ -39,11 +43,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchReference(ctx, args[1:], stdout)
 	case "token":
 		return benchToken(ctx, args[1:], stdout)
+	case "audit":
+		return benchAudit(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
 	}
-	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token)", args[0])
+	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit)", args[0])
 }
 
 // loadFlags are the flags every scenario shares.

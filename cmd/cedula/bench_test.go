@@ -82,9 +82,10 @@ func TestRunBench(t *testing.T) {
 			wantErr: "no such file"},
 		{name: "bad concurrency", args: []string{"reference", "--concurrency", "0"}, wantErr: "concurrency 0"},
 		{name: "stray argument", args: []string{"reference", "extra"}, wantErr: `unexpected argument "extra"`},
-		{name: "unknown scenario", args: []string{"audit"}, wantErr: `unknown scenario "audit"`},
+		{name: "unknown scenario", args: []string{"nope"}, wantErr: `unknown scenario "nope"`},
 		{name: "no scenario", args: nil, wantErr: "needs a scenario"},
 		{name: "help", args: []string{"help"}, want: []string{"cedula bench token --url URL"}},
+		{name: "audit on SQLite", args: append([]string{"audit", "--quiet"}, short...), want: []string{"fdatasync", "appends at concurrency 1 = ", "(sqlite,"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
