@@ -32,6 +32,12 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 }
 
 func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
+	return s.withScope(AdminScope, h)
+}
+
+// withScope admits requests with a client_credentials access token that
+// carries scope, and passes the calling client's ID on.
+func (s *Server) withScope(scope string, h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
@@ -45,9 +51,9 @@ func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, caller
 			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
 			return
 		}
-		if at.CitizenID != "" || !slices.Contains(at.Scopes, AdminScope) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+AdminScope+`"`)
-			writeProblem(w, http.StatusForbidden, "Forbidden", "the token lacks the "+AdminScope+" scope")
+		if at.CitizenID != "" || !slices.Contains(at.Scopes, scope) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+scope+`"`)
+			writeProblem(w, http.StatusForbidden, "Forbidden", "the token lacks the "+scope+" scope")
 			return
 		}
 		h(w, r, at.ClientID)

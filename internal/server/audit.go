@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditapi"
@@ -39,12 +41,52 @@ func (s *Server) openAudit() error {
 	return nil
 }
 
-// mountAudit serves the log: checkpoint, key, entries, proofs and tiles.
+// AuditWriteScope lets an agency system record its own accesses to
+// citizens' data in the audit log (POST /admin/audit).
+const AuditWriteScope = "cedula:audit"
+
+// mountAudit serves the log — checkpoint, key, entries, proofs and tiles —
+// and the endpoint through which agency systems append to it.
 func (s *Server) mountAudit(mux *http.ServeMux) error {
 	h, err := auditapi.New(auditapi.Config{Log: s.Audit, Checkpoints: s.Audit, Keys: s.Checkpointer, Logger: s.log})
 	if err != nil {
 		return err
 	}
 	mux.Handle(auditapi.Prefix, h)
+	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
 	return nil
+}
+
+// auditJSON is what an agency records: the actor is always the calling
+// client, never a field of the request.
+type auditJSON struct {
+	Action        string   `json:"action"`
+	Subject       string   `json:"subject"`
+	Purpose       string   `json:"purpose"`
+	LegalBasis    string   `json:"legal_basis"`
+	ConsentRecord string   `json:"consent_record"`
+	Categories    []string `json:"categories"`
+	Outcome       string   `json:"outcome"`
+}
+
+// appendAudit appends one entry and answers 201 with its index once the
+// entry is durable.
+func (s *Server) appendAudit(w http.ResponseWriter, r *http.Request, caller string) {
+	var in auditJSON
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	e := audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller}, Action: in.Action, Subject: in.Subject,
+		Purpose: in.Purpose, LegalBasis: in.LegalBasis, ConsentRecord: in.ConsentRecord, Categories: in.Categories,
+		Outcome: audit.Outcome(in.Outcome), RequestID: RequestID(r.Context())}
+	if err := e.Validate(); err != nil {
+		writeProblem(w, http.StatusBadRequest, "Invalid audit entry", strings.TrimPrefix(err.Error(), "audit: invalid entry: "))
+		return
+	}
+	i, err := s.Audit.Append(r.Context(), e)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]int64{"index": i})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/issuer"
 )
 
 // TestAuditLogServed: entries appended on the server's own database are
@@ -51,4 +52,50 @@ func TestAuditLogServed(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
 		}
 	}
+}
+
+func TestAppendAuditAPI(t *testing.T) {
+	e := newEnv(t)
+	if err := e.s.Store.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: mustJWKS(t, e), SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope}}); err != nil {
+		t.Fatal(err)
+	}
+	writer := e.token("recorder", server.AuditWriteScope)
+	admin := e.token("registrar", server.AdminScope)
+	good := `{"action":"tax.read","subject":"p-123","purpose":"dpv:ServiceProvision","legal_basis":"public-task","categories":["income"],"outcome":"allowed"}`
+	for _, tc := range []struct {
+		name, token, body string
+		status           int
+	}{
+		{"admin scope is not enough", admin, good, 403},
+		{"no token", "", good, 401},
+		{"malformed", writer, `{"action":`, 400},
+		{"actor cannot be chosen", writer, `{"actor":"dpo","action":"x","outcome":"allowed"}`, 400},
+		{"bad outcome", writer, `{"action":"x","outcome":"maybe"}`, 400},
+		{"good", writer, good, 201},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, out := e.do("POST", "/admin/audit", tc.token, tc.body)
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d %v, want %d", res.StatusCode, out, tc.status)
+			}
+		})
+	}
+	recs, err := e.s.Audit.Entries(context.Background(), 0, 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("entries: %v, %v; want the one good entry", recs, err)
+	}
+	got, _ := recs[0].Entry()
+	if got.Actor.ID != "recorder" || got.Actor.Kind != audit.ActorClient || got.Action != "tax.read" || got.RequestID == "" {
+		t.Errorf("stored entry %+v, want actor client recorder, action tax.read and a request ID", got)
+	}
+}
+
+func mustJWKS(t *testing.T, e *env) []byte {
+	t.Helper()
+	b, err := e.key.PublicJWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
