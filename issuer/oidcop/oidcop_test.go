@@ -463,11 +463,7 @@ func TestPairwiseSubjectsAndRS256(t *testing.T) {
 		{rsaClient, "https://rsa.example/cb", "RS256"},
 		{otherSector, "https://health.example/cb", "ES256"},
 	} {
-		verifier, challenge := pkce()
-		back := e.authorize(codeRequest(tc.client, tc.redirect, challenge))
-		_, out := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {tc.redirect},
-			"code_verifier": {verifier}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {e.assertion(tc.client)}})
-		raw, _ := out["id_token"].(string)
+		raw := e.idToken(tc.client, tc.redirect)
 		hdr, _ := jose.Header([]byte(raw))
 		if fmt.Sprint(hdr["alg"]) != tc.alg {
 			t.Errorf("%s: alg = %v, want %s", tc.client, hdr["alg"], tc.alg)
@@ -522,4 +518,19 @@ func TestDenyRedirectsAccessDenied(t *testing.T) {
 	if u.Query().Get("error") != "access_denied" || u.Query().Get("state") != "st-1" {
 		t.Errorf("deny redirect %s, want error=access_denied&state=st-1", next)
 	}
+}
+
+// idToken runs the code flow for a confidential client (private_key_jwt)
+// and returns the ID token.
+func (e *env) idToken(client, redirect string) string {
+	e.t.Helper()
+	verifier, challenge := pkce()
+	back := e.authorize(codeRequest(client, redirect, challenge))
+	_, out := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirect},
+		"code_verifier": {verifier}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {e.assertion(client)}})
+	raw, _ := out["id_token"].(string)
+	if raw == "" {
+		e.t.Fatalf("%s: no ID token: %v", client, out)
+	}
+	return raw
 }

@@ -195,13 +195,7 @@ func (h *Handler) addBegin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lang, err)
 		return
 	}
-	reg, err := h.passkeys.BeginRegistration(r.Context(), c)
-	if err != nil {
-		h.fail(w, r, lang, err)
-		return
-	}
-	h.setCeremony(w, reg.ID)
-	writeJSON(w, http.StatusOK, reg.Options)
+	h.beginRegistration(w, r, lang, c)
 }
 
 // addFinish serves POST /account/passkeys/finish.

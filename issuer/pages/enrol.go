@@ -117,13 +117,7 @@ func (h *Handler) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lang, err)
 		return
 	}
-	reg, err := h.passkeys.BeginRegistration(r.Context(), c)
-	if err != nil {
-		h.fail(w, r, lang, err)
-		return
-	}
-	h.setCeremony(w, reg.ID)
-	writeJSON(w, http.StatusOK, reg.Options)
+	h.beginRegistration(w, r, lang, c)
 }
 
 // enrolFinish serves POST /enrol/{token}/finish: verify the new passkey,

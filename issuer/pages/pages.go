@@ -254,3 +254,16 @@ func localPath(s string) bool {
 func isNotFound(err error) bool {
 	return errors.Is(err, issuer.ErrNotFound) || errors.Is(err, issuer.ErrExpired)
 }
+
+// beginRegistration starts a passkey registration for c, keeps the
+// ceremony's ID in a cookie and answers with the creation options — the
+// first half of enrolment, recovery and adding a passkey alike.
+func (h *Handler) beginRegistration(w http.ResponseWriter, r *http.Request, lang string, c issuer.Citizen) {
+	reg, err := h.passkeys.BeginRegistration(r.Context(), c)
+	if err != nil {
+		h.fail(w, r, lang, err)
+		return
+	}
+	h.setCeremony(w, reg.ID)
+	writeJSON(w, http.StatusOK, reg.Options)
+}

@@ -105,13 +105,7 @@ func (h *Handler) recoverBegin(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, lang, probRateLimited, nil)
 		return
 	}
-	reg, err := h.passkeys.BeginRegistration(r.Context(), c)
-	if err != nil {
-		h.fail(w, r, lang, err)
-		return
-	}
-	h.setCeremony(w, reg.ID)
-	writeJSON(w, http.StatusOK, reg.Options)
+	h.beginRegistration(w, r, lang, c)
 }
 
 // recoverFinish serves POST /recover/finish: store the new passkey; if the
