@@ -95,11 +95,11 @@ type Entry struct {
 	// RequestID ties the entry to the request that caused it.
 	RequestID string
 	// Details holds personal details of the event encrypted under the
-	// subject's own data key, which internal/keys wraps. The log commits to
-	// this ciphertext only: erasing a citizen destroys their key, after
-	// which Details can no longer be read while every proof still verifies
-	// (crypto-shredding). Never put plaintext here. The encryption itself
-	// is not part of this package yet; until it is, leave Details empty.
+	// subject's own data key (Shredder.Seal), which internal/keys wraps.
+	// The log commits to this ciphertext only: erasing a citizen destroys
+	// their key (Shredder.Erase), after which Details can no longer be read
+	// while every proof still verifies (crypto-shredding). Never put
+	// plaintext here.
 	Details []byte
 }
 

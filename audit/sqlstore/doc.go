@@ -11,6 +11,7 @@
 //	audit_hashes       idx → the tlog stored hashes written with leaf idx, concatenated
 //	audit_pending      the outbox: canonical entries committed by AppendTx, not yet numbered
 //	audit_checkpoints  size → origin, root hash, signed note, time stored
+//	audit_subject_keys subject pseudonym → wrapped data key, or NULL once erased (SubjectKeys)
 //
 // One goroutine per Store sequences entries (see the audit package
 // documentation for why indices stay gap-free across replicas): Append

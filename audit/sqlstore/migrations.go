@@ -47,10 +47,16 @@ func dialect(schema string, d db.Dialect) string {
 	return r.Replace(schema)
 }
 
-// Migrations creates the audit log's tables, room "audit".
+// Migrations creates the audit log's tables, room "audit": version 1 the
+// log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
 	SQLite:   dialect(schemaV1, db.SQLite),
 	Postgres: dialect(schemaV1, db.Postgres),
+}, {
+	Room:     "audit",
+	Version:  2,
+	SQLite:   dialect(schemaV2, db.SQLite),
+	Postgres: dialect(schemaV2, db.Postgres),
 }}

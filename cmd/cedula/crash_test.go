@@ -172,8 +172,14 @@ func checkAcked(t *testing.T, base string, acked map[int64]string) {
 
 func clientToken(t *testing.T, base string, key *jose.ClientKey) string {
 	t.Helper()
+	return clientTokenScope(t, base, key, server.AuditWriteScope)
+}
+
+// clientTokenScope gets a client_credentials token for "recorder".
+func clientTokenScope(t *testing.T, base string, key *jose.ClientKey, scope string) string {
+	t.Helper()
 	a, _ := key.SignAssertion(jose.ClientAssertion{ClientID: "recorder", Audience: []string{base}, IssuedAt: time.Now(), Expiry: time.Now().Add(time.Minute)})
-	res, err := http.PostForm(base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {server.AuditWriteScope},
+	res, err := http.PostForm(base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}})
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func TestAppendAuditAPI(t *testing.T) {
 	good := `{"action":"tax.read","subject":"p-123","purpose":"dpv:ServiceProvision","legal_basis":"public-task","categories":["income"],"outcome":"allowed"}`
 	for _, tc := range []struct {
 		name, token, body string
-		status           int
+		status            int
 	}{
 		{"admin scope is not enough", admin, good, 403},
 		{"no token", "", good, 401},

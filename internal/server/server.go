@@ -37,7 +37,9 @@ type Server struct {
 	// Audit is the tamper-evident log; Checkpointer signs its checkpoints.
 	Audit        *auditstore.Store
 	Checkpointer *audit.Checkpointer
-	log          *slog.Logger
+	// Shredder seals audit details under per-subject keys and erases them.
+	Shredder *audit.Shredder
+	log      *slog.Logger
 	handler  http.Handler
 	cancel   context.CancelFunc
 }

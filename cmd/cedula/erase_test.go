@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/issuer"
+)
+
+// TestErasureKeepsTheLogVerifiable: entries about two citizens carry
+// sealed details; erasing one (POST /admin/erasures) makes their details
+// unreadable while the other's still open, and `cedula audit verify` passes
+// against a checkpoint saved before the erasure.
+func TestErasureKeepsTheLogVerifiable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	base := cfg.PublicURL
+
+	key, _ := jose.NewClientKey(keys.ES256)
+	jwks, _ := key.PublicJWKS()
+	if err := s.Store.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope, server.AdminScope}}); err != nil {
+		t.Fatal(err)
+	}
+	token := clientTokenScope(t, base, key, server.AuditWriteScope+" "+server.AdminScope)
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for i, subj := range []string{"p-ana", "p-john", "p-ana", "p-john"} {
+		body := fmt.Sprintf(`{"action":"tax.read","subject":%q,"outcome":"allowed","details":{"field":"income","n":%d}}`, subj, i)
+		if status, b := post("/admin/audit", body); status != 201 {
+			t.Fatalf("append: %d %s", status, b)
+		}
+	}
+	if _, err := s.Checkpointer.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	saved := t.TempDir() + "/checkpoint"
+	var out strings.Builder
+	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--save", saved}, &out); err != nil {
+		t.Fatalf("verify before erasure: %v\n%s", err, out.String())
+	}
+
+	if status, b := post("/admin/erasures", `{"subject":"p-ana"}`); status != 201 {
+		t.Fatalf("erase: %d %s", status, b)
+	}
+	recs, err := s.Audit.Entries(context.Background(), 0, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		e, _ := r.Entry()
+		_, err := s.Shredder.Open(context.Background(), e.Subject, e.Details)
+		switch {
+		case e.Subject == "p-ana" && !errors.Is(err, audit.ErrErased):
+			t.Errorf("entry %d about the erased subject: got %v, want ErrErased", r.Index, err)
+		case e.Subject == "p-john" && err != nil:
+			t.Errorf("entry %d about another subject: %v", r.Index, err)
+		}
+		if strings.Contains(string(r.Data), "income") {
+			t.Errorf("entry %d holds details in clear", r.Index)
+		}
+	}
+	if status, _ := post("/admin/audit", `{"action":"tax.read","subject":"p-ana","outcome":"allowed","details":{"x":1}}`); status != 409 {
+		t.Errorf("new details for an erased subject: status %d, want 409", status)
+	}
+	if _, err := s.Checkpointer.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--checkpoint", saved}, &out); err != nil {
+		t.Errorf("verify after erasure: %v\n%s", err, out.String())
+	}
+}
