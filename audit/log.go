@@ -104,3 +104,17 @@ type Checkpoints interface {
 	// CheckpointAt returns the stored checkpoint of size, or ErrNotFound.
 	CheckpointAt(ctx context.Context, size int64) (Checkpoint, error)
 }
+
+// SubjectIndex finds the entries about one subject without scanning the
+// log. Stores that implement it index Entry.Subject when they sequence an
+// entry, in the same transaction that gives it its index.
+type SubjectIndex interface {
+	// EntriesAbout returns the records whose Subject is subject, newest
+	// first (descending index), at most limit of them. after is the cursor:
+	// 0 starts at the newest entry, any other value returns only indices
+	// below after. next is the cursor of the following page — the lowest
+	// index returned — or 0 when there are no more. An empty subject or a
+	// limit outside 1…MaxEntries gives ErrBadRange, a negative after
+	// ErrBadRange too.
+	EntriesAbout(ctx context.Context, subject string, after int64, limit int) (recs []Record, next int64, err error)
+}

@@ -45,6 +45,7 @@ func RunLogTests(t *testing.T, newLog func(t *testing.T) Env) {
 		{"EntriesRanges", testEntriesRanges},
 		{"LeafIndex", testLeafIndex},
 		{"ConcurrentAppendsGapFree", testConcurrentAppends},
+		{"EntriesAbout", testEntriesAbout},
 
 		{"AppendTxCommit", testAppendTxCommit},
 		{"AppendTxRollbackLeavesNoEntryNoGap", testAppendTxRollback},

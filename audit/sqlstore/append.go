@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -257,6 +259,9 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	if err := s.insertRows(ctx, tx, insertHashes, 2, hashArgs); err != nil {
 		return fmt.Errorf("insert hashes: %w", err)
 	}
+	if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(base, leaves)); err != nil {
+		return fmt.Errorf("insert subjects: %w", err)
+	}
 	for len(pendingIDs) > 0 {
 		chunk := pendingIDs[:min(len(pendingIDs), 256)]
 		pendingIDs = pendingIDs[len(chunk):]
@@ -383,7 +388,21 @@ x AS (INSERT INTO audit_hashes (idx, hashes) SELECT v.i, v.hs FROM (VALUES `)
 		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea)", p+1, p+2)
 		args = append(args, hashArgs[2*r:2*r+2]...)
 	}
-	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))
+	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))`)
+	if subj := subjectRows(base, leaves); len(subj) > 0 {
+		q.WriteString(`,
+y AS (INSERT INTO audit_subjects (subject, idx) SELECT v.s, v.i FROM (VALUES `)
+		for r := range len(subj) / 2 {
+			if r > 0 {
+				q.WriteString(", ")
+			}
+			p := len(args)
+			fmt.Fprintf(&q, "($%d::bytea, $%d::bigint)", p+1, p+2)
+			args = append(args, subj[2*r:2*r+2]...)
+		}
+		q.WriteString(`) AS v(s, i) WHERE EXISTS (SELECT 1 FROM h))`)
+	}
+	q.WriteString(`
 SELECT size FROM h`)
 	res, err := s.db.ExecContext(ctx, q.String(), args...)
 	if err != nil {
@@ -396,11 +415,47 @@ SELECT size FROM h`)
 	return true, nil
 }
 
+// subjectRows returns the flattened rows of audit_subjects for leaves
+// numbered from base: (subject, index) for each entry with a subject.
+func subjectRows(base int64, leaves [][]byte) []any {
+	var args []any
+	for i, data := range leaves {
+		if sub := subjectOf(data); len(sub) > 0 {
+			args = append(args, sub, base+int64(i))
+		}
+	}
+	return args
+}
+
+// subjectOf returns the subject of a canonical encoding, as UTF-8 bytes, or
+// nil when it has none (or data is not a canonical encoding). The member
+// "subject" is followed by "time" alone, and the bytes ,"subject": cannot
+// occur inside an earlier string member, whose quotes are all escaped.
+func subjectOf(data []byte) []byte {
+	const key, next = `,"subject":`, `,"time":"`
+	i := bytes.Index(data, []byte(key))
+	j := bytes.LastIndex(data, []byte(next))
+	if i < 0 || j < i+len(key) {
+		return nil
+	}
+	raw := data[i+len(key) : j]
+	if bytes.IndexByte(raw, '\\') < 0 && len(raw) >= 2 {
+		return raw[1 : len(raw)-1] // no escapes: the bytes between the quotes
+	}
+	var sub string
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return nil
+	}
+	return []byte(sub)
+}
+
 // The statements of a sequencing transaction.
 const (
 	insertEntries = `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `
 	insertHashes  = `INSERT INTO audit_hashes (idx, hashes) VALUES `
 	updateHead    = `UPDATE audit_head SET size = $1 WHERE id = 1`
+	// insertSubjects indexes entries by subject (audit.SubjectIndex).
+	insertSubjects = `INSERT INTO audit_subjects (subject, idx) VALUES `
 )
 
 // txStmt runs a query in a transaction, prepared or not.

@@ -48,7 +48,8 @@ func dialect(schema string, d db.Dialect) string {
 }
 
 // Migrations creates the audit log's tables, room "audit": version 1 the
-// log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go).
+// log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go),
+// version 3 the index of entries by subject (schemaV3).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -59,4 +60,37 @@ var Migrations = []db.Migration{{
 	Version:  2,
 	SQLite:   dialect(schemaV2, db.SQLite),
 	Postgres: dialect(schemaV2, db.Postgres),
+}, {
+	Room:     "audit",
+	Version:  3,
+	SQLite:   schemaV3For(db.SQLite),
+	Postgres: schemaV3For(db.Postgres),
 }}
+
+// schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per
+// entry with a non-empty subject (its UTF-8 bytes: a subject may hold NUL,
+// which PostgreSQL TEXT cannot), written in the transaction that sequences
+// the entry. {BACKFILL} indexes the entries already in the log, except
+// those whose encoding holds the escape \u0000, which neither database's
+// JSON functions decode faithfully.
+const schemaV3 = `
+CREATE TABLE audit_subjects (
+	subject {BLOB} NOT NULL,
+	idx BIGINT NOT NULL,
+	PRIMARY KEY (subject, idx)
+);
+{BACKFILL}
+`
+
+func schemaV3For(d db.Dialect) string {
+	backfill := map[db.Dialect]string{
+		db.SQLite: `INSERT INTO audit_subjects (subject, idx)
+	SELECT CAST(json_extract(CAST(data AS TEXT), '$.subject') AS BLOB), idx FROM audit_entries
+	WHERE instr(data, CAST('\u0000' AS BLOB)) = 0 AND json_extract(CAST(data AS TEXT), '$.subject') <> '';`,
+		db.Postgres: `INSERT INTO audit_subjects (subject, idx)
+	SELECT convert_to(convert_from(data, 'UTF8')::json->>'subject', 'UTF8'), idx FROM audit_entries
+	WHERE CASE WHEN position(convert_to('\u0000', 'UTF8') in data) = 0
+		THEN convert_from(data, 'UTF8')::json->>'subject' <> '' ELSE false END;`,
+	}[d]
+	return strings.Replace(dialect(schemaV3, d), "{BACKFILL}", backfill, 1)
+}

@@ -364,3 +364,50 @@ func (s *Store) readHashes(ctx context.Context, tx *sql.Tx, indexes []int64) (ou
 	}
 	return out, -1, nil
 }
+
+var _ audit.SubjectIndex = (*Store)(nil)
+
+// EntriesAbout implements audit.SubjectIndex through the audit_subjects
+// index: one range scan of (subject, idx) and a primary-key lookup per
+// record.
+func (s *Store) EntriesAbout(ctx context.Context, subject string, after int64, limit int) ([]audit.Record, int64, error) {
+	switch {
+	case subject == "":
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w: no subject", audit.ErrBadRange)
+	case limit < 1 || limit > audit.MaxEntries:
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w: limit %d, want 1 to %d", audit.ErrBadRange, limit, audit.MaxEntries)
+	case after < 0:
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w: cursor %d", audit.ErrBadRange, after)
+	}
+	below := after
+	if below == 0 {
+		below = maxLeaf
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT e.idx, e.data FROM audit_subjects AS x JOIN audit_entries AS e ON e.idx = x.idx
+WHERE x.subject = $1 AND x.idx < $2 ORDER BY x.idx DESC LIMIT $3`, []byte(subject), below, limit+1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w", err)
+	}
+	defer rows.Close()
+	out := make([]audit.Record, 0, min(limit, 64))
+	more := false
+	for rows.Next() {
+		if len(out) == limit {
+			more = true
+			break
+		}
+		var r audit.Record
+		if err := rows.Scan(&r.Index, &r.Data); err != nil {
+			return nil, 0, fmt.Errorf("audit: entries about a subject: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w", err)
+	}
+	var next int64
+	if more {
+		next = out[len(out)-1].Index
+	}
+	return out, next, nil
+}

@@ -196,7 +196,7 @@ func clientTokenScope(t *testing.T, base string, key *jose.ClientKey, scope stri
 }
 
 func postAudit(ctx context.Context, base, token, action string) (int64, error) {
-	body := fmt.Sprintf(`{"action":%q,"subject":"p-1","purpose":"dpv:ServiceProvision","legal_basis":"public-task","outcome":"allowed"}`, action)
+	body := fmt.Sprintf(`{"action":%q,"purpose":"dpv:ServiceProvision","legal_basis":"public-task","outcome":"allowed"}`, action)
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/admin/audit", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/oidcop"
 )
 
 // TestErasureKeepsTheLogVerifiable: entries about two citizens carry
@@ -64,8 +66,31 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
-	for i, subj := range []string{"p-ana", "p-john", "p-ana", "p-john"} {
-		body := fmt.Sprintf(`{"action":"tax.read","subject":%q,"outcome":"allowed","details":{"field":"income","n":%d}}`, subj, i)
+	// Two citizens who logged in to the recorder: it knows them by their
+	// pairwise subs, the log by their audit pseudonyms.
+	ctx := context.Background()
+	rc, err := s.Store.Client(ctx, "recorder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subOf := map[string]string{}
+	for _, name := range []string{"ana", "john"} {
+		c := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: name, FamilyName: "Test", Birthdate: "1980-01-02", Created: time.Now()}
+		if err := s.Store.CreateCitizen(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := s.Provider.Subject(ctx, "recorder", c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Store.PutSubject(ctx, oidcop.SubjectSector(rc), sub, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		subOf[name], subOf[name+"-id"] = sub, c.ID
+	}
+	anaPsn, johnPsn := s.AuditSubject(subOf["ana-id"]), s.AuditSubject(subOf["john-id"])
+	for i, who := range []string{"ana", "john", "ana", "john"} {
+		body := fmt.Sprintf(`{"action":"tax.read","sub":%q,"outcome":"allowed","details":{"field":"income","n":%d}}`, subOf[who], i)
 		if status, b := post("/admin/audit", body); status != 201 {
 			t.Fatalf("append: %d %s", status, b)
 		}
@@ -79,7 +104,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		t.Fatalf("verify before erasure: %v\n%s", err, out.String())
 	}
 
-	if status, b := post("/admin/erasures", `{"subject":"p-ana"}`); status != 201 {
+	if status, b := post("/admin/erasures", `{"citizen_id":"`+subOf["ana-id"]+`"}`); status != 201 {
 		t.Fatalf("erase: %d %s", status, b)
 	}
 	recs, err := s.Audit.Entries(context.Background(), 0, 4)
@@ -90,16 +115,18 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		e, _ := r.Entry()
 		_, err := s.Shredder.Open(context.Background(), e.Subject, e.Details)
 		switch {
-		case e.Subject == "p-ana" && !errors.Is(err, audit.ErrErased):
+		case e.Subject != anaPsn && e.Subject != johnPsn:
+			t.Errorf("entry %d is about %q, not a citizen's audit pseudonym", r.Index, e.Subject)
+		case e.Subject == anaPsn && !errors.Is(err, audit.ErrErased):
 			t.Errorf("entry %d about the erased subject: got %v, want ErrErased", r.Index, err)
-		case e.Subject == "p-john" && err != nil:
+		case e.Subject == johnPsn && err != nil:
 			t.Errorf("entry %d about another subject: %v", r.Index, err)
 		}
 		if strings.Contains(string(r.Data), "income") {
 			t.Errorf("entry %d holds details in clear", r.Index)
 		}
 	}
-	if status, _ := post("/admin/audit", `{"action":"tax.read","subject":"p-ana","outcome":"allowed","details":{"x":1}}`); status != 409 {
+	if status, _ := post("/admin/audit", `{"action":"tax.read","sub":"`+subOf["ana"]+`","outcome":"allowed","details":{"x":1}}`); status != 409 {
 		t.Errorf("new details for an erased subject: status %d, want 409", status)
 	}
 	if _, err := s.Checkpointer.Checkpoint(context.Background()); err != nil {

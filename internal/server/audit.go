@@ -13,6 +13,7 @@ import (
 	"github.com/cedula/cedula/audit/auditapi"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
 )
 
 // AuditOrigin names the audit log in its checkpoints: the public URL of its
@@ -69,14 +70,19 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.Handle(auditapi.Prefix, h)
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
+	mux.HandleFunc("GET /account/audit", s.citizenAudit)
 	return nil
 }
 
 // auditJSON is what an agency records: the actor is always the calling
-// client, never a field of the request.
+// client, never a field of the request, and the citizen is named by the
+// agency's own pairwise subject identifier (sub), never by a pseudonym it
+// makes up: Cedula maps it to the citizen's audit pseudonym.
 type auditJSON struct {
-	Action        string   `json:"action"`
-	Subject       string   `json:"subject"`
+	Action string `json:"action"`
+	// Sub is the subject identifier the calling client sees for the
+	// citizen (its ID tokens' sub); "" when no citizen's data was touched.
+	Sub           string   `json:"sub"`
 	Purpose       string   `json:"purpose"`
 	LegalBasis    string   `json:"legal_basis"`
 	ConsentRecord string   `json:"consent_record"`
@@ -87,6 +93,12 @@ type auditJSON struct {
 	Details json.RawMessage `json:"details,omitempty"`
 }
 
+// AuditSubject returns the citizen's audit pseudonym (issuer.AuditSubject
+// under the key derived from the server secret).
+func (s *Server) AuditSubject(citizenID string) string {
+	return issuer.AuditSubject(s.auditKey, citizenID)
+}
+
 // appendAudit appends one entry and answers 201 with its index once the
 // entry is durable.
 func (s *Server) appendAudit(w http.ResponseWriter, r *http.Request, caller string) {
@@ -94,23 +106,38 @@ func (s *Server) appendAudit(w http.ResponseWriter, r *http.Request, caller stri
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	e := audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller}, Action: in.Action, Subject: in.Subject,
+	e := audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller}, Action: in.Action,
 		Purpose: in.Purpose, LegalBasis: in.LegalBasis, ConsentRecord: in.ConsentRecord, Categories: in.Categories,
 		Outcome: audit.Outcome(in.Outcome), RequestID: RequestID(r.Context())}
 	if err := e.Validate(); err != nil {
 		writeProblem(w, http.StatusBadRequest, "Invalid audit entry", strings.TrimPrefix(err.Error(), "audit: invalid entry: "))
 		return
 	}
+	if in.Sub != "" {
+		if len(in.Sub) > audit.MaxFieldLen {
+			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", "sub is too long")
+			return
+		}
+		citizenID, err := s.Provider.SubjectCitizen(r.Context(), caller, in.Sub)
+		if errors.Is(err, issuer.ErrNotFound) {
+			writeProblem(w, http.StatusBadRequest, "Unknown subject", "no citizen is known to this client by that sub")
+			return
+		} else if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		e.Subject = s.AuditSubject(citizenID)
+	}
 	if len(in.Details) > 0 {
-		if in.Subject == "" {
-			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", "details need a subject, whose key seals them")
+		if e.Subject == "" {
+			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", "details need a sub, whose key seals them")
 			return
 		}
 		if len(in.Details) > audit.MaxPlainDetails {
 			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", fmt.Sprintf("details are %d bytes, at most %d allowed", len(in.Details), audit.MaxPlainDetails))
 			return
 		}
-		sealed, err := s.Shredder.Seal(r.Context(), in.Subject, in.Details)
+		sealed, err := s.Shredder.Seal(r.Context(), e.Subject, in.Details)
 		if errors.Is(err, audit.ErrErased) {
 			writeProblem(w, http.StatusConflict, "Subject erased", "this subject's data was erased; no new details can be recorded for it")
 			return
@@ -128,26 +155,35 @@ func (s *Server) appendAudit(w http.ResponseWriter, r *http.Request, caller stri
 	writeJSON(w, http.StatusCreated, map[string]int64{"index": i})
 }
 
-// eraseSubject crypto-shreds a subject (GDPR Art. 17): their audit details
-// become unreadable, every proof still verifies. The erasure is itself
-// audited, without details.
+// eraseSubject crypto-shreds a citizen's audit details (GDPR Art. 17): the
+// admin names the citizen by internal ID, Cedula erases the key of their
+// audit pseudonym; their details become unreadable, every proof still
+// verifies. The erasure is itself audited, without details.
 func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request, caller string) {
 	var in struct {
-		Subject string `json:"subject"`
+		CitizenID string `json:"citizen_id"`
 	}
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if in.Subject == "" {
-		writeProblem(w, http.StatusBadRequest, "Invalid erasure", "subject is required")
+	if in.CitizenID == "" {
+		writeProblem(w, http.StatusBadRequest, "Invalid erasure", "citizen_id is required")
 		return
 	}
-	if err := s.Shredder.Erase(r.Context(), in.Subject); err != nil {
+	if _, err := s.Store.Citizen(r.Context(), in.CitizenID); errors.Is(err, issuer.ErrNotFound) {
+		writeProblem(w, http.StatusNotFound, "Unknown citizen", "no citizen has that id")
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	subject := s.AuditSubject(in.CitizenID)
+	if err := s.Shredder.Erase(r.Context(), subject); err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	i, err := s.Audit.Append(r.Context(), audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller},
-		Action: "audit.erase", Subject: in.Subject, LegalBasis: "legal-obligation", Outcome: audit.Allowed, RequestID: RequestID(r.Context())})
+		Action: "audit.erase", Subject: subject, LegalBasis: "legal-obligation", Outcome: audit.Allowed, RequestID: RequestID(r.Context())})
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -62,7 +62,10 @@ func TestAppendAuditAPI(t *testing.T) {
 	}
 	writer := e.token("recorder", server.AuditWriteScope)
 	admin := e.token("registrar", server.AdminScope)
-	good := `{"action":"tax.read","subject":"p-123","purpose":"dpv:ServiceProvision","legal_basis":"public-task","categories":["income"],"outcome":"allowed"}`
+	ana := e.citizen("Ana")
+	sub := e.loggedInAt("recorder", ana)
+	otherSub := e.loggedInAt("registrar", ana) // another client's sub for her
+	good := `{"action":"tax.read","sub":"` + sub + `","purpose":"dpv:ServiceProvision","legal_basis":"public-task","categories":["income"],"outcome":"allowed"}`
 	for _, tc := range []struct {
 		name, token, body string
 		status            int
@@ -72,6 +75,11 @@ func TestAppendAuditAPI(t *testing.T) {
 		{"malformed", writer, `{"action":`, 400},
 		{"actor cannot be chosen", writer, `{"actor":"dpo","action":"x","outcome":"allowed"}`, 400},
 		{"bad outcome", writer, `{"action":"x","outcome":"maybe"}`, 400},
+		{"a pseudonym cannot be chosen", writer, `{"action":"x","subject":"p-123","outcome":"allowed"}`, 400},
+		{"unknown sub", writer, `{"action":"x","sub":"nobody","outcome":"allowed"}`, 400},
+		{"another client's sub", writer, `{"action":"x","sub":"` + otherSub + `","outcome":"allowed"}`, 400},
+		{"the citizen's ID is no sub", writer, `{"action":"x","sub":"` + ana + `","outcome":"allowed"}`, 400},
+		{"details without sub", writer, `{"action":"x","outcome":"allowed","details":{"a":1}}`, 400},
 		{"good", writer, good, 201},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +96,9 @@ func TestAppendAuditAPI(t *testing.T) {
 	got, _ := recs[0].Entry()
 	if got.Actor.ID != "recorder" || got.Actor.Kind != audit.ActorClient || got.Action != "tax.read" || got.RequestID == "" {
 		t.Errorf("stored entry %+v, want actor client recorder, action tax.read and a request ID", got)
+	}
+	if want := e.s.AuditSubject(ana); got.Subject != want || got.Subject == ana || got.Subject == sub {
+		t.Errorf("stored subject %q, want the citizen's audit pseudonym %q (neither her ID nor the agency's sub)", got.Subject, want)
 	}
 }
 

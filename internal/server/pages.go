@@ -53,6 +53,7 @@ func (s *Server) mountPages(_ context.Context, mux *http.ServeMux) error {
 	if err != nil {
 		return err
 	}
+	s.Pages = h
 	for _, p := range pages.Prefixes {
 		mux.Handle(p, h)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/cedula/cedula/internal/keys/backend"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
@@ -39,6 +40,11 @@ type Server struct {
 	Checkpointer *audit.Checkpointer
 	// Shredder seals audit details under per-subject keys and erases them.
 	Shredder *audit.Shredder
+	// Pages serves the citizen pages; its session cookie also admits
+	// citizens to GET /account/audit.
+	Pages *pages.Handler
+	// auditKey keys the citizens' audit pseudonyms (AuditSubject).
+	auditKey []byte
 	log      *slog.Logger
 	handler  http.Handler
 	cancel   context.CancelFunc
@@ -80,6 +86,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
+	s.auditKey = issuer.AuditSubjectKey(secret)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},

@@ -1,6 +1,7 @@
 package oidcop
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -30,3 +31,18 @@ func subject(secret []byte, sector, citizenID string) string {
 	m.Write([]byte(citizenID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
+
+// SubjectCitizen returns the citizen that client clientID knows as sub, in
+// the client's sector: issuer.ErrNotFound when the client is unknown or no
+// citizen with that identifier logged in to a client of the sector.
+func (p *Provider) SubjectCitizen(ctx context.Context, clientID, sub string) (string, error) {
+	c, err := p.st.store.Client(ctx, clientID)
+	if err != nil {
+		return "", err
+	}
+	return p.st.store.SubjectCitizen(ctx, SubjectSector(c), sub)
+}
+
+// SubjectSector names the sector whose subject identifiers client c sees:
+// the sector of Subjects.PutSubject and SubjectCitizen.
+func SubjectSector(c issuer.Client) string { return subjectSector(c) }

@@ -111,3 +111,25 @@ func (h *Handler) endSession(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	return nil
 }
+
+// ErrNoSession: the request carries no unexpired login session cookie.
+var ErrNoSession = errNoSession
+
+// CitizenFromRequest returns the citizen logged in with the session cookie
+// of r, for other rooms' citizen-facing APIs: ErrNoSession when there is no
+// login session (a recovery session is none), another error when the
+// store fails.
+func (h *Handler) CitizenFromRequest(r *http.Request) (issuer.Citizen, error) {
+	s, err := h.session(r)
+	if err != nil {
+		return issuer.Citizen{}, err
+	}
+	c, err := h.store.Citizen(r.Context(), s.CitizenID)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return issuer.Citizen{}, errNoSession
+	}
+	return c, err
+}
+
+// SessionCookie is the name of the cookie that carries a login session.
+const SessionCookie = sessionCookie
