@@ -46,6 +46,7 @@ func RunLogTests(t *testing.T, newLog func(t *testing.T) Env) {
 		{"LeafIndex", testLeafIndex},
 		{"ConcurrentAppendsGapFree", testConcurrentAppends},
 		{"EntriesAbout", testEntriesAbout},
+		{"Search", testSearch},
 
 		{"AppendTxCommit", testAppendTxCommit},
 		{"AppendTxRollbackLeavesNoEntryNoGap", testAppendTxRollback},

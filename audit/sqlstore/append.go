@@ -188,7 +188,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		qs := []string{lock, updateHead}
 		for n := total; n > 0; n -= min(n, rowsPerInsert) {
 			k := min(n, rowsPerInsert)
-			qs = append(qs, insertEntries+placeholders(k, 3), insertHashes+placeholders(k, 2))
+			qs = append(qs, insertEntries+placeholders(k, 3), insertHashes+placeholders(k, 2), insertIndex+placeholders(k, indexCols))
 		}
 		for _, q := range qs {
 			if _, err := s.stmt(ctx, q); err != nil {
@@ -261,6 +261,13 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	}
 	if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(base, leaves)); err != nil {
 		return fmt.Errorf("insert subjects: %w", err)
+	}
+	idxArgs, err := indexRows(base, leaves)
+	if err != nil {
+		return err
+	}
+	if err := s.insertRows(ctx, tx, insertIndex, indexCols, idxArgs); err != nil {
+		return fmt.Errorf("insert search index: %w", err)
 	}
 	for len(pendingIDs) > 0 {
 		chunk := pendingIDs[:min(len(pendingIDs), 256)]
@@ -364,11 +371,15 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	if err != nil {
 		return false, nil
 	}
+	idxArgs, err := indexRows(base, leaves)
+	if err != nil {
+		return false, err
+	}
 	n := len(leaves)
 	var q strings.Builder
 	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2 RETURNING size),
 e AS (INSERT INTO audit_entries (idx, leaf_hash, data) SELECT v.i, v.l, v.d FROM (VALUES `)
-	args := make([]any, 0, 2+5*n)
+	args := make([]any, 0, 2+(5+indexCols)*n+len(leaves)*2)
 	args = append(args, newSize, base)
 	for r := range n {
 		if r > 0 {
@@ -388,7 +399,18 @@ x AS (INSERT INTO audit_hashes (idx, hashes) SELECT v.i, v.hs FROM (VALUES `)
 		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea)", p+1, p+2)
 		args = append(args, hashArgs[2*r:2*r+2]...)
 	}
-	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))`)
+	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h)),
+z AS (INSERT INTO audit_index (idx, time, actor_kind, actor_id, action, purpose, outcome)
+	SELECT v.i, v.t, v.k, v.a, v.c, v.p, v.o FROM (VALUES `)
+	for r := range n {
+		if r > 0 {
+			q.WriteString(", ")
+		}
+		p := len(args)
+		fmt.Fprintf(&q, "($%d::bigint, $%d::bigint, $%d::text, $%d::bytea, $%d::bytea, $%d::bytea, $%d::text)", p+1, p+2, p+3, p+4, p+5, p+6, p+7)
+		args = append(args, idxArgs[indexCols*r:indexCols*r+indexCols]...)
+	}
+	q.WriteString(`) AS v(i, t, k, a, c, p, o) WHERE EXISTS (SELECT 1 FROM h))`)
 	if subj := subjectRows(base, leaves); len(subj) > 0 {
 		q.WriteString(`,
 y AS (INSERT INTO audit_subjects (subject, idx) SELECT v.s, v.i FROM (VALUES `)

@@ -49,7 +49,8 @@ func dialect(schema string, d db.Dialect) string {
 
 // Migrations creates the audit log's tables, room "audit": version 1 the
 // log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go),
-// version 3 the index of entries by subject (schemaV3).
+// version 3 the index of entries by subject (schemaV3), version 4 the
+// search index (schemaV4, search.go).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -65,6 +66,11 @@ var Migrations = []db.Migration{{
 	Version:  3,
 	SQLite:   schemaV3For(db.SQLite),
 	Postgres: schemaV3For(db.Postgres),
+}, {
+	Room:     "audit",
+	Version:  4,
+	SQLite:   schemaV4For(db.SQLite),
+	Postgres: schemaV4For(db.Postgres),
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per

@@ -71,6 +71,7 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
+	s.mountDPO(mux)
 	return nil
 }
 
