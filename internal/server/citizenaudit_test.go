@@ -70,7 +70,7 @@ func (e *env) agency(id string) {
 	}
 }
 
-func (e *env) myAudit(cookie, query string) (int, server.CitizenAudit, string) {
+func (e *env) myAudit(cookie, query string) (int, server.AuditPage, string) {
 	e.t.Helper()
 	req, _ := http.NewRequest("GET", e.url+"/account/audit"+query, nil)
 	if cookie != "" {
@@ -82,7 +82,7 @@ func (e *env) myAudit(cookie, query string) (int, server.CitizenAudit, string) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	var out server.CitizenAudit
+	var out server.AuditPage
 	if res.StatusCode == 200 {
 		if err := json.Unmarshal(b, &out); err != nil {
 			e.t.Fatalf("GET /account/audit: %v in %s", err, b)
@@ -147,7 +147,7 @@ func TestCitizenAuditView(t *testing.T) {
 		t.Fatal(err)
 	}
 	anaCookie := e.session(ana)
-	check := func(out server.CitizenAudit) {
+	check := func(out server.AuditPage) {
 		t.Helper()
 		if out.Checkpoint != string(cp.Note) || out.Size != cp.Size || out.Root != cp.Root {
 			t.Fatalf("checkpoint %d %s, want %d %s", out.Size, out.Root, cp.Size, cp.Root)
@@ -171,7 +171,7 @@ func TestCitizenAuditView(t *testing.T) {
 	}
 
 	// Page by page, newest first.
-	var all []server.CitizenAuditEntry
+	var all []server.AuditEntry
 	after := ""
 	for pagesSeen := 0; ; pagesSeen++ {
 		if pagesSeen > len(anaWant) {

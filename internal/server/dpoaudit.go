@@ -33,38 +33,6 @@ const ExportJWSType = "cedula-audit-export+jws"
 // Page sizes of GET /dpo/audit/search.
 const defaultDPOAuditPage = 50
 
-// DPOAudit is the answer of GET /dpo/audit/search: the matching entries,
-// newest first, each with an inclusion proof against the signed checkpoint
-// given once (as in CitizenAudit). Next, when not 0, is the ?after= cursor
-// of the following (older) page.
-type DPOAudit struct {
-	Checkpoint string          `json:"checkpoint"`
-	Size       int64           `json:"size"`
-	Root       audit.Hash      `json:"root"`
-	Entries    []DPOAuditEntry `json:"entries"`
-	Next       int64           `json:"next,omitempty"`
-}
-
-// DPOAuditEntry is one entry of DPOAudit: every field of the entry, the
-// subject as its pseudonym. Details stay sealed under the subject's key:
-// "sealed" says the entry has some, "" that it has none.
-type DPOAuditEntry struct {
-	Index         int64           `json:"index"`
-	Time          time.Time       `json:"time"`
-	Action        string          `json:"action"`
-	Actor         CitizenAuditWho `json:"actor"`
-	Subject       string          `json:"subject,omitempty"`
-	Purpose       string          `json:"purpose,omitempty"`
-	LegalBasis    string          `json:"legal_basis,omitempty"`
-	ConsentRecord string          `json:"consent_record,omitempty"`
-	Categories    []string        `json:"categories,omitempty"`
-	Outcome       string          `json:"outcome"`
-	RequestID     string          `json:"request_id,omitempty"`
-	Details       string          `json:"details,omitempty"`
-	LeafHash      audit.Hash      `json:"leaf_hash"`
-	Proof         []audit.Hash    `json:"proof"`
-}
-
 // ExportCheckpoint is the first line of an export.
 type ExportCheckpoint struct {
 	Checkpoint string     `json:"checkpoint"` // the signed note, C2SP tlog-checkpoint
@@ -206,64 +174,23 @@ func (s *Server) dpoSearch(w http.ResponseWriter, r *http.Request, caller string
 		s.internalError(w, r, err)
 		return
 	}
-	out := DPOAudit{Entries: []DPOAuditEntry{}}
-	cp, err := s.Audit.LatestCheckpoint(ctx)
-	if errors.Is(err, audit.ErrNotFound) {
-		writeJSON(w, http.StatusOK, out) // nothing signed yet
-		return
-	} else if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	out.Checkpoint, out.Size, out.Root = string(cp.Note), cp.Size, cp.Root
-	// Only entries the checkpoint covers: each gets a proof against it.
-	if q.After == 0 || q.After > cp.Size {
-		q.After = cp.Size
-	}
-	if q.After == 0 {
-		writeJSON(w, http.StatusOK, out)
-		return
-	}
-	recs, next, err := s.Audit.Search(ctx, q)
+	out, err := s.auditPage(ctx, q.After, func(after int64) ([]audit.Record, int64, error) {
+		q.After = after
+		return s.Audit.Search(ctx, q)
+	}, func(e audit.Entry, ae *AuditEntry) error {
+		// Details stay sealed under the subject's key: a DPO checks who
+		// accessed what and why, not the content.
+		ae.Subject = e.Subject
+		if len(e.Details) > 0 {
+			ae.Details = json.RawMessage(`"sealed"`)
+		}
+		return nil
+	})
 	if err != nil {
 		s.internalError(w, r, err)
 		return
-	}
-	out.Next = next
-	for _, rec := range recs {
-		e, err := rec.Entry()
-		if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		leaf, proof, err := s.proveAgainst(ctx, rec, cp)
-		if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		de := DPOAuditEntry{Index: rec.Index, Time: e.Time, Action: e.Action, Actor: CitizenAuditWho{Kind: string(e.Actor.Kind), ID: e.Actor.ID},
-			Subject: e.Subject, Purpose: e.Purpose, LegalBasis: e.LegalBasis, ConsentRecord: e.ConsentRecord, Categories: e.Categories,
-			Outcome: string(e.Outcome), RequestID: e.RequestID, LeafHash: leaf, Proof: proof}
-		if len(e.Details) > 0 {
-			de.Details = "sealed"
-		}
-		out.Entries = append(out.Entries, de)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// proveAgainst returns rec's leaf hash and its inclusion proof in the tree
-// of cp, checked against cp's root.
-func (s *Server) proveAgainst(ctx context.Context, rec audit.Record, cp audit.Checkpoint) (audit.Hash, []audit.Hash, error) {
-	proof, err := audit.ProveInclusion(ctx, s.Audit, rec.Index, cp.Size)
-	if err != nil {
-		return audit.Hash{}, nil, err
-	}
-	leaf := rec.LeafHash()
-	if err := audit.CheckInclusion(proof, rec.Index, cp.Size, leaf, cp.Root); err != nil {
-		return audit.Hash{}, nil, err // the stored tree disagrees with the signed checkpoint
-	}
-	return leaf, append([]audit.Hash{}, proof...), nil
 }
 
 // dpoExport serves GET /dpo/audit/export: JSON Lines (application/jsonl).

@@ -43,10 +43,10 @@ func (e *env) get(path, token string) (int, []byte, http.Header) {
 	return res.StatusCode, b, res.Header
 }
 
-func (e *env) dpoSearch(token string, v url.Values) (int, server.DPOAudit, string) {
+func (e *env) dpoSearch(token string, v url.Values) (int, server.AuditPage, string) {
 	e.t.Helper()
 	status, b, _ := e.get("/dpo/audit/search?"+v.Encode(), token)
-	var out server.DPOAudit
+	var out server.AuditPage
 	if status == 200 {
 		if err := json.Unmarshal(b, &out); err != nil {
 			e.t.Fatalf("search: %v in %s", err, b)
@@ -107,9 +107,9 @@ func TestDPOAudit(t *testing.T) {
 	// proofs, order and sealed details.
 	// Entries at or beyond upTo (the DPO's own, covered by later
 	// checkpoints) are left out.
-	search := func(v url.Values, limit int, upTo int64) []server.DPOAuditEntry {
+	search := func(v url.Values, limit int, upTo int64) []server.AuditEntry {
 		t.Helper()
-		var all []server.DPOAuditEntry
+		var all []server.AuditEntry
 		v = maps(v)
 		v.Set("limit", fmt.Sprint(limit))
 		for pages := 0; ; pages++ {
@@ -133,8 +133,8 @@ func TestDPOAudit(t *testing.T) {
 				if err := audit.CheckInclusion(got.Proof, got.Index, out.Size, got.LeafHash, out.Root); err != nil {
 					t.Errorf("entry %d: inclusion proof: %v", got.Index, err)
 				}
-				if got.Index < int64(len(entries)) && len(entries[got.Index].Details) > 0 && got.Details != "sealed" {
-					t.Errorf("entry %d: details %q, want sealed", got.Index, got.Details)
+				if got.Index < int64(len(entries)) && len(entries[got.Index].Details) > 0 && string(got.Details) != `"sealed"` {
+					t.Errorf("entry %d: details %s, want \"sealed\"", got.Index, got.Details)
 				}
 				if len(all) > 0 && got.Index >= all[len(all)-1].Index {
 					t.Errorf("not newest first: %d after %d", got.Index, all[len(all)-1].Index)
@@ -311,7 +311,7 @@ func TestDPOAudit(t *testing.T) {
 		t.Errorf("last search entry: %+v", last)
 	}
 	// Ana sees in her own view that the DPO searched her entries.
-	if st, out, b := e.myAudit(e.session(ana), "?limit=200"); st != 200 || !slices.ContainsFunc(out.Entries, func(x server.CitizenAuditEntry) bool {
+	if st, out, b := e.myAudit(e.session(ana), "?limit=200"); st != 200 || !slices.ContainsFunc(out.Entries, func(x server.AuditEntry) bool {
 		return x.Actor.Kind == "dpo" && x.Action == "audit.search"
 	}) {
 		t.Errorf("Ana's view lacks the DPO's search: %d %s", st, b)
