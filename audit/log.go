@@ -26,14 +26,26 @@ type Appender interface {
 	// the wait for a place in the next group.
 	Append(ctx context.Context, entries ...Entry) (first int64, err error)
 
-	// AppendTx records e inside tx, the caller's own transaction on the
-	// database the log lives in, so that e commits if and only if the
-	// change it records commits. e enters the log — gets its index and its
-	// place in the tree — shortly after tx commits (see Log.Flush); nothing
-	// of it remains if tx rolls back. It returns ErrInvalidEntry for an
-	// invalid entry, changing nothing. AppendTx does nothing outside tx and
-	// may be called from inside a db.Batcher piece of work.
-	AppendTx(ctx context.Context, tx *sql.Tx, e Entry) error
+	// AppendTx records entries inside tx, the caller's own transaction on
+	// the database the log lives in, so that they commit if and only if
+	// the change they record commits. They enter the log — get their
+	// indices, consecutive and in the order given, and their places in the
+	// tree — shortly after tx commits (see Log.Flush); nothing of them
+	// remains if tx rolls back. It returns ErrInvalidEntry when any entry
+	// is invalid, writing none. AppendTx does nothing outside tx and may be
+	// called from inside a db.Batcher piece of work.
+	AppendTx(ctx context.Context, tx *sql.Tx, entries ...Entry) error
+}
+
+// TxSequencer is implemented by logs that can also number entries inside
+// the caller's transaction: the entries get their indices and their places
+// in the tree before tx commits, and commit with it or not at all. Unlike
+// AppendTx it holds the log's head lock from the call until tx ends, so
+// callers use it at the very end of short transactions — on the hottest
+// paths, where an outbox would cost a second transaction — and must take
+// no row lock after it (lock order: their rows, then the head).
+type TxSequencer interface {
+	SequenceTx(ctx context.Context, tx *sql.Tx, entries ...Entry) (first int64, err error)
 }
 
 // Record is an entry as stored: its index and canonical encoding.
@@ -106,8 +118,8 @@ type Checkpoints interface {
 }
 
 // SubjectIndex finds the entries about one subject without scanning the
-// log. Stores that implement it index Entry.Subject when they sequence an
-// entry, in the same transaction that gives it its index.
+// log. Stores that implement it index Entry.Subject; EntriesAbout sees
+// every entry appended before the call.
 type SubjectIndex interface {
 	// EntriesAbout returns the records whose Subject is subject, newest
 	// first (descending index), at most limit of them. after is the cursor:

@@ -54,6 +54,8 @@ func RunLogTests(t *testing.T, newLog func(t *testing.T) Env) {
 		{"AppendTxInvalid", testAppendTxInvalid},
 		{"AppendTxConcurrentWithAppend", testAppendTxConcurrent},
 		{"TwoReplicas", testReplicas},
+		{"SequenceTx", testSequenceTx},
+		{"SequenceTxConcurrent", testSequenceTxConcurrent},
 
 		{"ProofsVerify", testProofs},
 		{"ProofBadRequests", testProofBadRequests},

@@ -81,18 +81,25 @@ func (s *Store) do(ctx context.Context, r *appendReq) error {
 	return err
 }
 
-// AppendTx implements audit.Appender: it inserts e's canonical encoding
-// into the outbox inside tx.
-func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, e audit.Entry) error {
-	data, err := s.encode([]audit.Entry{e})
+// AppendTx implements audit.Appender: it inserts the entries' canonical
+// encodings into the outbox inside tx.
+func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error {
+	data, err := s.encode(entries)
 	if err != nil {
 		return err
 	}
-	// tx.ExecContext, not a statement prepared on the store's database: tx
-	// may come from another handle on the same database, and preparing
-	// would need a second connection while tx holds SQLite's write lock.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES ($1)`, data[0]); err != nil {
-		return fmt.Errorf("audit: append in transaction: %w", err)
+	// tx.ExecContext, not a statement prepared on the store's handle: tx
+	// may come from another handle on the same database.
+	for len(data) > 0 {
+		n := min(len(data), rowsPerInsert)
+		args := make([]any, n)
+		for i := range n {
+			args[i] = data[i]
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES `+db.Placeholders(n, 1), args...); err != nil {
+			return fmt.Errorf("audit: append in transaction: %w", err)
+		}
+		data = data[n:]
 	}
 	return nil
 }
@@ -127,11 +134,14 @@ func (s *Store) pollOutbox(ctx context.Context) {
 	defer close(s.pollDone)
 	t := time.NewTicker(s.poll)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%indexEvery == 0 {
+			s.indexPending(ctx)
 		}
 		for {
 			var one int
@@ -185,12 +195,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	// Prepare the statements of this transaction before it starts (see
 	// Store.stmt); with outbox rows the row count is known only inside.
 	if !drain {
-		qs := []string{lock, updateHead}
-		for n := total; n > 0; n -= min(n, rowsPerInsert) {
-			k := min(n, rowsPerInsert)
-			qs = append(qs, insertEntries+placeholders(k, 3), insertHashes+placeholders(k, 2), insertIndex+placeholders(k, indexCols))
-		}
-		for _, q := range qs {
+		for _, q := range []string{lock, updateHead} {
 			if _, err := s.stmt(ctx, q); err != nil {
 				return fmt.Errorf("prepare: %w", err)
 			}
@@ -249,25 +254,8 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	} else if _, err := tlog.TreeHash(base, hr); err != nil {
 		return fmt.Errorf("frontier of %d: %w", base, err)
 	}
-	entryArgs, hashArgs, err := hashLeaves(base, leaves, hr, hr.mem)
-	if err != nil {
+	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return err
-	}
-	if err := s.insertRows(ctx, tx, insertEntries, 3, entryArgs); err != nil {
-		return fmt.Errorf("insert entries: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, insertHashes, 2, hashArgs); err != nil {
-		return fmt.Errorf("insert hashes: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(base, leaves)); err != nil {
-		return fmt.Errorf("insert subjects: %w", err)
-	}
-	idxArgs, err := indexRows(base, leaves)
-	if err != nil {
-		return err
-	}
-	if err := s.insertRows(ctx, tx, insertIndex, indexCols, idxArgs); err != nil {
-		return fmt.Errorf("insert search index: %w", err)
 	}
 	for len(pendingIDs) > 0 {
 		chunk := pendingIDs[:min(len(pendingIDs), 256)]
@@ -299,6 +287,57 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	}
 	s.frontierSize, s.frontier = newSize, front
 	return nil
+}
+
+// writeLeaves stores leaves numbered from base — entries and stored
+// hashes — reading earlier hashes through hr. The indexer indexes them
+// later (indexer.go).
+func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves [][]byte, hr *batchHashes) error {
+	entryArgs, hashArgs, err := hashLeaves(base, leaves, hr, hr.mem)
+	if err != nil {
+		return err
+	}
+	if err := s.insertRows(ctx, tx, insertEntries, 3, entryArgs); err != nil {
+		return fmt.Errorf("insert entries: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, insertHashes, 2, hashArgs); err != nil {
+		return fmt.Errorf("insert hashes: %w", err)
+	}
+	return nil
+}
+
+// SequenceTx implements audit.TxSequencer: it gives entries their indices
+// inside tx, a transaction of the handle the store was opened on, holding
+// the log's head lock until tx ends (on SQLite tx holds the write lock
+// already). The frontier of the tree comes from the database through tx —
+// one read — so a transaction that rolls back leaves no trace anywhere.
+func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
+	lock := `SELECT size FROM audit_head WHERE id = 1`
+	if s.db.Dialect == db.Postgres {
+		lock += ` FOR UPDATE`
+	}
+	var base int64
+	if err := tx.QueryRowContext(ctx, lock).Scan(&base); err != nil {
+		return 0, fmt.Errorf("audit: lock head: %w", err)
+	}
+	if len(entries) == 0 {
+		return base, nil
+	}
+	leaves, err := s.encode(entries)
+	if err != nil {
+		return 0, err
+	}
+	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
+	if _, err := tlog.TreeHash(base, hr); err != nil {
+		return 0, fmt.Errorf("audit: frontier of %d: %w", base, err)
+	}
+	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, updateHead, base+int64(len(leaves))); err != nil {
+		return 0, fmt.Errorf("audit: update head: %w", err)
+	}
+	return base, nil
 }
 
 // number gives each request its first index, from next on, and returns
@@ -371,15 +410,11 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	if err != nil {
 		return false, nil
 	}
-	idxArgs, err := indexRows(base, leaves)
-	if err != nil {
-		return false, err
-	}
 	n := len(leaves)
 	var q strings.Builder
 	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2 RETURNING size),
 e AS (INSERT INTO audit_entries (idx, leaf_hash, data) SELECT v.i, v.l, v.d FROM (VALUES `)
-	args := make([]any, 0, 2+(5+indexCols)*n+len(leaves)*2)
+	args := make([]any, 0, 2+5*n)
 	args = append(args, newSize, base)
 	for r := range n {
 		if r > 0 {
@@ -399,31 +434,7 @@ x AS (INSERT INTO audit_hashes (idx, hashes) SELECT v.i, v.hs FROM (VALUES `)
 		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea)", p+1, p+2)
 		args = append(args, hashArgs[2*r:2*r+2]...)
 	}
-	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h)),
-z AS (INSERT INTO audit_index (idx, time, actor_kind, actor_id, action, purpose, outcome)
-	SELECT v.i, v.t, v.k, v.a, v.c, v.p, v.o FROM (VALUES `)
-	for r := range n {
-		if r > 0 {
-			q.WriteString(", ")
-		}
-		p := len(args)
-		fmt.Fprintf(&q, "($%d::bigint, $%d::bigint, $%d::text, $%d::bytea, $%d::bytea, $%d::bytea, $%d::text)", p+1, p+2, p+3, p+4, p+5, p+6, p+7)
-		args = append(args, idxArgs[indexCols*r:indexCols*r+indexCols]...)
-	}
-	q.WriteString(`) AS v(i, t, k, a, c, p, o) WHERE EXISTS (SELECT 1 FROM h))`)
-	if subj := subjectRows(base, leaves); len(subj) > 0 {
-		q.WriteString(`,
-y AS (INSERT INTO audit_subjects (subject, idx) SELECT v.s, v.i FROM (VALUES `)
-		for r := range len(subj) / 2 {
-			if r > 0 {
-				q.WriteString(", ")
-			}
-			p := len(args)
-			fmt.Fprintf(&q, "($%d::bytea, $%d::bigint)", p+1, p+2)
-			args = append(args, subj[2*r:2*r+2]...)
-		}
-		q.WriteString(`) AS v(s, i) WHERE EXISTS (SELECT 1 FROM h))`)
-	}
+	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))`)
 	q.WriteString(`
 SELECT size FROM h`)
 	res, err := s.db.ExecContext(ctx, q.String(), args...)
@@ -512,17 +523,9 @@ func (s *Store) inTx(ctx context.Context, tx *sql.Tx, query string) txStmt {
 	return txStmt{tx: tx, query: query}
 }
 
-// insertRows inserts rows of cols values each (args flattened), at most
-// rowsPerInsert rows per statement.
+// insertRows inserts rows of cols values each (args flattened).
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, args []any) error {
-	for len(args) > 0 {
-		n := min(len(args)/cols, rowsPerInsert)
-		if _, err := s.inTx(ctx, tx, prefix+placeholders(n, cols)).ExecContext(ctx, args[:n*cols]...); err != nil {
-			return err
-		}
-		args = args[n*cols:]
-	}
-	return nil
+	return s.db.InsertRows(ctx, tx, prefix, "", cols, args)
 }
 
 // batchHashes reads stored hashes for a sequencing transaction: from the

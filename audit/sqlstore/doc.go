@@ -12,6 +12,15 @@
 //	audit_pending      the outbox: canonical entries committed by AppendTx, not yet numbered
 //	audit_checkpoints  size → origin, root hash, signed note, time stored
 //	audit_subject_keys subject pseudonym → wrapped data key, or NULL once erased (SubjectKeys)
+//	audit_subjects     (subject pseudonym, idx): the entries about each subject (EntriesAbout)
+//	audit_index        idx → time, actor, action, purpose, outcome: what a DPO searches by (Search)
+//	audit_indexed      one row: every entry below this size is in the two indexes above
+//
+// The two indexes are derived data, kept out of the sequencing
+// transaction: an indexer (every tenth outbox poll, in batches of up to
+// 4096 entries, one replica at a time behind the watermark's lock) adds
+// what was sequenced since, and EntriesAbout and Search first bring it up
+// to the log's size, so they see every entry appended before them.
 //
 // One goroutine per Store sequences entries (see the audit package
 // documentation for why indices stay gap-free across replicas): Append
@@ -34,5 +43,8 @@
 //
 // Do not call Append inside a write transaction of your own on SQLite:
 // SQLite has one writer, and Append would wait for the lock your
-// transaction holds. Use AppendTx there.
+// transaction holds. Use AppendTx there, or SequenceTx (audit.TxSequencer)
+// as the last statement of a short transaction on a hot path: it numbers
+// the entries inside the caller's transaction, sparing the outbox's second
+// transaction, at the price of holding the head lock until that commit.
 package sqlstore

@@ -71,6 +71,11 @@ var Migrations = []db.Migration{{
 	Version:  4,
 	SQLite:   schemaV4For(db.SQLite),
 	Postgres: schemaV4For(db.Postgres),
+}, {
+	Room:     "audit",
+	Version:  5,
+	SQLite:   schemaV5,
+	Postgres: schemaV5,
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per

@@ -104,6 +104,9 @@ func (s *Store) Search(ctx context.Context, q audit.Query) ([]audit.Record, int6
 	if err := q.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("audit: search: %w", err)
 	}
+	if err := s.catchUp(ctx); err != nil {
+		return nil, 0, fmt.Errorf("audit: search: %w", err)
+	}
 	below := q.After
 	if below == 0 {
 		below = maxLeaf

@@ -54,6 +54,8 @@ type Store struct {
 	frontier     map[int64]tlog.Hash
 
 	stmts sync.Map // query text → *sql.Stmt
+
+	indexMu sync.Mutex // one indexing transaction of this store at a time
 }
 
 var (
@@ -153,27 +155,6 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		}
 	}
 	return v.(*sql.Stmt), nil
-}
-
-// placeholders returns "($1, $2, $3), ($4, $5, $6)" for rows × cols.
-func placeholders(rows, cols int) string {
-	var b strings.Builder
-	n := 0
-	for r := range rows {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
 }
 
 // inList returns "$1, $2, …, $n".
@@ -378,6 +359,9 @@ func (s *Store) EntriesAbout(ctx context.Context, subject string, after int64, l
 		return nil, 0, fmt.Errorf("audit: entries about a subject: %w: limit %d, want 1 to %d", audit.ErrBadRange, limit, audit.MaxEntries)
 	case after < 0:
 		return nil, 0, fmt.Errorf("audit: entries about a subject: %w: cursor %d", audit.ErrBadRange, after)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return nil, 0, fmt.Errorf("audit: entries about a subject: %w", err)
 	}
 	below := after
 	if below == 0 {

@@ -99,3 +99,58 @@ func TestSearchIndexBackfill(t *testing.T) {
 		}
 	})
 }
+
+// TestIndexerCatchesUp: the indexes trail the log and are brought up to it
+// in batches; a query sees every entry appended before it, each once,
+// across more entries than one indexing batch takes.
+func TestIndexerCatchesUp(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, d)
+		const n = 5000
+		for start := 0; start < n; start += 500 {
+			batch := make([]audit.Entry, 500)
+			for i := range batch {
+				k := start + i
+				batch[i] = audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorSystem, ID: "test"}, Action: "x.read",
+					Subject: []string{"psn-a", "psn-b"}[k%2], Outcome: audit.Allowed, RequestID: fmt.Sprint(k)}
+			}
+			if _, err := s.Append(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[int64]bool{}
+		for after := int64(0); ; {
+			recs, next, err := s.EntriesAbout(ctx, "psn-a", after, audit.MaxEntries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if seen[r.Index] || r.Index%2 != 0 {
+					t.Fatalf("entry %d returned twice or about another subject", r.Index)
+				}
+				seen[r.Index] = true
+			}
+			if next == 0 {
+				break
+			}
+			after = next
+		}
+		if len(seen) != n/2 {
+			t.Errorf("EntriesAbout found %d entries, want %d", len(seen), n/2)
+		}
+		var rows, watermark int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM audit_index`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.QueryRowContext(ctx, `SELECT size FROM audit_indexed`).Scan(&watermark); err != nil {
+			t.Fatal(err)
+		}
+		if rows != n || watermark != n {
+			t.Errorf("search index: %d rows, watermark %d; want %d and %d", rows, watermark, n, n)
+		}
+	})
+}

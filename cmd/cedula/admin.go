@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cedula/cedula/audit"
+	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
@@ -29,7 +31,18 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		return err
 	}
 	defer d.Close()
-	st := sqlstore.New(d)
+	key, err := server.AuditSubjectKey(cfg)
+	if err != nil {
+		return err
+	}
+	// The changes are audited like the admin API's, with the command line
+	// as actor; entries are sequenced into the log before the command ends.
+	log := auditstore.New(d)
+	defer log.Close()
+	defer log.Flush(context.WithoutCancel(ctx))
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "admin-cli"})
+	st := sqlstore.New(d, sqlstore.WithAudit(log, key))
+	defer st.Close()
 	verb, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("cedula admin "+verb, flag.ContinueOnError)
 	switch verb {

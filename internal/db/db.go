@@ -88,8 +88,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		}
 		// _txlock=immediate makes every transaction take the write lock at
 		// BEGIN, so two writers never deadlock on a lock upgrade.
+		// temp_store=MEMORY keeps statement journals (which a multi-row
+		// INSERT inside a transaction needs, to undo itself alone) off the
+		// disk; durability rests on the WAL alone.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)&_txlock=immediate"
+			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)" +
+			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		sdb, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("db: open sqlite: %w", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
@@ -56,6 +57,9 @@ func (s *Server) withScope(scope string, h func(w http.ResponseWriter, r *http.R
 			writeProblem(w, http.StatusForbidden, "Forbidden", "the token lacks the "+scope+" scope")
 			return
 		}
+		// Whatever the call changes in the provider's store is recorded
+		// with the calling client as actor.
+		r = r.WithContext(audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorClient, ID: at.ClientID}))
 		h(w, r, at.ClientID)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/browsertest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/rptest"
@@ -214,5 +215,74 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
 	if third := rp.Result(t); third.IDToken.Subject != first.IDToken.Subject {
 		t.Errorf("after recovery sub %q, want %q", third.IDToken.Subject, first.IDToken.Subject)
+	}
+
+	// 7. The audit log tells the story, in order, under Ana's pseudonym,
+	// with never her ID, name or email in it.
+	checkAuditStory(t, s, ana, rpClient, []string{
+		issuer.ActionCitizenCreate, issuer.ActionEnrolmentCreate, issuer.ActionEnrolmentUse, issuer.ActionPasskeyAdd,
+		issuer.ActionRecoveryCodes, issuer.ActionSessionStart, issuer.ActionPasskeyRename, issuer.ActionSessionEnd,
+		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the agency's first login
+		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the second
+		issuer.ActionRecoveryUse, issuer.ActionPasskeyAdd, issuer.ActionPasskeyRemove, issuer.ActionSessionEnd,
+		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the new phone
+	})
+}
+
+// checkAuditStory checks that the entries about the citizen hold the
+// actions want in that order (other entries may come between), that the
+// agency's are recorded with the agency as actor, and that no entry of the
+// whole log holds the citizen's ID, name or email.
+func checkAuditStory(t *testing.T, s *server.Server, c issuer.Citizen, agency string, want []string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := s.Audit.EntriesAbout(ctx, s.AuditSubject(c.ID), 0, audit.MaxEntries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var story []string
+	for i := len(recs) - 1; i >= 0; i-- { // oldest first
+		e, err := recs[i].Entry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		story = append(story, e.Action)
+		switch e.Action {
+		case issuer.ActionAuthorize, issuer.ActionToken:
+			if e.Actor != (audit.Actor{Kind: audit.ActorClient, ID: agency}) {
+				t.Errorf("entry %d %s: actor %+v, want the agency", recs[i].Index, e.Action, e.Actor)
+			}
+		case issuer.ActionLogin, issuer.ActionPasskeyAdd, issuer.ActionRecoveryUse:
+			if e.Actor != (audit.Actor{Kind: audit.ActorCitizen, ID: s.AuditSubject(c.ID)}) {
+				t.Errorf("entry %d %s: actor %+v, want Ana", recs[i].Index, e.Action, e.Actor)
+			}
+		}
+	}
+	t.Logf("Ana's story in the log: %v", story)
+	next := 0
+	for _, a := range story {
+		if next < len(want) && a == want[next] {
+			next++
+		}
+	}
+	if next < len(want) {
+		t.Errorf("the log's story of Ana is %v; it lacks %v (in order) from %s on", story, want, want[next])
+	}
+	size, _ := s.Audit.Size(ctx)
+	for start := int64(0); start < size; start += audit.MaxEntries {
+		all, err := s.Audit.Entries(ctx, start, min(size, start+audit.MaxEntries))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range all {
+			for _, secret := range []string{c.ID, c.GivenName, c.FamilyName, c.Email} {
+				if strings.Contains(string(r.Data), secret) {
+					t.Errorf("entry %d holds %q in clear", r.Index, secret)
+				}
+			}
+		}
 	}
 }

@@ -10,14 +10,28 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cedula/cedula/audit"
 )
 
-type requestIDKey struct{}
-
 // RequestID returns the request's ID, set by the middleware.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+func RequestID(ctx context.Context) string { return audit.RequestIDFrom(ctx) }
+
+// validRequestID reports whether a caller's X-Request-ID may be kept: it
+// ends up in logs and in audit entries, so only 1–64 characters of
+// [A-Za-z0-9._:-], which cannot carry markup or much else.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // httpMetrics are the request counters and latency histograms.
@@ -79,12 +93,12 @@ func middleware(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
-		if id == "" || len(id) > 64 {
+		if !validRequestID(id) {
 			b := make([]byte, 8)
 			rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx := audit.WithRequestID(r.Context(), id)
 		sw := &statusWriter{ResponseWriter: w}
 		h := sw.Header()
 		h.Set("X-Request-ID", id)

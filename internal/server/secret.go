@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/issuer"
 )
 
 // loadSecret returns the server secret (pairwise subjects, opaque token
@@ -54,4 +57,14 @@ func loadSecret(dataDir string, getenv func(string) string) ([]byte, error) {
 		return nil, err
 	}
 	return s, f.Close()
+}
+
+// AuditSubjectKey returns the key of the citizens' audit pseudonyms
+// (issuer.AuditSubject), derived from the server secret that serve uses.
+func AuditSubjectKey(cfg config.Config) ([]byte, error) {
+	secret, err := loadSecret(cfg.DataDir, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return issuer.AuditSubjectKey(secret), nil
 }

@@ -76,17 +76,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	log = withRequestIDs(log)
-	s := &Server{Config: cfg, DB: d, Store: sqlstore.New(d), Keys: km, log: log}
-	if err := s.syncClients(ctx); err != nil {
-		d.Close()
-		return nil, err
-	}
+	s := &Server{Config: cfg, DB: d, Keys: km, log: log}
 	secret, err := loadSecret(cfg.DataDir, os.Getenv)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	s.auditKey = issuer.AuditSubjectKey(secret)
+	if err := s.openAudit(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	// Every change of the provider's store appends its entry to the log
+	// in the change's own transaction.
+	s.Store = sqlstore.New(d, sqlstore.WithAudit(s.Audit, s.auditKey))
+	if err := s.syncClients(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})); err != nil {
+		s.Audit.Close()
+		d.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},
@@ -103,10 +111,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	if err := s.openAudit(); err != nil {
 		d.Close()
 		return nil, err
 	}

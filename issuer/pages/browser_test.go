@@ -130,8 +130,13 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("account page: want the passkey named Chromium in %q", body)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "account (es)")
+	// The switch reloads the same path: wait for the English document
+	// itself, not just the path, before reading it.
 	do("switch to English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
 	waitPath("/account")
+	if err := browsertest.WaitTrue(ctx, `document.documentElement !== null && document.documentElement.lang === "en" && document.readyState === "complete"`, 20*time.Second); err != nil {
+		t.Fatalf("the English account page: %v", err)
+	}
 	if got := eval(`document.documentElement.lang`); got != "en" {
 		t.Errorf("after the switch: got lang %q, want en", got)
 	}

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/issuer"
 )
@@ -19,16 +21,22 @@ type Store struct {
 	// endpoint: concurrent requests share one transaction and one fsync.
 	batch *db.Batcher
 	// access group-inserts access tokens, one multi-row INSERT per group.
-	access *db.Group[issuer.AccessToken]
+	access *db.Group[accessReq]
 	cancel context.CancelFunc
+
+	audit      TxAppender // nil: changes are not audited
+	subjectKey []byte
 }
 
 var _ issuer.Store = (*Store)(nil)
 
 // New returns a store over d, which must have Migrations applied.
-func New(d *db.DB) *Store {
+func New(d *db.DB, opts ...Option) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{db: d, batch: db.NewBatcher(ctx, d, 256), cancel: cancel}
+	for _, o := range opts {
+		o(s)
+	}
 	s.access = db.NewGroup(ctx, maxAccessGroup, s.flushAccess)
 	return s
 }
@@ -112,12 +120,14 @@ func affected(op string, res sql.Result) error {
 // ---- citizens
 
 func (s *Store) CreateCitizen(ctx context.Context, c issuer.Citizen) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_citizens (id, given_name, family_name, birthdate, email, locale, created)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_citizens (id, given_name, family_name, birthdate, email, locale, created)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.ID, c.GivenName, c.FamilyName, c.Birthdate, c.Email, c.Locale, us(c.Created))
-	if err != nil {
-		return exists("create citizen", err)
-	}
-	return nil
+		if err != nil {
+			return exists("create citizen", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionCitizenCreate, actorOr(ctx, system), c.ID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
@@ -141,17 +151,38 @@ func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
 	args := []any{c.ID, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes),
 		c.AuthMethod, c.SecretHash, c.JWKS, c.SubjectType, c.SectorID, c.IDTokenAlg, c.BackchannelLogoutURI,
 		jsonList(c.Scopes), us(c.Created)}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_clients (`+clientCols+`)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// A registration that changes nothing but its time (the
+		// configured clients, synced at every start) is neither
+		// written nor audited.
+		old, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, c.ID))
+		if err == nil && sameClient(old, c) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("put client: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO issuer_clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris,
 		post_logout_uris = excluded.post_logout_uris, grant_types = excluded.grant_types,
 		auth_method = excluded.auth_method, secret_hash = excluded.secret_hash, jwks = excluded.jwks,
 		subject_type = excluded.subject_type, sector_id = excluded.sector_id, id_token_alg = excluded.id_token_alg,
 		backchannel_logout_uri = excluded.backchannel_logout_uri, scopes = excluded.scopes, created = excluded.created`, args...)
-	if err != nil {
-		return fmt.Errorf("put client: %w", err)
-	}
-	return nil
+		if err != nil {
+			return fmt.Errorf("put client: %w", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientRegister, actorOr(ctx, system), "", audit.Allowed, nil))
+	})
+}
+
+// sameClient reports whether a and b register the same client, whatever
+// their creation times.
+func sameClient(a, b issuer.Client) bool {
+	a.Created, b.Created = time.Time{}, time.Time{}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
 }
 
 func scanClient(row interface{ Scan(...any) error }) (issuer.Client, error) {
@@ -200,11 +231,16 @@ func (s *Store) ListClients(ctx context.Context) ([]issuer.Client, error) {
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete client: %w", err)
-	}
-	return affected("delete client", res)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete client: %w", err)
+		}
+		if err := affected("delete client", res); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientDelete, actorOr(ctx, system), "", audit.Allowed, nil))
+	})
 }
 
 // ---- passkeys
@@ -213,14 +249,16 @@ const passkeyCols = `id, citizen_id, name, public_key, attestation_type, aaguid,
 	backup_state, transports, created, last_used`
 
 func (s *Store) AddPasskey(ctx context.Context, p issuer.Passkey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_passkeys (`+passkeyCols+`)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_passkeys (`+passkeyCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		p.ID, p.CitizenID, p.Name, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
-		b2i(p.BackupEligible), b2i(p.BackupState), jsonList(p.Transports), us(p.Created), us(p.LastUsed))
-	if err != nil {
-		return exists("add passkey", err)
-	}
-	return nil
+			p.ID, p.CitizenID, p.Name, p.PublicKey, p.AttestationType, p.AAGUID, int64(p.SignCount),
+			b2i(p.BackupEligible), b2i(p.BackupState), jsonList(p.Transports), us(p.Created), us(p.LastUsed))
+		if err != nil {
+			return exists("add passkey", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionPasskeyAdd, actorOr(ctx, s.citizen(p.CitizenID)), p.CitizenID, audit.Allowed, nil))
+	})
 }
 
 func scanPasskey(row interface{ Scan(...any) error }) (issuer.Passkey, error) {
@@ -268,28 +306,50 @@ func (s *Store) PasskeysOf(ctx context.Context, citizenID string) ([]issuer.Pass
 }
 
 func (s *Store) RecordPasskeyUse(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error {
-	// The counter check is part of the UPDATE so that two concurrent logins
-	// cannot both pass it (WebAuthn L3 §6.1.1).
-	res, err := s.db.ExecContext(ctx, `UPDATE issuer_passkeys SET sign_count = $2, backup_state = $3, last_used = $4
-		WHERE id = $1 AND ((sign_count = 0 AND CAST($2 AS BIGINT) = 0) OR CAST($2 AS BIGINT) > sign_count)`, id, int64(signCount), b2i(backupState), us(at))
-	if err != nil {
-		return fmt.Errorf("record passkey use: %w", err)
+	var refused string // the citizen whose login the counter refused
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// The counter check is part of the UPDATE so that two concurrent
+		// logins cannot both pass it (WebAuthn L3 §6.1.1).
+		var citizenID string
+		err := tx.QueryRowContext(ctx, `UPDATE issuer_passkeys SET sign_count = $2, backup_state = $3, last_used = $4
+		WHERE id = $1 AND ((sign_count = 0 AND CAST($2 AS BIGINT) = 0) OR CAST($2 AS BIGINT) > sign_count)
+		RETURNING citizen_id`, id, int64(signCount), b2i(backupState), us(at)).Scan(&citizenID)
+		if err == nil {
+			return s.record(ctx, tx, s.entry(ctx, issuer.ActionLogin, s.citizen(citizenID), citizenID, audit.Allowed, nil))
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("record passkey use: %w", err)
+		}
+		p, err := scanPasskey(tx.QueryRowContext(ctx, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
+		if err != nil {
+			return notFound("record passkey use", err)
+		}
+		refused = p.CitizenID
+		return fmt.Errorf("record passkey use: %w", issuer.ErrCounter)
+	})
+	if refused != "" && s.audit != nil {
+		// The refusal changes nothing but is recorded: a counter that
+		// goes back may mean a cloned authenticator.
+		if aerr := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			return s.record(ctx, tx, s.entry(ctx, issuer.ActionLogin, s.citizen(refused), refused, audit.Denied, nil))
+		}); aerr != nil {
+			return errors.Join(err, aerr)
+		}
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
-	}
-	if _, err := s.Passkey(ctx, id); err != nil {
-		return err
-	}
-	return fmt.Errorf("record passkey use: %w", issuer.ErrCounter)
+	return err
 }
 
 func (s *Store) RenamePasskey(ctx context.Context, citizenID string, id []byte, name string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE issuer_passkeys SET name = $3 WHERE id = $1 AND citizen_id = $2`, id, citizenID, name)
-	if err != nil {
-		return fmt.Errorf("rename passkey: %w", err)
-	}
-	return affected("rename passkey", res)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_passkeys SET name = $3 WHERE id = $1 AND citizen_id = $2`, id, citizenID, name)
+		if err != nil {
+			return fmt.Errorf("rename passkey: %w", err)
+		}
+		if err := affected("rename passkey", res); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionPasskeyRename, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) DeletePasskey(ctx context.Context, citizenID string, id []byte) error {
@@ -312,7 +372,7 @@ func (s *Store) DeletePasskey(ctx context.Context, citizenID string, id []byte) 
 		if err != nil {
 			return fmt.Errorf("delete passkey: %w", err)
 		}
-		return nil
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionPasskeyRemove, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
 	})
 }
 
@@ -321,23 +381,34 @@ func (s *Store) DeletePasskeysExcept(ctx context.Context, citizenID string, keep
 	if keep == nil {
 		query, args = `DELETE FROM issuer_passkeys WHERE citizen_id = $1`, args[:1]
 	}
-	res, err := s.db.ExecContext(ctx, query, args...)
+	var n int64
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("delete passkeys: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionPasskeyRemove, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
+	})
 	if err != nil {
-		return 0, fmt.Errorf("delete passkeys: %w", err)
+		return 0, err
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	return int(n), nil
 }
 
 // ---- enrolments
 
 func (s *Store) CreateEnrolment(ctx context.Context, e issuer.Enrolment) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_enrolments (token_hash, citizen_id, created_by, created, expires, used)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_enrolments (token_hash, citizen_id, created_by, created, expires, used)
 		VALUES ($1, $2, $3, $4, $5, $6)`, e.TokenHash, e.CitizenID, e.CreatedBy, us(e.Created), us(e.Expires), us(e.Used))
-	if err != nil {
-		return exists("create enrolment", err)
-	}
-	return nil
+		if err != nil {
+			return exists("create enrolment", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionEnrolmentCreate, actorOr(ctx, system), e.CitizenID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) enrolment(ctx context.Context, q queryer, tokenHash []byte) (issuer.Enrolment, error) {
@@ -374,22 +445,28 @@ func (s *Store) Enrolment(ctx context.Context, tokenHash []byte, now time.Time) 
 }
 
 func (s *Store) UseEnrolment(ctx context.Context, tokenHash []byte, now time.Time) (issuer.Enrolment, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE issuer_enrolments SET used = $2 WHERE token_hash = $1 AND used = 0 AND expires > $2`, tokenHash, us(now))
-	if err != nil {
-		return issuer.Enrolment{}, fmt.Errorf("use enrolment: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	e, err := s.enrolment(ctx, s.db, tokenHash)
+	var e issuer.Enrolment
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_enrolments SET used = $2 WHERE token_hash = $1 AND used = 0 AND expires > $2`, tokenHash, us(now))
+		if err != nil {
+			return fmt.Errorf("use enrolment: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		if e, err = s.enrolment(ctx, tx, tokenHash); err != nil {
+			return err
+		}
+		if n == 1 {
+			return s.record(ctx, tx, s.entry(ctx, issuer.ActionEnrolmentUse, s.citizen(e.CitizenID), e.CitizenID, audit.Allowed, nil))
+		}
+		if err := usable(e, now); err != nil {
+			return err
+		}
+		return fmt.Errorf("use enrolment: %w", issuer.ErrUsed)
+	})
 	if err != nil {
 		return issuer.Enrolment{}, err
 	}
-	if n == 1 {
-		return e, nil
-	}
-	if err := usable(e, now); err != nil {
-		return issuer.Enrolment{}, err
-	}
-	return issuer.Enrolment{}, fmt.Errorf("use enrolment: %w", issuer.ErrUsed)
+	return e, nil
 }
 
 // ---- recovery codes
@@ -404,15 +481,21 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, citizenID string, hash
 				return exists("replace recovery codes", err)
 			}
 		}
-		return nil
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionRecoveryCodes, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
 	})
 }
 
 func (s *Store) UseRecoveryCode(ctx context.Context, hash []byte) (string, error) {
 	var citizenID string
-	err := s.db.QueryRowContext(ctx, `DELETE FROM issuer_recovery_codes WHERE hash = $1 RETURNING citizen_id`, hash).Scan(&citizenID)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `DELETE FROM issuer_recovery_codes WHERE hash = $1 RETURNING citizen_id`, hash).Scan(&citizenID)
+		if err != nil {
+			return notFound("use recovery code", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionRecoveryUse, s.citizen(citizenID), citizenID, audit.Allowed, nil))
+	})
 	if err != nil {
-		return "", notFound("use recovery code", err)
+		return "", err
 	}
 	return citizenID, nil
 }
@@ -449,12 +532,14 @@ func (s *Store) SubjectCitizen(ctx context.Context, sector, sub string) (string,
 // ---- sessions
 
 func (s *Store) CreateSession(ctx context.Context, se issuer.Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_sessions (id_hash, citizen_id, amr, auth_time, expires) VALUES ($1, $2, $3, $4, $5)`,
-		se.IDHash, se.CitizenID, jsonList(se.AMR), us(se.AuthTime), us(se.Expires))
-	if err != nil {
-		return exists("create session", err)
-	}
-	return nil
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_sessions (id_hash, citizen_id, amr, auth_time, expires) VALUES ($1, $2, $3, $4, $5)`,
+			se.IDHash, se.CitizenID, jsonList(se.AMR), us(se.AuthTime), us(se.Expires))
+		if err != nil {
+			return exists("create session", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionStart, s.citizen(se.CitizenID), se.CitizenID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issuer.Session, error) {
@@ -471,19 +556,30 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issu
 }
 
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE id_hash = $1`, idHash)
-	if err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var citizenID string
+		err := tx.QueryRowContext(ctx, `DELETE FROM issuer_sessions WHERE id_hash = $1 RETURNING citizen_id`, idHash).Scan(&citizenID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionEnd, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) DeleteSessionsOf(ctx context.Context, citizenID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE citizen_id = $1`, citizenID)
-	if err != nil {
-		return fmt.Errorf("delete sessions: %w", err)
-	}
-	return nil
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE citizen_id = $1`, citizenID)
+		if err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionEnd, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
+	})
 }
 
 // ---- ceremonies

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -65,7 +65,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject 
 		if err != nil {
 			return fmt.Errorf("complete auth request: %w", err)
 		}
-		return nil
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionAuthorize, client(r.ClientID), citizenID, audit.Allowed, issuer.ScopeCategories(r.Scopes)))
 	})
 }
 
@@ -96,8 +96,10 @@ func (s *Store) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int,
 
 // ---- tokens
 
-const insertAccessSQL = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+const (
+	insertAccessPrefix = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked) VALUES `
+	insertAccessSQL    = insertAccessPrefix + `($1, $2, $3, $4, $5, $6, $7)`
+)
 
 func (s *Store) insertAccess(ctx context.Context, tx *sql.Tx, t issuer.AccessToken) error {
 	t.Expiration = norm(t.Expiration)
@@ -126,52 +128,72 @@ func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error 
 	return nil
 }
 
+// accessReq is one access token waiting for its group, with its entry.
+type accessReq struct {
+	t issuer.AccessToken
+	e audit.Entry
+}
+
+// tokenEntry is the entry of t's issuance.
+func (s *Store) tokenEntry(ctx context.Context, action string, t issuer.AccessToken) audit.Entry {
+	return s.entry(ctx, action, client(t.ClientID), t.CitizenID, audit.Allowed, issuer.ScopeCategories(t.Scopes))
+}
+
 // CreateAccessToken is the token endpoint's one write. Concurrent tokens
-// are inserted together, with one multi-row INSERT (one statement, one
-// commit) per group; the call returns once its group is durable.
+// are inserted together, with one multi-row INSERT and their audit
+// entries in one transaction (one commit) per group; the call returns
+// once its group is durable.
 func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) error {
-	return s.access.Do(ctx, t)
+	return s.access.Do(ctx, accessReq{t: t, e: s.tokenEntry(ctx, issuer.ActionToken, t)})
 }
 
 // maxAccessGroup bounds a group: 7 parameters a row stays far below both
 // databases' parameter limits.
 const maxAccessGroup = 256
 
-func (s *Store) flushAccess(ts []issuer.AccessToken) []error {
-	errs := make([]error, len(ts))
+func (s *Store) flushAccess(reqs []accessReq) []error {
+	errs := make([]error, len(reqs))
 	ctx := context.Background()
-	var q strings.Builder
-	q.WriteString(`INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked) VALUES `)
-	args := make([]any, 0, 7*len(ts))
-	for i, t := range ts {
+	args := make([]any, 0, 7*len(reqs))
+	entries := make([]audit.Entry, len(reqs))
+	for i, r := range reqs {
+		t := r.t
 		t.Expiration = norm(t.Expiration)
 		data, err := json.Marshal(t)
 		if err != nil {
 			errs[i] = err
-			return s.flushAccessOneByOne(ts, errs)
+			return s.flushAccessOneByOne(reqs, errs)
 		}
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		n := len(args)
-		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
 		args = append(args, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+		entries[i] = r.e
 	}
-	if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.db.InsertRows(ctx, tx, insertAccessPrefix, "", 7, args); err != nil {
+			return err
+		}
+		return s.recordLast(ctx, tx, entries...)
+	})
+	if err != nil {
 		// A row the database refused (a duplicate ID, say) must fail alone.
-		return s.flushAccessOneByOne(ts, errs)
+		return s.flushAccessOneByOne(reqs, errs)
 	}
 	return errs
 }
 
-// flushAccessOneByOne inserts each token in its own transaction, so that
-// each caller gets its own outcome.
-func (s *Store) flushAccessOneByOne(ts []issuer.AccessToken, errs []error) []error {
-	for i, t := range ts {
+// flushAccessOneByOne inserts each token with its entry in its own
+// transaction, so that each caller gets its own outcome.
+func (s *Store) flushAccessOneByOne(reqs []accessReq, errs []error) []error {
+	ctx := context.Background()
+	for i, r := range reqs {
 		if errs[i] != nil {
 			continue
 		}
-		errs[i] = s.db.InTx(context.Background(), func(tx *sql.Tx) error { return s.insertAccess(context.Background(), tx, t) })
+		errs[i] = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if err := s.insertAccess(ctx, tx, r.t); err != nil {
+				return err
+			}
+			return s.record(ctx, tx, r.e)
+		})
 	}
 	return errs
 }
@@ -192,11 +214,15 @@ func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken,
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, at issuer.AccessToken) error {
+	e := s.tokenEntry(ctx, issuer.ActionToken, at)
 	return s.batch.Do(ctx, func(tx *sql.Tx) error {
 		if err := insertRefresh(ctx, tx, rt); err != nil {
 			return err
 		}
-		return s.insertAccess(ctx, tx, at)
+		if err := s.insertAccess(ctx, tx, at); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, e)
 	})
 }
 
@@ -221,6 +247,7 @@ func refreshToken(ctx context.Context, q queryer, id string) (issuer.RefreshToke
 
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issuer.RefreshToken, at issuer.AccessToken) error {
 	var family string
+	e := s.tokenEntry(ctx, issuer.ActionRefresh, at)
 	err := s.batch.Do(ctx, func(tx *sql.Tx) error {
 		// The conditional UPDATE is the single point that decides which of
 		// two concurrent presentations wins (RFC 9700 §4.14.2).
@@ -239,10 +266,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issue
 		if err := insertRefresh(ctx, tx, next); err != nil {
 			return err
 		}
-		return s.insertAccess(ctx, tx, at)
+		if err := s.insertAccess(ctx, tx, at); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, e)
 	})
 	if errors.Is(err, issuer.ErrReused) {
-		if rerr := s.RevokeFamily(ctx, family); rerr != nil {
+		// The refused presentation and the revocation it causes are
+		// recorded together, in the revocation's transaction.
+		e.Outcome = audit.Denied
+		if rerr := s.revokeFamily(ctx, family, e); rerr != nil {
 			return fmt.Errorf("rotate refresh token: revoke family after reuse: %w", rerr)
 		}
 		return fmt.Errorf("rotate refresh token: %w", issuer.ErrReused)
@@ -251,30 +284,51 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issue
 }
 
 func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("revoke access token: %w", err)
-	}
-	return affected("revoke access token", res)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var clientID, citizenID string
+		err := tx.QueryRowContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE id = $1 RETURNING client_id, citizen_id`, id).
+			Scan(&clientID, &citizenID)
+		if err != nil {
+			return notFound("revoke access token", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionRevoke, actorOr(ctx, client(clientID)), citizenID, audit.Allowed, nil))
+	})
 }
 
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
+	return s.revokeFamily(ctx, familyID)
+}
+
+// revokeFamily revokes the family and records first (when given) and the
+// revocation.
+func (s *Store) revokeFamily(ctx context.Context, familyID string, first ...audit.Entry) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var clientID, citizenID string
+		err := tx.QueryRowContext(ctx, `SELECT client_id, citizen_id FROM issuer_refresh_tokens WHERE family_id = $1 LIMIT 1`, familyID).
+			Scan(&clientID, &citizenID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no such family: nothing to revoke, nothing to record
+		}
+		if err != nil {
+			return fmt.Errorf("revoke family: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET revoked = 1 WHERE family_id = $1`, familyID); err != nil {
 			return fmt.Errorf("revoke family: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE refresh_token_id IN
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE refresh_token_id IN
 			(SELECT id FROM issuer_refresh_tokens WHERE family_id = $1)`, familyID)
 		if err != nil {
 			return fmt.Errorf("revoke family: %w", err)
 		}
-		return nil
+		entries := append(first, s.entry(ctx, issuer.ActionRevoke, actorOr(ctx, client(clientID)), citizenID, audit.Allowed, nil))
+		return s.record(ctx, tx, entries...)
 	})
 }
 
 func (s *Store) RevokeGrant(ctx context.Context, citizenID, clientID string) (int, error) {
 	var total int64
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		total = 0
 		for _, table := range []string{"issuer_refresh_tokens", "issuer_access_tokens"} {
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked = 1
 				WHERE citizen_id = $1 AND ($2 = '' OR client_id = $2) AND revoked = 0`, citizenID, clientID)
@@ -284,7 +338,10 @@ func (s *Store) RevokeGrant(ctx context.Context, citizenID, clientID string) (in
 			n, _ := res.RowsAffected()
 			total += n
 		}
-		return nil
+		if total == 0 {
+			return nil
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionRevoke, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
 	})
 	return int(total), err
 }

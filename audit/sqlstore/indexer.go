@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/cedula/cedula/internal/db"
+)
+
+// schemaV5 moves the subject and search indexes (audit_subjects,
+// audit_index) out of the sequencing transaction: they are derived from
+// the entries and kept up by an indexer, in large batches, behind the
+// watermark audit_indexed.size — every entry below it is indexed. Queries
+// first bring the watermark up to the log's size, so they see every entry
+// appended before them. The entries already in the log were indexed when
+// they were sequenced (and by the backfills of versions 3 and 4).
+const schemaV5 = `
+CREATE TABLE audit_indexed (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	size BIGINT NOT NULL CHECK (size >= 0)
+);
+INSERT INTO audit_indexed (id, size) SELECT 1, size FROM audit_head;
+`
+
+// indexBatch is the most entries one indexing transaction takes.
+const indexBatch = 4096
+
+// indexEvery is how many outbox polls pass between two background
+// indexing rounds: batches of a tenth of a second keep the index pages
+// each round dirties few per entry.
+const indexEvery = 10
+
+// catchUp indexes every entry in the log when it is called.
+func (s *Store) catchUp(ctx context.Context) error {
+	size, err := s.Size(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		var w int64
+		if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+			return fmt.Errorf("audit: index watermark: %w", err)
+		}
+		if w >= size {
+			return nil
+		}
+		if _, err := s.indexOnce(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// indexOnce indexes up to indexBatch entries beyond the watermark in one
+// transaction holding the watermark's lock, and returns how many.
+func (s *Store) indexOnce(ctx context.Context) (int, error) {
+	s.indexMu.Lock() // one indexer per store at a time; the row lock orders replicas
+	defer s.indexMu.Unlock()
+	var n int
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		lock := `SELECT size FROM audit_indexed WHERE id = 1`
+		if s.db.Dialect == db.Postgres {
+			lock += ` FOR UPDATE`
+		}
+		var w, head int64
+		if err := tx.QueryRowContext(ctx, lock).Scan(&w); err != nil {
+			return fmt.Errorf("lock watermark: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT size FROM audit_head WHERE id = 1`).Scan(&head); err != nil {
+			return fmt.Errorf("head: %w", err)
+		}
+		end := min(head, w+indexBatch)
+		if end <= w {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT idx, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
+		if err != nil {
+			return fmt.Errorf("read entries: %w", err)
+		}
+		leaves := make([][]byte, 0, end-w)
+		for rows.Next() {
+			var idx int64
+			var data []byte
+			if err := rows.Scan(&idx, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("read entries: %w", err)
+			}
+			if idx != w+int64(len(leaves)) {
+				rows.Close()
+				return fmt.Errorf("read entries: entry %d where %d was due", idx, w+int64(len(leaves)))
+			}
+			leaves = append(leaves, data)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read entries: %w", err)
+		}
+		if int64(len(leaves)) != end-w {
+			return fmt.Errorf("read entries: %d of %d", len(leaves), end-w)
+		}
+		if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(w, leaves)); err != nil {
+			return fmt.Errorf("insert subjects: %w", err)
+		}
+		idxArgs, err := indexRows(w, leaves)
+		if err != nil {
+			return err
+		}
+		if err := s.insertRows(ctx, tx, insertIndex, indexCols, idxArgs); err != nil {
+			return fmt.Errorf("insert search index: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, end); err != nil {
+			return fmt.Errorf("move watermark: %w", err)
+		}
+		n = len(leaves)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("audit: index: %w", err)
+	}
+	return n, nil
+}
+
+// indexPending runs indexing rounds until the index has caught up or an
+// error stops it (to be tried again later).
+func (s *Store) indexPending(ctx context.Context) {
+	for {
+		n, err := s.indexOnce(ctx)
+		if err != nil || n < indexBatch {
+			return
+		}
+	}
+}
