@@ -35,6 +35,9 @@ const auditUsage = `Usage:
       copy the log (checkpoint, key, tiles and entry bundles) into DIR so that
       any static file server can serve it; only what is new is fetched, and
       the copy is verified before its checkpoint is replaced
+  cedula audit verify-export --file EXPORT --export-keys JWKS (--key VKEY | --key-file FILE)
+      check a DPO export offline: its signature, the checkpoint's, and every
+      entry's inclusion proof
 
 URL is the log's prefix (C2SP tlog-tiles), e.g. https://cedula.example.gov.uy/audit:
 the checkpoint is at URL/checkpoint and the tiles under URL/tile/. DIR holds the
@@ -53,13 +56,15 @@ verify exits non-zero on the first problem, naming the first bad entry as
 func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, auditUsage)
-		return errors.New("cedula audit needs a subcommand: verify or mirror")
+		return errors.New("cedula audit needs a subcommand: verify, mirror or verify-export")
 	}
 	switch args[0] {
 	case "verify":
 		return auditVerify(ctx, args[1:], stdout)
 	case "mirror":
 		return auditMirror(ctx, args[1:], stdout)
+	case "verify-export":
+		return auditVerifyExport(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil

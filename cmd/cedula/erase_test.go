@@ -27,45 +27,7 @@ import (
 // unreadable while the other's still open, and `cedula audit verify` passes
 // against a checkpoint saved before the erasure.
 func TestErasureKeepsTheLogVerifiable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
-	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
-	base := cfg.PublicURL
-
-	key, _ := jose.NewClientKey(keys.ES256)
-	jwks, _ := key.PublicJWKS()
-	if err := s.Store.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope, server.AdminScope}}); err != nil {
-		t.Fatal(err)
-	}
-	token := clientTokenScope(t, base, key, server.AuditWriteScope+" "+server.AdminScope)
-	post := func(path, body string) (int, string) {
-		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	s, base, post := recorderServer(t, server.AuditWriteScope, server.AdminScope)
 	// Two citizens who logged in to the recorder: it knows them by their
 	// pairwise subs, the log by their audit pseudonyms.
 	ctx := context.Background()
@@ -100,7 +62,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 	}
 	for i, who := range []string{"ana", "john", "ana", "john"} {
 		body := fmt.Sprintf(`{"action":"tax.read","sub":%q,"outcome":"allowed","details":{"field":"income","n":%d}}`, subOf[who], i)
-		if status, b := post("/admin/audit", body); status != 201 {
+		if status, b := post("POST", "/admin/audit", body); status != 201 {
 			t.Fatalf("append: %d %s", status, b)
 		}
 	}
@@ -113,7 +75,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		t.Fatalf("verify before erasure: %v\n%s", err, out.String())
 	}
 
-	if status, b := post("/admin/erasures", `{"citizen_id":"`+subOf["ana-id"]+`"}`); status != 201 {
+	if status, b := post("POST", "/admin/erasures", `{"citizen_id":"`+subOf["ana-id"]+`"}`); status != 201 {
 		t.Fatalf("erase: %d %s", status, b)
 	}
 	recs, err := s.Audit.Entries(context.Background(), start, start+4)
@@ -135,7 +97,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 			t.Errorf("entry %d holds details in clear", r.Index)
 		}
 	}
-	if status, _ := post("/admin/audit", `{"action":"tax.read","sub":"`+subOf["ana"]+`","outcome":"allowed","details":{"x":1}}`); status != 409 {
+	if status, _ := post("POST", "/admin/audit", `{"action":"tax.read","sub":"`+subOf["ana"]+`","outcome":"allowed","details":{"x":1}}`); status != 409 {
 		t.Errorf("new details for an erased subject: status %d, want 409", status)
 	}
 	if _, err := s.Checkpointer.Checkpoint(context.Background()); err != nil {
@@ -145,4 +107,53 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--checkpoint", saved}, &out); err != nil {
 		t.Errorf("verify after erasure: %v\n%s", err, out.String())
 	}
+}
+
+// recorderServer runs a whole server in process on SQLite, with a client
+// "recorder" holding a client_credentials token of scopes, and returns a
+// function that sends it JSON with that token.
+func recorderServer(t *testing.T, scopes ...string) (*server.Server, string, func(method, path, body string) (int, string)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	base := cfg.PublicURL
+
+	key, _ := jose.NewClientKey(keys.ES256)
+	jwks, _ := key.PublicJWKS()
+	if err := s.Store.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: scopes}); err != nil {
+		t.Fatal(err)
+	}
+	token := clientTokenScope(t, base, key, strings.Join(scopes, " "))
+	send := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	return s, base, send
 }
