@@ -155,7 +155,9 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 		{"issue tokens for the citizen", func(ctx context.Context) error {
 			return s.CreateRefreshToken(ctx, rt1, newAccessToken("f1-at", rt1))
 		}, nil, []wantEntry{byAgency(issuer.ActionToken, "c1", audit.Allowed, "profile")}},
-		{"refresh", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, rt1.ID, rt2, newAccessToken("f1-at2", rt2)) }, nil,
+		{"refresh", func(ctx context.Context) error {
+			return s.RotateRefreshToken(ctx, rt1.ID, rt2, newAccessToken("f1-at2", rt2))
+		}, nil,
 			[]wantEntry{byAgency(issuer.ActionRefresh, "c1", audit.Allowed, "profile")}},
 		{"refresh with the used token", func(ctx context.Context) error {
 			return s.RotateRefreshToken(ctx, rt1.ID, rt3, newAccessToken("f1-at3", rt3))
