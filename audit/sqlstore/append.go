@@ -219,23 +219,9 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	var leaves [][]byte
 	var pendingIDs []any
 	if drain {
-		rows, err := tx.QueryContext(ctx, `SELECT id, data FROM audit_pending ORDER BY id LIMIT `+fmt.Sprint(maxDrain))
-		if err != nil {
-			return fmt.Errorf("read outbox: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			var data []byte
-			if err := rows.Scan(&id, &data); err != nil {
-				rows.Close()
-				return fmt.Errorf("read outbox: %w", err)
-			}
-			pendingIDs = append(pendingIDs, id)
-			leaves = append(leaves, data)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read outbox: %w", err)
+		var err error
+		if pendingIDs, leaves, err = takePending(ctx, tx); err != nil {
+			return err
 		}
 	}
 	nPending := len(pendingIDs)
@@ -257,17 +243,8 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return err
 	}
-	for len(pendingIDs) > 0 {
-		chunk := pendingIDs[:min(len(pendingIDs), 256)]
-		pendingIDs = pendingIDs[len(chunk):]
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
-		if err != nil {
-			return fmt.Errorf("delete outbox rows: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
-			// Another sequencer took them: impossible under the head lock.
-			return fmt.Errorf("delete outbox rows: %d of %d deleted (%v)", n, len(chunk), err)
-		}
+	if err := deletePending(ctx, tx, pendingIDs); err != nil {
+		return err
 	}
 	newSize := base + int64(len(leaves))
 	if _, err := s.inTx(ctx, tx, updateHead).ExecContext(ctx, newSize); err != nil {
@@ -286,6 +263,46 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 	s.frontierSize, s.frontier = newSize, front
+	return nil
+}
+
+// takePending reads up to maxDrain outbox rows, oldest first, in tx
+// (which holds the head lock).
+func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM audit_pending ORDER BY id LIMIT `+fmt.Sprint(maxDrain))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, nil, fmt.Errorf("read outbox: %w", err)
+		}
+		ids = append(ids, id)
+		leaves = append(leaves, data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return ids, leaves, nil
+}
+
+// deletePending deletes the outbox rows ids, numbered in tx.
+func deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 256)]
+		ids = ids[len(chunk):]
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return fmt.Errorf("delete outbox rows: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			// Another sequencer took them: impossible under the head lock.
+			return fmt.Errorf("delete outbox rows: %d of %d deleted (%v)", n, len(chunk), err)
+		}
+	}
 	return nil
 }
 
@@ -309,7 +326,8 @@ func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves 
 // SequenceTx implements audit.TxSequencer: it gives entries their indices
 // inside tx, a transaction of the handle the store was opened on, holding
 // the log's head lock until tx ends (on SQLite tx holds the write lock
-// already). The frontier of the tree comes from the database through tx —
+// already). Outbox rows committed before come first (up to maxDrain), so
+// the log's order follows the order of commits. The frontier of the tree comes from the database through tx —
 // one read — so a transaction that rolls back leaves no trace anywhere.
 func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
 	lock := `SELECT size FROM audit_head WHERE id = 1`
@@ -323,10 +341,18 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	if len(entries) == 0 {
 		return base, nil
 	}
-	leaves, err := s.encode(entries)
+	data, err := s.encode(entries)
 	if err != nil {
 		return 0, err
 	}
+	// Entries committed earlier through the outbox come first, so that
+	// the log's order follows the order of commits.
+	ids, leaves, err := takePending(ctx, tx)
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	first := base + int64(len(leaves))
+	leaves = append(leaves, data...)
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
 	if _, err := tlog.TreeHash(base, hr); err != nil {
 		return 0, fmt.Errorf("audit: frontier of %d: %w", base, err)
@@ -334,10 +360,13 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
+	if err := deletePending(ctx, tx, ids); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, updateHead, base+int64(len(leaves))); err != nil {
 		return 0, fmt.Errorf("audit: update head: %w", err)
 	}
-	return base, nil
+	return first, nil
 }
 
 // number gives each request its first index, from next on, and returns

@@ -108,7 +108,23 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	portA, portB := freePort(t), freePort(t)
 	a, b := fmt.Sprintf("http://localhost:%d", portA), fmt.Sprintf("http://localhost:%d", portB)
 	dataDir := t.TempDir()
-	env := []string{"CEDULA_KEK=" + strings.Repeat("ef", 32), "CEDULA_PASSKEY_ORIGINS=" + b, "CEDULA_DB=" + dbURL, "CEDULA_DATA_DIR=" + dataDir}
+	// The agency's purpose, in the registry both replicas load: the
+	// consent is given on B and decided on by A when A serves userinfo.
+	purposes := filepath.Join(t.TempDir(), "purposes.yaml")
+	if err := os.WriteFile(purposes, []byte(`- id: replica-sign-in
+  name: {es: Iniciar sesión, en: Sign in}
+  description: {es: Nombre y correo para el trámite., en: Name and email for the service.}
+  controller: replica-agency
+  legal_basis: consent
+  categories: [profile, email]
+  dpv: dpv:ServiceProvision
+  notice_version: "1"
+  notice_url: https://agency.example.gov/privacy
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"CEDULA_KEK=" + strings.Repeat("ef", 32), "CEDULA_PASSKEY_ORIGINS=" + b, "CEDULA_DB=" + dbURL, "CEDULA_DATA_DIR=" + dataDir,
+		"CEDULA_PURPOSES=" + purposes}
 	startCedula(t, env, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", portA), "--public-url", a)
 	waitReady(t, a)
 	// B has the same issuer identifier: it is the same provider.
@@ -122,7 +138,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	defer d.Close()
 	st := sqlstore.New(d)
 	defer st.Close()
-	rp := rptest.New(t, a, "replica-agency")
+	rp := rptest.New(t, a, "replica-agency", "purpose:replica-sign-in")
 	bg := context.Background()
 	if err := st.PutClient(bg, issuer.Client{ID: "replica-agency", Name: "Agencia", RedirectURIs: []string{rp.URL + "/cb"},
 		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}); err != nil {

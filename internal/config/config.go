@@ -45,6 +45,10 @@ type Config struct {
 	SessionTTL Duration `yaml:"session_ttl"`
 	// Clients are agency clients registered at start (created or updated).
 	Clients []Client `yaml:"clients"`
+	// Purposes is the path of the purpose registry (consent.ParseRegistry),
+	// loaded at start: each purpose that changed is stored as a new
+	// version. "" keeps the registry as stored.
+	Purposes string `yaml:"purposes"`
 }
 
 // Passkeys configures WebAuthn.
@@ -150,6 +154,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if v := getenv(name); v != "" {
 			*p = v
 		}
+	}
+	if v := getenv("CEDULA_PURPOSES"); v != "" {
+		c.Purposes = v
 	}
 	if v := getenv("CEDULA_PASSKEY_ORIGINS"); v != "" {
 		c.Passkeys.Origins = strings.Split(v, ",")

@@ -40,11 +40,14 @@ type Result struct {
 	IDToken  *oidc.IDToken
 	UserInfo *oidc.UserInfo
 	Claims   map[string]any // userinfo claims
+	Token    *oauth2.Token  // the access token, to use again later
 	err      error
 }
 
-// New starts the agency's application for clientID at issuerURL.
-func New(t *testing.T, issuerURL, clientID string) *RelyingParty {
+// New starts the agency's application for clientID at issuerURL; it asks
+// for openid, profile and email, and for the extra scopes (a purpose scope,
+// say).
+func New(t *testing.T, issuerURL, clientID string, extra ...string) *RelyingParty {
 	rp := &RelyingParty{t: t, pending: map[string][2]string{}, results: make(chan Result, 4)}
 	mux := http.NewServeMux()
 	rp.srv = httptest.NewServer(mux)
@@ -56,7 +59,7 @@ func New(t *testing.T, issuerURL, clientID string) *RelyingParty {
 	}
 	rp.provider = p
 	rp.conf = oauth2.Config{ClientID: clientID, Endpoint: p.Endpoint(), RedirectURL: rp.srv.URL + "/cb",
-		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
+		Scopes: append([]string{oidc.ScopeOpenID, "profile", "email"}, extra...)}
 	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
 		b := make([]byte, 16)
 		rand.Read(b)
@@ -109,7 +112,19 @@ func (rp *RelyingParty) callback(r *http.Request) Result {
 	}
 	var claims map[string]any
 	ui.Claims(&claims)
-	return Result{IDToken: idt, UserInfo: ui, Claims: claims}
+	return Result{IDToken: idt, UserInfo: ui, Claims: claims, Token: tok}
+}
+
+// UserInfo asks the userinfo endpoint again with the access token of an
+// earlier login: the claims, or the error go-oidc reports.
+func (rp *RelyingParty) UserInfo(ctx context.Context, tok *oauth2.Token) (map[string]any, error) {
+	ui, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	err = ui.Claims(&claims)
+	return claims, err
 }
 
 // Result waits for the next callback and fails the test if the login failed.

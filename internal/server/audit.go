@@ -69,6 +69,7 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	}
 	mux.Handle(auditapi.Prefix, h)
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
+	mux.Handle("POST /consent/decide", s.withScope(ConsentScope, s.decideConsent))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
 	s.mountDPO(mux)

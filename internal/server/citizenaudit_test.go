@@ -62,11 +62,13 @@ func (e *env) session(citizenID string) string {
 	return secret
 }
 
-// agency registers a client that may write to the audit log.
-func (e *env) agency(id string) {
+// agency registers a client that may write to the audit log, and use the
+// extra scopes.
+func (e *env) agency(id string, extra ...string) {
 	e.t.Helper()
 	if err := e.s.Store.PutClient(context.Background(), issuer.Client{ID: id, Name: id, GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: mustJWKS(e.t, e), SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope}}); err != nil {
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: mustJWKS(e.t, e), SubjectType: issuer.SubjectPairwise,
+		Scopes: append([]string{server.AuditWriteScope}, extra...)}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 )
 
@@ -104,7 +105,7 @@ func (rp *demoRP) config(ctx context.Context) (*oauth2.Config, *oidc.Provider, e
 		return nil, nil, err
 	}
 	return &oauth2.Config{ClientID: DemoClientID, Endpoint: p.Endpoint(), RedirectURL: rp.issuer + "/demo/callback",
-		Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}, p, nil
+		Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidcop.PurposeScope + DemoPurpose}}, p, nil
 }
 
 func randomString() string {

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/browsertest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/rptest"
@@ -66,7 +67,13 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	bg := context.Background()
 
 	rpClient := "tax-agency"
-	rp := rptest.New(t, origin, rpClient)
+	if _, err := s.Consent.PutPurpose(bg, consent.Purpose{ID: "tax-sign-in", Name: consent.Text{ES: "Iniciar sesión en Impuestos", EN: "Signing in to Taxes"},
+		Description: consent.Text{ES: "Su nombre y correo para su declaración.", EN: "Your name and email for your return."},
+		Controller:  rpClient, LegalBasis: consent.Consent, Categories: []string{"profile", "email"}, DPV: "dpv:ServiceProvision",
+		NoticeVersion: "1", NoticeURL: "https://tax.example.gov/privacy"}); err != nil {
+		t.Fatal(err)
+	}
+	rp := rptest.New(t, origin, rpClient, "purpose:tax-sign-in")
 	if err := s.Store.PutClient(bg, issuer.Client{ID: rpClient, Name: "Agencia Tributaria", RedirectURIs: []string{rp.URL + "/cb"},
 		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}); err != nil {
 		t.Fatal(err)
@@ -213,19 +220,43 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("reload", chromedp.Reload())
 	waitPath("/consent")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
-	if third := rp.Result(t); third.IDToken.Subject != first.IDToken.Subject {
+	third := rp.Result(t)
+	if third.IDToken.Subject != first.IDToken.Subject {
 		t.Errorf("after recovery sub %q, want %q", third.IDToken.Subject, first.IDToken.Subject)
 	}
 
-	// 7. The audit log tells the story, in order, under Ana's pseudonym,
+	// 7. Ana withdraws her consent in one click on her account page: the
+	// agency's token stops working at once.
+	if claims, err := rp.UserInfo(bg, third.Token); err != nil || claims["email"] != ana.Email {
+		t.Fatalf("userinfo before withdrawal: %v %v", claims, err)
+	}
+	do("open the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.ID("consents")))
+	browsertest.CheckAxe(t, ctx, axe, "account with consents")
+	do("withdraw", chromedp.Click(chromedp.CSS(`form[action="/account/consents/withdraw"] button`)))
+	waitPath("/account")
+	if err := browsertest.WaitTrue(ctx, `document.querySelector(".notice") !== null && document.querySelectorAll('form[action="/account/consents/withdraw"]').length === 0`, 20*time.Second); err != nil {
+		t.Fatalf("after withdrawal: %v", err)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "account after withdrawal")
+	if rec, err := s.Consent.Record(bg, ana.ID, "tax-sign-in"); err != nil || rec.State != consent.StateWithdrawn {
+		t.Errorf("the record after withdrawal: %+v %v, want withdrawn", rec, err)
+	}
+	if claims, err := rp.UserInfo(bg, third.Token); err == nil {
+		t.Errorf("userinfo with the token after withdrawal: %v, want an error (the token is revoked)", claims)
+	}
+
+	// 8. The audit log tells the story, in order, under Ana's pseudonym,
 	// with never her ID, name or email in it.
 	checkAuditStory(t, s, ana, rpClient, []string{
 		issuer.ActionCitizenCreate, issuer.ActionEnrolmentCreate, issuer.ActionEnrolmentUse, issuer.ActionPasskeyAdd,
 		issuer.ActionRecoveryCodes, issuer.ActionSessionStart, issuer.ActionPasskeyRename, issuer.ActionSessionEnd,
-		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the agency's first login
-		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the second
+		// The agency's first login: the consent screen gives the consent,
+		// userinfo asks the ledger.
+		issuer.ActionLogin, consent.Action(consent.Given), issuer.ActionAuthorize, issuer.ActionToken, consent.ActionDecide,
+		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, consent.ActionDecide, // the second
 		issuer.ActionRecoveryUse, issuer.ActionPasskeyAdd, issuer.ActionPasskeyRemove, issuer.ActionSessionEnd,
-		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, // the new phone
+		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, consent.ActionDecide, // the new phone
+		consent.ActionDecide, consent.Action(consent.Withdrawn), issuer.ActionRevoke, // the withdrawal
 	})
 }
 
@@ -251,7 +282,7 @@ func checkAuditStory(t *testing.T, s *server.Server, c issuer.Citizen, agency st
 		}
 		story = append(story, e.Action)
 		switch e.Action {
-		case issuer.ActionAuthorize, issuer.ActionToken:
+		case issuer.ActionAuthorize, issuer.ActionToken, consent.ActionDecide:
 			if e.Actor != (audit.Actor{Kind: audit.ActorClient, ID: agency}) {
 				t.Errorf("entry %d %s: actor %+v, want the agency", recs[i].Index, e.Action, e.Actor)
 			}

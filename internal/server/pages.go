@@ -5,21 +5,44 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/passkey"
 )
 
 // flow adapts the OpenID provider to what the pages need.
-type flow struct{ p *oidcop.Provider }
+type flow struct {
+	p       *oidcop.Provider
+	consent *consent.Service
+}
 
 func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequestInfo, error) {
 	i, err := f.p.Info(ctx, id)
 	if err != nil {
 		return pages.AuthRequestInfo{}, err
 	}
-	return pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
-		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}, nil
+	info := pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
+		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}
+	// The purposes the agency names, from the registry, in both languages:
+	// what the citizen's "allow" consents to.
+	for _, id := range oidcop.Purposes(i.Scopes) {
+		p, err := f.consent.Purpose(ctx, id)
+		if err != nil {
+			continue // not the client's: the provider dropped the scope
+		}
+		if info.PurposeByLang == nil {
+			info.PurposeByLang = map[string]string{}
+		}
+		for _, lang := range []string{"es", "en"} {
+			text := p.Name.In(lang) + ". " + p.Description.In(lang)
+			if prev := info.PurposeByLang[lang]; prev != "" {
+				text = prev + " " + text
+			}
+			info.PurposeByLang[lang] = text
+		}
+	}
+	return info, nil
 }
 
 func (f flow) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
@@ -44,7 +67,8 @@ func (s *Server) mountPages(_ context.Context, mux *http.ServeMux) error {
 	h, err := pages.New(pages.Config{
 		Store:      s.Store,
 		Passkeys:   pk,
-		Flow:       flow{s.Provider},
+		Flow:       flow{p: s.Provider, consent: s.Consent},
+		Consents:   accountConsents{s},
 		Logger:     s.log,
 		Secure:     s.Config.Secure(),
 		BaseURL:    s.Config.PublicURL,

@@ -17,6 +17,8 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/consent"
+	consentstore "github.com/cedula/cedula/consent/sqlstore"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/jose"
@@ -35,6 +37,8 @@ type Server struct {
 	Store    *sqlstore.Store
 	Keys     keys.Manager
 	Provider *oidcop.Provider
+	// Consent is the consent ledger: purposes, records, decisions.
+	Consent *consent.Service
 	// Audit is the tamper-evident log; Checkpointer signs its checkpoints.
 	Audit        *auditstore.Store
 	Checkpointer *audit.Checkpointer
@@ -57,7 +61,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations); err != nil {
+	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -95,6 +99,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
+	if err := s.openConsent(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},
@@ -109,6 +117,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		RefreshTTL:    cfg.Tokens.RefreshTTL.D(),
 		Secret:        secret,
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
+		Consent:       s.Consent,
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()
@@ -144,10 +153,15 @@ func (s *Server) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	if s.Consent != nil {
+		s.Consent.Close()
+	}
 	if s.Audit != nil {
 		s.Audit.Close()
 	}
-	s.Store.Close()
+	if s.Store != nil {
+		s.Store.Close()
+	}
 	return s.DB.Close()
 }
 
@@ -182,6 +196,13 @@ func (s *Server) housekeeping(ctx context.Context) {
 		}
 		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
+		}
+		// Consents past their purpose's retention expire, audited, and
+		// the agencies' tokens that rested on them are revoked.
+		if n, err := s.Consent.Expire(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: consent expiry", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "housekeeping: consents expired", "records", n)
 		}
 	}
 }

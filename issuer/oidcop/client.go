@@ -1,8 +1,10 @@
 package oidcop
 
 import (
+	"context"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -16,6 +18,7 @@ type client struct {
 	c        issuer.Client
 	loginURL string // base of the login page; the request ID is appended
 	idTTL    time.Duration
+	consent  Consent // nil: no purpose scopes
 }
 
 var _ op.Client = client{}
@@ -75,6 +78,13 @@ func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-func (c client) IsScopeAllowed(scope string) bool     { return slices.Contains(c.c.Scopes, scope) }
+// IsScopeAllowed admits the client's registered scopes and the purpose
+// scopes of its own purposes.
+func (c client) IsScopeAllowed(scope string) bool {
+	if id, ok := strings.CutPrefix(scope, PurposeScope); ok {
+		return c.consent != nil && c.consent.PurposeOf(context.Background(), c.c.ID, id)
+	}
+	return slices.Contains(c.c.Scopes, scope)
+}
 func (c client) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c client) ClockSkew() time.Duration             { return 0 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,37 @@ func (s *storage) logoutToken(ctx context.Context, c issuer.Client, sub string) 
 		"jti": randomID(), "events": map[string]any{backchannelEvent: map[string]any{}},
 	}
 	return jose.SignJSON(ctx, k, claims, map[string]any{"typ": "logout+jwt"})
+}
+
+// EndGrant ends clientID's access to the citizen: the client is told by
+// back-channel logout (when it registered a URI and holds live tokens) and
+// every token it holds for the citizen is revoked. It returns how many.
+func (p *Provider) EndGrant(ctx context.Context, citizenID, clientID string) (int, error) {
+	p.st.backchannelLogoutTo(ctx, citizenID, clientID)
+	return p.st.store.RevokeGrant(ctx, citizenID, clientID)
+}
+
+// backchannelLogoutTo notifies clientID if it holds live tokens of the
+// citizen and registered a logout URI.
+func (s *storage) backchannelLogoutTo(ctx context.Context, citizenID, clientID string) {
+	ids, err := s.store.GrantClients(ctx, citizenID, s.now())
+	if err != nil {
+		s.log.WarnContext(ctx, "back-channel logout: list clients", "err", err)
+		return
+	}
+	if !slices.Contains(ids, clientID) {
+		return
+	}
+	c, err := s.store.Client(ctx, clientID)
+	if err != nil || c.BackchannelLogoutURI == "" {
+		return
+	}
+	tok, err := s.logoutToken(ctx, c, subject(s.secret, subjectSector(c), citizenID))
+	if err != nil {
+		s.log.WarnContext(ctx, "back-channel logout: sign", "client_id", c.ID, "err", err)
+		return
+	}
+	go s.deliverLogout(context.WithoutCancel(ctx), c, tok)
 }
 
 // backchannelLogout notifies every client of the citizen with a logout URI.

@@ -19,6 +19,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/consent"
+	consentstore "github.com/cedula/cedula/consent/sqlstore"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
@@ -38,6 +41,22 @@ type env struct {
 	citizen  issuer.Citizen
 	agentKey *jose.ClientKey // key of the confidential "agency" client
 	http     *http.Client    // does not follow redirects
+	audit    *auditstore.Store
+	consent  *consent.Service
+}
+
+// The purposes of the registry: a login purpose of the public client and
+// two of the web client, one resting on consent and one on public task.
+const (
+	loginPurpose = "app-login"
+	taxPurpose   = "tax-filing"
+	taskPurpose  = "tax-notices"
+)
+
+func testPurpose(id, controller string, basis consent.LegalBasis) consent.Purpose {
+	return consent.Purpose{ID: id, Name: consent.Text{ES: "Propósito " + id, EN: "Purpose " + id},
+		Description: consent.Text{ES: "Descripción", EN: "Description"}, Controller: controller, LegalBasis: basis,
+		Categories: []string{"profile", "email"}, DPV: "dpv:ServiceProvision", NoticeVersion: "1", NoticeURL: "https://example.gov/privacy"}
 }
 
 const (
@@ -62,14 +81,29 @@ func newEnv(t testing.TB) *env {
 func newEnvWith(t testing.TB, km keys.Manager) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))}
+	d := dbtest.SQLite(t, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations)
+	e := &env{t: t, store: sqlstore.New(d)}
+	e.audit = auditstore.New(d)
+	t.Cleanup(e.audit.Close)
 	var err error
+	e.consent, err = consent.New(ctx, consent.Config{Store: consentstore.New(d), Audit: e.audit,
+		Pseudonym: func(id string) string { return issuer.AuditSubject(make([]byte, 32), id) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.consent.Close() })
+	for _, p := range []consent.Purpose{testPurpose(loginPurpose, publicClient, consent.Consent), testPurpose(taxPurpose, webClient, consent.Consent),
+		testPurpose(taskPurpose, webClient, consent.PublicTask)} {
+		if _, err := e.consent.PutPurpose(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	e.p, err = oidcop.New(ctx, oidcop.Config{
 		Issuer: e.srv.URL, LoginPath: "/login", AccessTTL: 5 * time.Minute, IDTTL: 5 * time.Minute,
-		RefreshTTL: time.Hour, Secret: make([]byte, 32), AllowInsecure: true,
+		RefreshTTL: time.Hour, Secret: make([]byte, 32), AllowInsecure: true, Consent: e.consent,
 	}, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +248,7 @@ func TestCodeFlowWithGoOIDC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := oauth2.Config{ClientID: publicClient, Endpoint: prov.Endpoint(), RedirectURL: "http://127.0.0.1/cb", Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}
+	conf := oauth2.Config{ClientID: publicClient, Endpoint: prov.Endpoint(), RedirectURL: "http://127.0.0.1/cb", Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess, oidcop.PurposeScope + loginPurpose}}
 	verifier := oauth2.GenerateVerifier()
 	authURL, _ := url.Parse(conf.AuthCodeURL("st-1", oidc.Nonce("n-1"), oauth2.S256ChallengeOption(verifier)))
 	back := e.authorize(authURL.Query())

@@ -17,6 +17,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
 )
@@ -36,6 +37,10 @@ type Config struct {
 	Secret []byte
 	// AllowInsecure permits an http issuer (localhost development and tests).
 	AllowInsecure bool
+	// Consent is the consent ledger: it admits purpose scopes and decides
+	// which user claims userinfo releases. Without it no purpose scope is
+	// allowed and userinfo releases no claim beyond "sub".
+	Consent Consent
 }
 
 // Metrics counts what the provider does.
@@ -93,7 +98,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 	st := &storage{
 		store: store, keys: km, secret: derive(cfg.Secret, "pairwise"), cfg: cfg, log: log,
 		now: func() time.Time { return time.Now().UTC() }, metrics: m,
-		httpClient: &http.Client{Timeout: 10 * time.Second},
+		httpClient: &http.Client{Timeout: 10 * time.Second}, consent: cfg.Consent,
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], derive(cfg.Secret, "access-token"))
@@ -203,6 +208,13 @@ func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []str
 	sub := subject(p.st.secret, sector, citizenID)
 	if err := p.st.store.PutSubject(ctx, sector, sub, citizenID); err != nil {
 		return "", err
+	}
+	if purposes := Purposes(r.Scopes); len(purposes) > 0 && p.st.consent != nil {
+		// The citizen's "allow" is their consent to the purposes named:
+		// recorded in the ledger (and audited) before any code exists.
+		if err := p.st.consent.Agree(ctx, citizenID, r.ClientID, purposes, consent.MethodWeb); err != nil {
+			return "", err
+		}
 	}
 	if err := p.st.store.CompleteAuthRequest(ctx, id, citizenID, sub, amr, authTime); err != nil {
 		return "", err

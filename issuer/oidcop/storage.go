@@ -43,6 +43,7 @@ type storage struct {
 	clients clientCache
 	// httpClient delivers back-channel logout tokens.
 	httpClient *http.Client
+	consent    Consent // cfg.Consent
 }
 
 var (
@@ -357,7 +358,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 }
 
 func (s *storage) client(c issuer.Client) client {
-	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL}
+	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent}
 }
 
 // AuthorizeClientIDSecret checks client_secret_basic (RFC 6749 §2.3.1): the
@@ -427,7 +428,13 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 		return err
 	}
 	info.Subject = at.Subject
-	for _, sc := range at.Scopes {
+	// Claims go only as far as the consent ledger allows for the purposes
+	// the token names; every decision, allow or deny, is audited.
+	released, err := s.releasedScopes(ctx, at)
+	if err != nil {
+		return err
+	}
+	for _, sc := range released {
 		switch sc {
 		case oidc.ScopeProfile:
 			info.GivenName, info.FamilyName, info.Name = c.GivenName, c.FamilyName, c.DisplayName()

@@ -21,6 +21,12 @@ type passkeyView struct {
 type accountData struct {
 	Passkeys  []passkeyView
 	CodesLeft int
+	Consents  []consentView
+}
+
+type consentView struct {
+	ConsentItem
+	StateKey string // the catalog key of the state's name
 }
 
 type codesData struct {
@@ -35,6 +41,7 @@ var accountNotices = map[string]string{
 	"removed":   "account.done.removed",
 	"added":     "account.done.added",
 	"recovered": "account.done.recovered",
+	"withdrawn": "consents.done.withdrawn",
 }
 
 // accountSession returns the session of a page request, or answers it:
@@ -79,6 +86,16 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang str
 		return
 	}
 	data := accountData{CodesLeft: left}
+	if h.consents != nil {
+		items, err := h.consents.Of(ctx, sess.CitizenID, lang)
+		if err != nil {
+			h.failPage(w, r, lang, err)
+			return
+		}
+		for _, it := range items {
+			data.Consents = append(data.Consents, consentView{ConsentItem: it, StateKey: consentStates[it.State]})
+		}
+	}
 	for _, p := range keys {
 		data.Passkeys = append(data.Passkeys, passkeyView{
 			ID: base64.RawURLEncoding.EncodeToString(p.ID), Name: p.Name,

@@ -49,8 +49,12 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.failPage(w, r, lang, err)
 		return
 	}
+	purpose := info.Purpose
+	if t, ok := info.PurposeByLang[lang]; ok {
+		purpose = t
+	}
 	h.page(w, r, http.StatusOK, "consent", web.NewPage(w, r, h.csrf, lang, "consent.title", consentData{
-		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purpose: info.Purpose,
+		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purpose: purpose,
 		Claims: info.Claims, Scopes: info.Scopes, AuthRequestID: id, LoginURL: loginURL(id),
 	}))
 }
@@ -93,8 +97,9 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 		h.authRequestFailed(w, r, lang, err)
 		return
 	}
-	// A minimal record of the decision, without personal data; the
-	// consent ledger will keep the full record.
+	// The consent ledger keeps the record (the provider gives the consent
+	// to the purposes named when it completes the request); the log line
+	// carries no personal data.
 	h.log.InfoContext(ctx, "consent decision", "decision", decision, "client_id", info.ClientID,
 		"scopes", info.Scopes, "claims", info.Claims)
 	http.Redirect(w, r, next, http.StatusSeeOther)

@@ -33,9 +33,10 @@ type AuthRequestInfo struct {
 	ClientName string   // the agency's name, shown to the citizen
 	Scopes     []string // requested scopes
 	Claims     []string // user claims the scopes release (OIDC Core §5.4)
-	// Purpose is the agency's stated purpose, in the citizen's language
-	// when known; empty when the agency stated none.
-	Purpose string
+	// Purpose is the agency's stated purpose; empty when the agency stated
+	// none. PurposeByLang, when it has the page's language, overrides it.
+	Purpose       string
+	PurposeByLang map[string]string
 	// UILocales are the request's ui_locales (OIDC Core §3.1.2.1), a
 	// language hint weaker than the citizen's own switch.
 	UILocales []string
@@ -77,6 +78,9 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Consents lists the citizen's consents on the account page and
+	// withdraws them in one click; nil shows none.
+	Consents Consents
 }
 
 // Validate reports every problem with the configuration at once.
@@ -118,6 +122,7 @@ type Handler struct {
 	recTTL   time.Duration
 	limits   *limiters
 	clientIP func(*http.Request) string
+	consents Consents // nil: the account page lists no consents
 	now      func() time.Time
 	mux      *http.ServeMux
 }
@@ -135,7 +140,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store: cfg.Store, passkeys: cfg.Passkeys, flow: cfg.Flow, render: cfg.Renderer, log: cfg.Logger,
 		csrf: web.CSRF{Secure: cfg.Secure}, secure: cfg.Secure, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		ttl: cfg.SessionTTL, recTTL: cfg.RecoveryTTL, clientIP: cfg.ClientIP, now: cfg.Now,
+		ttl: cfg.SessionTTL, recTTL: cfg.RecoveryTTL, clientIP: cfg.ClientIP, now: cfg.Now, consents: cfg.Consents,
 	}
 	if h.render == nil {
 		r, err := web.NewRenderer()
@@ -177,6 +182,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST /account/passkeys/rename", h.rename)
 	m.HandleFunc("POST /account/passkeys/remove", h.remove)
 	m.HandleFunc("POST /account/recovery-codes", h.newCodes)
+	m.HandleFunc("POST /account/consents/withdraw", h.withdrawConsent)
 	m.HandleFunc("GET /recover", h.recoverPage)
 	m.HandleFunc("POST /recover", h.recoverCode)
 	m.HandleFunc("GET /recover/passkey", h.recoverPasskeyPage)

@@ -1,0 +1,68 @@
+package pages
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cedula/cedula/web"
+)
+
+// Consents is the consent ledger as the account page shows it.
+type Consents interface {
+	// Of lists the citizen's consents and objections, newest first, named
+	// in lang.
+	Of(ctx context.Context, citizenID, lang string) ([]ConsentItem, error)
+	// Withdraw withdraws the citizen's consent to purpose; at return every
+	// decision denies and the agency's tokens that rested on it are
+	// revoked. ErrNotWithdrawable when there is no consent to withdraw.
+	Withdraw(ctx context.Context, citizenID, purpose string) error
+}
+
+// ErrNotWithdrawable: no consent in force (or awaiting renewal) to withdraw.
+var ErrNotWithdrawable = errors.New("pages: no consent to withdraw")
+
+// ConsentItem is one of the citizen's records, as listed.
+type ConsentItem struct {
+	Purpose     string // the purpose ID
+	Name        string // the purpose's name in the page's language
+	Description string
+	Agency      string // the controller's name
+	NoticeURL   string
+	// State is the record's state: given, renewed, refused, withdrawn,
+	// expired, objected, renewal_required.
+	State        string
+	Since        time.Time // when the record last changed
+	Withdrawable bool
+}
+
+// consentStates names a record's state on the page.
+var consentStates = map[string]string{
+	"given": "consents.state.given", "renewed": "consents.state.given", "refused": "consents.state.refused",
+	"withdrawn": "consents.state.withdrawn", "expired": "consents.state.expired", "objected": "consents.state.objected",
+	"renewal_required": "consents.state.renewal",
+}
+
+// withdrawConsent serves POST /account/consents/withdraw: one click, and the
+// consent is withdrawn with immediate effect (GDPR Art. 7(3)).
+func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
+	lang, sess, ok := h.accountForm(w, r)
+	if !ok {
+		return
+	}
+	purpose := r.PostFormValue("purpose")
+	if h.consents == nil || purpose == "" || len(purpose) > 64 {
+		h.errorPageBack(w, r, lang, probBadRequest, "/account", "account.title", nil)
+		return
+	}
+	err := h.consents.Withdraw(r.Context(), sess.CitizenID, purpose)
+	if errors.Is(err, ErrNotWithdrawable) {
+		h.renderAccount(w, r, lang, sess, http.StatusConflict, []web.FieldError{{Message: web.T(lang, "consents.error.none")}}, "")
+		return
+	} else if err != nil {
+		h.failPage(w, r, lang, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=withdrawn", http.StatusSeeOther)
+}
