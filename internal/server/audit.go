@@ -73,6 +73,7 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
 	s.mountDPO(mux)
+	s.mountDPOConsent(mux)
 	return nil
 }
 
