@@ -109,6 +109,7 @@ var catalog = map[string][2]string{
 	"consents.agency":          {"Agencia", "Agency"},
 	"consents.state":           {"Estado", "Status"},
 	"consents.since":           {"Desde", "Since"},
+	"consents.receipt":         {"Descargar el comprobante firmado", "Download the signed receipt"},
 	"consents.notice":          {"Aviso de privacidad", "Privacy notice"},
 	"consents.withdraw":        {"Retirar consentimiento", "Withdraw consent"},
 	"consents.withdraw_label":  {"Retirar el consentimiento para «%s»", "Withdraw consent for “%s”"},

@@ -72,6 +72,8 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.Handle("POST /consent/decide", s.withScope(ConsentScope, s.decideConsent))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
+	mux.HandleFunc("GET /account/consents/receipt", s.citizenReceipt)
+	mux.HandleFunc("GET /consent/receipt-keys", s.receiptKeys)
 	s.mountDPO(mux)
 	s.mountDPOConsent(mux)
 	return nil

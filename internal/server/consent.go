@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 
@@ -120,6 +121,7 @@ func (a accountConsents) Of(ctx context.Context, citizenID, lang string) ([]page
 		out = append(out, pages.ConsentItem{
 			Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: agency,
 			NoticeURL: p.NoticeURL, State: string(st), Since: r.Updated,
+			ReceiptURL: "/account/consents/receipt?purpose=" + url.QueryEscape(p.ID),
 			Withdrawable: p.LegalBasis == consent.Consent &&
 				(st == consent.StateGiven || st == consent.StateRenewed || st == consent.StateRenewalRequired),
 		})

@@ -35,6 +35,8 @@ type ConsentItem struct {
 	State        string
 	Since        time.Time // when the record last changed
 	Withdrawable bool
+	// ReceiptURL downloads the signed receipt of the latest change.
+	ReceiptURL string
 }
 
 // consentStates names a record's state on the page.
