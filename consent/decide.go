@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -51,7 +52,7 @@ func (q Query) validate() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: query: %v", ErrInvalid, problems)
+		return fmt.Errorf("%w: query: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ func (s *Service) loop(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
-	var lastBeat time.Duration
+	var lastBeat, lastLog time.Duration
+	failing := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -26,9 +27,18 @@ func (s *Service) loop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.stats.syncFailures.Add(1)
-				s.log.WarnContext(ctx, "consent: replica sync failed; the cache is used until its lease runs out", "err", err)
+				// The first failure, then one line every 5 s while it lasts.
+				if failing++; failing == 1 || s.mono()-lastLog >= 5*time.Second {
+					lastLog = s.mono()
+					s.log.WarnContext(ctx, "consent: replica sync failing; the cache is trusted only until its lease runs out",
+						"err", err, "failures", failing)
+				}
 			}
 			continue
+		}
+		if failing > 0 {
+			s.log.InfoContext(ctx, "consent: replica sync recovered", "failures", failing)
+			failing = 0
 		}
 		s.stats.syncs.Add(1)
 		if beat > 0 {
@@ -95,11 +105,10 @@ func (s *Service) sync(ctx context.Context, lastBeat time.Duration) (time.Durati
 		// the cache may miss changes. Start again from an empty cache.
 		s.stats.relost.Add(1)
 		s.log.WarnContext(ctx, "consent: replica was fenced; cache cleared", "replica", s.id)
-		s.cache.clear()
 		if err := s.register(ctx); err != nil {
 			return 0, err
 		}
-		return t0, nil
+		return s.mono(), nil
 	}
 	s.leaseUntil.Store(int64(t0 + s.lease))
 	return t0, nil
@@ -131,6 +140,7 @@ func (s *Service) await(pos int64, committed time.Duration) {
 	deadline := committed + s.lease + s.margin
 	ctx, cancel := context.WithTimeout(context.Background(), deadline-s.mono())
 	defer cancel()
+	logged := false
 	for {
 		if s.mono() >= deadline {
 			s.stats.awaitLease.Add(1)
@@ -156,8 +166,9 @@ func (s *Service) await(pos int64, committed time.Duration) {
 			if !pending {
 				return
 			}
-		} else if !errors.Is(err, context.DeadlineExceeded) {
-			s.log.Warn("consent: reading replicas failed; waiting for their leases", "err", err)
+		} else if !logged && !errors.Is(err, context.DeadlineExceeded) {
+			logged = true
+			s.log.Warn("consent: reading replicas failed; waiting for their leases to run out", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -189,14 +189,19 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// register reads the head and the whole registry, then writes the replica
-// row; the (empty or just cleared) cache may be used from then on.
+// register (re)starts the replica: it reads the head, empties the cache,
+// reloads the registry and writes the replica row, and from then on the
+// cache may be used. The head is read before the cache is emptied: every
+// fill after that reads the database after every change up to the head,
+// and fills begun before are dropped (cache epochs), so the cache reflects
+// every change up to the head without applying them one by one.
 func (s *Service) register(ctx context.Context) error {
 	t0 := s.mono()
 	head, err := s.store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("consent: register replica: %w", err)
 	}
+	s.cache.clear()
 	if err := s.loadRegistry(ctx); err != nil {
 		return fmt.Errorf("consent: register replica: %w", err)
 	}
@@ -247,7 +252,8 @@ func (s *Service) mono() time.Duration { return time.Since(s.base) }
 // leased reports whether the cache and the in-memory registry may be used.
 func (s *Service) leased() bool { return int64(s.mono()) < s.leaseUntil.Load() }
 
-// loadRegistry replaces the in-memory registry with the store's.
+// loadRegistry reloads the in-memory registry from the store, keeping any
+// later version a concurrent PutPurpose of this replica put there.
 func (s *Service) loadRegistry(ctx context.Context) error {
 	ps, err := s.store.ListPurposes(ctx)
 	if err != nil {
@@ -258,8 +264,15 @@ func (s *Service) loadRegistry(ctx context.Context) error {
 		m[ps[i].ID] = &ps[i]
 	}
 	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if old := s.reg.Load(); old != nil {
+		for id, p := range old.m {
+			if cur, ok := m[id]; !ok || cur.Version < p.Version {
+				m[id] = p
+			}
+		}
+	}
 	s.reg.Store(&registry{m: m})
-	s.regMu.Unlock()
 	return nil
 }
 

@@ -78,6 +78,7 @@ func RunServiceTests(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"ConcurrentGiveWithdrawTwoReplicas", testConcurrentReplicas},
 		{"DeadReplicaIsFenced", testDeadReplica},
 		{"FencedReplicaStartsAfresh", testFencedReplica},
+		{"PartitionedReplicaStopsTrustingItsCache", testPartitionedReplica},
 	} {
 		t.Run(st.name, func(t *testing.T) { st.run(t, newEnv(t)) })
 	}

@@ -18,5 +18,7 @@
 // whose entry the log refused inside the transaction), the effects hook,
 // and two replicas on one database — a change on one is seen by the other
 // as soon as it returns, under concurrent gives and withdrawals on both,
-// with a dead replica fenced and a fenced replica starting afresh.
+// with a dead replica fenced, a replica cut off from the database no longer
+// trusting its cache once its lease runs out, and a fenced replica starting
+// afresh.
 package consenttest

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,7 +188,7 @@ func testDeadReplica(t *testing.T, env Env) {
 	ctx := context.Background()
 	ghost := "ghost-" + f.tag
 	must(t, env.Store.Register(ctx, ghost, 0), "Register the ghost")
-	time.Sleep(50 * time.Millisecond) // the ghost's heartbeat ages before the change
+	time.Sleep(testLease / 2) // the ghost is fenceable well before the change's lease bound
 	subject := "citizen-" + f.tag
 	_, err := f.svc.Give(ctx, f.req(subject, kindConsent))
 	must(t, err, "Give")
@@ -236,5 +237,73 @@ func testFencedReplica(t *testing.T, env Env) {
 	must(t, err, "Withdraw")
 	if d, err := b.Decide(ctx, q); err != nil || d.Allow {
 		t.Errorf("Decide on B after the withdrawal: got %+v, %v; want denied", d, err)
+	}
+}
+
+// cutStore is a real store whose replica loop can be cut off from the
+// database: while cut, Head fails, so sync rounds fail and the lease is
+// not renewed.
+type cutStore struct {
+	consent.Store
+	cut atomic.Bool
+}
+
+func (c *cutStore) Head(ctx context.Context) (int64, error) {
+	if c.cut.Load() {
+		return 0, errors.New("network partition (test)")
+	}
+	return c.Store.Head(ctx)
+}
+
+// testPartitionedReplica: a replica whose sync loop cannot reach the
+// database holds a cached "allowed". A withdrawal on another replica
+// returns once the cut replica's heartbeat is a lease old (it is fenced),
+// and by then the cut replica no longer trusts its cache: it reads the
+// database and denies. When the cut heals, it finds itself fenced and
+// starts afresh.
+func testPartitionedReplica(t *testing.T, env Env) {
+	if env.Replica == nil {
+		t.Skip("the store offers no second replica (Env.Replica is nil)")
+	}
+	f := newFixture(t, env)
+	ctx := context.Background()
+	store, log := env.Replica(t)
+	cut := &cutStore{Store: store}
+	b := service(t, cut, log, f.clock, nil)
+	subject := "citizen-" + f.tag
+	r, q := f.req(subject, kindConsent), f.query(subject, kindConsent)
+	_, err := f.svc.Give(ctx, r)
+	must(t, err, "Give")
+	for range 2 {
+		if d, err := b.DecideUnaudited(ctx, q); err != nil || !d.Allow {
+			t.Fatalf("Decide on B: got %+v, %v; want allowed", d, err)
+		}
+	}
+	if b.Stats().CacheHits == 0 {
+		t.Fatal("B did not cache the record")
+	}
+	failures := b.Stats().SyncFailures
+	cut.cut.Store(true)
+	// A round already past the cut's check may still see the database;
+	// rounds run one after another, so once one has failed, none can.
+	eventually(t, "B's sync fails", func() bool { return b.Stats().SyncFailures > failures })
+	_, err = f.svc.Withdraw(ctx, r)
+	must(t, err, "Withdraw")
+	direct := b.Stats().Direct
+	if d, err := b.DecideUnaudited(ctx, q); err != nil || d.Allow {
+		t.Errorf("Decide on the cut replica after the withdrawal: got %+v, %v; want denied", d, err)
+	}
+	if b.Stats().Direct == direct {
+		t.Errorf("the cut replica answered from its cache; want a database read once its lease ran out")
+	}
+	if st := f.svc.Stats(); st.Fenced+st.AwaitLease == 0 {
+		t.Errorf("the withdrawal neither fenced the cut replica nor waited out its lease")
+	}
+	cut.cut.Store(false)
+	eventually(t, "B finds itself fenced and registers again", func() bool { return b.Stats().Relost >= 1 })
+	_, err = f.svc.Give(ctx, r)
+	must(t, err, "Give again")
+	if d, err := b.DecideUnaudited(ctx, q); err != nil || !d.Allow {
+		t.Errorf("Decide on B after it healed: got %+v, %v; want allowed", d, err)
 	}
 }
