@@ -28,7 +28,7 @@ const indexBatch = 4096
 
 // indexEvery is how many outbox polls pass between two background
 // indexing rounds: batches of a tenth of a second keep the index pages
-// each round dirties few per entry.
+// each round dirties few per entry, and the write lock short.
 const indexEvery = 10
 
 // catchUp indexes every entry in the log when it is called.

@@ -307,7 +307,7 @@ func (s *Store) readHashes(ctx context.Context, tx *sql.Tx, indexes []int64) (ou
 		var rows *sql.Rows
 		var err error
 		if tx != nil {
-			rows, err = tx.QueryContext(ctx, q, chunk...)
+			rows, err = s.db.QueryCached(ctx, tx, q, chunk...)
 		} else {
 			var st *sql.Stmt
 			if st, err = s.stmt(ctx, q); err == nil {

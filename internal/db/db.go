@@ -39,6 +39,24 @@ type DB struct {
 // transaction with every other connection waiting for the write lock, would
 // never come.
 func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := d.cachedStmt(query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// QueryCached is ExecCached for a query that returns rows.
+func (d *DB) QueryCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := d.cachedStmt(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// cachedStmt returns query's prepared statement, or nil while there is
+// none yet, in which case it prepares one in the background (see
+// ExecCached for why not here).
+func (d *DB) cachedStmt(query string) *sql.Stmt {
 	v, ok := d.stmts.Load(query)
 	if !ok {
 		if _, loading := d.stmts.LoadOrStore(query, nil); !loading {
@@ -51,13 +69,10 @@ func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...a
 				d.stmts.Store(query, st)
 			}()
 		}
-		return tx.ExecContext(ctx, query, args...)
+		return nil
 	}
 	st, _ := v.(*sql.Stmt)
-	if st == nil { // still being prepared
-		return tx.ExecContext(ctx, query, args...)
-	}
-	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return st
 }
 
 // Open opens the database named by url: "postgres://…" or "postgresql://…"
