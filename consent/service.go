@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -331,6 +332,14 @@ func (s *Service) Purposes(ctx context.Context) ([]Purpose, error) {
 	return ps, nil
 }
 
+// ActionPurpose is the audit action of a new purpose version; its actor is
+// the one audit.ActorFrom finds in the context, else the system actor
+// RegistryActor.
+const (
+	ActionPurpose = "consent.purpose"
+	RegistryActor = "consent-registry"
+)
+
 // PutPurpose stores p as the next version of p.ID (its Version is ignored)
 // and returns the stored version. When the latest version already says the
 // same (Purpose.Same) it stores nothing and returns that one, so loading
@@ -355,7 +364,15 @@ func (s *Service) PutPurpose(ctx context.Context, p Purpose) (Purpose, error) {
 			return latest, nil
 		}
 		p.Version = latest.Version + 1
-		pos, err := s.store.PutPurpose(ctx, p)
+		// The new version and its audit entry commit together.
+		actor, ok := audit.ActorFrom(ctx)
+		if !ok {
+			actor = audit.Actor{Kind: audit.ActorSystem, ID: RegistryActor}
+		}
+		entry := audit.Entry{Actor: actor, Action: ActionPurpose, Purpose: p.DPV, LegalBasis: string(p.LegalBasis),
+			ConsentRecord: AuditRecord(p.ID, p.Version, Ref{}), Categories: p.Categories, Outcome: audit.Allowed,
+			RequestID: audit.RequestIDFrom(ctx)}
+		pos, err := s.store.PutPurpose(ctx, p, func(tx *sql.Tx) error { return s.audit.AppendTx(ctx, tx, entry) })
 		if errors.Is(err, ErrConflict) {
 			s.stats.conflicts.Add(1)
 			continue

@@ -17,8 +17,9 @@ type Purposes interface {
 	// version plus one otherwise; anything else (another writer stored it
 	// first) gives ErrConflict and stores nothing. The store stamps
 	// Created. It returns the ledger position it gave the new version (see
-	// Replicas).
-	PutPurpose(ctx context.Context, p Purpose) (pos int64, err error)
+	// Replicas). within, when given, runs in the same transaction (the
+	// audit entry of the change), and its failure stores nothing.
+	PutPurpose(ctx context.Context, p Purpose, within ...func(*sql.Tx) error) (pos int64, err error)
 	// Purpose returns the latest version of id, or ErrNotFound.
 	Purpose(ctx context.Context, id string) (Purpose, error)
 	// PurposeVersion returns version v of id, or ErrNotFound.

@@ -351,6 +351,19 @@ func testPutPurposeIdempotent(t *testing.T, env Env) {
 	if _, err := f.svc.PutPurpose(ctx, bad); !errors.Is(err, consent.ErrInvalid) {
 		t.Errorf("PutPurpose(invalid): got %v, want ErrInvalid", err)
 	}
+	// Each stored version, and only those, has its audit entry.
+	versions := map[string]int{}
+	for _, e := range entries(t, env.Log) {
+		if e.Action == consent.ActionPurpose && strings.HasPrefix(e.ConsentRecord, p.ID+"@") {
+			versions[e.ConsentRecord]++
+			if e.Actor != (audit.Actor{Kind: audit.ActorSystem, ID: consent.RegistryActor}) || e.Purpose != p.DPV {
+				t.Errorf("purpose entry %+v: want the registry as actor and the DPV code", e)
+			}
+		}
+	}
+	if len(versions) != 2 || versions[p.ID+"@1"] != 1 || versions[p.ID+"@2"] != 1 {
+		t.Errorf("purpose entries: %v, want one for version 1 and one for 2", versions)
+	}
 }
 
 // testAuditEntries: each change and each decision is recorded with the
@@ -409,6 +422,9 @@ func testAuditEntries(t *testing.T, env Env) {
 	// their order in the log may differ from the order of the calls.
 	got := map[string]audit.Entry{}
 	for _, e := range entries(t, env.Log) {
+		if e.Action == consent.ActionPurpose {
+			continue // the fixture's purposes (testPutPurposeIdempotent)
+		}
 		got[e.Action+" "+e.ConsentRecord+" "+string(e.Outcome)] = e
 	}
 	if len(got) != len(want) {
@@ -475,7 +491,7 @@ func testAuditAtomic(t *testing.T, env Env) {
 
 	byRecord := map[string]int{}
 	for _, e := range entries(t, env.Log) {
-		if e.Action != consent.ActionDecide {
+		if e.Action != consent.ActionDecide && e.Action != consent.ActionPurpose {
 			byRecord[e.Action+" "+e.ConsentRecord]++
 		}
 	}

@@ -15,7 +15,7 @@ const purposeCols = `id, version, name_es, name_en, description_es, description_
 	categories, retention, dpv, notice_version, notice_url, profiling, created`
 
 // PutPurpose implements consent.Purposes.
-func (s *Store) PutPurpose(ctx context.Context, p consent.Purpose) (int64, error) {
+func (s *Store) PutPurpose(ctx context.Context, p consent.Purpose, within ...func(*sql.Tx) error) (int64, error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
 	}
@@ -46,7 +46,15 @@ func (s *Store) PutPurpose(ctx context.Context, p consent.Purpose) (int64, error
 		if db.IsUniqueViolation(err) {
 			return fmt.Errorf("%w: purpose %q version %d stored meanwhile", consent.ErrConflict, p.ID, p.Version)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		for _, fn := range within {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, consent.ErrConflict) {

@@ -30,6 +30,8 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	mux.Handle("POST /admin/enrolments", s.adminOnly(s.adminEnrol))
 	mux.Handle("GET /admin/clients", s.adminOnly(s.adminListClients))
 	mux.Handle("POST /admin/clients", s.adminOnly(s.adminPutClient))
+	mux.Handle("GET /admin/purposes", s.adminOnly(s.adminListPurposes))
+	mux.Handle("POST /admin/purposes", s.adminOnly(s.adminPutPurpose))
 }
 
 func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
