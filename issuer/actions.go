@@ -6,6 +6,7 @@ package issuer
 // authorizations, the OAuth scopes granted as data categories.
 const (
 	ActionCitizenCreate   = "citizen.create"   // a registrar created a citizen
+	ActionCitizenErase    = "citizen.erase"    // the citizen's personal data erased (GDPR Art. 17)
 	ActionClientRegister  = "client.register"  // a client registered or changed
 	ActionClientDelete    = "client.delete"    // a client removed
 	ActionEnrolmentCreate = "enrolment.create" // an enrolment link issued for a citizen

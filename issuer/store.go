@@ -15,6 +15,18 @@ type Citizens interface {
 	// CreateCitizen stores c; ErrExists when the ID is taken.
 	CreateCitizen(ctx context.Context, c Citizen) error
 	Citizen(ctx context.Context, id string) (Citizen, error)
+	// EraseCitizen erases the citizen's personal data (GDPR Art. 17): the
+	// name, birthdate, email and locale are emptied (the opaque ID stays,
+	// so that records referring to it keep their meaning), and their
+	// passkeys, recovery codes, enrolment links and sessions are deleted
+	// and every token is revoked, in one transaction. It returns
+	// ErrNotFound for an unknown ID.
+	EraseCitizen(ctx context.Context, id string) (Erased, error)
+}
+
+// Erased counts what EraseCitizen removed.
+type Erased struct {
+	Passkeys, RecoveryCodes, Enrolments, Sessions, Tokens int
 }
 
 // Clients stores agency clients.

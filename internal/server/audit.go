@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditapi"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
 )
@@ -182,16 +184,56 @@ func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request, caller str
 		s.internalError(w, r, err)
 		return
 	}
-	subject := s.AuditSubject(in.CitizenID)
-	if err := s.Shredder.Erase(r.Context(), subject); err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	i, err := s.Audit.Append(r.Context(), audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller},
-		Action: "audit.erase", Subject: subject, LegalBasis: "legal-obligation", Outcome: audit.Allowed, RequestID: RequestID(r.Context())})
+	// Across the rooms, each step audited: the consents in force are
+	// withdrawn (ending the agencies' access), the provider's personal data
+	// erased, and last the key of the citizen's audit details destroyed.
+	// The consent history and the log stay, under pseudonyms, as the proof
+	// of what was done and of the erasure itself.
+	ctx := r.Context()
+	actor := audit.Actor{Kind: audit.ActorClient, ID: caller}
+	withdrawn, err := s.withdrawAll(ctx, in.CitizenID, actor)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]int64{"index": i})
+	erased, err := s.Store.EraseCitizen(ctx, in.CitizenID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	subject := s.AuditSubject(in.CitizenID)
+	if err := s.Shredder.Erase(ctx, subject); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	i, err := s.Audit.Append(ctx, audit.Entry{Time: time.Now(), Actor: actor,
+		Action: "audit.erase", Subject: subject, LegalBasis: "legal-obligation", Outcome: audit.Allowed, RequestID: RequestID(ctx)})
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]int64{"index": i, "consents_withdrawn": int64(withdrawn),
+		"passkeys_removed": int64(erased.Passkeys), "recovery_codes_removed": int64(erased.RecoveryCodes),
+		"enrolments_removed": int64(erased.Enrolments), "sessions_ended": int64(erased.Sessions), "tokens_revoked": int64(erased.Tokens)})
+}
+
+// withdrawAll withdraws every consent of the citizen that a withdrawal
+// applies to (given, renewed or awaiting renewal) and returns how many.
+func (s *Server) withdrawAll(ctx context.Context, citizenID string, actor audit.Actor) (int, error) {
+	recs, err := s.Consent.Records(ctx, citizenID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, rec := range recs {
+		if rec.LegalBasis != consent.Consent || (rec.State != consent.StateGiven && rec.State != consent.StateRenewed && rec.State != consent.StateRenewalRequired) {
+			continue
+		}
+		_, err := s.Consent.Withdraw(ctx, consent.Request{Subject: citizenID, Purpose: rec.Key.Purpose, Method: consent.MethodAPI, Actor: actor})
+		if err != nil && !errors.Is(err, consent.ErrEffects) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -249,7 +249,12 @@ func TestCitizenAuditView(t *testing.T) {
 	if cp, err = e.s.Checkpointer.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	status, out, body = e.myAudit(anaCookie, "?limit=200")
+	// Erasure ends her sessions; a session made directly in the store
+	// shows how her erased entries read.
+	if status, _, _ := e.myAudit(anaCookie, ""); status != 401 {
+		t.Errorf("Ana's session after erasure: %d, want 401", status)
+	}
+	status, out, body = e.myAudit(e.session(ana), "?limit=200")
 	agencies, _ := agencyEntries(out.Entries)
 	if status != 200 || len(agencies) != len(anaWant) || out.Entries[0].Action != "audit.erase" {
 		t.Fatalf("after erasure: %d, %d agency entries (%s)", status, len(agencies), body)

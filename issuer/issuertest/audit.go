@@ -213,6 +213,9 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 		{"delete a client", func(ctx context.Context) error { return s.DeleteClient(admin(ctx), "otra") }, nil,
 			[]wantEntry{byRegistrar(issuer.ActionClientDelete, "")}},
 		{"delete it again", func(ctx context.Context) error { return s.DeleteClient(admin(ctx), "otra") }, issuer.ErrNotFound, nil},
+		{"erase the citizen", func(ctx context.Context) error { _, err := s.EraseCitizen(admin(ctx), "c1"); return err }, nil,
+			[]wantEntry{byRegistrar(issuer.ActionCitizenErase, "c1")}},
+		{"erase nobody", func(ctx context.Context) error { _, err := s.EraseCitizen(admin(ctx), "nobody"); return err }, issuer.ErrNotFound, nil},
 	}
 	pseudonym := func(id string) string {
 		if id == "" {

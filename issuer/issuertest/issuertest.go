@@ -28,6 +28,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 
 		{"CitizenRoundTrip", testCitizenRoundTrip},
 		{"CitizenExists", testCitizenExists},
+		{"EraseCitizen", testEraseCitizen},
 
 		{"ClientRoundTrip", testClientRoundTrip},
 		{"PutClientReplaces", testPutClientReplaces},

@@ -130,6 +130,44 @@ func (s *Store) CreateCitizen(ctx context.Context, c issuer.Citizen) error {
 	})
 }
 
+func (s *Store) EraseCitizen(ctx context.Context, id string) (issuer.Erased, error) {
+	var out issuer.Erased
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		out = issuer.Erased{}
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_citizens SET given_name = '', family_name = '', birthdate = '', email = '', locale = ''
+			WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("erase citizen: %w", err)
+		}
+		if err := affected("erase citizen", res); err != nil {
+			return err
+		}
+		for _, d := range []struct {
+			n     *int
+			query string
+		}{
+			{&out.Passkeys, `DELETE FROM issuer_passkeys WHERE citizen_id = $1`},
+			{&out.RecoveryCodes, `DELETE FROM issuer_recovery_codes WHERE citizen_id = $1`},
+			{&out.Enrolments, `DELETE FROM issuer_enrolments WHERE citizen_id = $1`},
+			{&out.Sessions, `DELETE FROM issuer_sessions WHERE citizen_id = $1`},
+			{&out.Tokens, `UPDATE issuer_refresh_tokens SET revoked = 1 WHERE citizen_id = $1 AND revoked = 0`},
+			{&out.Tokens, `UPDATE issuer_access_tokens SET revoked = 1 WHERE citizen_id = $1 AND revoked = 0`},
+		} {
+			res, err := tx.ExecContext(ctx, d.query, id)
+			if err != nil {
+				return fmt.Errorf("erase citizen: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			*d.n += int(n)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionCitizenErase, actorOr(ctx, system), id, audit.Allowed, nil))
+	})
+	if err != nil {
+		return issuer.Erased{}, err
+	}
+	return out, nil
+}
+
 func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
 	var c issuer.Citizen
 	var created int64
