@@ -75,7 +75,9 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
 	mux.HandleFunc("GET /account/consents/receipt", s.citizenReceipt)
-	mux.HandleFunc("GET /consent/receipt-keys", s.receiptKeys)
+	mux.HandleFunc("GET /consent/receipt-keys", s.jwksHandler(ReceiptRing))
+	mux.HandleFunc("GET /account/export", s.citizenExport)
+	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
 	s.mountDPO(mux)
 	s.mountDPOConsent(mux)
 	return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -46,7 +47,19 @@ func (s *Server) citizenAudit(w http.ResponseWriter, r *http.Request) {
 	subject := s.AuditSubject(citizen.ID)
 	out, err := s.auditPage(ctx, after, func(after int64) ([]audit.Record, int64, error) {
 		return s.Audit.EntriesAbout(ctx, subject, after, limit)
-	}, func(e audit.Entry, ae *AuditEntry) error {
+	}, s.openDetails(ctx, subject))
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// openDetails returns the function that puts an entry's details, opened
+// with the subject's key, into the answer: the JSON itself, a JSON string
+// for other bytes, or "erased".
+func (s *Server) openDetails(ctx context.Context, subject string) func(e audit.Entry, ae *AuditEntry) error {
+	return func(e audit.Entry, ae *AuditEntry) error {
 		if len(e.Details) == 0 {
 			return nil
 		}
@@ -62,10 +75,5 @@ func (s *Server) citizenAudit(w http.ResponseWriter, r *http.Request) {
 			ae.Details, _ = json.Marshal(string(plain))
 		}
 		return nil
-	})
-	if err != nil {
-		s.internalError(w, r, err)
-		return
 	}
-	writeJSON(w, http.StatusOK, out)
 }

@@ -70,7 +70,7 @@ type ExportClaims struct {
 func (s *Server) mountDPO(mux *http.ServeMux) {
 	mux.Handle("GET /dpo/audit/search", s.withScope(DPOScope, s.dpoSearch))
 	mux.Handle("GET /dpo/audit/export", s.withScope(DPOScope, s.dpoExport))
-	mux.HandleFunc("GET /dpo/audit/export-keys", s.dpoExportKeys)
+	mux.HandleFunc("GET /dpo/audit/export-keys", s.jwksHandler(ExportRing))
 }
 
 // dpoQuery parses the filters of a search or export. It writes a 400
@@ -285,29 +285,6 @@ func (s *Server) dpoExport(w http.ResponseWriter, r *http.Request, caller string
 	if err := bw.Flush(); err != nil {
 		s.log.WarnContext(ctx, "audit export: client went away", "err", err)
 	}
-}
-
-// dpoExportKeys serves the JWKS of ExportRing: the keys that verify
-// exports (the active one and those retired within the retention).
-func (s *Server) dpoExportKeys(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if _, err := s.Keys.Active(ctx, ExportRing, keys.ES256); err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	pubs, err := s.Keys.Verification(ctx, ExportRing)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	b, err := jose.JWKS(pubs...)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	w.Write(b)
 }
 
 // VerifyExport checks an export body as dpoExport documents, with the JWKS

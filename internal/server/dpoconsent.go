@@ -143,17 +143,7 @@ func (s *Server) dpoConsentHistory(w http.ResponseWriter, r *http.Request, calle
 		s.internalError(w, r, err)
 		return
 	}
-	out := make([]eventJSON, 0, len(es))
-	for _, e := range es {
-		ev := eventJSON{Record: e.Ref().String(), Type: string(e.Type), Purpose: e.Key.Purpose, PurposeVersion: e.PurposeVersion,
-			Controller: e.Key.Controller, LegalBasis: string(e.LegalBasis), NoticeVersion: e.NoticeVersion,
-			Categories: e.Categories, Method: string(e.Method), Actor: AuditActor{Kind: string(e.Actor.Kind), ID: e.Actor.ID}, Time: e.Time}
-		if !e.Expires.IsZero() {
-			exp := e.Expires
-			ev.Expires = &exp
-		}
-		out = append(out, ev)
-	}
+	out := eventsJSON(es)
 	writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "events": out})
 }
 
@@ -241,4 +231,20 @@ func (s *Server) dpoROPA(w http.ResponseWriter, r *http.Request, caller string) 
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"generated": time.Now().UTC(), "activities": out})
+}
+
+// eventsJSON is the JSON form of a consent history.
+func eventsJSON(es []consent.Event) []eventJSON {
+	out := make([]eventJSON, 0, len(es))
+	for _, e := range es {
+		ev := eventJSON{Record: e.Ref().String(), Type: string(e.Type), Purpose: e.Key.Purpose, PurposeVersion: e.PurposeVersion,
+			Controller: e.Key.Controller, LegalBasis: string(e.LegalBasis), NoticeVersion: e.NoticeVersion,
+			Categories: e.Categories, Method: string(e.Method), Actor: AuditActor{Kind: string(e.Actor.Kind), ID: e.Actor.ID}, Time: e.Time}
+		if !e.Expires.IsZero() {
+			exp := e.Expires
+			ev.Expires = &exp
+		}
+		out = append(out, ev)
+	}
+	return out
 }

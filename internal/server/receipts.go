@@ -211,25 +211,3 @@ func (s *Server) citizenReceipt(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"receipt": jws, "claims": c,
 		"keys": s.Config.PublicURL + "/consent/receipt-keys", "checkpoint": s.Config.PublicURL + "/audit/checkpoint"})
 }
-
-// receiptKeys serves the JWKS of ReceiptRing.
-func (s *Server) receiptKeys(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if _, err := s.Keys.Active(ctx, ReceiptRing, keys.ES256); err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	pubs, err := s.Keys.Verification(ctx, ReceiptRing)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	b, err := jose.JWKS(pubs...)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	w.Write(b)
-}
