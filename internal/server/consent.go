@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
@@ -108,39 +109,76 @@ func (a accountConsents) Of(ctx context.Context, citizenID, lang string) ([]page
 	}
 	slices.SortFunc(recs, func(x, y consent.Record) int { return y.Updated.Compare(x.Updated) })
 	out := make([]pages.ConsentItem, 0, len(recs))
+	seen := map[string]bool{}
 	for _, r := range recs {
 		p, err := a.s.Consent.Purpose(ctx, r.Key.Purpose)
 		if err != nil {
 			return nil, err
 		}
-		agency := r.Key.Controller
-		if c, err := a.s.Store.Client(ctx, r.Key.Controller); err == nil && c.Name != "" {
-			agency = c.Name
-		}
+		seen[p.ID] = true
 		st := r.State
-		out = append(out, pages.ConsentItem{
-			Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: agency,
-			NoticeURL: p.NoticeURL, State: string(st), Since: r.Updated,
-			ReceiptURL: "/account/consents/receipt?purpose=" + url.QueryEscape(p.ID),
-			Withdrawable: p.LegalBasis == consent.Consent &&
-				(st == consent.StateGiven || st == consent.StateRenewed || st == consent.StateRenewalRequired),
-		})
+		it := a.item(ctx, p, lang)
+		it.State, it.Since = string(st), r.Updated
+		it.ReceiptURL = "/account/consents/receipt?purpose=" + url.QueryEscape(p.ID)
+		it.Withdrawable = p.LegalBasis == consent.Consent &&
+			(st == consent.StateGiven || st == consent.StateRenewed || st == consent.StateRenewalRequired)
+		it.Renewable = p.LegalBasis == consent.Consent && (st == consent.StateRenewalRequired || st == consent.StateExpired)
+		it.Objectable = p.Objectable() && st != consent.StateObjected
+		out = append(out, it)
+	}
+	// Purposes that use citizens' data on a basis other than consent, with
+	// profiling, may be objected to even when no record exists yet.
+	ps, err := a.s.Consent.Purposes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ps, func(x, y consent.Purpose) int { return strings.Compare(x.ID, y.ID) })
+	for _, p := range ps {
+		if p.Objectable() && !seen[p.ID] {
+			it := a.item(ctx, p, lang)
+			it.Objectable = true
+			out = append(out, it)
+		}
 	}
 	return out, nil
 }
 
-func (a accountConsents) Withdraw(ctx context.Context, citizenID, purpose string) error {
-	_, err := a.s.Consent.Withdraw(ctx, consent.Request{Subject: citizenID, Purpose: purpose, Method: consent.MethodWeb})
+// item is the part of a ConsentItem that comes from the purpose.
+func (a accountConsents) item(ctx context.Context, p consent.Purpose, lang string) pages.ConsentItem {
+	agency := p.Controller
+	if c, err := a.s.Store.Client(ctx, p.Controller); err == nil && c.Name != "" {
+		agency = c.Name
+	}
+	return pages.ConsentItem{Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: agency, NoticeURL: p.NoticeURL}
+}
+
+// change runs a citizen's change from the account page; the changes that
+// do not apply to the record (or purpose) are ErrNotWithdrawable, and a
+// change whose effects failed stands (logged).
+func (a accountConsents) change(ctx context.Context, op func(context.Context, consent.Request) (consent.Record, error), citizenID, purpose string) error {
+	_, err := op(ctx, consent.Request{Subject: citizenID, Purpose: purpose, Method: consent.MethodWeb})
 	switch {
 	case errors.Is(err, consent.ErrTransition), errors.Is(err, consent.ErrNotFound), errors.Is(err, consent.ErrNotConsentBased),
-		errors.Is(err, consent.ErrInvalid):
+		errors.Is(err, consent.ErrNotObjectable), errors.Is(err, consent.ErrInvalid):
 		return pages.ErrNotWithdrawable
 	case errors.Is(err, consent.ErrEffects):
-		// The withdrawal stands and every decision denies; revoking the
-		// agency's tokens failed and is logged (and retried by nobody:
-		// the tokens expire within their short lifetime).
-		a.s.log.ErrorContext(ctx, "consent withdrawn, but ending the agency's access failed", "err", err)
+		// The change stands and every decision follows it; ending the
+		// agency's access failed and is logged (its tokens are short-lived,
+		// and userinfo asks the ledger anyway).
+		a.s.log.ErrorContext(ctx, "consent changed, but ending the agency's access failed", "err", err)
 		return nil
 	}
 	return err
+}
+
+func (a accountConsents) Renew(ctx context.Context, citizenID, purpose string) error {
+	return a.change(ctx, a.s.Consent.Renew, citizenID, purpose)
+}
+
+func (a accountConsents) Object(ctx context.Context, citizenID, purpose string) error {
+	return a.change(ctx, a.s.Consent.Object, citizenID, purpose)
+}
+
+func (a accountConsents) Withdraw(ctx context.Context, citizenID, purpose string) error {
+	return a.change(ctx, a.s.Consent.Withdraw, citizenID, purpose)
 }

@@ -42,6 +42,8 @@ var accountNotices = map[string]string{
 	"added":     "account.done.added",
 	"recovered": "account.done.recovered",
 	"withdrawn": "consents.done.withdrawn",
+	"renewed":   "consents.done.renewed",
+	"objected":  "consents.done.objected",
 }
 
 // accountSession returns the session of a page request, or answers it:

@@ -18,9 +18,17 @@ type Consents interface {
 	// decision denies and the agency's tokens that rested on it are
 	// revoked. ErrNotWithdrawable when there is no consent to withdraw.
 	Withdraw(ctx context.Context, citizenID, purpose string) error
+	// Renew confirms a consent awaiting renewal or expired, under the
+	// current notice; ErrNotWithdrawable when there is none to renew.
+	Renew(ctx context.Context, citizenID, purpose string) error
+	// Object records the citizen's objection (GDPR Art. 21) to a profiling
+	// purpose on public task or legitimate interest; ErrNotWithdrawable
+	// when the purpose admits none or the citizen objected already.
+	Object(ctx context.Context, citizenID, purpose string) error
 }
 
-// ErrNotWithdrawable: no consent in force (or awaiting renewal) to withdraw.
+// ErrNotWithdrawable: no consent in force (or awaiting renewal) to withdraw,
+// none to renew, or no objection possible.
 var ErrNotWithdrawable = errors.New("pages: no consent to withdraw")
 
 // ConsentItem is one of the citizen's records, as listed.
@@ -33,8 +41,12 @@ type ConsentItem struct {
 	// State is the record's state: given, renewed, refused, withdrawn,
 	// expired, objected, renewal_required.
 	State        string
-	Since        time.Time // when the record last changed
+	Since        time.Time // when the record last changed; zero without a record
 	Withdrawable bool
+	Renewable    bool
+	// Objectable: a profiling purpose on public task or legitimate
+	// interest that the citizen has not objected to.
+	Objectable bool
 	// ReceiptURL downloads the signed receipt of the latest change.
 	ReceiptURL string
 }
@@ -49,6 +61,22 @@ var consentStates = map[string]string{
 // withdrawConsent serves POST /account/consents/withdraw: one click, and the
 // consent is withdrawn with immediate effect (GDPR Art. 7(3)).
 func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
+	h.consentChange(w, r, "withdrawn", func(c Consents) func(context.Context, string, string) error { return c.Withdraw })
+}
+
+// renewConsent serves POST /account/consents/renew.
+func (h *Handler) renewConsent(w http.ResponseWriter, r *http.Request) {
+	h.consentChange(w, r, "renewed", func(c Consents) func(context.Context, string, string) error { return c.Renew })
+}
+
+// objectToPurpose serves POST /account/consents/object (GDPR Art. 21).
+func (h *Handler) objectToPurpose(w http.ResponseWriter, r *http.Request) {
+	h.consentChange(w, r, "objected", func(c Consents) func(context.Context, string, string) error { return c.Object })
+}
+
+// consentChange runs one of the account page's consent forms: CSRF and
+// session, the change, then back to the account page with its notice.
+func (h *Handler) consentChange(w http.ResponseWriter, r *http.Request, done string, op func(Consents) func(context.Context, string, string) error) {
 	lang, sess, ok := h.accountForm(w, r)
 	if !ok {
 		return
@@ -58,7 +86,7 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 		h.errorPageBack(w, r, lang, probBadRequest, "/account", "account.title", nil)
 		return
 	}
-	err := h.consents.Withdraw(r.Context(), sess.CitizenID, purpose)
+	err := op(h.consents)(r.Context(), sess.CitizenID, purpose)
 	if errors.Is(err, ErrNotWithdrawable) {
 		h.renderAccount(w, r, lang, sess, http.StatusConflict, []web.FieldError{{Message: web.T(lang, "consents.error.none")}}, "")
 		return
@@ -66,5 +94,5 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 		h.failPage(w, r, lang, err)
 		return
 	}
-	http.Redirect(w, r, "/account?done=withdrawn", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?done="+done, http.StatusSeeOther)
 }

@@ -183,6 +183,8 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST /account/passkeys/remove", h.remove)
 	m.HandleFunc("POST /account/recovery-codes", h.newCodes)
 	m.HandleFunc("POST /account/consents/withdraw", h.withdrawConsent)
+	m.HandleFunc("POST /account/consents/renew", h.renewConsent)
+	m.HandleFunc("POST /account/consents/object", h.objectToPurpose)
 	m.HandleFunc("GET /recover", h.recoverPage)
 	m.HandleFunc("POST /recover", h.recoverCode)
 	m.HandleFunc("GET /recover/passkey", h.recoverPasskeyPage)
