@@ -36,7 +36,7 @@ a table of throughput and latency percentiles.
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, benchUsage)
-		return errors.New("cedula bench needs a scenario: reference or token")
+		return errors.New("cedula bench needs a scenario: reference, token, audit or consent")
 	}
 	switch args[0] {
 	case "reference":
@@ -45,11 +45,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchToken(ctx, args[1:], stdout)
 	case "audit":
 		return benchAudit(ctx, args[1:], stdout)
+	case "consent":
+		return benchConsent(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
 	}
-	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit)", args[0])
+	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent)", args[0])
 }
 
 // loadFlags are the flags every scenario shares.
@@ -170,23 +172,30 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "token: %s, client %s (%s key %s, aud %s), concurrency %d, warm-up %v, duration %v\n",
 		tc.TokenEndpoint(), *clientID, key.Alg(), key.ID(), *aud, lf.concurrency, lf.warmup, lf.duration)
+	return compareWithJ(ctx, "token", tc.Request, lf, *compare, *rounds, *minRatio, stdout)
+}
+
+// compareWithJ runs op as scenario name and, with compare, J at the same
+// concurrency, alternating rounds times, and prints the table and the ratio
+// of the medians; below minRatio (when positive) it fails.
+func compareWithJ(ctx context.Context, name string, op func(context.Context) error, lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer) error {
 	n := 1
-	if *compare && *rounds > 1 {
-		n = *rounds
+	if compare && rounds > 1 {
+		n = rounds
 	}
 	var results []bench.Result
-	var toks, js []float64
+	var ops, js []float64
 	for i := 0; i < n; i++ {
-		tok, err := bench.Run(ctx, lf.options("token", stdout), tc.Request)
+		res, err := bench.Run(ctx, lf.options(name, stdout), op)
 		if err != nil {
-			return partial(stdout, tok, err)
+			return partial(stdout, res, err)
 		}
-		if tok.Ops == 0 {
-			return fmt.Errorf("cedula bench token: no request succeeded; first error: %s", tok.FirstError)
+		if res.Ops == 0 {
+			return fmt.Errorf("cedula bench %s: no request succeeded; first error: %s", name, res.FirstError)
 		}
-		results = append(results, tok)
-		toks = append(toks, tok.Throughput)
-		if *compare {
+		results = append(results, res)
+		ops = append(ops, res.Throughput)
+		if compare {
 			j, err := measureReference(ctx, lf, stdout)
 			if err != nil {
 				return err
@@ -199,25 +208,25 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := bench.WriteTable(stdout, results...); err != nil {
 		return err
 	}
-	if !*compare {
+	if !compare {
 		return nil
 	}
-	tokT, jT := median(toks), median(js)
-	ratio := tokT / jT
+	opT, jT := median(ops), median(js)
+	ratio := opT / jT
 	verdict := ""
-	if *minRatio > 0 {
-		verdict = fmt.Sprintf(" (target ≥ %.2f: met)", *minRatio)
-		if ratio < *minRatio {
-			verdict = fmt.Sprintf(" (target ≥ %.2f: NOT met)", *minRatio)
+	if minRatio > 0 {
+		verdict = fmt.Sprintf(" (target ≥ %.2f: met)", minRatio)
+		if ratio < minRatio {
+			verdict = fmt.Sprintf(" (target ≥ %.2f: NOT met)", minRatio)
 		}
 	}
-	what := "token/J"
+	what := name + "/J"
 	if n > 1 {
-		what = fmt.Sprintf("median token/median J over %d rounds", n)
+		what = fmt.Sprintf("median %s/median J over %d rounds", name, n)
 	}
-	fmt.Fprintf(stdout, "%s = %.1f / %.1f = %.2f%s\n", what, tokT, jT, ratio, verdict)
-	if *minRatio > 0 && ratio < *minRatio {
-		return fmt.Errorf("cedula bench token: token throughput is %.2f × J, below --min-ratio %.2f", ratio, *minRatio)
+	fmt.Fprintf(stdout, "%s = %.1f / %.1f = %.2f%s\n", what, opT, jT, ratio, verdict)
+	if minRatio > 0 && ratio < minRatio {
+		return fmt.Errorf("cedula bench %s: %s throughput is %.2f × J, below --min-ratio %.2f", name, name, ratio, minRatio)
 	}
 	return nil
 }

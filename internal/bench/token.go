@@ -152,6 +152,12 @@ type tokenResponse struct {
 // the token endpoint, a 200 with an access_token expected. It is the
 // operation `cedula bench token` repeats.
 func (c *TokenClient) Request(ctx context.Context) error {
+	_, err := c.Token(ctx)
+	return err
+}
+
+// Token obtains one access token, as Request does, and returns it.
+func (c *TokenClient) Token(ctx context.Context) (string, error) {
 	now := time.Now()
 	assertion, err := c.cfg.Key.SignAssertion(jose.ClientAssertion{
 		ClientID: c.cfg.ClientID,
@@ -160,7 +166,7 @@ func (c *TokenClient) Request(ctx context.Context) error {
 		Expiry:   now.Add(assertionLifetime),
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	form := url.Values{
 		"grant_type":            {"client_credentials"},
@@ -173,25 +179,25 @@ func (c *TokenClient) Request(ctx context.Context) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("token: %w", err)
+		return "", fmt.Errorf("token: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("token: status %d: %s", resp.StatusCode, oneLine(string(body)))
+		return "", fmt.Errorf("token: status %d: %s", resp.StatusCode, oneLine(string(body)))
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
-		return fmt.Errorf("token: status 200 without an access_token: %s", oneLine(string(body)))
+		return "", fmt.Errorf("token: status 200 without an access_token: %s", oneLine(string(body)))
 	}
-	return nil
+	return tr.AccessToken, nil
 }

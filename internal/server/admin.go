@@ -125,8 +125,14 @@ func (s *Server) adminCreateCitizen(w http.ResponseWriter, r *http.Request, call
 		s.internalError(w, r, err)
 		return
 	}
+	// The registrar knows the citizen from now on, by its own sub.
+	sub, err := s.Provider.Register(r.Context(), caller, c.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	s.log.InfoContext(r.Context(), "citizen created", "by", caller, "citizen", c)
-	writeJSON(w, http.StatusCreated, map[string]string{"id": c.ID})
+	writeJSON(w, http.StatusCreated, map[string]string{"id": c.ID, "sub": sub})
 }
 
 func (s *Server) adminEnrol(w http.ResponseWriter, r *http.Request, caller string) {

@@ -224,7 +224,7 @@ func seedMachine(ctx context.Context, s *Server, out io.Writer) error {
 		return err
 	}
 	c := issuer.Client{ID: DemoMachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{AdminScope}, Created: time.Now()}
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{AdminScope, ConsentScope}, Created: time.Now()}
 	if err := s.Store.PutClient(ctx, c); err != nil {
 		return err
 	}

@@ -258,6 +258,22 @@ func (p *Provider) Subject(ctx context.Context, clientID, citizenID string) (str
 	return subject(p.st.secret, subjectSector(c), citizenID), nil
 }
 
+// Register records that clientID knows citizenID (it registered them) and
+// returns the sub it knows them by, as a login would: the client may then
+// name the citizen by that sub in its API calls.
+func (p *Provider) Register(ctx context.Context, clientID, citizenID string) (string, error) {
+	c, err := p.st.store.Client(ctx, clientID)
+	if err != nil {
+		return "", err
+	}
+	sector := subjectSector(c)
+	sub := subject(p.st.secret, sector, citizenID)
+	if err := p.st.store.PutSubject(ctx, sector, sub, citizenID); err != nil {
+		return "", err
+	}
+	return sub, nil
+}
+
 // AccessToken returns the active access token whose value is token (as
 // sent in an Authorization header), or an error when it is unknown, revoked
 // or expired.

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/cedula/cedula/internal/bench"
+	"github.com/cedula/cedula/internal/jose"
+)
+
+// benchPurpose is the purpose `cedula bench consent` registers: one of the
+// benchmarking client's own, on public task (so every decision reads the
+// citizen's record for an objection, and allows).
+const benchPurpose = `{"id":"bench-decide","name":{"es":"Banco de pruebas","en":"Benchmark"},
+ "description":{"es":"Decisiones de prueba de rendimiento.","en":"Benchmark decisions."},
+ "controller":%q,"legal_basis":"public_task","categories":["contact"],"dpv":"dpv:ServiceProvision",
+ "notice_version":"1","notice_url":%q}`
+
+func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cedula bench consent", flag.ContinueOnError)
+	lf := newLoadFlags(fs)
+	issuer := fs.String("url", "", "the server's issuer URL (required)")
+	clientID := fs.String("client-id", "", "an agency client with scopes cedula:admin and cedula:consent, private_key_jwt (required)")
+	keyFile := fs.String("client-key", "", "file with the client's private JWK (required)")
+	citizens := fs.Int("citizens", 100, "citizens to create and ask about, round robin")
+	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print decide/J")
+	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when decide/J is below this (0: never)")
+	rounds := fs.Int("rounds", 3, "with --compare, alternate decide and J this many times and compare the medians")
+	if err := parseBenchFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if *issuer == "" || *clientID == "" || *keyFile == "" {
+		return errors.New("cedula bench consent: --url, --client-id and --client-key are required")
+	}
+	raw, err := os.ReadFile(*keyFile)
+	if err != nil {
+		return fmt.Errorf("cedula bench consent: %w", err)
+	}
+	key, err := jose.ParseClientKey(raw)
+	if err != nil {
+		return fmt.Errorf("cedula bench consent: %s: %w", *keyFile, err)
+	}
+	hc := bench.NewHTTPClient(lf.concurrency)
+	tc, err := bench.NewTokenClient(ctx, bench.TokenConfig{Issuer: *issuer, ClientID: *clientID, Key: key,
+		Audience: bench.AudTokenEndpoint, Scope: "cedula:admin cedula:consent", HTTP: hc})
+	if err != nil {
+		return err
+	}
+	token, err := tc.Token(ctx)
+	if err != nil {
+		return fmt.Errorf("cedula bench consent: token: %w", err)
+	}
+	base := strings.TrimRight(tc.Issuer(), "/")
+	call := func(method, path, body string, out any) error {
+		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		if res.StatusCode/100 != 2 {
+			return fmt.Errorf("%s %s: status %d: %s", method, path, res.StatusCode, bytes.TrimSpace(b))
+		}
+		if out != nil {
+			return json.Unmarshal(b, out)
+		}
+		return nil
+	}
+	if err := call("POST", "/admin/purposes", fmt.Sprintf(benchPurpose, *clientID, base+"/privacy"), nil); err != nil {
+		return fmt.Errorf("cedula bench consent: register the purpose: %w", err)
+	}
+	bodies := make([][]byte, *citizens)
+	for i := range bodies {
+		var c struct{ Sub string }
+		if err := call("POST", "/admin/citizens", fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","locale":"es"}`, i), &c); err != nil {
+			return fmt.Errorf("cedula bench consent: create a citizen: %w", err)
+		}
+		bodies[i], _ = json.Marshal(map[string]any{"sub": c.Sub, "purpose": "bench-decide", "categories": []string{"contact"}})
+	}
+	var next atomic.Int64
+	decide := func(ctx context.Context) error {
+		i := int(next.Add(1) % int64(len(bodies)))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/consent/decide", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		var d struct{ Allow bool }
+		if err := json.NewDecoder(io.LimitReader(res.Body, 4<<10)).Decode(&d); err != nil || res.StatusCode != 200 || !d.Allow {
+			return fmt.Errorf("decide: status %d, allow %v, %v", res.StatusCode, d.Allow, err)
+		}
+		return nil
+	}
+	if err := decide(ctx); err != nil {
+		return fmt.Errorf("cedula bench consent: first decision: %w", err)
+	}
+	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
+		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
+	return compareWithJ(ctx, "decide", decide, lf, *compare, *rounds, *minRatio, stdout)
+}

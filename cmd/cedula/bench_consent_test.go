@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/issuer"
+)
+
+// TestBenchConsent: `cedula bench consent` registers its purpose and
+// citizens through the admin API of a real server, then loads
+// POST /consent/decide; every decision it counted is in the audit log.
+func TestBenchConsent(t *testing.T) {
+	s, base, _ := recorderServer(t, server.AdminScope)
+	keyFile, jwks := clientKeyFile(t)
+	if err := s.Store.PutClient(context.Background(), issuer.Client{ID: "bench", Name: "bench", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise,
+		Scopes: []string{server.AdminScope, server.ConsentScope}}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runBench(context.Background(), []string{"consent", "--quiet", "--compare=false", "--url", base, "--client-id", "bench",
+		"--client-key", keyFile, "--citizens", "3", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s"}, &out)
+	if err != nil || !strings.Contains(out.String(), "consent: "+base+"/consent/decide, client bench, 3 citizens") || !strings.Contains(out.String(), "decide") {
+		t.Fatalf("bench consent: %v\n%s", err, out.String())
+	}
+	ctx := context.Background()
+	if err := s.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := s.Audit.Size(ctx)
+	decisions := 0
+	for start := int64(0); start < n; start += 1000 {
+		recs, err := s.Audit.Entries(ctx, start, min(n, start+1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if e, _ := r.Entry(); e.Action == consent.ActionDecide && e.Outcome == "allowed" {
+				decisions++
+			}
+		}
+	}
+	if decisions < 2 {
+		t.Errorf("%d allowed decisions in the log, want every one the bench made (at least 2)", decisions)
+	}
+	// Without the consent scope the bench says so at once.
+	if err := runBench(context.Background(), []string{"consent", "--url", base, "--client-id", "recorder", "--client-key", keyFile}, &out); err == nil {
+		t.Error("bench consent with a client lacking the key and scope: no error")
+	}
+}
