@@ -133,3 +133,32 @@ func TestUserinfoFollowsTheLedger(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawalEndsTheGrant: with the server's effect wired in, a
+// withdrawal revokes the agency's tokens before Withdraw returns:
+// introspection says inactive, userinfo and refresh refuse them.
+func TestWithdrawalEndsTheGrant(t *testing.T) {
+	e := newEnv(t)
+	e.endGrants = true
+	ctx := t.Context()
+	tok, _ := e.webAccessToken("profile", "email", oidcop.PurposeScope+taxPurpose)
+	if got := e.introspect(tok); got["active"] != true {
+		t.Fatalf("introspection before withdrawal: %v", got)
+	}
+	if _, err := e.consent.Withdraw(ctx, consent.Request{Subject: e.citizen.ID, Purpose: taxPurpose, Method: consent.MethodWeb}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.introspect(tok); got["active"] != false {
+		t.Errorf("introspection after withdrawal: %v, want inactive", got)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == 200 {
+		t.Error("userinfo with the token after withdrawal: 200, want refused")
+	}
+}

@@ -43,6 +43,20 @@ type env struct {
 	http     *http.Client    // does not follow redirects
 	audit    *auditstore.Store
 	consent  *consent.Service
+	// endGrants makes a consent that ends end the agency's grant, as the
+	// server does (consent.Effects → Provider.EndGrant).
+	endGrants bool
+}
+
+// endGrants is the server's consent effect, when the test turns it on.
+type endGrants struct{ e *env }
+
+func (g endGrants) Ended(ctx context.Context, r consent.Record) error {
+	if !g.e.endGrants {
+		return nil
+	}
+	_, err := g.e.p.EndGrant(ctx, r.Key.Subject, r.Key.Controller)
+	return err
 }
 
 // The purposes of the registry: a login purpose of the public client and
@@ -86,7 +100,7 @@ func newEnvWith(t testing.TB, km keys.Manager) *env {
 	e.audit = auditstore.New(d)
 	t.Cleanup(e.audit.Close)
 	var err error
-	e.consent, err = consent.New(ctx, consent.Config{Store: consentstore.New(d), Audit: e.audit,
+	e.consent, err = consent.New(ctx, consent.Config{Store: consentstore.New(d), Audit: e.audit, Effects: endGrants{e},
 		Pseudonym: func(id string) string { return issuer.AuditSubject(make([]byte, 32), id) }})
 	if err != nil {
 		t.Fatal(err)
