@@ -403,3 +403,14 @@ func (s *Service) Counts(ctx context.Context) ([]Count, error) {
 	}
 	return cs, nil
 }
+
+// EventCounts returns the events of each type per UTC day, purpose and
+// controller between from and to: consents given, withdrawn, expired, …
+// over time.
+func (s *Service) EventCounts(ctx context.Context, from, to time.Time) ([]EventCount, error) {
+	cs, err := s.store.EventCounts(ctx, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("consent: event counts: %w", err)
+	}
+	return cs, nil
+}

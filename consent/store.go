@@ -66,6 +66,10 @@ type Ledger interface {
 	// Counts returns how many records there are per purpose, controller
 	// and state, sorted by those.
 	Counts(ctx context.Context) ([]Count, error)
+	// EventCounts counts the events of each type per UTC day, purpose and
+	// controller, for events at from ≤ time < to; ordered by day, purpose,
+	// controller and type.
+	EventCounts(ctx context.Context, from, to time.Time) ([]EventCount, error)
 }
 
 // Count is a number of records in one state, for the DPO.
@@ -73,6 +77,16 @@ type Count struct {
 	Purpose    string
 	Controller string
 	State      State
+	N          int64
+}
+
+// EventCount is the number of events of one type on one UTC day for a
+// purpose and controller: consents given, withdrawn, expired over time.
+type EventCount struct {
+	Day        time.Time // midnight UTC
+	Purpose    string
+	Controller string
+	Type       EventType
 	N          int64
 }
 

@@ -38,6 +38,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) consent.Store) {
 		{"DueToExpire", testDueToExpire},
 		{"OnOldNotice", testOnOldNotice},
 		{"Counts", testCounts},
+		{"EventCounts", testEventCounts},
 		{"Replicas", testReplicas},
 	} {
 		t.Run(st.name, func(t *testing.T) { st.run(t, newStore(t)) })

@@ -618,6 +618,40 @@ func testCounts(t *testing.T, s consent.Store) {
 	}
 }
 
+// testEventCounts: events per UTC day, purpose, controller and type, in
+// the range asked.
+func testEventCounts(t *testing.T, s consent.Store) {
+	ctx := context.Background()
+	tg := tag()
+	day := time.Date(2026, 5, 10, 23, 30, 0, 0, time.UTC)
+	k1, k2 := key(tg, 1), key(tg, 2)
+	appendEvents(t, s, ev(k1, "r1-"+tg, 1, consent.Given, day), ev(k1, "r1-"+tg, 2, consent.Withdrawn, day.Add(time.Hour)))
+	appendEvents(t, s, ev(k2, "r2-"+tg, 1, consent.Given, day.Add(10*time.Minute)))
+	cs, err := s.EventCounts(ctx, day.Add(-24*time.Hour), day.Add(48*time.Hour))
+	must(t, err, "EventCounts")
+	var mine []consent.EventCount
+	for _, c := range cs {
+		if c.Purpose == "purpose-"+tg {
+			mine = append(mine, c)
+		}
+	}
+	may10, may11 := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 5, 11, 0, 0, 0, 0, time.UTC)
+	want := []consent.EventCount{
+		{Day: may10, Purpose: "purpose-" + tg, Controller: "agency-" + tg, Type: consent.Given, N: 2},
+		{Day: may11, Purpose: "purpose-" + tg, Controller: "agency-" + tg, Type: consent.Withdrawn, N: 1},
+	}
+	if !reflect.DeepEqual(mine, want) {
+		t.Errorf("EventCounts: got %+v, want %+v", mine, want)
+	}
+	cs, err = s.EventCounts(ctx, may11, may11.Add(24*time.Hour))
+	must(t, err, "EventCounts of May 11")
+	for _, c := range cs {
+		if c.Purpose == "purpose-"+tg && c.Type != consent.Withdrawn {
+			t.Errorf("EventCounts of May 11: %+v outside the range", c)
+		}
+	}
+}
+
 func testReplicas(t *testing.T, s consent.Store) {
 	ctx := context.Background()
 	id := "replica-" + tag()

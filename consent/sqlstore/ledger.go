@@ -236,6 +236,35 @@ GROUP BY purpose, controller, state ORDER BY purpose, controller, state`)
 	return out, nil
 }
 
+// microsPerDay is a UTC day in the microseconds the store keeps times in.
+const microsPerDay = 86_400_000_000
+
+// EventCounts implements consent.Ledger.
+func (s *Store) EventCounts(ctx context.Context, from, to time.Time) ([]consent.EventCount, error) {
+	rows, err := s.query(ctx, `SELECT at / `+fmt.Sprint(microsPerDay)+` AS day, purpose, controller, event_type, count(*)
+FROM consent_events WHERE at >= $1 AND at < $2
+GROUP BY at / `+fmt.Sprint(microsPerDay)+`, purpose, controller, event_type ORDER BY 1, 2, 3, 4`, micros(from), micros(to))
+	if err != nil {
+		return nil, fmt.Errorf("consent: event counts: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.EventCount
+	for rows.Next() {
+		var c consent.EventCount
+		var day int64
+		var typ string
+		if err := rows.Scan(&day, &c.Purpose, &c.Controller, &typ, &c.N); err != nil {
+			return nil, fmt.Errorf("consent: event counts: %w", err)
+		}
+		c.Day, c.Type = time.UnixMicro(day*microsPerDay).UTC(), consent.EventType(typ)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent: event counts: %w", err)
+	}
+	return out, nil
+}
+
 func (s *Store) events(ctx context.Context, op, q string, args ...any) ([]consent.Event, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {

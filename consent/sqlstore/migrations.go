@@ -104,4 +104,10 @@ var Migrations = []db.Migration{{
 	Version:  1,
 	SQLite:   dialect(schemaV1, db.SQLite),
 	Postgres: dialect(schemaV1, db.Postgres),
+}, {
+	// The DPO's counts over time (EventCounts) read events by time.
+	Room:     "consent",
+	Version:  2,
+	SQLite:   `CREATE INDEX consent_events_at ON consent_events (at);`,
+	Postgres: `CREATE INDEX consent_events_at ON consent_events (at);`,
 }}

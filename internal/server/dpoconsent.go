@@ -20,12 +20,14 @@ import (
 // The DPO's views of the consent ledger (scope cedula:dpo):
 //
 //	GET /dpo/consents/counts[?format=csv]            records per purpose, controller and state
+//	GET /dpo/consents/timeline?from=…&to=…[&format=csv] events per day, purpose, controller and type
 //	GET /dpo/consents/history?citizen_id=…&reason=…  a citizen's full history; the reason is required and audited
 //	GET /dpo/ropa[?format=csv]                        the record of processing activities (GDPR Art. 30)
 
 func (s *Server) mountDPOConsent(mux *http.ServeMux) {
 	mux.Handle("GET /dpo/consents/counts", s.withScope(DPOScope, s.dpoConsentCounts))
 	mux.Handle("GET /dpo/consents/history", s.withScope(DPOScope, s.dpoConsentHistory))
+	mux.Handle("GET /dpo/consents/timeline", s.withScope(DPOScope, s.dpoConsentTimeline))
 	mux.Handle("GET /dpo/ropa", s.withScope(DPOScope, s.dpoROPA))
 }
 
@@ -80,6 +82,65 @@ func (s *Server) dpoConsentCounts(w http.ResponseWriter, r *http.Request, caller
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"counts": out})
+}
+
+type dayCountJSON struct {
+	Day        string `json:"day"`
+	Purpose    string `json:"purpose"`
+	Controller string `json:"controller"`
+	Event      string `json:"event"`
+	Events     int64  `json:"events"`
+}
+
+// maxTimeline bounds the days one timeline request covers.
+const maxTimeline = 366
+
+// dpoConsentTimeline serves the consents given, withdrawn, expired, … per
+// UTC day between from (default 30 days ago) and to (default today), both
+// YYYY-MM-DD and included.
+func (s *Server) dpoConsentTimeline(w http.ResponseWriter, r *http.Request, caller string) {
+	asCSV, ok := wantsCSV(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := today.AddDate(0, 0, -30), today
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := q.Get(p.name); v != "" {
+			d, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				writeProblem(w, http.StatusBadRequest, "Invalid request", p.name+" must be a date, YYYY-MM-DD")
+				return
+			}
+			*p.t = d
+		}
+	}
+	if to.Before(from) || to.Sub(from) > maxTimeline*24*time.Hour {
+		writeProblem(w, http.StatusBadRequest, "Invalid request", fmt.Sprintf("from must not be after to, and the range at most %d days", maxTimeline))
+		return
+	}
+	cs, err := s.Consent.EventCounts(r.Context(), from, to.AddDate(0, 0, 1))
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := make([]dayCountJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, dayCountJSON{c.Day.Format(time.DateOnly), c.Purpose, c.Controller, string(c.Type), c.N})
+	}
+	if asCSV {
+		rows := make([][]string, 0, len(out))
+		for _, c := range out {
+			rows = append(rows, []string{c.Day, c.Purpose, c.Controller, c.Event, strconv.FormatInt(c.Events, 10)})
+		}
+		writeCSV(w, "consent-timeline.csv", []string{"day", "purpose", "controller", "event", "events"}, rows)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly), "days": out})
 }
 
 type eventJSON struct {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/server"
@@ -57,6 +58,34 @@ func TestDPOConsentViews(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
 	if status != 200 || err != nil || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") || len(rows) != 3 || rows[0][3] != "records" {
 		t.Errorf("counts as CSV: %d %v %q %v", status, err, hdr.Get("Content-Type"), rows)
+	}
+
+	// Over time: today's events, by type.
+	today := time.Now().UTC().Format(time.DateOnly)
+	status, body, _ = e.get("/dpo/consents/timeline?from="+today+"&to="+today, dpoTok)
+	var tl struct {
+		Days []struct {
+			Day, Purpose, Event string
+			Events              int64
+		}
+	}
+	json.Unmarshal(body, &tl)
+	byEvent := map[string]int64{}
+	for _, d := range tl.Days {
+		if d.Day == today && d.Purpose == "tax-reminders" {
+			byEvent[d.Event] += d.Events
+		}
+	}
+	if status != 200 || byEvent["given"] != 2 || byEvent["withdrawn"] != 1 {
+		t.Errorf("timeline: %d %s, want 2 given and 1 withdrawn today", status, body)
+	}
+	for _, q := range []string{"from=2026-13-01", "from=2026-02-01&to=2026-01-01", "from=2020-01-01&to=2026-01-01", "format=pdf"} {
+		if status, body, _ := e.get("/dpo/consents/timeline?"+q, dpoTok); status != 400 {
+			t.Errorf("timeline?%s: %d %s, want 400", q, status, body)
+		}
+	}
+	if status, body, _ = e.get("/dpo/consents/timeline?format=csv", dpoTok); status != 200 || !strings.HasPrefix(string(body), "day,purpose,controller,event,events") {
+		t.Errorf("timeline as CSV: %d %s", status, body)
 	}
 
 	// History: a reason first.
