@@ -129,6 +129,8 @@ var catalog = map[string][2]string{
 	"consents.object":          {"Oponerme", "Object"},
 	"consents.object_label":    {"Oponerme a «%s»", "Object to “%s”"},
 	"consents.object_hint":     {"Este uso de tus datos incluye la elaboración de perfiles. Puedes oponerte y la agencia dejará de usarlos para este fin.", "This use of your data involves profiling. You may object, and the agency will stop using it for this purpose."},
+	"consents.renewal_one":     {"Una agencia cambió su aviso de privacidad: revisa y renueva tu consentimiento más abajo, o retíralo.", "An agency changed its privacy notice: review and renew your consent below, or withdraw it."},
+	"consents.renewal_many":    {"%d agencias cambiaron su aviso de privacidad: revisa y renueva tus consentimientos más abajo, o retíralos.", "%d agencies changed their privacy notices: review and renew your consents below, or withdraw them."},
 	"consents.done.renewed":    {"Consentimiento renovado.", "Consent renewed."},
 	"consents.done.objected":   {"Oposición registrada. La agencia ya no puede usar tus datos para ese fin.", "Objection recorded. The agency can no longer use your data for that purpose."},
 	"consents.done.withdrawn":  {"Consentimiento retirado. La agencia ya no puede usar tus datos para ese fin.", "Consent withdrawn. The agency can no longer use your data for that purpose."},

@@ -79,7 +79,8 @@ func TestAccountConsentForms(t *testing.T) {
 	}
 
 	html := page()
-	for _, want := range []string{`action="/account/consents/renew"`, `action="/account/consents/object"`, "Cruce de ayudas"} {
+	for _, want := range []string{`action="/account/consents/renew"`, `action="/account/consents/object"`, "Cruce de ayudas",
+		"cambió su aviso de privacidad"} { // the citizen is told the consent awaits renewal
 		if !strings.Contains(html, want) {
 			t.Errorf("the account page lacks %s", want)
 		}

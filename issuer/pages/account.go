@@ -106,6 +106,22 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang str
 	}
 	// The page's own path, so that the language switch returns to it.
 	r.URL.Path, r.URL.RawQuery = "/account", ""
+	// Consents awaiting renewal (their notice changed) are told at the top
+	// of the page, unless another notice has something to say.
+	if notice == "" {
+		renew := 0
+		for _, c := range data.Consents {
+			if c.Renewable && c.State == "renewal_required" {
+				renew++
+			}
+		}
+		switch {
+		case renew == 1:
+			notice = web.T(lang, "consents.renewal_one")
+		case renew > 1:
+			notice = web.T(lang, "consents.renewal_many", renew)
+		}
+	}
 	p := web.NewPage(w, r, h.csrf, lang, "account.title", data)
 	p.Errors, p.Notice = errs, notice
 	h.page(w, r, status, "account", p)
