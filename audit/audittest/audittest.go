@@ -56,6 +56,7 @@ func RunLogTests(t *testing.T, newLog func(t *testing.T) Env) {
 		{"TwoReplicas", testReplicas},
 		{"SequenceTx", testSequenceTx},
 		{"SequenceTxConcurrent", testSequenceTxConcurrent},
+		{"AppendFollowsCommitOrder", testAppendFollowsCommitOrder},
 
 		{"ProofsVerify", testProofs},
 		{"ProofBadRequests", testProofBadRequests},

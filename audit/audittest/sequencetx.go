@@ -151,3 +151,26 @@ func testSequenceTxConcurrent(t *testing.T, newLog func(*testing.T) Env) {
 	}
 	checkTree(t, l, recs)
 }
+
+// testAppendFollowsCommitOrder: an entry committed through the outbox
+// comes before one appended afterwards, even when no Flush ran between.
+func testAppendFollowsCommitOrder(t *testing.T, newLog func(*testing.T) Env) {
+	ctx := t.Context()
+	env := newLog(t)
+	setupChanges(t, env)
+	l := env.Log
+	for i := range 5 {
+		must(t, change(ctx, env, l, fmt.Sprintf("o%d", i), newEntry("outbox", i), false), "AppendTx")
+		_, err := l.Append(ctx, newEntry("direct", i))
+		must(t, err, "Append")
+	}
+	must(t, l.Flush(ctx), "Flush")
+	ids := requestIDs(t, readAll(t, l))
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("outbox/%d", i), fmt.Sprintf("direct/%d", i))
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("log order: got %v, want %v", ids, want)
+	}
+}

@@ -172,16 +172,18 @@ func (s *Store) flush(reqs []*appendReq) []error {
 	return errs
 }
 
-// sequence numbers the outbox rows (when a drain is asked for) and then the
-// requests' entries, in one transaction holding the head lock. On
-// PostgreSQL a group without outbox rows first tries sequenceFast.
+// sequence numbers the outbox rows and then the requests' entries, in one
+// transaction holding the head lock: entries committed through the outbox
+// before an Append began come before it, so the log's order follows the
+// order of commits. On PostgreSQL a group, when the outbox is empty, first
+// tries sequenceFast.
 func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	drain, total := false, 0
 	for _, r := range reqs {
 		drain = drain || r.drain
 		total += len(r.data)
 	}
-	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert {
+	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert && !s.outboxHasRows(ctx) {
 		done, err := s.sequenceFast(ctx, reqs)
 		if done || err != nil {
 			return err
@@ -216,13 +218,9 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		return fmt.Errorf("lock head: %w", err)
 	}
 
-	var leaves [][]byte
-	var pendingIDs []any
-	if drain {
-		var err error
-		if pendingIDs, leaves, err = takePending(ctx, tx); err != nil {
-			return err
-		}
+	pendingIDs, leaves, err := takePending(ctx, tx)
+	if err != nil {
+		return err
 	}
 	nPending := len(pendingIDs)
 	leaves = number(reqs, base+int64(len(leaves)), leaves)
@@ -264,6 +262,17 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	}
 	s.frontierSize, s.frontier = newSize, front
 	return nil
+}
+
+// outboxHasRows reports whether the outbox holds a row (or cannot tell).
+func (s *Store) outboxHasRows(ctx context.Context) bool {
+	st, err := s.stmt(ctx, `SELECT 1 FROM audit_pending LIMIT 1`)
+	if err != nil {
+		return true
+	}
+	var one int
+	err = st.QueryRowContext(ctx).Scan(&one)
+	return !errors.Is(err, sql.ErrNoRows)
 }
 
 // takePending reads up to maxDrain outbox rows, oldest first, in tx

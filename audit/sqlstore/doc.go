@@ -32,7 +32,10 @@
 // head), inserts them with multi-row statements, deletes the outbox rows it
 // numbered and writes the new size.
 //
-// On PostgreSQL, a group without outbox rows first tries one statement in
+// Every sequencing transaction numbers the outbox rows committed before it
+// first, so the log's order follows the order of commits whichever way an
+// entry came in. On PostgreSQL, a group, when the outbox is empty (one
+// prepared query tells), first tries one statement in
 // autocommit (one round trip, one commit): an UPDATE of the head guarded by
 // "size = the size this store last wrote", and INSERTs conditional on that
 // UPDATE having matched. The UPDATE takes the same row lock as the locked
