@@ -175,15 +175,15 @@ func (s *Store) flush(reqs []*appendReq) []error {
 // sequence numbers the outbox rows and then the requests' entries, in one
 // transaction holding the head lock: entries committed through the outbox
 // before an Append began come before it, so the log's order follows the
-// order of commits. On PostgreSQL a group, when the outbox is empty, first
-// tries sequenceFast.
+// order of commits. On PostgreSQL a group first tries sequenceFast, which
+// applies only while the outbox is empty.
 func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	drain, total := false, 0
 	for _, r := range reqs {
 		drain = drain || r.drain
 		total += len(r.data)
 	}
-	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert && !s.outboxHasRows(ctx) {
+	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert {
 		done, err := s.sequenceFast(ctx, reqs)
 		if done || err != nil {
 			return err
@@ -262,17 +262,6 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	}
 	s.frontierSize, s.frontier = newSize, front
 	return nil
-}
-
-// outboxHasRows reports whether the outbox holds a row (or cannot tell).
-func (s *Store) outboxHasRows(ctx context.Context) bool {
-	st, err := s.stmt(ctx, `SELECT 1 FROM audit_pending LIMIT 1`)
-	if err != nil {
-		return true
-	}
-	var one int
-	err = st.QueryRowContext(ctx).Scan(&one)
-	return !errors.Is(err, sql.ErrNoRows)
 }
 
 // takePending reads up to maxDrain outbox rows, oldest first, in tx
@@ -450,7 +439,10 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	}
 	n := len(leaves)
 	var q strings.Builder
-	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2 RETURNING size),
+	// The UPDATE matches only while the outbox is empty, so that rows
+	// committed there before come first (through the locked path).
+	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2
+	AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
 e AS (INSERT INTO audit_entries (idx, leaf_hash, data) SELECT v.i, v.l, v.d FROM (VALUES `)
 	args := make([]any, 0, 2+5*n)
 	args = append(args, newSize, base)

@@ -34,11 +34,10 @@
 //
 // Every sequencing transaction numbers the outbox rows committed before it
 // first, so the log's order follows the order of commits whichever way an
-// entry came in. On PostgreSQL, a group, when the outbox is empty (one
-// prepared query tells), first tries one statement in
+// entry came in. On PostgreSQL, a group first tries one statement in
 // autocommit (one round trip, one commit): an UPDATE of the head guarded by
-// "size = the size this store last wrote", and INSERTs conditional on that
-// UPDATE having matched. The UPDATE takes the same row lock as the locked
+// "size = the size this store last wrote, and the outbox empty", and
+// INSERTs conditional on that UPDATE having matched. The UPDATE takes the same row lock as the locked
 // path; when another replica moved the head it matches nothing, nothing is
 // inserted, and the store falls back to the locked transaction. This cut
 // the latency of a lone append from six round trips to one (see the
