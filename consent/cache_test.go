@@ -61,3 +61,47 @@ func TestNewIDSorts(t *testing.T) {
 		prev = id
 	}
 }
+
+// TestCacheComplete: in a complete cache a key not held has no record; an
+// invalidation leaves "unknown", never a hole, including when a fill
+// begun before it lands after it; clearing ends completeness.
+func TestCacheComplete(t *testing.T) {
+	c := newCache(0)
+	held := Key{Subject: "s", Controller: "c", Purpose: "p"}
+	absent := Key{Subject: "t", Controller: "c", Purpose: "p"}
+	given := proj{id: "r", seq: 1, state: StateGiven}
+	withdrawn := proj{id: "r", seq: 2, state: StateWithdrawn}
+	c.load(held, given)
+	c.setComplete()
+
+	check := func(step string, k Key, wantOK bool, want proj) {
+		t.Helper()
+		p, ok := c.get(k)
+		if ok != wantOK || (ok && (p.seq != want.seq || p.state != want.state)) {
+			t.Errorf("%s: get(%s): got %+v, %v; want %+v, %v", step, k.Subject, p, ok, want, wantOK)
+		}
+	}
+	check("preloaded", held, true, given)
+	check("preloaded", absent, true, proj{})
+
+	for _, k := range []Key{held, absent} {
+		e := c.epoch(k) // a miss would start reading here…
+		c.invalidate(k) // …and the change is applied meanwhile
+		check("invalidated", k, false, proj{})
+		c.fill(k, e, given)
+		check("fill begun before the invalidation", k, false, proj{})
+		c.fill(k, c.epoch(k), withdrawn)
+		check("fill begun after the invalidation", k, true, withdrawn)
+	}
+	if n := c.len(); n != 2 {
+		t.Errorf("entries: got %d, want 2", n)
+	}
+	if !c.clear() {
+		t.Errorf("clear: got not complete before, want complete")
+	}
+	check("cleared", held, false, proj{})
+	c.invalidate(absent)
+	if n := c.len(); n != 0 || c.complete.Load() {
+		t.Errorf("after clear and an invalidation: got %d entries, complete %v; want 0, false", n, c.complete.Load())
+	}
+}

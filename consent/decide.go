@@ -222,7 +222,8 @@ func (s *Service) decide(ctx context.Context, q Query) (d Decision, dpv string, 
 
 // projection returns what the record k says: from the cache while the
 // lease holds (filling it on a miss), from the store otherwise. A record
-// without events is the zero proj.
+// without events is the zero proj; a complete cache gives it for every key
+// it does not hold, without reading the store (see cache).
 func (s *Service) projection(ctx context.Context, k Key) (proj, error) {
 	leased := s.leased()
 	if leased {

@@ -72,6 +72,19 @@
 //     began before the commit has ended by then, and every round that began
 //     after it saw the change.
 //
+// With Config.Preload a replica's cache is complete: New reads every record
+// into it, so a key it does not hold has no record and every decision is
+// answered from memory while the lease holds. Invalidating a key then
+// leaves a tombstone — unknown, read the database — never a hole, so a
+// record created on another replica is never taken for absent; the read
+// fills it back under the same epochs. The preload reads the head first,
+// scans the records a page at a time, and only then registers the replica
+// with that head and runs one sync round before granting a lease: a record
+// the scan missed was created after the head, and that round replays it.
+// A complete replica far behind reads every change a page at a time
+// rather than emptying its cache; one that is fenced empties it, and is
+// from then on an ordinary replica.
+//
 // Replicas that keep syncing confirm within one or two sync intervals, so a
 // change usually returns some 20–40 ms after its commit; a replica that
 // died holds up the changes of one lease (about 1.2 s), until it is fenced.

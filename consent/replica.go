@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// maxCatchUp is the most changes a sync round reads one by one; a replica
-// further behind drops its whole cache instead.
+// maxCatchUp is the most changes a sync round reads at once; a replica
+// further behind drops its whole cache instead — unless the cache is
+// complete (Config.Preload), which is worth reading every change for, a
+// page of maxCatchUp at a time.
 const maxCatchUp = 4096
 
 // loop runs sync rounds every interval until ctx ends.
@@ -48,10 +50,10 @@ func (s *Service) loop(ctx context.Context) {
 }
 
 // sync is one round: read the changes since the last round, drop their
-// records from the cache (reload changed purposes), then — when something
-// changed or the lease is a quarter gone — write the replica's row and
-// extend the lease from t0, the round's start. It returns t0 when it wrote
-// the row.
+// records from the cache or mark them unknown in a complete one (reload
+// changed purposes), then — when something changed or the lease is a
+// quarter gone — write the replica's row and extend the lease from t0,
+// the round's start. It returns t0 when it wrote the row.
 //
 // Why the lease may start at t0: every change committed before t0 has a
 // position at most the head read after t0, so it has been applied to the
@@ -69,27 +71,34 @@ func (s *Service) sync(ctx context.Context, lastBeat time.Duration) (time.Durati
 	seen := s.seen.Load()
 	switch {
 	case head == seen:
-	case head < seen || head-seen > maxCatchUp:
-		// Far behind (or a ledger replaced under us): start afresh.
-		s.cache.clear()
+	case head < seen || (head-seen > maxCatchUp && !s.cache.complete.Load()):
+		// Far behind (or a ledger replaced under us): start afresh. A
+		// complete cache is worth more than a clear: it reads every change,
+		// a page at a time, unless the ledger was replaced.
+		s.clearCache(ctx, "the ledger is behind the replica")
 		if err := s.loadRegistry(ctx); err != nil {
 			return 0, err
 		}
 	default:
-		changes, err := s.store.Changes(ctx, seen, head)
-		if err != nil {
-			return 0, err
-		}
-		for _, c := range changes {
-			if c.Purpose != "" {
-				p, err := s.store.Purpose(ctx, c.Purpose)
-				if err != nil {
-					return 0, err
-				}
-				s.setPurpose(p)
-				continue
+		for from := seen; from < head; from += maxCatchUp {
+			changes, err := s.store.Changes(ctx, from, min(head, from+maxCatchUp))
+			if err != nil {
+				return 0, err
 			}
-			s.cache.invalidate(c.Key)
+			for _, c := range changes {
+				if c.Purpose != "" {
+					p, err := s.store.Purpose(ctx, c.Purpose)
+					if err != nil {
+						return 0, err
+					}
+					s.setPurpose(p)
+					continue
+				}
+				s.cache.invalidate(c.Key)
+			}
+			// The cache reflects every change up to here: a round that
+			// fails later resumes from this page.
+			s.seen.Store(min(head, from+maxCatchUp))
 		}
 	}
 	s.seen.Store(head)

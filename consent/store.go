@@ -51,6 +51,14 @@ type Ledger interface {
 	// SubjectRecords returns the current state of every record of the
 	// citizen, by purpose then controller.
 	SubjectRecords(ctx context.Context, subject string) ([]Record, error)
+	// ScanRecords returns the current state of at most limit records
+	// (limit ≥ 1, else ErrInvalid) whose keys come after after, in key
+	// order: by subject, then purpose, then controller, comparing bytes.
+	// The zero Key starts at the first record; passing the last key
+	// returned reads the next page. Each call reads the ledger as of some
+	// moment during the call (Service.New scans with it to preload its
+	// cache).
+	ScanRecords(ctx context.Context, after Key, limit int) ([]Record, error)
 	// History returns every event of the record k, in order (empty when
 	// there is none). Events are never changed or removed.
 	History(ctx context.Context, k Key) ([]Event, error)

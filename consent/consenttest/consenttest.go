@@ -39,6 +39,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) consent.Store) {
 		{"OnOldNotice", testOnOldNotice},
 		{"Counts", testCounts},
 		{"EventCounts", testEventCounts},
+		{"ScanRecords", testScanRecords},
 		{"Replicas", testReplicas},
 	} {
 		t.Run(st.name, func(t *testing.T) { st.run(t, newStore(t)) })
@@ -55,6 +56,9 @@ type Env struct {
 	// Replica opens another Store and Log over the same database, with
 	// their own connections, as a second `cedula serve` would.
 	Replica func(t *testing.T) (consent.Store, audit.Log)
+	// Preload starts every Service of the suite with Config.Preload, its
+	// cache complete; run the suite with and without it.
+	Preload bool
 }
 
 // RunServiceTests runs the suite of the Service's rules, its audit
@@ -80,6 +84,7 @@ func RunServiceTests(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"DeadReplicaIsFenced", testDeadReplica},
 		{"FencedReplicaStartsAfresh", testFencedReplica},
 		{"PartitionedReplicaStopsTrustingItsCache", testPartitionedReplica},
+		{"CompleteCache", testCompleteCache},
 	} {
 		t.Run(st.name, func(t *testing.T) { st.run(t, newEnv(t)) })
 	}
@@ -198,12 +203,13 @@ const (
 	testSync  = 5 * time.Millisecond
 )
 
-// service starts a Service over store and log, closed when the test ends.
-func service(t *testing.T, store consent.Store, log audit.Appender, c *clock, fx consent.Effects) *consent.Service {
+// service starts a Service over store and log, closed when the test ends;
+// preload sets Config.Preload.
+func service(t *testing.T, store consent.Store, log audit.Appender, c *clock, fx consent.Effects, preload bool) *consent.Service {
 	t.Helper()
 	cfg := consent.Config{
 		Store: store, Audit: log, Pseudonym: pseudonym, Effects: fx,
-		Lease: testLease, SyncInterval: testSync,
+		Lease: testLease, SyncInterval: testSync, Preload: preload,
 	}
 	if c != nil {
 		cfg.Now = c.Now
@@ -227,7 +233,7 @@ type fixture struct {
 func newFixture(t *testing.T, env Env) *fixture {
 	t.Helper()
 	f := &fixture{env: env, clock: &clock{}, effects: &effects{}, tag: tag(), purposes: map[string]consent.Purpose{}}
-	f.svc = service(t, env.Store, env.Log, f.clock, f.effects)
+	f.svc = service(t, env.Store, env.Log, f.clock, f.effects, env.Preload)
 	for _, k := range []string{kindConsent, kindObjectable, kindPublic, kindLegal} {
 		p, err := f.svc.PutPurpose(context.Background(), newPurpose(k, f.tag))
 		must(t, err, "PutPurpose "+k)

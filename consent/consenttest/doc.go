@@ -7,7 +7,8 @@
 // RunStoreTests checks the registry's versions, appends and their
 // optimistic concurrency (racing writers: exactly one wins), the
 // all-or-nothing transaction with the caller's function, the gap-free
-// ledger positions and change feed, the scheduler's lookups, the counts and
+// ledger positions and change feed, the scan in key order, the scheduler's
+// lookups, the counts and
 // the replica rows with their fencing. It may share one database across
 // subtests: everything it writes carries a random tag.
 //
@@ -20,5 +21,8 @@
 // as soon as it returns, under concurrent gives and withdrawals on both,
 // with a dead replica fenced, a replica cut off from the database no longer
 // trusting its cache once its lease runs out, and a fenced replica starting
-// afresh.
+// afresh; and a replica with a complete cache (Config.Preload) answering
+// for citizens without a record from memory, yet never taking a record
+// created elsewhere after its preload for absent. Env.Preload runs the
+// whole suite with complete caches.
 package consenttest

@@ -22,7 +22,7 @@ func twoReplicas(t *testing.T, env Env) (*fixture, []*consent.Service) {
 	}
 	f := newFixture(t, env)
 	store, log := env.Replica(t)
-	b := service(t, store, log, f.clock, nil)
+	b := service(t, store, log, f.clock, nil, env.Preload)
 	return f, []*consent.Service{f.svc, b}
 }
 
@@ -230,8 +230,9 @@ func testFencedReplica(t *testing.T, env Env) {
 		must(t, err, "ListReplicas")
 		return slices.ContainsFunc(rs, func(r consent.Replica) bool { return r.ID == b.ReplicaID() })
 	})
-	if n := b.Stats().CacheEntries; n != 0 {
-		t.Errorf("B's cache after the fence: got %d entries, want 0 (cleared, and no decision since)", n)
+	if st := b.Stats(); st.CacheEntries != 0 || st.Complete {
+		t.Errorf("B's cache after the fence: got %d entries, complete %v; want 0, not complete (cleared, and no decision since)",
+			st.CacheEntries, st.Complete)
 	}
 	_, err = svcs[0].Withdraw(ctx, r)
 	must(t, err, "Withdraw")
@@ -269,7 +270,7 @@ func testPartitionedReplica(t *testing.T, env Env) {
 	ctx := context.Background()
 	store, log := env.Replica(t)
 	cut := &cutStore{Store: store}
-	b := service(t, cut, log, f.clock, nil)
+	b := service(t, cut, log, f.clock, nil, env.Preload)
 	subject := "citizen-" + f.tag
 	r, q := f.req(subject, kindConsent), f.query(subject, kindConsent)
 	_, err := f.svc.Give(ctx, r)

@@ -1,12 +1,14 @@
 package consenttest
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -709,4 +711,72 @@ func testReplicas(t *testing.T, s consent.Store) {
 	if ok, err := s.Heartbeat(ctx, id, 12); err != nil || ok {
 		t.Errorf("Heartbeat after Deregister: got %v, %v; want false", ok, err)
 	}
+}
+
+// testScanRecords: pages of records in key order — subject, then purpose,
+// then controller, as bytes — each record in its current state, every
+// record once.
+func testScanRecords(t *testing.T, s consent.Store) {
+	ctx := context.Background()
+	tg := tag()
+	var want []consent.Record
+	add := func(k consent.Key, id string, events ...consent.EventType) {
+		var es []consent.Event
+		for i, typ := range events {
+			es = append(es, ev(k, id, int64(i+1), typ, base.Add(time.Duration(i)*time.Minute)))
+		}
+		want = append(want, appendEvents(t, s, es...))
+	}
+	// Written out of order; "-10" sorts between "-1" and "-2"; a second
+	// purpose that sorts first although its controller sorts last.
+	add(key(tg, 2), "r2-"+tg, consent.Given)
+	add(key(tg, 10), "r10-"+tg, consent.Refused)
+	k := key(tg, 1)
+	add(k, "r1-"+tg, consent.Given, consent.Withdrawn)
+	k.Controller = "second-" + tg
+	add(k, "r1b-"+tg, consent.Given)
+	k.Purpose, k.Controller = "a-purpose-"+tg, "zeta-"+tg
+	add(k, "r1c-"+tg, consent.Objected)
+	keyCmp := func(a, b consent.Key) int {
+		return cmp.Or(strings.Compare(a.Subject, b.Subject), strings.Compare(a.Purpose, b.Purpose), strings.Compare(a.Controller, b.Controller))
+	}
+	slices.SortFunc(want, func(a, b consent.Record) int { return keyCmp(a.Key, b.Key) })
+
+	for _, limit := range []int{1, 2, 3, 100} {
+		prefix := "subject-" + tg + "-"
+		after := consent.Key{Subject: prefix} // before every key of this test
+		var got []consent.Record
+	pages:
+		for {
+			page, err := s.ScanRecords(ctx, after, limit)
+			must(t, err, "ScanRecords")
+			if len(page) > limit {
+				t.Fatalf("ScanRecords(limit %d): got %d records", limit, len(page))
+			}
+			for _, r := range page {
+				if keyCmp(r.Key, after) <= 0 {
+					t.Fatalf("ScanRecords(limit %d) after %v: got %v, not after it", limit, after, r.Key)
+				}
+				if !strings.HasPrefix(r.Key.Subject, prefix) {
+					break pages
+				}
+				got = append(got, r)
+				after = r.Key
+			}
+			if len(page) < limit {
+				break
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("ScanRecords(limit %d): got %d records of this test, want %d", limit, len(got), len(want))
+		}
+		for i := range want {
+			sameRecord(t, fmt.Sprintf("ScanRecords(limit %d) record %d", limit, i), got[i], want[i])
+		}
+	}
+	if rs, err := s.ScanRecords(ctx, consent.Key{}, 1); err != nil || len(rs) != 1 {
+		t.Errorf("ScanRecords from the zero key: got %d records, %v; want 1", len(rs), err)
+	}
+	_, err := s.ScanRecords(ctx, consent.Key{}, 0)
+	wantErr(t, "ScanRecords(limit 0)", err, consent.ErrInvalid)
 }

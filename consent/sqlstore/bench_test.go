@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,11 @@ import (
 //	              projections are all cached (warmed first)
 //	core/uniform  DecideUnaudited on citizens drawn uniformly from the
 //	              million, cache cold at the start: mostly database reads
+//	core/uniform-preloaded
+//	              the same on a second replica whose cache is complete
+//	              (Config.Preload): every decision from memory; it also
+//	              reports the preload's time (preload-s) and the live heap
+//	              it added (heap-MiB, B/record)
 //	audited/c1    Decide (with its durable audit append) on the hot set,
 //	              one caller
 //	audited/c16   the same, 16 concurrent callers (group commit)
@@ -348,8 +354,8 @@ func benchIndexes(ctx context.Context, conn *sql.Conn, query string) ([]string, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(names) != 4 {
-		return nil, fmt.Errorf("found indexes %q, want the migration's four", names)
+	if len(names) != 5 {
+		return nil, fmt.Errorf("found indexes %q, want the migrations' five", names)
 	}
 	for _, n := range names {
 		if _, err := conn.ExecContext(ctx, `DROP INDEX `+n); err != nil {
@@ -520,6 +526,43 @@ func benchDecide(b *testing.B, d *db.DB) {
 		after := svc.Stats()
 		hits, misses := after.CacheHits-before.CacheHits, after.CacheMisses-before.CacheMisses+after.Direct-before.Direct
 		b.ReportMetric(100*float64(hits)/float64(max(1, hits+misses)), "hit-%")
+	})
+
+	b.Run("core/uniform-preloaded", func(b *testing.B) {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		t0 := time.Now()
+		pre, err := consent.New(ctx, consent.Config{
+			Store: store, Audit: log, Pseudonym: func(id string) string { return "psn-" + id[:16] }, Preload: true,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		defer pre.Close()
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		entries := pre.Stats().CacheEntries
+		heap := float64(int64(m1.HeapAlloc) - int64(m0.HeapAlloc))
+		r := rand.New(rand.NewPCG(1, 2))
+		before := pre.Stats()
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			q := query(r, benchCitizens)
+			t0 := time.Now()
+			if _, err := pre.DecideUnaudited(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		report(b, lat)
+		after := pre.Stats()
+		hits, misses := after.CacheHits-before.CacheHits, after.CacheMisses-before.CacheMisses+after.Direct-before.Direct
+		b.ReportMetric(100*float64(hits)/float64(max(1, hits+misses)), "hit-%")
+		b.ReportMetric(took.Seconds(), "preload-s")
+		b.ReportMetric(heap/(1<<20), "heap-MiB")
+		b.ReportMetric(heap/float64(max(1, entries)), "B/record")
 	})
 
 	// The hot set: every projection of 100,000 citizens cached.

@@ -192,6 +192,18 @@ func (s *Store) SubjectRecords(ctx context.Context, subject string) ([]consent.R
 WHERE subject = $1 ORDER BY purpose, controller`, subject)
 }
 
+// ScanRecords implements consent.Ledger: a range of the primary key,
+// which is (subject, purpose, controller) and compares bytes in both
+// dialects.
+func (s *Store) ScanRecords(ctx context.Context, after consent.Key, limit int) ([]consent.Record, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("%w: scan records: limit %d", consent.ErrInvalid, limit)
+	}
+	return s.records(ctx, "scan records", `SELECT `+recordCols+` FROM consent_records
+WHERE (subject, purpose, controller) > ($1, $2, $3) ORDER BY subject, purpose, controller LIMIT $4`,
+		after.Subject, after.Purpose, after.Controller, limit)
+}
+
 // DueToExpire implements consent.Ledger through the partial index
 // consent_records_expiry.
 func (s *Store) DueToExpire(ctx context.Context, at time.Time, limit int) ([]consent.Record, error) {

@@ -34,21 +34,28 @@ func TestStore(t *testing.T) {
 
 // TestService runs the Service suite on a fresh database per subtest, in
 // each dialect, with a second replica opened on the same database through
-// its own handle.
+// its own handle; then again with every Service's cache complete
+// (Config.Preload).
 func TestService(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		consenttest.RunServiceTests(t, func(t *testing.T) consenttest.Env {
-			path := filepath.Join(t.TempDir(), "cedula.db")
-			return env(t, func(t *testing.T) *db.DB { return open(t, path) })
+	for _, preload := range []bool{false, true} {
+		suffix := ""
+		if preload {
+			suffix = "/preload"
+		}
+		t.Run("sqlite"+suffix, func(t *testing.T) {
+			consenttest.RunServiceTests(t, func(t *testing.T) consenttest.Env {
+				path := filepath.Join(t.TempDir(), "cedula.db")
+				return env(t, preload, func(t *testing.T) *db.DB { return open(t, path) })
+			})
 		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		dbtest.PostgresURL(t) // skips (or fails in CI) when there is no server
-		consenttest.RunServiceTests(t, func(t *testing.T) consenttest.Env {
-			url := dbtest.PostgresURL(t)
-			return env(t, func(t *testing.T) *db.DB { return open(t, url) })
+		t.Run("postgres"+suffix, func(t *testing.T) {
+			dbtest.PostgresURL(t) // skips (or fails in CI) when there is no server
+			consenttest.RunServiceTests(t, func(t *testing.T) consenttest.Env {
+				url := dbtest.PostgresURL(t)
+				return env(t, preload, func(t *testing.T) *db.DB { return open(t, url) })
+			})
 		})
-	})
+	}
 }
 
 func open(t *testing.T, url string) *db.DB {
@@ -61,8 +68,9 @@ func open(t *testing.T, url string) *db.DB {
 }
 
 // env migrates a database opened by openDB and returns a store and an
-// audit log over it, and a way to open another pair as a second replica.
-func env(t *testing.T, openDB func(t *testing.T) *db.DB) consenttest.Env {
+// audit log over it, and a way to open another pair as a second replica;
+// preload sets Env.Preload.
+func env(t *testing.T, preload bool, openDB func(t *testing.T) *db.DB) consenttest.Env {
 	d := openDB(t)
 	if _, err := d.Migrate(context.Background(), migrations...); err != nil {
 		t.Fatal(err)
@@ -76,5 +84,6 @@ func env(t *testing.T, openDB func(t *testing.T) *db.DB) consenttest.Env {
 	return consenttest.Env{
 		Store: store, Log: log,
 		Replica: func(t *testing.T) (consent.Store, audit.Log) { return pair(t, openDB(t)) },
+		Preload: preload,
 	}
 }

@@ -25,7 +25,7 @@ const DemoPurpose = "demo-sign-in"
 func (s *Server) openConsent(ctx context.Context) error {
 	svc, err := consent.New(ctx, consent.Config{
 		Store: consentstore.New(s.DB), Audit: s.Audit, Pseudonym: s.AuditSubject,
-		Effects: consentEffects{s}, Logger: s.log,
+		Effects: consentEffects{s}, Logger: s.log, Preload: s.Config.ConsentPreload,
 	})
 	if err != nil {
 		return err
