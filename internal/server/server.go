@@ -54,6 +54,17 @@ type Server struct {
 	cancel   context.CancelFunc
 }
 
+// LongLivedRings are the key rings whose signatures must stay verifiable
+// for as long as what they sign is kept — checkpoints of the audit log,
+// consent receipts, exports — so their retired keys stay published for a
+// century rather than key_retention.
+func LongLivedRings() map[string]time.Duration {
+	const century = 100 * 365 * 24 * time.Hour
+	return map[string]time.Duration{
+		audit.CheckpointRing: century, ReceiptRing: century, ExportRing: century, CitizenExportRing: century,
+	}
+}
+
 // Open opens the database and the keys and applies migrations; it serves
 // nothing. migrate and admin commands use it alone.
 func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) {
@@ -65,7 +76,8 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 		d.Close()
 		return nil, nil, err
 	}
-	km, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D()})
+	km, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D(),
+		RingRetention: LongLivedRings()})
 	if err != nil {
 		d.Close()
 		return nil, nil, fmt.Errorf("keys: %w", err)

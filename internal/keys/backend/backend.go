@@ -28,6 +28,8 @@ type Config struct {
 	// Retention is how long retired keys stay published; 0 means the
 	// backend's default (24h).
 	Retention time.Duration
+	// RingRetention overrides Retention for the rings it names.
+	RingRetention map[string]time.Duration
 	// Getenv reads credentials; nil means os.Getenv.
 	Getenv func(string) string
 }
@@ -117,6 +119,9 @@ func Open(ctx context.Context, cfg Config) (keys.Manager, error) {
 		if cfg.Retention > 0 {
 			opts = append(opts, localkeys.WithRetention(cfg.Retention))
 		}
+		for ring, d := range cfg.RingRetention {
+			opts = append(opts, localkeys.WithRingRetention(ring, d))
+		}
 		if v := getenv(localkeys.EnvKEK); v != "" {
 			kek, err := localkeys.ParseKEK(v)
 			if err != nil {
@@ -128,11 +133,12 @@ func Open(ctx context.Context, cfg Config) (keys.Manager, error) {
 	}
 
 	vc := vaultkeys.Config{
-		Address:      s.address,
-		Mount:        s.mount,
-		Prefix:       s.prefix,
-		AppRoleMount: s.approle,
-		Retention:    cfg.Retention,
+		Address:       s.address,
+		Mount:         s.mount,
+		Prefix:        s.prefix,
+		AppRoleMount:  s.approle,
+		Retention:     cfg.Retention,
+		RingRetention: cfg.RingRetention,
 	}
 	if vc.Address == "" {
 		vc.Address = getenv(EnvVaultAddr)

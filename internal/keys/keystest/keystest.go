@@ -24,10 +24,18 @@ import (
 // Algs are the algorithms every backend supports.
 var Algs = []keys.Alg{keys.ES256, keys.EdDSA, keys.RS256}
 
+// LongRing is a ring the managers under test keep retired keys of for
+// LongRetention instead of Retention (a ring retention override).
+const (
+	LongRing      = "long-lived"
+	LongRetention = 1000 * time.Hour
+)
+
 // RunManagerTests runs the conformance suite. newManager is called once per
 // subtest with that subtest's t and must return a manager over an empty
 // store of its own (a fresh file, a fresh Vault key prefix), built with
-// retention Retention and clock Clock(t).Now.
+// retention Retention, LongRetention for the ring LongRing, and clock
+// Clock(t).Now.
 func RunManagerTests(t *testing.T, newManager func(t *testing.T) keys.Manager) {
 	t.Run("ActiveCreatesOnceThenReturnsSameKey", func(t *testing.T) { testActive(t, newManager) })
 	t.Run("SignaturesVerifyWithJWKS", func(t *testing.T) { testSignVerify(t, newManager) })
@@ -39,6 +47,35 @@ func RunManagerTests(t *testing.T, newManager func(t *testing.T) keys.Manager) {
 	t.Run("BadRingNames", func(t *testing.T) { testBadNames(t, newManager) })
 	t.Run("ConcurrentActiveYieldsOneKey", func(t *testing.T) { testConcurrent(t, newManager) })
 	t.Run("RingsAndUnknownRing", func(t *testing.T) { testRings(t, newManager) })
+	t.Run("RingRetention", func(t *testing.T) { testRingRetention(t, newManager) })
+}
+
+// testRingRetention: a ring with its own retention keeps its retired key
+// published after the default retention has dropped another ring's.
+func testRingRetention(t *testing.T, newManager func(*testing.T) keys.Manager) {
+	ctx := context.Background()
+	m := newManager(t)
+	long1 := mustActive(t, m, LongRing, keys.EdDSA)
+	short1 := mustActive(t, m, "short-lived", keys.EdDSA)
+	long2, err := m.Rotate(ctx, LongRing, keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short2, err := m.Rotate(ctx, "short-lived", keys.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Clock(t).Advance(Retention + time.Minute)
+	if got, want := kids(mustVerification(t, m, LongRing)), []string{long2.ID(), long1.ID()}; !slices.Equal(got, want) {
+		t.Errorf("long-lived ring after the default retention: got %v, want %v", got, want)
+	}
+	if got, want := kids(mustVerification(t, m, "short-lived")), []string{short2.ID()}; !slices.Equal(got, want) {
+		t.Errorf("other ring after the default retention: got %v, want %v (retired %s dropped)", got, want, short1.ID())
+	}
+	Clock(t).Advance(LongRetention)
+	if got, want := kids(mustVerification(t, m, LongRing)), []string{long2.ID()}; !slices.Equal(got, want) {
+		t.Errorf("long-lived ring after its own retention: got %v, want %v", got, want)
+	}
 }
 
 func ringFor(alg keys.Alg) string { return "ring-" + strings.ToLower(string(alg)) }

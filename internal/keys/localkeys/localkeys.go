@@ -41,6 +41,7 @@ type options struct {
 	kek       []byte
 	kekFile   string
 	retention time.Duration
+	rings     map[string]time.Duration
 	now       func() time.Time
 	reload    time.Duration
 }
@@ -57,6 +58,18 @@ func WithKEKFile(path string) Option { return func(o *options) { o.kekFile = pat
 // the lifetime of the longest-lived token the ring signs. Default 24h.
 func WithRetention(d time.Duration) Option { return func(o *options) { o.retention = d } }
 
+// WithRingRetention sets the retention of one ring, overriding
+// WithRetention for it: rings whose signatures must stay verifiable for
+// years (checkpoints, receipts) keep their retired keys that long.
+func WithRingRetention(ring string, d time.Duration) Option {
+	return func(o *options) {
+		if o.rings == nil {
+			o.rings = map[string]time.Duration{}
+		}
+		o.rings[ring] = d
+	}
+}
+
 // WithClock sets the clock used for creation and retirement times and for
 // the retention window. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -72,6 +85,7 @@ type Manager struct {
 	path, lockPath string
 	aead           cipher.AEAD
 	retention      time.Duration
+	ringRetention  map[string]time.Duration
 	now            func() time.Time
 	reload         time.Duration
 
@@ -131,10 +145,10 @@ func Open(path string, opts ...Option) (*Manager, error) {
 		path:      path,
 		lockPath:  path + ".lock",
 		aead:      aead,
-		retention: o.retention,
-		now:       o.now,
-		reload:    o.reload,
-		rings:     map[string]*ring{},
+		retention: o.retention, ringRetention: o.rings,
+		now:    o.now,
+		reload: o.reload,
+		rings:  map[string]*ring{},
 	}
 	if err := m.install(fj, st); err != nil {
 		return nil, fmt.Errorf("localkeys: open %s: %w", path, err)
@@ -229,10 +243,14 @@ func (m *Manager) Verification(ctx context.Context, name string) ([]keys.PublicK
 		return nil, nil
 	}
 	now := m.now()
+	retention := m.retention
+	if d, ok := m.ringRetention[name]; ok {
+		retention = d
+	}
 	var out []keys.PublicKey
 	for i := len(r.keys) - 1; i >= 0; i-- {
 		k := r.keys[i]
-		if !k.retired.IsZero() && now.Sub(k.retired) >= m.retention {
+		if !k.retired.IsZero() && now.Sub(k.retired) >= retention {
 			continue
 		}
 		out = append(out, keys.PublicKey{ID: k.id, Alg: k.alg, Key: k.pub, Created: k.created, Retired: k.retired})

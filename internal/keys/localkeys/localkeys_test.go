@@ -40,7 +40,8 @@ func TestManager(t *testing.T) {
 		m, err := Open(filepath.Join(t.TempDir(), "keystore.json"),
 			WithKEK(newKEK(t)),
 			WithClock(keystest.Clock(t).Now),
-			WithRetention(keystest.Retention))
+			WithRetention(keystest.Retention),
+			WithRingRetention(keystest.LongRing, keystest.LongRetention))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

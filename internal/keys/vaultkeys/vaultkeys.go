@@ -52,6 +52,10 @@ type Config struct {
 
 	// Retention is how long a retired version stays in Verification.
 	Retention time.Duration
+	// RingRetention overrides Retention for the rings it names: rings
+	// whose signatures must stay verifiable for years keep their retired
+	// versions that long.
+	RingRetention map[string]time.Duration
 	// Refresh is how long cached key metadata is trusted; default 1s.
 	Refresh time.Duration
 	// Now is the clock for the retention window; default time.Now.
@@ -66,6 +70,7 @@ type Manager struct {
 	mount     string
 	prefix    string
 	retention time.Duration
+	ringRet   map[string]time.Duration
 	refresh   time.Duration
 	now       func() time.Time
 
@@ -116,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		mount:        strings.Trim(cfg.Mount, "/"),
 		prefix:       cfg.Prefix,
 		retention:    cfg.Retention,
+		ringRet:      cfg.RingRetention,
 		refresh:      cfg.Refresh,
 		now:          cfg.Now,
 		roleID:       cfg.RoleID,
@@ -383,13 +389,17 @@ func (m *Manager) Verification(ctx context.Context, ring string) ([]keys.PublicK
 	}
 	sort.Sort(sort.Reverse(sort.IntSlice(versions)))
 	now := m.now()
+	retention := m.retention
+	if d, ok := m.ringRet[ring]; ok {
+		retention = d
+	}
 	var out []keys.PublicKey
 	for i, v := range versions {
 		kv := info.versions[v]
 		p := keys.PublicKey{ID: KeyID(ring, v), Alg: info.alg, Key: kv.pub, Created: kv.created}
 		if i > 0 {
 			p.Retired = info.versions[versions[i-1]].created
-			if now.Sub(p.Retired) >= m.retention {
+			if now.Sub(p.Retired) >= retention {
 				continue
 			}
 		}

@@ -80,11 +80,12 @@ func TestManager(t *testing.T) {
 		prefix := randomPrefix(t)
 		t.Cleanup(func() { deleteKeys(t, root, prefix) })
 		m, err := Open(context.Background(), Config{
-			Address:   addr,
-			Token:     tok,
-			Prefix:    prefix,
-			Retention: keystest.Retention,
-			Now:       keystest.Clock(t).Now,
+			Address:       addr,
+			Token:         tok,
+			Prefix:        prefix,
+			Retention:     keystest.Retention,
+			RingRetention: map[string]time.Duration{keystest.LongRing: keystest.LongRetention},
+			Now:           keystest.Clock(t).Now,
 		})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
