@@ -547,8 +547,8 @@ func (t txStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
 // prepares it there without taking another connection), else the bare
 // query.
 func (s *Store) inTx(ctx context.Context, tx *sql.Tx, query string) txStmt {
-	if v, ok := s.stmts.Load(query); ok {
-		return txStmt{tx: tx, st: tx.StmtContext(ctx, v.(*sql.Stmt))}
+	if st := s.db.Cached(query); st != nil {
+		return txStmt{tx: tx, st: tx.StmtContext(ctx, st)}
 	}
 	return txStmt{tx: tx, query: query}
 }

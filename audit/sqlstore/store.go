@@ -53,8 +53,6 @@ type Store struct {
 	frontierSize int64
 	frontier     map[int64]tlog.Hash
 
-	stmts sync.Map // query text → *sql.Stmt
-
 	indexMu sync.Mutex // one indexing transaction of this store at a time
 }
 
@@ -120,11 +118,6 @@ func (s *Store) Close() {
 	<-s.pollDone
 	s.inflight.Wait()
 	s.stopGroup()
-	s.stmts.Range(func(q, st any) bool {
-		s.stmts.Delete(q)
-		st.(*sql.Stmt).Close()
-		return true
-	})
 }
 
 // GroupCommits reports how many sequencing transactions ran and how many
@@ -136,25 +129,11 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// stmt returns query prepared once on the database (and, by database/sql,
-// once per connection). The read paths vary only with the number of hashes
-// they ask for. Never used inside a transaction: preparing takes a second
-// connection, which, while the transaction holds SQLite's write lock, may
-// wait for ever on a pool full of writers waiting for that lock.
+// stmt returns query prepared once on the database (db.Prepared). The
+// read paths vary only with the number of hashes they ask for. Never used
+// inside a transaction.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	v, ok := s.stmts.Load(query)
-	if !ok {
-		st, err := s.db.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		if v, ok = s.stmts.LoadOrStore(query, st); ok {
-			st.Close()
-		} else {
-			v = st
-		}
-	}
-	return v.(*sql.Stmt), nil
+	return s.db.Prepared(ctx, query)
 }
 
 // inList returns "$1, $2, …, $n".

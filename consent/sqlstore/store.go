@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cedula/cedula/consent"
@@ -21,7 +20,6 @@ type Store struct {
 	// dbNow is the SQL expression of the database clock in Unix µs.
 	dbNow string
 
-	stmts sync.Map // query text → *sql.Stmt
 }
 
 var _ consent.Store = (*Store)(nil)
@@ -49,33 +47,14 @@ func New(d *db.DB, opts ...Option) *Store {
 	return s
 }
 
-// Close releases the prepared statements; the database stays open.
-func (s *Store) Close() {
-	s.stmts.Range(func(q, st any) bool {
-		s.stmts.Delete(q)
-		st.(*sql.Stmt).Close()
-		return true
-	})
-}
+// Close does nothing: the prepared statements belong to the database
+// (db.Prepared), which stays open.
+func (s *Store) Close() {}
 
-// stmt returns query prepared once on the database (and by database/sql
-// once per connection). Never used inside a transaction: preparing takes a
-// second connection, which, while the transaction holds SQLite's write
-// lock, may wait for ever.
+// stmt returns query prepared once on the database (db.Prepared). Never
+// used inside a transaction.
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	v, ok := s.stmts.Load(query)
-	if !ok {
-		st, err := s.db.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		if v, ok = s.stmts.LoadOrStore(query, st); ok {
-			st.Close()
-		} else {
-			v = st
-		}
-	}
-	return v.(*sql.Stmt), nil
+	return s.db.Prepared(ctx, query)
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {

@@ -53,6 +53,48 @@ func (d *DB) QueryCached(ctx context.Context, tx *sql.Tx, query string, args ...
 	return tx.QueryContext(ctx, query, args...)
 }
 
+// Prepared returns query prepared once per database (and, by database/sql,
+// once per connection), preparing it now when it is not yet. Never call it
+// inside a write transaction: preparing takes a second connection, which,
+// while the transaction holds SQLite's write lock, may wait for ever on a
+// pool full of writers waiting for that lock (ExecCached and QueryCached
+// are for inside).
+func (d *DB) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st := d.Cached(query); st != nil {
+		return st, nil
+	}
+	st, err := d.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		v, loaded := d.stmts.LoadOrStore(query, st)
+		if !loaded {
+			return st, nil
+		}
+		if prev, _ := v.(*sql.Stmt); prev != nil {
+			st.Close()
+			return prev, nil
+		}
+		// A background preparation is under way (a nil placeholder):
+		// put this one in its place.
+		if d.stmts.CompareAndSwap(query, v, st) {
+			return st, nil
+		}
+	}
+}
+
+// Cached returns query's prepared statement if there is one, else nil;
+// it prepares nothing.
+func (d *DB) Cached(query string) *sql.Stmt {
+	v, ok := d.stmts.Load(query)
+	if !ok {
+		return nil
+	}
+	st, _ := v.(*sql.Stmt)
+	return st
+}
+
 // cachedStmt returns query's prepared statement, or nil while there is
 // none yet, in which case it prepares one in the background (see
 // ExecCached for why not here).
@@ -63,10 +105,12 @@ func (d *DB) cachedStmt(query string) *sql.Stmt {
 			go func() {
 				st, err := d.PrepareContext(context.Background(), query)
 				if err != nil {
-					d.stmts.Delete(query) // try again next time
+					d.stmts.CompareAndDelete(query, nil) // try again next time
 					return
 				}
-				d.stmts.Store(query, st)
+				if !d.stmts.CompareAndSwap(query, nil, st) {
+					st.Close() // Prepared put one there meanwhile
+				}
 			}()
 		}
 		return nil
