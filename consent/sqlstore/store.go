@@ -19,7 +19,6 @@ type Store struct {
 	now func() time.Time
 	// dbNow is the SQL expression of the database clock in Unix µs.
 	dbNow string
-
 }
 
 var _ consent.Store = (*Store)(nil)
