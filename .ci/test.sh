@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command runs every test, installing what they need:
 #
-#   .ci/test.sh                          go vet + go test of ./...
+#   .ci/test.sh                          go vet + gofmt check + go test of ./...
 #   .ci/test.sh -run TestX ./issuer/...  extra go test flags and packages
 #   .ci/test.sh -v -race                 flags only: still ./...
 #
@@ -213,6 +213,8 @@ s=$(date +%s%N)
 log "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}" || fail "go vet"
 log "go vet: ok ($(since "$s"))"
+unformatted=$(git ls-files -z '*.go' | xargs -0 -r gofmt -l)
+[ -z "$unformatted" ] || fail "gofmt: these files are not formatted: $unformatted"
 
 s=$(date +%s%N)
 log "go test ${pkgs[*]}"
