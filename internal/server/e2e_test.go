@@ -230,7 +230,16 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	if claims, err := rp.UserInfo(bg, third.Token); err != nil || claims["email"] != ana.Email {
 		t.Fatalf("userinfo before withdrawal: %v %v", claims, err)
 	}
-	do("open the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.ID("consents")))
+	// A profiling purpose on public task, which Ana may object to: its
+	// form is on the page axe checks.
+	if _, err := s.Consent.PutPurpose(bg, consent.Purpose{ID: "benefit-matching", Name: consent.Text{ES: "Cruce de ayudas", EN: "Benefit matching"},
+		Description: consent.Text{ES: "Cruzamos datos para ofrecerte ayudas.", EN: "We match data to offer you benefits."},
+		Controller: rpClient, LegalBasis: consent.PublicTask, Categories: []string{"income"}, DPV: "dpv:ServiceProvision",
+		NoticeVersion: "1", NoticeURL: "https://tax.example.gov/privacy", Profiling: true}); err != nil {
+		t.Fatal(err)
+	}
+	do("open the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.ID("consents")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/consents/object"] button`)))
 	browsertest.CheckAxe(t, ctx, axe, "account with consents")
 	do("withdraw", chromedp.Click(chromedp.CSS(`form[action="/account/consents/withdraw"] button`)))
 	waitPath("/account")
