@@ -234,7 +234,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	// form is on the page axe checks.
 	if _, err := s.Consent.PutPurpose(bg, consent.Purpose{ID: "benefit-matching", Name: consent.Text{ES: "Cruce de ayudas", EN: "Benefit matching"},
 		Description: consent.Text{ES: "Cruzamos datos para ofrecerte ayudas.", EN: "We match data to offer you benefits."},
-		Controller: rpClient, LegalBasis: consent.PublicTask, Categories: []string{"income"}, DPV: "dpv:ServiceProvision",
+		Controller:  rpClient, LegalBasis: consent.PublicTask, Categories: []string{"income"}, DPV: "dpv:ServiceProvision",
 		NoticeVersion: "1", NoticeURL: "https://tax.example.gov/privacy", Profiling: true}); err != nil {
 		t.Fatal(err)
 	}
