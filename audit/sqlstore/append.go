@@ -96,7 +96,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry
 		for i := range n {
 			args[i] = data[i]
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES `+db.Placeholders(n, 1), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES `+s.db.Placeholders(n, 1), args...); err != nil {
 			return fmt.Errorf("audit: append in transaction: %w", err)
 		}
 		data = data[n:]

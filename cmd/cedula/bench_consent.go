@@ -60,8 +60,9 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("cedula bench consent: token: %w", err)
 	}
 	base := strings.TrimRight(tc.Issuer(), "/")
-	call := func(method, path, body string, out any) error {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+	// post sends body with the token and decodes a 2xx answer into out.
+	post := func(ctx context.Context, path string, body []byte, out any) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
@@ -74,20 +75,18 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		defer res.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 		if res.StatusCode/100 != 2 {
-			return fmt.Errorf("%s %s: status %d: %s", method, path, res.StatusCode, bytes.TrimSpace(b))
+			return fmt.Errorf("POST %s: status %d: %s", path, res.StatusCode, bytes.TrimSpace(b))
 		}
-		if out != nil {
-			return json.Unmarshal(b, out)
-		}
-		return nil
+		return json.Unmarshal(b, out)
 	}
-	if err := call("POST", "/admin/purposes", fmt.Sprintf(benchPurpose, *clientID, base+"/privacy"), nil); err != nil {
+	call := func(path, body string, out any) error { return post(ctx, path, []byte(body), out) }
+	if err := call("/admin/purposes", fmt.Sprintf(benchPurpose, *clientID, base+"/privacy"), &struct{}{}); err != nil {
 		return fmt.Errorf("cedula bench consent: register the purpose: %w", err)
 	}
 	bodies := make([][]byte, *citizens)
 	for i := range bodies {
 		var c struct{ Sub string }
-		if err := call("POST", "/admin/citizens", fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","locale":"es"}`, i), &c); err != nil {
+		if err := call("/admin/citizens", fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","locale":"es"}`, i), &c); err != nil {
 			return fmt.Errorf("cedula bench consent: create a citizen: %w", err)
 		}
 		bodies[i], _ = json.Marshal(map[string]any{"sub": c.Sub, "purpose": "bench-decide", "categories": []string{"contact"}})
@@ -95,20 +94,12 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 	var next atomic.Int64
 	decide := func(ctx context.Context) error {
 		i := int(next.Add(1) % int64(len(bodies)))
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/consent/decide", bytes.NewReader(bodies[i]))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
 		var d struct{ Allow bool }
-		if err := json.NewDecoder(io.LimitReader(res.Body, 4<<10)).Decode(&d); err != nil || res.StatusCode != 200 || !d.Allow {
-			return fmt.Errorf("decide: status %d, allow %v, %v", res.StatusCode, d.Allow, err)
+		if err := post(ctx, "/consent/decide", bodies[i], &d); err != nil {
+			return err
+		}
+		if !d.Allow {
+			return errors.New("decide: denied, want allowed")
 		}
 		return nil
 	}

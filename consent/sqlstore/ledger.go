@@ -68,7 +68,7 @@ func (s *Store) Append(ctx context.Context, within func(*sql.Tx) error, ts ...co
 					e.Key.Purpose, e.PurposeVersion, e.NoticeVersion, string(e.LegalBasis), encodeList(e.Categories),
 					string(e.Method), string(e.Actor.Kind), e.Actor.ID, micros(e.Time), micros(e.Expires))
 			}
-			_, err := s.db.ExecCached(ctx, tx, `INSERT INTO consent_events (`+eventCols+`) VALUES `+s.placeholders(len(chunk), 16), args...)
+			_, err := s.db.ExecCached(ctx, tx, `INSERT INTO consent_events (`+eventCols+`) VALUES `+s.db.Placeholders(len(chunk), 16), args...)
 			if db.IsUniqueViolation(err) {
 				return fmt.Errorf("%w: an event number is taken", consent.ErrConflict)
 			}
@@ -93,7 +93,7 @@ func (s *Store) Append(ctx context.Context, within func(*sql.Tx) error, ts ...co
 func (s *Store) writeRecord(ctx context.Context, tx *sql.Tx, t consent.Transition) error {
 	r := t.Next()
 	if t.Prev.Seq == 0 {
-		_, err := s.db.ExecCached(ctx, tx, `INSERT INTO consent_records (`+recordCols+`) VALUES `+s.placeholders(1, 15),
+		_, err := s.db.ExecCached(ctx, tx, `INSERT INTO consent_records (`+recordCols+`) VALUES `+s.db.Placeholders(1, 15),
 			r.Key.Subject, r.Key.Purpose, r.Key.Controller, r.ID, r.Seq, string(r.State), r.PurposeVersion,
 			r.NoticeVersion, string(r.LegalBasis), encodeList(r.Categories), string(r.Method),
 			micros(r.Created), micros(r.Updated), micros(r.Given), micros(r.Expires))

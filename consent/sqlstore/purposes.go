@@ -39,7 +39,7 @@ func (s *Store) PutPurpose(ctx context.Context, p consent.Purpose, within ...fun
 		if p.Profiling {
 			profiling = 1
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO consent_purposes (`+purposeCols+`, pos) VALUES `+s.placeholders(1, 16),
+		_, err = tx.ExecContext(ctx, `INSERT INTO consent_purposes (`+purposeCols+`, pos) VALUES `+s.db.Placeholders(1, 16),
 			p.ID, p.Version, p.Name.ES, p.Name.EN, p.Description.ES, p.Description.EN, p.Controller, string(p.LegalBasis),
 			encodeList(p.Categories), int64(p.Retention/time.Microsecond), p.DPV, p.NoticeVersion, p.NoticeURL, profiling,
 			micros(s.now()), pos)

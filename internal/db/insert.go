@@ -29,7 +29,7 @@ func (d *DB) InsertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 		for n > rows {
 			n /= 2
 		}
-		if _, err := d.ExecCached(ctx, tx, prefix+Placeholders(n, cols)+suffix, args[:n*cols]...); err != nil {
+		if _, err := d.ExecCached(ctx, tx, prefix+d.Placeholders(n, cols)+suffix, args[:n*cols]...); err != nil {
 			return err
 		}
 		args, rows = args[n*cols:], rows-n
@@ -37,11 +37,20 @@ func (d *DB) InsertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, 
 	return nil
 }
 
-var placeholderCache sync.Map // [2]int{rows, cols} → string
+// placeholderKey names one Placeholders result.
+type placeholderKey struct {
+	dialect    Dialect
+	rows, cols int
+}
 
-// Placeholders returns "($1, $2, $3), ($4, $5, $6)" for rows × cols.
-func Placeholders(rows, cols int) string {
-	key := [2]int{rows, cols}
+var placeholderCache sync.Map // placeholderKey → string
+
+// Placeholders returns the VALUES lists of rows × cols parameters, in
+// order: "($1, $2), ($3, $4)" on PostgreSQL, "(?, ?), (?, ?)" on SQLite,
+// whose driver looks each $N up among all of a statement's parameters when
+// it parses it (100 rows of 16 parsed 14 times slower with $N than with ?).
+func (d *DB) Placeholders(rows, cols int) string {
+	key := placeholderKey{d.Dialect, rows, cols}
 	if v, ok := placeholderCache.Load(key); ok {
 		return v.(string)
 	}
@@ -57,7 +66,11 @@ func Placeholders(rows, cols int) string {
 				b.WriteString(", ")
 			}
 			n++
-			fmt.Fprintf(&b, "$%d", n)
+			if d.Dialect == SQLite {
+				b.WriteByte('?')
+			} else {
+				fmt.Fprintf(&b, "$%d", n)
+			}
 		}
 		b.WriteByte(')')
 	}

@@ -110,4 +110,18 @@ func TestAccountConsentForms(t *testing.T) {
 	if status, _ := post("/account/consents/renew", "no-such-purpose"); status != http.StatusConflict {
 		t.Errorf("renewing an unknown purpose: %d, want 409", status)
 	}
+	for _, purpose := range []string{"", strings.Repeat("x", 65)} {
+		if status, _ := post("/account/consents/withdraw", purpose); status != http.StatusBadRequest {
+			t.Errorf("withdraw with purpose %q: %d, want 400", purpose, status)
+		}
+	}
+	// Without the CSRF token nothing changes.
+	res, err := client.PostForm(e.url+"/account/consents/withdraw", url.Values{"purpose": {"benefit-matching"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == 200 || state("benefit-matching") != consent.StateObjected {
+		t.Errorf("a form without its CSRF token: %d, state %s; want refused, still objected", res.StatusCode, state("benefit-matching"))
+	}
 }

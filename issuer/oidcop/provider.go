@@ -200,13 +200,8 @@ func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []str
 	if err != nil {
 		return "", err
 	}
-	c, err := p.st.store.Client(ctx, r.ClientID)
+	sub, err := p.Register(ctx, r.ClientID, citizenID)
 	if err != nil {
-		return "", err
-	}
-	sector := subjectSector(c)
-	sub := subject(p.st.secret, sector, citizenID)
-	if err := p.st.store.PutSubject(ctx, sector, sub, citizenID); err != nil {
 		return "", err
 	}
 	if purposes := Purposes(r.Scopes); len(purposes) > 0 && p.st.consent != nil {
