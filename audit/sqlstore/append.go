@@ -183,8 +183,15 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		drain = drain || r.drain
 		total += len(r.data)
 	}
-	if s.db.Dialect == db.Postgres && !drain && s.frontierSize >= 0 && total <= rowsPerInsert {
-		done, err := s.sequenceFast(ctx, reqs)
+	if !drain && s.frontierSize >= 0 {
+		var done bool
+		var err error
+		switch {
+		case s.db.Dialect == db.Postgres && total <= rowsPerInsert:
+			done, err = s.sequenceFast(ctx, reqs)
+		case s.db.Dialect == db.SQLite:
+			done, err = s.sequenceView(ctx, reqs)
+		}
 		if done || err != nil {
 			return err
 		}
@@ -264,10 +271,12 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	return nil
 }
 
+var takePendingQuery = `SELECT id, data FROM audit_pending ORDER BY id LIMIT ` + fmt.Sprint(maxDrain)
+
 // takePending reads up to maxDrain outbox rows, oldest first, in tx
 // (which holds the head lock).
 func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM audit_pending ORDER BY id LIMIT `+fmt.Sprint(maxDrain))
+	rows, err := tx.QueryContext(ctx, takePendingQuery)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -414,6 +423,34 @@ func frontier(size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) 
 	return front.got, nil
 }
 
+// extension is a group numbered from the cached frontier: its rows and the
+// frontier of the tree it makes.
+type extension struct {
+	base, newSize       int64
+	n                   int
+	entryArgs, hashArgs []any
+	front               map[int64]tlog.Hash
+}
+
+// extend numbers reqs from the size this store last wrote and computes
+// their rows from its cached frontier alone; false if the frontier lacks a
+// hash they need.
+func (s *Store) extend(reqs []*appendReq) (extension, bool) {
+	base := s.frontierSize
+	leaves := number(reqs, base, nil)
+	mem := maps.Clone(s.frontier)
+	entryArgs, hashArgs, err := hashLeaves(base, leaves, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
+	if err != nil {
+		return extension{}, false
+	}
+	newSize := base + int64(len(leaves))
+	front, err := frontier(newSize, mem)
+	if err != nil {
+		return extension{}, false
+	}
+	return extension{base: base, newSize: newSize, n: len(leaves), entryArgs: entryArgs, hashArgs: hashArgs, front: front}, true
+}
+
 // sequenceFast appends the requests' entries on PostgreSQL in one
 // statement, outside an explicit transaction (so one round trip and one
 // commit): it assumes the head is still at the size this store last wrote
@@ -425,19 +462,11 @@ func frontier(size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) 
 // caller takes the locked path. Indices stay gap-free and unique for the
 // same reason as there: they are assigned from the head under its lock.
 func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, error) {
-	base := s.frontierSize
-	leaves := number(reqs, base, nil)
-	mem := maps.Clone(s.frontier)
-	entryArgs, hashArgs, err := hashLeaves(base, leaves, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
-	if err != nil {
+	g, ok := s.extend(reqs)
+	if !ok {
 		return false, nil // the cached frontier lacks a hash: take the locked path
 	}
-	newSize := base + int64(len(leaves))
-	front, err := frontier(newSize, mem)
-	if err != nil {
-		return false, nil
-	}
-	n := len(leaves)
+	base, newSize, front, entryArgs, hashArgs, n := g.base, g.newSize, g.front, g.entryArgs, g.hashArgs, g.n
 	var q strings.Builder
 	// The UPDATE matches only while the outbox is empty, so that rows
 	// committed there before come first (through the locked path).
@@ -473,6 +502,47 @@ SELECT size FROM h`)
 	}
 	if rows, err := res.RowsAffected(); err != nil || rows != 1 {
 		return false, err
+	}
+	s.frontierSize, s.frontier = newSize, front
+	return true, nil
+}
+
+// sequenceView appends the requests' entries on SQLite through the view
+// audit_append (migrations.go, version 6), whose trigger writes each
+// entry's row, its stored hashes and the new head, and refuses unless the
+// head is at that entry's index and the outbox is empty. A group that fits
+// one statement runs in autocommit — one call, one commit; a larger one
+// runs its statements in one transaction. When the trigger refuses
+// (another process appended since this store last did), nothing was
+// written and sequenceView returns false: the caller takes the locked
+// path, which reads the head and drains the outbox.
+func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, error) {
+	g, ok := s.extend(reqs)
+	if !ok {
+		return false, nil // the cached frontier lacks a hash: take the locked path
+	}
+	newSize, front, entryArgs, hashArgs, n := g.newSize, g.front, g.entryArgs, g.hashArgs, g.n
+	var err error
+	args := make([]any, 0, 4*n)
+	for r := range n {
+		args = append(args, entryArgs[3*r:3*r+3]...)
+		args = append(args, hashArgs[2*r+1])
+	}
+	if n <= db.MaxInsertRows && n&(n-1) == 0 {
+		var st *sql.Stmt
+		if st, err = s.stmt(ctx, appendView+s.db.Placeholders(n, 4)); err == nil {
+			_, err = st.ExecContext(ctx, args...)
+		}
+	} else {
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			return s.insertRows(ctx, tx, appendView, 4, args)
+		})
+	}
+	if err != nil {
+		if strings.Contains(err.Error(), headMoved) {
+			return false, nil
+		}
+		return false, fmt.Errorf("append: %w", err)
 	}
 	s.frontierSize, s.frontier = newSize, front
 	return true, nil
@@ -517,6 +587,8 @@ const (
 	insertEntries = `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `
 	insertHashes  = `INSERT INTO audit_hashes (idx, hashes) VALUES `
 	updateHead    = `UPDATE audit_head SET size = $1 WHERE id = 1`
+	// appendView appends entries on SQLite (sequenceView).
+	appendView = `INSERT INTO audit_append (idx, leaf_hash, data, hashes) VALUES `
 	// insertSubjects indexes entries by subject (audit.SubjectIndex).
 	insertSubjects = `INSERT INTO audit_subjects (subject, idx) VALUES `
 )

@@ -143,6 +143,62 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendCeiling is what 64 concurrent appenders reach with no
+// storage at all: each encodes its entry and hands it to a db.Group whose
+// flush computes the leaves' stored hashes in memory, as a sequencing
+// transaction does before it writes. It bounds from above what any store
+// can do on this machine, next to F and 40 × F.
+func BenchmarkAppendCeiling(b *testing.B) {
+	f, _ := fsyncStats(b, b.TempDir(), time.Second)
+	var hashes []tlog.Hash
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = hashes[x]
+		}
+		return out, nil
+	})
+	var n int64
+	g := db.NewGroup(b.Context(), sqlstore.DefaultMaxGroup, func(items [][]byte) []error {
+		for _, data := range items {
+			hs, err := tlog.StoredHashes(n, data, r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			hashes = append(hashes, hs...)
+			n++
+		}
+		return make([]error, len(items))
+	})
+	const conc = 64
+	var seq atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := max(b.N/conc, 1)
+	for range conc {
+		wg.Go(func() {
+			for range per {
+				e := entry(0)
+				e.RequestID = fmt.Sprint("bench-", seq.Add(1))
+				data, err := e.Canonical()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if err := g.Do(b.Context(), data); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(per*conc) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "appends/s")
+	b.ReportMetric(f, "F/s")
+	b.ReportMetric(rate/f, "xF")
+}
+
 // tenMillion is the size of the large log the proof benchmark reads.
 const tenMillion = 10_000_000
 

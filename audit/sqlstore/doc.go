@@ -14,9 +14,11 @@
 //	audit_subject_keys subject pseudonym → wrapped data key, or NULL once erased (SubjectKeys)
 //	audit_subjects     (subject pseudonym, idx): the entries about each subject (EntriesAbout)
 //	audit_index        idx → time, actor, action, purpose, outcome: what a DPO searches by (Search)
-//	audit_indexed      one row: every entry below this size is in the two indexes above
+//	audit_leaves       (first 8 bytes of a leaf hash, idx): the entries by leaf hash (LeafIndex)
+//	audit_indexed      one row: every entry below this size is in the three indexes above
+//	audit_append       SQLite only: a view whose trigger appends one entry at the head (below)
 //
-// The two indexes are derived data, kept out of the sequencing
+// The three indexes are derived data, kept out of the sequencing
 // transaction: an indexer (every tenth outbox poll, in batches of up to
 // 4096 entries, one replica at a time behind the watermark's lock) adds
 // what was sequenced since, and EntriesAbout and Search first bring it up
@@ -41,7 +43,13 @@
 // path; when another replica moved the head it matches nothing, nothing is
 // inserted, and the store falls back to the locked transaction. This cut
 // the latency of a lone append from six round trips to one (see the
-// benchmarks in bench_test.go).
+// benchmarks in bench_test.go). On SQLite the same group is one INSERT
+// into the view audit_append in autocommit: its trigger writes each row's
+// entry, hashes and head, and aborts the whole statement unless the head is
+// at that row's index and the outbox is empty; then the store takes the
+// locked path. A lone appender runs its group on its own goroutine
+// (db.Group), so an append at concurrency 1 is one call into the database
+// and one commit.
 //
 // Do not call Append inside a write transaction of your own on SQLite:
 // SQLite has one writer, and Append would wait for the lock your

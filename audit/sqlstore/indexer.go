@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/cedula/cedula/internal/db"
 )
@@ -73,15 +76,16 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 		if end <= w {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT idx, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
+		rows, err := tx.QueryContext(ctx, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
 		if err != nil {
 			return fmt.Errorf("read entries: %w", err)
 		}
 		leaves := make([][]byte, 0, end-w)
+		keys := make([]leafKey, 0, end-w)
 		for rows.Next() {
 			var idx int64
-			var data []byte
-			if err := rows.Scan(&idx, &data); err != nil {
+			var leaf, data []byte
+			if err := rows.Scan(&idx, &leaf, &data); err != nil {
 				rows.Close()
 				return fmt.Errorf("read entries: %w", err)
 			}
@@ -89,7 +93,12 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 				rows.Close()
 				return fmt.Errorf("read entries: entry %d where %d was due", idx, w+int64(len(leaves)))
 			}
+			if len(leaf) < leafKeySize {
+				rows.Close()
+				return fmt.Errorf("read entries: entry %d has a leaf hash of %d bytes", idx, len(leaf))
+			}
 			leaves = append(leaves, data)
+			keys = append(keys, leafKey{k: leaf[:leafKeySize], idx: idx})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -97,6 +106,9 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 		}
 		if int64(len(leaves)) != end-w {
 			return fmt.Errorf("read entries: %d of %d", len(leaves), end-w)
+		}
+		if err := s.insertRows(ctx, tx, insertLeaves, 2, leafRows(keys)); err != nil {
+			return fmt.Errorf("insert leaf hashes: %w", err)
 		}
 		if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(w, leaves)); err != nil {
 			return fmt.Errorf("insert subjects: %w", err)
@@ -129,4 +141,31 @@ func (s *Store) indexPending(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// insertLeaves indexes entries by the first leafKeySize bytes of their
+// leaf hash (LeafIndex).
+const insertLeaves = `INSERT INTO audit_leaves (k, idx) VALUES `
+
+// leafKey is one row of audit_leaves.
+type leafKey struct {
+	k   []byte
+	idx int64
+}
+
+// leafRows returns the flattened rows of audit_leaves for keys, sorted by
+// key: a batch then walks the index's pages in order rather than at
+// random.
+func leafRows(keys []leafKey) []any {
+	slices.SortFunc(keys, func(a, b leafKey) int {
+		if c := bytes.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	args := make([]any, 0, 2*len(keys))
+	for _, x := range keys {
+		args = append(args, x.k, x.idx)
+	}
+	return args
 }

@@ -50,7 +50,9 @@ func dialect(schema string, d db.Dialect) string {
 // Migrations creates the audit log's tables, room "audit": version 1 the
 // log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go),
 // version 3 the index of entries by subject (schemaV3), version 4 the
-// search index (schemaV4, search.go).
+// search index (schemaV4, search.go), version 5 the indexer's watermark
+// (schemaV5, indexer.go), version 6 the leaf-hash index moved to the
+// indexer and SQLite's one-statement append (schemaV6SQLite).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -76,6 +78,11 @@ var Migrations = []db.Migration{{
 	Version:  5,
 	SQLite:   schemaV5,
 	Postgres: schemaV5,
+}, {
+	Room:     "audit",
+	Version:  6,
+	SQLite:   schemaV6SQLite,
+	Postgres: schemaV6Postgres,
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per
@@ -105,3 +112,58 @@ func schemaV3For(d db.Dialect) string {
 	}[d]
 	return strings.Replace(dialect(schemaV3, d), "{BACKFILL}", backfill, 1)
 }
+
+// Version 6 takes the last random-key index out of the sequencing
+// transaction. An index on the 32-byte leaf hash dirtied one page per
+// entry in a random place of its B-tree, and SQLite writes every dirty page
+// whole to its WAL at each commit: with it, a group of 64 appends wrote
+// about 64 pages. The leaf hashes are now indexed by the indexer, behind
+// the same watermark as the subject and search indexes, in audit_leaves:
+// the first 8 bytes of the leaf hash (k) and the entry's index, sorted in
+// each batch; LeafIndex catches the indexer up first, then confirms the
+// whole hash against audit_entries.leaf_hash.
+//
+// On SQLite it also adds audit_append, a view whose INSTEAD OF trigger
+// appends one entry — entry row, stored hashes, new head — from one row
+// inserted into it, refusing (RAISE ABORT, which undoes the whole
+// statement) unless the head is at that entry's index and the outbox is
+// empty. A group whose frontier the store holds is then one statement in
+// autocommit: one call into the database instead of six, under the same
+// rules as the locked path.
+const schemaV6SQLite = `
+CREATE TABLE audit_leaves (
+	k BLOB NOT NULL,
+	idx INTEGER NOT NULL,
+	PRIMARY KEY (k, idx)
+) WITHOUT ROWID;
+INSERT INTO audit_leaves (k, idx)
+	SELECT substr(leaf_hash, 1, 8), idx FROM audit_entries WHERE idx < (SELECT size FROM audit_indexed WHERE id = 1);
+DROP INDEX audit_entries_leaf_hash;
+CREATE VIEW audit_append (idx, leaf_hash, data, hashes) AS
+	SELECT idx, leaf_hash, data, NULL FROM audit_entries WHERE 0;
+CREATE TRIGGER audit_append_row INSTEAD OF INSERT ON audit_append
+BEGIN
+	SELECT RAISE(ABORT, '` + headMoved + `')
+		WHERE (SELECT size FROM audit_head WHERE id = 1) <> NEW.idx OR EXISTS (SELECT 1 FROM audit_pending);
+	INSERT INTO audit_entries (idx, leaf_hash, data) VALUES (NEW.idx, NEW.leaf_hash, NEW.data);
+	INSERT INTO audit_hashes (idx, hashes) VALUES (NEW.idx, NEW.hashes);
+	UPDATE audit_head SET size = NEW.idx + 1 WHERE id = 1;
+END;
+`
+
+const schemaV6Postgres = `
+CREATE TABLE audit_leaves (
+	k BYTEA NOT NULL,
+	idx BIGINT NOT NULL,
+	PRIMARY KEY (k, idx)
+);
+INSERT INTO audit_leaves (k, idx)
+	SELECT substring(leaf_hash from 1 for 8), idx FROM audit_entries WHERE idx < (SELECT size FROM audit_indexed WHERE id = 1);
+DROP INDEX audit_entries_leaf_hash;
+`
+
+// headMoved is the message of the audit_append trigger's refusal.
+const headMoved = "cedula audit: head moved or outbox not empty"
+
+// leafKeySize is how many leading bytes of a leaf hash audit_leaves keys.
+const leafKeySize = 8

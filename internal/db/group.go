@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,8 +16,15 @@ import (
 // Groups form naturally: while one flush waits for the disk, new items queue
 // and the next flush takes them all (up to max). When the previous group
 // had more than one item — a sign of concurrent load — the next one also
-// waits up to GatherWindow for more; a lone writer never waits.
+// waits up to GatherWindow until it has as many items as that one: the
+// callers of a group come back at about the same time, and a group that
+// waited longer than for them would only add their wait to its latency.
+// A lone writer never waits.
 type Group[T any] struct {
+	// busy is held by whoever runs flush: the loop, or a lone caller
+	// flushing its own item (Do).
+	busy    sync.Mutex
+	last    atomic.Int64 // items of the last flush
 	reqs    chan groupReq[T]
 	closed  chan struct{} // closed when the loop has ended
 	max     int
@@ -52,6 +60,27 @@ func NewGroup[T any](ctx context.Context, max int, flush func(items []T) []error
 // when ctx ends meanwhile: the item may already be on its way to the
 // database, and the caller must know whether it was written.
 func (g *Group[T]) Do(ctx context.Context, item T) error {
+	// A lone caller — the last flush carried one item, nothing is queued
+	// and no flush runs — flushes its item itself, sparing the two
+	// goroutine switches of a trip through the loop. Under concurrent
+	// load (the last flush carried more) items go to the loop, which
+	// groups them.
+	if g.last.Load() <= 1 && len(g.reqs) == 0 && g.busy.TryLock() {
+		select {
+		case <-g.closed:
+			g.busy.Unlock()
+			return ErrClosed
+		default:
+		}
+		if len(g.reqs) == 0 {
+			g.batches.Add(1)
+			g.items.Add(1)
+			err := g.flush([]T{item})[0]
+			g.busy.Unlock()
+			return err
+		}
+		g.busy.Unlock()
+	}
 	r := groupReq[T]{item: item, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
@@ -84,7 +113,6 @@ func (g *Group[T]) loop(ctx context.Context) {
 	items := make([]T, 0, g.max)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	last := 0
 	for {
 		batch = batch[:0]
 		select {
@@ -100,6 +128,9 @@ func (g *Group[T]) loop(ctx context.Context) {
 		case r := <-g.reqs:
 			batch = append(batch, r)
 		}
+		// Wait for a lone caller's flush to end before gathering: what
+		// queued meanwhile joins this group.
+		g.busy.Lock()
 	fill:
 		for len(batch) < g.max {
 			select {
@@ -109,10 +140,11 @@ func (g *Group[T]) loop(ctx context.Context) {
 				break fill
 			}
 		}
-		if last > 1 && len(batch) < g.max {
+		last := int(g.last.Load())
+		if last > 1 && len(batch) < min(last, g.max) {
 			timer.Reset(GatherWindow)
 		gather:
-			for len(batch) < g.max {
+			for len(batch) < min(last, g.max) {
 				select {
 				case r := <-g.reqs:
 					batch = append(batch, r)
@@ -122,14 +154,15 @@ func (g *Group[T]) loop(ctx context.Context) {
 			}
 			timer.Stop()
 		}
-		last = len(batch)
 		items = items[:0]
 		for _, r := range batch {
 			items = append(items, r.item)
 		}
+		g.last.Store(int64(len(batch)))
 		g.batches.Add(1)
 		g.items.Add(uint64(len(batch)))
 		errs := g.flush(items)
+		g.busy.Unlock()
 		for i, r := range batch {
 			r.done <- errs[i]
 		}
