@@ -317,15 +317,12 @@ func deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
 // hashes — reading earlier hashes through hr. The indexer indexes them
 // later (indexer.go).
 func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves [][]byte, hr *batchHashes) error {
-	entryArgs, hashArgs, err := hashLeaves(base, leaves, hr, hr.mem)
+	rows, err := hashLeaves(base, leaves, hr, hr.mem)
 	if err != nil {
 		return err
 	}
-	if err := s.insertRows(ctx, tx, insertEntries, 3, entryArgs); err != nil {
+	if err := s.insertRows(ctx, tx, insertEntries, entryCols, rows); err != nil {
 		return fmt.Errorf("insert entries: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, insertHashes, 2, hashArgs); err != nil {
-		return fmt.Errorf("insert hashes: %w", err)
 	}
 	return nil
 }
@@ -389,16 +386,15 @@ func number(reqs []*appendReq, next int64, leaves [][]byte) [][]byte {
 
 // hashLeaves computes the stored hashes of leaves numbered from base,
 // reading earlier hashes through hr and adding the new ones to mem, and
-// returns the flattened rows of audit_entries and audit_hashes.
-func hashLeaves(base int64, leaves [][]byte, hr tlog.HashReader, mem map[int64]tlog.Hash) (entryArgs, hashArgs []any, err error) {
-	entryArgs = make([]any, 0, 3*len(leaves))
-	hashArgs = make([]any, 0, 2*len(leaves))
+// returns the flattened rows of audit_entries (entryCols values each).
+func hashLeaves(base int64, leaves [][]byte, hr tlog.HashReader, mem map[int64]tlog.Hash) (rows []any, err error) {
+	rows = make([]any, 0, entryCols*len(leaves))
 	for i, data := range leaves {
 		n := base + int64(i)
 		leaf := tlog.RecordHash(data)
 		hs, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("hashes of leaf %d: %w", n, err)
+			return nil, fmt.Errorf("hashes of leaf %d: %w", n, err)
 		}
 		first := tlog.StoredHashIndex(0, n)
 		blob := make([]byte, 0, len(hs)*tlog.HashSize)
@@ -406,10 +402,9 @@ func hashLeaves(base int64, leaves [][]byte, hr tlog.HashReader, mem map[int64]t
 			mem[first+int64(j)] = h
 			blob = append(blob, h[:]...)
 		}
-		entryArgs = append(entryArgs, n, leaf[:], data)
-		hashArgs = append(hashArgs, n, blob)
+		rows = append(rows, n, leaf[:], data, blob)
 	}
-	return entryArgs, hashArgs, nil
+	return rows, nil
 }
 
 // frontier returns the hashes TreeHash(size) reads — the roots of the
@@ -426,10 +421,10 @@ func frontier(size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) 
 // extension is a group numbered from the cached frontier: its rows and the
 // frontier of the tree it makes.
 type extension struct {
-	base, newSize       int64
-	n                   int
-	entryArgs, hashArgs []any
-	front               map[int64]tlog.Hash
+	base, newSize int64
+	n             int
+	rows          []any // of audit_entries, entryCols values each
+	front         map[int64]tlog.Hash
 }
 
 // extend numbers reqs from the size this store last wrote and computes
@@ -439,7 +434,7 @@ func (s *Store) extend(reqs []*appendReq) (extension, bool) {
 	base := s.frontierSize
 	leaves := number(reqs, base, nil)
 	mem := maps.Clone(s.frontier)
-	entryArgs, hashArgs, err := hashLeaves(base, leaves, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
+	rows, err := hashLeaves(base, leaves, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
 	if err != nil {
 		return extension{}, false
 	}
@@ -448,7 +443,7 @@ func (s *Store) extend(reqs []*appendReq) (extension, bool) {
 	if err != nil {
 		return extension{}, false
 	}
-	return extension{base: base, newSize: newSize, n: len(leaves), entryArgs: entryArgs, hashArgs: hashArgs, front: front}, true
+	return extension{base: base, newSize: newSize, n: len(leaves), rows: rows, front: front}, true
 }
 
 // sequenceFast appends the requests' entries on PostgreSQL in one
@@ -466,35 +461,24 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	if !ok {
 		return false, nil // the cached frontier lacks a hash: take the locked path
 	}
-	base, newSize, front, entryArgs, hashArgs, n := g.base, g.newSize, g.front, g.entryArgs, g.hashArgs, g.n
+	base, newSize, front, n := g.base, g.newSize, g.front, g.n
 	var q strings.Builder
 	// The UPDATE matches only while the outbox is empty, so that rows
 	// committed there before come first (through the locked path).
 	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2
 	AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
-e AS (INSERT INTO audit_entries (idx, leaf_hash, data) SELECT v.i, v.l, v.d FROM (VALUES `)
-	args := make([]any, 0, 2+5*n)
+e AS (INSERT INTO audit_entries (idx, leaf_hash, data, hashes) SELECT v.i, v.l, v.d, v.hs FROM (VALUES `)
+	args := make([]any, 0, 2+entryCols*n)
 	args = append(args, newSize, base)
 	for r := range n {
 		if r > 0 {
 			q.WriteString(", ")
 		}
 		p := len(args)
-		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea, $%d::bytea)", p+1, p+2, p+3)
-		args = append(args, entryArgs[3*r:3*r+3]...)
+		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea, $%d::bytea, $%d::bytea)", p+1, p+2, p+3, p+4)
+		args = append(args, g.rows[entryCols*r:entryCols*(r+1)]...)
 	}
-	q.WriteString(`) AS v(i, l, d) WHERE EXISTS (SELECT 1 FROM h)),
-x AS (INSERT INTO audit_hashes (idx, hashes) SELECT v.i, v.hs FROM (VALUES `)
-	for r := range n {
-		if r > 0 {
-			q.WriteString(", ")
-		}
-		p := len(args)
-		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea)", p+1, p+2)
-		args = append(args, hashArgs[2*r:2*r+2]...)
-	}
-	q.WriteString(`) AS v(i, hs) WHERE EXISTS (SELECT 1 FROM h))`)
-	q.WriteString(`
+	q.WriteString(`) AS v(i, l, d, hs) WHERE EXISTS (SELECT 1 FROM h))
 SELECT size FROM h`)
 	res, err := s.db.ExecContext(ctx, q.String(), args...)
 	if err != nil {
@@ -521,21 +505,16 @@ func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, erro
 	if !ok {
 		return false, nil // the cached frontier lacks a hash: take the locked path
 	}
-	newSize, front, entryArgs, hashArgs, n := g.newSize, g.front, g.entryArgs, g.hashArgs, g.n
+	newSize, front, args, n := g.newSize, g.front, g.rows, g.n
 	var err error
-	args := make([]any, 0, 4*n)
-	for r := range n {
-		args = append(args, entryArgs[3*r:3*r+3]...)
-		args = append(args, hashArgs[2*r+1])
-	}
 	if n <= db.MaxInsertRows && n&(n-1) == 0 {
 		var st *sql.Stmt
-		if st, err = s.stmt(ctx, appendView+s.db.Placeholders(n, 4)); err == nil {
+		if st, err = s.stmt(ctx, appendView+s.db.Placeholders(n, entryCols)); err == nil {
 			_, err = st.ExecContext(ctx, args...)
 		}
 	} else {
 		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-			return s.insertRows(ctx, tx, appendView, 4, args)
+			return s.insertRows(ctx, tx, appendView, entryCols, args)
 		})
 	}
 	if err != nil {
@@ -584,9 +563,10 @@ func subjectOf(data []byte) []byte {
 
 // The statements of a sequencing transaction.
 const (
-	insertEntries = `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES `
-	insertHashes  = `INSERT INTO audit_hashes (idx, hashes) VALUES `
-	updateHead    = `UPDATE audit_head SET size = $1 WHERE id = 1`
+	insertEntries = `INSERT INTO audit_entries (idx, leaf_hash, data, hashes) VALUES `
+	// entryCols is the number of values of an audit_entries row.
+	entryCols  = 4
+	updateHead = `UPDATE audit_head SET size = $1 WHERE id = 1`
 	// appendView appends entries on SQLite (sequenceView).
 	appendView = `INSERT INTO audit_append (idx, leaf_hash, data, hashes) VALUES `
 	// insertSubjects indexes entries by subject (audit.SubjectIndex).

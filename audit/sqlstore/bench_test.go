@@ -143,6 +143,44 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkInsertFloor is the smallest durable write each database does:
+// one 300-byte row inserted into an otherwise empty table in autocommit,
+// serially — what an append at concurrency 1 could cost if the log were
+// that one row and nothing else. Next to F it shows how much of F a
+// database's commit path leaves.
+func BenchmarkInsertFloor(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		open func(b *testing.B) *db.DB
+	}{
+		{"sqlite", func(b *testing.B) *db.DB { return dbtest.SQLite(b) }},
+		{"postgres", func(b *testing.B) *db.DB { return dbtest.Postgres(b) }},
+	} {
+		b.Run(be.name, func(b *testing.B) {
+			d := be.open(b)
+			f, _ := fsyncStats(b, b.TempDir(), time.Second)
+			if _, err := d.Exec(`CREATE TABLE floor_rows (id BIGINT PRIMARY KEY, data ` + map[db.Dialect]string{db.SQLite: "BLOB", db.Postgres: "BYTEA"}[d.Dialect] + ` NOT NULL)`); err != nil {
+				b.Fatal(err)
+			}
+			st, err := d.Prepared(b.Context(), `INSERT INTO floor_rows (id, data) VALUES ($1, $2)`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := make([]byte, 300)
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := st.Exec(i, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "inserts/s")
+			b.ReportMetric(f, "F/s")
+			b.ReportMetric(rate/f, "xF")
+		})
+	}
+}
+
 // BenchmarkAppendCeiling is what 64 concurrent appenders reach with no
 // storage at all: each encodes its entry and hands it to a db.Group whose
 // flush computes the leaves' stored hashes in memory, as a sequencing
@@ -248,10 +286,10 @@ func storedHashes(n int64, put func(i int64, leaf tlog.Hash, hashes []byte) erro
 	return nil
 }
 
-// bigSQLite returns a SQLite audit database whose head says 10M entries and
-// whose audit_hashes holds their stored hashes, built in bulk with
-// tlog.StoredHashes (the entries themselves are not stored: proofs read
-// only hashes). It takes a few minutes the first time.
+// bigSQLite returns a SQLite audit database of 10M entries whose rows hold
+// their leaf hashes and stored hashes, built in bulk with
+// tlog.StoredHashes, and empty data (proofs read only hashes). It takes a
+// few minutes the first time.
 func bigSQLite(b *testing.B) string {
 	bigOnce.Do(func() {
 		bigDir = os.Getenv("CEDULA_BENCH_10M_DIR")
@@ -289,11 +327,11 @@ func buildBig(path string) error {
 		return err
 	}
 	const rows = 500
-	q := `INSERT INTO audit_hashes (idx, hashes) VALUES ` + placeholders(rows)
+	q := `INSERT INTO audit_entries (idx, leaf_hash, data, hashes) VALUES ` + d.Placeholders(rows, 4)
 	var tx *sql.Tx
 	var st *sql.Stmt
-	args := make([]any, 0, 2*rows)
-	err = storedHashes(tenMillion, func(i int64, _ tlog.Hash, hashes []byte) error {
+	args := make([]any, 0, 4*rows)
+	err = storedHashes(tenMillion, func(i int64, leaf tlog.Hash, hashes []byte) error {
 		if tx == nil {
 			if tx, err = d.Begin(); err != nil {
 				return err
@@ -302,8 +340,8 @@ func buildBig(path string) error {
 				return err
 			}
 		}
-		args = append(args, i, hashes)
-		if len(args) < 2*rows {
+		args = append(args, i, leaf[:], []byte{}, hashes)
+		if len(args) < 4*rows {
 			return nil
 		}
 		if _, err := st.Exec(args...); err != nil {
@@ -328,10 +366,7 @@ func buildBig(path string) error {
 		}
 	}
 	if len(args) > 0 {
-		return fmt.Errorf("%d leaves left over", len(args)/2)
-	}
-	if _, err := d.Exec(`UPDATE audit_head SET size = $1 WHERE id = 1`, tenMillion); err != nil {
-		return err
+		return fmt.Errorf("%d leaves left over", len(args)/4)
 	}
 	if _, err := d.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return err
@@ -340,19 +375,8 @@ func buildBig(path string) error {
 	return os.Rename(path+".tmp", path)
 }
 
-func placeholders(rows int) string {
-	s := ""
-	for r := range rows {
-		if r > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("($%d, $%d)", 2*r+1, 2*r+2)
-	}
-	return s
-}
-
-// bigPostgres loads the same 10M leaves' hashes into a fresh PostgreSQL
-// database with COPY.
+// bigPostgres loads the same 10M leaves (hashes, empty data) into a fresh
+// PostgreSQL database with COPY.
 func bigPostgres(b *testing.B) *db.DB {
 	d := dbtest.Postgres(b, sqlstore.Migrations)
 	ctx := context.Background()
@@ -367,8 +391,8 @@ func bigPostgres(b *testing.B) *db.DB {
 		rows := make(chan []any, 4096)
 		errc := make(chan error, 1)
 		go func() {
-			errc <- storedHashes(tenMillion, func(i int64, _ tlog.Hash, hashes []byte) error {
-				rows <- []any{i, hashes}
+			errc <- storedHashes(tenMillion, func(i int64, leaf tlog.Hash, hashes []byte) error {
+				rows <- []any{i, leaf[:], []byte{}, hashes}
 				return nil
 			})
 			close(rows)
@@ -380,7 +404,7 @@ func bigPostgres(b *testing.B) *db.DB {
 			}
 			return r, nil
 		})
-		if _, err := pc.CopyFrom(ctx, pgx.Identifier{"audit_hashes"}, []string{"idx", "hashes"}, src); err != nil {
+		if _, err := pc.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"idx", "leaf_hash", "data", "hashes"}, src); err != nil {
 			return err
 		}
 		return <-errc
@@ -391,7 +415,7 @@ func bigPostgres(b *testing.B) *db.DB {
 	if _, err := d.Exec(`UPDATE audit_head SET size = $1 WHERE id = 1`, tenMillion); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.Exec(`VACUUM ANALYZE audit_hashes`); err != nil {
+	if _, err := d.Exec(`VACUUM ANALYZE audit_entries`); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("loaded 10M leaves' hashes into PostgreSQL in %v", time.Since(start).Round(time.Second))

@@ -6,9 +6,10 @@
 //
 // Tables (Migrations, room "audit"):
 //
-//	audit_head         one row: the log's size; the lock every index assignment takes
-//	audit_entries      idx → leaf hash, canonical entry (the Merkle leaf)
-//	audit_hashes       idx → the tlog stored hashes written with leaf idx, concatenated
+//	audit_head         the log's size: on PostgreSQL one row, the lock every index
+//	                   assignment takes; on SQLite a view, one past the last entry
+//	audit_entries      idx → leaf hash, canonical entry (the Merkle leaf), and the
+//	                   tlog stored hashes written with leaf idx, concatenated
 //	audit_pending      the outbox: canonical entries committed by AppendTx, not yet numbered
 //	audit_checkpoints  size → origin, root hash, signed note, time stored
 //	audit_subject_keys subject pseudonym → wrapped data key, or NULL once erased (SubjectKeys)
@@ -32,7 +33,7 @@
 // computes their stored hashes from the frontier of the tree (kept in
 // memory between transactions and read again when another replica moved the
 // head), inserts them with multi-row statements, deletes the outbox rows it
-// numbered and writes the new size.
+// numbered and writes the new size (on SQLite, checks it).
 //
 // Every sequencing transaction numbers the outbox rows committed before it
 // first, so the log's order follows the order of commits whichever way an

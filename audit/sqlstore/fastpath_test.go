@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,6 +206,55 @@ func TestLeafIndexUpgrade(t *testing.T) {
 			if got, err := s.LeafIndex(ctx, leaf); err != nil || got != int64(i) {
 				t.Errorf("LeafIndex(entry %d): got %d, %v", i, got, err)
 			}
+		}
+	})
+}
+
+// TestOneRowUpgrade: migration 7 moves each leaf's stored hashes from
+// audit_hashes into its entry's row; the tree read back is the tree that
+// was written, and the log grows from it.
+func TestOneRowUpgrade(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.Migrate(ctx, sqlstore.Migrations[:6]); err != nil {
+			t.Fatal(err)
+		}
+		const n = 21
+		var leaves []tlog.Hash
+		err := storedHashes(n, func(i int64, leaf tlog.Hash, hashes []byte) error {
+			leaves = append(leaves, leaf)
+			if _, err := d.ExecContext(ctx, `INSERT INTO audit_entries (idx, leaf_hash, data) VALUES ($1, $2, $3)`, i, leaf[:], fmt.Appendf(nil, "entry %d", i)); err != nil {
+				return err
+			}
+			_, err := d.ExecContext(ctx, `INSERT INTO audit_hashes (idx, hashes) VALUES ($1, $2)`, i, hashes)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.ExecContext(ctx, `UPDATE audit_head SET size = $1`, n); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		s := sqlstore.New(d, sqlstore.WithPollInterval(time.Hour))
+		t.Cleanup(s.Close)
+		if size, err := s.Size(ctx); err != nil || size != n {
+			t.Fatalf("Size after the upgrade: %d, %v; want %d", size, err, n)
+		}
+		root, err := audit.TreeHash(ctx, s, n)
+		if err != nil || tlog.Hash(root) != rootOf(leaves) {
+			t.Fatalf("root after the upgrade: %v, %v; want %v", root, err, rootOf(leaves))
+		}
+		e := entry(n)
+		data, _ := e.Canonical()
+		if idx, err := s.Append(ctx, e); err != nil || idx != n {
+			t.Fatalf("Append after the upgrade: %d, %v", idx, err)
+		}
+		leaves = append(leaves, tlog.RecordHash(data))
+		if root, err := audit.TreeHash(ctx, s, n+1); err != nil || tlog.Hash(root) != rootOf(leaves) {
+			t.Errorf("root after one more entry: %v, %v; want %v", root, err, rootOf(leaves))
 		}
 	})
 }

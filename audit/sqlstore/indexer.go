@@ -54,82 +54,113 @@ func (s *Store) catchUp(ctx context.Context) error {
 	}
 }
 
-// indexOnce indexes up to indexBatch entries beyond the watermark in one
-// transaction holding the watermark's lock, and returns how many.
+// indexOnce indexes up to indexBatch entries beyond the watermark and
+// returns how many. It reads and decodes them first, outside any write
+// transaction (a reader does not wait for SQLite's write lock, nor hold
+// it), then writes the index rows in one transaction holding the
+// watermark's lock, provided the watermark has not moved meanwhile (another
+// replica indexed them; then it returns 0 and the caller looks again).
 func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	s.indexMu.Lock() // one indexer per store at a time; the row lock orders replicas
 	defer s.indexMu.Unlock()
-	var n int
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	b, err := s.readBatch(ctx)
+	if err != nil || b.n == 0 {
+		return 0, err
+	}
+	moved := false
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		lock := `SELECT size FROM audit_indexed WHERE id = 1`
 		if s.db.Dialect == db.Postgres {
 			lock += ` FOR UPDATE`
 		}
-		var w, head int64
+		var w int64
 		if err := tx.QueryRowContext(ctx, lock).Scan(&w); err != nil {
 			return fmt.Errorf("lock watermark: %w", err)
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT size FROM audit_head WHERE id = 1`).Scan(&head); err != nil {
-			return fmt.Errorf("head: %w", err)
-		}
-		end := min(head, w+indexBatch)
-		if end <= w {
+		if w != b.from {
+			moved = true
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
-		if err != nil {
-			return fmt.Errorf("read entries: %w", err)
-		}
-		leaves := make([][]byte, 0, end-w)
-		keys := make([]leafKey, 0, end-w)
-		for rows.Next() {
-			var idx int64
-			var leaf, data []byte
-			if err := rows.Scan(&idx, &leaf, &data); err != nil {
-				rows.Close()
-				return fmt.Errorf("read entries: %w", err)
-			}
-			if idx != w+int64(len(leaves)) {
-				rows.Close()
-				return fmt.Errorf("read entries: entry %d where %d was due", idx, w+int64(len(leaves)))
-			}
-			if len(leaf) < leafKeySize {
-				rows.Close()
-				return fmt.Errorf("read entries: entry %d has a leaf hash of %d bytes", idx, len(leaf))
-			}
-			leaves = append(leaves, data)
-			keys = append(keys, leafKey{k: leaf[:leafKeySize], idx: idx})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read entries: %w", err)
-		}
-		if int64(len(leaves)) != end-w {
-			return fmt.Errorf("read entries: %d of %d", len(leaves), end-w)
-		}
-		if err := s.insertRows(ctx, tx, insertLeaves, 2, leafRows(keys)); err != nil {
+		if err := s.insertRows(ctx, tx, insertLeaves, 2, b.leaves); err != nil {
 			return fmt.Errorf("insert leaf hashes: %w", err)
 		}
-		if err := s.insertRows(ctx, tx, insertSubjects, 2, subjectRows(w, leaves)); err != nil {
+		if err := s.insertRows(ctx, tx, insertSubjects, 2, b.subjects); err != nil {
 			return fmt.Errorf("insert subjects: %w", err)
 		}
-		idxArgs, err := indexRows(w, leaves)
-		if err != nil {
-			return err
-		}
-		if err := s.insertRows(ctx, tx, insertIndex, indexCols, idxArgs); err != nil {
+		if err := s.insertRows(ctx, tx, insertIndex, indexCols, b.index); err != nil {
 			return fmt.Errorf("insert search index: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, end); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, b.from+int64(b.n)); err != nil {
 			return fmt.Errorf("move watermark: %w", err)
 		}
-		n = len(leaves)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit: index: %w", err)
 	}
-	return n, nil
+	if moved {
+		return 0, nil
+	}
+	return b.n, nil
+}
+
+// batch is a batch of entries ready to be indexed: the flattened rows
+// of audit_leaves, audit_subjects and audit_index for the n entries from
+// index from on.
+type batch struct {
+	from                    int64
+	n                       int
+	leaves, subjects, index []any
+}
+
+// readBatch reads up to indexBatch entries beyond the watermark and
+// computes their index rows.
+func (s *Store) readBatch(ctx context.Context) (batch, error) {
+	var w int64
+	if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+		return batch{}, fmt.Errorf("audit: index watermark: %w", err)
+	}
+	head, err := s.Size(ctx)
+	if err != nil {
+		return batch{}, err
+	}
+	end := min(head, w+indexBatch)
+	if end <= w {
+		return batch{from: w}, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
+	if err != nil {
+		return batch{}, fmt.Errorf("audit: index: read entries: %w", err)
+	}
+	defer rows.Close()
+	leaves := make([][]byte, 0, end-w)
+	keys := make([]leafKey, 0, end-w)
+	for rows.Next() {
+		var idx int64
+		var leaf, data []byte
+		if err := rows.Scan(&idx, &leaf, &data); err != nil {
+			return batch{}, fmt.Errorf("audit: index: read entries: %w", err)
+		}
+		if idx != w+int64(len(leaves)) {
+			return batch{}, fmt.Errorf("audit: index: read entries: entry %d where %d was due", idx, w+int64(len(leaves)))
+		}
+		if len(leaf) < leafKeySize {
+			return batch{}, fmt.Errorf("audit: index: read entries: entry %d has a leaf hash of %d bytes", idx, len(leaf))
+		}
+		leaves = append(leaves, data)
+		keys = append(keys, leafKey{k: leaf[:leafKeySize], idx: idx})
+	}
+	if err := rows.Err(); err != nil {
+		return batch{}, fmt.Errorf("audit: index: read entries: %w", err)
+	}
+	if int64(len(leaves)) != end-w {
+		return batch{}, fmt.Errorf("audit: index: read entries: %d of %d", len(leaves), end-w)
+	}
+	index, err := indexRows(w, leaves)
+	if err != nil {
+		return batch{}, fmt.Errorf("audit: index: %w", err)
+	}
+	return batch{from: w, n: len(leaves), leaves: leafRows(keys), subjects: subjectRows(w, leaves), index: index}, nil
 }
 
 // indexPending runs indexing rounds until the index has caught up or an

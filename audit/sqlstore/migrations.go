@@ -52,7 +52,8 @@ func dialect(schema string, d db.Dialect) string {
 // version 3 the index of entries by subject (schemaV3), version 4 the
 // search index (schemaV4, search.go), version 5 the indexer's watermark
 // (schemaV5, indexer.go), version 6 the leaf-hash index moved to the
-// indexer and SQLite's one-statement append (schemaV6SQLite).
+// indexer and SQLite's one-statement append (schemaV6SQLite), version 7
+// one row per entry (schemaV7SQLite).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -83,6 +84,11 @@ var Migrations = []db.Migration{{
 	Version:  6,
 	SQLite:   schemaV6SQLite,
 	Postgres: schemaV6Postgres,
+}, {
+	Room:     "audit",
+	Version:  7,
+	SQLite:   schemaV7SQLite,
+	Postgres: schemaV7Postgres,
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per
@@ -160,6 +166,42 @@ CREATE TABLE audit_leaves (
 INSERT INTO audit_leaves (k, idx)
 	SELECT substring(leaf_hash from 1 for 8), idx FROM audit_entries WHERE idx < (SELECT size FROM audit_indexed WHERE id = 1);
 DROP INDEX audit_entries_leaf_hash;
+`
+
+// Version 7 makes an entry one row: its stored hashes move into
+// audit_entries.hashes (audit_hashes is dropped), so that an append writes
+// one row — on SQLite, one page of the WAL per commit at concurrency 1,
+// where there were three. On SQLite the head is no longer a row either:
+// audit_head becomes a view, the size being one past the last entry's
+// index (entries are gap-free), and its INSTEAD OF UPDATE trigger only
+// checks that a sequencing transaction's new size is the one its entries
+// make. (SQLite has one writer at a time, so the head needs no row to
+// lock; PostgreSQL keeps the row, whose lock orders the replicas.)
+const schemaV7SQLite = `
+ALTER TABLE audit_entries ADD COLUMN hashes BLOB;
+UPDATE audit_entries SET hashes = (SELECT h.hashes FROM audit_hashes AS h WHERE h.idx = audit_entries.idx);
+DROP TABLE audit_hashes;
+DROP TRIGGER audit_append_row;
+DROP TABLE audit_head;
+CREATE VIEW audit_head (id, size) AS
+	SELECT 1, coalesce((SELECT max(idx) FROM audit_entries) + 1, 0);
+CREATE TRIGGER audit_head_update INSTEAD OF UPDATE ON audit_head
+BEGIN
+	SELECT RAISE(ABORT, 'cedula audit: the new size is not the one the entries make')
+		WHERE NEW.size <> (SELECT size FROM audit_head);
+END;
+CREATE TRIGGER audit_append_row INSTEAD OF INSERT ON audit_append
+BEGIN
+	SELECT RAISE(ABORT, '` + headMoved + `')
+		WHERE (SELECT size FROM audit_head) <> NEW.idx OR EXISTS (SELECT 1 FROM audit_pending);
+	INSERT INTO audit_entries (idx, leaf_hash, data, hashes) VALUES (NEW.idx, NEW.leaf_hash, NEW.data, NEW.hashes);
+END;
+`
+
+const schemaV7Postgres = `
+ALTER TABLE audit_entries ADD COLUMN hashes BYTEA;
+UPDATE audit_entries AS e SET hashes = h.hashes FROM audit_hashes AS h WHERE h.idx = e.idx;
+DROP TABLE audit_hashes;
 `
 
 // headMoved is the message of the audit_append trigger's refusal.

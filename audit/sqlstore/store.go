@@ -288,7 +288,7 @@ func (s *Store) readHashes(ctx context.Context, tx *sql.Tx, indexes []int64) (ou
 	for len(leaves) > 0 {
 		chunk := leaves[:min(len(leaves), 256)]
 		leaves = leaves[len(chunk):]
-		q := `SELECT idx, hashes FROM audit_hashes WHERE idx IN (` + inList(len(chunk)) + `)`
+		q := `SELECT idx, hashes FROM audit_entries WHERE idx IN (` + inList(len(chunk)) + `)`
 		var rows *sql.Rows
 		var err error
 		if tx != nil {
@@ -309,7 +309,9 @@ func (s *Store) readHashes(ctx context.Context, tx *sql.Tx, indexes []int64) (ou
 				rows.Close()
 				return nil, -1, fmt.Errorf("audit: read hashes: %w", err)
 			}
-			rowsOf[leaf] = hs
+			if hs != nil { // NULL: the row lost its hashes, as good as missing
+				rowsOf[leaf] = hs
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

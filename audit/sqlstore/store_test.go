@@ -59,14 +59,14 @@ func TestTamperedHashRow(t *testing.T) {
 		}
 		// Leaf 7's row holds the hash of [0, 8) at level 3 (bytes 96–127).
 		var hs []byte
-		if err := d.QueryRowContext(ctx, `SELECT hashes FROM audit_hashes WHERE idx = 7`).Scan(&hs); err != nil {
+		if err := d.QueryRowContext(ctx, `SELECT hashes FROM audit_entries WHERE idx = 7`).Scan(&hs); err != nil {
 			t.Fatal(err)
 		}
 		if len(hs) != 4*tlog.HashSize {
 			t.Fatalf("leaf 7 stores %d bytes of hashes, want %d", len(hs), 4*tlog.HashSize)
 		}
 		hs[3*tlog.HashSize] ^= 1
-		if _, err := d.ExecContext(ctx, `UPDATE audit_hashes SET hashes = $1 WHERE idx = 7`, hs); err != nil {
+		if _, err := d.ExecContext(ctx, `UPDATE audit_entries SET hashes = $1 WHERE idx = 7`, hs); err != nil {
 			t.Fatal(err)
 		}
 		appendN(t, s, 10, 12)
@@ -119,7 +119,7 @@ func TestMissingRows(t *testing.T) {
 		ctx := t.Context()
 		s := open(t, d)
 		appendN(t, s, 0, 6)
-		for _, q := range []string{`DELETE FROM audit_hashes WHERE idx = 2`, `DELETE FROM audit_entries WHERE idx = 3`} {
+		for _, q := range []string{`UPDATE audit_entries SET hashes = NULL WHERE idx = 2`, `DELETE FROM audit_entries WHERE idx = 3`} {
 			if _, err := d.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}

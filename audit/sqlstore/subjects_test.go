@@ -33,6 +33,10 @@ func TestSubjectIndexBackfill(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The head as the store keeps it: one past the last entry.
+		if _, err := d.ExecContext(ctx, `UPDATE audit_head SET size = (SELECT count(*) FROM audit_entries)`); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +76,10 @@ func TestSearchIndexBackfill(t *testing.T) {
 				t.Fatal(err)
 			}
 			entries = append(entries, e)
+		}
+		// The head as the store keeps it: one past the last entry.
+		if _, err := d.ExecContext(ctx, `UPDATE audit_head SET size = (SELECT count(*) FROM audit_entries)`); err != nil {
+			t.Fatal(err)
 		}
 		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
 			t.Fatal(err)

@@ -180,7 +180,7 @@ func TestAuditVerifyTamperedHashes(t *testing.T) {
 			}
 			leaf := tlog.RecordHash(forged)
 			var hs []byte
-			if err := l.DB.QueryRowContext(t.Context(), `SELECT hashes FROM audit_hashes WHERE idx = $1`, tc.idx).Scan(&hs); err != nil {
+			if err := l.DB.QueryRowContext(t.Context(), `SELECT hashes FROM audit_entries WHERE idx = $1`, tc.idx).Scan(&hs); err != nil {
 				t.Fatal(err)
 			}
 			copy(hs, leaf[:]) // level 0 of the row is the leaf hash
@@ -188,8 +188,7 @@ func TestAuditVerifyTamperedHashes(t *testing.T) {
 				sql  string
 				args []any
 			}{
-				{`UPDATE audit_entries SET data = $1, leaf_hash = $2 WHERE idx = $3`, []any{forged, leaf[:], tc.idx}},
-				{`UPDATE audit_hashes SET hashes = $1 WHERE idx = $2`, []any{hs, tc.idx}},
+				{`UPDATE audit_entries SET data = $1, leaf_hash = $2, hashes = $3 WHERE idx = $4`, []any{forged, leaf[:], hs, tc.idx}},
 			} {
 				if _, err := l.DB.ExecContext(t.Context(), q.sql, q.args...); err != nil {
 					t.Fatal(err)
