@@ -118,7 +118,7 @@ func TestIndexerCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := open(t, d)
-		const n = 5000
+		const n = 20_000 // more than indexBatch
 		for start := 0; start < n; start += 500 {
 			batch := make([]audit.Entry, 500)
 			for i := range batch {
