@@ -59,6 +59,14 @@ func TestAppendViewRefuses(t *testing.T) {
 	if n != 3 || size != 3 {
 		t.Errorf("after refused appends: %d entries, head %d; want 3 and 3", n, size)
 	}
+	// The head is one past the last entry: a sequencing transaction that
+	// sets another size fails.
+	if _, err := d.ExecContext(ctx, `UPDATE audit_head SET size = 7 WHERE id = 1`); err == nil {
+		t.Error("the head took a size its entries do not make")
+	}
+	if _, err := d.ExecContext(ctx, `UPDATE audit_head SET size = 3 WHERE id = 1`); err != nil {
+		t.Errorf("setting the head to the size the entries make: %v", err)
+	}
 }
 
 // TestStaleFrontier: two stores on one SQLite file take turns; each
