@@ -271,6 +271,8 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	return nil
 }
 
+// takePendingQuery reads the oldest outbox rows; one constant string, so
+// that both drivers keep it prepared.
 var takePendingQuery = `SELECT id, data FROM audit_pending ORDER BY id LIMIT ` + fmt.Sprint(maxDrain)
 
 // takePending reads up to maxDrain outbox rows, oldest first, in tx
@@ -492,9 +494,9 @@ SELECT size FROM h`)
 }
 
 // sequenceView appends the requests' entries on SQLite through the view
-// audit_append (migrations.go, version 6), whose trigger writes each
-// entry's row, its stored hashes and the new head, and refuses unless the
-// head is at that entry's index and the outbox is empty. A group that fits
+// audit_append (migrations.go, versions 6 and 7), whose trigger writes each
+// entry's row (hashes included; the head is a view over the entries) and
+// refuses unless the head is at that entry's index and the outbox is empty. A group that fits
 // one statement runs in autocommit — one call, one commit; a larger one
 // runs its statements in one transaction. When the trigger refuses
 // (another process appended since this store last did), nothing was
