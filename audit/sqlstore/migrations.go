@@ -53,7 +53,8 @@ func dialect(schema string, d db.Dialect) string {
 // search index (schemaV4, search.go), version 5 the indexer's watermark
 // (schemaV5, indexer.go), version 6 the leaf-hash index moved to the
 // indexer and SQLite's one-statement append (schemaV6SQLite), version 7
-// one row per entry (schemaV7SQLite).
+// one row per entry (schemaV7SQLite), version 8 the subject index
+// without a rowid on SQLite (schemaV8SQLite).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -89,6 +90,11 @@ var Migrations = []db.Migration{{
 	Version:  7,
 	SQLite:   schemaV7SQLite,
 	Postgres: schemaV7Postgres,
+}, {
+	Room:     "audit",
+	Version:  8,
+	SQLite:   schemaV8SQLite,
+	Postgres: `SELECT 1;`, // nothing: a PostgreSQL table is a heap and its key one index anyway
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per
@@ -202,6 +208,20 @@ const schemaV7Postgres = `
 ALTER TABLE audit_entries ADD COLUMN hashes BYTEA;
 UPDATE audit_entries AS e SET hashes = h.hashes FROM audit_hashes AS h WHERE h.idx = e.idx;
 DROP TABLE audit_hashes;
+`
+
+// Version 8 rebuilds audit_subjects on SQLite WITHOUT ROWID: with a rowid,
+// every row was two B-trees (the table and its primary key) for one
+// lookup key; audit_leaves was made that way from the start.
+const schemaV8SQLite = `
+CREATE TABLE audit_subjects_v8 (
+	subject BLOB NOT NULL,
+	idx BIGINT NOT NULL,
+	PRIMARY KEY (subject, idx)
+) WITHOUT ROWID;
+INSERT INTO audit_subjects_v8 (subject, idx) SELECT subject, idx FROM audit_subjects;
+DROP TABLE audit_subjects;
+ALTER TABLE audit_subjects_v8 RENAME TO audit_subjects;
 `
 
 // headMoved is the message of the audit_append trigger's refusal.

@@ -64,7 +64,7 @@ const insertIndex = `INSERT INTO audit_index (idx, time, actor_kind, actor_id, a
 // indexCols is the number of columns of an audit_index row.
 const indexCols = 7
 
-// indexed is what audit_index holds of an entry.
+// indexed is what audit_index holds of an entry, as JSON decodes it.
 type indexed struct {
 	Action string `json:"action"`
 	Actor  struct {
@@ -82,17 +82,31 @@ type indexed struct {
 func indexRows(base int64, leaves [][]byte) ([]any, error) {
 	args := make([]any, 0, indexCols*len(leaves))
 	for i, data := range leaves {
-		var x indexed
-		if err := json.Unmarshal(data, &x); err != nil {
-			return nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
+		f, ok := scanIndexed(data)
+		if !ok {
+			var err error
+			if f, err = decodeIndexed(data); err != nil {
+				return nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
+			}
 		}
-		t, err := time.Parse(time.RFC3339Nano, x.Time)
-		if err != nil {
-			return nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
-		}
-		args = append(args, base+int64(i), t.UnixMicro(), x.Actor.Kind, []byte(x.Actor.ID), []byte(x.Action), []byte(x.Purpose), x.Outcome)
+		args = append(args, base+int64(i), f.micros, string(f.actorKind), f.actorID, f.action, f.purpose, string(f.outcome))
 	}
 	return args, nil
+}
+
+// decodeIndexed reads the fields of audit_index from an encoding as JSON:
+// the way for the encodings scanIndexed leaves (strings with escapes).
+func decodeIndexed(data []byte) (indexFields, error) {
+	var x indexed
+	if err := json.Unmarshal(data, &x); err != nil {
+		return indexFields{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, x.Time)
+	if err != nil {
+		return indexFields{}, err
+	}
+	return indexFields{action: []byte(x.Action), actorID: []byte(x.Actor.ID), actorKind: []byte(x.Actor.Kind),
+		outcome: []byte(x.Outcome), purpose: []byte(x.Purpose), micros: t.UnixMicro()}, nil
 }
 
 var _ audit.Searcher = (*Store)(nil)
