@@ -23,7 +23,10 @@ func scanEntries() []audit.Entry {
 	}
 	add(func(e *audit.Entry) {})
 	add(func(e *audit.Entry) { e.Categories = []string{"identity"} })
-	add(func(e *audit.Entry) { e.Categories = []string{"identity", "contact", "health"}; e.Details = []byte{0, 1, 2, 250} })
+	add(func(e *audit.Entry) {
+		e.Categories = []string{"identity", "contact", "health"}
+		e.Details = []byte{0, 1, 2, 250}
+	})
 	add(func(e *audit.Entry) { e.ConsentRecord = "cr-9"; e.Outcome = audit.Denied; e.Purpose = "" })
 	add(func(e *audit.Entry) { e.Action = "señal.léida"; e.Actor.ID = "機関 🚀" })
 	add(func(e *audit.Entry) { e.Time = time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC) })
