@@ -1,10 +1,8 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -527,40 +525,6 @@ func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, erro
 	}
 	s.frontierSize, s.frontier = newSize, front
 	return true, nil
-}
-
-// subjectRows returns the flattened rows of audit_subjects for leaves
-// numbered from base: (subject, index) for each entry with a subject.
-func subjectRows(base int64, leaves [][]byte) []any {
-	var args []any
-	for i, data := range leaves {
-		if sub := subjectOf(data); len(sub) > 0 {
-			args = append(args, sub, base+int64(i))
-		}
-	}
-	return args
-}
-
-// subjectOf returns the subject of a canonical encoding, as UTF-8 bytes, or
-// nil when it has none (or data is not a canonical encoding). The member
-// "subject" is followed by "time" alone, and the bytes ,"subject": cannot
-// occur inside an earlier string member, whose quotes are all escaped.
-func subjectOf(data []byte) []byte {
-	const key, next = `,"subject":`, `,"time":"`
-	i := bytes.Index(data, []byte(key))
-	j := bytes.LastIndex(data, []byte(next))
-	if i < 0 || j < i+len(key) {
-		return nil
-	}
-	raw := data[i+len(key) : j]
-	if bytes.IndexByte(raw, '\\') < 0 && len(raw) >= 2 {
-		return raw[1 : len(raw)-1] // no escapes: the bytes between the quotes
-	}
-	var sub string
-	if err := json.Unmarshal(raw, &sub); err != nil {
-		return nil
-	}
-	return []byte(sub)
 }
 
 // The statements of a sequencing transaction.

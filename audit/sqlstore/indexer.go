@@ -159,11 +159,11 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	if int64(len(leaves)) != end-w {
 		return batch{}, fmt.Errorf("audit: index: read entries: %d of %d", len(leaves), end-w)
 	}
-	index, err := indexRows(w, leaves)
+	index, subjects, err := indexRows(w, leaves)
 	if err != nil {
 		return batch{}, fmt.Errorf("audit: index: %w", err)
 	}
-	return batch{from: w, n: len(leaves), leaves: leafRows(keys), subjects: subjectRows(w, leaves), index: index}, nil
+	return batch{from: w, n: len(leaves), leaves: leafRows(keys), subjects: subjects, index: index}, nil
 }
 
 // indexPending runs indexing rounds until the index has caught up or an

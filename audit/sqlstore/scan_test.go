@@ -78,7 +78,7 @@ func TestScanIndexed(t *testing.T) {
 
 func sameFields(a, b indexFields) bool {
 	return bytes.Equal(a.action, b.action) && bytes.Equal(a.actorID, b.actorID) && bytes.Equal(a.actorKind, b.actorKind) &&
-		bytes.Equal(a.outcome, b.outcome) && bytes.Equal(a.purpose, b.purpose) && a.micros == b.micros
+		bytes.Equal(a.outcome, b.outcome) && bytes.Equal(a.purpose, b.purpose) && bytes.Equal(a.subject, b.subject) && a.micros == b.micros
 }
 
 // FuzzScanIndexed: whatever the bytes, when the scanner reads an encoding

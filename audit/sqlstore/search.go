@@ -73,28 +73,34 @@ type indexed struct {
 	} `json:"actor"`
 	Outcome string `json:"outcome"`
 	Purpose string `json:"purpose"`
+	Subject string `json:"subject"`
 	Time    string `json:"time"`
 }
 
-// indexRows returns the flattened rows of audit_index for leaves numbered
-// from base. Leaves are canonical encodings this store made; one that
-// does not decode is an internal error, and nothing is sequenced.
-func indexRows(base int64, leaves [][]byte) ([]any, error) {
-	args := make([]any, 0, indexCols*len(leaves))
+// indexRows returns the flattened rows of audit_index and audit_subjects
+// (an entry without a subject has none there) for leaves numbered from
+// base, reading each entry once. Leaves are canonical encodings this store
+// made; one that does not decode is an internal error, and nothing is
+// indexed.
+func indexRows(base int64, leaves [][]byte) (index, subjects []any, err error) {
+	index = make([]any, 0, indexCols*len(leaves))
 	for i, data := range leaves {
 		f, ok := scanIndexed(data)
 		if !ok {
-			var err error
 			if f, err = decodeIndexed(data); err != nil {
-				return nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
+				return nil, nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
 			}
 		}
-		args = append(args, base+int64(i), f.micros, string(f.actorKind), f.actorID, f.action, f.purpose, string(f.outcome))
+		n := base + int64(i)
+		index = append(index, n, f.micros, string(f.actorKind), f.actorID, f.action, f.purpose, string(f.outcome))
+		if len(f.subject) > 0 {
+			subjects = append(subjects, f.subject, n)
+		}
 	}
-	return args, nil
+	return index, subjects, nil
 }
 
-// decodeIndexed reads the fields of audit_index from an encoding as JSON:
+// decodeIndexed reads the indexed fields from an encoding as JSON:
 // the way for the encodings scanIndexed leaves (strings with escapes).
 func decodeIndexed(data []byte) (indexFields, error) {
 	var x indexed
@@ -106,7 +112,7 @@ func decodeIndexed(data []byte) (indexFields, error) {
 		return indexFields{}, err
 	}
 	return indexFields{action: []byte(x.Action), actorID: []byte(x.Actor.ID), actorKind: []byte(x.Actor.Kind),
-		outcome: []byte(x.Outcome), purpose: []byte(x.Purpose), micros: t.UnixMicro()}, nil
+		outcome: []byte(x.Outcome), purpose: []byte(x.Purpose), subject: []byte(x.Subject), micros: t.UnixMicro()}, nil
 }
 
 var _ audit.Searcher = (*Store)(nil)
