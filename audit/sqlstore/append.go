@@ -86,18 +86,14 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry
 	if err != nil {
 		return err
 	}
-	// tx.ExecContext, not a statement prepared on the store's handle: tx
-	// may come from another handle on the same database.
-	for len(data) > 0 {
-		n := min(len(data), rowsPerInsert)
-		args := make([]any, n)
-		for i := range n {
-			args[i] = data[i]
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES `+s.db.Placeholders(n, 1), args...); err != nil {
-			return fmt.Errorf("audit: append in transaction: %w", err)
-		}
-		data = data[n:]
+	// Through statements prepared on the store's handle (db.InsertRows);
+	// a transaction of another handle runs them unprepared.
+	args := make([]any, len(data))
+	for i, d := range data {
+		args[i] = d
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO audit_pending (data) VALUES `, 1, args); err != nil {
+		return fmt.Errorf("audit: append in transaction: %w", err)
 	}
 	return nil
 }
@@ -143,7 +139,7 @@ func (s *Store) pollOutbox(ctx context.Context) {
 		}
 		for {
 			var one int
-			err := s.db.QueryRowContext(ctx, `SELECT 1 FROM audit_pending LIMIT 1`).Scan(&one)
+			err := s.db.QueryRowCached(ctx, nil, `SELECT 1 FROM audit_pending LIMIT 1`).Scan(&one)
 			if err != nil {
 				break // none (sql.ErrNoRows), or the database is away: try again at the next tick
 			}
@@ -195,10 +191,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 		s.frontierSize = -1 // another replica moved the head
 	}
-	lock := `SELECT size FROM audit_head WHERE id = 1`
-	if s.db.Dialect == db.Postgres {
-		lock += ` FOR UPDATE`
-	}
+	lock := s.lockHead()
 	// Prepare the statements of this transaction before it starts (see
 	// Store.stmt); with outbox rows the row count is known only inside.
 	if !drain {
@@ -223,7 +216,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		return fmt.Errorf("lock head: %w", err)
 	}
 
-	pendingIDs, leaves, err := takePending(ctx, tx)
+	pendingIDs, leaves, err := s.takePending(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -246,7 +239,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return err
 	}
-	if err := deletePending(ctx, tx, pendingIDs); err != nil {
+	if err := s.deletePending(ctx, tx, pendingIDs); err != nil {
 		return err
 	}
 	newSize := base + int64(len(leaves))
@@ -275,8 +268,8 @@ var takePendingQuery = `SELECT id, data FROM audit_pending ORDER BY id LIMIT ` +
 
 // takePending reads up to maxDrain outbox rows, oldest first, in tx
 // (which holds the head lock).
-func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
-	rows, err := tx.QueryContext(ctx, takePendingQuery)
+func (s *Store) takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
+	rows, err := s.db.QueryCached(ctx, tx, takePendingQuery)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -297,11 +290,11 @@ func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, e
 }
 
 // deletePending deletes the outbox rows ids, numbered in tx.
-func deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
+func (s *Store) deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 256)]
 		ids = ids[len(chunk):]
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
+		res, err := s.db.ExecCached(ctx, tx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
 		if err != nil {
 			return fmt.Errorf("delete outbox rows: %w", err)
 		}
@@ -334,12 +327,8 @@ func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves 
 // the log's order follows the order of commits. The frontier of the tree comes from the database through tx —
 // one read — so a transaction that rolls back leaves no trace anywhere.
 func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
-	lock := `SELECT size FROM audit_head WHERE id = 1`
-	if s.db.Dialect == db.Postgres {
-		lock += ` FOR UPDATE`
-	}
 	var base int64
-	if err := tx.QueryRowContext(ctx, lock).Scan(&base); err != nil {
+	if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
 		return 0, fmt.Errorf("audit: lock head: %w", err)
 	}
 	if len(entries) == 0 {
@@ -351,7 +340,7 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	}
 	// Entries committed earlier through the outbox come first, so that
 	// the log's order follows the order of commits.
-	ids, leaves, err := takePending(ctx, tx)
+	ids, leaves, err := s.takePending(ctx, tx)
 	if err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
@@ -364,10 +353,10 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
-	if err := deletePending(ctx, tx, ids); err != nil {
+	if err := s.deletePending(ctx, tx, ids); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, updateHead, base+int64(len(leaves))); err != nil {
+	if _, err := s.db.ExecCached(ctx, tx, updateHead, base+int64(len(leaves))); err != nil {
 		return 0, fmt.Errorf("audit: update head: %w", err)
 	}
 	return first, nil
@@ -538,6 +527,16 @@ const (
 	// insertSubjects indexes entries by subject (audit.SubjectIndex).
 	insertSubjects = `INSERT INTO audit_subjects (subject, idx) VALUES `
 )
+
+// lockHead is the statement that reads the log's size and, on
+// PostgreSQL, locks the head row until the transaction ends (on SQLite an
+// immediate transaction holds the database's write lock already).
+func (s *Store) lockHead() string {
+	if s.db.Dialect == db.Postgres {
+		return `SELECT size FROM audit_head WHERE id = 1 FOR UPDATE`
+	}
+	return `SELECT size FROM audit_head WHERE id = 1`
+}
 
 // txStmt runs a query in a transaction, prepared or not.
 type txStmt struct {

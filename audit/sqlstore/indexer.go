@@ -26,6 +26,9 @@ CREATE TABLE audit_indexed (
 INSERT INTO audit_indexed (id, size) SELECT 1, size FROM audit_head;
 `
 
+// selectWatermark reads the indexer's watermark.
+const selectWatermark = `SELECT size FROM audit_indexed WHERE id = 1`
+
 // indexBatch is the most entries one indexing transaction takes.
 const indexBatch = 16384
 
@@ -45,7 +48,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 	}
 	for {
 		var w int64
-		if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+		if err := s.db.QueryRowCached(ctx, nil, selectWatermark).Scan(&w); err != nil {
 			return fmt.Errorf("audit: index watermark: %w", err)
 		}
 		if w >= size {
@@ -72,12 +75,12 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	}
 	moved := false
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		lock := `SELECT size FROM audit_indexed WHERE id = 1`
+		lock := selectWatermark
 		if s.db.Dialect == db.Postgres {
-			lock += ` FOR UPDATE`
+			lock = selectWatermark + ` FOR UPDATE`
 		}
 		var w int64
-		if err := tx.QueryRowContext(ctx, lock).Scan(&w); err != nil {
+		if err := s.db.QueryRowCached(ctx, tx, lock).Scan(&w); err != nil {
 			return fmt.Errorf("lock watermark: %w", err)
 		}
 		if w != b.from {
@@ -93,7 +96,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 		if err := s.insertRows(ctx, tx, insertIndex, indexCols, b.index); err != nil {
 			return fmt.Errorf("insert search index: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, b.from+int64(b.n)); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, b.from+int64(b.n)); err != nil {
 			return fmt.Errorf("move watermark: %w", err)
 		}
 		return nil
@@ -120,7 +123,7 @@ type batch struct {
 // computes their index rows.
 func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	var w int64
-	if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+	if err := s.db.QueryRowCached(ctx, nil, selectWatermark).Scan(&w); err != nil {
 		return batch{}, fmt.Errorf("audit: index watermark: %w", err)
 	}
 	head, err := s.Size(ctx)
@@ -131,7 +134,7 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	if end <= w {
 		return batch{from: w}, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
+	rows, err := s.db.QueryCached(ctx, nil, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
 	if err != nil {
 		return batch{}, fmt.Errorf("audit: index: read entries: %w", err)
 	}

@@ -124,11 +124,6 @@ func (s *Store) Close() {
 // requests (Append calls and outbox drains) they carried.
 func (s *Store) GroupCommits() (transactions, requests uint64) { return s.group.Stats() }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // stmt returns query prepared once on the database (db.Prepared). The
 // read paths vary only with the number of hashes they ask for. Never used
 // inside a transaction.
@@ -150,12 +145,8 @@ func inList(n int) string {
 
 // Size implements audit.Reader.
 func (s *Store) Size(ctx context.Context) (int64, error) {
-	return size(ctx, s.db)
-}
-
-func size(ctx context.Context, q queryer) (int64, error) {
 	var n int64
-	if err := q.QueryRowContext(ctx, `SELECT size FROM audit_head WHERE id = 1`).Scan(&n); err != nil {
+	if err := s.db.QueryRowCached(ctx, nil, `SELECT size FROM audit_head WHERE id = 1`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("audit: size: %w", err)
 	}
 	return n, nil

@@ -30,27 +30,75 @@ type DB struct {
 	stmts   sync.Map // query → *sql.Stmt
 }
 
-// ExecCached runs query in tx through a statement prepared once per
-// database (and once per connection by database/sql), for hot paths where
-// parsing the SQL each time would cost more than running it.
+// ExecCached runs query through a statement prepared once per database
+// (and once per connection by database/sql), for hot paths where parsing
+// the SQL each time would cost more than running it: in tx, or on the
+// database when tx is nil.
 //
-// The first use runs the query unprepared and prepares it in the background:
-// preparing needs a connection of its own, which, inside a SQLite write
-// transaction with every other connection waiting for the write lock, would
-// never come.
+// Inside a transaction, the first use runs the query unprepared and
+// prepares it in the background: preparing needs a connection of its own,
+// which, inside a SQLite write transaction with every other connection
+// waiting for the write lock, would never come. Outside one, it is
+// prepared at once (Prepared).
 func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	if st := d.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if !foreignTx(err) {
+			return res, err
+		}
 	}
 	return tx.ExecContext(ctx, query, args...)
 }
 
 // QueryCached is ExecCached for a query that returns rows.
 func (d *DB) QueryCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	if st := d.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if !foreignTx(err) {
+			return rows, err
+		}
 	}
 	return tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowCached is ExecCached for a query that returns at most one row.
+// A failure to prepare is reported by the row's Scan. Unlike ExecCached
+// and QueryCached, it needs tx to be a transaction of this handle (d).
+func (d *DB) QueryRowCached(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			// An unprepared query reports the same error through Scan.
+			return d.QueryRowContext(ctx, query, args...)
+		}
+		return st.QueryRowContext(ctx, args...)
+	}
+	if st := d.cachedStmt(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// foreignTx reports whether err is database/sql's refusal of a statement
+// prepared on another handle than the transaction's: a transaction of
+// another *sql.DB on the same database may come to a store's Cached
+// helpers, which then run the query unprepared.
+func foreignTx(err error) bool {
+	return err != nil && err.Error() == "sql: Tx.Stmt: statement from different database used"
 }
 
 // Prepared returns query prepared once per database (and, by database/sql,

@@ -171,7 +171,7 @@ func (s *Store) EraseCitizen(ctx context.Context, id string) (issuer.Erased, err
 func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
 	var c issuer.Citizen
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, given_name, family_name, birthdate, email, locale, created
+	err := s.db.QueryRowCached(ctx, nil, `SELECT id, given_name, family_name, birthdate, email, locale, created
 		FROM issuer_citizens WHERE id = $1`, id).Scan(&c.ID, &c.GivenName, &c.FamilyName, &c.Birthdate, &c.Email, &c.Locale, &created)
 	if err != nil {
 		return issuer.Citizen{}, notFound("citizen", err)
@@ -184,6 +184,9 @@ func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) 
 
 const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth_method, secret_hash, jwks,
 	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created`
+
+// selectClient reads one client's registration.
+const selectClient = `SELECT ` + clientCols + ` FROM issuer_clients WHERE id = $1`
 
 func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
 	args := []any{c.ID, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes),
@@ -244,7 +247,7 @@ func scanClient(row interface{ Scan(...any) error }) (issuer.Client, error) {
 }
 
 func (s *Store) Client(ctx context.Context, id string) (issuer.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, id))
+	c, err := scanClient(s.db.QueryRowCached(ctx, nil, selectClient, id))
 	if err != nil {
 		return issuer.Client{}, notFound("client", err)
 	}
@@ -319,7 +322,7 @@ func scanPasskey(row interface{ Scan(...any) error }) (issuer.Passkey, error) {
 }
 
 func (s *Store) Passkey(ctx context.Context, id []byte) (issuer.Passkey, error) {
-	p, err := scanPasskey(s.db.QueryRowContext(ctx, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
+	p, err := scanPasskey(s.db.QueryRowCached(ctx, nil, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
 	if err != nil {
 		return issuer.Passkey{}, notFound("passkey", err)
 	}
@@ -560,7 +563,7 @@ func (s *Store) PutSubject(ctx context.Context, sector, sub, citizenID string) e
 
 func (s *Store) SubjectCitizen(ctx context.Context, sector, sub string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT citizen_id FROM issuer_subjects WHERE sector = $1 AND sub = $2`, sector, sub).Scan(&id)
+	err := s.db.QueryRowCached(ctx, nil, `SELECT citizen_id FROM issuer_subjects WHERE sector = $1 AND sub = $2`, sector, sub).Scan(&id)
 	if err != nil {
 		return "", notFound("subject", err)
 	}
@@ -584,7 +587,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issu
 	var se issuer.Session
 	var amr string
 	var authTime, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT id_hash, citizen_id, amr, auth_time, expires FROM issuer_sessions
+	err := s.db.QueryRowCached(ctx, nil, `SELECT id_hash, citizen_id, amr, auth_time, expires FROM issuer_sessions
 		WHERE id_hash = $1 AND expires > $2`, idHash, us(now)).Scan(&se.IDHash, &se.CitizenID, &amr, &authTime, &expires)
 	if err != nil {
 		return issuer.Session{}, notFound("session", err)

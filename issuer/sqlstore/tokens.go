@@ -20,7 +20,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r issuer.AuthRequest) err
 	if err != nil {
 		return fmt.Errorf("create auth request: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO issuer_auth_requests (id, data, code, created) VALUES ($1, $2, NULL, $3)`,
+	_, err = s.db.ExecCached(ctx, nil, `INSERT INTO issuer_auth_requests (id, data, code, created) VALUES ($1, $2, NULL, $3)`,
 		r.ID, string(data), us(r.Created))
 	if err != nil {
 		return exists("create auth request", err)
@@ -28,10 +28,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r issuer.AuthRequest) err
 	return nil
 }
 
-func (s *Store) authRequest(ctx context.Context, q queryer, where string, arg any) (issuer.AuthRequest, error) {
+// authRequest reads the authorization request where holds, in tx (or
+// on the database when tx is nil).
+func (s *Store) authRequest(ctx context.Context, tx *sql.Tx, where string, arg any) (issuer.AuthRequest, error) {
 	var data string
 	var code sql.NullString
-	if err := q.QueryRowContext(ctx, `SELECT data, code FROM issuer_auth_requests WHERE `+where, arg).Scan(&data, &code); err != nil {
+	if err := s.db.QueryRowCached(ctx, tx, `SELECT data, code FROM issuer_auth_requests WHERE `+where, arg).Scan(&data, &code); err != nil {
 		return issuer.AuthRequest{}, notFound("auth request", err)
 	}
 	var r issuer.AuthRequest
@@ -43,11 +45,11 @@ func (s *Store) authRequest(ctx context.Context, q queryer, where string, arg an
 }
 
 func (s *Store) AuthRequest(ctx context.Context, id string) (issuer.AuthRequest, error) {
-	return s.authRequest(ctx, s.db, `id = $1`, id)
+	return s.authRequest(ctx, nil, `id = $1`, id)
 }
 
 func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string) (issuer.AuthRequest, error) {
-	return s.authRequest(ctx, s.db, `code = $1`, codeHash)
+	return s.authRequest(ctx, nil, `code = $1`, codeHash)
 }
 
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject string, amr []string, authTime time.Time) error {
@@ -61,7 +63,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_auth_requests SET data = $2 WHERE id = $1`, id, string(data))
+		_, err = s.db.ExecCached(ctx, tx, `UPDATE issuer_auth_requests SET data = $2 WHERE id = $1`, id, string(data))
 		if err != nil {
 			return fmt.Errorf("complete auth request: %w", err)
 		}
@@ -70,7 +72,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject 
 }
 
 func (s *Store) SaveCode(ctx context.Context, id string, codeHash string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE issuer_auth_requests SET code = $2 WHERE id = $1`, id, codeHash)
+	res, err := s.db.ExecCached(ctx, nil, `UPDATE issuer_auth_requests SET code = $2 WHERE id = $1`, id, codeHash)
 	if err != nil {
 		return exists("save code", err)
 	}
@@ -78,7 +80,7 @@ func (s *Store) SaveCode(ctx context.Context, id string, codeHash string) error 
 }
 
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM issuer_auth_requests WHERE id = $1`, id)
+	_, err := s.db.ExecCached(ctx, nil, `DELETE FROM issuer_auth_requests WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("delete auth request: %w", err)
 	}
@@ -114,13 +116,13 @@ func (s *Store) insertAccess(ctx context.Context, tx *sql.Tx, t issuer.AccessTok
 	return nil
 }
 
-func insertRefresh(ctx context.Context, q queryer, t issuer.RefreshToken) error {
+func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, t issuer.RefreshToken) error {
 	t.AuthTime, t.Created, t.Expiration = norm(t.AuthTime), norm(t.Created), norm(t.Expiration)
 	data, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO issuer_refresh_tokens (id, family_id, client_id, citizen_id, data, expiration, used, revoked)
+	_, err = s.db.ExecCached(ctx, tx, `INSERT INTO issuer_refresh_tokens (id, family_id, client_id, citizen_id, data, expiration, used, revoked)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, t.ID, t.FamilyID, t.ClientID, t.CitizenID, string(data), us(t.Expiration), b2i(t.Used), b2i(t.Revoked))
 	if err != nil {
 		return exists("create refresh token", err)
@@ -201,7 +203,7 @@ func (s *Store) flushAccessOneByOne(reqs []accessReq, errs []error) []error {
 func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken, error) {
 	var data string
 	var revoked int
-	err := s.db.QueryRowContext(ctx, `SELECT data, revoked FROM issuer_access_tokens WHERE id = $1`, id).Scan(&data, &revoked)
+	err := s.db.QueryRowCached(ctx, nil, `SELECT data, revoked FROM issuer_access_tokens WHERE id = $1`, id).Scan(&data, &revoked)
 	if err != nil {
 		return issuer.AccessToken{}, notFound("access token", err)
 	}
@@ -216,7 +218,7 @@ func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken,
 func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, at issuer.AccessToken) error {
 	e := s.tokenEntry(ctx, issuer.ActionToken, at)
 	return s.batch.Do(ctx, func(tx *sql.Tx) error {
-		if err := insertRefresh(ctx, tx, rt); err != nil {
+		if err := s.insertRefresh(ctx, tx, rt); err != nil {
 			return err
 		}
 		if err := s.insertAccess(ctx, tx, at); err != nil {
@@ -227,13 +229,15 @@ func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, 
 }
 
 func (s *Store) RefreshToken(ctx context.Context, id string) (issuer.RefreshToken, error) {
-	return refreshToken(ctx, s.db, id)
+	return s.refreshToken(ctx, nil, id)
 }
 
-func refreshToken(ctx context.Context, q queryer, id string) (issuer.RefreshToken, error) {
+// refreshToken reads refresh token id in tx (or on the database when tx is
+// nil).
+func (s *Store) refreshToken(ctx context.Context, tx *sql.Tx, id string) (issuer.RefreshToken, error) {
 	var data string
 	var used, revoked int
-	err := q.QueryRowContext(ctx, `SELECT data, used, revoked FROM issuer_refresh_tokens WHERE id = $1`, id).Scan(&data, &used, &revoked)
+	err := s.db.QueryRowCached(ctx, tx, `SELECT data, used, revoked FROM issuer_refresh_tokens WHERE id = $1`, id).Scan(&data, &used, &revoked)
 	if err != nil {
 		return issuer.RefreshToken{}, notFound("refresh token", err)
 	}
@@ -251,19 +255,19 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issue
 	err := s.batch.Do(ctx, func(tx *sql.Tx) error {
 		// The conditional UPDATE is the single point that decides which of
 		// two concurrent presentations wins (RFC 9700 §4.14.2).
-		res, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET used = 1 WHERE id = $1 AND used = 0 AND revoked = 0`, oldID)
+		res, err := s.db.ExecCached(ctx, tx, `UPDATE issuer_refresh_tokens SET used = 1 WHERE id = $1 AND used = 0 AND revoked = 0`, oldID)
 		if err != nil {
 			return fmt.Errorf("rotate refresh token: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			old, err := refreshToken(ctx, tx, oldID)
+			old, err := s.refreshToken(ctx, tx, oldID)
 			if err != nil {
 				return err
 			}
 			family = old.FamilyID
 			return issuer.ErrReused
 		}
-		if err := insertRefresh(ctx, tx, next); err != nil {
+		if err := s.insertRefresh(ctx, tx, next); err != nil {
 			return err
 		}
 		if err := s.insertAccess(ctx, tx, at); err != nil {
