@@ -27,6 +27,11 @@ const benchUsage = `Usage:
       durable audit appends per second at concurrency 1 and --concurrency,
       against F, bare fdatasync per second on the same disk, in one run
 
+  cedula bench seed [--db URL] [--data-dir DIR] --entries N --citizens M
+      load a database in bulk with N audit entries (hashes, proofs and every
+      index as the server writes them) and M citizens (a passkey and pairwise
+      subjects each), to measure the server at a national service's size
+
 Each scenario runs --concurrency workers in a closed loop, first for --warmup
 (not measured), then for --duration, printing progress once a second and then
 a table of throughput and latency percentiles.
@@ -36,7 +41,7 @@ a table of throughput and latency percentiles.
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, benchUsage)
-		return errors.New("cedula bench needs a scenario: reference, token, audit or consent")
+		return errors.New("cedula bench needs a scenario: reference, token, audit, consent or seed")
 	}
 	switch args[0] {
 	case "reference":
@@ -47,11 +52,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchAudit(ctx, args[1:], stdout)
 	case "consent":
 		return benchConsent(ctx, args[1:], stdout)
+	case "seed":
+		return benchSeed(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
 	}
-	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent)", args[0])
+	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent, seed)", args[0])
 }
 
 // loadFlags are the flags every scenario shares.
