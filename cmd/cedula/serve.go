@@ -30,6 +30,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		// Opt-in profiling on a separate listener (keep it on loopback).
 		go func() { log.Warn("pprof listener stopped", "err", http.ListenAndServe(addr, pprofMux())) }()
 	}
+	if !sqlstore.TokenAudit {
+		log.Warn("BENCHMARK-ONLY BUILD (tag cedula_noaudit): access tokens are issued without their audit entry; never serve anyone with it")
+		fmt.Fprintln(stdout, "BENCHMARK-ONLY BUILD: tokens are not audited.")
+	}
 	s, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
