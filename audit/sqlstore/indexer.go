@@ -1,12 +1,9 @@
 package sqlstore
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
 	"github.com/cedula/cedula/internal/db"
 )
@@ -87,8 +84,8 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 			moved = true
 			return nil
 		}
-		if err := s.insertRows(ctx, tx, insertLeaves, 2, b.leaves); err != nil {
-			return fmt.Errorf("insert leaf hashes: %w", err)
+		if err := s.insertLeafRun(ctx, tx, b.leaves); err != nil {
+			return err
 		}
 		if err := s.insertRows(ctx, tx, insertSubjects, 2, b.subjects); err != nil {
 			return fmt.Errorf("insert subjects: %w", err)
@@ -110,13 +107,14 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	return b.n, nil
 }
 
-// batch is a batch of entries ready to be indexed: the flattened rows
-// of audit_leaves, audit_subjects and audit_index for the n entries from
+// batch is a batch of entries ready to be indexed: the leaf keys and the
+// flattened rows of audit_subjects and audit_index for the n entries from
 // index from on.
 type batch struct {
-	from                    int64
-	n                       int
-	leaves, subjects, index []any
+	from            int64
+	n               int
+	leaves          []leafKey
+	subjects, index []any
 }
 
 // readBatch reads up to indexBatch entries beyond the watermark and
@@ -166,43 +164,22 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	if err != nil {
 		return batch{}, fmt.Errorf("audit: index: %w", err)
 	}
-	return batch{from: w, n: len(leaves), leaves: leafRows(keys), subjects: subjects, index: index}, nil
+	return batch{from: w, n: len(leaves), leaves: keys, subjects: subjects, index: index}, nil
 }
 
 // indexPending runs indexing rounds until the index has caught up or an
-// error stops it (to be tried again later).
+// error stops it (to be tried again later). After each round it merges
+// leaf runs (leaves.go), leafFanout keys for each key indexed — enough
+// for leafFanout levels, far more than any log has — and one chunk more,
+// which drains a backlog when the log is quiet.
 func (s *Store) indexPending(ctx context.Context) {
 	for {
 		n, err := s.indexOnce(ctx)
+		if err == nil {
+			err = s.compactLeaves(ctx, leafFanout*n+leafMergeChunk)
+		}
 		if err != nil || n < indexBatch {
 			return
 		}
 	}
-}
-
-// insertLeaves indexes entries by the first leafKeySize bytes of their
-// leaf hash (LeafIndex).
-const insertLeaves = `INSERT INTO audit_leaves (k, idx) VALUES `
-
-// leafKey is one row of audit_leaves.
-type leafKey struct {
-	k   []byte
-	idx int64
-}
-
-// leafRows returns the flattened rows of audit_leaves for keys, sorted by
-// key: a batch then walks the index's pages in order rather than at
-// random.
-func leafRows(keys []leafKey) []any {
-	slices.SortFunc(keys, func(a, b leafKey) int {
-		if c := bytes.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
-	args := make([]any, 0, 2*len(keys))
-	for _, x := range keys {
-		args = append(args, x.k, x.idx)
-	}
-	return args
 }

@@ -161,9 +161,10 @@ var searchIndexes = []struct{ name, create string }{
 	{"audit_index_purpose", `CREATE INDEX audit_index_purpose ON audit_index (purpose, idx)`},
 }
 
-// loadKey is one row of audit_leaves (k, the first 8 bytes of the leaf
-// hash, read big-endian so that integers sort as the bytes do) or of
-// audit_subjects (k, the subject's rank among the distinct subjects).
+// loadKey is one key of the leaf-hash index (k, the first 8 bytes of the
+// leaf hash, read big-endian so that integers sort as the bytes do) or a
+// row of audit_subjects (k, the subject's rank among the distinct
+// subjects).
 type loadKey struct {
 	k   uint64
 	idx int64
@@ -221,8 +222,17 @@ func (s *Store) indexAll(ctx context.Context, progress func(LoadProgress)) error
 			progress(LoadProgress{Phase: "indexes", Done: to - w, Total: head - w})
 		}
 		numbers = nil
+		// The leaf keys as one run (leaves.go), at the level their number
+		// gives.
 		slices.SortFunc(leaves, compareLoadKeys)
-		if err := insertKeys(b, "audit_leaves", []string{"k", "idx"}, leaves, func(k uint64) []byte {
+		var run int64
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(run), 0) + 1 FROM audit_leaf_levels`).Scan(&run); err != nil {
+			return fmt.Errorf("new leaf run: %w", err)
+		}
+		if _, err := b.Exec(`INSERT INTO audit_leaf_levels (run, level) VALUES ($1, $2)`, run, levelOf(int64(len(leaves)))); err != nil {
+			return fmt.Errorf("new leaf run: %w", err)
+		}
+		if err := insertKeys(b, "audit_leaf_runs", []string{"run", "k", "idx"}, []any{run}, leaves, func(k uint64) []byte {
 			return binary.BigEndian.AppendUint64(make([]byte, 0, leafKeySize), k)
 		}); err != nil {
 			return err
@@ -246,7 +256,7 @@ func (s *Store) indexAll(ctx context.Context, progress func(LoadProgress)) error
 		for r, num := range order {
 			byRank[r] = []byte(names[num])
 		}
-		if err := insertKeys(b, "audit_subjects", []string{"subject", "idx"}, subjects, func(k uint64) []byte { return byRank[k] }); err != nil {
+		if err := insertKeys(b, "audit_subjects", []string{"subject", "idx"}, nil, subjects, func(k uint64) []byte { return byRank[k] }); err != nil {
 			return err
 		}
 		if rebuild {
@@ -304,15 +314,15 @@ func (s *Store) loadIndexRows(ctx context.Context, from, to int64, leaves *[]loa
 	return index, nil
 }
 
-// insertKeys writes sorted keys into table, key(k) giving the first
-// column's bytes, a loadChunk of rows at a time.
-func insertKeys(b *db.Bulk, table string, cols []string, keys []loadKey, key func(uint64) []byte) error {
+// insertKeys writes sorted keys into table, each row the values of
+// prefix, then key(k) and idx, a loadChunk of rows at a time.
+func insertKeys(b *db.Bulk, table string, cols []string, prefix []any, keys []loadKey, key func(uint64) []byte) error {
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), loadChunk)]
 		keys = keys[len(chunk):]
-		rows := make([]any, 0, 2*len(chunk))
+		rows := make([]any, 0, len(cols)*len(chunk))
 		for _, x := range chunk {
-			rows = append(rows, key(x.k), x.idx)
+			rows = append(append(rows, prefix...), key(x.k), x.idx)
 		}
 		if err := b.Insert(table, cols, rows); err != nil {
 			return err

@@ -101,7 +101,7 @@ func TestLoadMatchesAppend(t *testing.T) {
 			`SELECT idx, leaf_hash, data, hashes FROM audit_entries ORDER BY idx`,
 			`SELECT idx, time, actor_kind, actor_id, action, purpose, outcome FROM audit_index ORDER BY idx`,
 			`SELECT subject, idx FROM audit_subjects ORDER BY subject, idx`,
-			`SELECT k, idx FROM audit_leaves ORDER BY k, idx`,
+			`SELECT k, idx FROM audit_leaf_runs ORDER BY k, idx`,
 			`SELECT size FROM audit_indexed`,
 			`SELECT size FROM audit_head`,
 		} {

@@ -54,7 +54,8 @@ func dialect(schema string, d db.Dialect) string {
 // (schemaV5, indexer.go), version 6 the leaf-hash index moved to the
 // indexer and SQLite's one-statement append (schemaV6SQLite), version 7
 // one row per entry (schemaV7SQLite), version 8 the subject index
-// without a rowid on SQLite (schemaV8SQLite).
+// without a rowid on SQLite (schemaV8SQLite), version 9 the leaf-hash
+// index as sorted runs (schemaV9, leaves.go).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -95,6 +96,11 @@ var Migrations = []db.Migration{{
 	Version:  8,
 	SQLite:   schemaV8SQLite,
 	Postgres: `SELECT 1;`, // nothing: a PostgreSQL table is a heap and its key one index anyway
+}, {
+	Room:     "audit",
+	Version:  9,
+	SQLite:   schemaV9(db.SQLite),
+	Postgres: schemaV9(db.Postgres),
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per

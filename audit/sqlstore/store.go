@@ -195,16 +195,15 @@ func (s *Store) Entries(ctx context.Context, start, end int64) ([]audit.Record, 
 	return out, nil
 }
 
-// LeafIndex implements audit.Reader through audit_leaves, which the
-// indexer keeps (migrations.go, version 6): it catches the indexer up
-// first, so an entry appended before the call is found.
+// LeafIndex implements audit.Reader through the leaf-hash index's runs,
+// which the indexer keeps (leaves.go): it catches the indexer up first, so
+// an entry appended before the call is found.
 func (s *Store) LeafIndex(ctx context.Context, leaf audit.Hash) (int64, error) {
 	if err := s.catchUp(ctx); err != nil {
 		return 0, fmt.Errorf("audit: leaf %s: %w", leaf, err)
 	}
 	var idx int64
-	err := s.db.QueryRowContext(ctx, `SELECT l.idx FROM audit_leaves AS l JOIN audit_entries AS e ON e.idx = l.idx
-WHERE l.k = $1 AND e.leaf_hash = $2 ORDER BY l.idx LIMIT 1`, leaf[:leafKeySize], leaf[:]).Scan(&idx)
+	err := s.db.QueryRowCached(ctx, nil, leafLookup, leaf[:leafKeySize], leaf[:]).Scan(&idx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("audit: leaf %s: %w", leaf, audit.ErrNotFound)
 	}
