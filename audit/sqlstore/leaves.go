@@ -246,7 +246,6 @@ func (s *Store) mergeStep(ctx context.Context) (int, error) {
 	return moved, err
 }
 
-
 // mergeUnderWay returns the output and input runs of the merge under way,
 // starting one when no merge is and some level holds leafFanout runs (the
 // oldest of the lowest such level, into a new run of the next level); out
