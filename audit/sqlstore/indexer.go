@@ -30,12 +30,13 @@ const selectWatermark = `SELECT size FROM audit_indexed WHERE id = 1`
 const indexBatch = 16384
 
 // indexEvery is how many outbox polls pass between two background
-// indexing rounds (half a second). The leaf-hash keys are random, so a
-// round dirties index pages all over audit_leaves; the more entries a round
-// takes, the fewer pages — each written whole to the WAL — per entry. From
-// a tenth of a second to half a second, tokens/s rose by a fifth
-// (README); the price is a longer hold of the write lock once per round.
-const indexEvery = 50
+// indexing rounds (a tenth of a second). While the leaf-hash index was one
+// B-tree of random keys, rounds were half a second apart, so that each
+// page a round dirtied there took more entries (tokens/s rose by a fifth
+// from a tenth of a second); since its keys go into runs (leaves.go) a
+// round writes about as many pages per entry whatever its size, and short
+// rounds hold the write lock for a short while.
+const indexEvery = 10
 
 // catchUp indexes every entry in the log when it is called.
 func (s *Store) catchUp(ctx context.Context) error {
@@ -169,14 +170,14 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 
 // indexPending runs indexing rounds until the index has caught up or an
 // error stops it (to be tried again later). After each round it merges
-// leaf runs (leaves.go), leafFanout keys for each key indexed — enough
-// for leafFanout levels, far more than any log has — and one chunk more,
-// which drains a backlog when the log is quiet.
+// leaf runs (leaves.go): leafFanout keys for each key indexed — enough
+// for leafFanout levels, far more than any log has — and a merge step's
+// worth more, which drains a backlog when the log is quiet.
 func (s *Store) indexPending(ctx context.Context) {
 	for {
 		n, err := s.indexOnce(ctx)
 		if err == nil {
-			err = s.compactLeaves(ctx, leafFanout*n+leafMergeChunk)
+			err = s.compactLeaves(ctx, leafFanout*(n+leafMergeChunk))
 		}
 		if err != nil || n < indexBatch {
 			return

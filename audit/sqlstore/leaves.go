@@ -31,7 +31,7 @@ import (
 // pages whatever the log's size. audit_leaf_levels lists the runs and
 // their levels (a run of n keys is at level levelOf(n) or above). When
 // leafFanout runs share a level they are merged into one run of the next
-// level, leafMergeChunk keys a transaction (the smallest keys of the
+// level, a few thousand keys a transaction (the smallest keys of the
 // inputs move to the output, in order), so no transaction holds the
 // write lock for long; a key is in exactly one run at any time, so a
 // lookup in the middle of a merge finds it. An entry is rewritten once
@@ -50,8 +50,9 @@ const (
 )
 
 // leafMergeChunk is how many keys of each input a merge transaction reads
-// (it moves about that many times leafFanout); tests make it small.
-var leafMergeChunk = 4096
+// (it moves about that many times leafFanout, a few milliseconds of the
+// write lock); tests make it small.
+var leafMergeChunk = 512
 
 // levelOf is the level of a run of n keys: the largest L with
 // leafBaseRun·leafFanout^L ≤ n (0 for smaller runs).

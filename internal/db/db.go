@@ -28,6 +28,8 @@ type DB struct {
 	*sql.DB
 	Dialect Dialect
 	stmts   sync.Map // query → *sql.Stmt
+	// stopCheckpoints ends the SQLite WAL checkpointer (checkpoint.go).
+	stopCheckpoints func()
 }
 
 // ExecCached runs query through a statement prepared once per database
@@ -197,10 +199,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// BEGIN, so two writers never deadlock on a lock upgrade.
 		// temp_store=MEMORY keeps statement journals (which a multi-row
 		// INSERT inside a transaction needs, to undo itself alone) off the
-		// disk; durability rests on the WAL alone.
+		// disk; durability rests on the WAL alone. wal_autocheckpoint(0):
+		// checkpoints run on a goroutine of their own (checkpoint.go).
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)" +
-			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
+			"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 		sdb, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("db: open sqlite: %w", err)
@@ -215,7 +218,18 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
 	}
+	if d.Dialect == SQLite {
+		d.startCheckpoints()
+	}
 	return d, nil
+}
+
+// Close stops the database's background work and closes it.
+func (d *DB) Close() error {
+	if d.stopCheckpoints != nil {
+		d.stopCheckpoints()
+	}
+	return d.DB.Close()
 }
 
 // InTx runs fn inside a transaction, committing when fn returns nil and
