@@ -55,6 +55,6 @@ func (d *DB) Checkpoint(ctx context.Context) (logged, copied int, err error) {
 		return 0, 0, nil
 	}
 	var busy int
-	err = d.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied)
+	err = d.QueryRowCached(ctx, nil, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logged, &copied)
 	return logged, copied, err
 }
