@@ -113,6 +113,17 @@ CREATE TABLE issuer_ceremonies (
 );
 `
 
+// schemaV4 indexes the tokens by expiry, so that housekeeping deletes
+// expired tokens a bounded batch at a time (DeleteTokensBefore) instead of
+// scanning both tables in one transaction, which at the token endpoint's
+// pace (millions of tokens between two rounds) held SQLite's write lock
+// for seconds. Expiry times grow with issuance, so the index grows at its
+// end.
+const schemaV4 = `
+CREATE INDEX issuer_access_tokens_expiration ON issuer_access_tokens (expiration);
+CREATE INDEX issuer_refresh_tokens_expiration ON issuer_refresh_tokens (expiration);
+`
+
 // Migrations are the issuer room's schema changes.
 var Migrations = []db.Migration{
 	{
@@ -121,4 +132,5 @@ var Migrations = []db.Migration{
 		SQLite:   strings.ReplaceAll(schemaV1, "{BLOB}", "BLOB"),
 		Postgres: strings.ReplaceAll(schemaV1, "{BLOB}", "BYTEA"),
 	},
+	{Room: "issuer", Version: 4, SQLite: schemaV4, Postgres: schemaV4},
 }

@@ -353,20 +353,34 @@ func (s *Store) RevokeGrant(ctx context.Context, citizenID, clientID string) (in
 	return int(total), err
 }
 
+// deleteBatch is how many expired tokens one housekeeping transaction
+// deletes: a few milliseconds of the write lock.
+var deleteBatch = 2048
+
+// DeleteTokensBefore deletes expired tokens deleteBatch at a time, oldest
+// first, each batch its own transaction, through the expiry indexes
+// (migration 4): however many expired since the last round, no request
+// waits long for the write lock.
 func (s *Store) DeleteTokensBefore(ctx context.Context, t time.Time) (int, error) {
-	var total int64
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"issuer_access_tokens", "issuer_refresh_tokens"} {
-			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expiration < $1`, us(t))
+	total := 0
+	for _, table := range []string{"issuer_access_tokens", "issuer_refresh_tokens"} {
+		q := `DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + ` WHERE expiration < $1 ORDER BY expiration LIMIT $2)`
+		for {
+			res, err := s.db.ExecCached(ctx, nil, q, us(t), deleteBatch)
 			if err != nil {
-				return fmt.Errorf("delete tokens: %w", err)
+				return total, fmt.Errorf("delete tokens: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			total += n
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, fmt.Errorf("delete tokens: %w", err)
+			}
+			total += int(n)
+			if n < int64(deleteBatch) {
+				break
+			}
 		}
-		return nil
-	})
-	return int(total), err
+	}
+	return total, nil
 }
 
 func (s *Store) GrantClients(ctx context.Context, citizenID string, now time.Time) ([]string, error) {
