@@ -202,6 +202,11 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 
+	unlock, err := s.db.WriteLock(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -499,7 +504,11 @@ func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, erro
 	if n <= db.MaxInsertRows && n&(n-1) == 0 {
 		var st *sql.Stmt
 		if st, err = s.stmt(ctx, appendView+s.db.Placeholders(n, entryCols)); err == nil {
-			_, err = st.ExecContext(ctx, args...)
+			var unlock func()
+			if unlock, err = s.db.WriteLock(ctx); err == nil {
+				_, err = st.ExecContext(ctx, args...)
+				unlock()
+			}
 		}
 	} else {
 		err = s.db.InTx(ctx, func(tx *sql.Tx) error {

@@ -49,10 +49,10 @@ const (
 	leafLevels = 16
 )
 
-// leafMergeChunk is how many keys of each input a merge transaction reads
-// (it moves about that many times leafFanout, a few milliseconds of the
-// write lock); tests make it small.
-var leafMergeChunk = 512
+// leafMergeChunk bounds the keys a merge transaction moves from each input
+// (about leafFanout times as many in all: a few milliseconds of the write
+// lock); tests make it small.
+var leafMergeChunk = 64
 
 // levelOf is the level of a run of n keys: the largest L with
 // leafBaseRun·leafFanout^L ≤ n (0 for smaller runs).
@@ -161,11 +161,11 @@ func (s *Store) compactLeaves(ctx context.Context, budget int) error {
 // mergeStep moves keys of the merge under way — or of a new one, when a
 // level holds leafFanout runs — into its output run, in one transaction
 // holding the watermark's lock (one indexer or merger at a time, across
-// replicas). It reads the first leafMergeChunk keys of each input and
-// moves every key up to the least of their last ones (when an input had
-// that many; else all it read): no key left behind in an input is smaller
-// than one moved. It returns how many keys moved: 0 when there is nothing
-// to merge.
+// replicas): every key up to the least of the inputs' leafMergeChunk-th
+// keys (all that is left, once no input has that many), so that no key
+// left behind in an input is smaller than one moved; the database moves
+// them (an UPDATE of their run), none passes through here. It returns how
+// many keys moved: 0 when there is nothing to merge.
 func (s *Store) mergeStep(ctx context.Context) (int, error) {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
@@ -184,44 +184,30 @@ func (s *Store) mergeStep(ctx context.Context) (int, error) {
 		if err != nil || out == 0 {
 			return err
 		}
-		var keys []leafKey
-		var bound leafKey // the least last key of a full chunk, if any
+		var bound leafKey
 		bounded := false
 		for _, in := range inputs {
-			first := len(keys)
-			rows, err := s.db.QueryCached(ctx, tx, `SELECT k, idx FROM audit_leaf_runs WHERE run = $1 ORDER BY k, idx LIMIT $2`, in, leafMergeChunk)
+			var x leafKey
+			err := s.db.QueryRowCached(ctx, tx, `SELECT k, idx FROM audit_leaf_runs WHERE run = $1 ORDER BY k, idx LIMIT 1 OFFSET $2`,
+				in, leafMergeChunk-1).Scan(&x.k, &x.idx)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // fewer keys left than a chunk
+			}
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var x leafKey
-				if err := rows.Scan(&x.k, &x.idx); err != nil {
-					rows.Close()
-					return err
-				}
-				keys = append(keys, x)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if n := len(keys) - first; n == leafMergeChunk && (!bounded || compareLeafKeys(keys[len(keys)-1], bound) < 0) {
-				bound, bounded = keys[len(keys)-1], true
+			if !bounded || compareLeafKeys(x, bound) < 0 {
+				bound, bounded = x, true
 			}
 		}
-		if len(keys) == 0 {
-			// Every input is empty: the output is a run like any other.
-			_, err := s.db.ExecCached(ctx, tx, `DELETE FROM audit_leaf_levels WHERE into_run = $1`, out)
-			return err
-		}
-		if bounded {
-			keys = slices.DeleteFunc(keys, func(x leafKey) bool { return compareLeafKeys(x, bound) > 0 })
-		}
-		slices.SortFunc(keys, compareLeafKeys)
-		last := keys[len(keys)-1]
-		var deleted int64
 		for _, in := range inputs {
-			res, err := s.db.ExecCached(ctx, tx, `DELETE FROM audit_leaf_runs WHERE run = $1 AND (k < $2 OR (k = $2 AND idx <= $3))`, in, last.k, last.idx)
+			var res sql.Result
+			if bounded {
+				res, err = s.db.ExecCached(ctx, tx, `UPDATE audit_leaf_runs SET run = $1 WHERE run = $2 AND (k < $3 OR (k = $3 AND idx <= $4))`,
+					out, in, bound.k, bound.idx)
+			} else {
+				res, err = s.db.ExecCached(ctx, tx, `UPDATE audit_leaf_runs SET run = $1 WHERE run = $2`, out, in)
+			}
 			if err != nil {
 				return err
 			}
@@ -229,19 +215,13 @@ func (s *Store) mergeStep(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			deleted += n
+			moved += int(n)
 		}
-		if deleted != int64(len(keys)) {
-			return fmt.Errorf("deleted %d keys from runs %v, moving %d", deleted, inputs, len(keys))
-		}
-		args := make([]any, 0, 3*len(keys))
-		for _, x := range keys {
-			args = append(args, out, x.k, x.idx)
-		}
-		if err := s.insertRows(ctx, tx, insertLeafRun, 3, args); err != nil {
+		if !bounded {
+			// Every input is empty now: the output is a run like any other.
+			_, err := s.db.ExecCached(ctx, tx, `DELETE FROM audit_leaf_levels WHERE into_run = $1`, out)
 			return err
 		}
-		moved = len(keys)
 		return nil
 	})
 	return moved, err

@@ -30,6 +30,8 @@ type DB struct {
 	stmts   sync.Map // query → *sql.Stmt
 	// stopCheckpoints ends the SQLite WAL checkpointer (checkpoint.go).
 	stopCheckpoints func()
+	// writes is SQLite's write lock as this process takes it (WriteLock).
+	writes chan struct{}
 }
 
 // ExecCached runs query through a statement prepared once per database
@@ -212,7 +214,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// proceed alongside the writer in WAL mode.
 		sdb.SetMaxOpenConns(8)
 		sdb.SetMaxIdleConns(8)
-		d = &DB{DB: sdb, Dialect: SQLite}
+		d = &DB{DB: sdb, Dialect: SQLite, writes: make(chan struct{}, 1)}
 	}
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
@@ -233,8 +235,13 @@ func (d *DB) Close() error {
 }
 
 // InTx runs fn inside a transaction, committing when fn returns nil and
-// rolling back otherwise.
+// rolling back otherwise. On SQLite it holds WriteLock meanwhile.
 func (d *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	unlock, err := d.WriteLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
