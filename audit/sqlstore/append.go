@@ -194,7 +194,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	lock := s.lockHead()
 	// Prepare the statements of this transaction before it starts (see
 	// Store.stmt); with outbox rows the row count is known only inside.
-	if !drain {
+	if !drain && s.db.Dialect == db.SQLite {
 		for _, q := range []string{lock, updateHead} {
 			if _, err := s.stmt(ctx, q); err != nil {
 				return fmt.Errorf("prepare: %w", err)
@@ -248,7 +248,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		return err
 	}
 	newSize := base + int64(len(leaves))
-	if _, err := s.inTx(ctx, tx, updateHead).ExecContext(ctx, newSize); err != nil {
+	if _, err := s.updateHead(ctx, tx, newSize, hr.mem); err != nil {
 		return fmt.Errorf("update head: %w", err)
 	}
 	front, err := frontier(newSize, hr.mem)
@@ -329,19 +329,38 @@ func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves 
 // inside tx, a transaction of the handle the store was opened on, holding
 // the log's head lock until tx ends (on SQLite tx holds the write lock
 // already). Outbox rows committed before come first (up to maxDrain), so
-// the log's order follows the order of commits. The frontier of the tree comes from the database through tx —
-// one read — so a transaction that rolls back leaves no trace anywhere.
+// the log's order follows the order of commits. The frontier of the tree
+// comes from the database through tx — on PostgreSQL from the head row —
+// so a transaction that rolls back leaves no trace anywhere. On
+// PostgreSQL it first tries one statement that guesses the head
+// (headfrontier.go).
 func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
+	var data [][]byte
+	if len(entries) > 0 {
+		var err error
+		if data, err = s.encode(entries); err != nil {
+			return 0, err
+		}
+	}
+	if s.db.Dialect == db.Postgres && len(data) > 0 {
+		if first, ok, err := s.sequenceTxFast(ctx, tx, data); err != nil || ok {
+			return first, err
+		}
+	}
 	var base int64
-	if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
+	var front map[int64]tlog.Hash
+	if s.db.Dialect == db.Postgres {
+		var blob []byte
+		var blobSize sql.NullInt64
+		if err := s.db.QueryRowCached(ctx, tx, lockHeadFrontier).Scan(&base, &blob, &blobSize); err != nil {
+			return 0, fmt.Errorf("audit: lock head: %w", err)
+		}
+		front = headFrontier(base, blob, blobSize)
+	} else if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
 		return 0, fmt.Errorf("audit: lock head: %w", err)
 	}
-	if len(entries) == 0 {
+	if len(data) == 0 {
 		return base, nil
-	}
-	data, err := s.encode(entries)
-	if err != nil {
-		return 0, err
 	}
 	// Entries committed earlier through the outbox come first, so that
 	// the log's order follows the order of commits.
@@ -352,6 +371,7 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	first := base + int64(len(leaves))
 	leaves = append(leaves, data...)
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
+	maps.Copy(hr.mem, front)
 	if _, err := tlog.TreeHash(base, hr); err != nil {
 		return 0, fmt.Errorf("audit: frontier of %d: %w", base, err)
 	}
@@ -361,10 +381,38 @@ func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Ent
 	if err := s.deletePending(ctx, tx, ids); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
-	if _, err := s.db.ExecCached(ctx, tx, updateHead, base+int64(len(leaves))); err != nil {
+	newSize := base + int64(len(leaves))
+	newFront, err := s.updateHead(ctx, tx, newSize, hr.mem)
+	if err != nil {
 		return 0, fmt.Errorf("audit: update head: %w", err)
 	}
+	if newFront != nil {
+		s.setGuess(newSize, newFront)
+	}
 	return first, nil
+}
+
+// lockHeadFrontier locks PostgreSQL's head row and reads it whole.
+const lockHeadFrontier = `SELECT size, frontier, frontier_size FROM audit_head WHERE id = 1 FOR UPDATE`
+
+// updateHead writes the new size in tx and, on PostgreSQL, the frontier
+// of the tree of that size, which mem must hold; it returns that frontier
+// (nil on SQLite).
+func (s *Store) updateHead(ctx context.Context, tx *sql.Tx, size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) {
+	if s.db.Dialect != db.Postgres {
+		_, err := s.db.ExecCached(ctx, tx, updateHead, size)
+		return nil, err
+	}
+	front, err := frontier(size, mem)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := encodeFrontier(size, front)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.db.ExecCached(ctx, tx, `UPDATE audit_head SET size = $1, frontier = $2, frontier_size = $1 WHERE id = 1`, size, blob)
+	return front, err
 }
 
 // number gives each request its first index, from next on, and returns
@@ -459,11 +507,15 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	var q strings.Builder
 	// The UPDATE matches only while the outbox is empty, so that rows
 	// committed there before come first (through the locked path).
-	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2
+	blob, err := encodeFrontier(newSize, front)
+	if err != nil {
+		return false, err
+	}
+	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1, frontier = $3, frontier_size = $1 WHERE id = 1 AND size = $2
 	AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
 e AS (INSERT INTO audit_entries (idx, leaf_hash, data, hashes) SELECT v.i, v.l, v.d, v.hs FROM (VALUES `)
-	args := make([]any, 0, 2+entryCols*n)
-	args = append(args, newSize, base)
+	args := make([]any, 0, 3+entryCols*n)
+	args = append(args, newSize, base, blob)
 	for r := range n {
 		if r > 0 {
 			q.WriteString(", ")

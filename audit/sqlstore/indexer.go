@@ -177,7 +177,7 @@ func (s *Store) indexPending(ctx context.Context) {
 	for {
 		n, err := s.indexOnce(ctx)
 		if err == nil {
-			err = s.compactLeaves(ctx, leafFanout*(n+leafMergeChunk))
+			err = s.compactLeaves(ctx, leafFanout*(n+leafMergeChunk[s.db.Dialect]))
 		}
 		if err != nil || n < indexBatch {
 			return

@@ -68,7 +68,8 @@ func Load(ctx context.Context, d *db.DB, n int64, entry func(i int64) (audit.Ent
 // loadedChunk is one transaction's worth of entries, hashed.
 type loadedChunk struct {
 	base, size int64
-	rows       []any // of audit_entries, entryCols values each
+	rows       []any  // of audit_entries, entryCols values each
+	front      []byte // the frontier of the tree of size (headfrontier.go)
 }
 
 // loadEntries writes n entries from the head on. One goroutine encodes and
@@ -121,8 +122,13 @@ func (s *Store) loadEntries(ctx context.Context, n int64, entry func(i int64) (a
 				genErr = err
 				return
 			}
+			blob, err := encodeFrontier(size+k, front)
+			if err != nil {
+				genErr = err
+				return
+			}
 			select {
-			case chunks <- loadedChunk{base: size, size: size + k, rows: rows}:
+			case chunks <- loadedChunk{base: size, size: size + k, rows: rows, front: blob}:
 			case <-ctx.Done():
 				return
 			}
@@ -138,7 +144,7 @@ func (s *Store) loadEntries(ctx context.Context, n int64, entry func(i int64) (a
 			if s.db.Dialect != db.Postgres {
 				return nil // on SQLite the head is a view over the entries
 			}
-			moved, err := b.Exec(`UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2`, c.size, c.base)
+			moved, err := b.Exec(`UPDATE audit_head SET size = $1, frontier = $3, frontier_size = $1 WHERE id = 1 AND size = $2`, c.size, c.base, c.front)
 			if err == nil && moved != 1 {
 				err = fmt.Errorf("the head moved from %d while loading: another writer runs", c.base)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -54,6 +55,11 @@ type Store struct {
 	frontier     map[int64]tlog.Hash
 
 	indexMu sync.Mutex // one indexing transaction of this store at a time
+
+	// guess is the head SequenceTx expects on PostgreSQL (headfrontier.go).
+	guessMu sync.Mutex
+	guess   headGuess
+	txFast  atomic.Uint64 // SequenceTx calls done in one statement
 }
 
 var (
@@ -96,7 +102,7 @@ func New(d *db.DB, opts ...Option) *Store {
 	groupCtx, stopGroup := context.WithCancel(context.Background())
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	s := &Store{db: d, now: o.now, poll: o.poll, stopGroup: stopGroup, stopPoll: stopPoll,
-		pollDone: make(chan struct{}), frontierSize: -1}
+		pollDone: make(chan struct{}), frontierSize: -1, guess: headGuess{size: -1}}
 	s.group = db.NewGroup(groupCtx, o.maxGroup, s.flush)
 	go s.pollOutbox(pollCtx)
 	return s
