@@ -133,26 +133,21 @@ func TestSequenceTxGuessesTheHead(t *testing.T) {
 // rootOfLeaves is the RFC 6962 root of leaves, computed from scratch.
 func rootOfLeaves(leaves []tlog.Hash) tlog.Hash {
 	var hashes []tlog.Hash
-	for i, l := range leaves {
-		hs, err := tlog.StoredHashesForRecordHash(int64(i), l, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-			out := make([]tlog.Hash, len(idx))
-			for j, x := range idx {
-				out[j] = hashes[x]
-			}
-			return out, nil
-		}))
-		if err != nil {
-			panic(err)
-		}
-		hashes = append(hashes, hs...)
-	}
-	root, err := tlog.TreeHash(int64(len(leaves)), tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+	read := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
 		for j, x := range idx {
 			out[j] = hashes[x]
 		}
 		return out, nil
-	}))
+	})
+	for i, l := range leaves {
+		hs, err := tlog.StoredHashesForRecordHash(int64(i), l, read)
+		if err != nil {
+			panic(err)
+		}
+		hashes = append(hashes, hs...)
+	}
+	root, err := tlog.TreeHash(int64(len(leaves)), read)
 	if err != nil {
 		panic(err)
 	}
