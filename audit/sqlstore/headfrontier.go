@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/db"
 )
 
 // On PostgreSQL the head row also holds the frontier of the tree of its
@@ -95,60 +97,118 @@ type headGuess struct {
 	front map[int64]tlog.Hash
 }
 
-// sequenceTxFast numbers data in tx in one statement, guessing the head
-// (see above); false when the guess was wrong and nothing was written.
-func (s *Store) sequenceTxFast(ctx context.Context, tx *sql.Tx, data [][]byte) (first int64, ok bool, err error) {
+// guessedAppend is a group of entries numbered from the guessed head: the
+// arguments of appendGuessed.
+type guessedAppend struct {
+	newSize int64
+	front   map[int64]tlog.Hash // of the tree of newSize
+	args    []any
+}
+
+// guessAppend numbers data from the guessed head; false when there is no
+// guess, or it lacks a hash.
+func (s *Store) guessAppend(data [][]byte) (guessedAppend, bool, error) {
 	s.guessMu.Lock()
 	g := s.guess
 	s.guessMu.Unlock()
 	if g.size < 0 {
-		return 0, false, nil
+		return guessedAppend{}, false, nil
 	}
 	base := g.size
 	mem := maps.Clone(g.front)
 	rows, err := hashLeaves(base, data, &recorder{mem: mem, got: map[int64]tlog.Hash{}}, mem)
 	if err != nil {
-		return 0, false, nil // the guess lacks a hash: take the locked path
+		return guessedAppend{}, false, nil // the guess lacks a hash
 	}
 	newSize := base + int64(len(data))
 	front, err := frontier(newSize, mem)
 	if err != nil {
-		return 0, false, err
+		return guessedAppend{}, false, err
 	}
 	oldBlob, err := encodeFrontier(base, g.front)
 	if err != nil {
-		return 0, false, nil
+		return guessedAppend{}, false, nil
 	}
 	newBlob, err := encodeFrontier(newSize, front)
 	if err != nil {
+		return guessedAppend{}, false, err
+	}
+	// The entries' columns as arrays (unnest), so that the statement's
+	// text, and the plan PostgreSQL keeps for it, is one whatever the
+	// group's size.
+	idx := make([]int64, len(data))
+	leaves, datas, hashes := make([][]byte, len(data)), make([][]byte, len(data)), make([][]byte, len(data))
+	for r := range data {
+		row := rows[entryCols*r : entryCols*(r+1)]
+		idx[r], leaves[r], datas[r], hashes[r] = row[0].(int64), row[1].([]byte), row[2].([]byte), row[3].([]byte)
+	}
+	return guessedAppend{newSize: newSize, front: front,
+		args: []any{newSize, newBlob, base, oldBlob, idx, leaves, datas, hashes}}, true, nil
+}
+
+// appendGuessed is the statement that appends a guessedAppend: the head
+// moves, and the entries go in, only if it is as guessed and the outbox
+// is empty. Its result is that of its last part: appendGuessedRows or
+// appendGuessedOrFail.
+const appendGuessed = `WITH h AS (UPDATE audit_head SET size = $1, frontier = $2, frontier_size = $1
+	WHERE id = 1 AND size = $3 AND frontier_size = $3 AND frontier = $4 AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
+e AS (INSERT INTO audit_entries (idx, leaf_hash, data, hashes)
+	SELECT * FROM unnest($5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[]) WHERE EXISTS (SELECT 1 FROM h))
+`
+
+const (
+	// appendGuessedRows ends appendGuessed with one row when it
+	// appended, none when the guess was wrong.
+	appendGuessedRows = appendGuessed + `SELECT size FROM h`
+	// appendGuessedOrFail ends it with an error (division by zero) when
+	// the guess was wrong, which aborts the transaction.
+	appendGuessedOrFail = appendGuessed + `SELECT 1 / (SELECT count(*)::int FROM h)`
+)
+
+// sequenceTxFast numbers data in tx in one statement, guessing the head
+// (see above); false when the guess was wrong and nothing was written.
+func (s *Store) sequenceTxFast(ctx context.Context, tx *sql.Tx, data [][]byte) (first int64, ok bool, err error) {
+	g, ok, err := s.guessAppend(data)
+	if err != nil || !ok {
 		return 0, false, err
 	}
-	var q strings.Builder
-	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1, frontier = $2, frontier_size = $1
-	WHERE id = 1 AND size = $3 AND frontier_size = $3 AND frontier = $4 AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
-e AS (INSERT INTO audit_entries (idx, leaf_hash, data, hashes) SELECT v.i, v.l, v.d, v.hs FROM (VALUES `)
-	args := make([]any, 0, 4+entryCols*len(data))
-	args = append(args, newSize, newBlob, base, oldBlob)
-	for r := range data {
-		if r > 0 {
-			q.WriteString(", ")
-		}
-		p := len(args)
-		fmt.Fprintf(&q, "($%d::bigint, $%d::bytea, $%d::bytea, $%d::bytea)", p+1, p+2, p+3, p+4)
-		args = append(args, rows[entryCols*r:entryCols*(r+1)]...)
-	}
-	q.WriteString(`) AS v(i, l, d, hs) WHERE EXISTS (SELECT 1 FROM h))
-SELECT size FROM h`)
-	res, err := tx.ExecContext(ctx, q.String(), args...)
+	res, err := s.db.ExecCached(ctx, tx, appendGuessedRows, g.args...)
 	if err != nil {
 		return 0, false, fmt.Errorf("audit: append in transaction: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return 0, false, err
 	}
-	s.setGuess(newSize, front)
+	s.setGuess(g.newSize, g.front)
 	s.txFast.Add(1)
-	return base, true, nil
+	return g.args[2].(int64), true, nil
+}
+
+// SequenceStatement returns a statement that numbers entries, guessing
+// the head (see above), for a caller that runs it with statements of its
+// own in one transaction it sends at once (db.Pipeline): the statement
+// fails, and with it the transaction, when the guess is wrong — the
+// caller then takes SequenceTx's way. Call done with whether the
+// transaction committed. ok is false when there is no guess, and always
+// on SQLite: use SequenceTx.
+func (s *Store) SequenceStatement(entries ...audit.Entry) (st db.Statement, done func(committed bool), ok bool, err error) {
+	if s.db.Dialect != db.Postgres || len(entries) == 0 {
+		return db.Statement{}, nil, false, nil
+	}
+	data, err := s.encode(entries)
+	if err != nil {
+		return db.Statement{}, nil, false, err
+	}
+	g, ok, err := s.guessAppend(data)
+	if err != nil || !ok {
+		return db.Statement{}, nil, false, err
+	}
+	return db.Statement{SQL: appendGuessedOrFail, Args: g.args}, func(committed bool) {
+		if committed {
+			s.setGuess(g.newSize, g.front)
+			s.txFast.Add(1)
+		}
+	}, true, nil
 }
 
 // setGuess records the head a transaction wrote, for the next SequenceTx.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -22,7 +23,9 @@ type Store struct {
 	batch *db.Batcher
 	// access group-inserts access tokens, one multi-row INSERT per group.
 	access *db.Group[accessReq]
-	cancel context.CancelFunc
+	// pipelined counts the groups written in one round trip (PostgreSQL).
+	pipelined atomic.Uint64
+	cancel    context.CancelFunc
 
 	audit      TxAppender // nil: changes are not audited
 	subjectKey []byte
