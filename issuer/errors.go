@@ -9,7 +9,7 @@ var (
 	ErrExpired       = errors.New("issuer: expired")
 	ErrUsed          = errors.New("issuer: already used")
 	ErrRevoked       = errors.New("issuer: revoked")
-	ErrReused        = errors.New("issuer: refresh token reused")
+	ErrReused        = errors.New("issuer: grant reused (a used refresh token or a redeemed code came back)")
 	ErrLastPasskey   = errors.New("issuer: cannot remove the last passkey without recovery codes")
 	ErrCounter       = errors.New("issuer: authenticator signature counter went backwards")
 	ErrInvalidClient = errors.New("issuer: invalid client configuration")

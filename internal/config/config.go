@@ -50,6 +50,10 @@ type Config struct {
 	// loaded at start: each purpose that changed is stored as a new
 	// version. "" keeps the registry as stored.
 	Purposes string `yaml:"purposes"`
+	// RequirePAR makes every agency push its authorization requests to the
+	// PAR endpoint first (RFC 9126 §5); a client can be required to on
+	// its own with its require_pushed_authorization_requests.
+	RequirePAR bool `yaml:"require_pushed_authorization_requests"`
 	// ConsentPreload loads every consent record into the replica's
 	// decision cache at start (consent.Config.Preload): decisions never
 	// read the database, at about 290 bytes of memory per record and half
@@ -88,12 +92,14 @@ type Client struct {
 	JWKSFile string `yaml:"jwks_file"`
 	// SecretSHA256File holds the hex SHA-256 of a secret Cedula generated
 	// earlier (client_secret_basic); the secret itself is never configured.
-	SecretSHA256File     string   `yaml:"secret_sha256_file"`
-	SubjectType          string   `yaml:"subject_type"`
-	SectorID             string   `yaml:"sector_identifier"`
-	IDTokenAlg           string   `yaml:"id_token_signed_response_alg"`
-	BackchannelLogoutURI string   `yaml:"backchannel_logout_uri"`
-	Scopes               []string `yaml:"scopes"`
+	SecretSHA256File     string `yaml:"secret_sha256_file"`
+	SubjectType          string `yaml:"subject_type"`
+	SectorID             string `yaml:"sector_identifier"`
+	IDTokenAlg           string `yaml:"id_token_signed_response_alg"`
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// RequirePAR: RFC 9126 §6 require_pushed_authorization_requests.
+	RequirePAR bool     `yaml:"require_pushed_authorization_requests"`
+	Scopes     []string `yaml:"scopes"`
 }
 
 // Duration is a time.Duration written as "10m" in YAML.
@@ -165,12 +171,14 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v
 	}
-	if v := getenv("CEDULA_CONSENT_PRELOAD"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return c, fmt.Errorf("config: CEDULA_CONSENT_PRELOAD: %q is not true or false", v)
+	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("config: %s: %q is not true or false", name, v)
+			}
+			*p = b
 		}
-		c.ConsentPreload = b
 	}
 	if v := getenv("CEDULA_PASSKEY_ORIGINS"); v != "" {
 		c.Passkeys.Origins = strings.Split(v, ",")

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
@@ -23,7 +25,7 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 		return pages.AuthRequestInfo{}, err
 	}
 	info := pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
-		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}
+		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge, PromptNone: i.PromptNone, HintCitizenID: i.HintCitizenID}
 	// The purposes the agency names, from the registry, in both languages:
 	// what the citizen's "allow" consents to.
 	for _, id := range oidcop.Purposes(i.Scopes) {
@@ -45,11 +47,27 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 	return info, nil
 }
 
-func (f flow) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
-	return f.p.Complete(ctx, id, citizenID, amr, authTime)
+func (f flow) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
+	return f.p.Complete(ctx, id, citizenID, sid, amr, authTime)
 }
 
 func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
+
+// Fail maps the pages' prompt=none outcomes to their OIDC errors.
+func (f flow) Fail(ctx context.Context, id, code string) (string, error) {
+	e := oidc.ErrInteractionRequired().WithDescription("the citizen must interact with Cedula")
+	switch code {
+	case pages.ErrLoginRequired:
+		e = oidc.ErrLoginRequired().WithDescription("the citizen is not logged in (or not as the request requires)")
+	case pages.ErrConsentRequired:
+		e = (&oidc.Error{ErrorType: "consent_required"}).WithDescription("the citizen has not consented to this request") // OIDC Core §3.1.2.6
+	}
+	return f.p.Fail(ctx, id, e)
+}
+
+func (f flow) NeedsConsent(ctx context.Context, id, citizenID string) (bool, error) {
+	return f.p.NeedsConsent(ctx, id, citizenID)
+}
 
 // mountPages adds the citizen pages (enrolment, login, consent, passkeys,
 // recovery) and, in demo mode, the demo agency's site.

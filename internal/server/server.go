@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Secret:        secret,
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 		Consent:       s.Consent,
+		RequirePAR:    cfg.RequirePAR,
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()
@@ -154,6 +155,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.cancel = cancel
 	go s.housekeeping(bg)
 	go s.Checkpointer.Run(bg)
+	go s.Provider.RunLogouts(bg)
 	return s, nil
 }
 
@@ -209,6 +211,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
 		}
+		if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
+		}
 		// Consents past their purpose's retention expire, audited, and
 		// the agencies' tokens that rested on them are revoked.
 		if n, err := s.Consent.Expire(ctx, now); err != nil {
@@ -241,7 +246,7 @@ func clientFromConfig(cc config.Client) (issuer.Client, error) {
 	c := issuer.Client{
 		ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 		GrantTypes: cc.GrantTypes, AuthMethod: cc.AuthMethod, SubjectType: cc.SubjectType, SectorID: cc.SectorID,
-		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, Scopes: cc.Scopes, Created: time.Now(),
+		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, RequirePAR: cc.RequirePAR, Scopes: cc.Scopes, Created: time.Now(),
 	}
 	if c.SubjectType == "" {
 		c.SubjectType = issuer.SubjectPairwise

@@ -32,6 +32,10 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.authRequestFailed(w, r, web.Negotiate(r), err)
 		return
 	}
+	if info.PromptNone {
+		h.silent(w, r, id, info)
+		return
+	}
 	lang := web.Negotiate(r, info.UILocales...)
 	sess, err := h.session(r)
 	if errors.Is(err, errNoSession) || (err == nil && info.MaxAge > 0 && h.now().Sub(sess.AuthTime) > info.MaxAge) {
@@ -89,7 +93,7 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	var next string
 	if decision == "approve" {
-		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.AMR, sess.AuthTime)
+		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime)
 	} else {
 		next, err = h.flow.Deny(ctx, id)
 	}

@@ -20,12 +20,25 @@ import (
 type AuthFlow interface {
 	// AuthRequestInfo describes a pending request for the consent page.
 	AuthRequestInfo(ctx context.Context, authRequestID string) (AuthRequestInfo, error)
-	// Complete records the logged-in citizen and their consent and
-	// returns where to send the browser next.
-	Complete(ctx context.Context, authRequestID, citizenID string, amr []string, authTime time.Time) (redirect string, err error)
+	// Complete records the logged-in citizen (in login session sid) and
+	// their consent and returns where to send the browser next.
+	Complete(ctx context.Context, authRequestID, citizenID, sid string, amr []string, authTime time.Time) (redirect string, err error)
 	// Deny returns the client redirect carrying error=access_denied.
 	Deny(ctx context.Context, authRequestID string) (redirect string, err error)
+	// Fail ends the request with an OIDC error code (ErrLoginRequired,
+	// ErrConsentRequired, …) and returns the client redirect carrying it.
+	Fail(ctx context.Context, authRequestID, code string) (redirect string, err error)
+	// NeedsConsent reports whether the citizen must see the consent
+	// screen for the request (a first login to the agency, or a purpose
+	// without consent in force).
+	NeedsConsent(ctx context.Context, authRequestID, citizenID string) (bool, error)
 }
+
+// Error codes of Fail for prompt=none (OIDC Core §3.1.2.6).
+const (
+	ErrLoginRequired   = "login_required"
+	ErrConsentRequired = "consent_required"
+)
 
 // AuthRequestInfo describes a pending authorization request.
 type AuthRequestInfo struct {
@@ -46,6 +59,11 @@ type AuthRequestInfo struct {
 	// MaxAge is the request's max_age; 0 for none. A session older than
 	// this must not be reused.
 	MaxAge time.Duration
+	// PromptNone is prompt=none: no page may be shown (silent).
+	PromptNone bool
+	// HintCitizenID is the citizen the request's id_token_hint names
+	// ("" without a hint; a value matching nobody when it names nobody).
+	HintCitizenID string
 }
 
 // Config builds a Handler.
