@@ -62,14 +62,15 @@ func (s *Server) openAudit() error {
 // citizens' data in the audit log (POST /admin/audit).
 const AuditWriteScope = "cedula:audit"
 
-// mountAudit serves the log — checkpoint, key, entries, proofs and tiles —
-// and the endpoint through which agency systems append to it.
-func (s *Server) mountAudit(mux *http.ServeMux) error {
+// mountAudit adds the endpoint through which agency systems append to the
+// log, and the citizens' and DPOs' views, and returns the handler of the
+// log itself — checkpoint, key, entries, proofs and tiles — which logFirst
+// puts before mux.
+func (s *Server) mountAudit(mux *http.ServeMux) (http.Handler, error) {
 	h, err := auditapi.New(auditapi.Config{Log: s.Audit, Checkpoints: s.Audit, Keys: s.Checkpointer, Logger: s.log})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mux.Handle(auditapi.Prefix, h)
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
 	mux.Handle("POST /consent/decide", s.withScope(ConsentScope, s.decideConsent))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
@@ -80,7 +81,22 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
 	s.mountDPO(mux)
 	s.mountDPOConsent(mux)
-	return nil
+	return h, nil
+}
+
+// logFirst hands every path of the log — /audit and below — to logAPI as
+// it came, and the rest to mux. Its paths are data (C2SP tlog-tiles names
+// each resource by one path): mux would answer a path with dot or empty
+// segments with a redirect to its cleaned form, which may lie outside the
+// log, while logAPI answers it with a problem.
+func logFirst(logAPI, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == strings.TrimSuffix(auditapi.Prefix, "/") || strings.HasPrefix(p, auditapi.Prefix) {
+			logAPI.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // auditJSON is what an agency records: the actor is always the calling

@@ -145,11 +145,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.mountAdmin(mux)
-	if err := s.mountAudit(mux); err != nil {
+	logAPI, err := s.mountAudit(mux)
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	s.handler = middleware(mux, log, newHTTPMetrics(reg))
+	s.handler = middleware(logFirst(logAPI, mux), log, newHTTPMetrics(reg))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.housekeeping(bg)
