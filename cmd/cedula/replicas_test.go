@@ -48,7 +48,8 @@ type process struct {
 func startCedula(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), "CEDULA_TEST_RUN_MAIN=1"), env...)
+	// Each process its own free admin port: several run at once.
+	cmd.Env = append(append(os.Environ(), "CEDULA_TEST_RUN_MAIN=1", "CEDULA_ADMIN_LISTEN=127.0.0.1:0"), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/server"
@@ -158,30 +160,94 @@ func TestAdminAPI(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics: load balancers probe /healthz and /readyz on the
+// public listener; /metrics and pprof are on the admin listener only, the
+// public one answers them with 404 problems.
 func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t)
-	// In this order: /metrics counts the requests before it.
-	for _, c := range [][2]string{{"/healthz", "ok"}, {"/readyz", "ready"}, {"/metrics", "cedula_http_requests_total"}} {
-		path, want := c[0], c[1]
-		res, err := http.Get(e.url + path)
+	ops := httptest.NewServer(e.s.AdminHandler())
+	defer ops.Close()
+	get := func(base, path string) (int, string, http.Header) {
+		t.Helper()
+		res, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || !strings.Contains(string(b), want) {
-			t.Errorf("GET %s: %d, want 200 containing %q", path, res.StatusCode, want)
-		}
-		if res.Header.Get("X-Request-ID") == "" {
-			t.Errorf("GET %s: no X-Request-ID", path)
+		return res.StatusCode, string(b), res.Header
+	}
+	for _, base := range []string{e.url, ops.URL} {
+		for _, c := range [][2]string{{"/healthz", "ok"}, {"/readyz", "ready"}} {
+			if status, body, _ := get(base, c[0]); status != 200 || !strings.Contains(body, c[1]) {
+				t.Errorf("GET %s%s: %d %q, want 200 containing %q", base, c[0], status, body, c[1])
+			}
 		}
 	}
+	if _, _, h := get(e.url, "/healthz"); h.Get("X-Request-ID") == "" {
+		t.Errorf("GET /healthz: no X-Request-ID")
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1", "/debug/pprof/cmdline"} {
+		status, body, h := get(e.url, path)
+		if status != 404 || h.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("public GET %s: %d %s %q, want a 404 problem", path, status, h.Get("Content-Type"), body)
+		}
+	}
+
 	e.token("registrar", server.AdminScope)
-	res, _ := http.Get(e.url + "/metrics")
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(b), `cedula_tokens_issued_total{kind="client"} 1`) {
-		t.Errorf("metrics do not count the issued token")
+	status, body, _ := get(ops.URL, "/metrics")
+	for _, want := range []string{"cedula_http_requests_total", `cedula_tokens_issued_total{kind="client"} 1`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("admin GET /metrics: %d, want 200 containing %q", status, want)
+		}
+	}
+	if status, body, _ := get(ops.URL, "/debug/pprof/"); status != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("admin GET /debug/pprof/: %d, want the profile index", status)
+	}
+	if status, _, _ := get(ops.URL, "/debug/pprof/heap"); status != 200 {
+		t.Errorf("admin GET /debug/pprof/heap: %d, want 200", status)
+	}
+	// The command line can carry a database URL with its password.
+	if status, _, _ := get(ops.URL, "/debug/pprof/cmdline"); status != 404 {
+		t.Errorf("admin GET /debug/pprof/cmdline: %d, want 404", status)
+	}
+	if status, _, h := get(ops.URL, "/admin/clients"); status != 404 || h.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("admin GET /admin/clients: %d, want a 404 problem: the admin listener serves operations only", status)
+	}
+}
+
+// TestRunServesBothListeners: Run binds the public and the admin address
+// and serves each its own handler until ctx ends.
+func TestRunServesBothListeners(t *testing.T) {
+	s, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "127.0.0.1:0" })
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan server.Addrs, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(a server.Addrs) { addrs <- a }) }()
+	var a server.Addrs
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	for _, c := range []struct {
+		addr, path string
+		want       int
+	}{
+		{a.Public, "/metrics", 404}, {a.Public, "/healthz", 200}, {a.Admin, "/metrics", 200}, {a.Admin, "/readyz", 200},
+	} {
+		res, err := http.Get("http://" + c.addr + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("GET http://%s%s: %d, want %d", c.addr, c.path, res.StatusCode, c.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after ctx ended: got %v, want nil", err)
 	}
 }
 
