@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cedula/cedula/internal/browsertest"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/rptest"
@@ -272,9 +273,10 @@ func TestAuditTwoReplicasOnePostgres(t *testing.T) {
 		os.WriteFile(f, []byte(fetch(t, r+"/audit/checkpoint")), 0o600)
 		saved = append(saved, f)
 	}
+	pinned := pinnedKeyFile(t, config.Config{DataDir: dataDir, Keys: "local", PublicURL: a}, strings.Repeat("9a", 32))
 	for i, r := range []string{a, b} {
 		var out strings.Builder
-		if err := runAudit(context.Background(), []string{"verify", "--url", r + "/audit", "--checkpoint", saved[1-i]}, &out); err != nil {
+		if err := runAudit(context.Background(), []string{"verify", "--url", r + "/audit", "--key-file", pinned, "--checkpoint", saved[1-i]}, &out); err != nil {
 			t.Errorf("verify through %s against the other replica's checkpoint: %v\n%s", r, err, out.String())
 		}
 	}

@@ -34,6 +34,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	// The verifier key is public: logged so that the operator finds what
+	// to publish out of band (cedula keys list prints it too).
+	vkeys, err := s.AuditVerifierKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("audit log verifier key: %w", err)
+	}
+	log.Info("audit log verifier key: publish it out of band; verifiers pin it with cedula audit verify --key",
+		"origin", s.Checkpointer.Origin(), "verifier_key", vkeys[0], "retired_verifier_keys", vkeys[1:])
 	return s.Run(ctx, func(a server.Addrs) {
 		log.Info("serving", "listen", a.Public, "admin_listen", a.Admin, "public_url", cfg.PublicURL, "db", dbKind(cfg), "keys", keysKind(cfg))
 		fmt.Fprintf(stdout, "Cedula is listening on %s — open %s\n", a.Public, cfg.PublicURL)

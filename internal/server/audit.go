@@ -58,6 +58,17 @@ func (s *Server) openAudit() error {
 	return nil
 }
 
+// AuditVerifierKeys returns the verifier keys of the log's checkpoints
+// (C2SP signed-note, the active key first, then the retired keys still
+// published), making the checkpoint ring's first key if there is none yet:
+// what the operator publishes out of band for verifiers to pin.
+func (s *Server) AuditVerifierKeys(ctx context.Context) ([]string, error) {
+	if _, err := s.Keys.Active(ctx, audit.CheckpointRing, keys.EdDSA); err != nil {
+		return nil, err
+	}
+	return s.Checkpointer.VerifierKeys(ctx)
+}
+
 // AuditWriteScope lets an agency system record its own accesses to
 // citizens' data in the audit log (POST /admin/audit).
 const AuditWriteScope = "cedula:audit"
