@@ -23,7 +23,7 @@ Usage:
   cedula serve   [flags]            run the server (SQLite and local keys by default)
   cedula migrate [flags]            apply database migrations and exit
   cedula keys rotate|list [flags]   rotate or list signing keys
-  cedula admin citizen|enrol|client add manage citizens, enrolment links and agency clients
+  cedula admin citizen|enrol|client add|grant|revoke  manage citizens, enrolment links, agency clients and their privileged scopes
   cedula bench reference|token …    load generator (see cedula bench -h)
   cedula audit verify|mirror …      check an audit log (over HTTP or from a copy of its tiles) or mirror it
 

@@ -92,6 +92,7 @@ func (s *Server) mountAudit(mux *http.ServeMux) (http.Handler, error) {
 	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
 	s.mountDPO(mux)
 	s.mountDPOConsent(mux)
+	s.mountDPOPrivileges(mux)
 	return h, nil
 }
 
