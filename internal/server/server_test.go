@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,20 +219,33 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
-// TestRunServesBothListeners: Run binds the public and the admin address
-// and serves each its own handler until ctx ends.
-func TestRunServesBothListeners(t *testing.T) {
-	s, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "127.0.0.1:0" })
+// run runs s.Run until the test ends and returns the bound addresses.
+func run(t *testing.T, s *server.Server) server.Addrs {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan server.Addrs, 1)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, func(a server.Addrs) { addrs <- a }) }()
-	var a server.Addrs
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after ctx ended: got %v, want nil", err)
+		}
+	})
 	select {
-	case a = <-addrs:
+	case a := <-addrs:
+		return a
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
+		return server.Addrs{}
 	}
+}
+
+// TestRunServesBothListeners: Run binds the public and the admin address
+// and serves each its own handler until ctx ends.
+func TestRunServesBothListeners(t *testing.T) {
+	s, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "127.0.0.1:0" })
+	a := run(t, s)
 	for _, c := range []struct {
 		addr, path string
 		want       int
@@ -245,9 +261,37 @@ func TestRunServesBothListeners(t *testing.T) {
 			t.Errorf("GET http://%s%s: %d, want %d", c.addr, c.path, res.StatusCode, c.want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run after ctx ended: got %v, want nil", err)
+}
+
+// TestAdminListenerOffLoopback: an admin listener configured off loopback
+// is served, with a warning in the log; a disabled one is not bound.
+func TestAdminListenerOffLoopback(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "0.0.0.0:0"
+	t.Setenv("CEDULA_KEK", strings.Repeat("cd", 32))
+	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(f, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if a := run(t, s); a.Admin == "" {
+		t.Fatalf("admin address: got none, want one bound on all interfaces")
+	}
+	b, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(b), `"level":"WARN","msg":"the admin listener is not on loopback`) {
+		t.Errorf("log: got\n%s\nwant a warning that the admin listener is not on loopback", b)
+	}
+
+	off, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "" })
+	if a := run(t, off); a.Admin != "" || a.Public == "" {
+		t.Errorf("admin_listen off: got addresses %+v, want the public one only", a)
 	}
 }
 
