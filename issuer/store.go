@@ -29,12 +29,32 @@ type Erased struct {
 	Passkeys, RecoveryCodes, Enrolments, Sessions, Tokens int
 }
 
-// Clients stores agency clients.
+// Clients stores agency clients. Every privileged scope (PrivilegedScopes)
+// a change gives a client or takes from it is recorded as its own
+// ActionPrivilegeGrant or ActionPrivilegeRevoke entry, in the change's
+// transaction, when the store audits.
 type Clients interface {
-	// PutClient creates or replaces the client with c.ID.
+	// PutClient creates or replaces the client with c.ID. It is the
+	// operator's way (command line, configuration): it may change the
+	// client's privileged scopes.
 	PutClient(ctx context.Context, c Client) error
+	// PutClientKeepPrivileges is PutClient for delegated administration
+	// (the admin API): when c's privileged scopes differ from the stored
+	// client's — from none, for a new client — it returns ErrPrivileged
+	// and stores nothing. The check and the write are one transaction.
+	PutClientKeepPrivileges(ctx context.Context, c Client) error
+	// GrantPrivilege adds the privileged scope to the client's scopes and
+	// reports whether it changed anything (false: the client held it).
+	// ErrNotFound for an unknown client, ErrNotPrivileged for a scope
+	// that is not privileged.
+	GrantPrivilege(ctx context.Context, clientID, scope string) (bool, error)
+	// RevokePrivilege removes the privileged scope from the client's
+	// scopes, like GrantPrivilege (false: the client did not hold it).
+	RevokePrivilege(ctx context.Context, clientID, scope string) (bool, error)
 	Client(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client; the privileged scopes it held are
+	// recorded as revoked.
 	DeleteClient(ctx context.Context, id string) error
 }
 

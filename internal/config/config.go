@@ -20,6 +20,11 @@ import (
 type Config struct {
 	// Listen is the TCP address to serve on.
 	Listen string `yaml:"listen"`
+	// AdminListen is the TCP address of the admin listener, which serves
+	// /metrics, pprof and the health probes apart from the public one;
+	// "" disables it. Loopback by default: anything else exposes the
+	// process's internals to whoever can reach it (see AdminExposed).
+	AdminListen string `yaml:"admin_listen"`
 	// PublicURL is the issuer identifier and base of every link, without a
 	// trailing slash. Its host is the passkey RP ID unless set.
 	PublicURL string `yaml:"public_url"`
@@ -123,6 +128,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Default() Config {
 	return Config{
 		Listen:       "127.0.0.1:8080",
+		AdminListen:  "127.0.0.1:9090",
 		PublicURL:    "http://localhost:8080",
 		DataDir:      "./data",
 		Keys:         "local",
@@ -168,6 +174,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 			*p = v
 		}
 	}
+	if v := getenv("CEDULA_ADMIN_LISTEN"); v != "" {
+		c.AdminListen = AdminListenValue(v)
+	}
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v
 	}
@@ -184,6 +193,31 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		c.Passkeys.Origins = strings.Split(v, ",")
 	}
 	return c, nil
+}
+
+// AdminListenValue reads an admin_listen given where an empty value cannot
+// be told from an absent one (the environment, a flag): "off" disables the
+// admin listener.
+func AdminListenValue(v string) string {
+	if v == "off" {
+		return ""
+	}
+	return v
+}
+
+// AdminExposed reports whether the admin listener is enabled on an address
+// other than loopback (a host name, all interfaces, or a non-loopback IP):
+// allowed, as the operator configured it, but worth a warning.
+func (c Config) AdminExposed() bool {
+	if c.AdminListen == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.AdminListen)
+	if err != nil {
+		return false // not an address at all: Validate reports it
+	}
+	ip := net.ParseIP(host)
+	return host != "localhost" && (ip == nil || !ip.IsLoopback())
 }
 
 // DatabaseURL is the database to open.
@@ -229,6 +263,16 @@ func (c Config) Validate() error {
 	add := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add("admin_listen: %q is not host:port (or empty, or off, to disable the admin listener)", c.AdminListen)
+		}
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add("admin_listen: %q is not host:port (or empty, or off, to disable the admin listener)", c.AdminListen)
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/") {
 		add("public_url: %q must be an absolute http(s) URL without query, fragment or trailing slash", c.PublicURL)

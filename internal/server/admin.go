@@ -17,8 +17,8 @@ import (
 )
 
 // AdminScope is the scope an agency's client_credentials token needs for the
-// admin API.
-const AdminScope = "cedula:admin"
+// admin API; a privileged scope (issuer.PrivilegedScopes).
+const AdminScope = issuer.ScopeAdmin
 
 func decodeHex(s string) ([]byte, error) { return hex.DecodeString(s) }
 
@@ -61,6 +61,21 @@ func (s *Server) withScope(scope string, h func(w http.ResponseWriter, r *http.R
 				writeProblem(w, rerr.Status, "Unauthorized", "send a valid access token from the client_credentials grant: "+rerr.Description)
 			}
 			return
+		}
+		// A privileged scope counts only while the client holds it: its
+		// removal by the operator ends the tokens issued before, at once
+		// and on every replica.
+		if issuer.IsPrivileged(scope) {
+			c, err := s.Store.Client(r.Context(), at.ClientID)
+			if err != nil && !errors.Is(err, issuer.ErrNotFound) {
+				s.internalError(w, r, err)
+				return
+			}
+			if err != nil || !slices.Contains(c.Scopes, scope) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+scope+`"`)
+				writeProblem(w, http.StatusForbidden, "Forbidden", "the client no longer holds the "+scope+" scope")
+				return
+			}
 		}
 		// Whatever the call changes in the provider's store is recorded
 		// with the calling client as actor.
@@ -244,7 +259,16 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 			return
 		}
 	}
-	if err := s.Store.PutClient(r.Context(), c); err != nil {
+	// Separation of duties: privileged scopes are the operator's to grant
+	// and remove, never the admin API's — not even for the caller itself.
+	err := s.Store.PutClientKeepPrivileges(r.Context(), c)
+	if errors.Is(err, issuer.ErrPrivileged) {
+		writeProblem(w, http.StatusForbidden, "Privileged scope",
+			"this registration would add or remove "+strings.Join(issuer.PrivilegedScopes(), " or ")+
+				" compared with the stored client; those are granted and removed by the operator only "+
+				"(cedula admin client grant|revoke, or the clients configuration); nothing was stored")
+		return
+	} else if err != nil {
 		s.internalError(w, r, err)
 		return
 	}

@@ -34,6 +34,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 		{"PutClientReplaces", testPutClientReplaces},
 		{"ListClients", testListClients},
 		{"DeleteClient", testDeleteClient},
+		{"GrantRevokePrivilege", testGrantRevokePrivilege},
+		{"PutClientKeepPrivileges", testPutClientKeepPrivileges},
+		{"PrivilegeConcurrent", testPrivilegeConcurrent},
 
 		{"PasskeyRoundTrip", testPasskeyRoundTrip},
 		{"PasskeyExists", testPasskeyExists},

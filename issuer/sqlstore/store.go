@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -191,19 +192,34 @@ const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth
 	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created, require_par`
 
 func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
+	return s.putClient(ctx, c, false)
+}
+
+func (s *Store) PutClientKeepPrivileges(ctx context.Context, c issuer.Client) error {
+	return s.putClient(ctx, c, true)
+}
+
+// putClient creates or replaces c; with keep, only when its privileged
+// scopes stay as stored. It records the registration, then one entry per
+// privileged scope granted or revoked.
+func (s *Store) putClient(ctx context.Context, c issuer.Client, keep bool) error {
 	args := []any{c.ID, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes),
 		c.AuthMethod, c.SecretHash, c.JWKS, c.SubjectType, c.SectorID, c.IDTokenAlg, c.BackchannelLogoutURI,
 		jsonList(c.Scopes), us(c.Created), b2i(c.RequirePAR)}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		old, found, err := s.lockClient(ctx, tx, c.ID)
+		if err != nil {
+			return fmt.Errorf("put client: %w", err)
+		}
+		granted, revoked := issuer.PrivilegeChanges(old, c)
+		if keep && len(granted)+len(revoked) > 0 {
+			return fmt.Errorf("put client %q: %w: it would grant %q and revoke %q", c.ID, issuer.ErrPrivileged, granted, revoked)
+		}
 		// A registration that changes nothing but its time (the
 		// configured clients, synced at every start) is neither
 		// written nor audited.
-		old, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, c.ID))
-		if err == nil && sameClient(old, c) {
+		if found && sameClient(old, c) {
 			return nil
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("put client: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO issuer_clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
@@ -216,8 +232,89 @@ func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
 		if err != nil {
 			return fmt.Errorf("put client: %w", err)
 		}
-		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientRegister, actorOr(ctx, system), "", audit.Allowed, nil))
+		actor := actorOr(ctx, system)
+		entries := []audit.Entry{s.entry(ctx, issuer.ActionClientRegister, actor, "", audit.Allowed, nil)}
+		entries = append(entries, s.privilegeEntries(ctx, actor, c.ID, granted, revoked)...)
+		return s.record(ctx, tx, entries...)
 	})
+}
+
+// lockClient reads the client with id in tx, locking its row on
+// PostgreSQL (SQLite's transactions hold the write lock from BEGIN), so
+// that a change computed from it cannot undo a concurrent one. found is
+// false, with no error, when there is none.
+func (s *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (c issuer.Client, found bool, err error) {
+	q := `SELECT ` + clientCols + ` FROM issuer_clients WHERE id = $1`
+	if s.db.Dialect == db.Postgres {
+		q += ` FOR UPDATE`
+	}
+	c, err = scanClient(tx.QueryRowContext(ctx, q, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return issuer.Client{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// privilegeEntries are the entries of privileged scopes granted to and
+// revoked from clientID by actor.
+func (s *Store) privilegeEntries(ctx context.Context, actor audit.Actor, clientID string, granted, revoked []string) []audit.Entry {
+	var out []audit.Entry
+	for _, ch := range []struct {
+		action string
+		scopes []string
+	}{{issuer.ActionPrivilegeGrant, granted}, {issuer.ActionPrivilegeRevoke, revoked}} {
+		for _, scope := range ch.scopes {
+			out = append(out, s.entry(ctx, ch.action, actor, "", audit.Allowed, issuer.PrivilegeCategories(clientID, scope)))
+		}
+	}
+	return out
+}
+
+func (s *Store) GrantPrivilege(ctx context.Context, clientID, scope string) (bool, error) {
+	return s.changePrivilege(ctx, clientID, scope, true)
+}
+
+func (s *Store) RevokePrivilege(ctx context.Context, clientID, scope string) (bool, error) {
+	return s.changePrivilege(ctx, clientID, scope, false)
+}
+
+// changePrivilege adds (grant) or removes scope from the client's scopes,
+// with its entry, unless the client already holds it (or does not).
+func (s *Store) changePrivilege(ctx context.Context, clientID, scope string, grant bool) (bool, error) {
+	op := "revoke privilege"
+	if grant {
+		op = "grant privilege"
+	}
+	if !issuer.IsPrivileged(scope) {
+		return false, fmt.Errorf("%s: %w: %q (privileged: %q)", op, issuer.ErrNotPrivileged, scope, issuer.PrivilegedScopes())
+	}
+	changed := false
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		changed = false
+		c, found, err := s.lockClient(ctx, tx, clientID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if !found {
+			return fmt.Errorf("%s: client %q: %w", op, clientID, issuer.ErrNotFound)
+		}
+		next := c
+		if grant {
+			next.Scopes = append(slices.Clone(c.Scopes), scope)
+		} else {
+			next.Scopes = slices.DeleteFunc(slices.Clone(c.Scopes), func(s string) bool { return s == scope })
+		}
+		granted, revoked := issuer.PrivilegeChanges(c, next)
+		if len(granted)+len(revoked) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_clients SET scopes = $2 WHERE id = $1`, clientID, jsonList(next.Scopes)); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		changed = true
+		return s.record(ctx, tx, s.privilegeEntries(ctx, actorOr(ctx, system), clientID, granted, revoked)...)
+	})
+	return changed, err
 }
 
 // sameClient reports whether a and b register the same client, whatever
@@ -278,14 +375,20 @@ func (s *Store) ListClients(ctx context.Context) ([]issuer.Client, error) {
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id)
+		old, found, err := s.lockClient(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete client: %w", err)
 		}
-		if err := affected("delete client", res); err != nil {
-			return err
+		if !found {
+			return fmt.Errorf("delete client: %w", issuer.ErrNotFound)
 		}
-		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientDelete, actorOr(ctx, system), "", audit.Allowed, nil))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete client: %w", err)
+		}
+		actor := actorOr(ctx, system)
+		entries := []audit.Entry{s.entry(ctx, issuer.ActionClientDelete, actor, "", audit.Allowed, nil)}
+		entries = append(entries, s.privilegeEntries(ctx, actor, id, nil, old.Privileges())...)
+		return s.record(ctx, tx, entries...)
 	})
 }
 
