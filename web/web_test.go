@@ -189,11 +189,13 @@ func TestWriteProblem(t *testing.T) {
 
 // sampleData holds data of the shape each page's handler passes.
 var sampleData = map[string]any{
-	"login":           map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},
-	"consent":         map[string]any{"ClientName": "Agencia Tributaria", "CitizenName": "Ana Pérez", "Purpose": "Declaración de impuestos", "Claims": []string{"given_name", "birthdate", "x_custom"}, "Scopes": []string{"openid", "profile"}, "AuthRequestID": "req-1", "LoginURL": "/login?authRequestID=req-1"},
-	"enrol":           map[string]any{"GivenName": "Ana", "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), "Token": "tok"},
-	"codes":           map[string]any{"Codes": []string{"ABCD-EFGH-JKMN-PQRS"}, "Replaced": true, "Next": "/account"},
-	"account":         map[string]any{"Passkeys": []map[string]any{{"ID": "AAA", "Name": "Mi teléfono", "Created": time.Now(), "LastUsed": time.Time{}, "BackupState": true}}, "CodesLeft": 1},
+	"login":   map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},
+	"consent": map[string]any{"ClientName": "Agencia Tributaria", "CitizenName": "Ana Pérez", "Purpose": "Declaración de impuestos", "Claims": []string{"given_name", "birthdate", "x_custom"}, "Scopes": []string{"openid", "profile"}, "AuthRequestID": "req-1", "LoginURL": "/login?authRequestID=req-1"},
+	"enrol":   map[string]any{"GivenName": "Ana", "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), "Token": "tok"},
+	"codes":   map[string]any{"Codes": []string{"ABCD-EFGH-JKMN-PQRS"}, "Replaced": true, "Next": "/account"},
+	"account": map[string]any{"Passkeys": []map[string]any{{"ID": "AAA", "Name": "Mi teléfono", "Created": time.Now(), "LastUsed": time.Time{}, "BackupState": true}}, "CodesLeft": 1,
+		"Consents": []map[string]any{{"Purpose": "tax", "Name": "Impuestos", "Description": "…", "Agency": "DGI", "State": "given", "StateKey": "consents.state.given",
+			"Since": time.Now(), "Withdrawable": true, "Renewable": true, "Objectable": true, "ReceiptURL": "/account/consents/receipt?purpose=tax", "NoticeURL": "https://dgi.example/privacy"}}},
 	"recover":         map[string]any{"FieldError": "Ese código no es válido"},
 	"recover_passkey": map[string]any{},
 	"error":           map[string]any{"Detail": "problem.csrf.detail", "Back": "/login", "BackLabel": "problem.back"},

@@ -177,9 +177,15 @@ func (v Violation) String() string {
 	return b.String()
 }
 
+// axeOptions are the options of every axe.run: all the rules that are not
+// experimental, and label-content-name-mismatch (WCAG 2.2 SC 2.5.3 Label
+// in Name) whichever way the axe-core version tags it — it is
+// experimental, and off by default, in some.
+const axeOptions = `{resultTypes: ["violations"], rules: {"label-content-name-mismatch": {enabled: true}}}`
+
 // Axe runs axe-core on the page the tab shows, with every rule that is
-// not experimental (WCAG 2.0–2.2 A and AA, and best practices), and
-// returns the violations. source is axe.min.js (AxeSource).
+// not experimental (WCAG 2.0–2.2 A and AA, and best practices) and Label
+// in Name, and returns the violations. source is axe.min.js (AxeSource).
 func Axe(ctx context.Context, source string) ([]Violation, error) {
 	// DevTools evaluation is not subject to the page's CSP, so the page
 	// keeps its own policy while axe is injected.
@@ -193,7 +199,7 @@ func Axe(ctx context.Context, source string) ([]Violation, error) {
 		}
 	}
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]Violation](
-		`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations)`, chromedp.EvalAwaitPromise))
+		`axe.run(document, `+axeOptions+`).then(r => r.violations)`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		return nil, fmt.Errorf("browsertest: axe.run: %w", err)
 	}

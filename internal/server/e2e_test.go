@@ -241,6 +241,9 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("open the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.ID("consents")),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/consents/object"] button`)))
 	browsertest.CheckAxe(t, ctx, axe, "account with consents")
+	do("switch to Spanish", chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)))
+	tab.WaitTrue(`document.documentElement.lang === "es" && document.readyState === "complete" && document.getElementById("consents") !== null`)
+	browsertest.CheckAxe(t, ctx, axe, "account with consents (es)")
 	do("withdraw", chromedp.Click(chromedp.CSS(`form[action="/account/consents/withdraw"] button`)))
 	waitPath("/account")
 	if err := browsertest.WaitTrue(ctx, `document.querySelector(".notice") !== null && document.querySelectorAll('form[action="/account/consents/withdraw"]').length === 0`, 20*time.Second); err != nil {

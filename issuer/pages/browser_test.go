@@ -31,35 +31,8 @@ func TestBrowser(t *testing.T) {
 	// A browser that prefers Spanish, as a citizen's might.
 	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "es-CL,es"))
 	axe := browsertest.AxeSource(t)
-
-	// Serve on 127.0.0.1 but open http://localhost:PORT: localhost is a
-	// secure context and a valid RP ID (WebAuthn L3 §5.1.2).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	store := sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pk, err := passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "Cedula", Origins: []string{origin}, Logger: log}, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flow := newFakeFlow()
-	h, err := pages.New(pages.Config{Store: store, Passkeys: pk, Flow: flowAt{flow, origin}, Logger: log, BaseURL: origin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("/agency/callback", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "<!doctype html><title>Agency</title><p id=agency>back at the agency</p>")
-	})
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	site := startSite(t)
+	origin, store, flow := site.origin, site.store, site.flow
 
 	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Pérez", Email: "ana@example.gob", Created: time.Now()}
 	if err := store.CreateCitizen(context.Background(), ana); err != nil {
@@ -70,32 +43,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	waitTrue := func(js string) {
-		t.Helper()
-		if err := browsertest.WaitTrue(ctx, js, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitPath := func(path string) {
-		t.Helper()
-		if err := browsertest.WaitPath(ctx, path, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tab := browsertest.Tab{T: t, Ctx: ctx}
+	do, eval, waitTrue, waitPath := tab.Do, tab.Eval, tab.WaitTrue, tab.WaitPath
 
 	// Enrolment page, before and after the passkey.
 	do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
@@ -265,3 +214,70 @@ func (f flowAt) Complete(ctx context.Context, id, citizenID string, amr []string
 	}
 	return f.origin + "/agency/callback?code=c-" + id, nil
 }
+
+// site is the pages over SQLite, served on 127.0.0.1 but opened at
+// http://localhost:PORT: localhost is a secure context and a valid RP ID
+// (WebAuthn L3 §5.1.2). The account page lists fixedConsents.
+type site struct {
+	origin string
+	store  *sqlstore.Store
+	flow   *fakeFlow
+}
+
+func startSite(t *testing.T) site {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := site{origin: fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port),
+		store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations)), flow: newFakeFlow()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pk, err := passkey.New(passkey.Config{RPID: "localhost", RPDisplayName: "Cedula", Origins: []string{s.origin}, Logger: log}, s.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := pages.New(pages.Config{Store: s.store, Passkeys: pk, Flow: flowAt{s.flow, s.origin}, Logger: log, BaseURL: s.origin,
+		Consents: fixedConsents{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/agency/callback", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<!doctype html><title>Agency</title><p id=agency>back at the agency</p>")
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return s
+}
+
+// fixedConsents gives every citizen one consent of each kind the account
+// page has a button for: to withdraw, to renew, to object to.
+type fixedConsents struct{}
+
+func (fixedConsents) Of(_ context.Context, _, lang string) ([]pages.ConsentItem, error) {
+	text := func(es, en string) string {
+		if lang == "en" {
+			return en
+		}
+		return es
+	}
+	since := time.Date(2026, 3, 2, 10, 4, 0, 0, time.UTC)
+	return []pages.ConsentItem{
+		{Purpose: "tax-reminders", Name: text("Recordatorios de impuestos", "Tax reminders"), Description: text("Te avisamos de los plazos.", "We remind you of deadlines."),
+			Agency: "Agencia Tributaria", NoticeURL: "https://tax.example/privacy", State: "given", Since: since, Withdrawable: true,
+			ReceiptURL: "/account/consents/receipt?purpose=tax-reminders"},
+		{Purpose: "tax-sign-in", Name: text("Iniciar sesión en Impuestos", "Signing in to Taxes"), Description: text("Tu nombre y tu correo.", "Your name and email."),
+			Agency: "Agencia Tributaria", NoticeURL: "https://tax.example/privacy", State: "renewal_required", Since: since, Withdrawable: true, Renewable: true},
+		{Purpose: "benefit-matching", Name: text("Cruce de ayudas", "Benefit matching"), Description: text("Cruzamos datos para ofrecerte ayudas.", "We match data to offer you benefits."),
+			Agency: "Desarrollo Social", NoticeURL: "https://social.example/privacy", Objectable: true},
+	}, nil
+}
+
+func (fixedConsents) Withdraw(context.Context, string, string) error { return nil }
+func (fixedConsents) Renew(context.Context, string, string) error    { return nil }
+func (fixedConsents) Object(context.Context, string, string) error   { return nil }
