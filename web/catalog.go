@@ -36,32 +36,27 @@ var catalog = map[string][2]string{
 	"login.lost":       {"¿Perdiste tu llave de acceso? Usa un código de recuperación", "Lost your passkey? Use a recovery code"},
 	"login.signed_out": {"Has cerrado la sesión.", "You have signed out."},
 
-	// Consent.
+	// Consent. The screen names each purpose from the consent registry and
+	// says in plain words what the scopes release; it never shows a scope
+	// as the agency wrote it.
 	"consent.title":        {"Autorizar acceso", "Authorize access"},
 	"consent.heading":      {"¿Compartir tus datos con %s?", "Share your data with %s?"},
-	"consent.purpose":      {"Finalidad", "Purpose"},
+	"consent.purpose":      {"Para qué usará tus datos", "What it will use your data for"},
 	"consent.no_purpose":   {"La agencia no indicó una finalidad.", "The agency did not state a purpose."},
 	"consent.claims":       {"Datos que recibirá", "Data it will receive"},
 	"consent.no_claims":    {"Solo la confirmación de que eres tú, con un identificador que no sirve para reconocerte en otras agencias.", "Only confirmation that it is you, with an identifier that cannot be used to recognise you at other agencies."},
-	"consent.scopes":       {"Permisos solicitados", "Permissions requested"},
-	"consent.approve":      {"Permitir", "Allow"},
-	"consent.deny":         {"No permitir", "Don't allow"},
-	"consent.note":         {"Tu decisión queda registrada.", "Your decision is recorded."},
-	"consent.signed_in_as": {"Sesión iniciada como %s.", "Signed in as %s."},
-	"consent.not_you":      {"¿No eres tú? Cerrar sesión", "Not you? Sign out"},
-	"consent.decision":     {"Tu decisión", "Your decision"},
-
-	"claim.name":           {"Nombre completo", "Full name"},
-	"claim.given_name":     {"Nombre", "Given name"},
-	"claim.family_name":    {"Apellidos", "Family name"},
-	"claim.birthdate":      {"Fecha de nacimiento", "Date of birth"},
-	"claim.email":          {"Correo electrónico", "Email address"},
-	"claim.email_verified": {"Si tu correo está verificado", "Whether your email address is verified"},
-	"claim.locale":         {"Idioma preferido", "Preferred language"},
-	"scope.openid":         {"Confirmar tu identidad", "Confirm your identity"},
-	"scope.profile":        {"Tu perfil básico", "Your basic profile"},
-	"scope.email":          {"Tu correo electrónico", "Your email address"},
-	"scope.offline_access": {"Mantener el acceso mientras no estás", "Keep access while you are away"},
+	"consent.data.profile": {"Tu nombre, tu fecha de nacimiento y tu idioma preferido", "Your name, date of birth and preferred language"},
+	"consent.data.email":   {"Tu correo electrónico", "Your email address"},
+	"consent.scopes":       {"Otros permisos", "Other permissions"},
+	"consent.permission.offline_access": {"Mantener la conexión cuando no estés: la agencia podrá seguir recibiendo estos datos sin pedirte que inicies sesión de nuevo, hasta que retires tu consentimiento en tu cuenta de Cedula.",
+		"Stay connected while you are away: the agency can keep receiving this data without asking you to sign in again, until you withdraw your consent in your Cedula account."},
+	"consent.permission.other": {"Otros permisos que la agencia no ha descrito", "Other permissions the agency has not described"},
+	"consent.approve":          {"Permitir", "Allow"},
+	"consent.deny":             {"No permitir", "Don't allow"},
+	"consent.note":             {"Tu decisión queda registrada.", "Your decision is recorded."},
+	"consent.signed_in_as":     {"Sesión iniciada como %s.", "Signed in as %s."},
+	"consent.not_you":          {"¿No eres tú? Cerrar sesión", "Not you? Sign out"},
+	"consent.decision":         {"Tu decisión", "Your decision"},
 
 	// Enrolment.
 	"enrol.title":    {"Crea tu llave de acceso", "Create your passkey"},

@@ -52,20 +52,6 @@ func (p *Page) T(key string, args ...any) string { return T(p.Lang, key, args...
 // Date formats t in the page's language.
 func (p *Page) Date(t time.Time) string { return Date(p.Lang, t) }
 
-// Claim names an OpenID Connect claim (OIDC Core §5.1) in the page's
-// language; a claim the catalog does not know is shown as is.
-func (p *Page) Claim(name string) string { return p.label("claim.", name) }
-
-// Scope describes an OAuth scope in the page's language.
-func (p *Page) Scope(name string) string { return p.label("scope.", name) }
-
-func (p *Page) label(prefix, name string) string {
-	if Has(prefix + name) {
-		return p.T(prefix + name)
-	}
-	return name
-}
-
 // Langs lists the languages the switch offers.
 func (p *Page) Langs() []string { return Langs }
 

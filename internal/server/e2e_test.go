@@ -141,8 +141,12 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	presence(phone, true)
 	do("reload: the pending autofill request started without a user present", chromedp.Reload())
 	waitPath("/consent")
-	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Agencia Tributaria") {
-		t.Errorf("consent page does not name the agency: %q", body)
+	// The consent screen names the agency and its purpose, from the
+	// registry, in the page's language — never the purpose scope.
+	purposeName := map[string]string{"es": "Iniciar sesión en Impuestos", "en": "Signing in to Taxes"}[eval(`document.documentElement.lang`)]
+	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Agencia Tributaria") ||
+		purposeName == "" || !strings.Contains(body, purposeName) || strings.Contains(body, "purpose:") {
+		t.Errorf("consent page: got %q, want the agency and the purpose %q named, and no purpose: scope", body, purposeName)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "consent")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))

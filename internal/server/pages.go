@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/consent"
@@ -26,21 +27,18 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}
 	// The purposes the agency names, from the registry, in both languages:
 	// what the citizen's "allow" consents to.
-	for _, id := range oidcop.Purposes(i.Scopes) {
+	for _, sc := range i.Scopes {
+		id, ok := strings.CutPrefix(sc, oidcop.PurposeScope)
+		if !ok || id == "" {
+			continue
+		}
 		p, err := f.consent.Purpose(ctx, id)
 		if err != nil {
 			continue // not the client's: the provider dropped the scope
 		}
-		if info.PurposeByLang == nil {
-			info.PurposeByLang = map[string]string{}
-		}
-		for _, lang := range []string{"es", "en"} {
-			text := p.Name.In(lang) + ". " + p.Description.In(lang)
-			if prev := info.PurposeByLang[lang]; prev != "" {
-				text = prev + " " + text
-			}
-			info.PurposeByLang[lang] = text
-		}
+		info.Purposes = append(info.Purposes, pages.Purpose{Scope: sc,
+			Name:        map[string]string{"es": p.Name.In("es"), "en": p.Name.In("en")},
+			Description: map[string]string{"es": p.Description.In("es"), "en": p.Description.In("en")}})
 	}
 	return info, nil
 }

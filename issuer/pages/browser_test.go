@@ -122,8 +122,11 @@ func TestBrowser(t *testing.T) {
 	}
 	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
-	flow.add("req-1", pages.AuthRequestInfo{ClientID: "tax", ClientName: "Agencia Tributaria", Scopes: []string{"openid", "profile"},
-		Claims: []string{"given_name", "family_name", "birthdate"}, Purpose: "File your tax return"})
+	flow.add("req-1", pages.AuthRequestInfo{ClientID: "tax", ClientName: "Agencia Tributaria",
+		Scopes: []string{"openid", "profile", "purpose:tax-filing", "offline_access", "x-unknown:scope"},
+		Claims: []string{"given_name", "family_name", "birthdate"}, Purposes: []pages.Purpose{{Scope: "purpose:tax-filing",
+			Name:        map[string]string{"es": "Presentar tu declaración", "en": "Filing your tax return"},
+			Description: map[string]string{"es": "Tu nombre y tu fecha de nacimiento para la declaración.", "en": "Your name and date of birth for the return."}}}})
 	do("open the login page", chromedp.Navigate(origin+"/login?authRequestID=req-1"), chromedp.WaitVisible(chromedp.ID("account")))
 	if got := eval(`document.getElementById("account").getAttribute("autocomplete")`); got != "username webauthn" {
 		t.Errorf("autofill field: got autocomplete %q, want \"username webauthn\"", got)
@@ -134,6 +137,20 @@ func TestBrowser(t *testing.T) {
 	}
 	do("sign in with the button", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
 	waitPath("/consent")
+	// The consent screen names the purpose and says what the scopes give
+	// in plain words, never a scope as the agency wrote it.
+	body := eval(`document.querySelector("main").innerText`)
+	for _, want := range []string{"Filing your tax return", "Your name and date of birth for the return.",
+		"Your name, date of birth and preferred language", "Stay connected while you are away", "Other permissions the agency has not described"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("consent page: want %q in %q", want, body)
+		}
+	}
+	for _, raw := range []string{"purpose:", "offline_access", "x-unknown", "openid", "profile"} {
+		if strings.Contains(body, raw) {
+			t.Errorf("consent page: got the raw scope text %q in %q", raw, body)
+		}
+	}
 	browsertest.CheckAxe(t, ctx, axe, "consent (en)")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("agency")))
 	if got := flow.completed["req-1"]; got.citizenID != ana.ID {

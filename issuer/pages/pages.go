@@ -33,10 +33,9 @@ type AuthRequestInfo struct {
 	ClientName string   // the agency's name, shown to the citizen
 	Scopes     []string // requested scopes
 	Claims     []string // user claims the scopes release (OIDC Core §5.4)
-	// Purpose is the agency's stated purpose; empty when the agency stated
-	// none. PurposeByLang, when it has the page's language, overrides it.
-	Purpose       string
-	PurposeByLang map[string]string
+	// Purposes are the purposes of the consent registry that the request
+	// names; none when the agency stated none.
+	Purposes []Purpose
 	// UILocales are the request's ui_locales (OIDC Core §3.1.2.1), a
 	// language hint weaker than the citizen's own switch.
 	UILocales []string
@@ -46,6 +45,16 @@ type AuthRequestInfo struct {
 	// MaxAge is the request's max_age; 0 for none. A session older than
 	// this must not be reused.
 	MaxAge time.Duration
+}
+
+// Purpose is a purpose of the consent registry that an authorization
+// request names: what the citizen's "allow" consents to.
+type Purpose struct {
+	// Scope is the request's scope that names the purpose; the consent
+	// screen shows the purpose instead.
+	Scope string
+	// Name and Description by language (es, en).
+	Name, Description map[string]string
 }
 
 // Config builds a Handler.
