@@ -194,6 +194,21 @@ var catalog = map[string][2]string{
 	"problem.server-error.title":               {"Error del servicio", "Service error"},
 	"problem.server-error.detail":              {"Algo falló de nuestro lado. Inténtalo de nuevo en unos minutos.", "Something went wrong on our side. Please try again in a few minutes."},
 
+	// The page of an agency's authorization request that cannot go on and
+	// cannot be sent back to the agency (OIDC Core §3.1.2.6): why, in plain
+	// words, and the RFC 6749 error code for the agency's support.
+	"authorize.code":                {"Código del error, por si la agencia te lo pide:", "Error code, in case the agency asks for it:"},
+	"authorize.client.title":        {"No reconocemos a la agencia", "We do not recognise the agency"},
+	"authorize.client.detail":       {"El enlace que te trajo aquí no nombra a ninguna agencia registrada en Cedula. No has iniciado sesión y no se ha compartido ningún dato. Vuelve al sitio de la agencia e inténtalo de nuevo; si vuelve a pasar, avisa a la agencia.", "The link that brought you here does not name an agency registered with Cedula. You have not signed in and no data has been shared. Go back to the agency's site and try again; if it happens again, let the agency know."},
+	"authorize.redirect-uri.title":  {"No podemos devolverte a la agencia", "We cannot send you back to the agency"},
+	"authorize.redirect-uri.detail": {"La agencia pidió que te enviáramos a una dirección que no tiene registrada en Cedula. Por tu seguridad no te enviamos allí, y no se ha compartido ningún dato. Avisa a la agencia de este problema.", "The agency asked us to send you to an address it has not registered with Cedula. For your safety we do not send you there, and no data has been shared. Please let the agency know about this problem."},
+	"authorize.request-uri.title":   {"Este enlace de inicio de sesión ya no sirve", "This sign-in link no longer works"},
+	"authorize.request-uri.detail":  {"El enlace de la agencia ya se usó o caducó. No se ha compartido ningún dato. Vuelve al sitio de la agencia y empieza de nuevo.", "The agency's link has already been used or has expired. No data has been shared. Go back to the agency's site and start again."},
+	"authorize.expired.title":       {"La solicitud de inicio de sesión caducó", "The sign-in request has expired"},
+	"authorize.expired.detail":      {"La solicitud ya no existe: pasó demasiado tiempo o ya se completó. No se ha compartido ningún dato. Vuelve al sitio de la agencia y empieza de nuevo.", "The request no longer exists: too much time has passed, or it was already completed. No data has been shared. Go back to the agency's site and start again."},
+	"authorize.malformed.title":     {"La solicitud de la agencia no es válida", "The agency's request is not valid"},
+	"authorize.malformed.detail":    {"La solicitud de inicio de sesión que envió la agencia está incompleta o mal formada. No se ha compartido ningún dato. Vuelve al sitio de la agencia e inténtalo de nuevo; si vuelve a pasar, avisa a la agencia.", "The sign-in request the agency sent is incomplete or badly formed. No data has been shared. Go back to the agency's site and try again; if it happens again, let the agency know."},
+
 	// Dates.
 	"month.1":  {"enero", "January"},
 	"month.2":  {"febrero", "February"},

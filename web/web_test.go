@@ -202,7 +202,7 @@ var sampleData = map[string]any{
 			"Since": time.Now(), "Withdrawable": true, "Renewable": true, "Objectable": true, "ReceiptURL": "/account/consents/receipt?purpose=tax", "NoticeURL": "https://dgi.example/privacy"}}},
 	"recover":         map[string]any{"FieldError": "Ese código no es válido"},
 	"recover_passkey": map[string]any{},
-	"error":           map[string]any{"Detail": "problem.csrf.detail", "Back": "/login", "BackLabel": "problem.back"},
+	"error":           map[string]any{"Detail": "problem.csrf.detail", "Code": "invalid_request", "Back": "/login", "BackLabel": "problem.back"},
 }
 
 func TestRenderEveryPage(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -261,7 +262,24 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 		t.Errorf("userinfo with the token after withdrawal: %v, want an error (the token is revoked)", claims)
 	}
 
-	// 8. The audit log tells the story, in order, under Ana's pseudonym,
+	// 8. An agency's request that cannot go back to it (an unregistered
+	// redirect URI) stops on Cedula's own page, in Ana's language, with no
+	// redirect.
+	bad := origin + "/authorize?" + url.Values{"client_id": {rpClient}, "redirect_uri": {"https://evil.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}.Encode()
+	do("an agency's bad request", chromedp.Navigate(bad), chromedp.WaitReady(chromedp.CSS("footer")))
+	if got := eval(`location.origin + location.pathname + " " + document.documentElement.lang + " " + document.querySelector("h1").innerText`); got != origin+"/authorize es No podemos devolverte a la agencia" {
+		t.Errorf("authorization error page: got %q, want Cedula's page in Spanish at /authorize", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "authorization error (es)")
+	do("switch to English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+	tab.WaitTrue(`document.documentElement.lang === "en" && document.readyState === "complete"`)
+	if got := eval(`location.pathname + " " + document.querySelector("h1").innerText`); got != "/authorize We cannot send you back to the agency" {
+		t.Errorf("authorization error page in English: got %q", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "authorization error (en)")
+
+	// 9. The audit log tells the story, in order, under Ana's pseudonym,
 	// with never her ID, name or email in it.
 	checkAuditStory(t, s, ana, rpClient, []string{
 		issuer.ActionCitizenCreate, issuer.ActionEnrolmentCreate, issuer.ActionEnrolmentUse, issuer.ActionPasskeyAdd,

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -48,6 +51,29 @@ func (f flow) Complete(ctx context.Context, id, citizenID string, amr []string, 
 }
 
 func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
+
+// authorizeErrorPage shows the citizen an authorization error that the
+// provider cannot send back to the agency, on the pages' error page in
+// their language.
+func (s *Server) authorizeErrorPage(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error) {
+	s.Pages.AuthorizeError(w, r, pages.AuthorizeError{Status: status, Code: string(e.ErrorType), Reason: authorizeReason(e)})
+}
+
+func authorizeReason(e *oidc.Error) pages.AuthorizeReason {
+	switch {
+	case errors.Is(e, oidcop.ErrClient):
+		return pages.ReasonClient
+	case errors.Is(e, oidcop.ErrRedirectURI):
+		return pages.ReasonRedirectURI
+	case errors.Is(e, oidcop.ErrRequestURI):
+		return pages.ReasonRequestURI
+	case errors.Is(e, oidcop.ErrAuthRequest):
+		return pages.ReasonExpired
+	case e.ErrorType == oidc.ServerError:
+		return pages.ReasonServer
+	}
+	return pages.ReasonMalformed
+}
 
 // mountPages adds the citizen pages (enrolment, login, consent, passkeys,
 // recovery) and, in demo mode, the demo agency's site.

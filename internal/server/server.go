@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Secret:        secret,
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 		Consent:       s.Consent,
+		ErrorPage:     s.authorizeErrorPage,
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()

@@ -146,10 +146,9 @@ func (s *server) wrap(next http.Handler) http.Handler {
 		case parPath:
 			s.par(w, r)
 			return
-		case "/authorize":
-			if !s.expandPAR(w, r) {
-				return
-			}
+		case authorizePath, callbackPath:
+			s.frontChannel(w, r, next)
+			return
 		case "/oauth/token":
 			if len(r.Header.Values("DPoP")) > 0 {
 				s.dpopToken(w, r, next)

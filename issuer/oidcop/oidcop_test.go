@@ -82,17 +82,18 @@ const (
 	machine      = "agency-machine"
 )
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	km, err := localkeys.Open(filepath.Join(t.TempDir(), "keystore.json"), localkeys.WithKEK(make([]byte, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvWith(t, km)
+	return newEnvWith(t, km, opts...)
 }
 
-// newEnvWith builds the environment over the key manager km.
-func newEnvWith(t testing.TB, km keys.Manager) *env {
+// newEnvWith builds the environment over the key manager km; opts change
+// the provider's configuration.
+func newEnvWith(t testing.TB, km keys.Manager, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations)
@@ -115,10 +116,14 @@ func newEnvWith(t testing.TB, km keys.Manager) *env {
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	e.p, err = oidcop.New(ctx, oidcop.Config{
+	cfg := oidcop.Config{
 		Issuer: e.srv.URL, LoginPath: "/login", AccessTTL: 5 * time.Minute, IDTTL: 5 * time.Minute,
 		RefreshTTL: time.Hour, Secret: make([]byte, 32), AllowInsecure: true, Consent: e.consent,
-	}, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.p, err = oidcop.New(ctx, cfg, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,12 @@ type Config struct {
 	// which user claims userinfo releases. Without it no purpose scope is
 	// allowed and userinfo releases no claim beyond "sub".
 	Consent Consent
+	// ErrorPage, when set, shows a person's browser an authorization error
+	// that cannot be sent back to the client (frontChannel): it writes the
+	// page of e with status and no redirect. e.Parent is ErrClient,
+	// ErrRedirectURI, ErrRequestURI, ErrAuthRequest or ErrMalformed, or nil
+	// for a server error. Without it those errors are JSON.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error)
 }
 
 // Metrics counts what the provider does.
