@@ -64,6 +64,7 @@ var catalog = map[string][2]string{
 	"enrol.intro":    {"Una llave de acceso sustituye a la contraseña. Se guarda en tu dispositivo y se desbloquea con tu huella, tu cara o el PIN del dispositivo.", "A passkey replaces a password. It is kept on your device and unlocked with your fingerprint, face or device PIN."},
 	"enrol.expires":  {"Este enlace caduca el %s y solo se puede usar una vez.", "This link expires on %s and can be used only once."},
 	"enrol.button":   {"Crear llave de acceso", "Create passkey"},
+	"enrol.created":  {"Llave de acceso creada. A partir de ahora la usarás para iniciar sesión.", "Passkey created. From now on you will use it to sign in."},
 
 	"passkey.name_label":   {"Nombre de la llave de acceso", "Passkey name"},
 	"passkey.name_hint":    {"Para reconocerla más tarde, por ejemplo «Mi teléfono».", "So you can recognise it later, for example “My phone”."},
@@ -75,6 +76,14 @@ var catalog = map[string][2]string{
 	"codes.replaced": {"Tus códigos anteriores ya no sirven.", "Your previous codes no longer work."},
 	"codes.continue": {"Los he guardado, continuar", "I have saved them, continue"},
 	"codes.list":     {"Códigos de recuperación", "Recovery codes"},
+	// Copy and download (web/static/pages.js); the file holds one code a
+	// line.
+	"codes.copy":        {"Copiar los códigos", "Copy the codes"},
+	"codes.download":    {"Descargar los códigos (.txt)", "Download the codes (.txt)"},
+	"codes.filename":    {"cedula-codigos-de-recuperacion.txt", "cedula-recovery-codes.txt"},
+	"codes.copied":      {"Códigos copiados. Pégalos en un lugar seguro.", "Codes copied. Paste them somewhere safe."},
+	"codes.copy_failed": {"No se pudieron copiar. Selecciona los códigos y cópialos tú.", "The codes could not be copied. Select them and copy them yourself."},
+	"codes.downloaded":  {"Se está descargando el archivo %s con tus códigos.", "The file %s with your codes is being downloaded."},
 
 	// Account.
 	"account.title":            {"Tus llaves de acceso", "Your passkeys"},
@@ -132,8 +141,8 @@ var catalog = map[string][2]string{
 	"consents.error.none":      {"No hay ningún consentimiento que retirar para ese fin.", "There is no consent to withdraw for that purpose."},
 	"account.done.renamed":     {"Nombre cambiado.", "Passkey renamed."},
 	"account.done.removed":     {"Llave de acceso eliminada.", "Passkey removed."},
-	"account.done.added":       {"Llave de acceso añadida.", "Passkey added."},
-	"account.done.recovered":   {"Nueva llave de acceso registrada. Ya puedes usarla para iniciar sesión.", "New passkey registered. You can now use it to sign in."},
+	"account.done.added":       {"Llave de acceso creada. Ya puedes usarla para iniciar sesión.", "Passkey created. You can now use it to sign in."},
+	"account.done.recovered":   {"Nueva llave de acceso creada. Ya puedes usarla para iniciar sesión.", "New passkey created. You can now use it to sign in."},
 	"account.error.last":       {"No puedes eliminar tu única llave de acceso si no te quedan códigos de recuperación. Añade otra llave o genera códigos nuevos primero.", "You cannot remove your only passkey while you have no recovery codes. Add another passkey or generate new codes first."},
 	"account.error.name":       {"Escribe un nombre de 1 a 64 caracteres.", "Enter a name of 1 to 64 characters."},
 	"account.error.notfound":   {"Esa llave de acceso ya no existe.", "That passkey no longer exists."},

@@ -34,7 +34,13 @@ type Page struct {
 	Errors []FieldError
 	// Notice is a confirmation shown in a status region.
 	Notice string
-	Data   any
+	// Confirm marks Notice as the confirmation of what the citizen just
+	// did (a passkey created, a consent withdrawn): the notice takes the
+	// focus when the page loads, so that a screen reader reads it out at
+	// once (WCAG 2.2 SC 4.1.3) — a live region that a page loads already
+	// filled is not announced.
+	Confirm bool
+	Data    any
 }
 
 // NewPage starts a page for r in lang, with a CSRF token.

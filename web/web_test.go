@@ -267,7 +267,7 @@ func TestLangSwitchLinks(t *testing.T) {
 
 func TestStatic(t *testing.T) {
 	h := Static()
-	for path, want := range map[string]int{"/static/style.css": 200, "/static/webauthn.js": 200, "/static/": 404, "/static/nope.js": 404} {
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/webauthn.js": 200, "/static/pages.js": 200, "/static/": 404, "/static/nope.js": 404} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		if w.Code != want {

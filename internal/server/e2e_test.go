@@ -180,7 +180,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("sign out", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
 		chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
-	if _, err := chromedp.Call(ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: phone}); err != nil {
+	if err := browsertest.RemoveAuthenticator(ctx, phone); err != nil {
 		t.Fatal(err)
 	}
 	newPhone, err := browsertest.AddAuthenticator(ctx)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,8 +64,8 @@ func TestBrowser(t *testing.T) {
 	if n := eval(`String(document.querySelectorAll("#recovery-codes li code").length)`); n != "10" {
 		t.Errorf("recovery codes shown: got %s, want 10", n)
 	}
-	if got := eval(`document.activeElement.id`); got != "codes-title" {
-		t.Errorf("focus after enrolment: got #%s, want the codes heading", got)
+	if got := eval(`document.activeElement.id`); got != "passkey-created" {
+		t.Errorf("focus after enrolment: got #%s, want the confirmation that the passkey was created", got)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "recovery codes")
 	creds, err := browsertest.Credentials(ctx, auth)
@@ -298,3 +299,125 @@ func (fixedConsents) Of(_ context.Context, _, lang string) ([]pages.ConsentItem,
 func (fixedConsents) Withdraw(context.Context, string, string) error { return nil }
 func (fixedConsents) Renew(context.Context, string, string) error    { return nil }
 func (fixedConsents) Object(context.Context, string, string) error   { return nil }
+
+// TestBrowserCodesAndConfirmations checks, in Chromium, that recovery codes
+// can be copied and downloaded wherever they are shown (after enrolment,
+// and when new ones are generated), with a status message a screen reader
+// announces, and that the page confirms each new passkey — after
+// enrolment, after "add a passkey" and after recovery — with the focus on
+// the confirmation, in Spanish and English; axe-core finds nothing on the
+// way.
+func TestBrowserCodesAndConfirmations(t *testing.T) {
+	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "es-ES,es"))
+	axe := browsertest.AxeSource(t)
+	site := startSite(t)
+	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Pérez", Created: time.Now()}
+	if err := site.store.CreateCitizen(context.Background(), ana); err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := pages.Enrol(context.Background(), site.store, ana.ID, "test", 0, site.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := browsertest.AllowClipboard(ctx, site.origin); err != nil {
+		t.Fatal(err)
+	}
+	tab := browsertest.Tab{T: t, Ctx: ctx}
+	do, eval, waitPath, waitTrue := tab.Do, tab.Eval, tab.WaitPath, tab.WaitTrue
+	listed := func() string {
+		t.Helper()
+		return eval(`Array.from(document.querySelectorAll("ol.codes code")).map(c => c.textContent).join("\n") + "\n"`)
+	}
+	// codeTools copies and downloads the codes the page lists and checks
+	// both against the list.
+	codeTools := func(what string) []string {
+		t.Helper()
+		codes := listed()
+		if n := strings.Count(codes, "\n"); n != 10 {
+			t.Fatalf("%s: got %d codes listed, want 10", what, n)
+		}
+		status := `document.querySelector("[data-codes-status]").textContent`
+		do(what+": copy", chromedp.Click(chromedp.CSS("[data-codes-copy]")))
+		waitTrue(status + ` === "Códigos copiados. Pégalos en un lugar seguro."`)
+		if got, err := browsertest.Clipboard(ctx); err != nil || got != codes {
+			t.Errorf("%s: clipboard got %q (%v), want the codes %q", what, got, err, codes)
+		}
+		dir := t.TempDir()
+		if err := browsertest.DownloadTo(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		do(what+": download", chromedp.Click(chromedp.CSS("[data-codes-download]")))
+		got, err := browsertest.WaitFile(filepath.Join(dir, "cedula-codigos-de-recuperacion.txt"), 20*time.Second)
+		if err != nil || string(got) != codes {
+			t.Errorf("%s: downloaded file got %q (%v), want the codes %q", what, got, err, codes)
+		}
+		waitTrue(status + ` === "Se está descargando el archivo cedula-codigos-de-recuperacion.txt con tus códigos."`)
+		return strings.Fields(codes)
+	}
+	// confirmed checks the confirmation of a new passkey: its text, and
+	// the focus on it.
+	confirmed := func(what, id, text string) {
+		t.Helper()
+		waitTrue(fmt.Sprintf(`document.getElementById(%q)?.innerText.trim() === %q && document.readyState === "complete"`, id, text))
+		if got := eval(`document.activeElement.id`); got != id {
+			t.Errorf("%s: focus on #%s, want the confirmation #%s", what, got, id)
+		}
+		if got := eval(fmt.Sprintf(`document.getElementById(%q).getAttribute("role")`, id)); got != "status" {
+			t.Errorf("%s: the confirmation's role is %q, want status", what, got)
+		}
+		browsertest.CheckAxe(t, ctx, axe, what)
+	}
+
+	// Enrolment: the passkey is confirmed, then the codes.
+	do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
+	phone, err := browsertest.AddAuthenticator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("create the passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	confirmed("enrolment (es)", "passkey-created", "Llave de acceso creada. A partir de ahora la usarás para iniciar sesión.")
+	codeTools("codes after enrolment")
+	do("continue", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
+	waitPath("/account")
+
+	// Add a passkey from another device.
+	if err := browsertest.RemoveAuthenticator(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	laptop, err := browsertest.AddAuthenticator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("add a passkey", chromedp.SetValue(chromedp.ID("passkey-name"), "Portátil"), chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	waitPath("/account")
+	confirmed("passkey added (es)", "notice", "Llave de acceso creada. Ya puedes usarla para iniciar sesión.")
+
+	// New codes, shown once.
+	do("generate new codes", chromedp.Click(chromedp.CSS(`form[action="/account/recovery-codes"] button`)), chromedp.WaitVisible(chromedp.CSS("ol.codes")))
+	browsertest.CheckAxe(t, ctx, axe, "new recovery codes (es)")
+	codes := codeTools("new codes")
+
+	// Recovery, in English: the new passkey is confirmed too.
+	do("back to the account", chromedp.Navigate(site.origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+	waitTrue(`document.documentElement.lang === "en" && document.readyState === "complete"`)
+	if err := browsertest.SetPresence(ctx, laptop, false); err != nil { // no autofill answer on the login page
+		t.Fatal(err)
+	}
+	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
+	waitPath("/login")
+	do("recover", chromedp.Navigate(site.origin+"/recover"), chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), codes[4]+"\n"))
+	waitPath("/recover/passkey")
+	if err := browsertest.RemoveAuthenticator(ctx, laptop); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := browsertest.AddAuthenticator(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do("create the new passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	waitPath("/account")
+	confirmed("passkey recovered (en)", "notice", "New passkey created. You can now use it to sign in.")
+	if keys, err := site.store.PasskeysOf(context.Background(), ana.ID); err != nil || len(keys) != 3 {
+		t.Errorf("Ana's passkeys: got %d (%v), want 3", len(keys), err)
+	}
+}
