@@ -153,6 +153,14 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	browsertest.CheckAxe(t, ctx, axe, "consent (en)")
+	do("consent in Spanish", chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)))
+	waitTrue(`document.documentElement.lang === "es" && document.readyState === "complete" && document.querySelector('button[value="approve"]') !== null`)
+	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Presentar tu declaración") || strings.Contains(body, "purpose:") {
+		t.Errorf("consent page in Spanish: got %q, want the purpose named and no purpose: scope", body)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "consent (es)")
+	do("back to English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+	waitTrue(`document.documentElement.lang === "en" && document.readyState === "complete" && document.querySelector('button[value="approve"]') !== null`)
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("agency")))
 	if got := flow.completed["req-1"]; got.citizenID != ana.ID {
 		t.Errorf("completion: got citizen %q, want Ana", got.citizenID)
@@ -305,10 +313,10 @@ func (fixedConsents) Object(context.Context, string, string) error   { return ni
 // and when new ones are generated), with a status message a screen reader
 // announces, and that the page confirms each new passkey — after
 // enrolment, after "add a passkey" and after recovery — with the focus on
-// the confirmation, in Spanish and English; axe-core finds nothing on the
-// way.
+// the confirmation; in English, then Spanish, with axe-core finding
+// nothing on the way.
 func TestBrowserCodesAndConfirmations(t *testing.T) {
-	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "es-ES,es"))
+	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "en-GB,en"))
 	axe := browsertest.AxeSource(t)
 	site := startSite(t)
 	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Pérez", Created: time.Now()}
@@ -324,21 +332,26 @@ func TestBrowserCodesAndConfirmations(t *testing.T) {
 	}
 	tab := browsertest.Tab{T: t, Ctx: ctx}
 	do, eval, waitPath, waitTrue := tab.Do, tab.Eval, tab.WaitPath, tab.WaitTrue
-	listed := func() string {
-		t.Helper()
-		return eval(`Array.from(document.querySelectorAll("ol.codes code")).map(c => c.textContent).join("\n") + "\n"`)
+	// What the code tools say, by language.
+	type toolWords struct{ copied, file, downloading string }
+	words := map[string]toolWords{
+		"en": {"Codes copied. Paste them somewhere safe.", "cedula-recovery-codes.txt",
+			"The file cedula-recovery-codes.txt with your codes is being downloaded."},
+		"es": {"Códigos copiados. Pégalos en un lugar seguro.", "cedula-codigos-de-recuperacion.txt",
+			"Se está descargando el archivo cedula-codigos-de-recuperacion.txt con tus códigos."},
 	}
-	// codeTools copies and downloads the codes the page lists and checks
-	// both against the list.
-	codeTools := func(what string) []string {
+	// codeTools copies and downloads the codes the page lists, checks both
+	// against the list and returns the codes.
+	codeTools := func(what, lang string) []string {
 		t.Helper()
-		codes := listed()
+		w := words[lang]
+		codes := eval(`Array.from(document.querySelectorAll("ol.codes code")).map(c => c.textContent).join("\n") + "\n"`)
 		if n := strings.Count(codes, "\n"); n != 10 {
 			t.Fatalf("%s: got %d codes listed, want 10", what, n)
 		}
 		status := `document.querySelector("[data-codes-status]").textContent`
 		do(what+": copy", chromedp.Click(chromedp.CSS("[data-codes-copy]")))
-		waitTrue(status + ` === "Códigos copiados. Pégalos en un lugar seguro."`)
+		waitTrue(fmt.Sprintf(`%s === %q`, status, w.copied))
 		if got, err := browsertest.Clipboard(ctx); err != nil || got != codes {
 			t.Errorf("%s: clipboard got %q (%v), want the codes %q", what, got, err, codes)
 		}
@@ -347,11 +360,12 @@ func TestBrowserCodesAndConfirmations(t *testing.T) {
 			t.Fatal(err)
 		}
 		do(what+": download", chromedp.Click(chromedp.CSS("[data-codes-download]")))
-		got, err := browsertest.WaitFile(filepath.Join(dir, "cedula-codigos-de-recuperacion.txt"), 20*time.Second)
+		got, err := browsertest.WaitFile(filepath.Join(dir, w.file), 20*time.Second)
 		if err != nil || string(got) != codes {
 			t.Errorf("%s: downloaded file got %q (%v), want the codes %q", what, got, err, codes)
 		}
-		waitTrue(status + ` === "Se está descargando el archivo cedula-codigos-de-recuperacion.txt con tus códigos."`)
+		waitTrue(fmt.Sprintf(`%s === %q`, status, w.downloading))
+		browsertest.CheckAxe(t, ctx, axe, what)
 		return strings.Fields(codes)
 	}
 	// confirmed checks the confirmation of a new passkey: its text, and
@@ -367,16 +381,23 @@ func TestBrowserCodesAndConfirmations(t *testing.T) {
 		}
 		browsertest.CheckAxe(t, ctx, axe, what)
 	}
+	newCodes := func(what, lang string) []string {
+		t.Helper()
+		do("generate new codes", chromedp.Navigate(site.origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+			chromedp.Click(chromedp.CSS(`form[action="/account/recovery-codes"] button`)), chromedp.WaitVisible(chromedp.CSS("ol.codes")))
+		return codeTools(what, lang)
+	}
 
 	// Enrolment: the passkey is confirmed, then the codes.
 	do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
+	browsertest.CheckAxe(t, ctx, axe, "enrolment (en)")
 	phone, err := browsertest.AddAuthenticator(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	do("create the passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
-	confirmed("enrolment (es)", "passkey-created", "Llave de acceso creada. A partir de ahora la usarás para iniciar sesión.")
-	codeTools("codes after enrolment")
+	confirmed("enrolment (en)", "passkey-created", "Passkey created. From now on you will use it to sign in.")
+	codeTools("codes after enrolment (en)", "en")
 	do("continue", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
 	waitPath("/account")
 
@@ -388,23 +409,23 @@ func TestBrowserCodesAndConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do("add a passkey", chromedp.SetValue(chromedp.ID("passkey-name"), "Portátil"), chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
+	do("add a passkey", chromedp.SetValue(chromedp.ID("passkey-name"), "Laptop"), chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
 	waitPath("/account")
-	confirmed("passkey added (es)", "notice", "Llave de acceso creada. Ya puedes usarla para iniciar sesión.")
+	confirmed("passkey added (en)", "notice", "Passkey created. You can now use it to sign in.")
 
-	// New codes, shown once.
-	do("generate new codes", chromedp.Click(chromedp.CSS(`form[action="/account/recovery-codes"] button`)), chromedp.WaitVisible(chromedp.CSS("ol.codes")))
-	browsertest.CheckAxe(t, ctx, axe, "new recovery codes (es)")
-	codes := codeTools("new codes")
+	// New codes, shown once, in English and then in Spanish.
+	newCodes("new codes (en)", "en")
+	do("switch to Spanish", chromedp.Navigate(site.origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)))
+	waitTrue(`document.documentElement.lang === "es" && document.readyState === "complete"`)
+	codes := newCodes("new codes (es)", "es")
 
-	// Recovery, in English: the new passkey is confirmed too.
-	do("back to the account", chromedp.Navigate(site.origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
-		chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
-	waitTrue(`document.documentElement.lang === "en" && document.readyState === "complete"`)
+	// Recovery, in Spanish: the new passkey is confirmed too.
 	if err := browsertest.SetPresence(ctx, laptop, false); err != nil { // no autofill answer on the login page
 		t.Fatal(err)
 	}
-	do("sign out", chromedp.Click(chromedp.CSS("form.logout button")))
+	do("sign out", chromedp.Navigate(site.origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
 	do("recover", chromedp.Navigate(site.origin+"/recover"), chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), codes[4]+"\n"))
 	waitPath("/recover/passkey")
@@ -416,7 +437,7 @@ func TestBrowserCodesAndConfirmations(t *testing.T) {
 	}
 	do("create the new passkey", chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")))
 	waitPath("/account")
-	confirmed("passkey recovered (en)", "notice", "New passkey created. You can now use it to sign in.")
+	confirmed("passkey recovered (es)", "notice", "Nueva llave de acceso creada. Ya puedes usarla para iniciar sesión.")
 	if keys, err := site.store.PasskeysOf(context.Background(), ana.ID); err != nil || len(keys) != 3 {
 		t.Errorf("Ana's passkeys: got %d (%v), want 3", len(keys), err)
 	}
