@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 		Consent:       s.Consent,
 		RequirePAR:    cfg.RequirePAR,
+		ErrorPage:     s.authorizeErrorPage,
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()

@@ -135,14 +135,9 @@ func (s *server) wrap(next http.Handler) http.Handler {
 		case parPath:
 			s.par(w, r)
 			return
-		case "/authorize":
-			var ok bool
-			if r, ok = s.expandPAR(w, r); !ok {
-				return
-			}
-			w = &issWriter{ResponseWriter: w, issuer: s.issuer}
-		case "/authorize/callback":
-			w = &issWriter{ResponseWriter: w, issuer: s.issuer}
+		case authorizePath, callbackPath:
+			s.frontChannel(w, r, next)
+			return
 		case "/oauth/token":
 			if g := grantType(r); g != "" && !slices.Contains(grantTypes, g) {
 				// RFC 6749 §5.2: the grants the token endpoint serves are

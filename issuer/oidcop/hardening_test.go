@@ -239,7 +239,7 @@ func TestRequirePAR(t *testing.T) {
 		t.Errorf("pushed request of a PAR-only client: got %s, want a code", back)
 	}
 
-	all := newEnvWithConfig(t, func(c *oidcop.Config) { c.RequirePAR = true })
+	all := newEnv(t, func(c *oidcop.Config) { c.RequirePAR = true })
 	if back := all.authorize(codeRequest(publicClient, "http://127.0.0.1/cb", challenge)); back.Query().Get("error") != "invalid_request" {
 		t.Errorf("plain request with PAR required for all: got %s, want invalid_request", back)
 	}

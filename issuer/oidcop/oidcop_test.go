@@ -85,24 +85,19 @@ const (
 	machine      = "agency-machine"
 )
 
-func newEnv(t testing.TB) *env {
-	t.Helper()
-	return newEnvWithConfig(t)
-}
-
-// newEnvWithConfig builds the environment with the provider's
-// configuration changed by mods.
-func newEnvWithConfig(t testing.TB, mods ...func(*oidcop.Config)) *env {
+// newEnv builds the environment; opts change the provider's configuration.
+func newEnv(t testing.TB, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	km, err := localkeys.Open(filepath.Join(t.TempDir(), "keystore.json"), localkeys.WithKEK(make([]byte, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvWith(t, km, mods...)
+	return newEnvWith(t, km, opts...)
 }
 
-// newEnvWith builds the environment over the key manager km.
-func newEnvWith(t testing.TB, km keys.Manager, mods ...func(*oidcop.Config)) *env {
+// newEnvWith builds the environment over the key manager km; opts change
+// the provider's configuration.
+func newEnvWith(t testing.TB, km keys.Manager, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations)
@@ -129,8 +124,8 @@ func newEnvWith(t testing.TB, km keys.Manager, mods ...func(*oidcop.Config)) *en
 		Issuer: e.srv.URL, LoginPath: "/login", AccessTTL: 5 * time.Minute, IDTTL: 5 * time.Minute,
 		RefreshTTL: time.Hour, Secret: make([]byte, 32), AllowInsecure: true, Consent: e.consent,
 	}
-	for _, m := range mods {
-		m(&cfg)
+	for _, o := range opts {
+		o(&cfg)
 	}
 	e.p, err = oidcop.New(ctx, cfg, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
 	if err != nil {

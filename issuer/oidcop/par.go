@@ -107,39 +107,38 @@ func (s *server) checkPushed(c issuer.Client, q url.Values) *oidc.Error {
 
 // expandPAR replaces an authorization request that names a pushed request
 // (RFC 9126 §4) with the pushed parameters, consuming them, and returns
-// the request to serve. It writes the error itself and returns false when
-// the request_uri is not usable.
-func (s *server) expandPAR(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+// the request to serve, marked as pushed. When the request_uri is not
+// usable it returns the error and its status, which cannot go back to the
+// client (ErrRequestURI).
+func (s *server) expandPAR(r *http.Request) (*http.Request, int, *oidc.Error) {
 	q := r.URL.Query()
 	ru := q.Get("request_uri")
 	if ru == "" {
-		return r, true
+		return r, 0, nil
+	}
+	refuse := func(desc string) (*http.Request, int, *oidc.Error) {
+		return r, http.StatusBadRequest, errInvalidRequestURI().WithDescription("%s", desc).WithParent(ErrRequestURI)
 	}
 	id, ok := strings.CutPrefix(ru, parURIPrefix)
 	if !ok {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri was not issued by this server's PAR endpoint"))
-		return r, false
+		return refuse("request_uri was not issued by this server's PAR endpoint")
 	}
 	data, err := s.st.store.TakeCeremony(r.Context(), "par:"+id, s.st.now())
 	if errors.Is(err, issuer.ErrNotFound) {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri is unknown, used or expired"))
-		return r, false
+		return refuse("request_uri is unknown, used or expired")
 	} else if err != nil {
-		writeOAuthError(w, http.StatusInternalServerError, oidc.ErrServerError())
-		return r, false
+		return r, http.StatusInternalServerError, oidc.ErrServerError()
 	}
 	var pushed url.Values
 	if err := json.Unmarshal(data, &pushed); err != nil {
-		writeOAuthError(w, http.StatusInternalServerError, oidc.ErrServerError())
-		return r, false
+		return r, http.StatusInternalServerError, oidc.ErrServerError()
 	}
 	if q.Get("client_id") != pushed.Get("client_id") {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri belongs to another client"))
-		return r, false
+		return refuse("request_uri belongs to another client")
 	}
 	r = r.WithContext(context.WithValue(r.Context(), pushedKey, true))
 	r.URL.RawQuery = pushed.Encode()
-	return r, true
+	return r, 0, nil
 }
 
 // pushedKey marks a request expanded from a pushed one.

@@ -45,6 +45,12 @@ type Config struct {
 	// through the PAR endpoint (RFC 9126 §5); a client can also be
 	// required to on its own (issuer.Client.RequirePAR).
 	RequirePAR bool
+	// ErrorPage, when set, shows a person's browser an authorization error
+	// that cannot be sent back to the client (frontChannel): it writes the
+	// page of e with status and no redirect. e.Parent is ErrClient,
+	// ErrRedirectURI, ErrRequestURI, ErrAuthRequest or ErrMalformed, or nil
+	// for a server error. Without it those errors are JSON.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error)
 }
 
 // Metrics counts what the provider does.

@@ -140,6 +140,7 @@ type env struct {
 	flow  *fakeFlow
 	clock *clock
 	logs  *syncBuffer
+	h     *pages.Handler
 	srv   *httptest.Server
 	auth  *passkeytest.Authenticator
 }
@@ -171,6 +172,7 @@ func newEnv(t *testing.T, mod func(*pages.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -46,10 +46,9 @@ type AuthRequestInfo struct {
 	ClientName string   // the agency's name, shown to the citizen
 	Scopes     []string // requested scopes
 	Claims     []string // user claims the scopes release (OIDC Core §5.4)
-	// Purpose is the agency's stated purpose; empty when the agency stated
-	// none. PurposeByLang, when it has the page's language, overrides it.
-	Purpose       string
-	PurposeByLang map[string]string
+	// Purposes are the purposes of the consent registry that the request
+	// names; none when the agency stated none.
+	Purposes []Purpose
 	// UILocales are the request's ui_locales (OIDC Core §3.1.2.1), a
 	// language hint weaker than the citizen's own switch.
 	UILocales []string
@@ -64,6 +63,16 @@ type AuthRequestInfo struct {
 	// HintCitizenID is the citizen the request's id_token_hint names
 	// ("" without a hint; a value matching nobody when it names nobody).
 	HintCitizenID string
+}
+
+// Purpose is a purpose of the consent registry that an authorization
+// request names: what the citizen's "allow" consents to.
+type Purpose struct {
+	// Scope is the request's scope that names the purpose; the consent
+	// screen shows the purpose instead.
+	Scope string
+	// Name and Description by language (es, en).
+	Name, Description map[string]string
 }
 
 // Config builds a Handler.
