@@ -78,6 +78,26 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 			return errors.New("--citizen is required")
 		}
 		return printEnrol(ctx, st, cfg, *id, stdout)
+	case "end-sessions":
+		// A lost or stolen device: every session of the citizen ends, and
+		// the agencies they logged in to are told by back-channel logout
+		// (queued in the same transaction; a running server delivers it).
+		id := fs.String("citizen", "", "citizen ID")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if *id == "" {
+			return errors.New("--citizen is required")
+		}
+		if _, err := st.Citizen(ctx, *id); err != nil {
+			return fmt.Errorf("cedula admin end-sessions: %w", err)
+		}
+		n, err := st.DeleteSessionsOf(ctx, *id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d sessions ended (audited; the agencies are told by back-channel logout)\n", n)
+		return nil
 	case "client":
 		if len(rest) > 0 && rest[0] == "keygen" {
 			return clientKeygen(fs, rest[1:], stdout)

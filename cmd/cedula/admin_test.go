@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/config"
@@ -102,5 +103,51 @@ func TestAdminClientPrivileges(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit entries:\ngot  %q\nwant %q", got, want)
+	}
+}
+
+// TestAdminEndSessions: the operator ends a citizen's sessions (a lost
+// device); the agency the session logged in to gets a back-channel logout
+// queued for a running server to deliver, and the change is audited.
+func TestAdminEndSessions(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CEDULA_KEK", strings.Repeat("4c", 32))
+	cfg := config.Default()
+	cfg.DataDir = dir
+	ctx := context.Background()
+	d, _, err := server.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st := sqlstore.New(d)
+	defer st.Close()
+	ana := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Pérez", Created: time.Now()}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.CreateCitizen(ctx, ana))
+	must(st.PutClient(ctx, issuer.Client{ID: "tax", Name: "Impuestos", RedirectURIs: []string{"https://tax.example/cb"},
+		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}))
+	must(st.CreateSession(ctx, issuer.Session{IDHash: []byte("cookie-hash"), SID: "sid-1", CitizenID: ana.ID, AuthTime: time.Now(), Expires: time.Now().Add(time.Hour)}))
+	must(st.CreateAuthRequest(ctx, issuer.AuthRequest{ID: "ar-1", ClientID: "tax", Created: time.Now()}))
+	must(st.CompleteAuthRequest(ctx, "ar-1", ana.ID, "sub", "sid-1", nil, time.Now()))
+
+	if _, err := cedulaRun(t, "admin", "end-sessions", "--data-dir", dir, "--citizen", "nobody"); err == nil {
+		t.Error("end-sessions of an unknown citizen: got no error")
+	}
+	out, err := cedulaRun(t, "admin", "end-sessions", "--data-dir", dir, "--citizen", ana.ID)
+	if err != nil || !strings.Contains(out, "1 sessions ended") {
+		t.Fatalf("end-sessions: got %q, %v; want 1 session ended", out, err)
+	}
+	if _, err := st.Session(ctx, []byte("cookie-hash"), time.Now()); err == nil {
+		t.Error("the session survived end-sessions")
+	}
+	ls, err := st.ClaimLogouts(ctx, time.Now(), time.Minute, 10)
+	if err != nil || len(ls) != 1 || ls[0].ClientID != "tax" || ls[0].SID != "sid-1" {
+		t.Errorf("queued logouts: got %+v, %v; want one for tax in sid-1", ls, err)
 	}
 }

@@ -24,6 +24,7 @@ Usage:
   cedula migrate [flags]            apply database migrations and exit
   cedula keys rotate|list [flags]   rotate or list signing keys
   cedula admin citizen|enrol|client add|grant|revoke  manage citizens, enrolment links, agency clients and their privileged scopes
+  cedula admin end-sessions --citizen ID              end a citizen's sessions (a lost device); agencies are told
   cedula bench reference|token …    load generator (see cedula bench -h)
   cedula audit verify|mirror …      check an audit log (over HTTP or from a copy of its tiles) or mirror it
 
