@@ -66,6 +66,8 @@ func (w *issWriter) Write(b []byte) (int, error) {
 func (w *issWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // addIss adds iss to loc when it is an authorization response to a client.
+// It appends to the query or fragment as they are, so that a registered
+// redirect URI's own query survives byte for byte.
 func addIss(loc, iss string) string {
 	if strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, iss+"/") {
 		return loc // on to the login page or the callback: not a response yet
@@ -74,18 +76,21 @@ func addIss(loc, iss string) string {
 	if err != nil {
 		return loc
 	}
+	param := "iss=" + url.QueryEscape(iss)
 	if frag, err := url.ParseQuery(u.Fragment); err == nil && u.Fragment != "" && (frag.Has("code") || frag.Has("error")) {
-		if !frag.Has("iss") {
-			frag.Set("iss", iss)
+		if frag.Has("iss") {
+			return loc
 		}
-		u.Fragment, u.RawFragment = "", ""
-		return u.String() + "#" + frag.Encode()
+		return loc + "&" + param
 	}
-	q := u.Query()
-	if (q.Has("code") || q.Has("error")) && !q.Has("iss") {
-		q.Set("iss", iss)
-		u.RawQuery = q.Encode()
-		return u.String()
+	q, _ := url.ParseQuery(u.RawQuery)
+	if !(q.Has("code") || q.Has("error")) || q.Has("iss") {
+		return loc
 	}
-	return loc
+	base, frag, hasFrag := strings.Cut(loc, "#")
+	base += "&" + param
+	if hasFrag {
+		base += "#" + frag
+	}
+	return base
 }
