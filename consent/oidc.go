@@ -55,6 +55,36 @@ func (s *Service) Agree(ctx context.Context, subject, controller string, purpose
 	return nil
 }
 
+// Agreed reports whether every one of purposes that rests on consent has
+// the citizen's consent in force under its current notice; purposes on
+// another basis need none. A purpose not controller's gives false. It
+// changes and records nothing: it uses no personal data, only asks whether
+// the consent screen would ask anything new.
+func (s *Service) Agreed(ctx context.Context, subject, controller string, purposes []string) (bool, error) {
+	for _, id := range purposes {
+		p, ok, err := s.purpose(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if !ok || p.Controller != controller {
+			return false, nil
+		}
+		if p.LegalBasis != Consent {
+			continue
+		}
+		rec, err := s.store.Record(ctx, Key{Subject: subject, Controller: controller, Purpose: p.ID})
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("consent: agreed: %w", err)
+		}
+		if !rec.InForce(s.now(), p.NoticeVersion) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // Release decides, for each of purposes, whether the categories among
 // categories that the purpose covers may go to controller, and returns
 // those that may (the union over purposes). Each decision is audited

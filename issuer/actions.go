@@ -25,6 +25,12 @@ const (
 	ActionToken         = "oidc.token"     // an access token (and refresh token) issued to the client
 	ActionRefresh       = "oidc.refresh"   // a refresh token rotated; denied when a used one came back
 	ActionRevoke        = "oidc.revoke"    // tokens revoked
+	// ActionPrivilegeGrant and ActionPrivilegeRevoke record one privileged
+	// scope (PrivilegedScopes) given to or taken from a client, by the
+	// operator (actor admin-cli or config); the categories name the client
+	// and the scope (PrivilegeCategories).
+	ActionPrivilegeGrant  = "client.privilege.grant"
+	ActionPrivilegeRevoke = "client.privilege.revoke"
 )
 
 // ScopeCategories returns the scopes that name personal data (profile,

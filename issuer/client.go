@@ -52,8 +52,12 @@ type Client struct {
 	// empty; RS256 and EdDSA available).
 	IDTokenAlg           string
 	BackchannelLogoutURI string
-	Scopes               []string // scopes it may request beyond openid
-	Created              time.Time
+	// RequirePAR makes the client send every authorization request
+	// through the PAR endpoint (RFC 9126 §6,
+	// require_pushed_authorization_requests).
+	RequirePAR bool
+	Scopes     []string // scopes it may request beyond openid
+	Created    time.Time
 }
 
 // Public reports whether the client cannot keep a secret.

@@ -33,7 +33,13 @@ type Enrolment struct {
 // Session is a citizen's login session with Cedula's own pages (passkey
 // management, consent). Only a hash of the cookie value is stored.
 type Session struct {
-	IDHash    []byte
+	IDHash []byte
+	// SID is the public session ID (OIDC Back-Channel Logout 1.0 §2.1):
+	// random, never the cookie, carried by the ID tokens issued in the
+	// session and by the logout tokens that end it. A re-authentication
+	// of the same citizen replaces the cookie and keeps the SID; the
+	// session ends when its last row goes.
+	SID       string
 	CitizenID string
 	AMR       []string
 	AuthTime  time.Time

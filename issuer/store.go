@@ -29,12 +29,32 @@ type Erased struct {
 	Passkeys, RecoveryCodes, Enrolments, Sessions, Tokens int
 }
 
-// Clients stores agency clients.
+// Clients stores agency clients. Every privileged scope (PrivilegedScopes)
+// a change gives a client or takes from it is recorded as its own
+// ActionPrivilegeGrant or ActionPrivilegeRevoke entry, in the change's
+// transaction, when the store audits.
 type Clients interface {
-	// PutClient creates or replaces the client with c.ID.
+	// PutClient creates or replaces the client with c.ID. It is the
+	// operator's way (command line, configuration): it may change the
+	// client's privileged scopes.
 	PutClient(ctx context.Context, c Client) error
+	// PutClientKeepPrivileges is PutClient for delegated administration
+	// (the admin API): when c's privileged scopes differ from the stored
+	// client's — from none, for a new client — it returns ErrPrivileged
+	// and stores nothing. The check and the write are one transaction.
+	PutClientKeepPrivileges(ctx context.Context, c Client) error
+	// GrantPrivilege adds the privileged scope to the client's scopes and
+	// reports whether it changed anything (false: the client held it).
+	// ErrNotFound for an unknown client, ErrNotPrivileged for a scope
+	// that is not privileged.
+	GrantPrivilege(ctx context.Context, clientID, scope string) (bool, error)
+	// RevokePrivilege removes the privileged scope from the client's
+	// scopes, like GrantPrivilege (false: the client did not hold it).
+	RevokePrivilege(ctx context.Context, clientID, scope string) (bool, error)
 	Client(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client; the privileged scopes it held are
+	// recorded as revoked.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -94,7 +114,10 @@ type AuthRequests interface {
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	AuthRequest(ctx context.Context, id string) (AuthRequest, error)
 	// CompleteAuthRequest records the logged-in citizen and marks it done.
-	CompleteAuthRequest(ctx context.Context, id, citizenID, subject string, amr []string, authTime time.Time) error
+	// sid names the login session it was completed in: the client is
+	// recorded as one the session logged in to, so that the session's end
+	// is sent to it (OIDC Back-Channel Logout 1.0).
+	CompleteAuthRequest(ctx context.Context, id, citizenID, subject, sid string, amr []string, authTime time.Time) error
 	// SaveCode attaches the hash of an issued code.
 	SaveCode(ctx context.Context, id string, codeHash string) error
 	AuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)
@@ -107,7 +130,17 @@ type AuthRequests interface {
 type Tokens interface {
 	CreateAccessToken(ctx context.Context, t AccessToken) error
 	AccessToken(ctx context.Context, id string) (AccessToken, error)
-	// CreateRefreshToken stores a new family's first token with its access token.
+	// RedeemCode stores the tokens issued for the code of authorization
+	// request authRequestID (rt nil when no refresh token goes with it)
+	// and marks the code redeemed, atomically: of two concurrent
+	// redemptions one succeeds. When the code was redeemed before, it
+	// stores nothing, revokes every token issued from the code — the
+	// family authRequestID — and returns ErrReused (RFC 6749 §4.1.2,
+	// RFC 9700 §4.2.4). ErrNotFound when the request does not exist.
+	RedeemCode(ctx context.Context, authRequestID string, at AccessToken, rt *RefreshToken) error
+	// CreateRefreshToken stores a new family's first token with its access
+	// token. An access token stored with a refresh token (here and by
+	// RotateRefreshToken) takes the refresh token's FamilyID.
 	CreateRefreshToken(ctx context.Context, rt RefreshToken, at AccessToken) error
 	RefreshToken(ctx context.Context, id string) (RefreshToken, error)
 	// RotateRefreshToken atomically marks oldID used and stores next (same
@@ -120,7 +153,11 @@ type Tokens interface {
 	// access token issued from them.
 	RevokeFamily(ctx context.Context, familyID string) error
 	// RevokeGrant revokes every token of the citizen for the client (or for
-	// every client when clientID is empty) and returns how many.
+	// every client when clientID is empty) and returns how many. The
+	// client's sessions with the citizen end with it: a back-channel
+	// logout is queued (Logouts) for each session the client logged in
+	// through, or one without a sid when it held live tokens but no
+	// session.
 	RevokeGrant(ctx context.Context, citizenID, clientID string) (int, error)
 	// GrantClients lists, sorted, the clients holding an unrevoked,
 	// unexpired access or refresh token of the citizen at now.
@@ -130,12 +167,57 @@ type Tokens interface {
 }
 
 // Sessions stores login sessions with Cedula's pages.
+//
+// A login session (its SID) ends when its last row is deleted — by
+// DeleteSession, DeleteSessionsOf, DeleteSessionsBySID or EraseCitizen —
+// and in that same transaction the store queues a back-channel logout
+// (Logouts) for every client the session logged in to
+// (CompleteAuthRequest), so that no session ends without the agencies
+// being told, whatever ended it.
 type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns the unexpired session, or ErrNotFound.
 	Session(ctx context.Context, idHash []byte, now time.Time) (Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
-	DeleteSessionsOf(ctx context.Context, citizenID string) error
+	// DeleteSessionsOf ends every session of the citizen and returns how
+	// many login sessions (SIDs) ended.
+	DeleteSessionsOf(ctx context.Context, citizenID string) (int, error)
+	// DeleteSessionsBySID ends the login session sid of the citizen (the
+	// RP-initiated logout of a session an ID token names); it returns
+	// whether there was one.
+	DeleteSessionsBySID(ctx context.Context, citizenID, sid string) (bool, error)
+	// DeleteExpiredSessions removes sessions that expired before t and
+	// forgets the clients of login sessions with no row left. Expiry is not
+	// a logout: nothing is queued.
+	DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error)
+}
+
+// Logout is a queued back-channel logout notification (OIDC Back-Channel
+// Logout 1.0 §2.5): the client must learn that the citizen's session sid
+// (or, with SID empty, every session with it) ended.
+type Logout struct {
+	ID        int64
+	ClientID  string
+	CitizenID string
+	SID       string
+	Created   time.Time
+	// Attempts counts deliveries claimed so far, this one included.
+	Attempts int
+}
+
+// Logouts is the durable outbox of back-channel logout notifications,
+// filled in the transactions that end sessions and grants. Any replica
+// may deliver; a claim leases the rows so that one replica at a time
+// tries each.
+type Logouts interface {
+	// ClaimLogouts returns up to max notifications due at now and leases
+	// them until now+lease (a claimer that dies leaves them to be claimed
+	// again after the lease), counting the attempt.
+	ClaimLogouts(ctx context.Context, now time.Time, lease time.Duration, max int) ([]Logout, error)
+	// FinishLogout removes a notification (delivered, or given up).
+	FinishLogout(ctx context.Context, id int64) error
+	// RetryLogout schedules another attempt at at.
+	RetryLogout(ctx context.Context, id int64, at time.Time) error
 }
 
 // Ceremonies keeps short-lived server-side state between the two halves of
@@ -159,5 +241,6 @@ type Store interface {
 	AuthRequests
 	Tokens
 	Sessions
+	Logouts
 	Ceremonies
 }

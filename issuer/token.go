@@ -18,14 +18,24 @@ type AuthRequest struct {
 	Prompt              []string
 	MaxAge              *uint
 	UILocales           []string
-	Created             time.Time
+	// HintSubject is the sub of a valid id_token_hint: the citizen the
+	// client expects (OIDC Core §3.1.2.1).
+	HintSubject string
+	Created     time.Time
 	// Set when the citizen has logged in and consented.
 	CitizenID string
 	Subject   string // the "sub" the client sees
 	AuthTime  time.Time
 	AMR       []string
+	// SessionID is the sid of the login session the citizen authorized
+	// the request in; it goes into the ID token.
+	SessionID string
 	Done      bool
 	Code      string // hash of the issued code, empty until issued
+	// Redeemed is set once the code has been exchanged for tokens; the
+	// request is kept until it expires so that a second redemption is
+	// recognised (RFC 6749 §4.1.2).
+	Redeemed bool
 }
 
 // AccessToken is an issued access token's record (opaque tokens are looked
@@ -39,7 +49,11 @@ type AccessToken struct {
 	Scopes         []string
 	Expiration     time.Time
 	RefreshTokenID string
-	Revoked        bool
+	// FamilyID names the grant the token belongs to: the authorization
+	// request its code came from, shared by the refresh tokens rotated
+	// from it; empty for client_credentials.
+	FamilyID string
+	Revoked  bool
 	// DPoP key thumbprint (RFC 9449 §6) when the token is sender-constrained.
 	JKT string
 }
@@ -62,4 +76,6 @@ type RefreshToken struct {
 	Used       bool
 	Revoked    bool
 	JKT        string
+	// SessionID is the sid of the login session the grant began in.
+	SessionID string
 }

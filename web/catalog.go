@@ -36,32 +36,27 @@ var catalog = map[string][2]string{
 	"login.lost":       {"¿Perdiste tu llave de acceso? Usa un código de recuperación", "Lost your passkey? Use a recovery code"},
 	"login.signed_out": {"Has cerrado la sesión.", "You have signed out."},
 
-	// Consent.
+	// Consent. The screen names each purpose from the consent registry and
+	// says in plain words what the scopes release; it never shows a scope
+	// as the agency wrote it.
 	"consent.title":        {"Autorizar acceso", "Authorize access"},
 	"consent.heading":      {"¿Compartir tus datos con %s?", "Share your data with %s?"},
-	"consent.purpose":      {"Finalidad", "Purpose"},
+	"consent.purpose":      {"Para qué usará tus datos", "What it will use your data for"},
 	"consent.no_purpose":   {"La agencia no indicó una finalidad.", "The agency did not state a purpose."},
 	"consent.claims":       {"Datos que recibirá", "Data it will receive"},
 	"consent.no_claims":    {"Solo la confirmación de que eres tú, con un identificador que no sirve para reconocerte en otras agencias.", "Only confirmation that it is you, with an identifier that cannot be used to recognise you at other agencies."},
-	"consent.scopes":       {"Permisos solicitados", "Permissions requested"},
-	"consent.approve":      {"Permitir", "Allow"},
-	"consent.deny":         {"No permitir", "Don't allow"},
-	"consent.note":         {"Tu decisión queda registrada.", "Your decision is recorded."},
-	"consent.signed_in_as": {"Sesión iniciada como %s.", "Signed in as %s."},
-	"consent.not_you":      {"¿No eres tú? Cerrar sesión", "Not you? Sign out"},
-	"consent.decision":     {"Tu decisión", "Your decision"},
-
-	"claim.name":           {"Nombre completo", "Full name"},
-	"claim.given_name":     {"Nombre", "Given name"},
-	"claim.family_name":    {"Apellidos", "Family name"},
-	"claim.birthdate":      {"Fecha de nacimiento", "Date of birth"},
-	"claim.email":          {"Correo electrónico", "Email address"},
-	"claim.email_verified": {"Si tu correo está verificado", "Whether your email address is verified"},
-	"claim.locale":         {"Idioma preferido", "Preferred language"},
-	"scope.openid":         {"Confirmar tu identidad", "Confirm your identity"},
-	"scope.profile":        {"Tu perfil básico", "Your basic profile"},
-	"scope.email":          {"Tu correo electrónico", "Your email address"},
-	"scope.offline_access": {"Mantener el acceso mientras no estás", "Keep access while you are away"},
+	"consent.data.profile": {"Tu nombre, tu fecha de nacimiento y tu idioma preferido", "Your name, date of birth and preferred language"},
+	"consent.data.email":   {"Tu correo electrónico", "Your email address"},
+	"consent.scopes":       {"Otros permisos", "Other permissions"},
+	"consent.permission.offline_access": {"Mantener la conexión cuando no estés: la agencia podrá seguir recibiendo estos datos sin pedirte que inicies sesión de nuevo, hasta que retires tu consentimiento en tu cuenta de Cedula.",
+		"Stay connected while you are away: the agency can keep receiving this data without asking you to sign in again, until you withdraw your consent in your Cedula account."},
+	"consent.permission.other": {"Otros permisos que la agencia no ha descrito", "Other permissions the agency has not described"},
+	"consent.approve":          {"Permitir", "Allow"},
+	"consent.deny":             {"No permitir", "Don't allow"},
+	"consent.note":             {"Tu decisión queda registrada.", "Your decision is recorded."},
+	"consent.signed_in_as":     {"Sesión iniciada como %s.", "Signed in as %s."},
+	"consent.not_you":          {"¿No eres tú? Cerrar sesión", "Not you? Sign out"},
+	"consent.decision":         {"Tu decisión", "Your decision"},
 
 	// Enrolment.
 	"enrol.title":    {"Crea tu llave de acceso", "Create your passkey"},
@@ -69,6 +64,7 @@ var catalog = map[string][2]string{
 	"enrol.intro":    {"Una llave de acceso sustituye a la contraseña. Se guarda en tu dispositivo y se desbloquea con tu huella, tu cara o el PIN del dispositivo.", "A passkey replaces a password. It is kept on your device and unlocked with your fingerprint, face or device PIN."},
 	"enrol.expires":  {"Este enlace caduca el %s y solo se puede usar una vez.", "This link expires on %s and can be used only once."},
 	"enrol.button":   {"Crear llave de acceso", "Create passkey"},
+	"enrol.created":  {"Llave de acceso creada. A partir de ahora la usarás para iniciar sesión.", "Passkey created. From now on you will use it to sign in."},
 
 	"passkey.name_label":   {"Nombre de la llave de acceso", "Passkey name"},
 	"passkey.name_hint":    {"Para reconocerla más tarde, por ejemplo «Mi teléfono».", "So you can recognise it later, for example “My phone”."},
@@ -80,6 +76,14 @@ var catalog = map[string][2]string{
 	"codes.replaced": {"Tus códigos anteriores ya no sirven.", "Your previous codes no longer work."},
 	"codes.continue": {"Los he guardado, continuar", "I have saved them, continue"},
 	"codes.list":     {"Códigos de recuperación", "Recovery codes"},
+	// Copy and download (web/static/pages.js); the file holds one code a
+	// line.
+	"codes.copy":        {"Copiar los códigos", "Copy the codes"},
+	"codes.download":    {"Descargar los códigos (.txt)", "Download the codes (.txt)"},
+	"codes.filename":    {"cedula-codigos-de-recuperacion.txt", "cedula-recovery-codes.txt"},
+	"codes.copied":      {"Códigos copiados. Pégalos en un lugar seguro.", "Codes copied. Paste them somewhere safe."},
+	"codes.copy_failed": {"No se pudieron copiar. Selecciona los códigos y cópialos tú.", "The codes could not be copied. Select them and copy them yourself."},
+	"codes.downloaded":  {"Se está descargando el archivo %s con tus códigos.", "The file %s with your codes is being downloaded."},
 
 	// Account.
 	"account.title":            {"Tus llaves de acceso", "Your passkeys"},
@@ -93,7 +97,7 @@ var catalog = map[string][2]string{
 	"account.rename_label":     {"Nuevo nombre para «%s»", "New name for “%s”"},
 	"account.rename":           {"Cambiar nombre", "Rename"},
 	"account.remove":           {"Eliminar", "Remove"},
-	"account.remove_label":     {"Eliminar «%s»", "Remove “%s”"},
+	"account.remove_target":    {"«%s»", "“%s”"},
 	"account.add_heading":      {"Añadir otra llave de acceso", "Add another passkey"},
 	"account.add_intro":        {"Añade una llave en otro dispositivo para no quedarte sin acceso si pierdes uno.", "Add a passkey on another device so that you keep access if you lose one."},
 	"account.add_button":       {"Añadir llave de acceso", "Add passkey"},
@@ -116,7 +120,7 @@ var catalog = map[string][2]string{
 	"consents.receipt":         {"Descargar el comprobante firmado", "Download the signed receipt"},
 	"consents.notice":          {"Aviso de privacidad", "Privacy notice"},
 	"consents.withdraw":        {"Retirar consentimiento", "Withdraw consent"},
-	"consents.withdraw_label":  {"Retirar el consentimiento para «%s»", "Withdraw consent for “%s”"},
+	"consents.withdraw_target": {"para «%s»", "for “%s”"},
 	"consents.state.given":     {"Dado", "Given"},
 	"consents.state.refused":   {"Rechazado", "Refused"},
 	"consents.state.withdrawn": {"Retirado", "Withdrawn"},
@@ -125,9 +129,9 @@ var catalog = map[string][2]string{
 	"consents.state.renewal":   {"Debes renovarlo: el aviso de privacidad cambió", "Needs renewal: the privacy notice changed"},
 	"consents.state.basis":     {"Se usa por una misión de interés público; puedes oponerte", "Used for a public task; you may object"},
 	"consents.renew":           {"Renovar consentimiento", "Renew consent"},
-	"consents.renew_label":     {"Renovar el consentimiento para «%s»", "Renew consent for “%s”"},
+	"consents.renew_target":    {"para «%s»", "for “%s”"},
 	"consents.object":          {"Oponerme", "Object"},
-	"consents.object_label":    {"Oponerme a «%s»", "Object to “%s”"},
+	"consents.object_target":   {"a «%s»", "to “%s”"},
 	"consents.object_hint":     {"Este uso de tus datos incluye la elaboración de perfiles. Puedes oponerte y la agencia dejará de usarlos para este fin.", "This use of your data involves profiling. You may object, and the agency will stop using it for this purpose."},
 	"consents.renewal_one":     {"Una agencia cambió su aviso de privacidad: revisa y renueva tu consentimiento más abajo, o retíralo.", "An agency changed its privacy notice: review and renew your consent below, or withdraw it."},
 	"consents.renewal_many":    {"%d agencias cambiaron su aviso de privacidad: revisa y renueva tus consentimientos más abajo, o retíralos.", "%d agencies changed their privacy notices: review and renew your consents below, or withdraw them."},
@@ -137,8 +141,8 @@ var catalog = map[string][2]string{
 	"consents.error.none":      {"No hay ningún consentimiento que retirar para ese fin.", "There is no consent to withdraw for that purpose."},
 	"account.done.renamed":     {"Nombre cambiado.", "Passkey renamed."},
 	"account.done.removed":     {"Llave de acceso eliminada.", "Passkey removed."},
-	"account.done.added":       {"Llave de acceso añadida.", "Passkey added."},
-	"account.done.recovered":   {"Nueva llave de acceso registrada. Ya puedes usarla para iniciar sesión.", "New passkey registered. You can now use it to sign in."},
+	"account.done.added":       {"Llave de acceso creada. Ya puedes usarla para iniciar sesión.", "Passkey created. You can now use it to sign in."},
+	"account.done.recovered":   {"Nueva llave de acceso creada. Ya puedes usarla para iniciar sesión.", "New passkey created. You can now use it to sign in."},
 	"account.error.last":       {"No puedes eliminar tu única llave de acceso si no te quedan códigos de recuperación. Añade otra llave o genera códigos nuevos primero.", "You cannot remove your only passkey while you have no recovery codes. Add another passkey or generate new codes first."},
 	"account.error.name":       {"Escribe un nombre de 1 a 64 caracteres.", "Enter a name of 1 to 64 characters."},
 	"account.error.notfound":   {"Esa llave de acceso ya no existe.", "That passkey no longer exists."},
@@ -198,6 +202,21 @@ var catalog = map[string][2]string{
 	"problem.not-found.detail":                 {"La dirección no corresponde a ninguna página. Revisa que esté bien escrita.", "There is no page at this address. Check that it is spelled correctly."},
 	"problem.server-error.title":               {"Error del servicio", "Service error"},
 	"problem.server-error.detail":              {"Algo falló de nuestro lado. Inténtalo de nuevo en unos minutos.", "Something went wrong on our side. Please try again in a few minutes."},
+
+	// The page of an agency's authorization request that cannot go on and
+	// cannot be sent back to the agency (OIDC Core §3.1.2.6): why, in plain
+	// words, and the RFC 6749 error code for the agency's support.
+	"authorize.code":                {"Código del error, por si la agencia te lo pide:", "Error code, in case the agency asks for it:"},
+	"authorize.client.title":        {"No reconocemos a la agencia", "We do not recognise the agency"},
+	"authorize.client.detail":       {"El enlace que te trajo aquí no nombra a ninguna agencia registrada en Cedula. No has iniciado sesión y no se ha compartido ningún dato. Vuelve al sitio de la agencia e inténtalo de nuevo; si vuelve a pasar, avisa a la agencia.", "The link that brought you here does not name an agency registered with Cedula. You have not signed in and no data has been shared. Go back to the agency's site and try again; if it happens again, let the agency know."},
+	"authorize.redirect-uri.title":  {"No podemos devolverte a la agencia", "We cannot send you back to the agency"},
+	"authorize.redirect-uri.detail": {"La agencia pidió que te enviáramos a una dirección que no tiene registrada en Cedula. Por tu seguridad no te enviamos allí, y no se ha compartido ningún dato. Avisa a la agencia de este problema.", "The agency asked us to send you to an address it has not registered with Cedula. For your safety we do not send you there, and no data has been shared. Please let the agency know about this problem."},
+	"authorize.request-uri.title":   {"Este enlace de inicio de sesión ya no sirve", "This sign-in link no longer works"},
+	"authorize.request-uri.detail":  {"El enlace de la agencia ya se usó o caducó. No se ha compartido ningún dato. Vuelve al sitio de la agencia y empieza de nuevo.", "The agency's link has already been used or has expired. No data has been shared. Go back to the agency's site and start again."},
+	"authorize.expired.title":       {"La solicitud de inicio de sesión caducó", "The sign-in request has expired"},
+	"authorize.expired.detail":      {"La solicitud ya no existe: pasó demasiado tiempo o ya se completó. No se ha compartido ningún dato. Vuelve al sitio de la agencia y empieza de nuevo.", "The request no longer exists: too much time has passed, or it was already completed. No data has been shared. Go back to the agency's site and start again."},
+	"authorize.malformed.title":     {"La solicitud de la agencia no es válida", "The agency's request is not valid"},
+	"authorize.malformed.detail":    {"La solicitud de inicio de sesión que envió la agencia está incompleta o mal formada. No se ha compartido ningún dato. Vuelve al sitio de la agencia e inténtalo de nuevo; si vuelve a pasar, avisa a la agencia.", "The sign-in request the agency sent is incomplete or badly formed. No data has been shared. Go back to the agency's site and try again; if it happens again, let the agency know."},
 
 	// Dates.
 	"month.1":  {"enero", "January"},

@@ -34,7 +34,13 @@ type Page struct {
 	Errors []FieldError
 	// Notice is a confirmation shown in a status region.
 	Notice string
-	Data   any
+	// Confirm marks Notice as the confirmation of what the citizen just
+	// did (a passkey created, a consent withdrawn): the notice takes the
+	// focus when the page loads, so that a screen reader reads it out at
+	// once (WCAG 2.2 SC 4.1.3) — a live region that a page loads already
+	// filled is not announced.
+	Confirm bool
+	Data    any
 }
 
 // NewPage starts a page for r in lang, with a CSRF token.
@@ -51,20 +57,6 @@ func (p *Page) T(key string, args ...any) string { return T(p.Lang, key, args...
 
 // Date formats t in the page's language.
 func (p *Page) Date(t time.Time) string { return Date(p.Lang, t) }
-
-// Claim names an OpenID Connect claim (OIDC Core §5.1) in the page's
-// language; a claim the catalog does not know is shown as is.
-func (p *Page) Claim(name string) string { return p.label("claim.", name) }
-
-// Scope describes an OAuth scope in the page's language.
-func (p *Page) Scope(name string) string { return p.label("scope.", name) }
-
-func (p *Page) label(prefix, name string) string {
-	if Has(prefix + name) {
-		return p.T(prefix + name)
-	}
-	return name
-}
 
 // Langs lists the languages the switch offers.
 func (p *Page) Langs() []string { return Langs }

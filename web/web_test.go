@@ -189,14 +189,20 @@ func TestWriteProblem(t *testing.T) {
 
 // sampleData holds data of the shape each page's handler passes.
 var sampleData = map[string]any{
-	"login":           map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},
-	"consent":         map[string]any{"ClientName": "Agencia Tributaria", "CitizenName": "Ana Pérez", "Purpose": "Declaración de impuestos", "Claims": []string{"given_name", "birthdate", "x_custom"}, "Scopes": []string{"openid", "profile"}, "AuthRequestID": "req-1", "LoginURL": "/login?authRequestID=req-1"},
-	"enrol":           map[string]any{"GivenName": "Ana", "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), "Token": "tok"},
-	"codes":           map[string]any{"Codes": []string{"ABCD-EFGH-JKMN-PQRS"}, "Replaced": true, "Next": "/account"},
-	"account":         map[string]any{"Passkeys": []map[string]any{{"ID": "AAA", "Name": "Mi teléfono", "Created": time.Now(), "LastUsed": time.Time{}, "BackupState": true}}, "CodesLeft": 1},
+	"login": map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},
+	"consent": map[string]any{"ClientName": "Agencia Tributaria", "CitizenName": "Ana Pérez",
+		"Purposes":      []map[string]string{{"Name": "Declaración de impuestos", "Description": "Tu nombre para la declaración."}},
+		"Data":          []string{"consent.data.profile", "consent.data.email"},
+		"Permissions":   []string{"consent.permission.offline_access", "consent.permission.other"},
+		"AuthRequestID": "req-1", "LoginURL": "/login?authRequestID=req-1"},
+	"enrol": map[string]any{"GivenName": "Ana", "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), "Token": "tok"},
+	"codes": map[string]any{"Codes": []string{"ABCD-EFGH-JKMN-PQRS"}, "Replaced": true, "Next": "/account"},
+	"account": map[string]any{"Passkeys": []map[string]any{{"ID": "AAA", "Name": "Mi teléfono", "Created": time.Now(), "LastUsed": time.Time{}, "BackupState": true}}, "CodesLeft": 1,
+		"Consents": []map[string]any{{"Purpose": "tax", "Name": "Impuestos", "Description": "…", "Agency": "DGI", "State": "given", "StateKey": "consents.state.given",
+			"Since": time.Now(), "Withdrawable": true, "Renewable": true, "Objectable": true, "ReceiptURL": "/account/consents/receipt?purpose=tax", "NoticeURL": "https://dgi.example/privacy"}}},
 	"recover":         map[string]any{"FieldError": "Ese código no es válido"},
 	"recover_passkey": map[string]any{},
-	"error":           map[string]any{"Detail": "problem.csrf.detail", "Back": "/login", "BackLabel": "problem.back"},
+	"error":           map[string]any{"Detail": "problem.csrf.detail", "Code": "invalid_request", "Back": "/login", "BackLabel": "problem.back"},
 }
 
 func TestRenderEveryPage(t *testing.T) {
@@ -261,7 +267,7 @@ func TestLangSwitchLinks(t *testing.T) {
 
 func TestStatic(t *testing.T) {
 	h := Static()
-	for path, want := range map[string]int{"/static/style.css": 200, "/static/webauthn.js": 200, "/static/": 404, "/static/nope.js": 404} {
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/webauthn.js": 200, "/static/pages.js": 200, "/static/": 404, "/static/nope.js": 404} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		if w.Code != want {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 
@@ -109,8 +110,37 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Paths are data: a request whose path
+// is not in the one form the log's resources are named in is answered
+// here, before the mux, which would clean the path and redirect to the
+// result — possibly a resource outside the log.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if why := nonCanonical(r.URL); why != "" {
+		h.serve(func(http.ResponseWriter, *http.Request) error {
+			return notFound("no resource of the audit log has this path: %s", why)
+		})(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// nonCanonical says why u's path cannot name a resource of the log, or
+// returns "": every resource (C2SP tlog-tiles, "APIs") is below Prefix and
+// written with letters, digits, '.', '_' and '/' alone, so a path with a
+// percent-escape, a dot segment, an empty segment or a trailing slash is
+// no resource's name, whatever it would decode or clean to.
+func nonCanonical(u *url.URL) string {
+	p := u.Path
+	switch {
+	case !strings.HasPrefix(p, Prefix):
+		return "it is not below " + Prefix
+	case strings.ContainsRune(u.EscapedPath(), '%'):
+		return "it holds a percent-escape"
+	case p != Prefix && (path.Clean(p) != p || strings.HasSuffix(p, "/")):
+		return "it holds a dot segment, an empty segment or a trailing slash"
+	}
+	return ""
+}
 
 // apiError is an answer other than 200: a status, a title and a detail
 // for the client, and the cause for the log.

@@ -455,7 +455,7 @@ func TestBadRequests(t *testing.T) {
 		{"consistency old not a number", "GET", "/proof/consistency?old=x&new=3", 400},
 		{"consistency negative old", "GET", "/proof/consistency?old=-1&new=3", 400},
 
-		{"tile without a path", "GET", "/tile/", 400},
+		{"tile without a path", "GET", "/tile/", 404},
 		{"tile without an index", "GET", "/tile/0", 400},
 		{"tile index of one digit", "GET", "/tile/0/0", 400},
 		{"tile index of four digits", "GET", "/tile/0/0000", 400},

@@ -78,12 +78,36 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 			return errors.New("--citizen is required")
 		}
 		return printEnrol(ctx, st, cfg, *id, stdout)
+	case "end-sessions":
+		// A lost or stolen device: every session of the citizen ends, and
+		// the agencies they logged in to are told by back-channel logout
+		// (queued in the same transaction; a running server delivers it).
+		id := fs.String("citizen", "", "citizen ID")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if *id == "" {
+			return errors.New("--citizen is required")
+		}
+		if _, err := st.Citizen(ctx, *id); err != nil {
+			return fmt.Errorf("cedula admin end-sessions: %w", err)
+		}
+		n, err := st.DeleteSessionsOf(ctx, *id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d sessions ended (audited; the agencies are told by back-channel logout)\n", n)
+		return nil
 	case "client":
 		if len(rest) > 0 && rest[0] == "keygen" {
 			return clientKeygen(fs, rest[1:], stdout)
 		}
+		if len(rest) > 0 && (rest[0] == "grant" || rest[0] == "revoke") {
+			return clientPrivilege(ctx, st, fs, rest[0], rest[1:], stdout)
+		}
 		if len(rest) == 0 || rest[0] != "add" {
-			return errors.New("usage: cedula admin client add --id ID --name NAME [--redirect-uri URI]… [--auth private_key_jwt|client_secret_basic|none] [--jwks FILE] [--grant …]… [--scope …]…")
+			return errors.New("usage: cedula admin client add --id ID --name NAME [--redirect-uri URI]… [--auth private_key_jwt|client_secret_basic|none] [--jwks FILE] [--grant …]… [--scope …]…\n" +
+				"       cedula admin client grant|revoke --scope " + strings.Join(issuer.PrivilegedScopes(), "|") + " CLIENT_ID")
 		}
 		var redirects, grants, scopes multi
 		id := fs.String("id", "", "client_id")
@@ -133,7 +157,48 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	return fmt.Errorf("unknown admin command %q (citizen, enrol, client add)", verb)
+	return fmt.Errorf("unknown admin command %q (citizen, enrol, client add|grant|revoke|keygen)", verb)
+}
+
+// clientPrivilege grants or revokes privileged scopes (issuer.
+// PrivilegedScopes) of a client: the operator's way, as the admin API may
+// not; each change is its own audit entry with actor admin-cli.
+func clientPrivilege(ctx context.Context, st *sqlstore.Store, fs *flag.FlagSet, verb string, args []string, stdout io.Writer) error {
+	var scopes multi
+	fs.Var(&scopes, "scope", "privileged scope: "+strings.Join(issuer.PrivilegedScopes(), " or ")+" (repeat)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id := fs.Arg(0)
+	if fs.NArg() > 1 { // flags after the client ID
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("cedula admin client %s: unexpected argument %q", verb, fs.Arg(0))
+		}
+	}
+	if id == "" || len(scopes) == 0 {
+		return fmt.Errorf("usage: cedula admin client %s --scope %s CLIENT_ID", verb, strings.Join(issuer.PrivilegedScopes(), "|"))
+	}
+	change, done, already := st.GrantPrivilege, "granted to", "already holds"
+	if verb == "revoke" {
+		change, done, already = st.RevokePrivilege, "revoked from", "does not hold"
+	}
+	for _, scope := range scopes {
+		changed, err := change(ctx, id, scope)
+		if errors.Is(err, issuer.ErrNotFound) {
+			return fmt.Errorf("cedula admin client %s: no client has the ID %q", verb, id)
+		} else if err != nil {
+			return fmt.Errorf("cedula admin client %s: %w", verb, err)
+		}
+		if changed {
+			fmt.Fprintf(stdout, "%s %s %s (audited)\n", scope, done, id)
+		} else {
+			fmt.Fprintf(stdout, "%s %s %s: nothing changed\n", id, already, scope)
+		}
+	}
+	return nil
 }
 
 // clientKeygen makes a key pair for an agency client using private_key_jwt:

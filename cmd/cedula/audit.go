@@ -26,12 +26,12 @@ import (
 )
 
 const auditUsage = `Usage:
-  cedula audit verify --url URL [--key VKEY | --key-file FILE] [--checkpoint SAVED] [--save FILE]
-  cedula audit verify --dir DIR [--key VKEY | --key-file FILE] [--checkpoint SAVED] [--save FILE]
+  cedula audit verify --url URL (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
+  cedula audit verify --dir DIR (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
       check a whole audit log: the checkpoint's signature, every entry against
       its leaf hash, every tile, the root, and — with --checkpoint — that the
       log still extends a checkpoint saved earlier
-  cedula audit mirror --url URL --dir DIR [--key VKEY | --key-file FILE]
+  cedula audit mirror --url URL --dir DIR (--key VKEY | --key-file FILE | --trust-served-key)
       copy the log (checkpoint, key, tiles and entry bundles) into DIR so that
       any static file server can serve it; only what is new is fetched, and
       the copy is verified before its checkpoint is replaced
@@ -43,10 +43,14 @@ URL is the log's prefix (C2SP tlog-tiles), e.g. https://cedula.example.gov.uy/au
 the checkpoint is at URL/checkpoint and the tiles under URL/tile/. DIR holds the
 same paths: DIR/checkpoint, DIR/key, DIR/tile/….
 
-Pin the log's key: pass the verifier key (name+hash+base64, as the operator
-publishes it) with --key (repeatable) or --key-file (one per line). Without
-either, the key the log itself serves at URL/key is used, which proves nothing
-against the operator; a warning says so.
+Pin the log's key: pass the verifier key (name+hash+base64) that the operator
+publishes out of band — on their website, in an official gazette, in a
+transparency report; ` + "`cedula keys list`" + ` prints it on the server — with --key
+(repeatable: after a key rotation, pin the old and the new key) or --key-file
+(one per line, # comments allowed). verify and mirror refuse to run without a
+pinned key unless given --trust-served-key, which checks with the key the log
+itself serves at URL/key (or DIR/key): that proves nothing against the
+operator, and a warning says so.
 
 verify exits non-zero on the first problem, naming the first bad entry as
 "entry N: …"; it prints one line when all is well.
@@ -78,6 +82,8 @@ type auditFlags struct {
 	url, dir string
 	keys     multi
 	keyFile  string
+	// trustServed admits the key the log serves when none is pinned.
+	trustServed bool
 }
 
 func newAuditFlags(name string, stdout io.Writer) *auditFlags {
@@ -89,6 +95,13 @@ func newAuditFlags(name string, stdout io.Writer) *auditFlags {
 	f.fs.Var(&f.keys, "key", "the log's verifier key, name+hash+base64 (repeatable)")
 	f.fs.StringVar(&f.keyFile, "key-file", "", "a file of verifier keys, one per line")
 	return f
+}
+
+// allowServedKey adds --trust-served-key (verify and mirror; an export is
+// never checked against a key it does not pin).
+func (f *auditFlags) allowServedKey() {
+	f.fs.BoolVar(&f.trustServed, "trust-served-key", false,
+		"without --key or --key-file, check with the key the log itself serves (proves nothing against its operator)")
 }
 
 func (f *auditFlags) parse(args []string) error {
@@ -103,6 +116,7 @@ func (f *auditFlags) parse(args []string) error {
 
 func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newAuditFlags("verify", stdout)
+	f.allowServedKey()
 	savedPath := f.fs.String("checkpoint", "", "a checkpoint saved earlier: the log must still extend it")
 	savePath := f.fs.String("save", "", "write the verified checkpoint to this file, for a later --checkpoint")
 	if err := f.parse(args); err != nil {
@@ -157,6 +171,7 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 
 func auditMirror(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newAuditFlags("mirror", stdout)
+	f.allowServedKey()
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -270,8 +285,13 @@ type logKeys struct {
 	pinned    bool
 }
 
-// loadKeys reads the keys of --key and --key-file or, without them, the
-// key the log serves, with a warning.
+// errNoPinnedKey refuses to check a log against nothing but its own word.
+var errNoPinnedKey = errors.New("no verifier key pinned: pass the key the log's operator publishes out of band " +
+	"(`cedula keys list` prints it on the server) with --key or --key-file; " +
+	"--trust-served-key checks with the key the log itself serves instead, which proves nothing against its operator")
+
+// loadKeys reads the keys of --key and --key-file or, without them and
+// with --trust-served-key, the key the log serves, with a warning.
 func loadKeys(ctx context.Context, f *auditFlags, src tileSource, stdout io.Writer) (logKeys, error) {
 	lk := logKeys{vkeys: append([]string(nil), f.keys...), pinned: true}
 	if f.keyFile != "" {
@@ -284,14 +304,17 @@ func loadKeys(ctx context.Context, f *auditFlags, src tileSource, stdout io.Writ
 			return lk, fmt.Errorf("key file %s holds no key", f.keyFile)
 		}
 	}
+	if len(lk.vkeys) == 0 && !f.trustServed {
+		return lk, fmt.Errorf("%s: %w", f.fs.Name(), errNoPinnedKey)
+	}
 	if len(lk.vkeys) == 0 {
 		b, err := src.read(ctx, "key", 64<<10)
 		if err != nil {
-			return lk, fmt.Errorf("no --key or --key-file given, and the log's key could not be read: %w", err)
+			return lk, fmt.Errorf("--trust-served-key: the log's key could not be read: %w", err)
 		}
 		lk.vkeys, lk.pinned = keyLines(b), false
 		if len(lk.vkeys) == 0 {
-			return lk, fmt.Errorf("no --key or --key-file given, and %s holds no key", src.where("key"))
+			return lk, fmt.Errorf("--trust-served-key: %s holds no key", src.where("key"))
 		}
 		fmt.Fprintf(stdout, "warning: the key was not pinned: checking with the key the log itself serves at %s, "+
 			"which proves nothing against its operator; pass --key or --key-file with the key published out of band\n",

@@ -92,7 +92,24 @@ func TestAuditVerifyKeys(t *testing.T) {
 		mustVerify(t, "verify", "--url", l.URL, "--key-file", file)
 	})
 	t.Run("not pinned", func(t *testing.T) {
-		out, err := auditRun(t, "verify", "--url", l.URL)
+		// Without a pinned key nothing is checked against the operator:
+		// refused, with what to do.
+		for _, args := range [][]string{
+			{"verify", "--url", l.URL},
+			{"mirror", "--url", l.URL, "--dir", t.TempDir()},
+		} {
+			out, err := auditRun(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "--key") || !strings.Contains(err.Error(), "--trust-served-key") ||
+				!strings.Contains(err.Error(), "cedula keys list") {
+				t.Errorf("%s without a key: got %v, want a refusal naming --key, cedula keys list and --trust-served-key", args[0], err)
+			}
+			if strings.Contains(out, "ok:") {
+				t.Errorf("%s without a key: output %q, want no ok line", args[0], out)
+			}
+		}
+	})
+	t.Run("served key trusted", func(t *testing.T) {
+		out, err := auditRun(t, "verify", "--url", l.URL, "--trust-served-key")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +280,7 @@ func TestAuditMirror(t *testing.T) {
 	if !strings.Contains(out, "(7 files fetched)") || !strings.Contains(out, "consistent with the saved checkpoint of 300") {
 		t.Errorf("second mirror: got %q", out)
 	}
-	out, err := auditRun(t, "verify", "--dir", dir, "--checkpoint", saved)
+	out, err := auditRun(t, "verify", "--dir", dir, "--checkpoint", saved, "--trust-served-key")
 	if err != nil || !strings.Contains(out, "800 entries") || !strings.Contains(out, "(key not pinned)") {
 		t.Errorf("verify --dir with the mirrored key: got %q, %v", out, err)
 	}

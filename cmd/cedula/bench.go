@@ -29,7 +29,7 @@ const benchUsage = `Usage:
       private_key_jwt (a fresh RFC 7523 assertion per request, the default) or
       client_secret_basic; with --compare (the default) also measure J at the
       same concurrency and print token/J; print the server's RSS after each
-      round, from --metrics-url (default URL/metrics) or /proc with --pid
+      round, from --metrics-url (default the admin listener's /metrics) or /proc with --pid
 
   cedula bench audit [--db postgres://…] [flags]
       durable audit appends per second at concurrency 1 and --concurrency,
@@ -241,6 +241,10 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	return compareWithJ(ctx, "token", tc.Request, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout)
 }
 
+// defaultMetricsURL is /metrics on the admin listener's default address
+// (config admin_listen): the public listener does not serve it.
+const defaultMetricsURL = "http://127.0.0.1:9090/metrics"
+
 // rssFlags say where a bench reads the server's resident set.
 type rssFlags struct {
 	metricsURL string
@@ -249,7 +253,7 @@ type rssFlags struct {
 
 func newRSSFlags(fs *flag.FlagSet) *rssFlags {
 	r := &rssFlags{}
-	fs.StringVar(&r.metricsURL, "metrics-url", "", "where the server's Prometheus metrics are, for its RSS (process_resident_memory_bytes); default URL/metrics, \"none\" for no RSS")
+	fs.StringVar(&r.metricsURL, "metrics-url", "", "where the server's Prometheus metrics are, for its RSS (process_resident_memory_bytes): its admin listener (default "+defaultMetricsURL+"), \"none\" for no RSS")
 	fs.IntVar(&r.pid, "pid", 0, "the server's process ID: read its RSS from /proc instead (same machine)")
 	return r
 }
@@ -264,7 +268,7 @@ func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) 
 	}
 	u := r.metricsURL
 	if u == "" {
-		u = strings.TrimRight(issuer, "/") + "/metrics"
+		u = defaultMetricsURL
 	}
 	return func(ctx context.Context) (bench.RSS, error) { return bench.MetricsRSS(ctx, hc, u) }
 }

@@ -144,6 +144,8 @@ func TestBenchTokenRealServer(t *testing.T) {
 	if err := server.SeedDemo(ctx, s, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
 	short := []string{"--quiet", "--compare=false", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s", "--url", base}
 	tests := []struct {
 		name string
@@ -151,8 +153,8 @@ func TestBenchTokenRealServer(t *testing.T) {
 		want []string
 	}{
 		{"secret", []string{"--auth", "secret", "--client-id", server.DemoSecretMachineID,
-			"--client-secret-file", filepath.Join(cfg.DataDir, server.DemoSecretMachineID+".secret")},
-			[]string{"client " + server.DemoSecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + base + "/metrics)"}},
+			"--client-secret-file", filepath.Join(cfg.DataDir, server.DemoSecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
+			[]string{"client " + server.DemoSecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
 		{"jwt", []string{"--client-id", server.DemoMachineID, "--client-key", filepath.Join(cfg.DataDir, server.DemoMachineID+".jwk"),
 			"--pid", fmt.Sprint(os.Getpid())},
 			[]string{"client " + server.DemoMachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
@@ -119,9 +120,10 @@ func TestAuditSurvivesKill9(t *testing.T) {
 			t.Fatalf("no checkpoint covers entry %d after 10 s", last)
 		}
 	}
+	pinned := pinnedKeyFile(t, config.Config{DataDir: dataDir, Keys: "local", PublicURL: base}, strings.Repeat("ab", 32))
 	for _, f := range saved {
 		var out strings.Builder
-		if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--checkpoint", f}, &out); err != nil {
+		if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--key-file", pinned, "--checkpoint", f}, &out); err != nil {
 			t.Errorf("verify against a checkpoint saved before a crash: %v\n%s", err, out.String())
 		}
 	}

@@ -70,8 +70,9 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := t.TempDir() + "/checkpoint"
+	pinned := pinnedKeyFile(t, s.Config, "")
 	var out strings.Builder
-	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--save", saved}, &out); err != nil {
+	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--key-file", pinned, "--save", saved}, &out); err != nil {
 		t.Fatalf("verify before erasure: %v\n%s", err, out.String())
 	}
 
@@ -104,7 +105,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--checkpoint", saved}, &out); err != nil {
+	if err := runAudit(context.Background(), []string{"verify", "--url", base + "/audit", "--key-file", pinned, "--checkpoint", saved}, &out); err != nil {
 		t.Errorf("verify after erasure: %v\n%s", err, out.String())
 	}
 }

@@ -11,19 +11,26 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
+	"github.com/cedula/cedula/internal/server"
 )
 
 const keysUsage = `Usage:
   cedula keys rotate [--ring oidc] [--alg ES256|EdDSA|RS256]
-  cedula keys list   [--ring NAME]
+  cedula keys list   [--ring NAME] [--verifier-keys]
 
 rotate makes a new active key for the ring and retires the previous one,
-which stays in the published key set for key_retention (running servers
-pick the new key up within about a second). list shows the keys each ring
-publishes: kid, algorithm, creation and retirement times.
+which stays published for key_retention — for a century on the rings whose
+signatures are kept (audit-checkpoint, consent-receipt, audit-export,
+citizen-export) — and running servers pick the new key up within about a
+second. list shows the keys each ring publishes: kid, algorithm, creation
+and retirement times; then the audit log's verifier keys (C2SP signed-note,
+name+hash+base64, named after public_url), which the operator publishes out
+of band and verifiers pin with ` + "`cedula audit verify --key`" + `.
+--verifier-keys prints only those, in the form of a --key-file.
 `
 
 // runKeys implements "cedula keys rotate|list".
@@ -78,6 +85,12 @@ func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, 
 	if err != nil {
 		return err
 	}
+	if want, ok := ringAlgs[*ring]; ok {
+		if alg != "" && alg != want {
+			return fmt.Errorf("cedula keys rotate: ring %s holds %s keys only, not %s", *ring, want, alg)
+		}
+		alg = want
+	}
 	if alg == "" {
 		alg = keys.ES256
 		if len(current) > 0 {
@@ -90,17 +103,41 @@ func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, 
 	}
 	if len(current) > 0 {
 		fmt.Fprintf(stdout, "ring %s: new active key %s (%s); %s stays published for %s\n",
-			*ring, k.ID(), k.Alg(), current[0].ID, cfg.KeyRetention.D())
+			*ring, k.ID(), k.Alg(), current[0].ID, retention(cfg, *ring))
 	} else {
 		fmt.Fprintf(stdout, "ring %s: created with active key %s (%s)\n", *ring, k.ID(), k.Alg())
 	}
+	if *ring == audit.CheckpointRing {
+		vkey, err := audit.VerifierKey(server.AuditOrigin(cfg.PublicURL), k.Public())
+		if err != nil {
+			return err
+		}
+		what := "audit log verifier key — publish it out of band:"
+		if len(current) > 0 {
+			what = "new audit log verifier key — publish it beside the old one, which keeps verifying the checkpoints it signed:"
+		}
+		fmt.Fprintf(stdout, "%s\n%s\n", what, vkey)
+	}
 	return nil
+}
+
+// ringAlgs are the rings whose keys must be of one algorithm: checkpoints
+// are signed notes, Ed25519 (C2SP tlog-checkpoint, "Signatures").
+var ringAlgs = map[string]keys.Alg{audit.CheckpointRing: keys.EdDSA}
+
+// retention is how long a retired key of ring stays published.
+func retention(cfg *config.Config, ring string) string {
+	if d, ok := server.LongLivedRings()[ring]; ok {
+		return fmt.Sprintf("%d years", int(d.Hours()/24/365))
+	}
+	return cfg.KeyRetention.D().String()
 }
 
 func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cedula keys list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	only := fs.String("ring", "", "list only this ring")
+	vkeysOnly := fs.Bool("verifier-keys", false, "print only the audit log's verifier keys, as a --key-file of cedula audit verify")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,6 +147,9 @@ func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, st
 	m, err := openKeyManager(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if *vkeysOnly {
+		return listVerifierKeys(ctx, cfg, m, stdout, true)
 	}
 	rings := []string{*only}
 	if *only == "" {
@@ -132,12 +172,55 @@ func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, st
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ring, p.ID, p.Alg, p.Created.UTC().Format(time.RFC3339), retired)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if *only != "" && *only != audit.CheckpointRing {
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	return listVerifierKeys(ctx, cfg, m, stdout, false)
 }
 
-// openKeyManager opens the key backend the configuration names.
+// listVerifierKeys prints the verifier keys of the audit log's checkpoints
+// — the active key and every retired one still published — each after a #
+// comment that labels it, so that the output is a --key-file of cedula
+// audit verify. With required, a missing ring is an error.
+func listVerifierKeys(ctx context.Context, cfg *config.Config, m keys.Manager, stdout io.Writer, required bool) error {
+	origin := server.AuditOrigin(cfg.PublicURL)
+	pubs, err := m.Verification(ctx, audit.CheckpointRing)
+	if err != nil {
+		return err
+	}
+	if len(pubs) == 0 {
+		if required {
+			return errors.New("cedula keys list: the audit log has no checkpoint key yet; cedula serve makes one when it starts")
+		}
+		fmt.Fprintln(stdout, "# The audit log has no checkpoint key yet; cedula serve makes one when it starts.")
+		return nil
+	}
+	fmt.Fprintf(stdout, "# Verifier keys of the audit log %s (its origin, from public_url), C2SP signed-note.\n", origin)
+	fmt.Fprintln(stdout, "# Publish them out of band; verifiers pin every one with cedula audit verify --key or --key-file.")
+	for _, p := range pubs {
+		vkey, err := audit.VerifierKey(origin, p.Key)
+		if err != nil {
+			return fmt.Errorf("key %s: %w", p.ID, err)
+		}
+		if p.Retired.IsZero() {
+			fmt.Fprintf(stdout, "# active since %s (kid %s): signs new checkpoints\n", p.Created.UTC().Format(time.RFC3339), p.ID)
+		} else {
+			fmt.Fprintf(stdout, "# retired %s (kid %s): still verifies the checkpoints it signed\n", p.Retired.UTC().Format(time.RFC3339), p.ID)
+		}
+		fmt.Fprintln(stdout, vkey)
+	}
+	return nil
+}
+
+// openKeyManager opens the key backend the configuration names, with the
+// server's retention of each ring.
 func openKeyManager(ctx context.Context, cfg *config.Config) (keys.Manager, error) {
-	m, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D()})
+	m, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D(),
+		RingRetention: server.LongLivedRings()})
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}

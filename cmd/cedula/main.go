@@ -23,7 +23,8 @@ Usage:
   cedula serve   [flags]            run the server (SQLite and local keys by default)
   cedula migrate [flags]            apply database migrations and exit
   cedula keys rotate|list [flags]   rotate or list signing keys
-  cedula admin citizen|enrol|client add manage citizens, enrolment links and agency clients
+  cedula admin citizen|enrol|client add|grant|revoke  manage citizens, enrolment links, agency clients and their privileged scopes
+  cedula admin end-sessions --citizen ID              end a citizen's sessions (a lost device); agencies are told
   cedula bench reference|token …    load generator (see cedula bench -h)
   cedula audit verify|mirror …      check an audit log (over HTTP or from a copy of its tiles) or mirror it
 
@@ -92,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type common struct {
 	fs                                               *flag.FlagSet
 	configFile, db, keys, listen, publicURL, dataDir string
+	adminListen                                      string
 	demo                                             bool
 }
 
@@ -101,6 +103,7 @@ func commonFlags(fs *flag.FlagSet) *common {
 	fs.StringVar(&c.db, "db", "", "database: a SQLite path or postgres://… (default ./data/cedula.db)")
 	fs.StringVar(&c.keys, "keys", "", "signing keys: local, or vault://HOST:PORT[/MOUNT] with VAULT_TOKEN or AppRole")
 	fs.StringVar(&c.listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
+	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener: /metrics, pprof, probes (default 127.0.0.1:9090; off disables it)")
 	fs.StringVar(&c.publicURL, "public-url", "", "public URL and issuer (default http://localhost:8080)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "folder for the SQLite file, local keystore and secrets (default ./data)")
 	fs.BoolVar(&c.demo, "demo", false, "register a demo agency and fictional citizens, and print what to open")
@@ -124,6 +127,9 @@ func (c *common) load(args []string, stderr io.Writer) (config.Config, *slog.Log
 		if o.v != "" {
 			*o.dst = o.v
 		}
+	}
+	if c.adminListen != "" {
+		cfg.AdminListen = config.AdminListenValue(c.adminListen)
 	}
 	if c.demo {
 		cfg.Demo = true

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cedula/cedula/internal/browsertest"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/rptest"
@@ -48,7 +49,8 @@ type process struct {
 func startCedula(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), "CEDULA_TEST_RUN_MAIN=1"), env...)
+	// Each process its own free admin port: several run at once.
+	cmd.Env = append(append(os.Environ(), "CEDULA_TEST_RUN_MAIN=1", "CEDULA_ADMIN_LISTEN=127.0.0.1:0"), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -271,9 +273,10 @@ func TestAuditTwoReplicasOnePostgres(t *testing.T) {
 		os.WriteFile(f, []byte(fetch(t, r+"/audit/checkpoint")), 0o600)
 		saved = append(saved, f)
 	}
+	pinned := pinnedKeyFile(t, config.Config{DataDir: dataDir, Keys: "local", PublicURL: a}, strings.Repeat("9a", 32))
 	for i, r := range []string{a, b} {
 		var out strings.Builder
-		if err := runAudit(context.Background(), []string{"verify", "--url", r + "/audit", "--checkpoint", saved[1-i]}, &out); err != nil {
+		if err := runAudit(context.Background(), []string{"verify", "--url", r + "/audit", "--key-file", pinned, "--checkpoint", saved[1-i]}, &out); err != nil {
 			t.Errorf("verify through %s against the other replica's checkpoint: %v\n%s", r, err, out.String())
 		}
 	}

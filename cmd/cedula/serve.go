@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -26,10 +24,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
-	if addr := os.Getenv("CEDULA_PPROF"); addr != "" {
-		// Opt-in profiling on a separate listener (keep it on loopback).
-		go func() { log.Warn("pprof listener stopped", "err", http.ListenAndServe(addr, pprofMux())) }()
-	}
 	if !sqlstore.TokenAudit {
 		log.Warn("BENCHMARK-ONLY BUILD (tag cedula_noaudit): access tokens are issued without their audit entry; never serve anyone with it")
 		fmt.Fprintln(stdout, "BENCHMARK-ONLY BUILD: tokens are not audited.")
@@ -44,9 +38,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
-	return s.Run(ctx, func(addr string) {
-		log.Info("serving", "listen", addr, "public_url", cfg.PublicURL, "db", dbKind(cfg), "keys", keysKind(cfg))
-		fmt.Fprintf(stdout, "Cedula is listening on %s — open %s\n", addr, cfg.PublicURL)
+	// The verifier key is public: logged so that the operator finds what
+	// to publish out of band (cedula keys list prints it too).
+	vkeys, err := s.AuditVerifierKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("audit log verifier key: %w", err)
+	}
+	log.Info("audit log verifier key: publish it out of band; verifiers pin it with cedula audit verify --key",
+		"origin", s.Checkpointer.Origin(), "verifier_key", vkeys[0], "retired_verifier_keys", vkeys[1:])
+	return s.Run(ctx, func(a server.Addrs) {
+		log.Info("serving", "listen", a.Public, "admin_listen", a.Admin, "public_url", cfg.PublicURL, "db", dbKind(cfg), "keys", keysKind(cfg))
+		fmt.Fprintf(stdout, "Cedula is listening on %s — open %s\n", a.Public, cfg.PublicURL)
 	})
 }
 
@@ -76,12 +78,4 @@ func migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, dbKind(cfg))
 	return nil
-}
-
-func pprofMux() *http.ServeMux {
-	m := http.NewServeMux()
-	m.HandleFunc("/debug/pprof/", pprof.Index)
-	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return m
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -115,6 +116,15 @@ func AddAuthenticator(ctx context.Context) (webauthn.AuthenticatorID, error) {
 	return res.AuthenticatorID, nil
 }
 
+// RemoveAuthenticator removes a virtual authenticator with its passkeys,
+// as when a device is lost.
+func RemoveAuthenticator(ctx context.Context, id webauthn.AuthenticatorID) error {
+	if _, err := chromedp.Call(ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: id}); err != nil {
+		return fmt.Errorf("browsertest: WebAuthn.removeVirtualAuthenticator: %w", err)
+	}
+	return nil
+}
+
 // Credentials lists the credentials the virtual authenticator holds.
 func Credentials(ctx context.Context, id webauthn.AuthenticatorID) ([]*webauthn.Credential, error) {
 	res, err := chromedp.Call(ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: id})
@@ -138,6 +148,58 @@ func SetUserVerified(ctx context.Context, id webauthn.AuthenticatorID, ok bool) 
 func SetPresence(ctx context.Context, id webauthn.AuthenticatorID, on bool) error {
 	_, err := chromedp.Call(ctx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: id, Enabled: on})
 	return err
+}
+
+// AllowClipboard lets the pages of origin read and write the clipboard
+// without asking, so that a test can read what a page copied (Clipboard).
+func AllowClipboard(ctx context.Context, origin string) error {
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: origin,
+		}); err != nil {
+			return fmt.Errorf("browsertest: Browser.setPermission %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Clipboard returns the text on the clipboard, read by the page the tab
+// shows (which AllowClipboard must allow).
+func Clipboard(ctx context.Context) (string, error) {
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return "", fmt.Errorf("browsertest: read the clipboard: %w", err)
+	}
+	return s, nil
+}
+
+// DownloadTo saves the browser's downloads in dir, each under the name the
+// page gives it.
+func DownloadTo(ctx context.Context, dir string) error {
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir,
+	}); err != nil {
+		return fmt.Errorf("browsertest: Browser.setDownloadBehavior: %w", err)
+	}
+	return nil
+}
+
+// WaitFile waits up to timeout for a download to finish at path (Chromium
+// writes it under another name and renames it when it is complete) and
+// returns its content.
+func WaitFile(path string, timeout time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+			return nil, fmt.Errorf("browsertest: waited %v for %s; the folder holds %v", timeout, path, names)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // AxeSource returns the source of axe-core (axe.min.js) from the npm
@@ -177,9 +239,15 @@ func (v Violation) String() string {
 	return b.String()
 }
 
+// axeOptions are the options of every axe.run: all the rules that are not
+// experimental, and label-content-name-mismatch (WCAG 2.2 SC 2.5.3 Label
+// in Name) whichever way the axe-core version tags it — it is
+// experimental, and off by default, in some.
+const axeOptions = `{resultTypes: ["violations"], rules: {"label-content-name-mismatch": {enabled: true}}}`
+
 // Axe runs axe-core on the page the tab shows, with every rule that is
-// not experimental (WCAG 2.0–2.2 A and AA, and best practices), and
-// returns the violations. source is axe.min.js (AxeSource).
+// not experimental (WCAG 2.0–2.2 A and AA, and best practices) and Label
+// in Name, and returns the violations. source is axe.min.js (AxeSource).
 func Axe(ctx context.Context, source string) ([]Violation, error) {
 	// DevTools evaluation is not subject to the page's CSP, so the page
 	// keeps its own policy while axe is injected.
@@ -193,7 +261,7 @@ func Axe(ctx context.Context, source string) ([]Violation, error) {
 		}
 	}
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]Violation](
-		`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations)`, chromedp.EvalAwaitPromise))
+		`axe.run(document, `+axeOptions+`).then(r => r.violations)`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		return nil, fmt.Errorf("browsertest: axe.run: %w", err)
 	}

@@ -20,6 +20,11 @@ import (
 type Config struct {
 	// Listen is the TCP address to serve on.
 	Listen string `yaml:"listen"`
+	// AdminListen is the TCP address of the admin listener, which serves
+	// /metrics, pprof and the health probes apart from the public one;
+	// "" disables it. Loopback by default: anything else exposes the
+	// process's internals to whoever can reach it (see AdminExposed).
+	AdminListen string `yaml:"admin_listen"`
 	// PublicURL is the issuer identifier and base of every link, without a
 	// trailing slash. Its host is the passkey RP ID unless set.
 	PublicURL string `yaml:"public_url"`
@@ -50,6 +55,10 @@ type Config struct {
 	// loaded at start: each purpose that changed is stored as a new
 	// version. "" keeps the registry as stored.
 	Purposes string `yaml:"purposes"`
+	// RequirePAR makes every agency push its authorization requests to the
+	// PAR endpoint first (RFC 9126 §5); a client can be required to on
+	// its own with its require_pushed_authorization_requests.
+	RequirePAR bool `yaml:"require_pushed_authorization_requests"`
 	// ConsentPreload loads every consent record into the replica's
 	// decision cache at start (consent.Config.Preload): decisions never
 	// read the database, at about 290 bytes of memory per record and half
@@ -88,12 +97,14 @@ type Client struct {
 	JWKSFile string `yaml:"jwks_file"`
 	// SecretSHA256File holds the hex SHA-256 of a secret Cedula generated
 	// earlier (client_secret_basic); the secret itself is never configured.
-	SecretSHA256File     string   `yaml:"secret_sha256_file"`
-	SubjectType          string   `yaml:"subject_type"`
-	SectorID             string   `yaml:"sector_identifier"`
-	IDTokenAlg           string   `yaml:"id_token_signed_response_alg"`
-	BackchannelLogoutURI string   `yaml:"backchannel_logout_uri"`
-	Scopes               []string `yaml:"scopes"`
+	SecretSHA256File     string `yaml:"secret_sha256_file"`
+	SubjectType          string `yaml:"subject_type"`
+	SectorID             string `yaml:"sector_identifier"`
+	IDTokenAlg           string `yaml:"id_token_signed_response_alg"`
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// RequirePAR: RFC 9126 §6 require_pushed_authorization_requests.
+	RequirePAR bool     `yaml:"require_pushed_authorization_requests"`
+	Scopes     []string `yaml:"scopes"`
 }
 
 // Duration is a time.Duration written as "10m" in YAML.
@@ -117,6 +128,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Default() Config {
 	return Config{
 		Listen:       "127.0.0.1:8080",
+		AdminListen:  "127.0.0.1:9090",
 		PublicURL:    "http://localhost:8080",
 		DataDir:      "./data",
 		Keys:         "local",
@@ -162,20 +174,50 @@ func Load(path string, getenv func(string) string) (Config, error) {
 			*p = v
 		}
 	}
+	if v := getenv("CEDULA_ADMIN_LISTEN"); v != "" {
+		c.AdminListen = AdminListenValue(v)
+	}
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v
 	}
-	if v := getenv("CEDULA_CONSENT_PRELOAD"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return c, fmt.Errorf("config: CEDULA_CONSENT_PRELOAD: %q is not true or false", v)
+	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("config: %s: %q is not true or false", name, v)
+			}
+			*p = b
 		}
-		c.ConsentPreload = b
 	}
 	if v := getenv("CEDULA_PASSKEY_ORIGINS"); v != "" {
 		c.Passkeys.Origins = strings.Split(v, ",")
 	}
 	return c, nil
+}
+
+// AdminListenValue reads an admin_listen given where an empty value cannot
+// be told from an absent one (the environment, a flag): "off" disables the
+// admin listener.
+func AdminListenValue(v string) string {
+	if v == "off" {
+		return ""
+	}
+	return v
+}
+
+// AdminExposed reports whether the admin listener is enabled on an address
+// other than loopback (a host name, all interfaces, or a non-loopback IP):
+// allowed, as the operator configured it, but worth a warning.
+func (c Config) AdminExposed() bool {
+	if c.AdminListen == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.AdminListen)
+	if err != nil {
+		return false // not an address at all: Validate reports it
+	}
+	ip := net.ParseIP(host)
+	return host != "localhost" && (ip == nil || !ip.IsLoopback())
 }
 
 // DatabaseURL is the database to open.
@@ -221,6 +263,16 @@ func (c Config) Validate() error {
 	add := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add("admin_listen: %q is not host:port (or empty, or off, to disable the admin listener)", c.AdminListen)
+		}
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			add("admin_listen: %q is not host:port (or empty, or off, to disable the admin listener)", c.AdminListen)
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "/") {
 		add("public_url: %q must be an absolute http(s) URL without query, fragment or trailing slash", c.PublicURL)

@@ -97,3 +97,56 @@ func TestRPIDFromPublicURL(t *testing.T) {
 		t.Errorf("Secure() = false, want true for https")
 	}
 }
+
+// TestAdminListen: the admin listener (metrics, pprof, probes) is on
+// loopback by default; the file, the environment or "off" move or disable
+// it; an address that is not host:port is a problem; only an address
+// outside loopback is reported as exposed.
+func TestAdminListen(t *testing.T) {
+	if got := Default().AdminListen; got != "127.0.0.1:9090" {
+		t.Errorf("default admin_listen: got %q, want 127.0.0.1:9090", got)
+	}
+	for _, tc := range []struct {
+		name, file, env string
+		want            string
+		exposed         bool
+		problem         bool
+	}{
+		{name: "default", want: "127.0.0.1:9090"},
+		{name: "file", file: "admin_listen: '[::1]:9191'\n", want: "[::1]:9191"},
+		{name: "empty in the file disables it", file: "admin_listen: ''\n", want: ""},
+		{name: "environment over the file", file: "admin_listen: 127.0.0.1:1\n", env: "localhost:9292", want: "localhost:9292"},
+		{name: "off in the environment disables it", env: "off", want: ""},
+		{name: "all interfaces", file: "admin_listen: ':9090'\n", want: ":9090", exposed: true},
+		{name: "a public address", env: "10.1.2.3:9090", want: "10.1.2.3:9090", exposed: true},
+		{name: "a host name", env: "ops.internal:9090", want: "ops.internal:9090", exposed: true},
+		{name: "not host:port", env: "9090", want: "9090", problem: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				os.WriteFile(path, []byte(tc.file), 0o600)
+			}
+			c, err := Load(path, func(k string) string {
+				if k == "CEDULA_ADMIN_LISTEN" {
+					return tc.env
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AdminListen != tc.want {
+				t.Errorf("AdminListen: got %q, want %q", c.AdminListen, tc.want)
+			}
+			if got := c.AdminExposed(); got != tc.exposed {
+				t.Errorf("AdminExposed(): got %v, want %v", got, tc.exposed)
+			}
+			err = c.Validate()
+			if got := err != nil && strings.Contains(err.Error(), "admin_listen:"); got != tc.problem {
+				t.Errorf("Validate(): got %v, want a problem with admin_listen: %v", err, tc.problem)
+			}
+		})
+	}
+}

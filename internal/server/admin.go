@@ -13,12 +13,13 @@ import (
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 )
 
 // AdminScope is the scope an agency's client_credentials token needs for the
-// admin API.
-const AdminScope = "cedula:admin"
+// admin API; a privileged scope (issuer.PrivilegedScopes).
+const AdminScope = issuer.ScopeAdmin
 
 func decodeHex(s string) ([]byte, error) { return hex.DecodeString(s) }
 
@@ -27,6 +28,7 @@ func decodeHex(s string) ([]byte, error) { return hex.DecodeString(s) }
 // token carrying AdminScope.
 func (s *Server) mountAdmin(mux *http.ServeMux) {
 	mux.Handle("POST /admin/citizens", s.adminOnly(s.adminCreateCitizen))
+	mux.Handle("DELETE /admin/citizens/{id}/sessions", s.adminOnly(s.adminEndSessions))
 	mux.Handle("POST /admin/enrolments", s.adminOnly(s.adminEnrol))
 	mux.Handle("GET /admin/clients", s.adminOnly(s.adminListClients))
 	mux.Handle("POST /admin/clients", s.adminOnly(s.adminPutClient))
@@ -39,25 +41,42 @@ func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, caller
 }
 
 // withScope admits requests with a client_credentials access token that
-// carries scope, and passes the calling client's ID on.
+// carries scope — a bearer token, or a DPoP-bound one with its proof — and
+// passes the calling client's ID on. Refusals carry their RFC 6750 §3 /
+// RFC 9449 §7.1 challenge and a problem body.
 func (s *Server) withScope(scope string, h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin"`)
-			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "send a bearer access token from the client_credentials grant")
+		at, rerr := s.Provider.Authenticate(r, scope)
+		if rerr == nil && at.CitizenID != "" {
+			rerr = &oidcop.ResourceError{Status: http.StatusForbidden, Code: "insufficient_scope",
+				Description: "a citizen's token cannot call this API", Challenge: `Bearer realm="cedula", error="insufficient_scope", scope="` + scope + `"`}
+		}
+		if rerr != nil {
+			w.Header().Set("WWW-Authenticate", rerr.Challenge)
+			switch rerr.Status {
+			case http.StatusForbidden:
+				writeProblem(w, rerr.Status, "Forbidden", "the token lacks the "+scope+" scope")
+			case http.StatusBadRequest:
+				writeProblem(w, rerr.Status, "Bad request", rerr.Description)
+			default:
+				writeProblem(w, rerr.Status, "Unauthorized", "send a valid access token from the client_credentials grant: "+rerr.Description)
+			}
 			return
 		}
-		at, err := s.Provider.AccessToken(r.Context(), tok)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="invalid_token"`)
-			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the access token is invalid, expired or revoked")
-			return
-		}
-		if at.CitizenID != "" || !slices.Contains(at.Scopes, scope) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+scope+`"`)
-			writeProblem(w, http.StatusForbidden, "Forbidden", "the token lacks the "+scope+" scope")
-			return
+		// A privileged scope counts only while the client holds it: its
+		// removal by the operator ends the tokens issued before, at once
+		// and on every replica.
+		if issuer.IsPrivileged(scope) {
+			c, err := s.Store.Client(r.Context(), at.ClientID)
+			if err != nil && !errors.Is(err, issuer.ErrNotFound) {
+				s.internalError(w, r, err)
+				return
+			}
+			if err != nil || !slices.Contains(c.Scopes, scope) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+scope+`"`)
+				writeProblem(w, http.StatusForbidden, "Forbidden", "the client no longer holds the "+scope+" scope")
+				return
+			}
 		}
 		// Whatever the call changes in the provider's store is recorded
 		// with the calling client as actor.
@@ -135,6 +154,27 @@ func (s *Server) adminCreateCitizen(w http.ResponseWriter, r *http.Request, call
 	writeJSON(w, http.StatusCreated, map[string]string{"id": c.ID, "sub": sub})
 }
 
+// adminEndSessions ends every session of a citizen (a lost or stolen
+// device): each agency the sessions logged in to is told by back-channel
+// logout; the citizen must log in again with a passkey.
+func (s *Server) adminEndSessions(w http.ResponseWriter, r *http.Request, caller string) {
+	id := r.PathValue("id")
+	if _, err := s.Store.Citizen(r.Context(), id); errors.Is(err, issuer.ErrNotFound) {
+		writeProblem(w, http.StatusNotFound, "Unknown citizen", "no citizen has that id")
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	n, err := s.Provider.EndSessions(r.Context(), id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "citizen's sessions ended", "by", caller, "sessions", n)
+	writeJSON(w, http.StatusOK, map[string]int{"sessions_ended": n})
+}
+
 func (s *Server) adminEnrol(w http.ResponseWriter, r *http.Request, caller string) {
 	var in struct {
 		CitizenID string `json:"citizen_id"`
@@ -165,6 +205,7 @@ type clientJSON struct {
 	SectorID               string          `json:"sector_identifier,omitempty"`
 	IDTokenAlg             string          `json:"id_token_signed_response_alg,omitempty"`
 	BackchannelLogoutURI   string          `json:"backchannel_logout_uri,omitempty"`
+	RequirePAR             bool            `json:"require_pushed_authorization_requests,omitempty"`
 	Scopes                 []string        `json:"scopes,omitempty"`
 	Secret                 string          `json:"client_secret,omitempty"`
 }
@@ -172,7 +213,7 @@ type clientJSON struct {
 func toClientJSON(c issuer.Client) clientJSON {
 	return clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, AuthMethod: c.AuthMethod, JWKS: c.JWKS, SubjectType: c.SubjectType, SectorID: c.SectorID,
-		IDTokenAlg: c.IDTokenAlg, BackchannelLogoutURI: c.BackchannelLogoutURI, Scopes: c.Scopes}
+		IDTokenAlg: c.IDTokenAlg, BackchannelLogoutURI: c.BackchannelLogoutURI, RequirePAR: c.RequirePAR, Scopes: c.Scopes}
 }
 
 func (s *Server) adminListClients(w http.ResponseWriter, r *http.Request, _ string) {
@@ -201,7 +242,7 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 	}
 	c := issuer.Client{ID: in.ID, Name: in.Name, RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
 		GrantTypes: in.GrantTypes, AuthMethod: in.AuthMethod, JWKS: in.JWKS, SubjectType: in.SubjectType, SectorID: in.SectorID,
-		IDTokenAlg: in.IDTokenAlg, BackchannelLogoutURI: in.BackchannelLogoutURI, Scopes: in.Scopes, Created: time.Now()}
+		IDTokenAlg: in.IDTokenAlg, BackchannelLogoutURI: in.BackchannelLogoutURI, RequirePAR: in.RequirePAR, Scopes: in.Scopes, Created: time.Now()}
 	if c.SubjectType == "" {
 		c.SubjectType = issuer.SubjectPairwise
 	}
@@ -219,7 +260,16 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 			return
 		}
 	}
-	if err := s.Store.PutClient(r.Context(), c); err != nil {
+	// Separation of duties: privileged scopes are the operator's to grant
+	// and remove, never the admin API's — not even for the caller itself.
+	err := s.Store.PutClientKeepPrivileges(r.Context(), c)
+	if errors.Is(err, issuer.ErrPrivileged) {
+		writeProblem(w, http.StatusForbidden, "Privileged scope",
+			"this registration would add or remove "+strings.Join(issuer.PrivilegedScopes(), " or ")+
+				" compared with the stored client; those are granted and removed by the operator only "+
+				"(cedula admin client grant|revoke, or the clients configuration); nothing was stored")
+		return
+	} else if err != nil {
 		s.internalError(w, r, err)
 		return
 	}

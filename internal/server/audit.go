@@ -58,18 +58,30 @@ func (s *Server) openAudit() error {
 	return nil
 }
 
+// AuditVerifierKeys returns the verifier keys of the log's checkpoints
+// (C2SP signed-note, the active key first, then the retired keys still
+// published), making the checkpoint ring's first key if there is none yet:
+// what the operator publishes out of band for verifiers to pin.
+func (s *Server) AuditVerifierKeys(ctx context.Context) ([]string, error) {
+	if _, err := s.Keys.Active(ctx, audit.CheckpointRing, keys.EdDSA); err != nil {
+		return nil, err
+	}
+	return s.Checkpointer.VerifierKeys(ctx)
+}
+
 // AuditWriteScope lets an agency system record its own accesses to
 // citizens' data in the audit log (POST /admin/audit).
 const AuditWriteScope = "cedula:audit"
 
-// mountAudit serves the log — checkpoint, key, entries, proofs and tiles —
-// and the endpoint through which agency systems append to it.
-func (s *Server) mountAudit(mux *http.ServeMux) error {
+// mountAudit adds the endpoint through which agency systems append to the
+// log, and the citizens' and DPOs' views, and returns the handler of the
+// log itself — checkpoint, key, entries, proofs and tiles — which logFirst
+// puts before mux.
+func (s *Server) mountAudit(mux *http.ServeMux) (http.Handler, error) {
 	h, err := auditapi.New(auditapi.Config{Log: s.Audit, Checkpoints: s.Audit, Keys: s.Checkpointer, Logger: s.log})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mux.Handle(auditapi.Prefix, h)
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
 	mux.Handle("POST /consent/decide", s.withScope(ConsentScope, s.decideConsent))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
@@ -80,7 +92,23 @@ func (s *Server) mountAudit(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
 	s.mountDPO(mux)
 	s.mountDPOConsent(mux)
-	return nil
+	s.mountDPOPrivileges(mux)
+	return h, nil
+}
+
+// logFirst hands every path of the log — /audit and below — to logAPI as
+// it came, and the rest to mux. Its paths are data (C2SP tlog-tiles names
+// each resource by one path): mux would answer a path with dot or empty
+// segments with a redirect to its cleaned form, which may lie outside the
+// log, while logAPI answers it with a problem.
+func logFirst(logAPI, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == strings.TrimSuffix(auditapi.Prefix, "/") || strings.HasPrefix(p, auditapi.Prefix) {
+			logAPI.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // auditJSON is what an agency records: the actor is always the calling

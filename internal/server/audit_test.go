@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditapi/auditapitest"
 	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 )
@@ -52,6 +53,20 @@ func TestAuditLogServed(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
 		}
 	}
+}
+
+// TestAuditPathsAreData: the whole server hands every path below /audit/
+// to the log as it came — no redirect to a cleaned path, which could reach
+// another route — and the log answers each hostile one with a problem.
+func TestAuditPathsAreData(t *testing.T) {
+	s, url := startServer(t, nil)
+	if _, err := s.Audit.Append(context.Background(), audit.Entry{Actor: audit.Actor{Kind: audit.ActorSystem, ID: "test"}, Action: "oidc.login", Outcome: audit.Allowed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpointer.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	auditapitest.CheckHostilePaths(t, strings.TrimSuffix(url, "/"), http.DefaultTransport)
 }
 
 func TestAppendAuditAPI(t *testing.T) {

@@ -55,7 +55,7 @@ func (e *env) session(citizenID string) string {
 	secret := fmt.Sprintf("s%x", sha256.Sum256([]byte(citizenID+time.Now().String())))[:43]
 	h := sha256.Sum256([]byte(secret))
 	now := time.Now().UTC()
-	if err := e.s.Store.CreateSession(context.Background(), issuer.Session{IDHash: h[:], CitizenID: citizenID,
+	if err := e.s.Store.CreateSession(context.Background(), issuer.Session{IDHash: h[:], SID: "sid-" + secret[:16], CitizenID: citizenID,
 		AMR: []string{"hwk", "user", "mfa"}, AuthTime: now, Expires: now.Add(time.Hour)}); err != nil {
 		e.t.Fatal(err)
 	}

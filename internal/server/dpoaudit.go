@@ -17,11 +17,13 @@ import (
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
 )
 
 // DPOScope is the scope a data protection officer's client_credentials
-// token needs for GET /dpo/audit/search and /dpo/audit/export.
-const DPOScope = "cedula:dpo"
+// token needs for the /dpo/ endpoints; a privileged scope
+// (issuer.PrivilegedScopes).
+const DPOScope = issuer.ScopeDPO
 
 // ExportRing is the key ring (ES256) that signs audit exports; its public
 // keys are served at GET /dpo/audit/export-keys.

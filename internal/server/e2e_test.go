@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -141,8 +142,12 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	presence(phone, true)
 	do("reload: the pending autofill request started without a user present", chromedp.Reload())
 	waitPath("/consent")
-	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Agencia Tributaria") {
-		t.Errorf("consent page does not name the agency: %q", body)
+	// The consent screen names the agency and its purpose, from the
+	// registry, in the page's language — never the purpose scope.
+	purposeName := map[string]string{"es": "Iniciar sesión en Impuestos", "en": "Signing in to Taxes"}[eval(`document.documentElement.lang`)]
+	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Agencia Tributaria") ||
+		purposeName == "" || !strings.Contains(body, purposeName) || strings.Contains(body, "purpose:") {
+		t.Errorf("consent page: got %q, want the agency and the purpose %q named, and no purpose: scope", body, purposeName)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "consent")
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
@@ -175,7 +180,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("sign out", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
 		chromedp.Click(chromedp.CSS("form.logout button")))
 	waitPath("/login")
-	if _, err := chromedp.Call(ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: phone}); err != nil {
+	if err := browsertest.RemoveAuthenticator(ctx, phone); err != nil {
 		t.Fatal(err)
 	}
 	newPhone, err := browsertest.AddAuthenticator(ctx)
@@ -241,6 +246,9 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	do("open the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.ID("consents")),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/consents/object"] button`)))
 	browsertest.CheckAxe(t, ctx, axe, "account with consents")
+	do("switch to Spanish", chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)))
+	tab.WaitTrue(`document.documentElement.lang === "es" && document.readyState === "complete" && document.getElementById("consents") !== null`)
+	browsertest.CheckAxe(t, ctx, axe, "account with consents (es)")
 	do("withdraw", chromedp.Click(chromedp.CSS(`form[action="/account/consents/withdraw"] button`)))
 	waitPath("/account")
 	if err := browsertest.WaitTrue(ctx, `document.querySelector(".notice") !== null && document.querySelectorAll('form[action="/account/consents/withdraw"]').length === 0`, 20*time.Second); err != nil {
@@ -254,7 +262,24 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 		t.Errorf("userinfo with the token after withdrawal: %v, want an error (the token is revoked)", claims)
 	}
 
-	// 8. The audit log tells the story, in order, under Ana's pseudonym,
+	// 8. An agency's request that cannot go back to it (an unregistered
+	// redirect URI) stops on Cedula's own page, in Ana's language, with no
+	// redirect.
+	bad := origin + "/authorize?" + url.Values{"client_id": {rpClient}, "redirect_uri": {"https://evil.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}.Encode()
+	do("an agency's bad request", chromedp.Navigate(bad), chromedp.WaitReady(chromedp.CSS("footer")))
+	if got := eval(`location.origin + location.pathname + " " + document.documentElement.lang + " " + document.querySelector("h1").innerText`); got != origin+"/authorize es No podemos devolverte a la agencia" {
+		t.Errorf("authorization error page: got %q, want Cedula's page in Spanish at /authorize", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "authorization error (es)")
+	do("switch to English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+	tab.WaitTrue(`document.documentElement.lang === "en" && document.readyState === "complete"`)
+	if got := eval(`location.pathname + " " + document.querySelector("h1").innerText`); got != "/authorize We cannot send you back to the agency" {
+		t.Errorf("authorization error page in English: got %q", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "authorization error (en)")
+
+	// 9. The audit log tells the story, in order, under Ana's pseudonym,
 	// with never her ID, name or email in it.
 	checkAuditStory(t, s, ana, rpClient, []string{
 		issuer.ActionCitizenCreate, issuer.ActionEnrolmentCreate, issuer.ActionEnrolmentUse, issuer.ActionPasskeyAdd,

@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -23,33 +27,69 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 		return pages.AuthRequestInfo{}, err
 	}
 	info := pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
-		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge}
+		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge, PromptNone: i.PromptNone, HintCitizenID: i.HintCitizenID}
 	// The purposes the agency names, from the registry, in both languages:
 	// what the citizen's "allow" consents to.
-	for _, id := range oidcop.Purposes(i.Scopes) {
+	for _, sc := range i.Scopes {
+		id, ok := strings.CutPrefix(sc, oidcop.PurposeScope)
+		if !ok || id == "" {
+			continue
+		}
 		p, err := f.consent.Purpose(ctx, id)
 		if err != nil {
 			continue // not the client's: the provider dropped the scope
 		}
-		if info.PurposeByLang == nil {
-			info.PurposeByLang = map[string]string{}
-		}
-		for _, lang := range []string{"es", "en"} {
-			text := p.Name.In(lang) + ". " + p.Description.In(lang)
-			if prev := info.PurposeByLang[lang]; prev != "" {
-				text = prev + " " + text
-			}
-			info.PurposeByLang[lang] = text
-		}
+		info.Purposes = append(info.Purposes, pages.Purpose{Scope: sc,
+			Name:        map[string]string{"es": p.Name.In("es"), "en": p.Name.In("en")},
+			Description: map[string]string{"es": p.Description.In("es"), "en": p.Description.In("en")}})
 	}
 	return info, nil
 }
 
-func (f flow) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
-	return f.p.Complete(ctx, id, citizenID, amr, authTime)
+func (f flow) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
+	return f.p.Complete(ctx, id, citizenID, sid, amr, authTime)
 }
 
 func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
+
+// Fail maps the pages' prompt=none outcomes to their OIDC errors.
+func (f flow) Fail(ctx context.Context, id, code string) (string, error) {
+	e := oidc.ErrInteractionRequired().WithDescription("the citizen must interact with Cedula")
+	switch code {
+	case pages.ErrLoginRequired:
+		e = oidc.ErrLoginRequired().WithDescription("the citizen is not logged in (or not as the request requires)")
+	case pages.ErrConsentRequired:
+		e = (&oidc.Error{ErrorType: "consent_required"}).WithDescription("the citizen has not consented to this request") // OIDC Core §3.1.2.6
+	}
+	return f.p.Fail(ctx, id, e)
+}
+
+func (f flow) NeedsConsent(ctx context.Context, id, citizenID string) (bool, error) {
+	return f.p.NeedsConsent(ctx, id, citizenID)
+}
+
+// authorizeErrorPage shows the citizen an authorization error that the
+// provider cannot send back to the agency, on the pages' error page in
+// their language.
+func (s *Server) authorizeErrorPage(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error) {
+	s.Pages.AuthorizeError(w, r, pages.AuthorizeError{Status: status, Code: string(e.ErrorType), Reason: authorizeReason(e)})
+}
+
+func authorizeReason(e *oidc.Error) pages.AuthorizeReason {
+	switch {
+	case errors.Is(e, oidcop.ErrClient):
+		return pages.ReasonClient
+	case errors.Is(e, oidcop.ErrRedirectURI):
+		return pages.ReasonRedirectURI
+	case errors.Is(e, oidcop.ErrRequestURI):
+		return pages.ReasonRequestURI
+	case errors.Is(e, oidcop.ErrAuthRequest):
+		return pages.ReasonExpired
+	case e.ErrorType == oidc.ServerError:
+		return pages.ReasonServer
+	}
+	return pages.ReasonMalformed
+}
 
 // mountPages adds the citizen pages (enrolment, login, consent, passkeys,
 // recovery) and, in demo mode, the demo agency's site.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
@@ -51,6 +50,7 @@ type Server struct {
 	auditKey []byte
 	log      *slog.Logger
 	handler  http.Handler
+	admin    http.Handler // of the admin listener
 	cancel   context.CancelFunc
 }
 
@@ -130,6 +130,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Secret:        secret,
 		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
 		Consent:       s.Consent,
+		RequirePAR:    cfg.RequirePAR,
+		ErrorPage:     s.authorizeErrorPage,
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()
@@ -137,23 +139,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Provider.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mountAdminOnly(mux)
+	s.admin = s.adminHandler(reg)
 	if err := s.mountPages(ctx, mux); err != nil {
 		d.Close()
 		return nil, err
 	}
 	s.mountAdmin(mux)
-	if err := s.mountAudit(mux); err != nil {
+	logAPI, err := s.mountAudit(mux)
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	s.handler = middleware(mux, log, newHTTPMetrics(reg))
+	s.handler = middleware(logFirst(logAPI, mux), log, newHTTPMetrics(reg))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.housekeeping(bg)
 	go s.Checkpointer.Run(bg)
+	go s.Provider.RunLogouts(bg)
 	return s, nil
 }
 
@@ -209,6 +214,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
 		}
+		if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
+		}
 		// Consents past their purpose's retention expire, audited, and
 		// the agencies' tokens that rested on them are revoked.
 		if n, err := s.Consent.Expire(ctx, now); err != nil {
@@ -241,7 +249,7 @@ func clientFromConfig(cc config.Client) (issuer.Client, error) {
 	c := issuer.Client{
 		ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 		GrantTypes: cc.GrantTypes, AuthMethod: cc.AuthMethod, SubjectType: cc.SubjectType, SectorID: cc.SectorID,
-		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, Scopes: cc.Scopes, Created: time.Now(),
+		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, RequirePAR: cc.RequirePAR, Scopes: cc.Scopes, Created: time.Now(),
 	}
 	if c.SubjectType == "" {
 		c.SubjectType = issuer.SubjectPairwise
@@ -273,27 +281,65 @@ func clientFromConfig(cc config.Client) (issuer.Client, error) {
 	return c, nil
 }
 
-// Run serves on the configured address until ctx ends, then shuts down
-// gracefully. ready, when not nil, receives the bound address.
-func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
-	ln, err := net.Listen("tcp", s.Config.Listen)
-	if err != nil {
-		return err
+// Addrs are the addresses Run listens on; Admin is "" when the admin
+// listener is disabled.
+type Addrs struct{ Public, Admin string }
+
+// Run serves the public handler on the configured address, and the admin
+// handler on the admin address unless it is disabled, until ctx ends; then
+// it shuts both down gracefully. ready, when not nil, receives the bound
+// addresses once both listen.
+func (s *Server) Run(ctx context.Context, ready func(Addrs)) error {
+	type listener struct {
+		ln  net.Listener
+		srv *http.Server
 	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	var ls []listener
+	defer func() {
+		for _, l := range ls {
+			l.ln.Close()
+		}
+	}()
+	var addrs Addrs
+	for _, l := range []struct {
+		addr    string
+		handler http.Handler
+		bound   *string
+		write   time.Duration
+	}{
+		{s.Config.Listen, s.handler, &addrs.Public, 60 * time.Second},
+		// No write timeout: a CPU profile or trace runs as long as asked.
+		{s.Config.AdminListen, s.admin, &addrs.Admin, 0},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return err
+		}
+		*l.bound = ln.Addr().String()
+		ls = append(ls, listener{ln, &http.Server{
+			Handler:           l.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      l.write,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}})
+	}
+	if s.Config.AdminExposed() {
+		s.log.Warn("the admin listener is not on loopback: metrics and profiles of this process are served to whoever reaches it",
+			"admin_listen", addrs.Admin)
 	}
 	if ready != nil {
-		ready(ln.Addr().String())
+		ready(addrs)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errc <- l.srv.Serve(l.ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -301,5 +347,9 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.srv.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
 }

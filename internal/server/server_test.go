@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/server"
@@ -158,30 +163,135 @@ func TestAdminAPI(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics: load balancers probe /healthz and /readyz on the
+// public listener; /metrics and pprof are on the admin listener only, the
+// public one answers them with 404 problems.
 func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t)
-	// In this order: /metrics counts the requests before it.
-	for _, c := range [][2]string{{"/healthz", "ok"}, {"/readyz", "ready"}, {"/metrics", "cedula_http_requests_total"}} {
-		path, want := c[0], c[1]
-		res, err := http.Get(e.url + path)
+	ops := httptest.NewServer(e.s.AdminHandler())
+	defer ops.Close()
+	get := func(base, path string) (int, string, http.Header) {
+		t.Helper()
+		res, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || !strings.Contains(string(b), want) {
-			t.Errorf("GET %s: %d, want 200 containing %q", path, res.StatusCode, want)
-		}
-		if res.Header.Get("X-Request-ID") == "" {
-			t.Errorf("GET %s: no X-Request-ID", path)
+		return res.StatusCode, string(b), res.Header
+	}
+	for _, base := range []string{e.url, ops.URL} {
+		for _, c := range [][2]string{{"/healthz", "ok"}, {"/readyz", "ready"}} {
+			if status, body, _ := get(base, c[0]); status != 200 || !strings.Contains(body, c[1]) {
+				t.Errorf("GET %s%s: %d %q, want 200 containing %q", base, c[0], status, body, c[1])
+			}
 		}
 	}
+	if _, _, h := get(e.url, "/healthz"); h.Get("X-Request-ID") == "" {
+		t.Errorf("GET /healthz: no X-Request-ID")
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1", "/debug/pprof/cmdline"} {
+		status, body, h := get(e.url, path)
+		if status != 404 || h.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("public GET %s: %d %s %q, want a 404 problem", path, status, h.Get("Content-Type"), body)
+		}
+	}
+
 	e.token("registrar", server.AdminScope)
-	res, _ := http.Get(e.url + "/metrics")
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(b), `cedula_tokens_issued_total{kind="client"} 1`) {
-		t.Errorf("metrics do not count the issued token")
+	status, body, _ := get(ops.URL, "/metrics")
+	for _, want := range []string{"cedula_http_requests_total", `cedula_tokens_issued_total{kind="client"} 1`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("admin GET /metrics: %d, want 200 containing %q", status, want)
+		}
+	}
+	if status, body, _ := get(ops.URL, "/debug/pprof/"); status != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("admin GET /debug/pprof/: %d, want the profile index", status)
+	}
+	if status, _, _ := get(ops.URL, "/debug/pprof/heap"); status != 200 {
+		t.Errorf("admin GET /debug/pprof/heap: %d, want 200", status)
+	}
+	// The command line can carry a database URL with its password.
+	if status, _, _ := get(ops.URL, "/debug/pprof/cmdline"); status != 404 {
+		t.Errorf("admin GET /debug/pprof/cmdline: %d, want 404", status)
+	}
+	if status, _, h := get(ops.URL, "/admin/clients"); status != 404 || h.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("admin GET /admin/clients: %d, want a 404 problem: the admin listener serves operations only", status)
+	}
+}
+
+// run runs s.Run until the test ends and returns the bound addresses.
+func run(t *testing.T, s *server.Server) server.Addrs {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan server.Addrs, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(a server.Addrs) { addrs <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after ctx ended: got %v, want nil", err)
+		}
+	})
+	select {
+	case a := <-addrs:
+		return a
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+		return server.Addrs{}
+	}
+}
+
+// TestRunServesBothListeners: Run binds the public and the admin address
+// and serves each its own handler until ctx ends.
+func TestRunServesBothListeners(t *testing.T) {
+	s, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "127.0.0.1:0" })
+	a := run(t, s)
+	for _, c := range []struct {
+		addr, path string
+		want       int
+	}{
+		{a.Public, "/metrics", 404}, {a.Public, "/healthz", 200}, {a.Admin, "/metrics", 200}, {a.Admin, "/readyz", 200},
+	} {
+		res, err := http.Get("http://" + c.addr + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("GET http://%s%s: %d, want %d", c.addr, c.path, res.StatusCode, c.want)
+		}
+	}
+}
+
+// TestAdminListenerOffLoopback: an admin listener configured off loopback
+// is served, with a warning in the log; a disabled one is not bound.
+func TestAdminListenerOffLoopback(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "0.0.0.0:0"
+	t.Setenv("CEDULA_KEK", strings.Repeat("cd", 32))
+	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(f, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if a := run(t, s); a.Admin == "" {
+		t.Fatalf("admin address: got none, want one bound on all interfaces")
+	}
+	b, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(b), `"level":"WARN","msg":"the admin listener is not on loopback`) {
+		t.Errorf("log: got\n%s\nwant a warning that the admin listener is not on loopback", b)
+	}
+
+	off, _ := startServer(t, func(c *config.Config) { c.Listen, c.AdminListen = "127.0.0.1:0", "" })
+	if a := run(t, off); a.Admin != "" || a.Public == "" {
+		t.Errorf("admin_listen off: got addresses %+v, want the public one only", a)
 	}
 }
 

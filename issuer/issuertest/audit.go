@@ -99,6 +99,22 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 	byRegistrar := func(action, subject string) wantEntry {
 		return wantEntry{action: action, actor: audit.ActorClient, actorID: "registro-civil", subject: subject, outcome: audit.Allowed}
 	}
+	operator := func(ctx context.Context) context.Context {
+		return audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "admin-cli"})
+	}
+	privilege := func(action, actorID, clientID, scope string) wantEntry {
+		kind := audit.ActorSystem
+		if actorID == "registro-civil" {
+			kind = audit.ActorClient
+		}
+		return wantEntry{action: action, actor: kind, actorID: actorID, outcome: audit.Allowed,
+			categories: issuer.PrivilegeCategories(clientID, scope)}
+	}
+	otraWith := func(scopes ...string) issuer.Client {
+		c := newClient("otra", now)
+		c.Scopes = append(c.Scopes, scopes...)
+		return c
+	}
 	byAgency := func(action, subject string, outcome audit.Outcome, cats ...string) wantEntry {
 		return wantEntry{action: action, actor: audit.ActorClient, actorID: "agencia", subject: subject, outcome: outcome, categories: cats}
 	}
@@ -116,6 +132,49 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 		{"register it unchanged but for its time", func(ctx context.Context) error {
 			return s.PutClient(admin(ctx), newClient("otra", now.Add(time.Hour)))
 		}, nil, nil},
+		{"grant a privileged scope", func(ctx context.Context) error {
+			_, err := s.GrantPrivilege(operator(ctx), "otra", issuer.ScopeDPO)
+			return err
+		}, nil, []wantEntry{privilege(issuer.ActionPrivilegeGrant, "admin-cli", "otra", issuer.ScopeDPO)}},
+		{"grant it again", func(ctx context.Context) error {
+			_, err := s.GrantPrivilege(operator(ctx), "otra", issuer.ScopeDPO)
+			return err
+		}, nil, nil},
+		{"grant a scope that is not privileged", func(ctx context.Context) error {
+			_, err := s.GrantPrivilege(operator(ctx), "otra", "profile")
+			return err
+		}, issuer.ErrNotPrivileged, nil},
+		{"grant to an unknown client", func(ctx context.Context) error {
+			_, err := s.GrantPrivilege(operator(ctx), "nadie", issuer.ScopeAdmin)
+			return err
+		}, issuer.ErrNotFound, nil},
+		{"replace it through delegated administration without its privilege", func(ctx context.Context) error {
+			return s.PutClientKeepPrivileges(admin(ctx), otraWith())
+		}, issuer.ErrPrivileged, nil},
+		{"replace it through delegated administration, privilege kept", func(ctx context.Context) error {
+			c := otraWith(issuer.ScopeDPO)
+			c.Name = "Otra agencia"
+			return s.PutClientKeepPrivileges(admin(ctx), c)
+		}, nil, []wantEntry{byRegistrar(issuer.ActionClientRegister, "")}},
+		{"replace it as the operator: admin given, dpo taken", func(ctx context.Context) error {
+			return s.PutClient(operator(ctx), otraWith(issuer.ScopeAdmin))
+		}, nil, []wantEntry{
+			{action: issuer.ActionClientRegister, actor: audit.ActorSystem, actorID: "admin-cli", outcome: audit.Allowed},
+			privilege(issuer.ActionPrivilegeGrant, "admin-cli", "otra", issuer.ScopeAdmin),
+			privilege(issuer.ActionPrivilegeRevoke, "admin-cli", "otra", issuer.ScopeDPO),
+		}},
+		{"revoke a privileged scope", func(ctx context.Context) error {
+			_, err := s.RevokePrivilege(operator(ctx), "otra", issuer.ScopeAdmin)
+			return err
+		}, nil, []wantEntry{privilege(issuer.ActionPrivilegeRevoke, "admin-cli", "otra", issuer.ScopeAdmin)}},
+		{"revoke it again", func(ctx context.Context) error {
+			_, err := s.RevokePrivilege(operator(ctx), "otra", issuer.ScopeAdmin)
+			return err
+		}, nil, nil},
+		{"grant one to keep until the client goes", func(ctx context.Context) error {
+			_, err := s.GrantPrivilege(operator(ctx), "otra", issuer.ScopeAdmin)
+			return err
+		}, nil, []wantEntry{privilege(issuer.ActionPrivilegeGrant, "admin-cli", "otra", issuer.ScopeAdmin)}},
 		{"create an enrolment link", func(ctx context.Context) error { return s.CreateEnrolment(admin(ctx), newEnrolment("e1", "c1", now)) }, nil,
 			[]wantEntry{byRegistrar(issuer.ActionEnrolmentCreate, "c1")}},
 		{"use it", func(ctx context.Context) error {
@@ -147,7 +206,7 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 			[]wantEntry{citizen(issuer.ActionPasskeyRename)}},
 		{"rename someone else's passkey", func(ctx context.Context) error { return s.RenamePasskey(ctx, "c2", credID("p1"), "Mío") }, issuer.ErrNotFound, nil},
 		{"authorize the agency", func(ctx context.Context) error {
-			return s.CompleteAuthRequest(ctx, "ar-1", "c1", "sub-1", []string{"hwk"}, now)
+			return s.CompleteAuthRequest(ctx, "ar-1", "c1", "sub-1", "", []string{"hwk"}, now)
 		}, nil, []wantEntry{byAgency(issuer.ActionAuthorize, "c1", audit.Allowed, "email", "profile")}},
 		{"issue a machine token", func(ctx context.Context) error { return s.CreateAccessToken(ctx, machineToken) }, nil,
 			[]wantEntry{byAgency(issuer.ActionToken, "", audit.Allowed, "cedula:audit")}},
@@ -209,9 +268,9 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 		{"end the session", func(ctx context.Context) error { return s.DeleteSession(ctx, newSession("s1", "c1", now).IDHash) }, nil,
 			[]wantEntry{citizen(issuer.ActionSessionEnd)}},
 		{"end it again", func(ctx context.Context) error { return s.DeleteSession(ctx, newSession("s1", "c1", now).IDHash) }, nil, nil},
-		{"end every session, none left", func(ctx context.Context) error { return s.DeleteSessionsOf(ctx, "c1") }, nil, nil},
+		{"end every session, none left", func(ctx context.Context) error { _, err := s.DeleteSessionsOf(ctx, "c1"); return err }, nil, nil},
 		{"delete a client", func(ctx context.Context) error { return s.DeleteClient(admin(ctx), "otra") }, nil,
-			[]wantEntry{byRegistrar(issuer.ActionClientDelete, "")}},
+			[]wantEntry{byRegistrar(issuer.ActionClientDelete, ""), privilege(issuer.ActionPrivilegeRevoke, "registro-civil", "otra", issuer.ScopeAdmin)}},
 		{"delete it again", func(ctx context.Context) error { return s.DeleteClient(admin(ctx), "otra") }, issuer.ErrNotFound, nil},
 		{"erase the citizen", func(ctx context.Context) error { _, err := s.EraseCitizen(admin(ctx), "c1"); return err }, nil,
 			[]wantEntry{byRegistrar(issuer.ActionCitizenErase, "c1")}},

@@ -49,7 +49,8 @@ func completed(t *testing.T, s issuer.Store, id string) issuer.AuthRequest {
 	r := newAuthRequest(id, "tributaria", baseTime())
 	must(t, s.CreateAuthRequest(t.Context(), r), "CreateAuthRequest")
 	r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = "ana", "sub-ana", []string{"hwk", "user"}, baseTime().Add(-30*time.Second), true
-	must(t, s.CompleteAuthRequest(t.Context(), id, r.CitizenID, r.Subject, r.AMR, r.AuthTime), "CompleteAuthRequest")
+	r.SessionID = "sid-" + id
+	must(t, s.CompleteAuthRequest(t.Context(), id, r.CitizenID, r.Subject, r.SessionID, r.AMR, r.AuthTime), "CompleteAuthRequest")
 	return r
 }
 

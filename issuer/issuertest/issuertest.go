@@ -34,6 +34,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 		{"PutClientReplaces", testPutClientReplaces},
 		{"ListClients", testListClients},
 		{"DeleteClient", testDeleteClient},
+		{"GrantRevokePrivilege", testGrantRevokePrivilege},
+		{"PutClientKeepPrivileges", testPutClientKeepPrivileges},
+		{"PrivilegeConcurrent", testPrivilegeConcurrent},
 
 		{"PasskeyRoundTrip", testPasskeyRoundTrip},
 		{"PasskeyExists", testPasskeyExists},
@@ -74,11 +77,22 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) issuer.Store) {
 		{"RevokeGrant", testRevokeGrant},
 		{"GrantClients", testGrantClients},
 		{"DeleteTokensBefore", testDeleteTokensBefore},
+		{"RedeemCode", testRedeemCode},
+		{"RedeemCodeTwice", testRedeemCodeTwice},
+		{"RedeemCodeConcurrent", testRedeemCodeConcurrent},
 
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"SessionExpiry", testSessionExpiry},
 		{"DeleteSession", testDeleteSession},
 		{"DeleteSessionsOf", testDeleteSessionsOf},
+		{"SessionEndQueuesLogouts", testSessionEndQueuesLogouts},
+		{"ReauthenticationKeepsSession", testReauthenticationKeepsSession},
+		{"DeleteSessionsBySID", testDeleteSessionsBySID},
+		{"RevokeGrantQueuesLogouts", testRevokeGrantQueuesLogouts},
+		{"EraseCitizenQueuesLogouts", testEraseCitizenQueuesLogouts},
+		{"DeleteExpiredSessions", testDeleteExpiredSessions},
+		{"ClaimLogouts", testClaimLogouts},
+		{"ClaimLogoutsConcurrent", testClaimLogoutsConcurrent},
 
 		{"Ceremony", testCeremony},
 		{"CeremonyExpiry", testCeremonyExpiry},
@@ -361,6 +375,7 @@ func newEnrolment(name, citizenID string, created time.Time) issuer.Enrolment {
 func newSession(name, citizenID string, authTime time.Time) issuer.Session {
 	return issuer.Session{
 		IDHash:    blob("session:"+name, 32),
+		SID:       "sid-" + name,
 		CitizenID: citizenID,
 		AMR:       []string{"hwk", "user"},
 		AuthTime:  authTime,
@@ -418,6 +433,7 @@ func newAccessToken(id string, rt issuer.RefreshToken) issuer.AccessToken {
 		Scopes:         rt.Scopes,
 		Expiration:     rt.Created.Add(10 * time.Minute),
 		RefreshTokenID: rt.ID,
+		FamilyID:       rt.FamilyID,
 		JKT:            rt.JKT,
 	}
 }

@@ -71,7 +71,21 @@ func testNotFound(t *testing.T, newStore NewStore) {
 			return err
 		}},
 		{name: "CompleteAuthRequest", op: func(t *testing.T, s issuer.Store) error {
-			return s.CompleteAuthRequest(t.Context(), "nobody", "ana", "sub-ana", []string{"hwk"}, baseTime())
+			return s.CompleteAuthRequest(t.Context(), "nobody", "ana", "sub-ana", "sid-1", []string{"hwk"}, baseTime())
+		}},
+		{name: "RedeemCode stores nothing", op: func(t *testing.T, s issuer.Store) error {
+			rt := newRefreshToken("next-rt", "nobody", "ana", "tributaria", baseTime())
+			err := s.RedeemCode(t.Context(), "nobody", newAccessToken("next-at", rt), &rt)
+			if _, err := s.AccessToken(t.Context(), "next-at"); !errors.Is(err, issuer.ErrNotFound) {
+				t.Errorf("AccessToken after redeeming a missing request: got error %v, want %v", err, issuer.ErrNotFound)
+			}
+			return err
+		}},
+		{name: "FinishLogout", op: func(t *testing.T, s issuer.Store) error {
+			return s.FinishLogout(t.Context(), 987654)
+		}},
+		{name: "RetryLogout", op: func(t *testing.T, s issuer.Store) error {
+			return s.RetryLogout(t.Context(), 987654, baseTime())
 		}},
 		{name: "SaveCode", op: func(t *testing.T, s issuer.Store) error {
 			return s.SaveCode(t.Context(), "nobody", "code-1")
@@ -116,7 +130,12 @@ func testNotFound(t *testing.T, newStore NewStore) {
 			return s.DeleteSession(t.Context(), blob("session:nobody", 32))
 		}},
 		{name: "DeleteSessionsOf", orNil: true, op: func(t *testing.T, s issuer.Store) error {
-			return s.DeleteSessionsOf(t.Context(), "nobody")
+			_, err := s.DeleteSessionsOf(t.Context(), "nobody")
+			return err
+		}},
+		{name: "DeleteSessionsBySID", orNil: true, op: func(t *testing.T, s issuer.Store) error {
+			_, err := s.DeleteSessionsBySID(t.Context(), "ana", "sid-nobody")
+			return err
 		}},
 		{name: "RevokeFamily", orNil: true, op: func(t *testing.T, s issuer.Store) error {
 			return s.RevokeFamily(t.Context(), "nobody")

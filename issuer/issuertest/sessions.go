@@ -66,7 +66,11 @@ func testDeleteSessionsOf(t *testing.T, newStore NewStore) {
 	for _, sess := range sessions {
 		must(t, s.CreateSession(ctx, sess), "CreateSession")
 	}
-	must(t, s.DeleteSessionsOf(ctx, "ana"), "DeleteSessionsOf")
+	n, err := s.DeleteSessionsOf(ctx, "ana")
+	must(t, err, "DeleteSessionsOf")
+	if n != 2 {
+		t.Errorf("DeleteSessionsOf: got %d login sessions ended, want 2", n)
+	}
 	for _, sess := range sessions {
 		_, err := s.Session(ctx, sess.IDHash, baseTime())
 		if sess.CitizenID == "ana" {

@@ -301,8 +301,8 @@ func testRevokeFamily(t *testing.T, newStore NewStore) {
 	must(t, err, "RotateRefreshToken")
 	first.Used = true
 	family(t, s, "f2", "ana", "tributaria")
-	loose := newAccessToken("x-at", first)
-	loose.RefreshTokenID = ""
+	loose := newAccessToken("x-at", first) // the same grant's data, but of no family
+	loose.RefreshTokenID, loose.FamilyID = "", ""
 	must(t, s.CreateAccessToken(ctx, loose), "CreateAccessToken")
 
 	must(t, s.RevokeFamily(ctx, "f1"), "RevokeFamily")

@@ -59,6 +59,7 @@ type tokenRequest struct {
 	authTime  time.Time
 	familyID  string // refresh token family
 	jkt       string
+	sessionID string // sid of the login session the grant began in
 }
 
 func (t *tokenRequest) GetSubject() string               { return t.subject }

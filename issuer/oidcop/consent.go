@@ -26,6 +26,11 @@ type Consent interface {
 	// purposes (consent where they rest on consent), before the code is
 	// issued.
 	Agree(ctx context.Context, citizenID, clientID string, purposes []string, method consent.Method) error
+	// Agreed reports whether the citizen's consent is in force for every
+	// one of the purposes that rests on consent (a request that needs no
+	// new consent may complete without the consent screen). It reads the
+	// ledger without using any personal data.
+	Agreed(ctx context.Context, citizenID, clientID string, purposes []string) (bool, error)
 	// Release decides, for each of the purposes, whether categories of
 	// the citizen's data may go to clientID, appending every decision to
 	// the audit log, and returns the categories that may (the union over

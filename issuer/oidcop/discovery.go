@@ -2,6 +2,7 @@ package oidcop
 
 import (
 	"context"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -19,8 +20,11 @@ type discovery struct {
 	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
 }
 
-// Discovery serves OIDC Discovery §3 metadata with pairwise subjects, PAR
-// and DPoP advertised.
+// Discovery serves OIDC Discovery §3 metadata that advertises only what
+// works: the code flow (passkey login leaves no place for implicit or
+// password grants), the grants the token endpoint serves, pairwise
+// subjects, PAR, DPoP, back-channel logout with sid, and iss in every
+// authorization response.
 func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	resp, err := s.LegacyServer.Discovery(ctx, r)
 	if err != nil {
@@ -30,8 +34,20 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	if !ok {
 		return resp, nil
 	}
+	cfg.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	cfg.ResponseModesSupported = responseModes
+	cfg.GrantTypesSupported = nil
+	for _, g := range grantTypes {
+		cfg.GrantTypesSupported = append(cfg.GrantTypesSupported, oidc.GrantType(g))
+	}
+	cfg.DeviceAuthorizationEndpoint = ""
+	cfg.CheckSessionIframe = ""
+	cfg.RequestParameterSupported = false
+	cfg.RequestObjectSigningAlgValuesSupported = nil
+	cfg.BackChannelLogoutSupported = true
+	cfg.BackChannelLogoutSessionSupported = true
 	cfg.SubjectTypesSupported = []string{"pairwise", "public"}
-	cfg.RequestURIParameterSupported = true
+	cfg.RequestURIParameterSupported = false // request objects by reference (OIDC Core §6.2) are not fetched; PAR has its own metadata
 	cfg.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}
 	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic}
 	cfg.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}
@@ -42,8 +58,9 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	resp.Data = discovery{
 		DiscoveryConfiguration: cfg,
 		PAREndpoint:            s.issuer + parPath,
-		DPoPAlgs:               []string{"ES256", "EdDSA", "RS256", "PS256", "ES384"},
-		IssParameter:           false,
+		RequirePAR:             s.requirePAR,
+		DPoPAlgs:               strings.Fields(dpopAlgs),
+		IssParameter:           true,
 	}
 	return resp, nil
 }

@@ -2,11 +2,10 @@ package oidcop
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +52,8 @@ func (s *server) checkProof(r *http.Request, htu, ath string) (jose.DPoPProof, *
 	switch {
 	case p.HTM != r.Method:
 		return p, errInvalidDPoP("htm does not match the request method")
-	case p.HTU != htu:
+	case stripQuery(p.HTU) != htu:
+		// §4.3 point 9: compared without query and fragment.
 		return p, errInvalidDPoP("htu does not match the request URL")
 	case p.IAT.Before(now.Add(-proofWindow)) || p.IAT.After(now.Add(proofWindow)):
 		return p, errInvalidDPoP("iat is not recent")
@@ -64,6 +64,26 @@ func (s *server) checkProof(r *http.Request, htu, ath string) (jose.DPoPProof, *
 		return p, errInvalidDPoP("jti " + err.Error())
 	}
 	return p, nil
+}
+
+// grantTypes are the grants the token endpoint serves.
+var grantTypes = []string{string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken), string(oidc.GrantTypeClientCredentials)}
+
+// grantType returns the grant_type of a token request ("" when it has none
+// or the form cannot be read; zitadel then answers).
+func grantType(r *http.Request) string {
+	if r.Method != http.MethodPost || r.ParseForm() != nil {
+		return ""
+	}
+	return r.PostForm.Get("grant_type")
+}
+
+// stripQuery returns u without its query and fragment.
+func stripQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 // dpopToken serves a token request that carries a DPoP proof: the issued
@@ -106,57 +126,32 @@ func (s *server) tokenByValue(ctx context.Context, token string) (issuer.AccessT
 	return at, err == nil
 }
 
-// dpopResource checks the token presentation at a protected resource of the
-// provider (userinfo): a DPoP-bound token must come with a proof from its
-// key (§7.1), and may not be used as a bearer token (§7.2). It rewrites a
-// valid DPoP presentation into the bearer form zitadel reads.
-func (s *server) dpopResource(w http.ResponseWriter, r *http.Request, htu string) bool {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	deny := func(desc string) bool {
-		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="`+desc+`", algs="ES256 EdDSA RS256 PS256 ES384"`)
-		writeOAuthError(w, http.StatusUnauthorized, &oidc.Error{ErrorType: "invalid_token", Description: desc})
-		return false
-	}
-	switch strings.ToLower(scheme) {
-	case "dpop":
-		h := sha256.Sum256([]byte(tok))
-		p, oerr := s.checkProof(r, htu, base64.RawURLEncoding.EncodeToString(h[:]))
-		if oerr != nil {
-			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA RS256 PS256 ES384"`)
-			writeOAuthError(w, http.StatusUnauthorized, oerr)
-			return false
-		}
-		at, ok := s.tokenByValue(r.Context(), tok)
-		if !ok || at.JKT != p.JKT {
-			return deny("the token is not active or not bound to the proof's key")
-		}
-		r.Header.Set("Authorization", "Bearer "+tok)
-	case "bearer":
-		if at, ok := s.tokenByValue(r.Context(), tok); ok && at.JKT != "" {
-			return deny("a DPoP-bound token must be presented with a DPoP proof")
-		}
-	}
-	return true
-}
-
-// wrap adds PAR, DPoP and request_uri expansion around zitadel's handler.
+// wrap adds PAR, DPoP, the resource checks of userinfo, request_uri
+// expansion and the iss parameter of authorization responses around
+// zitadel's handler.
 func (s *server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case parPath:
 			s.par(w, r)
 			return
-		case "/authorize":
-			if !s.expandPAR(w, r) {
+		case authorizePath, callbackPath:
+			s.frontChannel(w, r, next)
+			return
+		case "/oauth/token":
+			if g := grantType(r); g != "" && !slices.Contains(grantTypes, g) {
+				// RFC 6749 §5.2: the grants the token endpoint serves are
+				// the ones discovery lists; zitadel would answer others
+				// with errors of its own.
+				writeOAuthError(w, http.StatusBadRequest, oidc.ErrUnsupportedGrantType().WithDescription("grant_type %q is not supported", g))
 				return
 			}
-		case "/oauth/token":
 			if len(r.Header.Values("DPoP")) > 0 {
 				s.dpopToken(w, r, next)
 				return
 			}
 		case "/userinfo":
-			if !s.dpopResource(w, r, s.issuer+"/userinfo") {
+			if !s.userinfo(w, r) {
 				return
 			}
 		}

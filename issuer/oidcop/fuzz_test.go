@@ -65,25 +65,40 @@ func headerSafe(v string) bool {
 	return true
 }
 
-// FuzzAccessToken presents arbitrary access tokens at userinfo: never a
-// 5xx, never a 200.
+// FuzzAccessToken presents arbitrary Authorization and DPoP headers at
+// userinfo: never a 5xx, never a 200, and every refusal in its RFC form —
+// 400, 401 or 403 with a WWW-Authenticate challenge (RFC 6750 §3, RFC 9449
+// §7.1).
 func FuzzAccessToken(f *testing.F) {
 	e := newEnv(f)
-	f.Add("")
-	f.Add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-	f.Fuzz(func(t *testing.T, tok string) {
-		if !headerSafe(tok) {
+	k, _ := jose.NewClientKey("ES256")
+	p, _ := k.SignDPoP("GET", e.srv.URL+"/userinfo", "x", time.Now())
+	f.Add("", "")
+	f.Add("Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "")
+	f.Add("DPoP AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", p)
+	f.Add("Basic dXNlcjpwYXNz", "")
+	f.Add("bearer ", "a.b.c")
+	f.Fuzz(func(t *testing.T, auth, dpop string) {
+		if !headerSafe(auth) || !headerSafe(dpop) {
 			t.Skip("not sendable as an HTTP header value")
 		}
 		req, _ := http.NewRequest("GET", e.srv.URL+"/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Authorization", auth)
+		if dpop != "" {
+			req.Header.Set("DPoP", dpop)
+		}
 		res, err := e.http.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if res.StatusCode >= 500 || res.StatusCode == 200 {
-			t.Fatalf("token %q: status %d, want a 4xx", tok, res.StatusCode)
+		switch res.StatusCode {
+		case 400, 401, 403:
+		default:
+			t.Fatalf("Authorization %q DPoP %q: status %d, want 400, 401 or 403", auth, dpop, res.StatusCode)
+		}
+		if res.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("Authorization %q DPoP %q: status %d without WWW-Authenticate", auth, dpop, res.StatusCode)
 		}
 	})
 }

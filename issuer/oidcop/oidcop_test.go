@@ -46,6 +46,9 @@ type env struct {
 	// endGrants makes a consent that ends end the agency's grant, as the
 	// server does (consent.Effects → Provider.EndGrant).
 	endGrants bool
+	// sid is the citizen's login session, stored, which the stand-in login
+	// page completes requests in.
+	sid string
 }
 
 // endGrants is the server's consent effect, when the test turns it on.
@@ -82,17 +85,19 @@ const (
 	machine      = "agency-machine"
 )
 
-func newEnv(t testing.TB) *env {
+// newEnv builds the environment; opts change the provider's configuration.
+func newEnv(t testing.TB, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	km, err := localkeys.Open(filepath.Join(t.TempDir(), "keystore.json"), localkeys.WithKEK(make([]byte, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvWith(t, km)
+	return newEnvWith(t, km, opts...)
 }
 
-// newEnvWith builds the environment over the key manager km.
-func newEnvWith(t testing.TB, km keys.Manager) *env {
+// newEnvWith builds the environment over the key manager km; opts change
+// the provider's configuration.
+func newEnvWith(t testing.TB, km keys.Manager, opts ...func(*oidcop.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.SQLite(t, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations)
@@ -115,16 +120,20 @@ func newEnvWith(t testing.TB, km keys.Manager) *env {
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	e.p, err = oidcop.New(ctx, oidcop.Config{
+	cfg := oidcop.Config{
 		Issuer: e.srv.URL, LoginPath: "/login", AccessTTL: 5 * time.Minute, IDTTL: 5 * time.Minute,
 		RefreshTTL: time.Hour, Secret: make([]byte, 32), AllowInsecure: true, Consent: e.consent,
-	}, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.p, err = oidcop.New(ctx, cfg, e.store, km, slog.New(slog.NewTextHandler(io.Discard, nil)), oidcop.NewMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/", e.p.Handler())
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		next, err := e.p.Complete(r.Context(), r.URL.Query().Get("authRequestID"), e.citizen.ID, []string{"hwk", "user"}, time.Now())
+		next, err := e.p.Complete(r.Context(), r.URL.Query().Get("authRequestID"), e.citizen.ID, e.sid, []string{"hwk", "user"}, time.Now())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -133,6 +142,11 @@ func newEnvWith(t testing.TB, km keys.Manager) *env {
 	})
 	e.citizen = issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "García", Birthdate: "1990-04-12", Email: "ana@example.org", Locale: "es", Created: time.Now()}
 	if err := e.store.CreateCitizen(ctx, e.citizen); err != nil {
+		t.Fatal(err)
+	}
+	e.sid = "sid-" + e.citizen.ID
+	if err := e.store.CreateSession(ctx, issuer.Session{IDHash: []byte("session-of-" + e.citizen.ID), SID: e.sid, CitizenID: e.citizen.ID,
+		AMR: []string{"hwk", "user"}, AuthTime: time.Now(), Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	e.agentKey, err = jose.NewClientKey(keys.ES256)

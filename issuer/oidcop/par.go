@@ -1,6 +1,7 @@
 package oidcop
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -92,6 +93,8 @@ func (s *server) checkPushed(c issuer.Client, q url.Values) *oidc.Error {
 		return oidc.ErrInvalidRequest().WithDescription("redirect_uri is not registered for this client")
 	case q.Get("response_type") != "code":
 		return errUnsupportedResponseType().WithDescription("only response_type=code is supported")
+	case q.Get("response_mode") != "" && !slices.Contains(responseModes, q.Get("response_mode")):
+		return oidc.ErrInvalidRequest().WithDescription("response_mode %q is not supported (query or fragment)", q.Get("response_mode"))
 	case q.Get("code_challenge") == "" && c.Public():
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)")
 	case q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256":
@@ -103,38 +106,48 @@ func (s *server) checkPushed(c issuer.Client, q url.Values) *oidc.Error {
 }
 
 // expandPAR replaces an authorization request that names a pushed request
-// (RFC 9126 §4) with the pushed parameters, consuming them. It writes the
-// error itself and returns false when the request_uri is not usable.
-func (s *server) expandPAR(w http.ResponseWriter, r *http.Request) bool {
+// (RFC 9126 §4) with the pushed parameters, consuming them, and returns
+// the request to serve, marked as pushed. When the request_uri is not
+// usable it returns the error and its status, which cannot go back to the
+// client (ErrRequestURI).
+func (s *server) expandPAR(r *http.Request) (*http.Request, int, *oidc.Error) {
 	q := r.URL.Query()
 	ru := q.Get("request_uri")
 	if ru == "" {
-		return true
+		return r, 0, nil
+	}
+	refuse := func(desc string) (*http.Request, int, *oidc.Error) {
+		return r, http.StatusBadRequest, errInvalidRequestURI().WithDescription("%s", desc).WithParent(ErrRequestURI)
 	}
 	id, ok := strings.CutPrefix(ru, parURIPrefix)
 	if !ok {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri was not issued by this server's PAR endpoint"))
-		return false
+		return refuse("request_uri was not issued by this server's PAR endpoint")
 	}
 	data, err := s.st.store.TakeCeremony(r.Context(), "par:"+id, s.st.now())
 	if errors.Is(err, issuer.ErrNotFound) {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri is unknown, used or expired"))
-		return false
+		return refuse("request_uri is unknown, used or expired")
 	} else if err != nil {
-		writeOAuthError(w, http.StatusInternalServerError, oidc.ErrServerError())
-		return false
+		return r, http.StatusInternalServerError, oidc.ErrServerError()
 	}
 	var pushed url.Values
 	if err := json.Unmarshal(data, &pushed); err != nil {
-		writeOAuthError(w, http.StatusInternalServerError, oidc.ErrServerError())
-		return false
+		return r, http.StatusInternalServerError, oidc.ErrServerError()
 	}
 	if q.Get("client_id") != pushed.Get("client_id") {
-		writeOAuthError(w, http.StatusBadRequest, errInvalidRequestURI().WithDescription("request_uri belongs to another client"))
-		return false
+		return refuse("request_uri belongs to another client")
 	}
+	r = r.WithContext(context.WithValue(r.Context(), pushedKey, true))
 	r.URL.RawQuery = pushed.Encode()
-	return true
+	return r, 0, nil
+}
+
+// pushedKey marks a request expanded from a pushed one.
+const pushedKey ctxKey = 2
+
+// pushed reports whether the authorization request came through PAR.
+func pushed(ctx context.Context) bool {
+	v, _ := ctx.Value(pushedKey).(bool)
+	return v
 }
 
 // writeOAuthError writes an RFC 6749 §5.2 error response.

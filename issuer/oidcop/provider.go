@@ -41,6 +41,16 @@ type Config struct {
 	// which user claims userinfo releases. Without it no purpose scope is
 	// allowed and userinfo releases no claim beyond "sub".
 	Consent Consent
+	// RequirePAR makes every client send its authorization requests
+	// through the PAR endpoint (RFC 9126 §5); a client can also be
+	// required to on its own (issuer.Client.RequirePAR).
+	RequirePAR bool
+	// ErrorPage, when set, shows a person's browser an authorization error
+	// that cannot be sent back to the client (frontChannel): it writes the
+	// page of e with status and no redirect. e.Parent is ErrClient,
+	// ErrRedirectURI, ErrRequestURI, ErrAuthRequest or ErrMalformed, or nil
+	// for a server error. Without it those errors are JSON.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error)
 }
 
 // Metrics counts what the provider does.
@@ -79,6 +89,7 @@ func (m *Metrics) tokenIssued(client bool) {
 // Provider is the OpenID provider.
 type Provider struct {
 	st      *storage
+	srv     *server
 	op      *op.Provider
 	handler http.Handler
 	cfg     Config
@@ -98,21 +109,23 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 	st := &storage{
 		store: store, keys: km, secret: derive(cfg.Secret, "pairwise"), cfg: cfg, log: log,
 		now: func() time.Time { return time.Now().UTC() }, metrics: m,
-		httpClient: &http.Client{Timeout: 10 * time.Second}, consent: cfg.Consent,
+		httpClient: &http.Client{Timeout: logoutTimeout}, consent: cfg.Consent,
+		logouts: logoutWorker{wake: make(chan struct{}, 1)},
 	}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], derive(cfg.Secret, "access-token"))
 	opCfg := &op.Config{
-		CryptoKey:                  cryptoKey,
-		CodeMethodS256:             true,
-		AuthMethodPost:             false,
-		AuthMethodPrivateKeyJWT:    true,
-		GrantTypeRefreshToken:      true,
-		RequestObjectSupported:     false,
-		SupportedUILocales:         []language.Tag{language.Spanish, language.English},
-		SupportedScopes:            []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
-		SupportedClaims:            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name", "family_name", "birthdate", "locale", "email", "email_verified"},
-		BackChannelLogoutSupported: true,
+		CryptoKey:                         cryptoKey,
+		CodeMethodS256:                    true,
+		AuthMethodPost:                    false,
+		AuthMethodPrivateKeyJWT:           true,
+		GrantTypeRefreshToken:             true,
+		RequestObjectSupported:            false,
+		SupportedUILocales:                []language.Tag{language.Spanish, language.English},
+		SupportedScopes:                   []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:                   []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "sid", "name", "given_name", "family_name", "birthdate", "locale", "email", "email_verified"},
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
 	}
 	tc, err := newTokenCrypto(cryptoKey[:])
 	if err != nil {
@@ -134,9 +147,10 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		issuer:       cfg.Issuer,
 		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
 		replay:       newReplayCache(),
+		requirePAR:   cfg.RequirePAR,
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
-	return &Provider{st: st, op: provider, handler: handler, cfg: cfg}, nil
+	return &Provider{st: st, srv: srv, op: provider, handler: handler, cfg: cfg}, nil
 }
 
 // derive returns a key for one use from the provider secret.
@@ -161,6 +175,13 @@ type RequestInfo struct {
 	// ForceLogin is prompt=login; MaxAge the request's max_age (0: none).
 	ForceLogin bool
 	MaxAge     time.Duration
+	// PromptNone is prompt=none (OIDC Core §3.1.2.1): no page may be
+	// shown; the request completes silently or fails (Fail) with
+	// login_required, consent_required or interaction_required.
+	PromptNone bool
+	// HintCitizenID is the citizen the request's id_token_hint named; ""
+	// without a hint, and "?" for a hint naming nobody known.
+	HintCitizenID string
 }
 
 // Info describes the pending request id.
@@ -169,7 +190,7 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 	if err != nil {
 		return RequestInfo{}, err
 	}
-	if p.st.now().Sub(r.Created) > authRequestTTL {
+	if p.st.now().Sub(r.Created) > authRequestTTL || r.Redeemed {
 		return RequestInfo{}, fmt.Errorf("oidcop: authorization request: %w", issuer.ErrExpired)
 	}
 	c, err := p.st.store.Client(ctx, r.ClientID)
@@ -177,7 +198,15 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 		return RequestInfo{}, err
 	}
 	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales,
-		ForceLogin: slices.Contains(r.Prompt, oidc.PromptLogin)}
+		ForceLogin: slices.Contains(r.Prompt, oidc.PromptLogin), PromptNone: slices.Contains(r.Prompt, oidc.PromptNone)}
+	if r.HintSubject != "" {
+		info.HintCitizenID, err = p.st.store.SubjectCitizen(ctx, subjectSector(c), r.HintSubject)
+		if errors.Is(err, issuer.ErrNotFound) {
+			info.HintCitizenID = "?"
+		} else if err != nil {
+			return RequestInfo{}, err
+		}
+	}
 	if r.MaxAge != nil {
 		info.MaxAge = time.Duration(*r.MaxAge) * time.Second
 		if *r.MaxAge == 0 {
@@ -193,9 +222,10 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 	return info, nil
 }
 
-// Complete records that citizenID logged in (with amr at authTime) and
-// consented to request id, and returns the URL that issues the code.
-func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
+// Complete records that citizenID logged in (with amr at authTime, in
+// login session sid) and consented to request id, and returns the URL that
+// issues the code.
+func (p *Provider) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
 	r, err := p.st.store.AuthRequest(ctx, id)
 	if err != nil {
 		return "", err
@@ -211,7 +241,7 @@ func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []str
 			return "", err
 		}
 	}
-	if err := p.st.store.CompleteAuthRequest(ctx, id, citizenID, sub, amr, authTime); err != nil {
+	if err := p.st.store.CompleteAuthRequest(ctx, id, citizenID, sub, sid, amr, authTime); err != nil {
 		return "", err
 	}
 	if p.st.metrics != nil {
@@ -223,6 +253,14 @@ func (p *Provider) Complete(ctx context.Context, id, citizenID string, amr []str
 // Deny ends request id with error=access_denied (OIDC Core §3.1.2.6) and
 // returns the client redirect that carries it.
 func (p *Provider) Deny(ctx context.Context, id string) (string, error) {
+	return p.Fail(ctx, id, oidc.ErrAccessDenied().WithDescription("the citizen declined"))
+}
+
+// Fail ends request id with the error e (OIDC Core §3.1.2.6: for
+// prompt=none login_required, consent_required, interaction_required) and
+// returns the client redirect that carries it, with the request's state
+// and the issuer (RFC 9207).
+func (p *Provider) Fail(ctx context.Context, id string, e *oidc.Error) (string, error) {
 	r, err := p.st.store.AuthRequest(ctx, id)
 	if err != nil {
 		return "", err
@@ -230,18 +268,42 @@ func (p *Provider) Deny(ctx context.Context, id string) (string, error) {
 	if err := p.st.store.DeleteAuthRequest(ctx, id); err != nil {
 		return "", err
 	}
-	u, err := url.Parse(r.RedirectURI)
-	if err != nil {
-		return "", err
+	params := url.Values{"error": {string(e.ErrorType)}}
+	if e.Description != "" {
+		params.Set("error_description", e.Description)
 	}
-	q := u.Query()
-	q.Set("error", "access_denied")
-	q.Set("error_description", "the citizen declined")
 	if r.State != "" {
-		q.Set("state", r.State)
+		params.Set("state", r.State)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return authResponseURL(r.RedirectURI, r.ResponseMode, params, p.cfg.Issuer)
+}
+
+// NeedsConsent reports whether citizenID must see the consent screen for
+// request id: when they never logged in to the client's sector, or when a
+// purpose the client names rests on consent and the citizen's consent to
+// it is not in force. A prompt=none request that needs it fails with
+// consent_required.
+func (p *Provider) NeedsConsent(ctx context.Context, id, citizenID string) (bool, error) {
+	r, err := p.st.store.AuthRequest(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	c, err := p.st.clientByID(ctx, r.ClientID)
+	if err != nil {
+		return false, err
+	}
+	sector := subjectSector(c)
+	if _, err := p.st.store.SubjectCitizen(ctx, sector, subject(p.st.secret, sector, citizenID)); errors.Is(err, issuer.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	purposes := Purposes(r.Scopes)
+	if len(purposes) == 0 || p.st.consent == nil {
+		return false, nil
+	}
+	ok, err := p.st.consent.Agreed(ctx, citizenID, r.ClientID, purposes)
+	return !ok, err
 }
 
 // Subject returns the identifier client clientID sees for citizenID.

@@ -20,10 +20,11 @@ import (
 // server is zitadel's LegacyServer with Cedula's stricter rules on top.
 type server struct {
 	*op.LegacyServer
-	st       *storage
-	issuer   string
-	tokenURL string
-	replay   *replayCache
+	st         *storage
+	issuer     string
+	tokenURL   string
+	replay     *replayCache
+	requirePAR bool // every client must use PAR (RFC 9126 §5)
 }
 
 // VerifyClient authenticates the client at the token, introspection and
@@ -144,11 +145,20 @@ func (s *server) verifyAssertion(ctx context.Context, assertion, formClientID st
 }
 
 // Authorize refuses authorization requests without PKCE from public clients
-// and any PKCE method but S256 (RFC 7636 §4.2; RFC 9700 §2.1.1). The error
+// and any PKCE method but S256 (RFC 7636 §4.2; RFC 9700 §2.1.1), response
+// modes other than query and fragment, and requests that did not come
+// through PAR from a client that must use it (RFC 9126 §5, §6). The error
 // goes back to the registered redirect URI.
 func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
 	c, _ := r.Client.(client)
+	if !slices.Contains(responseModes, string(r.Data.ResponseMode)) && r.Data.ResponseMode != "" {
+		mode := r.Data.ResponseMode
+		r.Data.ResponseMode = "" // the error itself goes in the query
+		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("response_mode %q is not supported (query or fragment)", mode))
+	}
 	switch {
+	case (s.requirePAR || c.c.RequirePAR) && !pushed(ctx):
+		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("authorization requests must be pushed to the PAR endpoint first (RFC 9126)"))
 	case r.Data.CodeChallenge == "" && c.c.Public():
 		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)"))
 	case r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
@@ -157,6 +167,7 @@ func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	return s.LegacyServer.Authorize(ctx, r)
 }
 
+// errorRedirect sends e to the client's redirect URI (the wrapper adds iss).
 func (s *server) errorRedirect(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest], e *oidc.Error) (*op.Redirect, error) {
 	return op.TryErrorRedirect(ctx, r.Data, e, s.Provider().Encoder(), nil)
 }

@@ -43,12 +43,15 @@ type storage struct {
 	clients clientCache
 	// httpClient delivers back-channel logout tokens.
 	httpClient *http.Client
+	logouts    logoutWorker
 	consent    Consent // cfg.Consent
 }
 
 var (
-	_ op.Storage                  = (*storage)(nil)
-	_ op.ClientCredentialsStorage = (*storage)(nil)
+	_ op.Storage                        = (*storage)(nil)
+	_ op.ClientCredentialsStorage       = (*storage)(nil)
+	_ op.CanSetUserinfoFromRequest      = (*storage)(nil)
+	_ op.CanTerminateSessionFromRequest = (*storage)(nil)
 )
 
 // randomID returns 256 random bits, base64url-encoded.
@@ -81,7 +84,9 @@ func tokenHash(v string) string {
 
 // ---- auth requests (OIDC Core §3.1.2)
 
-func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+// CreateAuthRequest stores a request zitadel validated; hintSubject is the
+// sub of its id_token_hint, when it had a valid one (OIDC Core §3.1.2.1).
+func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	r := issuer.AuthRequest{
 		ID:                  randomID(),
 		ClientID:            req.ClientID,
@@ -95,6 +100,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		CodeChallengeMethod: string(req.CodeChallengeMethod),
 		Prompt:              req.Prompt,
 		MaxAge:              req.MaxAge,
+		HintSubject:         hintSubject,
 		Created:             s.now(),
 	}
 	for _, l := range req.UILocales {
@@ -114,6 +120,11 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	if s.now().Sub(r.Created) > authRequestTTL {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the authorization request has expired")
 	}
+	if r.Redeemed {
+		// Its code was exchanged: the request is kept only to recognise a
+		// replayed code, and issues no other.
+		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired authorization request")
+	}
 	return authRequest{r}, nil
 }
 
@@ -129,22 +140,47 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if s.now().Sub(r.Created) > authRequestTTL {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code has expired")
 	}
+	if r.Redeemed {
+		// RFC 6749 §4.1.2: a code used twice is refused, and the tokens
+		// the first use issued are revoked (RedeemCode's reuse path
+		// revokes and records the refused redemption).
+		return nil, s.redeem(ctx, r, issuer.AccessToken{ClientID: r.ClientID, CitizenID: r.CitizenID, Scopes: r.Scopes}, nil)
+	}
 	return authRequest{r}, nil
+}
+
+// redeem stores the tokens of the code of r, or maps its reuse to
+// invalid_grant.
+func (s *storage) redeem(ctx context.Context, r issuer.AuthRequest, at issuer.AccessToken, rt *issuer.RefreshToken) error {
+	err := s.store.RedeemCode(ctx, r.ID, at, rt)
+	if errors.Is(err, issuer.ErrReused) {
+		s.log.WarnContext(ctx, "authorization code reuse detected; its tokens revoked", "client_id", r.ClientID)
+		return oidc.ErrInvalidGrant().WithDescription("authorization code already used; the tokens issued for it have been revoked")
+	}
+	return notFoundAs(err, oidc.ErrInvalidGrant().WithDescription("invalid or used authorization code"))
 }
 
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	return s.store.SaveCode(ctx, id, tokenHash(code))
 }
 
-func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	return s.store.DeleteAuthRequest(ctx, id)
-}
+// DeleteAuthRequest is what zitadel calls once a code has been exchanged:
+// the request is kept, marked redeemed by RedeemCode, so that a second
+// redemption is recognised until the request expires (housekeeping then
+// deletes it).
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // ---- tokens
 
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	at := s.accessFor(ctx, req)
-	if err := s.store.CreateAccessToken(ctx, at); err != nil {
+	var err error
+	if r, ok := req.(authRequest); ok {
+		err = s.redeem(ctx, r.r, at, nil)
+	} else {
+		err = s.store.CreateAccessToken(ctx, at)
+	}
+	if err != nil {
 		return "", time.Time{}, err
 	}
 	s.metrics.tokenIssued(at.CitizenID == "")
@@ -165,7 +201,7 @@ func (s *storage) accessFor(ctx context.Context, req op.TokenRequest) issuer.Acc
 	case authRequest:
 		at.ClientID, at.CitizenID = r.r.ClientID, r.r.CitizenID
 	case *tokenRequest:
-		at.ClientID, at.CitizenID = r.clientID, r.citizenID
+		at.ClientID, at.CitizenID, at.FamilyID = r.clientID, r.citizenID, r.familyID
 	case *clientRequest:
 		at.ClientID = r.clientID
 	}
@@ -186,22 +222,22 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		Expiration: s.now().Add(s.cfg.RefreshTTL).Truncate(time.Microsecond),
 	}
 	at.RefreshTokenID = rt.ID
+	var err error
 	switch r := req.(type) {
 	case authRequest:
-		rt.AMR, rt.AuthTime = r.r.AMR, r.r.AuthTime
+		// The first refresh token of a code's grant: the authorization
+		// request is the family, so that the code's reuse revokes it all.
+		rt.AMR, rt.AuthTime, rt.SessionID, rt.JKT = r.r.AMR, r.r.AuthTime, r.r.SessionID, jktFrom(ctx)
+		err = s.redeem(ctx, r.r, at, &rt)
 	case *tokenRequest:
-		rt.AMR, rt.AuthTime, rt.FamilyID, rt.JKT = r.amr, r.authTime, r.familyID, r.jkt
-	}
-	var err error
-	if current == "" {
-		rt.FamilyID, rt.JKT = randomID(), jktFrom(ctx)
-		err = s.store.CreateRefreshToken(ctx, rt, at)
-	} else {
+		rt.AMR, rt.AuthTime, rt.FamilyID, rt.JKT, rt.SessionID = r.amr, r.authTime, r.familyID, r.jkt, r.sessionID
 		err = s.store.RotateRefreshToken(ctx, tokenHash(current), rt, at)
 		if errors.Is(err, issuer.ErrReused) {
 			s.log.WarnContext(ctx, "refresh token reuse detected; grant revoked", "client_id", at.ClientID)
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used; the grant has been revoked")
 		}
+	default:
+		return "", "", time.Time{}, fmt.Errorf("oidcop: no refresh token for a %T", req)
 	}
 	if err != nil {
 		return "", "", time.Time{}, err
@@ -234,21 +270,8 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	}
 	return &tokenRequest{
 		clientID: rt.ClientID, citizenID: rt.CitizenID, subject: rt.Subject, audience: rt.Audience,
-		scopes: rt.Scopes, amr: rt.AMR, authTime: rt.AuthTime, familyID: rt.FamilyID, jkt: rt.JKT,
+		scopes: rt.Scopes, amr: rt.AMR, authTime: rt.AuthTime, familyID: rt.FamilyID, jkt: rt.JKT, sessionID: rt.SessionID,
 	}, nil
-}
-
-func (s *storage) TerminateSession(ctx context.Context, userID, clientID string) error {
-	c, err := s.store.Client(ctx, clientID)
-	if err != nil {
-		return nil
-	}
-	citizenID, err := s.store.SubjectCitizen(ctx, subjectSector(c), userID)
-	if err != nil {
-		return nil
-	}
-	s.backchannelLogout(ctx, citizenID)
-	return s.store.DeleteSessionsOf(ctx, citizenID)
 }
 
 // RevokeToken implements RFC 7009 §2.1: a refresh token revokes its whole
@@ -403,6 +426,23 @@ func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID st
 // carries just the subject.
 func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, userID, _ string, _ []string) error {
 	info.Subject = userID
+	return nil
+}
+
+// SetUserinfoFromRequest adds the ID token's sid (OIDC Back-Channel Logout
+// 1.0 §2.1; Front-Channel Logout 1.0 §3): the login session the grant
+// began in, the same for the ID tokens of its refreshes.
+func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+	var sid string
+	switch r := req.(type) {
+	case authRequest:
+		sid = r.r.SessionID
+	case *tokenRequest:
+		sid = r.sessionID
+	}
+	if sid != "" {
+		info.AppendClaims("sid", sid)
+	}
 	return nil
 }
 

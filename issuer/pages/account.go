@@ -75,6 +75,8 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 	h.renderAccount(w, r, lang, sess, http.StatusOK, nil, notice)
 }
 
+// renderAccount renders the account page; a notice confirms what the
+// citizen just did.
 func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang string, sess issuer.Session, status int, errs []web.FieldError, notice string) {
 	ctx := r.Context()
 	keys, err := h.store.PasskeysOf(ctx, sess.CitizenID)
@@ -106,6 +108,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang str
 	}
 	// The page's own path, so that the language switch returns to it.
 	r.URL.Path, r.URL.RawQuery = "/account", ""
+	confirm := notice != ""
 	// Consents awaiting renewal (their notice changed) are told at the top
 	// of the page, unless another notice has something to say.
 	if notice == "" {
@@ -123,7 +126,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang str
 		}
 	}
 	p := web.NewPage(w, r, h.csrf, lang, "account.title", data)
-	p.Errors, p.Notice = errs, notice
+	p.Errors, p.Notice, p.Confirm = errs, notice, confirm
 	h.page(w, r, status, "account", p)
 }
 

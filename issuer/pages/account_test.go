@@ -30,7 +30,10 @@ func TestAccount(t *testing.T) {
 	if a := finishOK(t, b.postJSON("/account/passkeys/finish", map[string]any{"credential": json.RawMessage(cred), "name": "Llave USB"})); a.Redirect != "/account?done=added" {
 		t.Errorf("redirect: got %q", a.Redirect)
 	}
-	wantPage(t, b.get("/account?done=added"), http.StatusOK, "es", "Llave de acceso añadida.", "Teléfono", "Llave USB")
+	// The confirmation takes the focus as the page loads, so a screen
+	// reader reads it out.
+	wantPage(t, b.get("/account?done=added"), http.StatusOK, "es", "Llave de acceso creada. Ya puedes usarla para iniciar sesión.",
+		`<div class="notice" id="notice" role="status" tabindex="-1" autofocus>`, "Teléfono", "Llave USB")
 
 	// Rename.
 	wantRedirect(t, b.postForm("/account/passkeys/rename", url.Values{"id": {firstID}, "name": {"Mi Android"}}), "/account?done=renamed")
@@ -138,7 +141,7 @@ func TestRecovery(t *testing.T) {
 			t.Errorf("an old passkey is still there")
 		}
 	}
-	wantPage(t, b.get("/account?done=recovered"), http.StatusOK, "es", "Nueva llave de acceso registrada.", "Nuevo")
+	wantPage(t, b.get("/account?done=recovered"), http.StatusOK, "es", "Nueva llave de acceso creada. Ya puedes usarla para iniciar sesión.", "Nuevo")
 	// The other browser's session ended with the old passkeys.
 	wantRedirect(t, old.get("/account"), "/login")
 	// The code was single use, and the recovery session is over.

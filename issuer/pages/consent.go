@@ -3,19 +3,85 @@ package pages
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/web"
 )
 
 type consentData struct {
-	ClientName    string
-	CitizenName   string
-	Purpose       string
-	Claims        []string
-	Scopes        []string
+	ClientName  string
+	CitizenName string
+	Purposes    []purposeView
+	// Data and Permissions are catalog keys: what the scopes release and
+	// allow, in plain words.
+	Data          []string
+	Permissions   []string
 	AuthRequestID string
 	LoginURL      string
+}
+
+type purposeView struct{ Name, Description string }
+
+// What each scope releases or allows, as catalog keys. openid is the
+// sign-in itself (OIDC Core §3.1.2.1) and purpose scopes are shown as their
+// purposes; any other scope is never shown as written but as "other
+// permissions the agency has not described".
+var (
+	scopeData = map[string]string{ // OIDC Core §5.4
+		"profile": "consent.data.profile",
+		"email":   "consent.data.email",
+	}
+	scopePermissions = map[string]string{
+		"offline_access": "consent.permission.offline_access", // OIDC Core §11
+	}
+)
+
+// describe says what a request asks for in lang: its purposes by their
+// registered name and description, the data its scopes release and the
+// other permissions they give.
+func describe(info AuthRequestInfo, lang string) (purposes []purposeView, data, perms []string) {
+	named := map[string]bool{}
+	for _, p := range info.Purposes {
+		named[p.Scope] = true
+		purposes = append(purposes, purposeView{Name: inLang(p.Name, lang), Description: inLang(p.Description, lang)})
+	}
+	other := false
+	for _, sc := range info.Scopes {
+		switch {
+		case sc == "openid" || named[sc]:
+		case scopeData[sc] != "":
+			data = appendNew(data, scopeData[sc])
+		case scopePermissions[sc] != "":
+			perms = appendNew(perms, scopePermissions[sc])
+		default:
+			other = true
+		}
+	}
+	if other {
+		perms = append(perms, "consent.permission.other")
+	}
+	return purposes, data, perms
+}
+
+// inLang picks the text for lang, else the first language that has one.
+func inLang(text map[string]string, lang string) string {
+	if t := text[lang]; t != "" {
+		return t
+	}
+	for _, l := range web.Langs {
+		if t := text[l]; t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 // consentPage serves GET /consent?authRequestID=…: what the agency asks
@@ -30,6 +96,10 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 	info, err := h.flow.AuthRequestInfo(ctx, id)
 	if err != nil {
 		h.authRequestFailed(w, r, web.Negotiate(r), err)
+		return
+	}
+	if info.PromptNone {
+		h.silent(w, r, id, info)
 		return
 	}
 	lang := web.Negotiate(r, info.UILocales...)
@@ -49,13 +119,10 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.failPage(w, r, lang, err)
 		return
 	}
-	purpose := info.Purpose
-	if t, ok := info.PurposeByLang[lang]; ok {
-		purpose = t
-	}
+	purposes, data, perms := describe(info, lang)
 	h.page(w, r, http.StatusOK, "consent", web.NewPage(w, r, h.csrf, lang, "consent.title", consentData{
-		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purpose: purpose,
-		Claims: info.Claims, Scopes: info.Scopes, AuthRequestID: id, LoginURL: loginURL(id),
+		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purposes: purposes,
+		Data: data, Permissions: perms, AuthRequestID: id, LoginURL: loginURL(id),
 	}))
 }
 
@@ -89,7 +156,7 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	var next string
 	if decision == "approve" {
-		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.AMR, sess.AuthTime)
+		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime)
 	} else {
 		next, err = h.flow.Deny(ctx, id)
 	}

@@ -38,16 +38,21 @@ type fakeFlow struct {
 	requests  map[string]pages.AuthRequestInfo
 	completed map[string]completion
 	denied    []string
+	failed    map[string]string // request → error code
+	// consent lists the requests that need the citizen's consent.
+	consent map[string]bool
 }
 
 type completion struct {
 	citizenID string
+	sid       string
 	amr       []string
 	authTime  time.Time
 }
 
 func newFakeFlow() *fakeFlow {
-	return &fakeFlow{requests: map[string]pages.AuthRequestInfo{}, completed: map[string]completion{}}
+	return &fakeFlow{requests: map[string]pages.AuthRequestInfo{}, completed: map[string]completion{},
+		failed: map[string]string{}, consent: map[string]bool{}}
 }
 
 func (f *fakeFlow) add(id string, info pages.AuthRequestInfo) {
@@ -66,14 +71,34 @@ func (f *fakeFlow) AuthRequestInfo(_ context.Context, id string) (pages.AuthRequ
 	return info, nil
 }
 
-func (f *fakeFlow) Complete(_ context.Context, id, citizenID string, amr []string, authTime time.Time) (string, error) {
+func (f *fakeFlow) Complete(_ context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.requests[id]; !ok {
 		return "", fmt.Errorf("auth request: %w", issuer.ErrNotFound)
 	}
-	f.completed[id] = completion{citizenID, amr, authTime}
+	f.completed[id] = completion{citizenID, sid, amr, authTime}
 	return "https://agency.example/callback?code=c-" + id, nil
+}
+
+func (f *fakeFlow) Fail(_ context.Context, id, code string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.requests[id]; !ok {
+		return "", fmt.Errorf("auth request: %w", issuer.ErrNotFound)
+	}
+	f.failed[id] = code
+	delete(f.requests, id)
+	return "https://agency.example/callback?error=" + code, nil
+}
+
+func (f *fakeFlow) NeedsConsent(_ context.Context, id, _ string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.requests[id]; !ok {
+		return false, fmt.Errorf("auth request: %w", issuer.ErrNotFound)
+	}
+	return f.consent[id], nil
 }
 
 func (f *fakeFlow) Deny(_ context.Context, id string) (string, error) {
@@ -115,6 +140,7 @@ type env struct {
 	flow  *fakeFlow
 	clock *clock
 	logs  *syncBuffer
+	h     *pages.Handler
 	srv   *httptest.Server
 	auth  *passkeytest.Authenticator
 }
@@ -146,6 +172,7 @@ func newEnv(t *testing.T, mod func(*pages.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/web"
 )
 
@@ -40,6 +41,10 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if id != "" && info.PromptNone {
+		h.silent(w, r, id, info)
+		return
+	}
 	lang := web.Negotiate(r, info.UILocales...)
 	sess, err := h.session(r)
 	switch {
@@ -59,6 +64,61 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		p.Notice = p.T("login.signed_out")
 	}
 	h.page(w, r, http.StatusOK, "login", p)
+}
+
+// silent answers a prompt=none request (OIDC Core §3.1.2.1) without
+// showing any page: it completes when the citizen has a login session the
+// request may reuse and nothing needs their consent, and otherwise sends
+// the agency login_required or consent_required (§3.1.2.6).
+func (h *Handler) silent(w http.ResponseWriter, r *http.Request, id string, info AuthRequestInfo) {
+	ctx := r.Context()
+	lang := web.Negotiate(r, info.UILocales...)
+	fail := func(code string) {
+		next, err := h.flow.Fail(ctx, id, code)
+		if err != nil {
+			h.authRequestFailed(w, r, lang, err)
+			return
+		}
+		h.log.InfoContext(ctx, "silent authentication refused", "client_id", info.ClientID, "error", code)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+	sess, err := h.session(r)
+	switch {
+	case errors.Is(err, errNoSession):
+		fail(ErrLoginRequired)
+		return
+	case err != nil:
+		h.failPage(w, r, lang, err)
+		return
+	case info.ForceLogin, info.MaxAge > 0 && h.now().Sub(sess.AuthTime) > info.MaxAge,
+		info.HintCitizenID != "" && info.HintCitizenID != sess.CitizenID:
+		// max_age=0, a session too old for max_age, or an id_token_hint
+		// naming someone else than who is logged in: only a login would do.
+		fail(ErrLoginRequired)
+		return
+	}
+	if _, err := h.store.Citizen(ctx, sess.CitizenID); errors.Is(err, issuer.ErrNotFound) {
+		fail(ErrLoginRequired)
+		return
+	} else if err != nil {
+		h.failPage(w, r, lang, err)
+		return
+	}
+	needs, err := h.flow.NeedsConsent(ctx, id, sess.CitizenID)
+	if err != nil {
+		h.authRequestFailed(w, r, lang, err)
+		return
+	}
+	if needs {
+		fail(ErrConsentRequired)
+		return
+	}
+	next, err := h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime)
+	if err != nil {
+		h.authRequestFailed(w, r, lang, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // authRequestFailed answers a page for an AuthFlow failure.

@@ -20,12 +20,25 @@ import (
 type AuthFlow interface {
 	// AuthRequestInfo describes a pending request for the consent page.
 	AuthRequestInfo(ctx context.Context, authRequestID string) (AuthRequestInfo, error)
-	// Complete records the logged-in citizen and their consent and
-	// returns where to send the browser next.
-	Complete(ctx context.Context, authRequestID, citizenID string, amr []string, authTime time.Time) (redirect string, err error)
+	// Complete records the logged-in citizen (in login session sid) and
+	// their consent and returns where to send the browser next.
+	Complete(ctx context.Context, authRequestID, citizenID, sid string, amr []string, authTime time.Time) (redirect string, err error)
 	// Deny returns the client redirect carrying error=access_denied.
 	Deny(ctx context.Context, authRequestID string) (redirect string, err error)
+	// Fail ends the request with an OIDC error code (ErrLoginRequired,
+	// ErrConsentRequired, …) and returns the client redirect carrying it.
+	Fail(ctx context.Context, authRequestID, code string) (redirect string, err error)
+	// NeedsConsent reports whether the citizen must see the consent
+	// screen for the request (a first login to the agency, or a purpose
+	// without consent in force).
+	NeedsConsent(ctx context.Context, authRequestID, citizenID string) (bool, error)
 }
+
+// Error codes of Fail for prompt=none (OIDC Core §3.1.2.6).
+const (
+	ErrLoginRequired   = "login_required"
+	ErrConsentRequired = "consent_required"
+)
 
 // AuthRequestInfo describes a pending authorization request.
 type AuthRequestInfo struct {
@@ -33,10 +46,9 @@ type AuthRequestInfo struct {
 	ClientName string   // the agency's name, shown to the citizen
 	Scopes     []string // requested scopes
 	Claims     []string // user claims the scopes release (OIDC Core §5.4)
-	// Purpose is the agency's stated purpose; empty when the agency stated
-	// none. PurposeByLang, when it has the page's language, overrides it.
-	Purpose       string
-	PurposeByLang map[string]string
+	// Purposes are the purposes of the consent registry that the request
+	// names; none when the agency stated none.
+	Purposes []Purpose
 	// UILocales are the request's ui_locales (OIDC Core §3.1.2.1), a
 	// language hint weaker than the citizen's own switch.
 	UILocales []string
@@ -46,6 +58,21 @@ type AuthRequestInfo struct {
 	// MaxAge is the request's max_age; 0 for none. A session older than
 	// this must not be reused.
 	MaxAge time.Duration
+	// PromptNone is prompt=none: no page may be shown (silent).
+	PromptNone bool
+	// HintCitizenID is the citizen the request's id_token_hint names
+	// ("" without a hint; a value matching nobody when it names nobody).
+	HintCitizenID string
+}
+
+// Purpose is a purpose of the consent registry that an authorization
+// request names: what the citizen's "allow" consents to.
+type Purpose struct {
+	// Scope is the request's scope that names the purpose; the consent
+	// screen shows the purpose instead.
+	Scope string
+	// Name and Description by language (es, en).
+	Name, Description map[string]string
 }
 
 // Config builds a Handler.

@@ -75,8 +75,10 @@ func TestEnrolLoginConsent(t *testing.T) {
 	wantPage(t, b.get("/login?done=signedout"), http.StatusOK, "es", "Has cerrado la sesión.")
 
 	// An agency asks; the citizen logs in with the passkey.
-	e.flow.add("req-1", pages.AuthRequestInfo{ClientID: "tax", ClientName: "Agencia Tributaria", Scopes: []string{"openid", "profile"},
-		Claims: []string{"given_name", "birthdate"}, Purpose: "Presentar tu declaración"})
+	e.flow.add("req-1", pages.AuthRequestInfo{ClientID: "tax", ClientName: "Agencia Tributaria", Scopes: []string{"openid", "profile", "purpose:tax-filing"},
+		Claims: []string{"given_name", "birthdate"}, Purposes: []pages.Purpose{{Scope: "purpose:tax-filing",
+			Name:        map[string]string{"es": "Presentar tu declaración", "en": "Filing your tax return"},
+			Description: map[string]string{"es": "Tu nombre para la declaración.", "en": "Your name for the return."}}}})
 	r = b.get("/login?authRequestID=req-1")
 	wantPage(t, r, http.StatusOK, "es", "Agencia Tributaria te pide que inicies sesión.", `autocomplete="username webauthn"`,
 		`name="authRequestID" value="req-1"`)
@@ -90,8 +92,11 @@ func TestEnrolLoginConsent(t *testing.T) {
 	}
 
 	r = b.get("/consent?authRequestID=req-1")
-	wantPage(t, r, http.StatusOK, "es", "¿Compartir tus datos con Agencia Tributaria?", "Presentar tu declaración",
-		"Fecha de nacimiento", "Confirmar tu identidad", "Sesión iniciada como Ana Pérez.", `value="approve"`)
+	wantPage(t, r, http.StatusOK, "es", "¿Compartir tus datos con Agencia Tributaria?", "<h3>Presentar tu declaración</h3>",
+		"Tu nombre para la declaración.", "Tu nombre, tu fecha de nacimiento y tu idioma preferido", "Sesión iniciada como Ana Pérez.", `value="approve"`)
+	if strings.Contains(r.body, "purpose:") {
+		t.Errorf("consent page: a raw purpose scope is shown")
+	}
 	before := time.Now()
 	r = b.postForm("/consent", url.Values{"authRequestID": {"req-1"}, "decision": {"approve"}})
 	wantRedirect(t, r, "https://agency.example/callback?code=c-req-1")

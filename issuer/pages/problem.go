@@ -133,7 +133,8 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, lang, slug str
 
 type errorData struct {
 	Detail    string // catalog key
-	Back      string
+	Code      string // an OAuth error code to show; empty for none
+	Back      string // a link onwards; empty for none
 	BackLabel string // catalog key
 }
 

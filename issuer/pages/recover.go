@@ -57,7 +57,7 @@ func (h *Handler) recoverCode(w http.ResponseWriter, r *http.Request) {
 		h.failPage(w, r, lang, err)
 		return
 	}
-	if err := h.openSession(ctx, w, recoveryCookie, citizenID, []string{amrRecovery}, h.recTTL, http.SameSiteStrictMode); err != nil {
+	if err := h.openSession(ctx, w, recoveryCookie, citizenID, "", []string{amrRecovery}, h.recTTL, http.SameSiteStrictMode); err != nil {
 		h.failPage(w, r, lang, err)
 		return
 	}
@@ -135,7 +135,7 @@ func (h *Handler) recoverFinish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Ends the recovery session too.
-		if err := h.store.DeleteSessionsOf(ctx, c.ID); err != nil {
+		if _, err := h.store.DeleteSessionsOf(ctx, c.ID); err != nil {
 			h.fail(w, r, lang, err)
 			return
 		}

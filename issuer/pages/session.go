@@ -78,19 +78,42 @@ func (h *Handler) recovery(r *http.Request) (issuer.Session, error) {
 }
 
 // startSession logs the citizen in: a new session (never one the browser
-// brought, against session fixation) in a new cookie.
+// brought, against session fixation) in a new cookie. When the browser
+// brought a login session of the same citizen (a re-authentication, for
+// prompt=login or max_age), the new cookie carries its SID on: the
+// session goes on and the agencies logged in through it keep theirs.
+// Otherwise the old session ends, which tells its agencies.
 func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, citizenID string, amr []string) error {
+	var old []byte
+	sid := ""
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= 64 {
-		_ = h.store.DeleteSession(ctx, hashSecret(c.Value))
+		old = hashSecret(c.Value)
+		prev, err := h.store.Session(ctx, old, h.now())
+		if err == nil && prev.CitizenID == citizenID && prev.SID != "" && !slices.Contains(prev.AMR, amrRecovery) {
+			sid = prev.SID
+		}
 	}
-	return h.openSession(ctx, w, sessionCookie, citizenID, amr, h.ttl, http.SameSiteLaxMode)
+	if sid == "" {
+		sid = newSecret()
+	}
+	if err := h.openSession(ctx, w, sessionCookie, citizenID, sid, amr, h.ttl, http.SameSiteLaxMode); err != nil {
+		return err
+	}
+	if old != nil {
+		// After the new row exists, so that a carried-on SID never has no
+		// row and does not end.
+		_ = h.store.DeleteSession(ctx, old)
+	}
+	return nil
 }
 
-func (h *Handler) openSession(ctx context.Context, w http.ResponseWriter, cookie, citizenID string, amr []string, ttl time.Duration, same http.SameSite) error {
+// openSession stores a session in login session sid ("" for a recovery
+// session, which logs in to no agency) and sets its cookie.
+func (h *Handler) openSession(ctx context.Context, w http.ResponseWriter, cookie, citizenID, sid string, amr []string, ttl time.Duration, same http.SameSite) error {
 	secret := newSecret()
 	now := h.now().UTC()
 	err := h.store.CreateSession(ctx, issuer.Session{
-		IDHash: hashSecret(secret), CitizenID: citizenID, AMR: amr, AuthTime: now, Expires: now.Add(ttl),
+		IDHash: hashSecret(secret), SID: sid, CitizenID: citizenID, AMR: amr, AuthTime: now, Expires: now.Add(ttl),
 	})
 	if err != nil {
 		return err

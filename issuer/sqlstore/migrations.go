@@ -113,6 +113,48 @@ CREATE TABLE issuer_ceremonies (
 );
 `
 
+// schemaV2 adds what ends a login well:
+//   - sessions get a public session ID (sid, OIDC Back-Channel Logout 1.0
+//     §2.1) shared by the rows of one login session with Cedula, so that a
+//     re-authentication can replace the cookie without ending the session;
+//   - issuer_session_clients records which clients a session logged in to,
+//     and issuer_logouts is the durable outbox of back-channel logout
+//     notifications, written in the transaction that ends a session;
+//   - an authorization request remembers that its code was redeemed, and
+//     every access token names the grant (family) it came from, so that a
+//     second redemption revokes everything the first one issued
+//     (RFC 6749 §4.1.2); access tokens issued with a refresh token take
+//     their family from it;
+//   - clients may be required to use pushed authorization requests
+//     (RFC 9126 §6).
+const schemaV2 = `
+ALTER TABLE issuer_sessions ADD COLUMN sid TEXT NOT NULL DEFAULT '';
+CREATE INDEX issuer_sessions_sid ON issuer_sessions (sid);
+CREATE TABLE issuer_session_clients (
+	sid TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	PRIMARY KEY (sid, client_id)
+);
+CREATE INDEX issuer_session_clients_citizen ON issuer_session_clients (citizen_id, client_id);
+CREATE TABLE issuer_logouts (
+	id {SERIAL} PRIMARY KEY,
+	client_id TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	sid TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	attempts INTEGER NOT NULL,
+	next_attempt BIGINT NOT NULL
+);
+CREATE INDEX issuer_logouts_due ON issuer_logouts (next_attempt);
+ALTER TABLE issuer_auth_requests ADD COLUMN redeemed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE issuer_access_tokens ADD COLUMN family_id TEXT NOT NULL DEFAULT '';
+UPDATE issuer_access_tokens SET family_id = COALESCE((SELECT r.family_id FROM issuer_refresh_tokens r
+	WHERE r.id = issuer_access_tokens.refresh_token_id), '') WHERE refresh_token_id <> '';
+CREATE INDEX issuer_access_tokens_family ON issuer_access_tokens (family_id) WHERE family_id <> '';
+ALTER TABLE issuer_clients ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0;
+`
+
 // schemaV4 indexes the tokens by expiry, so that housekeeping deletes
 // expired tokens a bounded batch at a time (DeleteTokensBefore) instead of
 // scanning both tables in one transaction, which at the token endpoint's
@@ -131,6 +173,12 @@ var Migrations = []db.Migration{
 		Version:  1,
 		SQLite:   strings.ReplaceAll(schemaV1, "{BLOB}", "BLOB"),
 		Postgres: strings.ReplaceAll(schemaV1, "{BLOB}", "BYTEA"),
+	},
+	{
+		Room:     "issuer",
+		Version:  2,
+		SQLite:   strings.ReplaceAll(schemaV2, "{SERIAL}", "INTEGER"),
+		Postgres: strings.ReplaceAll(schemaV2, "{SERIAL}", "BIGSERIAL"),
 	},
 	{Room: "issuer", Version: 4, SQLite: schemaV4, Postgres: schemaV4},
 }

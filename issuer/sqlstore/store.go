@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -145,6 +146,11 @@ func (s *Store) EraseCitizen(ctx context.Context, id string) (issuer.Erased, err
 		if err := affected("erase citizen", res); err != nil {
 			return err
 		}
+		// Every agency holding a session or a live token of the citizen
+		// is told that it ended, before the sessions and tokens go.
+		if err := s.endGrantSessions(ctx, tx, id, ""); err != nil {
+			return fmt.Errorf("erase citizen: %w", err)
+		}
 		for _, d := range []struct {
 			n     *int
 			query string
@@ -186,38 +192,135 @@ func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) 
 // ---- clients
 
 const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth_method, secret_hash, jwks,
-	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created`
+	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created, require_par`
 
 // selectClient reads one client's registration.
 const selectClient = `SELECT ` + clientCols + ` FROM issuer_clients WHERE id = $1`
 
 func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
+	return s.putClient(ctx, c, false)
+}
+
+func (s *Store) PutClientKeepPrivileges(ctx context.Context, c issuer.Client) error {
+	return s.putClient(ctx, c, true)
+}
+
+// putClient creates or replaces c; with keep, only when its privileged
+// scopes stay as stored. It records the registration, then one entry per
+// privileged scope granted or revoked.
+func (s *Store) putClient(ctx context.Context, c issuer.Client, keep bool) error {
 	args := []any{c.ID, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs), jsonList(c.GrantTypes),
 		c.AuthMethod, c.SecretHash, c.JWKS, c.SubjectType, c.SectorID, c.IDTokenAlg, c.BackchannelLogoutURI,
-		jsonList(c.Scopes), us(c.Created)}
+		jsonList(c.Scopes), us(c.Created), b2i(c.RequirePAR)}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		old, found, err := s.lockClient(ctx, tx, c.ID)
+		if err != nil {
+			return fmt.Errorf("put client: %w", err)
+		}
+		granted, revoked := issuer.PrivilegeChanges(old, c)
+		if keep && len(granted)+len(revoked) > 0 {
+			return fmt.Errorf("put client %q: %w: it would grant %q and revoke %q", c.ID, issuer.ErrPrivileged, granted, revoked)
+		}
 		// A registration that changes nothing but its time (the
 		// configured clients, synced at every start) is neither
 		// written nor audited.
-		old, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, c.ID))
-		if err == nil && sameClient(old, c) {
+		if found && sameClient(old, c) {
 			return nil
 		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("put client: %w", err)
-		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO issuer_clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris,
 		post_logout_uris = excluded.post_logout_uris, grant_types = excluded.grant_types,
 		auth_method = excluded.auth_method, secret_hash = excluded.secret_hash, jwks = excluded.jwks,
 		subject_type = excluded.subject_type, sector_id = excluded.sector_id, id_token_alg = excluded.id_token_alg,
-		backchannel_logout_uri = excluded.backchannel_logout_uri, scopes = excluded.scopes, created = excluded.created`, args...)
+		backchannel_logout_uri = excluded.backchannel_logout_uri, scopes = excluded.scopes, created = excluded.created,
+		require_par = excluded.require_par`, args...)
 		if err != nil {
 			return fmt.Errorf("put client: %w", err)
 		}
-		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientRegister, actorOr(ctx, system), "", audit.Allowed, nil))
+		actor := actorOr(ctx, system)
+		entries := []audit.Entry{s.entry(ctx, issuer.ActionClientRegister, actor, "", audit.Allowed, nil)}
+		entries = append(entries, s.privilegeEntries(ctx, actor, c.ID, granted, revoked)...)
+		return s.record(ctx, tx, entries...)
 	})
+}
+
+// lockClient reads the client with id in tx, locking its row on
+// PostgreSQL (SQLite's transactions hold the write lock from BEGIN), so
+// that a change computed from it cannot undo a concurrent one. found is
+// false, with no error, when there is none.
+func (s *Store) lockClient(ctx context.Context, tx *sql.Tx, id string) (c issuer.Client, found bool, err error) {
+	q := `SELECT ` + clientCols + ` FROM issuer_clients WHERE id = $1`
+	if s.db.Dialect == db.Postgres {
+		q += ` FOR UPDATE`
+	}
+	c, err = scanClient(tx.QueryRowContext(ctx, q, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return issuer.Client{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// privilegeEntries are the entries of privileged scopes granted to and
+// revoked from clientID by actor.
+func (s *Store) privilegeEntries(ctx context.Context, actor audit.Actor, clientID string, granted, revoked []string) []audit.Entry {
+	var out []audit.Entry
+	for _, ch := range []struct {
+		action string
+		scopes []string
+	}{{issuer.ActionPrivilegeGrant, granted}, {issuer.ActionPrivilegeRevoke, revoked}} {
+		for _, scope := range ch.scopes {
+			out = append(out, s.entry(ctx, ch.action, actor, "", audit.Allowed, issuer.PrivilegeCategories(clientID, scope)))
+		}
+	}
+	return out
+}
+
+func (s *Store) GrantPrivilege(ctx context.Context, clientID, scope string) (bool, error) {
+	return s.changePrivilege(ctx, clientID, scope, true)
+}
+
+func (s *Store) RevokePrivilege(ctx context.Context, clientID, scope string) (bool, error) {
+	return s.changePrivilege(ctx, clientID, scope, false)
+}
+
+// changePrivilege adds (grant) or removes scope from the client's scopes,
+// with its entry, unless the client already holds it (or does not).
+func (s *Store) changePrivilege(ctx context.Context, clientID, scope string, grant bool) (bool, error) {
+	op := "revoke privilege"
+	if grant {
+		op = "grant privilege"
+	}
+	if !issuer.IsPrivileged(scope) {
+		return false, fmt.Errorf("%s: %w: %q (privileged: %q)", op, issuer.ErrNotPrivileged, scope, issuer.PrivilegedScopes())
+	}
+	changed := false
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		changed = false
+		c, found, err := s.lockClient(ctx, tx, clientID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if !found {
+			return fmt.Errorf("%s: client %q: %w", op, clientID, issuer.ErrNotFound)
+		}
+		next := c
+		if grant {
+			next.Scopes = append(slices.Clone(c.Scopes), scope)
+		} else {
+			next.Scopes = slices.DeleteFunc(slices.Clone(c.Scopes), func(s string) bool { return s == scope })
+		}
+		granted, revoked := issuer.PrivilegeChanges(c, next)
+		if len(granted)+len(revoked) == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_clients SET scopes = $2 WHERE id = $1`, clientID, jsonList(next.Scopes)); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		changed = true
+		return s.record(ctx, tx, s.privilegeEntries(ctx, actorOr(ctx, system), clientID, granted, revoked)...)
+	})
+	return changed, err
 }
 
 // sameClient reports whether a and b register the same client, whatever
@@ -233,11 +336,13 @@ func scanClient(row interface{ Scan(...any) error }) (issuer.Client, error) {
 	var c issuer.Client
 	var redirects, postLogout, grants, scopes string
 	var created int64
+	var requirePAR int
 	err := row.Scan(&c.ID, &c.Name, &redirects, &postLogout, &grants, &c.AuthMethod, &c.SecretHash, &c.JWKS,
-		&c.SubjectType, &c.SectorID, &c.IDTokenAlg, &c.BackchannelLogoutURI, &scopes, &created)
+		&c.SubjectType, &c.SectorID, &c.IDTokenAlg, &c.BackchannelLogoutURI, &scopes, &created, &requirePAR)
 	if err != nil {
 		return c, err
 	}
+	c.RequirePAR = requirePAR == 1
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes = parseList(redirects), parseList(postLogout), parseList(grants), parseList(scopes)
 	if len(c.SecretHash) == 0 {
 		c.SecretHash = nil
@@ -276,14 +381,20 @@ func (s *Store) ListClients(ctx context.Context) ([]issuer.Client, error) {
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id)
+		old, found, err := s.lockClient(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("delete client: %w", err)
 		}
-		if err := affected("delete client", res); err != nil {
-			return err
+		if !found {
+			return fmt.Errorf("delete client: %w", issuer.ErrNotFound)
 		}
-		return s.record(ctx, tx, s.entry(ctx, issuer.ActionClientDelete, actorOr(ctx, system), "", audit.Allowed, nil))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_clients WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete client: %w", err)
+		}
+		actor := actorOr(ctx, system)
+		entries := []audit.Entry{s.entry(ctx, issuer.ActionClientDelete, actor, "", audit.Allowed, nil)}
+		entries = append(entries, s.privilegeEntries(ctx, actor, id, nil, old.Privileges())...)
+		return s.record(ctx, tx, entries...)
 	})
 }
 
@@ -577,8 +688,8 @@ func (s *Store) SubjectCitizen(ctx context.Context, sector, sub string) (string,
 
 func (s *Store) CreateSession(ctx context.Context, se issuer.Session) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_sessions (id_hash, citizen_id, amr, auth_time, expires) VALUES ($1, $2, $3, $4, $5)`,
-			se.IDHash, se.CitizenID, jsonList(se.AMR), us(se.AuthTime), us(se.Expires))
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_sessions (id_hash, citizen_id, amr, auth_time, expires, sid) VALUES ($1, $2, $3, $4, $5, $6)`,
+			se.IDHash, se.CitizenID, jsonList(se.AMR), us(se.AuthTime), us(se.Expires), se.SID)
 		if err != nil {
 			return exists("create session", err)
 		}
@@ -590,8 +701,8 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issu
 	var se issuer.Session
 	var amr string
 	var authTime, expires int64
-	err := s.db.QueryRowCached(ctx, nil, `SELECT id_hash, citizen_id, amr, auth_time, expires FROM issuer_sessions
-		WHERE id_hash = $1 AND expires > $2`, idHash, us(now)).Scan(&se.IDHash, &se.CitizenID, &amr, &authTime, &expires)
+	err := s.db.QueryRowCached(ctx, nil, `SELECT id_hash, citizen_id, amr, auth_time, expires, sid FROM issuer_sessions
+		WHERE id_hash = $1 AND expires > $2`, idHash, us(now)).Scan(&se.IDHash, &se.CitizenID, &amr, &authTime, &expires, &se.SID)
 	if err != nil {
 		return issuer.Session{}, notFound("session", err)
 	}
@@ -601,29 +712,98 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issu
 
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var citizenID string
-		err := tx.QueryRowContext(ctx, `DELETE FROM issuer_sessions WHERE id_hash = $1 RETURNING citizen_id`, idHash).Scan(&citizenID)
+		var citizenID, sid string
+		err := tx.QueryRowContext(ctx, `DELETE FROM issuer_sessions WHERE id_hash = $1 RETURNING citizen_id, sid`, idHash).Scan(&citizenID, &sid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("delete session: %w", err)
 		}
+		if err := s.endLoginSessions(ctx, tx, citizenID, sid); err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
 		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionEnd, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
 	})
 }
 
-func (s *Store) DeleteSessionsOf(ctx context.Context, citizenID string) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE citizen_id = $1`, citizenID)
-		if err != nil {
-			return fmt.Errorf("delete sessions: %w", err)
+func (s *Store) DeleteSessionsOf(ctx context.Context, citizenID string) (int, error) {
+	var ended int
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		sids, err := s.deleteSessionsWhere(ctx, tx, `citizen_id = $1`, citizenID)
+		if err != nil || sids == nil {
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+		ended = len(sids)
+		if err := s.endLoginSessions(ctx, tx, citizenID, sids...); err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
 		}
 		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionEnd, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
 	})
+	return ended, err
+}
+
+func (s *Store) DeleteSessionsBySID(ctx context.Context, citizenID, sid string) (bool, error) {
+	if sid == "" {
+		return false, nil
+	}
+	var ended bool
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		sids, err := s.deleteSessionsWhere(ctx, tx, `citizen_id = $1 AND sid = $2`, citizenID, sid)
+		if err != nil || sids == nil {
+			return err
+		}
+		ended = true
+		if err := s.endLoginSessions(ctx, tx, citizenID, sid); err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
+		}
+		return s.record(ctx, tx, s.entry(ctx, issuer.ActionSessionEnd, actorOr(ctx, s.citizen(citizenID)), citizenID, audit.Allowed, nil))
+	})
+	return ended, err
+}
+
+// deleteSessionsWhere deletes the session rows matching where and returns
+// their distinct SIDs; nil when no row matched.
+func (s *Store) deleteSessionsWhere(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM issuer_sessions WHERE `+where+` RETURNING sid`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("delete sessions: %w", err)
+	}
+	defer rows.Close()
+	var sids []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var sid string
+		if err := rows.Scan(&sid); err != nil {
+			return nil, fmt.Errorf("delete sessions: %w", err)
+		}
+		if sids == nil {
+			sids = []string{}
+		}
+		if !seen[sid] {
+			seen[sid] = true
+			sids = append(sids, sid)
+		}
+	}
+	return sids, rows.Err()
+}
+
+func (s *Store) DeleteExpiredSessions(ctx context.Context, t time.Time) (int, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM issuer_sessions WHERE expires < $1`, us(t))
+		if err != nil {
+			return fmt.Errorf("delete expired sessions: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM issuer_session_clients
+			WHERE NOT EXISTS (SELECT 1 FROM issuer_sessions s WHERE s.sid = issuer_session_clients.sid)`)
+		if err != nil {
+			return fmt.Errorf("delete expired sessions: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
 }
 
 // ---- ceremonies

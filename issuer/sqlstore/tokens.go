@@ -34,14 +34,15 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r issuer.AuthRequest) err
 func (s *Store) authRequest(ctx context.Context, tx *sql.Tx, where string, arg any) (issuer.AuthRequest, error) {
 	var data string
 	var code sql.NullString
-	if err := s.db.QueryRowCached(ctx, tx, `SELECT data, code FROM issuer_auth_requests WHERE `+where, arg).Scan(&data, &code); err != nil {
+	var redeemed int
+	if err := s.db.QueryRowCached(ctx, tx, `SELECT data, code, redeemed FROM issuer_auth_requests WHERE `+where, arg).Scan(&data, &code, &redeemed); err != nil {
 		return issuer.AuthRequest{}, notFound("auth request", err)
 	}
 	var r issuer.AuthRequest
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
 		return r, fmt.Errorf("auth request: decode: %w", err)
 	}
-	r.Code = code.String
+	r.Code, r.Redeemed = code.String, redeemed == 1
 	return r, nil
 }
 
@@ -53,19 +54,23 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string) (issuer.
 	return s.authRequest(ctx, nil, `code = $1`, codeHash)
 }
 
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject string, amr []string, authTime time.Time) error {
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject, sid string, amr []string, authTime time.Time) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		r, err := s.authRequest(ctx, tx, `id = $1`, id)
 		if err != nil {
 			return err
 		}
-		r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = citizenID, subject, amr, norm(authTime), true
+		r.CitizenID, r.Subject, r.SessionID, r.AMR, r.AuthTime, r.Done = citizenID, subject, sid, amr, norm(authTime), true
+		r.Code, r.Redeemed = "", false // columns, not data
 		data, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
 		_, err = s.db.ExecCached(ctx, tx, `UPDATE issuer_auth_requests SET data = $2 WHERE id = $1`, id, string(data))
 		if err != nil {
+			return fmt.Errorf("complete auth request: %w", err)
+		}
+		if err := addSessionClient(ctx, tx, sid, r.ClientID, citizenID); err != nil {
 			return fmt.Errorf("complete auth request: %w", err)
 		}
 		return s.record(ctx, tx, s.entry(ctx, issuer.ActionAuthorize, client(r.ClientID), citizenID, audit.Allowed, issuer.ScopeCategories(r.Scopes)))
@@ -100,8 +105,9 @@ func (s *Store) DeleteAuthRequestsBefore(ctx context.Context, t time.Time) (int,
 // ---- tokens
 
 const (
-	insertAccessPrefix = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked) VALUES `
-	insertAccessSQL    = insertAccessPrefix + `($1, $2, $3, $4, $5, $6, $7)`
+	insertAccessPrefix = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked, family_id) VALUES `
+	insertAccessSQL    = insertAccessPrefix + `($1, $2, $3, $4, $5, $6, $7, $8)`
+	accessCols         = 8
 )
 
 func (s *Store) insertAccess(ctx context.Context, tx *sql.Tx, t issuer.AccessToken) error {
@@ -110,7 +116,7 @@ func (s *Store) insertAccess(ctx context.Context, tx *sql.Tx, t issuer.AccessTok
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecCached(ctx, tx, insertAccessSQL, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+	_, err = s.db.ExecCached(ctx, tx, insertAccessSQL, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked), t.FamilyID)
 	if err != nil {
 		return exists("create access token", err)
 	}
@@ -150,14 +156,14 @@ func (s *Store) CreateAccessToken(ctx context.Context, t issuer.AccessToken) err
 	return s.access.Do(ctx, accessReq{t: t, e: s.tokenEntry(ctx, issuer.ActionToken, t)})
 }
 
-// maxAccessGroup bounds a group: 7 parameters a row stays far below both
+// maxAccessGroup bounds a group: 8 parameters a row stays far below both
 // databases' parameter limits.
 const maxAccessGroup = 256
 
 func (s *Store) flushAccess(reqs []accessReq) []error {
 	errs := make([]error, len(reqs))
 	ctx := context.Background()
-	args := make([]any, 0, 7*len(reqs))
+	args := make([]any, 0, accessCols*len(reqs))
 	entries := make([]audit.Entry, len(reqs))
 	for i, r := range reqs {
 		t := r.t
@@ -167,14 +173,14 @@ func (s *Store) flushAccess(reqs []accessReq) []error {
 			errs[i] = err
 			return s.flushAccessOneByOne(reqs, errs)
 		}
-		args = append(args, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked))
+		args = append(args, t.ID, t.ClientID, t.CitizenID, t.RefreshTokenID, string(data), us(t.Expiration), b2i(t.Revoked), t.FamilyID)
 		entries[i] = r.e
 	}
 	if s.db.Dialect == db.Postgres && s.flushAccessPipelined(ctx, args, entries) {
 		return errs
 	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := s.db.InsertRows(ctx, tx, insertAccessPrefix, "", 7, args); err != nil {
+		if err := s.db.InsertRows(ctx, tx, insertAccessPrefix, "", accessCols, args); err != nil {
 			return err
 		}
 		if !TokenAudit {
@@ -191,8 +197,8 @@ func (s *Store) flushAccess(reqs []accessReq) []error {
 
 // insertAccessArrays inserts access tokens given as one array per column,
 // whatever their number, in one statement of one text (PostgreSQL).
-const insertAccessArrays = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])`
+const insertAccessArrays = `INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked, family_id)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[], $8::text[])`
 
 // flushAccessPipelined writes a group on PostgreSQL as one transaction
 // sent at once (db.Pipeline): the tokens' INSERT and the statement that
@@ -202,17 +208,17 @@ const insertAccessArrays = `INSERT INTO issuer_access_tokens (id, client_id, cit
 // a refused row), nothing did, and the caller writes the group the usual
 // way. args holds the tokens' rows, 7 values each.
 func (s *Store) flushAccessPipelined(ctx context.Context, args []any, entries []audit.Entry) bool {
-	n := len(args) / 7
-	cols := [7][]any{}
+	n := len(args) / accessCols
+	cols := [accessCols][]any{}
 	for c := range cols {
 		cols[c] = make([]any, n)
 		for r := range n {
-			cols[c][r] = args[7*r+c]
+			cols[c][r] = args[accessCols*r+c]
 		}
 	}
 	stmts := []db.Statement{{SQL: insertAccessArrays, Args: []any{
 		toArray[string](cols[0]), toArray[string](cols[1]), toArray[string](cols[2]), toArray[string](cols[3]),
-		toArray[string](cols[4]), toArray[int64](cols[5]), toArray[int](cols[6])}}}
+		toArray[string](cols[4]), toArray[int64](cols[5]), toArray[int](cols[6]), toArray[string](cols[7])}}}
 	var done func(bool)
 	if TokenAudit && s.audit != nil {
 		seq, ok := s.audit.(statementSequencer)
@@ -278,16 +284,66 @@ func (s *Store) AccessToken(ctx context.Context, id string) (issuer.AccessToken,
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, rt issuer.RefreshToken, at issuer.AccessToken) error {
+	at.FamilyID = rt.FamilyID
 	e := s.tokenEntry(ctx, issuer.ActionToken, at)
-	return s.batch.Do(ctx, func(tx *sql.Tx) error {
-		if err := s.insertRefresh(ctx, tx, rt); err != nil {
-			return err
+	return s.batch.Do(ctx, func(tx *sql.Tx) error { return s.insertGrant(ctx, tx, &rt, at, e) })
+}
+
+func (s *Store) RedeemCode(ctx context.Context, authRequestID string, at issuer.AccessToken, rt *issuer.RefreshToken) error {
+	at.FamilyID = authRequestID
+	if rt != nil {
+		rt.FamilyID = authRequestID
+	}
+	var citizenID string
+	e := s.tokenEntry(ctx, issuer.ActionToken, at)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// The conditional UPDATE decides which of two concurrent
+		// redemptions wins.
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_auth_requests SET redeemed = 1 WHERE id = $1 AND redeemed = 0`, authRequestID)
+		if err != nil {
+			return fmt.Errorf("redeem code: %w", err)
 		}
-		if err := s.insertAccess(ctx, tx, at); err != nil {
-			return err
+		if n, _ := res.RowsAffected(); n == 0 {
+			r, err := s.authRequest(ctx, tx, `id = $1`, authRequestID)
+			if err != nil {
+				return err
+			}
+			citizenID = r.CitizenID
+			return issuer.ErrReused
 		}
-		return s.record(ctx, tx, e)
+		return s.insertGrant(ctx, tx, rt, at, e)
 	})
+	if errors.Is(err, issuer.ErrReused) {
+		// RFC 6749 §4.1.2: the second redemption is refused and what the
+		// first issued is revoked.
+		return s.refuseReuse(ctx, "redeem code", authRequestID, at.ClientID, citizenID, e)
+	}
+	return err
+}
+
+// insertGrant stores the tokens of one issuance (rt nil for an access
+// token alone) with its audit entry e, in tx.
+func (s *Store) insertGrant(ctx context.Context, tx *sql.Tx, rt *issuer.RefreshToken, at issuer.AccessToken, e audit.Entry) error {
+	if rt != nil {
+		if err := s.insertRefresh(ctx, tx, *rt); err != nil {
+			return err
+		}
+	}
+	if err := s.insertAccess(ctx, tx, at); err != nil {
+		return err
+	}
+	return s.record(ctx, tx, e)
+}
+
+// refuseReuse revokes family after a grant came back a second time, and
+// records the refused issuance e and the revocation together, in the
+// revocation's transaction. It returns ErrReused.
+func (s *Store) refuseReuse(ctx context.Context, op, family, clientID, citizenID string, e audit.Entry) error {
+	e.Outcome = audit.Denied
+	if err := s.revokeFamily(ctx, family, clientID, citizenID, e); err != nil {
+		return fmt.Errorf("%s: revoke family after reuse: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w", op, issuer.ErrReused)
 }
 
 func (s *Store) RefreshToken(ctx context.Context, id string) (issuer.RefreshToken, error) {
@@ -312,6 +368,7 @@ func (s *Store) refreshToken(ctx context.Context, tx *sql.Tx, id string) (issuer
 }
 
 func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issuer.RefreshToken, at issuer.AccessToken) error {
+	at.FamilyID = next.FamilyID
 	var family string
 	e := s.tokenEntry(ctx, issuer.ActionRefresh, at)
 	err := s.batch.Do(ctx, func(tx *sql.Tx) error {
@@ -329,22 +386,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next issue
 			family = old.FamilyID
 			return issuer.ErrReused
 		}
-		if err := s.insertRefresh(ctx, tx, next); err != nil {
-			return err
-		}
-		if err := s.insertAccess(ctx, tx, at); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, e)
+		return s.insertGrant(ctx, tx, &next, at, e)
 	})
 	if errors.Is(err, issuer.ErrReused) {
-		// The refused presentation and the revocation it causes are
-		// recorded together, in the revocation's transaction.
-		e.Outcome = audit.Denied
-		if rerr := s.revokeFamily(ctx, family, e); rerr != nil {
-			return fmt.Errorf("rotate refresh token: revoke family after reuse: %w", rerr)
-		}
-		return fmt.Errorf("rotate refresh token: %w", issuer.ErrReused)
+		return s.refuseReuse(ctx, "rotate refresh token", family, "", "", e)
 	}
 	return err
 }
@@ -362,32 +407,36 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
 }
 
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
-	return s.revokeFamily(ctx, familyID)
+	return s.revokeFamily(ctx, familyID, "", "")
 }
 
-// revokeFamily revokes the family and records first (when given) and the
-// revocation.
-func (s *Store) revokeFamily(ctx context.Context, familyID string, first ...audit.Entry) error {
+// revokeFamily revokes every refresh and access token of the family and
+// records first (when given) and the revocation. clientID and citizenID
+// name the grant for the entries when the family may have no token left
+// to name them (a code whose tokens were deleted); else they are read.
+func (s *Store) revokeFamily(ctx context.Context, familyID, clientID, citizenID string, first ...audit.Entry) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var clientID, citizenID string
-		err := tx.QueryRowContext(ctx, `SELECT client_id, citizen_id FROM issuer_refresh_tokens WHERE family_id = $1 LIMIT 1`, familyID).
-			Scan(&clientID, &citizenID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // no such family: nothing to revoke, nothing to record
+		var n int64
+		for _, table := range []string{"issuer_refresh_tokens", "issuer_access_tokens"} {
+			if clientID == "" {
+				err := tx.QueryRowContext(ctx, `SELECT client_id, citizen_id FROM `+table+` WHERE family_id = $1 LIMIT 1`, familyID).
+					Scan(&clientID, &citizenID)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("revoke family: %w", err)
+				}
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked = 1 WHERE family_id = $1`, familyID)
+			if err != nil {
+				return fmt.Errorf("revoke family: %w", err)
+			}
+			k, _ := res.RowsAffected()
+			n += k
 		}
-		if err != nil {
-			return fmt.Errorf("revoke family: %w", err)
+		entries := first
+		if n > 0 {
+			entries = append(entries, s.entry(ctx, issuer.ActionRevoke, actorOr(ctx, client(clientID)), citizenID, audit.Allowed, nil))
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE issuer_refresh_tokens SET revoked = 1 WHERE family_id = $1`, familyID); err != nil {
-			return fmt.Errorf("revoke family: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_access_tokens SET revoked = 1 WHERE refresh_token_id IN
-			(SELECT id FROM issuer_refresh_tokens WHERE family_id = $1)`, familyID)
-		if err != nil {
-			return fmt.Errorf("revoke family: %w", err)
-		}
-		entries := append(first, s.entry(ctx, issuer.ActionRevoke, actorOr(ctx, client(clientID)), citizenID, audit.Allowed, nil))
-		return s.record(ctx, tx, entries...)
+		return s.record(ctx, tx, entries...) // no such family and nothing refused: nothing to record
 	})
 }
 
@@ -395,6 +444,9 @@ func (s *Store) RevokeGrant(ctx context.Context, citizenID, clientID string) (in
 	var total int64
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		total = 0
+		if err := s.endGrantSessions(ctx, tx, citizenID, clientID); err != nil {
+			return fmt.Errorf("revoke grant: %w", err)
+		}
 		for _, table := range []string{"issuer_refresh_tokens", "issuer_access_tokens"} {
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked = 1
 				WHERE citizen_id = $1 AND ($2 = '' OR client_id = $2) AND revoked = 0`, citizenID, clientID)
@@ -443,7 +495,11 @@ func (s *Store) DeleteTokensBefore(ctx context.Context, t time.Time) (int, error
 }
 
 func (s *Store) GrantClients(ctx context.Context, citizenID string, now time.Time) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT client_id FROM issuer_access_tokens WHERE citizen_id = $1 AND revoked = 0 AND expiration > $2
+	return grantClients(ctx, s.db, citizenID, now)
+}
+
+func grantClients(ctx context.Context, q queryer, citizenID string, now time.Time) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT client_id FROM issuer_access_tokens WHERE citizen_id = $1 AND revoked = 0 AND expiration > $2
 		UNION SELECT client_id FROM issuer_refresh_tokens WHERE citizen_id = $1 AND revoked = 0 AND expiration > $2
 		ORDER BY client_id`, citizenID, us(now))
 	if err != nil {

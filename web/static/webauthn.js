@@ -263,8 +263,10 @@
     if (next && redirect) next.href = redirect;
     form.hidden = true;
     panel.hidden = false;
-    var h = panel.querySelector("h2");
-    if (h) h.focus();
+    // The panel opens with the confirmation that the passkey exists; it
+    // takes the focus, so that a screen reader reads it first.
+    var first = panel.querySelector("[data-focus]") || panel.querySelector("h2");
+    if (first) first.focus();
   }
 
   function setupRegister(form) {
