@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Caller is who an access token speaks for.
+type Caller struct {
+	ClientID  string
+	CitizenID string // empty for a client's own (client_credentials) token
+	Scopes    []string
+}
+
+// Authenticator checks the access token of a request for scope (the
+// OpenID provider does, for bearer and DPoP-bound tokens). A refusal is an
+// *Error with its status and WWW-Authenticate challenge.
+type Authenticator interface {
+	Authenticate(r *http.Request, scope string) (Caller, *Error)
+}
+
+const callerKey = "cedula.caller"
+
+// RequireScope admits requests whose access token carries scope and was
+// issued to a client for itself (client_credentials), and passes the
+// caller on (CallerOf). onCaller, when set, derives the request's context
+// from the caller (the audit actor, say).
+func RequireScope(a Authenticator, scope string, onCaller func(context.Context, Caller) context.Context) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			caller, err := a.Authenticate(c.Request(), scope)
+			if err != nil {
+				return err
+			}
+			if caller.CitizenID != "" {
+				return &Error{Status: http.StatusForbidden, Title: "Forbidden", Detail: "a citizen's token cannot call this API",
+					Challenge: `Bearer realm="cedula", error="insufficient_scope", scope="` + scope + `"`}
+			}
+			c.Set(callerKey, caller)
+			if onCaller != nil {
+				r := c.Request()
+				c.SetRequest(r.WithContext(onCaller(r.Context(), caller)))
+			}
+			return next(c)
+		}
+	}
+}
+
+// CallerOf returns the caller RequireScope admitted.
+func CallerOf(c echo.Context) Caller {
+	caller, _ := c.Get(callerKey).(Caller)
+	return caller
+}
