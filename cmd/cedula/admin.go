@@ -17,7 +17,7 @@ import (
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/sqlstore"
@@ -26,12 +26,12 @@ import (
 // runAdmin implements `cedula admin citizen|enrol|client`, working on the
 // database directly (the same operations as the admin HTTP API).
 func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []string, stdout io.Writer) error {
-	d, _, err := server.Open(ctx, cfg)
+	d, _, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	key, err := server.AuditSubjectKey(cfg)
+	key, err := app.AuditSubjectKey(cfg)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 )
 
 const verifyExportUsage = `Usage:
@@ -56,7 +56,7 @@ func auditVerifyExport(_ context.Context, args []string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	cp, entries, err := server.VerifyExport(body, jwks)
+	cp, entries, err := app.VerifyExport(body, jwks)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
 )
@@ -27,7 +27,7 @@ import (
 // unreadable while the other's still open, and `cedula audit verify` passes
 // against a checkpoint saved before the erasure.
 func TestErasureKeepsTheLogVerifiable(t *testing.T) {
-	s, base, post := recorderServer(t, server.AuditWriteScope, server.AdminScope)
+	s, base, post := recorderServer(t, app.AuditWriteScope, app.AdminScope)
 	// Two citizens who logged in to the recorder: it knows them by their
 	// pairwise subs, the log by their audit pseudonyms.
 	ctx := context.Background()
@@ -113,7 +113,7 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 // recorderServer runs a whole server in process on SQLite, with a client
 // "recorder" holding a client_credentials token of scopes, and returns a
 // function that sends it JSON with that token.
-func recorderServer(t *testing.T, scopes ...string) (*server.Server, string, func(method, path, body string) (int, string)) {
+func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(method, path, body string) (int, string)) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,7 +123,7 @@ func recorderServer(t *testing.T, scopes ...string) (*server.Server, string, fun
 	cfg.DataDir = t.TempDir()
 	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
-	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	s, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 )
 
 // keysRun runs `cedula keys args…` with cfg and returns its output.
@@ -52,7 +52,7 @@ func TestKeysListVerifierKeys(t *testing.T) {
 	cfg.PublicURL = "https://id.example.gob"
 	cfg.KeyRetention = config.Duration(time.Nanosecond) // retired keys of other rings vanish at once
 	t.Setenv("CEDULA_KEK", strings.Repeat("7c", 32))
-	origin := server.AuditOrigin(cfg.PublicURL)
+	origin := app.AuditOrigin(cfg.PublicURL)
 
 	if out, err := keysRun(t, cfg, "list"); err != nil || !strings.Contains(out, "no checkpoint key yet") {
 		t.Errorf("list before any key: got %q, %v; want a line saying there is no checkpoint key yet", out, err)
@@ -130,7 +130,7 @@ func TestKeysListVerifierKeys(t *testing.T) {
 // the rotation — consistent with a checkpoint saved under the old key —
 // while either key alone fails, which is why verifiers keep both.
 func TestCheckpointKeyRotation(t *testing.T) {
-	s, base, post := recorderServer(t, server.AuditWriteScope)
+	s, base, post := recorderServer(t, app.AuditWriteScope)
 	ctx := context.Background()
 	appendOne := func(i int) {
 		t.Helper()
@@ -243,7 +243,7 @@ func TestServeLogsVerifierKey(t *testing.T) {
 		t.Fatalf("log: got %d lines with verifier_key, want 1:\n%s", len(lines), logged)
 	}
 	listed := keyLines(mustRead(t, pinnedKeyFile(t, cfg, "")))
-	if len(listed) != 1 || lines[0]["verifier_key"] != listed[0] || lines[0]["origin"] != server.AuditOrigin(cfg.PublicURL) {
+	if len(listed) != 1 || lines[0]["verifier_key"] != listed[0] || lines[0]["origin"] != app.AuditOrigin(cfg.PublicURL) {
 		t.Errorf("logged %v, want verifier_key %q as cedula keys list prints it", lines[0], listed)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"net"
 	"net/http"
 	"os"
@@ -222,7 +222,7 @@ func TestAuditTwoReplicasOnePostgres(t *testing.T) {
 	}
 	st := sqlstore.New(d)
 	err = st.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope}})
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{app.AuditWriteScope}})
 	st.Close()
 	d.Close()
 	if err != nil {
