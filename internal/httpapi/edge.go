@@ -210,3 +210,17 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status/100)+"xx").Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// The echo types rooms' APIs use, so that no room imports echo itself:
+// the edge is the one place the framework is chosen.
+type (
+	Context        = echo.Context
+	HandlerFunc    = echo.HandlerFunc
+	MiddlewareFunc = echo.MiddlewareFunc
+	Echo           = echo.Echo
+	Group          = echo.Group
+)
+
+// WrapHandler adapts a net/http handler (the OpenID provider's, the
+// pages') to a route.
+func WrapHandler(h http.Handler) HandlerFunc { return echo.WrapHandler(h) }

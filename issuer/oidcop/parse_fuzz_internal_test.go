@@ -2,8 +2,8 @@ package oidcop
 
 import (
 	"net/http"
-	"strings"
 	"net/url"
+	"strings"
 	"testing"
 )
 

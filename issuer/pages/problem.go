@@ -3,6 +3,7 @@ package pages
 import (
 	"encoding/json"
 	"errors"
+	"github.com/cedula/cedula/internal/problem"
 	"io"
 	"net/http"
 	"strconv"
@@ -122,7 +123,7 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, lang, slug str
 	if slug == probRateLimited {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
-	web.WriteProblem(w, web.Problem{
+	problem.Write(w, problem.Problem{
 		Type:   h.problemType(slug),
 		Title:  web.T(lang, "problem."+slug+".title"),
 		Status: problemStatus[slug],

@@ -23,6 +23,7 @@ import (
 	"github.com/cedula/cedula/internal/rptest"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/openapi/openapitest"
 )
 
 // startServer runs a whole Cedula server on SQLite, reachable at
@@ -46,7 +47,8 @@ func startServer(t *testing.T, mutate func(*config.Config)) (*app.Server, string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	srv := httptest.NewUnstartedServer(s.Handler())
+	// Every exchange an OpenAPI document describes is checked against it.
+	srv := httptest.NewUnstartedServer(openapitest.New(t).Wrap(s.Handler()))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

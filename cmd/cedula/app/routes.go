@@ -4,14 +4,14 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/labstack/echo/v4"
+	"github.com/cedula/cedula/internal/httpapi"
 )
 
 // router registers the handlers written for net/http on the echo edge
 // under ServeMux-style patterns ("GET /admin/citizens/{id}/sessions"), so
 // that every route is counted and logged by its template. Handlers still
 // written this way move into their rooms' APIs as echo handlers.
-type router struct{ e *echo.Echo }
+type router struct{ e *httpapi.Echo }
 
 // Handle registers h for pattern: "[METHOD ]/path", where {name} is a path
 // parameter (readable with r.PathValue), {$} ends an exact path, and a
@@ -40,7 +40,7 @@ func (rt router) Handle(pattern string, h http.Handler) {
 	if subtree {
 		route += "*"
 	}
-	handler := func(c echo.Context) error {
+	handler := func(c httpapi.Context) error {
 		r := c.Request()
 		for _, n := range names {
 			r.SetPathValue(n, c.Param(n))

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/sqlstore"
+	"github.com/cedula/cedula/openapi"
 )
 
 // Server is a wired Cedula server.
@@ -53,6 +53,7 @@ type Server struct {
 	auditKey []byte
 	log      *slog.Logger
 	handler  http.Handler
+	edge     *httpapi.Edge
 	admin    http.Handler // of the admin listener
 	cancel   context.CancelFunc
 }
@@ -162,15 +163,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	// The log's paths are data (C2SP tlog-tiles names each resource by one
 	// path): they reach it as they came, dot and empty segments included,
 	// and it answers anything else than its own names with a problem.
-	e.Any(strings.TrimSuffix(auditapi.Prefix, "/"), echo.WrapHandler(logAPI))
-	e.Any(auditapi.Prefix+"*", echo.WrapHandler(logAPI))
-	s.handler = edge
+	e.Any(strings.TrimSuffix(auditapi.Prefix, "/"), httpapi.WrapHandler(logAPI))
+	e.Any(auditapi.Prefix+"*", httpapi.WrapHandler(logAPI))
+	if err := openapi.Mount(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.edge, s.handler = edge, edge
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.housekeeping(bg)
 	go s.Checkpointer.Run(bg)
 	go s.Provider.RunLogouts(bg)
 	return s, nil
+}
+
+// Routes lists the edge's routes: method and template.
+func (s *Server) Routes() [][2]string {
+	var out [][2]string
+	for _, r := range s.edge.Echo().Routes() {
+		out = append(out, [2]string{r.Method, r.Path})
+	}
+	return out
 }
 
 // Handler is the server's HTTP handler.
