@@ -157,7 +157,6 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
-
 // sampleData holds data of the shape each page's handler passes.
 var sampleData = map[string]any{
 	"login": map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},

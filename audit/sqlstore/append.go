@@ -86,18 +86,14 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry
 	if err != nil {
 		return err
 	}
-	// tx.ExecContext, not a statement prepared on the store's handle: tx
-	// may come from another handle on the same database.
-	for len(data) > 0 {
-		n := min(len(data), rowsPerInsert)
-		args := make([]any, n)
-		for i := range n {
-			args[i] = data[i]
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (data) VALUES `+s.db.Placeholders(n, 1), args...); err != nil {
-			return fmt.Errorf("audit: append in transaction: %w", err)
-		}
-		data = data[n:]
+	// Through statements prepared on the store's handle (db.InsertRows);
+	// a transaction of another handle runs them unprepared.
+	args := make([]any, len(data))
+	for i, d := range data {
+		args[i] = d
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO audit_pending (data) VALUES `, 1, args); err != nil {
+		return fmt.Errorf("audit: append in transaction: %w", err)
 	}
 	return nil
 }
@@ -143,7 +139,7 @@ func (s *Store) pollOutbox(ctx context.Context) {
 		}
 		for {
 			var one int
-			err := s.db.QueryRowContext(ctx, `SELECT 1 FROM audit_pending LIMIT 1`).Scan(&one)
+			err := s.db.QueryRowCached(ctx, nil, `SELECT 1 FROM audit_pending LIMIT 1`).Scan(&one)
 			if err != nil {
 				break // none (sql.ErrNoRows), or the database is away: try again at the next tick
 			}
@@ -195,13 +191,10 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 		s.frontierSize = -1 // another replica moved the head
 	}
-	lock := `SELECT size FROM audit_head WHERE id = 1`
-	if s.db.Dialect == db.Postgres {
-		lock += ` FOR UPDATE`
-	}
+	lock := s.lockHead()
 	// Prepare the statements of this transaction before it starts (see
 	// Store.stmt); with outbox rows the row count is known only inside.
-	if !drain {
+	if !drain && s.db.Dialect == db.SQLite {
 		for _, q := range []string{lock, updateHead} {
 			if _, err := s.stmt(ctx, q); err != nil {
 				return fmt.Errorf("prepare: %w", err)
@@ -209,6 +202,11 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 
+	unlock, err := s.db.WriteLock(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -223,7 +221,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		return fmt.Errorf("lock head: %w", err)
 	}
 
-	pendingIDs, leaves, err := takePending(ctx, tx)
+	pendingIDs, leaves, err := s.takePending(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -246,11 +244,11 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return err
 	}
-	if err := deletePending(ctx, tx, pendingIDs); err != nil {
+	if err := s.deletePending(ctx, tx, pendingIDs); err != nil {
 		return err
 	}
 	newSize := base + int64(len(leaves))
-	if _, err := s.inTx(ctx, tx, updateHead).ExecContext(ctx, newSize); err != nil {
+	if _, err := s.updateHead(ctx, tx, newSize, hr.mem); err != nil {
 		return fmt.Errorf("update head: %w", err)
 	}
 	front, err := frontier(newSize, hr.mem)
@@ -275,8 +273,8 @@ var takePendingQuery = `SELECT id, data FROM audit_pending ORDER BY id LIMIT ` +
 
 // takePending reads up to maxDrain outbox rows, oldest first, in tx
 // (which holds the head lock).
-func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
-	rows, err := tx.QueryContext(ctx, takePendingQuery)
+func (s *Store) takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, err error) {
+	rows, err := s.db.QueryCached(ctx, tx, takePendingQuery)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -297,11 +295,11 @@ func takePending(ctx context.Context, tx *sql.Tx) (ids []any, leaves [][]byte, e
 }
 
 // deletePending deletes the outbox rows ids, numbered in tx.
-func deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
+func (s *Store) deletePending(ctx context.Context, tx *sql.Tx, ids []any) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 256)]
 		ids = ids[len(chunk):]
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
+		res, err := s.db.ExecCached(ctx, tx, `DELETE FROM audit_pending WHERE id IN (`+inList(len(chunk))+`)`, chunk...)
 		if err != nil {
 			return fmt.Errorf("delete outbox rows: %w", err)
 		}
@@ -331,46 +329,90 @@ func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves 
 // inside tx, a transaction of the handle the store was opened on, holding
 // the log's head lock until tx ends (on SQLite tx holds the write lock
 // already). Outbox rows committed before come first (up to maxDrain), so
-// the log's order follows the order of commits. The frontier of the tree comes from the database through tx —
-// one read — so a transaction that rolls back leaves no trace anywhere.
+// the log's order follows the order of commits. The frontier of the tree
+// comes from the database through tx — on PostgreSQL from the head row —
+// so a transaction that rolls back leaves no trace anywhere. On
+// PostgreSQL it first tries one statement that guesses the head
+// (headfrontier.go).
 func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
-	lock := `SELECT size FROM audit_head WHERE id = 1`
-	if s.db.Dialect == db.Postgres {
-		lock += ` FOR UPDATE`
+	var data [][]byte
+	if len(entries) > 0 {
+		var err error
+		if data, err = s.encode(entries); err != nil {
+			return 0, err
+		}
+	}
+	if s.db.Dialect == db.Postgres && len(data) > 0 {
+		if first, ok, err := s.sequenceTxFast(ctx, tx, data); err != nil || ok {
+			return first, err
+		}
 	}
 	var base int64
-	if err := tx.QueryRowContext(ctx, lock).Scan(&base); err != nil {
+	var front map[int64]tlog.Hash
+	if s.db.Dialect == db.Postgres {
+		var blob []byte
+		var blobSize sql.NullInt64
+		if err := s.db.QueryRowCached(ctx, tx, lockHeadFrontier).Scan(&base, &blob, &blobSize); err != nil {
+			return 0, fmt.Errorf("audit: lock head: %w", err)
+		}
+		front = headFrontier(base, blob, blobSize)
+	} else if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
 		return 0, fmt.Errorf("audit: lock head: %w", err)
 	}
-	if len(entries) == 0 {
+	if len(data) == 0 {
 		return base, nil
-	}
-	data, err := s.encode(entries)
-	if err != nil {
-		return 0, err
 	}
 	// Entries committed earlier through the outbox come first, so that
 	// the log's order follows the order of commits.
-	ids, leaves, err := takePending(ctx, tx)
+	ids, leaves, err := s.takePending(ctx, tx)
 	if err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
 	first := base + int64(len(leaves))
 	leaves = append(leaves, data...)
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
+	maps.Copy(hr.mem, front)
 	if _, err := tlog.TreeHash(base, hr); err != nil {
 		return 0, fmt.Errorf("audit: frontier of %d: %w", base, err)
 	}
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
-	if err := deletePending(ctx, tx, ids); err != nil {
+	if err := s.deletePending(ctx, tx, ids); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, updateHead, base+int64(len(leaves))); err != nil {
+	newSize := base + int64(len(leaves))
+	newFront, err := s.updateHead(ctx, tx, newSize, hr.mem)
+	if err != nil {
 		return 0, fmt.Errorf("audit: update head: %w", err)
 	}
+	if newFront != nil {
+		s.setGuess(newSize, newFront)
+	}
 	return first, nil
+}
+
+// lockHeadFrontier locks PostgreSQL's head row and reads it whole.
+const lockHeadFrontier = `SELECT size, frontier, frontier_size FROM audit_head WHERE id = 1 FOR UPDATE`
+
+// updateHead writes the new size in tx and, on PostgreSQL, the frontier
+// of the tree of that size, which mem must hold; it returns that frontier
+// (nil on SQLite).
+func (s *Store) updateHead(ctx context.Context, tx *sql.Tx, size int64, mem map[int64]tlog.Hash) (map[int64]tlog.Hash, error) {
+	if s.db.Dialect != db.Postgres {
+		_, err := s.db.ExecCached(ctx, tx, updateHead, size)
+		return nil, err
+	}
+	front, err := frontier(size, mem)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := encodeFrontier(size, front)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.db.ExecCached(ctx, tx, `UPDATE audit_head SET size = $1, frontier = $2, frontier_size = $1 WHERE id = 1`, size, blob)
+	return front, err
 }
 
 // number gives each request its first index, from next on, and returns
@@ -465,11 +507,15 @@ func (s *Store) sequenceFast(ctx context.Context, reqs []*appendReq) (bool, erro
 	var q strings.Builder
 	// The UPDATE matches only while the outbox is empty, so that rows
 	// committed there before come first (through the locked path).
-	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1 WHERE id = 1 AND size = $2
+	blob, err := encodeFrontier(newSize, front)
+	if err != nil {
+		return false, err
+	}
+	q.WriteString(`WITH h AS (UPDATE audit_head SET size = $1, frontier = $3, frontier_size = $1 WHERE id = 1 AND size = $2
 	AND NOT EXISTS (SELECT 1 FROM audit_pending) RETURNING size),
 e AS (INSERT INTO audit_entries (idx, leaf_hash, data, hashes) SELECT v.i, v.l, v.d, v.hs FROM (VALUES `)
-	args := make([]any, 0, 2+entryCols*n)
-	args = append(args, newSize, base)
+	args := make([]any, 0, 3+entryCols*n)
+	args = append(args, newSize, base, blob)
 	for r := range n {
 		if r > 0 {
 			q.WriteString(", ")
@@ -510,7 +556,11 @@ func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, erro
 	if n <= db.MaxInsertRows && n&(n-1) == 0 {
 		var st *sql.Stmt
 		if st, err = s.stmt(ctx, appendView+s.db.Placeholders(n, entryCols)); err == nil {
-			_, err = st.ExecContext(ctx, args...)
+			var unlock func()
+			if unlock, err = s.db.WriteLock(ctx); err == nil {
+				_, err = st.ExecContext(ctx, args...)
+				unlock()
+			}
 		}
 	} else {
 		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -538,6 +588,16 @@ const (
 	// insertSubjects indexes entries by subject (audit.SubjectIndex).
 	insertSubjects = `INSERT INTO audit_subjects (subject, idx) VALUES `
 )
+
+// lockHead is the statement that reads the log's size and, on
+// PostgreSQL, locks the head row until the transaction ends (on SQLite an
+// immediate transaction holds the database's write lock already).
+func (s *Store) lockHead() string {
+	if s.db.Dialect == db.Postgres {
+		return `SELECT size FROM audit_head WHERE id = 1 FOR UPDATE`
+	}
+	return `SELECT size FROM audit_head WHERE id = 1`
+}
 
 // txStmt runs a query in a transaction, prepared or not.
 type txStmt struct {

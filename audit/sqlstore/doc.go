@@ -15,7 +15,9 @@
 //	audit_subject_keys subject pseudonym → wrapped data key, or NULL once erased (SubjectKeys)
 //	audit_subjects     (subject pseudonym, idx): the entries about each subject (EntriesAbout)
 //	audit_index        idx → time, actor, action, purpose, outcome: what a DPO searches by (Search)
-//	audit_leaves       (first 8 bytes of a leaf hash, idx): the entries by leaf hash (LeafIndex)
+//	audit_leaf_runs    (run, first 8 bytes of a leaf hash, idx): the entries by leaf hash
+//	                   (LeafIndex), in sorted runs merged level by level (leaves.go)
+//	audit_leaf_levels  run → level, and the run it is being merged into
 //	audit_indexed      one row: every entry below this size is in the three indexes above
 //	audit_append       SQLite only: a view whose trigger appends one entry at the head (below)
 //

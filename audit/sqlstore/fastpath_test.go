@@ -144,8 +144,8 @@ func rootOf(leaves []tlog.Hash) tlog.Hash {
 	return tlog.NodeHash(rootOf(leaves[:k]), rootOf(leaves[k:]))
 }
 
-// TestLeafIndexConfirmsWholeHash: audit_leaves is keyed by a prefix of the
-// leaf hash; a row whose prefix matches but whose entry's hash differs is
+// TestLeafIndexConfirmsWholeHash: the leaf-hash index is keyed by a prefix
+// of the leaf hash; a row whose prefix matches but whose entry's hash differs is
 // not an answer.
 func TestLeafIndexConfirmsWholeHash(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -158,7 +158,7 @@ func TestLeafIndexConfirmsWholeHash(t *testing.T) {
 			t.Fatalf("LeafIndex: got %d, %v; want 3", got, err)
 		}
 		// A row claiming entry 1 has the same prefix, sorted before 3.
-		if _, err := d.ExecContext(ctx, `INSERT INTO audit_leaves (k, idx) VALUES ($1, 1)`, leaf[:8]); err != nil {
+		if _, err := d.ExecContext(ctx, `INSERT INTO audit_leaf_runs (run, k, idx) SELECT max(run), $1, 1 FROM audit_leaf_levels`, leaf[:8]); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.LeafIndex(ctx, leaf); err != nil || got != 3 {
@@ -174,7 +174,9 @@ func TestLeafIndexConfirmsWholeHash(t *testing.T) {
 
 // TestLeafIndexUpgrade: migration 6 moves the leaf-hash index into
 // audit_leaves: the entries below the indexer's watermark are copied in by
-// the migration, the ones above by the indexer; LeafIndex finds both.
+// the migration, the ones above by the indexer; migration 9 turns
+// audit_leaves into the first run of the index (leaves.go); LeafIndex finds
+// them all.
 func TestLeafIndexUpgrade(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -198,7 +200,7 @@ func TestLeafIndexUpgrade(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+		if _, err := d.Migrate(ctx, sqlstore.Migrations[:8]); err != nil {
 			t.Fatal(err)
 		}
 		var copied int
@@ -207,6 +209,16 @@ func TestLeafIndexUpgrade(t *testing.T) {
 		}
 		if copied != indexed {
 			t.Errorf("migration 6 copied %d leaf hashes, want the %d below the watermark", copied, indexed)
+		}
+		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		var run, level, inRun int
+		if err := d.QueryRowContext(ctx, `SELECT run, level, (SELECT count(*) FROM audit_leaf_runs WHERE run = l.run) FROM audit_leaf_levels AS l`).Scan(&run, &level, &inRun); err != nil {
+			t.Fatal(err)
+		}
+		if run != 1 || level != 0 || inRun != indexed {
+			t.Errorf("migration 9: run %d at level %d with %d keys, want run 1 at level 0 with the %d of audit_leaves", run, level, inRun, indexed)
 		}
 		s := sqlstore.New(d, sqlstore.WithPollInterval(time.Hour)) // no background indexing: LeafIndex catches up itself
 		t.Cleanup(s.Close)

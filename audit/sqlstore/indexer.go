@@ -1,12 +1,9 @@
 package sqlstore
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
 	"github.com/cedula/cedula/internal/db"
 )
@@ -26,16 +23,20 @@ CREATE TABLE audit_indexed (
 INSERT INTO audit_indexed (id, size) SELECT 1, size FROM audit_head;
 `
 
+// selectWatermark reads the indexer's watermark.
+const selectWatermark = `SELECT size FROM audit_indexed WHERE id = 1`
+
 // indexBatch is the most entries one indexing transaction takes.
 const indexBatch = 16384
 
 // indexEvery is how many outbox polls pass between two background
-// indexing rounds (half a second). The leaf-hash keys are random, so a
-// round dirties index pages all over audit_leaves; the more entries a round
-// takes, the fewer pages — each written whole to the WAL — per entry. From
-// a tenth of a second to half a second, tokens/s rose by a fifth
-// (README); the price is a longer hold of the write lock once per round.
-const indexEvery = 50
+// indexing rounds (a tenth of a second). While the leaf-hash index was one
+// B-tree of random keys, rounds were half a second apart, so that each
+// page a round dirtied there took more entries (tokens/s rose by a fifth
+// from a tenth of a second); since its keys go into runs (leaves.go) a
+// round writes about as many pages per entry whatever its size, and short
+// rounds hold the write lock for a short while.
+const indexEvery = 10
 
 // catchUp indexes every entry in the log when it is called.
 func (s *Store) catchUp(ctx context.Context) error {
@@ -45,7 +46,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 	}
 	for {
 		var w int64
-		if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+		if err := s.db.QueryRowCached(ctx, nil, selectWatermark).Scan(&w); err != nil {
 			return fmt.Errorf("audit: index watermark: %w", err)
 		}
 		if w >= size {
@@ -72,20 +73,20 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	}
 	moved := false
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		lock := `SELECT size FROM audit_indexed WHERE id = 1`
+		lock := selectWatermark
 		if s.db.Dialect == db.Postgres {
-			lock += ` FOR UPDATE`
+			lock = selectWatermark + ` FOR UPDATE`
 		}
 		var w int64
-		if err := tx.QueryRowContext(ctx, lock).Scan(&w); err != nil {
+		if err := s.db.QueryRowCached(ctx, tx, lock).Scan(&w); err != nil {
 			return fmt.Errorf("lock watermark: %w", err)
 		}
 		if w != b.from {
 			moved = true
 			return nil
 		}
-		if err := s.insertRows(ctx, tx, insertLeaves, 2, b.leaves); err != nil {
-			return fmt.Errorf("insert leaf hashes: %w", err)
+		if err := s.insertLeafRun(ctx, tx, b.leaves); err != nil {
+			return err
 		}
 		if err := s.insertRows(ctx, tx, insertSubjects, 2, b.subjects); err != nil {
 			return fmt.Errorf("insert subjects: %w", err)
@@ -93,7 +94,7 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 		if err := s.insertRows(ctx, tx, insertIndex, indexCols, b.index); err != nil {
 			return fmt.Errorf("insert search index: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, b.from+int64(b.n)); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, `UPDATE audit_indexed SET size = $1 WHERE id = 1`, b.from+int64(b.n)); err != nil {
 			return fmt.Errorf("move watermark: %w", err)
 		}
 		return nil
@@ -107,20 +108,21 @@ func (s *Store) indexOnce(ctx context.Context) (int, error) {
 	return b.n, nil
 }
 
-// batch is a batch of entries ready to be indexed: the flattened rows
-// of audit_leaves, audit_subjects and audit_index for the n entries from
+// batch is a batch of entries ready to be indexed: the leaf keys and the
+// flattened rows of audit_subjects and audit_index for the n entries from
 // index from on.
 type batch struct {
-	from                    int64
-	n                       int
-	leaves, subjects, index []any
+	from            int64
+	n               int
+	leaves          []leafKey
+	subjects, index []any
 }
 
 // readBatch reads up to indexBatch entries beyond the watermark and
 // computes their index rows.
 func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	var w int64
-	if err := s.db.QueryRowContext(ctx, `SELECT size FROM audit_indexed WHERE id = 1`).Scan(&w); err != nil {
+	if err := s.db.QueryRowCached(ctx, nil, selectWatermark).Scan(&w); err != nil {
 		return batch{}, fmt.Errorf("audit: index watermark: %w", err)
 	}
 	head, err := s.Size(ctx)
@@ -131,7 +133,7 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	if end <= w {
 		return batch{from: w}, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
+	rows, err := s.db.QueryCached(ctx, nil, `SELECT idx, leaf_hash, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, w, end)
 	if err != nil {
 		return batch{}, fmt.Errorf("audit: index: read entries: %w", err)
 	}
@@ -163,43 +165,22 @@ func (s *Store) readBatch(ctx context.Context) (batch, error) {
 	if err != nil {
 		return batch{}, fmt.Errorf("audit: index: %w", err)
 	}
-	return batch{from: w, n: len(leaves), leaves: leafRows(keys), subjects: subjects, index: index}, nil
+	return batch{from: w, n: len(leaves), leaves: keys, subjects: subjects, index: index}, nil
 }
 
 // indexPending runs indexing rounds until the index has caught up or an
-// error stops it (to be tried again later).
+// error stops it (to be tried again later). After each round it merges
+// leaf runs (leaves.go): leafFanout keys for each key indexed — enough
+// for leafFanout levels, far more than any log has — and a merge step's
+// worth more, which drains a backlog when the log is quiet.
 func (s *Store) indexPending(ctx context.Context) {
 	for {
 		n, err := s.indexOnce(ctx)
+		if err == nil {
+			err = s.compactLeaves(ctx, leafFanout*(n+leafMergeChunk[s.db.Dialect]))
+		}
 		if err != nil || n < indexBatch {
 			return
 		}
 	}
-}
-
-// insertLeaves indexes entries by the first leafKeySize bytes of their
-// leaf hash (LeafIndex).
-const insertLeaves = `INSERT INTO audit_leaves (k, idx) VALUES `
-
-// leafKey is one row of audit_leaves.
-type leafKey struct {
-	k   []byte
-	idx int64
-}
-
-// leafRows returns the flattened rows of audit_leaves for keys, sorted by
-// key: a batch then walks the index's pages in order rather than at
-// random.
-func leafRows(keys []leafKey) []any {
-	slices.SortFunc(keys, func(a, b leafKey) int {
-		if c := bytes.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
-	args := make([]any, 0, 2*len(keys))
-	for _, x := range keys {
-		args = append(args, x.k, x.idx)
-	}
-	return args
 }

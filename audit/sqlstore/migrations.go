@@ -54,7 +54,9 @@ func dialect(schema string, d db.Dialect) string {
 // (schemaV5, indexer.go), version 6 the leaf-hash index moved to the
 // indexer and SQLite's one-statement append (schemaV6SQLite), version 7
 // one row per entry (schemaV7SQLite), version 8 the subject index
-// without a rowid on SQLite (schemaV8SQLite).
+// without a rowid on SQLite (schemaV8SQLite), version 9 the leaf-hash
+// index as sorted runs (schemaV9, leaves.go), version 10 the frontier in
+// PostgreSQL's head row (schemaV10Postgres, headfrontier.go).
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
@@ -95,6 +97,16 @@ var Migrations = []db.Migration{{
 	Version:  8,
 	SQLite:   schemaV8SQLite,
 	Postgres: `SELECT 1;`, // nothing: a PostgreSQL table is a heap and its key one index anyway
+}, {
+	Room:     "audit",
+	Version:  9,
+	SQLite:   schemaV9(db.SQLite),
+	Postgres: schemaV9(db.Postgres),
+}, {
+	Room:     "audit",
+	Version:  10,
+	SQLite:   `SELECT 1;`, // nothing: SQLite's head is a view, and SQLite has no round trips to save
+	Postgres: schemaV10Postgres,
 }}
 
 // schemaV3 indexes the entries by subject (audit.SubjectIndex): a row per

@@ -85,11 +85,9 @@ type indexed struct {
 func indexRows(base int64, leaves [][]byte) (index, subjects []any, err error) {
 	index = make([]any, 0, indexCols*len(leaves))
 	for i, data := range leaves {
-		f, ok := scanIndexed(data)
-		if !ok {
-			if f, err = decodeIndexed(data); err != nil {
-				return nil, nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
-			}
+		f, err := fieldsOf(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("index entry %d: %w", base+int64(i), err)
 		}
 		n := base + int64(i)
 		index = append(index, n, f.micros, string(f.actorKind), f.actorID, f.action, f.purpose, string(f.outcome))
@@ -98,6 +96,15 @@ func indexRows(base int64, leaves [][]byte) (index, subjects []any, err error) {
 		}
 	}
 	return index, subjects, nil
+}
+
+// fieldsOf returns the indexed fields of a canonical encoding: by its
+// layout (scanIndexed), else as JSON (decodeIndexed).
+func fieldsOf(data []byte) (indexFields, error) {
+	if f, ok := scanIndexed(data); ok {
+		return f, nil
+	}
+	return decodeIndexed(data)
 }
 
 // decodeIndexed reads the indexed fields from an encoding as JSON:

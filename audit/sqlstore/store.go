@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -54,6 +55,11 @@ type Store struct {
 	frontier     map[int64]tlog.Hash
 
 	indexMu sync.Mutex // one indexing transaction of this store at a time
+
+	// guess is the head SequenceTx expects on PostgreSQL (headfrontier.go).
+	guessMu sync.Mutex
+	guess   headGuess
+	txFast  atomic.Uint64 // SequenceTx calls done in one statement
 }
 
 var (
@@ -96,7 +102,7 @@ func New(d *db.DB, opts ...Option) *Store {
 	groupCtx, stopGroup := context.WithCancel(context.Background())
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	s := &Store{db: d, now: o.now, poll: o.poll, stopGroup: stopGroup, stopPoll: stopPoll,
-		pollDone: make(chan struct{}), frontierSize: -1}
+		pollDone: make(chan struct{}), frontierSize: -1, guess: headGuess{size: -1}}
 	s.group = db.NewGroup(groupCtx, o.maxGroup, s.flush)
 	go s.pollOutbox(pollCtx)
 	return s
@@ -124,11 +130,6 @@ func (s *Store) Close() {
 // requests (Append calls and outbox drains) they carried.
 func (s *Store) GroupCommits() (transactions, requests uint64) { return s.group.Stats() }
 
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // stmt returns query prepared once on the database (db.Prepared). The
 // read paths vary only with the number of hashes they ask for. Never used
 // inside a transaction.
@@ -150,12 +151,8 @@ func inList(n int) string {
 
 // Size implements audit.Reader.
 func (s *Store) Size(ctx context.Context) (int64, error) {
-	return size(ctx, s.db)
-}
-
-func size(ctx context.Context, q queryer) (int64, error) {
 	var n int64
-	if err := q.QueryRowContext(ctx, `SELECT size FROM audit_head WHERE id = 1`).Scan(&n); err != nil {
+	if err := s.db.QueryRowCached(ctx, nil, `SELECT size FROM audit_head WHERE id = 1`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("audit: size: %w", err)
 	}
 	return n, nil
@@ -204,16 +201,15 @@ func (s *Store) Entries(ctx context.Context, start, end int64) ([]audit.Record, 
 	return out, nil
 }
 
-// LeafIndex implements audit.Reader through audit_leaves, which the
-// indexer keeps (migrations.go, version 6): it catches the indexer up
-// first, so an entry appended before the call is found.
+// LeafIndex implements audit.Reader through the leaf-hash index's runs,
+// which the indexer keeps (leaves.go): it catches the indexer up first, so
+// an entry appended before the call is found.
 func (s *Store) LeafIndex(ctx context.Context, leaf audit.Hash) (int64, error) {
 	if err := s.catchUp(ctx); err != nil {
 		return 0, fmt.Errorf("audit: leaf %s: %w", leaf, err)
 	}
 	var idx int64
-	err := s.db.QueryRowContext(ctx, `SELECT l.idx FROM audit_leaves AS l JOIN audit_entries AS e ON e.idx = l.idx
-WHERE l.k = $1 AND e.leaf_hash = $2 ORDER BY l.idx LIMIT 1`, leaf[:leafKeySize], leaf[:]).Scan(&idx)
+	err := s.db.QueryRowCached(ctx, nil, leafLookup, leaf[:leafKeySize], leaf[:]).Scan(&idx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("audit: leaf %s: %w", leaf, audit.ErrNotFound)
 	}

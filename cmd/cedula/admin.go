@@ -14,10 +14,10 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/sqlstore"

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
-	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/internal/bench"
@@ -18,14 +20,25 @@ const benchUsage = `Usage:
   cedula bench reference [flags]
       measure J: an in-process echo server on loopback whose one handler signs
       an SD-JWT-sized ES256 credential (8 disclosures, about 1 KiB)
+  cedula bench reference --serve ADDR
+      serve J's handler (POST /sign) on ADDR until interrupted, for an outside
+      load generator such as wrk (see internal/bench/wrk/token.lua)
   cedula bench token --url URL --client-id ID --client-key FILE.jwk [flags]
+  cedula bench token --url URL --auth secret --client-id ID --client-secret-file FILE [flags]
       load the token endpoint of the server at URL with client_credentials and
-      private_key_jwt (a fresh RFC 7523 assertion per request); with --compare
-      (the default) also measure J at the same concurrency and print token/J
+      private_key_jwt (a fresh RFC 7523 assertion per request, the default) or
+      client_secret_basic; with --compare (the default) also measure J at the
+      same concurrency and print token/J; print the server's RSS after each
+      round, from --metrics-url (default the admin listener's /metrics) or /proc with --pid
 
   cedula bench audit [--db postgres://…] [flags]
       durable audit appends per second at concurrency 1 and --concurrency,
       against F, bare fdatasync per second on the same disk, in one run
+
+  cedula bench seed [--db URL] [--data-dir DIR] --entries N --citizens M
+      load a database in bulk with N audit entries (hashes, proofs and every
+      index as the server writes them) and M citizens (a passkey and pairwise
+      subjects each), to measure the server at a national service's size
 
 Each scenario runs --concurrency workers in a closed loop, first for --warmup
 (not measured), then for --duration, printing progress once a second and then
@@ -36,7 +49,7 @@ a table of throughput and latency percentiles.
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, benchUsage)
-		return errors.New("cedula bench needs a scenario: reference, token, audit or consent")
+		return errors.New("cedula bench needs a scenario: reference, token, audit, consent or seed")
 	}
 	switch args[0] {
 	case "reference":
@@ -47,11 +60,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchAudit(ctx, args[1:], stdout)
 	case "consent":
 		return benchConsent(ctx, args[1:], stdout)
+	case "seed":
+		return benchSeed(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
 	}
-	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent)", args[0])
+	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent, seed)", args[0])
 }
 
 // loadFlags are the flags every scenario shares.
@@ -94,8 +109,12 @@ func parseBenchFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 func benchReference(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cedula bench reference", flag.ContinueOnError)
 	lf := newLoadFlags(fs)
+	serveAddr := fs.String("serve", "", "serve J's handler on this address until interrupted instead of measuring it")
 	if err := parseBenchFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if *serveAddr != "" {
+		return serveReference(ctx, *serveAddr, stdout)
 	}
 	j, err := measureReference(ctx, lf, stdout)
 	if err != nil {
@@ -107,6 +126,30 @@ func benchReference(ctx context.Context, args []string, stdout io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "J = %.1f signed SD-JWTs per second at concurrency %d\n", j.Throughput, j.Concurrency)
 	return nil
+}
+
+// serveReference serves J's handler on addr until ctx ends, then prints
+// the process's RSS.
+func serveReference(ctx context.Context, addr string, stdout io.Writer) error {
+	ref, err := bench.ServeReference(ctx, addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "reference J serving on %s (POST); interrupt to stop\n", ref.URL)
+	<-ctx.Done()
+	err = ref.Close()
+	printRSS(stdout, "J's process (this one)", func(context.Context) (bench.RSS, error) { return bench.ProcessRSS(0) })
+	return err
+}
+
+// printRSS prints what rss reads, or why it could not.
+func printRSS(stdout io.Writer, whose string, rss func(context.Context) (bench.RSS, error)) {
+	r, err := rss(context.Background())
+	if err != nil {
+		fmt.Fprintf(stdout, "RSS of %s: unknown (%v)\n", whose, err)
+		return
+	}
+	fmt.Fprintf(stdout, "RSS of %s: %s\n", whose, r)
 }
 
 // measureReference starts the reference server, loads it and stops it.
@@ -124,6 +167,7 @@ func measureReference(ctx context.Context, lf *loadFlags, stdout io.Writer) (ben
 	if res.Ops == 0 {
 		return res, fmt.Errorf("reference: no request succeeded; first error: %s", res.FirstError)
 	}
+	printRSS(stdout, "J's process (this one, the load generator included)", func(context.Context) (bench.RSS, error) { return bench.ProcessRSS(0) })
 	return res, nil
 }
 
@@ -131,37 +175,59 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cedula bench token", flag.ContinueOnError)
 	lf := newLoadFlags(fs)
 	issuer := fs.String("url", "", "the server's issuer URL; its discovery document gives the token endpoint (required)")
-	clientID := fs.String("client-id", "", "client ID of an agency client registered for private_key_jwt (required)")
-	keyFile := fs.String("client-key", "", "file with the client's private JWK (required)")
-	aud := fs.String("aud", string(bench.AudTokenEndpoint), "client assertion audience: token-endpoint, issuer or both")
+	auth := fs.String("auth", "jwt", "client authentication: jwt (private_key_jwt, a fresh assertion per request) or secret (client_secret_basic)")
+	clientID := fs.String("client-id", "", "client ID of an agency client registered for the --auth method (required)")
+	keyFile := fs.String("client-key", "", "with --auth jwt: file with the client's private JWK (required)")
+	secretFile := fs.String("client-secret-file", "", "with --auth secret: file holding the client's secret (required)")
+	aud := fs.String("aud", string(bench.AudTokenEndpoint), "with --auth jwt: client assertion audience: token-endpoint, issuer or both")
 	scope := fs.String("scope", "", "scope to request (optional)")
+	rf := newRSSFlags(fs)
 	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print token/J")
 	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when token/J is below this (0: never)")
 	rounds := fs.Int("rounds", 3, "with --compare, alternate token and J this many times and compare the medians, which steadies the ratio on a shared machine")
 	if err := parseBenchFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	var missing []error
-	for _, f := range []struct{ name, v string }{{"url", *issuer}, {"client-id", *clientID}, {"client-key", *keyFile}} {
-		if f.v == "" {
-			missing = append(missing, fmt.Errorf("--%s is required", f.name))
+	var bad []error
+	need := map[string]string{"url": *issuer, "client-id": *clientID}
+	switch *auth {
+	case "jwt":
+		need["client-key"] = *keyFile
+	case "secret":
+		need["client-secret-file"] = *secretFile
+	default:
+		bad = append(bad, fmt.Errorf("--auth %q: want jwt or secret", *auth))
+	}
+	for _, name := range []string{"url", "client-id", "client-key", "client-secret-file"} {
+		if v, ok := need[name]; ok && v == "" {
+			bad = append(bad, fmt.Errorf("--%s is required", name))
 		}
 	}
-	if err := errors.Join(missing...); err != nil {
+	if err := errors.Join(bad...); err != nil {
 		return fmt.Errorf("cedula bench token: %w", err)
-	}
-	raw, err := os.ReadFile(*keyFile)
-	if err != nil {
-		return fmt.Errorf("cedula bench token: %w", err)
-	}
-	key, err := jose.ParseClientKey(raw)
-	if err != nil {
-		return fmt.Errorf("cedula bench token: %s: %w", *keyFile, err)
 	}
 	hc := bench.NewHTTPClient(lf.concurrency)
-	tc, err := bench.NewTokenClient(ctx, bench.TokenConfig{
-		Issuer: *issuer, ClientID: *clientID, Key: key, Audience: bench.Audience(*aud), Scope: *scope, HTTP: hc,
-	})
+	cfg := bench.TokenConfig{Issuer: *issuer, ClientID: *clientID, Audience: bench.Audience(*aud), Scope: *scope, HTTP: hc}
+	how := "client_secret_basic"
+	if *auth == "jwt" {
+		raw, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("cedula bench token: %w", err)
+		}
+		if cfg.Key, err = jose.ParseClientKey(raw); err != nil {
+			return fmt.Errorf("cedula bench token: %s: %w", *keyFile, err)
+		}
+		how = fmt.Sprintf("private_key_jwt, %s key %s, aud %s", cfg.Key.Alg(), cfg.Key.ID(), *aud)
+	} else {
+		raw, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("cedula bench token: %w", err)
+		}
+		if cfg.Secret = strings.TrimSpace(string(raw)); cfg.Secret == "" {
+			return fmt.Errorf("cedula bench token: %s holds no secret", *secretFile)
+		}
+	}
+	tc, err := bench.NewTokenClient(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -170,15 +236,49 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := tc.Request(ctx); err != nil {
 		return fmt.Errorf("cedula bench token: first request to %s: %w", tc.TokenEndpoint(), err)
 	}
-	fmt.Fprintf(stdout, "token: %s, client %s (%s key %s, aud %s), concurrency %d, warm-up %v, duration %v\n",
-		tc.TokenEndpoint(), *clientID, key.Alg(), key.ID(), *aud, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "token", tc.Request, lf, *compare, *rounds, *minRatio, stdout)
+	fmt.Fprintf(stdout, "token: %s, client %s (%s), concurrency %d, warm-up %v, duration %v\n",
+		tc.TokenEndpoint(), *clientID, how, lf.concurrency, lf.warmup, lf.duration)
+	return compareWithJ(ctx, "token", tc.Request, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout)
+}
+
+// defaultMetricsURL is /metrics on the admin listener's default address
+// (config admin_listen): the public listener does not serve it.
+const defaultMetricsURL = "http://127.0.0.1:9090/metrics"
+
+// rssFlags say where a bench reads the server's resident set.
+type rssFlags struct {
+	metricsURL string
+	pid        int
+}
+
+func newRSSFlags(fs *flag.FlagSet) *rssFlags {
+	r := &rssFlags{}
+	fs.StringVar(&r.metricsURL, "metrics-url", "", "where the server's Prometheus metrics are, for its RSS (process_resident_memory_bytes): its admin listener (default "+defaultMetricsURL+"), \"none\" for no RSS")
+	fs.IntVar(&r.pid, "pid", 0, "the server's process ID: read its RSS from /proc instead (same machine)")
+	return r
+}
+
+// source returns how to read the server's RSS, nil for not at all.
+func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) (bench.RSS, error) {
+	switch {
+	case r.pid != 0:
+		return func(context.Context) (bench.RSS, error) { return bench.ProcessRSS(r.pid) }
+	case r.metricsURL == "none":
+		return nil
+	}
+	u := r.metricsURL
+	if u == "" {
+		u = defaultMetricsURL
+	}
+	return func(ctx context.Context) (bench.RSS, error) { return bench.MetricsRSS(ctx, hc, u) }
 }
 
 // compareWithJ runs op as scenario name and, with compare, J at the same
 // concurrency, alternating rounds times, and prints the table and the ratio
-// of the medians; below minRatio (when positive) it fails.
-func compareWithJ(ctx context.Context, name string, op func(context.Context) error, lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer) error {
+// of the medians; below minRatio (when positive) it fails. After each round
+// of op it prints the server's RSS, which rss reads (when not nil).
+func compareWithJ(ctx context.Context, name string, op func(context.Context) error, rss func(context.Context) (bench.RSS, error),
+	lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer) error {
 	n := 1
 	if compare && rounds > 1 {
 		n = rounds
@@ -195,6 +295,9 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 		}
 		results = append(results, res)
 		ops = append(ops, res.Throughput)
+		if rss != nil {
+			printRSS(stdout, fmt.Sprintf("the server after %s round %d", name, i+1), rss)
+		}
 		if compare {
 			j, err := measureReference(ctx, lf, stdout)
 			if err != nil {

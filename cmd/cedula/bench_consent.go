@@ -32,6 +32,7 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 	clientID := fs.String("client-id", "", "an agency client with scopes cedula:admin and cedula:consent, private_key_jwt (required)")
 	keyFile := fs.String("client-key", "", "file with the client's private JWK (required)")
 	citizens := fs.Int("citizens", 100, "citizens to create and ask about, round robin")
+	rf := newRSSFlags(fs)
 	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print decide/J")
 	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when decide/J is below this (0: never)")
 	rounds := fs.Int("rounds", 3, "with --compare, alternate decide and J this many times and compare the medians")
@@ -108,5 +109,5 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
 		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "decide", decide, lf, *compare, *rounds, *minRatio, stdout)
+	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout)
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/issuer"
 )
 

@@ -1,16 +1,26 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer"
 )
 
 // tokenServer is a minimal authorization server for the bench command's
@@ -69,7 +79,7 @@ func TestRunBench(t *testing.T) {
 		{name: "reference with progress", args: []string{"reference", "--concurrency", "1", "--duration", "1500ms", "--warmup", "0s"},
 			want: []string{"ops/s", "err/s"}},
 		{name: "token without compare", args: append([]string{"token", "--quiet", "--compare=false", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
-			want: []string{"token: " + srv.URL + "/token, client agency-1 (ES256", "ops/s"}},
+			want: []string{"token: " + srv.URL + "/token, client agency-1 (private_key_jwt, ES256", "ops/s"}},
 		{name: "token with compare", args: append([]string{"token", "--quiet", "--min-ratio", "0", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
 			want: []string{"reference", "median token/median J over 3 rounds = "}},
 		{name: "token with one round", args: append([]string{"token", "--quiet", "--min-ratio", "0", "--rounds", "1", "--url", srv.URL, "--client-id", "agency-1", "--client-key", keyFile}, short...),
@@ -117,5 +127,129 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestBenchTokenRealServer: `cedula bench token` against a real server set
+// up as by `serve --demo`, with each client authentication: the demo's
+// client_secret_basic and private_key_jwt back-ends; every token counted
+// is in the audit log, and the server's RSS is read from its metrics or
+// from /proc.
+func TestBenchTokenRealServer(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	s, base := startServer(t, cfg)
+	ctx := context.Background()
+	if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
+	short := []string{"--quiet", "--compare=false", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s", "--url", base}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"secret", []string{"--auth", "secret", "--client-id", app.DemoSecretMachineID,
+			"--client-secret-file", filepath.Join(cfg.DataDir, app.DemoSecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
+			[]string{"client " + app.DemoSecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
+		{"jwt", []string{"--client-id", app.DemoMachineID, "--client-key", filepath.Join(cfg.DataDir, app.DemoMachineID+".jwk"),
+			"--pid", fmt.Sprint(os.Getpid())},
+			[]string{"client " + app.DemoMachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tokensInLog(t, s)
+			var out strings.Builder
+			if err := runBench(ctx, append(append([]string{"token"}, short...), tc.args...), &out); err != nil {
+				t.Fatalf("bench token: %v\n%s", err, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output:\n%s\nwant it to contain %q", out.String(), w)
+				}
+			}
+			var ok int
+			for _, line := range strings.Split(out.String(), "\n") {
+				if f := strings.Fields(line); len(f) > 4 && f[0] == "token" && f[1] == "2" {
+					ok, _ = strconv.Atoi(f[3])
+				}
+			}
+			if got := tokensInLog(t, s) - before; ok == 0 || got < ok {
+				t.Errorf("%d tokens counted, %d new oidc.token entries in the log; want some, each in the log", ok, got)
+			}
+		})
+	}
+	var out strings.Builder
+	err := runBench(ctx, append(append([]string{"token"}, short...), "--auth", "secret", "--client-id", app.DemoSecretMachineID,
+		"--client-secret-file", filepath.Join(cfg.DataDir, app.DemoMachineID+".jwk")), &out)
+	if err == nil || !strings.Contains(err.Error(), "first request") || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("a wrong secret: got %v, want the first request refused with invalid_client", err)
+	}
+}
+
+// tokensInLog counts the oidc.token entries of the server's audit log.
+func tokensInLog(t *testing.T, s *app.Server) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for after := int64(0); ; {
+		recs, next, err := s.Audit.Search(ctx, audit.Query{Action: issuer.ActionToken, After: after, Limit: audit.MaxSearch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+		if next == 0 {
+			return n
+		}
+		after = next
+	}
+}
+
+// TestBenchReferenceServe: `cedula bench reference --serve ADDR` serves J
+// until interrupted, answering the wrk script's requests.
+func TestBenchReferenceServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := runBench(ctx, []string{"reference", "--serve", addr}, pw)
+		pw.Close()
+		done <- err
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() || !strings.Contains(lines.Text(), "reference J serving on http://"+addr+"/sign") {
+		t.Fatalf("first line %q, want the address it serves on", lines.Text())
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/sign", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("demo-machine-secret", "secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"credential":"ey`) {
+		t.Errorf("POST /sign: %d %s, want a signed credential", res.StatusCode, body)
+	}
+	cancel()
+	var rest strings.Builder
+	for lines.Scan() {
+		rest.WriteString(lines.Text() + "\n")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reference --serve after the interrupt: %v", err)
+	}
+	if !strings.Contains(rest.String(), "RSS of J's process (this one): ") {
+		t.Errorf("output after the interrupt:\n%s\nwant the RSS", rest.String())
 	}
 }

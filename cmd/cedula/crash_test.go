@@ -18,11 +18,11 @@ import (
 	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )

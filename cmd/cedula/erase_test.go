@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
 )
@@ -113,16 +113,15 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 // recorderServer runs a whole server in process on SQLite, with a client
 // "recorder" holding a client_credentials token of scopes, and returns a
 // function that sends it JSON with that token.
-func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(method, path, body string) (int, string)) {
+// startServer serves cfg's server over HTTP on a free loopback port, its
+// public URL on that port, until the test ends.
+func startServer(t *testing.T, cfg config.Config) (*app.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
 	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
 	s, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +132,15 @@ func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(m
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	base := cfg.PublicURL
+	return s, cfg.PublicURL
+}
+
+func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(method, path, body string) (int, string)) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	s, base := startServer(t, cfg)
 
 	key, _ := jose.NewClientKey(keys.ES256)
 	jwks, _ := key.PublicJWKS()

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
-	"github.com/cedula/cedula/cmd/cedula/app"
 )
 
 const keysUsage = `Usage:

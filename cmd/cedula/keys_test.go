@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/config"
 )
 
 // keysRun runs `cedula keys args…` with cfg and returns its output.

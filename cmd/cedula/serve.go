@@ -9,9 +9,9 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
@@ -23,6 +23,10 @@ const serverGCPercent = 400
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
+	}
+	if !sqlstore.TokenAudit {
+		log.Warn("BENCHMARK-ONLY BUILD (tag cedula_noaudit): access tokens are issued without their audit entry; never serve anyone with it")
+		fmt.Fprintln(stdout, "BENCHMARK-ONLY BUILD: tokens are not audited.")
 	}
 	s, err := app.New(ctx, cfg, log)
 	if err != nil {

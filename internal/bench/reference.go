@@ -86,11 +86,17 @@ func NewReference(ctx context.Context) (*Reference, error) {
 // StartReference starts the reference server on 127.0.0.1 at a free port.
 // Close stops it.
 func StartReference(ctx context.Context) (*Reference, error) {
+	return ServeReference(ctx, "127.0.0.1:0")
+}
+
+// ServeReference starts the reference server on addr, for load generators
+// outside this process (POST to its URL, any body). Close stops it.
+func ServeReference(ctx context.Context, addr string) (*Reference, error) {
 	r, err := NewReference(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	r.ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bench: reference server: %w", err)
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,21 +44,26 @@ type TokenConfig struct {
 	ClientID string
 	// Key is the client's private key, registered (public half) at the
 	// server for private_key_jwt.
-	Key      *jose.ClientKey
-	Audience Audience // "" means AudTokenEndpoint
+	Key *jose.ClientKey
+	// Secret, instead of Key, authenticates the client with
+	// client_secret_basic (RFC 6749 §2.3.1).
+	Secret   string
+	Audience Audience // "" means AudTokenEndpoint; private_key_jwt only
 	Scope    string   // optional
 	// HTTP is the client for every request; NewHTTPClient makes a good one.
 	HTTP *http.Client
 }
 
 // TokenClient obtains access tokens with the client_credentials grant
-// (RFC 6749 §4.4), authenticating with private_key_jwt: a fresh RFC 7523
-// client assertion per request. It is safe for concurrent use.
+// (RFC 6749 §4.4), authenticating with private_key_jwt — a fresh RFC 7523
+// client assertion per request — or client_secret_basic. It is safe for
+// concurrent use.
 type TokenClient struct {
 	cfg      TokenConfig
 	issuer   string
 	endpoint string
 	aud      []string
+	basic    string // the Authorization header of client_secret_basic
 }
 
 // discovery is the part of an OpenID Provider Metadata document
@@ -71,11 +77,12 @@ type discovery struct {
 }
 
 // NewTokenClient reads the server's discovery document and checks that it
-// offers what the client needs: a token endpoint, private_key_jwt with the
-// key's algorithm and the client_credentials grant, where it lists them.
+// offers what the client needs: a token endpoint, the client's
+// authentication method (with the key's algorithm) and the
+// client_credentials grant, where it lists them.
 func NewTokenClient(ctx context.Context, cfg TokenConfig) (*TokenClient, error) {
-	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.Key == nil || cfg.HTTP == nil {
-		return nil, errors.New("bench: token client needs an issuer URL, a client ID, a client key and an HTTP client")
+	if cfg.Issuer == "" || cfg.ClientID == "" || (cfg.Key == nil) == (cfg.Secret == "") || cfg.HTTP == nil {
+		return nil, errors.New("bench: token client needs an issuer URL, a client ID, a client key or secret (one of them) and an HTTP client")
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = AudTokenEndpoint
@@ -112,11 +119,15 @@ func NewTokenClient(ctx context.Context, cfg TokenConfig) (*TokenClient, error) 
 	if d.Issuer == "" && cfg.Audience != AudTokenEndpoint {
 		problems = append(problems, "no issuer")
 	}
-	if len(d.TokenEndpointAuth) > 0 && !slices.Contains(d.TokenEndpointAuth, "private_key_jwt") {
-		problems = append(problems, fmt.Sprintf("token_endpoint_auth_methods_supported %v lacks private_key_jwt", d.TokenEndpointAuth))
+	method := "private_key_jwt"
+	if cfg.Secret != "" {
+		method = "client_secret_basic"
 	}
-	if alg := string(cfg.Key.Alg()); len(d.TokenEndpointAuthAlgs) > 0 && !slices.Contains(d.TokenEndpointAuthAlgs, alg) {
-		problems = append(problems, fmt.Sprintf("token_endpoint_auth_signing_alg_values_supported %v lacks the key's %s", d.TokenEndpointAuthAlgs, alg))
+	if len(d.TokenEndpointAuth) > 0 && !slices.Contains(d.TokenEndpointAuth, method) {
+		problems = append(problems, fmt.Sprintf("token_endpoint_auth_methods_supported %v lacks %s", d.TokenEndpointAuth, method))
+	}
+	if cfg.Key != nil && len(d.TokenEndpointAuthAlgs) > 0 && !slices.Contains(d.TokenEndpointAuthAlgs, string(cfg.Key.Alg())) {
+		problems = append(problems, fmt.Sprintf("token_endpoint_auth_signing_alg_values_supported %v lacks the key's %s", d.TokenEndpointAuthAlgs, cfg.Key.Alg()))
 	}
 	if len(d.GrantTypes) > 0 && !slices.Contains(d.GrantTypes, "client_credentials") {
 		problems = append(problems, fmt.Sprintf("grant_types_supported %v lacks client_credentials", d.GrantTypes))
@@ -125,6 +136,10 @@ func NewTokenClient(ctx context.Context, cfg TokenConfig) (*TokenClient, error) 
 		return nil, fmt.Errorf("bench: discovery %s: %s", u, strings.Join(problems, "; "))
 	}
 	c := &TokenClient{cfg: cfg, issuer: d.Issuer, endpoint: d.TokenEndpoint}
+	if cfg.Secret != "" {
+		// RFC 6749 §2.3.1: both form-urlencoded, then HTTP Basic.
+		c.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.Secret)))
+	}
 	switch cfg.Audience {
 	case AudTokenEndpoint:
 		c.aud = []string{d.TokenEndpoint}
@@ -158,21 +173,21 @@ func (c *TokenClient) Request(ctx context.Context) error {
 
 // Token obtains one access token, as Request does, and returns it.
 func (c *TokenClient) Token(ctx context.Context) (string, error) {
-	now := time.Now()
-	assertion, err := c.cfg.Key.SignAssertion(jose.ClientAssertion{
-		ClientID: c.cfg.ClientID,
-		Audience: c.aud,
-		IssuedAt: now,
-		Expiry:   now.Add(assertionLifetime),
-	})
-	if err != nil {
-		return "", err
-	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"client_id":             {c.cfg.ClientID},
-		"client_assertion_type": {clientAssertionType},
-		"client_assertion":      {assertion},
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if c.basic == "" {
+		now := time.Now()
+		assertion, err := c.cfg.Key.SignAssertion(jose.ClientAssertion{
+			ClientID: c.cfg.ClientID,
+			Audience: c.aud,
+			IssuedAt: now,
+			Expiry:   now.Add(assertionLifetime),
+		})
+		if err != nil {
+			return "", err
+		}
+		form.Set("client_id", c.cfg.ClientID)
+		form.Set("client_assertion_type", clientAssertionType)
+		form.Set("client_assertion", assertion)
 	}
 	if c.cfg.Scope != "" {
 		form.Set("scope", c.cfg.Scope)
@@ -183,6 +198,9 @@ func (c *TokenClient) Token(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if c.basic != "" {
+		req.Header.Set("Authorization", c.basic)
+	}
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return "", err

@@ -69,6 +69,11 @@ var errRetry = errors.New("db: batch needs savepoints")
 // piece aborts it with errRetry.
 func (b *Batcher) try(batch []batchItem, savepoints bool) ([]error, error) {
 	errs := make([]error, len(batch))
+	unlock, err := b.db.WriteLock(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("db: batch begin: %w", err)
+	}
+	defer unlock()
 	tx, err := b.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: batch begin: %w", err)

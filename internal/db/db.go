@@ -28,29 +28,81 @@ type DB struct {
 	*sql.DB
 	Dialect Dialect
 	stmts   sync.Map // query → *sql.Stmt
+	// stopCheckpoints ends the SQLite WAL checkpointer (checkpoint.go).
+	stopCheckpoints func()
+	// writes is SQLite's write lock as this process takes it (WriteLock).
+	writes chan struct{}
 }
 
-// ExecCached runs query in tx through a statement prepared once per
-// database (and once per connection by database/sql), for hot paths where
-// parsing the SQL each time would cost more than running it.
+// ExecCached runs query through a statement prepared once per database
+// (and once per connection by database/sql), for hot paths where parsing
+// the SQL each time would cost more than running it: in tx, or on the
+// database when tx is nil.
 //
-// The first use runs the query unprepared and prepares it in the background:
-// preparing needs a connection of its own, which, inside a SQLite write
-// transaction with every other connection waiting for the write lock, would
-// never come.
+// Inside a transaction, the first use runs the query unprepared and
+// prepares it in the background: preparing needs a connection of its own,
+// which, inside a SQLite write transaction with every other connection
+// waiting for the write lock, would never come. Outside one, it is
+// prepared at once (Prepared).
 func (d *DB) ExecCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	if st := d.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if !foreignTx(err) {
+			return res, err
+		}
 	}
 	return tx.ExecContext(ctx, query, args...)
 }
 
 // QueryCached is ExecCached for a query that returns rows.
 func (d *DB) QueryCached(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	if st := d.cachedStmt(query); st != nil {
-		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if !foreignTx(err) {
+			return rows, err
+		}
 	}
 	return tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowCached is ExecCached for a query that returns at most one row.
+// A failure to prepare is reported by the row's Scan. Unlike ExecCached
+// and QueryCached, it needs tx to be a transaction of this handle (d).
+func (d *DB) QueryRowCached(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if tx == nil {
+		st, err := d.Prepared(ctx, query)
+		if err != nil {
+			// An unprepared query reports the same error through Scan.
+			return d.QueryRowContext(ctx, query, args...)
+		}
+		return st.QueryRowContext(ctx, args...)
+	}
+	if st := d.cachedStmt(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// foreignTx reports whether err is database/sql's refusal of a statement
+// prepared on another handle than the transaction's: a transaction of
+// another *sql.DB on the same database may come to a store's Cached
+// helpers, which then run the query unprepared.
+func foreignTx(err error) bool {
+	return err != nil && err.Error() == "sql: Tx.Stmt: statement from different database used"
 }
 
 // Prepared returns query prepared once per database (and, by database/sql,
@@ -149,10 +201,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// BEGIN, so two writers never deadlock on a lock upgrade.
 		// temp_store=MEMORY keeps statement journals (which a multi-row
 		// INSERT inside a transaction needs, to undo itself alone) off the
-		// disk; durability rests on the WAL alone.
+		// disk; durability rests on the WAL alone. wal_autocheckpoint(0):
+		// checkpoints run on a goroutine of their own (checkpoint.go).
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 			"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-32768)" +
-			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
+			"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 		sdb, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("db: open sqlite: %w", err)
@@ -161,18 +214,34 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		// proceed alongside the writer in WAL mode.
 		sdb.SetMaxOpenConns(8)
 		sdb.SetMaxIdleConns(8)
-		d = &DB{DB: sdb, Dialect: SQLite}
+		d = &DB{DB: sdb, Dialect: SQLite, writes: make(chan struct{}, 1)}
 	}
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
 	}
+	if d.Dialect == SQLite {
+		d.startCheckpoints()
+	}
 	return d, nil
 }
 
+// Close stops the database's background work and closes it.
+func (d *DB) Close() error {
+	if d.stopCheckpoints != nil {
+		d.stopCheckpoints()
+	}
+	return d.DB.Close()
+}
+
 // InTx runs fn inside a transaction, committing when fn returns nil and
-// rolling back otherwise.
+// rolling back otherwise. On SQLite it holds WriteLock meanwhile.
 func (d *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	unlock, err := d.WriteLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)

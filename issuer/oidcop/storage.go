@@ -384,19 +384,10 @@ func (s *storage) client(c issuer.Client) client {
 	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent}
 }
 
-// AuthorizeClientIDSecret checks client_secret_basic (RFC 6749 §2.3.1): the
-// secret's SHA-256 against the stored digest, in constant time.
+// AuthorizeClientIDSecret checks client_secret_basic (clientBySecret).
 func (s *storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	_, err := s.clientBySecret(ctx, id, secret)
 	return err
-}
-
-func (s *storage) clientBySecret(ctx context.Context, id, secret string) (issuer.Client, error) {
-	c, err := s.store.Client(ctx, id)
-	if err != nil || c.AuthMethod != issuer.AuthClientSecretBasic || !issuer.SecretMatches(c.SecretHash, secret) {
-		return issuer.Client{}, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	return c, nil
 }
 
 // ClientCredentials authenticates a client_credentials request made with a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -13,6 +14,13 @@ import (
 // database: audit.Appender's AppendTx.
 type TxAppender interface {
 	AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error
+}
+
+// statementSequencer is an audit log that numbers entries in a statement
+// the caller sends with its own in one round trip (audit/sqlstore on
+// PostgreSQL, SequenceStatement).
+type statementSequencer interface {
+	SequenceStatement(entries ...audit.Entry) (st db.Statement, done func(committed bool), ok bool, err error)
 }
 
 // Option configures a Store.

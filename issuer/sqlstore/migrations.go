@@ -155,6 +155,17 @@ CREATE INDEX issuer_access_tokens_family ON issuer_access_tokens (family_id) WHE
 ALTER TABLE issuer_clients ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0;
 `
 
+// schemaV4 indexes the tokens by expiry, so that housekeeping deletes
+// expired tokens a bounded batch at a time (DeleteTokensBefore) instead of
+// scanning both tables in one transaction, which at the token endpoint's
+// pace (millions of tokens between two rounds) held SQLite's write lock
+// for seconds. Expiry times grow with issuance, so the index grows at its
+// end.
+const schemaV4 = `
+CREATE INDEX issuer_access_tokens_expiration ON issuer_access_tokens (expiration);
+CREATE INDEX issuer_refresh_tokens_expiration ON issuer_refresh_tokens (expiration);
+`
+
 // Migrations are the issuer room's schema changes.
 var Migrations = []db.Migration{
 	{
@@ -169,4 +180,5 @@ var Migrations = []db.Migration{
 		SQLite:   strings.ReplaceAll(schemaV2, "{SERIAL}", "INTEGER"),
 		Postgres: strings.ReplaceAll(schemaV2, "{SERIAL}", "BIGSERIAL"),
 	},
+	{Room: "issuer", Version: 4, SQLite: schemaV4, Postgres: schemaV4},
 }

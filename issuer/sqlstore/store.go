@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -23,7 +24,9 @@ type Store struct {
 	batch *db.Batcher
 	// access group-inserts access tokens, one multi-row INSERT per group.
 	access *db.Group[accessReq]
-	cancel context.CancelFunc
+	// pipelined counts the groups written in one round trip (PostgreSQL).
+	pipelined atomic.Uint64
+	cancel    context.CancelFunc
 
 	audit      TxAppender // nil: changes are not audited
 	subjectKey []byte
@@ -177,7 +180,7 @@ func (s *Store) EraseCitizen(ctx context.Context, id string) (issuer.Erased, err
 func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
 	var c issuer.Citizen
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, given_name, family_name, birthdate, email, locale, created
+	err := s.db.QueryRowCached(ctx, nil, `SELECT id, given_name, family_name, birthdate, email, locale, created
 		FROM issuer_citizens WHERE id = $1`, id).Scan(&c.ID, &c.GivenName, &c.FamilyName, &c.Birthdate, &c.Email, &c.Locale, &created)
 	if err != nil {
 		return issuer.Citizen{}, notFound("citizen", err)
@@ -190,6 +193,9 @@ func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) 
 
 const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth_method, secret_hash, jwks,
 	subject_type, sector_id, id_token_alg, backchannel_logout_uri, scopes, created, require_par`
+
+// selectClient reads one client's registration.
+const selectClient = `SELECT ` + clientCols + ` FROM issuer_clients WHERE id = $1`
 
 func (s *Store) PutClient(ctx context.Context, c issuer.Client) error {
 	return s.putClient(ctx, c, false)
@@ -349,7 +355,7 @@ func scanClient(row interface{ Scan(...any) error }) (issuer.Client, error) {
 }
 
 func (s *Store) Client(ctx context.Context, id string) (issuer.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientCols+` FROM issuer_clients WHERE id = $1`, id))
+	c, err := scanClient(s.db.QueryRowCached(ctx, nil, selectClient, id))
 	if err != nil {
 		return issuer.Client{}, notFound("client", err)
 	}
@@ -430,7 +436,7 @@ func scanPasskey(row interface{ Scan(...any) error }) (issuer.Passkey, error) {
 }
 
 func (s *Store) Passkey(ctx context.Context, id []byte) (issuer.Passkey, error) {
-	p, err := scanPasskey(s.db.QueryRowContext(ctx, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
+	p, err := scanPasskey(s.db.QueryRowCached(ctx, nil, `SELECT `+passkeyCols+` FROM issuer_passkeys WHERE id = $1`, id))
 	if err != nil {
 		return issuer.Passkey{}, notFound("passkey", err)
 	}
@@ -671,7 +677,7 @@ func (s *Store) PutSubject(ctx context.Context, sector, sub, citizenID string) e
 
 func (s *Store) SubjectCitizen(ctx context.Context, sector, sub string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT citizen_id FROM issuer_subjects WHERE sector = $1 AND sub = $2`, sector, sub).Scan(&id)
+	err := s.db.QueryRowCached(ctx, nil, `SELECT citizen_id FROM issuer_subjects WHERE sector = $1 AND sub = $2`, sector, sub).Scan(&id)
 	if err != nil {
 		return "", notFound("subject", err)
 	}
@@ -695,7 +701,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (issu
 	var se issuer.Session
 	var amr string
 	var authTime, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT id_hash, citizen_id, amr, auth_time, expires, sid FROM issuer_sessions
+	err := s.db.QueryRowCached(ctx, nil, `SELECT id_hash, citizen_id, amr, auth_time, expires, sid FROM issuer_sessions
 		WHERE id_hash = $1 AND expires > $2`, idHash, us(now)).Scan(&se.IDHash, &se.CitizenID, &amr, &authTime, &expires, &se.SID)
 	if err != nil {
 		return issuer.Session{}, notFound("session", err)

@@ -274,6 +274,7 @@ func (s *Server) adminPutClient(w http.ResponseWriter, r *http.Request, caller s
 		s.internalError(w, r, err)
 		return
 	}
+	s.Provider.ForgetClient(c.ID) // this replica applies the change at once; others within seconds
 	s.log.InfoContext(r.Context(), "client registered", "by", caller, "client_id", c.ID)
 	out := toClientJSON(c)
 	out.Secret = secret

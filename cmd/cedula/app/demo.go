@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -49,6 +50,9 @@ func SeedDemo(ctx context.Context, s *Server, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nDemo mode. The demo agency's site is %s/demo\n", s.Config.PublicURL)
 	if err := seedMachine(ctx, s, out); err != nil {
+		return err
+	}
+	if err := seedSecretMachine(ctx, s, out); err != nil {
 		return err
 	}
 	for _, dc := range demoCitizens {
@@ -229,5 +233,34 @@ func seedMachine(ctx context.Context, s *Server, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "  Demo back-end client %q (client_credentials, private_key_jwt); its key: %s\n", DemoMachineID, path)
+	return nil
+}
+
+// DemoSecretMachineID is a demo agency back-end using client_credentials
+// with client_secret_basic; its secret is written to the data folder so
+// that `cedula bench token --auth secret` can act as it.
+const DemoSecretMachineID = "demo-machine-secret"
+
+func seedSecretMachine(ctx context.Context, s *Server, out io.Writer) error {
+	path := filepath.Join(s.Config.DataDir, DemoSecretMachineID+".secret")
+	var secret string
+	var digest []byte
+	if b, err := os.ReadFile(path); err == nil {
+		if secret = strings.TrimSpace(string(b)); len(secret) < 43 {
+			return fmt.Errorf("%s: not a secret of 256 bits", path)
+		}
+		digest = issuer.HashSecret(secret)
+	} else {
+		secret, digest = issuer.NewClientSecret()
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	c := issuer.Client{ID: DemoSecretMachineID, Name: "Demo agency back-end (secret)", GrantTypes: []string{issuer.GrantClientCredentials},
+		AuthMethod: issuer.AuthClientSecretBasic, SecretHash: digest, SubjectType: issuer.SubjectPairwise, Scopes: []string{AdminScope, ConsentScope}, Created: time.Now()}
+	if err := s.Store.PutClient(ctx, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  Demo back-end client %q (client_credentials, client_secret_basic); its secret: %s\n", DemoSecretMachineID, path)
 	return nil
 }

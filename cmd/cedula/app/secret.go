@@ -68,3 +68,9 @@ func AuditSubjectKey(cfg config.Config) ([]byte, error) {
 	}
 	return issuer.AuditSubjectKey(secret), nil
 }
+
+// Secret returns the server secret the configuration gives (CEDULA_SECRET,
+// else the file data_dir/secret, created when missing), as the server
+// loads it: for tools that compute what the server would, such as pairwise
+// subjects and audit pseudonyms (cedula bench seed).
+func Secret(cfg config.Config) ([]byte, error) { return loadSecret(cfg.DataDir, os.Getenv) }
