@@ -182,7 +182,10 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	atA := waitURL(a + "/login?authRequestID=")
 	id := strings.TrimPrefix(atA, a+"/login?authRequestID=")
 
-	// The citizen finishes it on B.
+	// The citizen finishes it on B. A's login page is left first: its
+	// pending conditional (autofill) request would otherwise take the
+	// authenticator's presence as soon as it comes back, and log in on A.
+	run("leave A", chromedp.Navigate("about:blank"))
 	if err := browsertest.SetPresence(ctx, auth, true); err != nil {
 		t.Fatal(err)
 	}
