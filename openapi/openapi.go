@@ -13,8 +13,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/cedula/cedula/internal/httpapi"
 )
 
 //go:embed *.yaml

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cedula/cedula/cmd/cedula/app"
-	"github.com/cedula/cedula/internal/jose"
-	"github.com/cedula/cedula/internal/keys"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
 
 	"github.com/chromedp/chromedp"
 

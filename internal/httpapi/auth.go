@@ -23,6 +23,18 @@ type Authenticator interface {
 
 const callerKey = "cedula.caller"
 
+// Guard is how every API checks its callers: the authenticator (the OpenID
+// provider, over bearer and DPoP-bound tokens) and what an admitted
+// caller's request context gets (the audit actor). The wiring builds one
+// and gives it to each API.
+type Guard struct {
+	Auth     Authenticator
+	OnCaller func(context.Context, Caller) context.Context
+}
+
+// Scope admits client_credentials tokens carrying scope (RequireScope).
+func (g Guard) Scope(scope string) MiddlewareFunc { return RequireScope(g.Auth, scope, g.OnCaller) }
+
 // RequireScope admits requests whose access token carries scope and was
 // issued to a client for itself (client_credentials), and passes the
 // caller on (CallerOf). onCaller, when set, derives the request's context

@@ -3,10 +3,11 @@ package pages
 import (
 	"encoding/json"
 	"errors"
-	"github.com/cedula/cedula/internal/problem"
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/cedula/cedula/internal/problem"
 
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"

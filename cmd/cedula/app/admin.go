@@ -4,12 +4,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"github.com/cedula/cedula/internal/reqid"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"

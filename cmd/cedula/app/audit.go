@@ -1,15 +1,18 @@
 package app
 
 import (
+	"github.com/cedula/cedula/internal/scopes"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cedula/cedula/internal/reqid"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditapi"
@@ -72,7 +75,7 @@ func (s *Server) AuditVerifierKeys(ctx context.Context) ([]string, error) {
 
 // AuditWriteScope lets an agency system record its own accesses to
 // citizens' data in the audit log (POST /admin/audit).
-const AuditWriteScope = "cedula:audit"
+const AuditWriteScope = scopes.Audit
 
 // mountAudit adds the endpoint through which agency systems append to the
 // log, and the citizens' and DPOs' views, and returns the handler of the

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"github.com/cedula/cedula/internal/scopes"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -16,7 +18,7 @@ import (
 
 // ConsentScope lets an agency system ask the consent ledger before it uses
 // a citizen's data (POST /consent/decide).
-const ConsentScope = "cedula:consent"
+const ConsentScope = scopes.Consent
 
 // decideJSON is the body of POST /consent/decide: the citizen by the sub
 // the agency knows them by, the purpose (one of the agency's own) and the

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cedula/cedula/internal/reqid"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"github.com/cedula/cedula/internal/reqid"
 	"net/http"
 	"time"
+
+	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"

@@ -2,8 +2,9 @@ package app
 
 import (
 	"context"
-	"github.com/cedula/cedula/internal/reqid"
 	"log/slog"
+
+	"github.com/cedula/cedula/internal/reqid"
 )
 
 // requestIDHandler adds the request ID of the context to every record, so
