@@ -3,6 +3,9 @@ package httpapi
 import (
 	"encoding/csv"
 	"net/http"
+
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
 )
 
 // WantsCSV reads ?format=: json (the default) or csv; anything else is a
@@ -36,4 +39,26 @@ func CSV(c Context, name string, header []string, rows [][]string) error {
 func JSON(c Context, status int, v any) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(status, v)
+}
+
+// KeySet serves the public keys of ring as a JWK Set (RFC 7517), making
+// the ring's first ES256 key if it has none yet: the keys that verify
+// receipts and exports signed with it.
+func KeySet(km keys.Manager, ring string) HandlerFunc {
+	return func(c Context) error {
+		ctx := c.Request().Context()
+		if _, err := km.Active(ctx, ring, keys.ES256); err != nil {
+			return err
+		}
+		pubs, err := km.Verification(ctx, ring)
+		if err != nil {
+			return err
+		}
+		b, err := jose.JWKS(pubs...)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "max-age=300")
+		return c.Blob(http.StatusOK, "application/jwk-set+json", b)
+	}
 }

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/reqid"
 
-	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/issuer"
-	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 )
 
@@ -34,55 +32,34 @@ func (s *Server) mountAdmin(mux router) {
 	mux.Handle("POST /admin/enrolments", s.adminOnly(s.adminEnrol))
 	mux.Handle("GET /admin/clients", s.adminOnly(s.adminListClients))
 	mux.Handle("POST /admin/clients", s.adminOnly(s.adminPutClient))
-	mux.Handle("GET /admin/purposes", s.adminOnly(s.adminListPurposes))
-	mux.Handle("POST /admin/purposes", s.adminOnly(s.adminPutPurpose))
 }
 
 func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
 	return s.withScope(AdminScope, h)
 }
 
-// withScope admits requests with a client_credentials access token that
-// carries scope — a bearer token, or a DPoP-bound one with its proof — and
-// passes the calling client's ID on. Refusals carry their RFC 6750 §3 /
-// RFC 9449 §7.1 challenge and a problem body.
+// withScope admits requests as the echo routes' Guard does (apiAuth) and
+// passes the calling client's ID on. Handlers written this way move into
+// their rooms' APIs.
 func (s *Server) withScope(scope string, h func(w http.ResponseWriter, r *http.Request, caller string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		at, rerr := s.Provider.Authenticate(r, scope)
-		if rerr == nil && at.CitizenID != "" {
-			rerr = &oidcop.ResourceError{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Description: "a citizen's token cannot call this API", Challenge: `Bearer realm="cedula", error="insufficient_scope", scope="` + scope + `"`}
+		at, e := apiAuth{s}.Authenticate(r, scope)
+		if e == nil && at.CitizenID != "" {
+			e = &httpapi.Error{Status: http.StatusForbidden, Title: "Forbidden", Detail: "a citizen's token cannot call this API",
+				Challenge: `Bearer realm="cedula", error="insufficient_scope", scope="` + scope + `"`}
 		}
-		if rerr != nil {
-			w.Header().Set("WWW-Authenticate", rerr.Challenge)
-			switch rerr.Status {
-			case http.StatusForbidden:
-				writeProblem(w, rerr.Status, "Forbidden", "the token lacks the "+scope+" scope")
-			case http.StatusBadRequest:
-				writeProblem(w, rerr.Status, "Bad request", rerr.Description)
-			default:
-				writeProblem(w, rerr.Status, "Unauthorized", "send a valid access token from the client_credentials grant: "+rerr.Description)
+		if e != nil {
+			if e.Challenge != "" {
+				w.Header().Set("WWW-Authenticate", e.Challenge)
 			}
+			if e.Status >= 500 {
+				s.internalError(w, r, e.Cause)
+				return
+			}
+			writeProblem(w, e.Status, e.Title, e.Detail)
 			return
 		}
-		// A privileged scope counts only while the client holds it: its
-		// removal by the operator ends the tokens issued before, at once
-		// and on every replica.
-		if issuer.IsPrivileged(scope) {
-			c, err := s.Store.Client(r.Context(), at.ClientID)
-			if err != nil && !errors.Is(err, issuer.ErrNotFound) {
-				s.internalError(w, r, err)
-				return
-			}
-			if err != nil || !slices.Contains(c.Scopes, scope) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="cedula-admin", error="insufficient_scope", scope="`+scope+`"`)
-				writeProblem(w, http.StatusForbidden, "Forbidden", "the client no longer holds the "+scope+" scope")
-				return
-			}
-		}
-		// Whatever the call changes in the provider's store is recorded
-		// with the calling client as actor.
-		r = r.WithContext(audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorClient, ID: at.ClientID}))
+		r = r.WithContext(s.guard.OnCaller(r.Context(), at))
 		h(w, r, at.ClientID)
 	})
 }

@@ -86,15 +86,11 @@ func (s *Server) mountAudit(mux router) (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
-	mux.Handle("POST /consent/decide", s.withScope(ConsentScope, s.decideConsent))
 	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
 	mux.HandleFunc("GET /account/audit", s.citizenAudit)
-	mux.HandleFunc("GET /account/consents/receipt", s.citizenReceipt)
-	mux.HandleFunc("GET /consent/receipt-keys", s.jwksHandler(ReceiptRing))
 	mux.HandleFunc("GET /account/export", s.citizenExport)
 	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
 	s.mountDPO(mux)
-	s.mountDPOConsent(mux)
 	s.mountDPOPrivileges(mux)
 	return h, nil
 }

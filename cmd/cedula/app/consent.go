@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -11,7 +12,11 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/consent/consentapi"
 	consentstore "github.com/cedula/cedula/consent/sqlstore"
+	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 )
 
@@ -47,29 +52,77 @@ func (s *Server) openConsent(ctx context.Context) error {
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})
 	for _, p := range purposes {
-		if err := s.putPurpose(ctx, p); err != nil {
+		if _, _, n, err := s.Consent.RegisterPurpose(ctx, p); err != nil {
 			return fmt.Errorf("purpose %q: %w", p.ID, err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "purpose notice changed; consents await renewal", "purpose", p.ID, "records", n)
 		}
 	}
 	return nil
 }
 
-// putPurpose stores p as a new version when it changed; when its notice
-// changed, the consents given under the old one are marked for renewal.
-func (s *Server) putPurpose(ctx context.Context, p consent.Purpose) error {
-	old, err := s.Consent.Purpose(ctx, p.ID)
-	hadOld := err == nil
-	stored, err := s.Consent.PutPurpose(ctx, p)
+// ConsentScope lets an agency system ask the consent ledger before it uses
+// a citizen's data (POST /consent/decide).
+const ConsentScope = scopes.Consent
+
+// consentPorts are what the consent API needs from the other rooms.
+type consentPorts struct{ s *Server }
+
+func (p consentPorts) SubjectCitizen(ctx context.Context, clientID, sub string) (string, error) {
+	id, err := p.s.Provider.SubjectCitizen(ctx, clientID, sub)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return "", consentapi.ErrUnknownSubject
+	}
+	return id, err
+}
+
+func (p consentPorts) CitizenExists(ctx context.Context, citizenID string) error {
+	_, err := p.s.Store.Citizen(ctx, citizenID)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return consentapi.ErrUnknownSubject
+	}
+	return err
+}
+
+func (p consentPorts) CitizenOf(r *http.Request) (string, error) {
+	c, err := p.s.Pages.CitizenFromRequest(r)
+	if errors.Is(err, pages.ErrNoSession) {
+		return "", consentapi.ErrNoSession
+	}
+	return c.ID, err
+}
+
+func (p consentPorts) Append(ctx context.Context, entries ...audit.Entry) ([]int64, error) {
+	return p.s.Audit.Append(ctx, entries...)
+}
+
+func (p consentPorts) Seal(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	return p.s.Shredder.Seal(ctx, subject, data)
+}
+
+func (p consentPorts) EntryOf(ctx context.Context, subject, record string) (int64, audit.Hash, error) {
+	return p.s.consentEntry(ctx, subject, record)
+}
+
+// clientName is a client's name for people, "" when it has none or is
+// unknown.
+func (s *Server) clientName(ctx context.Context, clientID string) string {
+	if c, err := s.Store.Client(ctx, clientID); err == nil {
+		return c.Name
+	}
+	return ""
+}
+
+// mountConsent adds the consent ledger's API.
+func (s *Server) mountConsent(e *httpapi.Echo) error {
+	ports := consentPorts{s}
+	api, err := consentapi.New(consentapi.Config{Ledger: s.Consent, Guard: s.guard, Subjects: ports, Citizens: ports,
+		Sessions: ports, Log: ports, Pseudonym: s.AuditSubject, ClientName: s.clientName, Keys: s.Keys,
+		Issuer: s.Config.PublicURL, AuditLog: AuditOrigin(s.Config.PublicURL)})
 	if err != nil {
 		return err
 	}
-	if hadOld && stored.Version != old.Version && stored.NoticeVersion != old.NoticeVersion {
-		n, err := s.Consent.NoticeChanged(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		s.log.InfoContext(ctx, "purpose notice changed; consents await renewal", "purpose", p.ID, "records", n)
-	}
+	api.Mount(e)
 	return nil
 }
 
@@ -146,8 +199,8 @@ func (a accountConsents) Of(ctx context.Context, citizenID, lang string) ([]page
 // item is the part of a ConsentItem that comes from the purpose.
 func (a accountConsents) item(ctx context.Context, p consent.Purpose, lang string) pages.ConsentItem {
 	agency := p.Controller
-	if c, err := a.s.Store.Client(ctx, p.Controller); err == nil && c.Name != "" {
-		agency = c.Name
+	if n := a.s.clientName(ctx, p.Controller); n != "" {
+		agency = n
 	}
 	return pages.ConsentItem{Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: agency, NoticeURL: p.NoticeURL}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/csv"
 	"net/http"
 	"slices"
 	"strconv"
@@ -155,4 +156,25 @@ func (s *Server) dpoPrivilegeHistory(w http.ResponseWriter, r *http.Request, _ s
 		history = []PrivilegeChange{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"changes": history})
+}
+
+// wantsCSV reads ?format=: json (default) or csv; anything else is a 400.
+func wantsCSV(w http.ResponseWriter, r *http.Request) (csvOut, ok bool) {
+	switch r.URL.Query().Get("format") {
+	case "", "json":
+		return false, true
+	case "csv":
+		return true, true
+	}
+	writeProblem(w, http.StatusBadRequest, "Invalid request", "format must be json or csv")
+	return false, false
+}
+
+// writeCSV writes a header and rows as text/csv (RFC 4180).
+func writeCSV(w http.ResponseWriter, name string, header []string, rows [][]string) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	cw.WriteAll(rows)
 }

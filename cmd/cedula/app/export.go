@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cedula/cedula/consent/consentapi"
 	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
@@ -110,7 +111,7 @@ func (s *Server) exportOf(ctx context.Context, citizenID string) (CitizenExport,
 	if err != nil {
 		return x, err
 	}
-	x.ConsentHistory = eventsJSON(es)
+	x.ConsentHistory = consentapi.Events(es)
 	// Everything appended so far, under a checkpoint signed now.
 	if err := s.Audit.Flush(ctx); err != nil {
 		return x, err

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/consent/consentapi"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer/pages"
@@ -69,7 +69,7 @@ func TestConsentReceipts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("receipt does not verify with the published keys: %v", err)
 		}
-		var c app.ReceiptClaims
+		var c consentapi.ReceiptClaims
 		if err := json.Unmarshal(payload, &c); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/cedula/cedula/audit/auditapi"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/consent/consentapi"
 	consentstore "github.com/cedula/cedula/consent/sqlstore"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
@@ -52,6 +53,7 @@ type Server struct {
 	// auditKey keys the citizens' audit pseudonyms (AuditSubject).
 	auditKey []byte
 	log      *slog.Logger
+	guard    httpapi.Guard
 	handler  http.Handler
 	edge     *httpapi.Edge
 	admin    http.Handler // of the admin listener
@@ -65,7 +67,7 @@ type Server struct {
 func LongLivedRings() map[string]time.Duration {
 	const century = 100 * 365 * 24 * time.Hour
 	return map[string]time.Duration{
-		audit.CheckpointRing: century, ReceiptRing: century, ExportRing: century, CitizenExportRing: century,
+		audit.CheckpointRing: century, consentapi.ReceiptRing: century, ExportRing: century, CitizenExportRing: century,
 	}
 }
 
@@ -141,7 +143,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
-	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg})
+	s.guard = httpapi.Guard{Auth: apiAuth{s}, OnCaller: func(ctx context.Context, c httpapi.Caller) context.Context {
+		// Whatever the call changes is recorded with the calling client
+		// as actor.
+		return audit.WithActor(ctx, audit.Actor{Kind: audit.ActorClient, ID: c.ClientID})
+	}}
+	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
+		Classifiers: []httpapi.Classifier{consentapi.Classify}})
 	e := edge.Echo()
 	mux := router{e}
 	for _, p := range providerPaths {
@@ -155,6 +163,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.mountAdmin(mux)
+	if err := s.mountConsent(e); err != nil {
+		d.Close()
+		return nil, err
+	}
 	logAPI, err := s.mountAudit(mux)
 	if err != nil {
 		d.Close()
