@@ -17,8 +17,9 @@ import (
 // middle of a merge too — each entry's key is in exactly one run, LeafIndex
 // finds every entry (the first of two equal ones), and the runs stay few.
 func TestLeafRuns(t *testing.T) {
-	defer func(c map[db.Dialect]int) { leafMergeChunk = c }(leafMergeChunk)
+	defer func(c map[db.Dialect]int, f int) { leafMergeChunk, leafFanout = c, f }(leafMergeChunk, leafFanout)
 	leafMergeChunk = map[db.Dialect]int{db.SQLite: 16, db.Postgres: 16}
+	leafFanout = 8
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		s := New(d, WithPollInterval(time.Hour)) // the test drives the indexer

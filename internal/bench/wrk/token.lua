@@ -6,7 +6,7 @@
 --   CLIENT_ID=demo-machine-secret CLIENT_SECRET="$(cat data/demo-machine-secret.secret)" \
 --     wrk -t2 -c64 -d20s --latency -s internal/bench/wrk/token.lua http://127.0.0.1:8080/oauth/token
 --   CLIENT_ID=demo-machine-secret CLIENT_SECRET="$(cat data/demo-machine-secret.secret)" \
---     wrk -t2 -c64 -d20s --latency -s internal/bench/wrk/token.lua http://127.0.0.1:9090/sign
+--     wrk -t2 -c64 -d20s --latency -s internal/bench/wrk/token.lua http://127.0.0.1:8090/sign
 --
 -- wrk counts any answer but 2xx/3xx as "Non-2xx or 3xx responses": a run
 -- that reports some measured errors, not tokens.
