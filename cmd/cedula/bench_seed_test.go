@@ -187,7 +187,7 @@ func checkSeededCitizens(t *testing.T, s *app.Server, clientID string, citizens 
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, _, err := s.Audit.EntriesAbout(ctx, issuer.AuditSubject(issuer.AuditSubjectKey(secret), citizenID), 0, audit.MaxEntries)
+	recs, _, err := s.Audit.EntriesAbout(ctx, audit.NewPseudonyms(secret).Of(citizenID), 0, audit.MaxEntries)
 	if err != nil || len(recs) < 4 {
 		t.Errorf("entries about a seeded citizen under the server's pseudonym: %d (%v), want at least their 4 of enrolment", len(recs), err)
 	}

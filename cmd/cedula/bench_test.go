@@ -21,6 +21,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/demo"
 )
 
 // tokenServer is a minimal authorization server for the bench command's
@@ -152,12 +153,12 @@ func TestBenchTokenRealServer(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"secret", []string{"--auth", "secret", "--client-id", app.DemoSecretMachineID,
-			"--client-secret-file", filepath.Join(cfg.DataDir, app.DemoSecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
-			[]string{"client " + app.DemoSecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
-		{"jwt", []string{"--client-id", app.DemoMachineID, "--client-key", filepath.Join(cfg.DataDir, app.DemoMachineID+".jwk"),
+		{"secret", []string{"--auth", "secret", "--client-id", demo.SecretMachineID,
+			"--client-secret-file", filepath.Join(cfg.DataDir, demo.SecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
+			[]string{"client " + demo.SecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
+		{"jwt", []string{"--client-id", demo.MachineID, "--client-key", filepath.Join(cfg.DataDir, demo.MachineID+".jwk"),
 			"--pid", fmt.Sprint(os.Getpid())},
-			[]string{"client " + app.DemoMachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},
+			[]string{"client " + demo.MachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,8 +184,8 @@ func TestBenchTokenRealServer(t *testing.T) {
 		})
 	}
 	var out strings.Builder
-	err := runBench(ctx, append(append([]string{"token"}, short...), "--auth", "secret", "--client-id", app.DemoSecretMachineID,
-		"--client-secret-file", filepath.Join(cfg.DataDir, app.DemoMachineID+".jwk")), &out)
+	err := runBench(ctx, append(append([]string{"token"}, short...), "--auth", "secret", "--client-id", demo.SecretMachineID,
+		"--client-secret-file", filepath.Join(cfg.DataDir, demo.MachineID+".jwk")), &out)
 	if err == nil || !strings.Contains(err.Error(), "first request") || !strings.Contains(err.Error(), "invalid_client") {
 		t.Errorf("a wrong secret: got %v, want the first request refused with invalid_client", err)
 	}

@@ -3,9 +3,7 @@ package consentapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
@@ -19,8 +17,6 @@ var (
 	// ErrUnknownSubject: no citizen is known to the client by that sub, or
 	// no citizen has that ID.
 	ErrUnknownSubject = errors.New("consentapi: unknown citizen")
-	// ErrNoSession: the request carries no citizen's login session.
-	ErrNoSession = errors.New("consentapi: no login session")
 )
 
 // Subjects tells which citizen a client knows by a pairwise sub.
@@ -33,17 +29,11 @@ type Citizens interface {
 	CitizenExists(ctx context.Context, citizenID string) error
 }
 
-// Sessions tells which citizen a request's session cookie logged in
-// (ErrNoSession without one).
-type Sessions interface {
-	CitizenOf(r *http.Request) (citizenID string, err error)
-}
-
 // Log is what the API needs of the audit log: appending a DPO's read of a
 // citizen's history (with its reason sealed under the citizen's key), and
 // finding the entry of a consent change for its receipt.
 type Log interface {
-	Append(ctx context.Context, entries ...audit.Entry) ([]int64, error)
+	Append(ctx context.Context, entries ...audit.Entry) (int64, error)
 	Seal(ctx context.Context, subject string, data []byte) ([]byte, error)
 	// EntryOf returns the index and leaf hash of the entry that recorded
 	// consent change record (consent.AuditRecord) about subject.
@@ -56,7 +46,6 @@ type Config struct {
 	Guard    httpapi.Guard
 	Subjects Subjects
 	Citizens Citizens
-	Sessions Sessions
 	Log      Log
 	// Pseudonym is the citizen's audit pseudonym.
 	Pseudonym func(citizenID string) string
@@ -73,16 +62,10 @@ type API struct{ cfg Config }
 
 // New checks cfg and returns the API.
 func New(cfg Config) (*API, error) {
-	var missing []string
-	for name, ok := range map[string]bool{"Ledger": cfg.Ledger != nil, "Guard": cfg.Guard.Auth != nil, "Subjects": cfg.Subjects != nil,
-		"Citizens": cfg.Citizens != nil, "Sessions": cfg.Sessions != nil, "Log": cfg.Log != nil, "Pseudonym": cfg.Pseudonym != nil,
-		"ClientName": cfg.ClientName != nil, "Keys": cfg.Keys != nil, "Issuer": cfg.Issuer != ""} {
-		if !ok {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("consentapi: missing %s", strings.Join(missing, ", "))
+	if err := httpapi.CheckConfig("consentapi", map[string]bool{"Ledger": cfg.Ledger != nil, "Guard": cfg.Guard.Auth != nil, "Subjects": cfg.Subjects != nil,
+		"Citizens": cfg.Citizens != nil, "Guard.Sessions": cfg.Guard.Sessions != nil, "Log": cfg.Log != nil, "Pseudonym": cfg.Pseudonym != nil,
+		"ClientName": cfg.ClientName != nil, "Keys": cfg.Keys != nil, "Issuer": cfg.Issuer != ""}); err != nil {
+		return nil, err
 	}
 	return &API{cfg: cfg}, nil
 }
@@ -97,7 +80,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 	e.GET("/dpo/consents/timeline", a.timeline, g.Scope(scopes.DPO))
 	e.GET("/dpo/consents/history", a.history, g.Scope(scopes.DPO))
 	e.GET("/dpo/ropa", a.ropa, g.Scope(scopes.DPO))
-	e.GET("/account/consents/receipt", a.receipt)
+	e.GET("/account/consents/receipt", a.receipt, g.Session("log in to Cedula to get your consent receipts"))
 	e.GET("/consent/receipt-keys", httpapi.KeySet(a.cfg.Keys, ReceiptRing))
 }
 
@@ -115,8 +98,6 @@ func Classify(err error) *httpapi.Error {
 	case errors.Is(err, ErrUnknownSubject):
 		return &httpapi.Error{Status: http.StatusNotFound, Slug: "unknown-citizen", Title: "Unknown citizen",
 			Detail: "no citizen is known by that identifier"}
-	case errors.Is(err, ErrNoSession):
-		return httpapi.Unauthorized("log in to Cedula first", `Cookie realm="cedula"`)
 	case errors.Is(err, consent.ErrNotFound):
 		return httpapi.NotFound("no such consent record or purpose")
 	case errors.Is(err, consent.ErrNotConsentBased), errors.Is(err, consent.ErrNotObjectable), errors.Is(err, consent.ErrTransition):

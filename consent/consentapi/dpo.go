@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditapi"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/reqid"
@@ -103,27 +104,21 @@ func (a *API) timeline(c httpapi.Context) error {
 	return httpapi.JSON(c, http.StatusOK, map[string]any{"from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly), "days": out})
 }
 
-// Actor is who acted: kind and pseudonymous ID (audit.Actor).
-type Actor struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-}
-
 // Event is one event of a consent record as the DPO's history and the
 // citizen's export show it.
 type Event struct {
-	Record         string     `json:"record"`
-	Type           string     `json:"type"`
-	Purpose        string     `json:"purpose"`
-	PurposeVersion int        `json:"purpose_version"`
-	Controller     string     `json:"controller"`
-	LegalBasis     string     `json:"legal_basis"`
-	NoticeVersion  string     `json:"notice_version"`
-	Categories     []string   `json:"categories"`
-	Method         string     `json:"method"`
-	Actor          Actor      `json:"actor"`
-	Time           time.Time  `json:"time"`
-	Expires        *time.Time `json:"expires,omitempty"`
+	Record         string         `json:"record"`
+	Type           string         `json:"type"`
+	Purpose        string         `json:"purpose"`
+	PurposeVersion int            `json:"purpose_version"`
+	Controller     string         `json:"controller"`
+	LegalBasis     string         `json:"legal_basis"`
+	NoticeVersion  string         `json:"notice_version"`
+	Categories     []string       `json:"categories"`
+	Method         string         `json:"method"`
+	Actor          auditapi.Actor `json:"actor"`
+	Time           time.Time      `json:"time"`
+	Expires        *time.Time     `json:"expires,omitempty"`
 }
 
 // Events is the JSON form of a consent history.
@@ -132,7 +127,7 @@ func Events(es []consent.Event) []Event {
 	for _, e := range es {
 		ev := Event{Record: e.Ref().String(), Type: string(e.Type), Purpose: e.Key.Purpose, PurposeVersion: e.PurposeVersion,
 			Controller: e.Key.Controller, LegalBasis: string(e.LegalBasis), NoticeVersion: e.NoticeVersion,
-			Categories: e.Categories, Method: string(e.Method), Actor: Actor{Kind: string(e.Actor.Kind), ID: e.Actor.ID}, Time: e.Time}
+			Categories: e.Categories, Method: string(e.Method), Actor: auditapi.Actor{Kind: string(e.Actor.Kind), ID: e.Actor.ID}, Time: e.Time}
 		if !e.Expires.IsZero() {
 			exp := e.Expires
 			ev.Expires = &exp

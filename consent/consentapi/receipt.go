@@ -11,7 +11,6 @@ import (
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/web"
 )
 
 // ReceiptRing is the key ring (ES256) that signs consent receipts; its
@@ -158,15 +157,12 @@ func lastEvent(st consent.State) string {
 // logged-in citizen: the signed receipt of their record's latest change.
 func (a *API) receipt(c httpapi.Context) error {
 	r := c.Request()
-	citizenID, err := a.cfg.Sessions.CitizenOf(r)
-	if err != nil {
-		return err
-	}
+	citizenID := httpapi.CallerOf(c).CitizenID
 	purpose := c.QueryParam("purpose")
 	if !consent.ValidID(purpose) {
 		return httpapi.BadRequest("purpose must be a purpose ID")
 	}
-	jws, claims, err := a.sign(r.Context(), citizenID, purpose, web.Negotiate(r))
+	jws, claims, err := a.sign(r.Context(), citizenID, purpose, httpapi.Lang(c))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -30,6 +34,36 @@ const callerKey = "cedula.caller"
 type Guard struct {
 	Auth     Authenticator
 	OnCaller func(context.Context, Caller) context.Context
+	// Sessions finds the citizen logged in at Cedula's pages (Session).
+	Sessions Sessions
+}
+
+// Sessions tells which citizen a request's login session cookie belongs
+// to; ErrNoSession when it carries none that is valid.
+type Sessions interface {
+	CitizenOf(r *http.Request) (citizenID string, err error)
+}
+
+// ErrNoSession: the request carries no valid login session.
+var ErrNoSession = errors.New("httpapi: no login session")
+
+// Session admits requests of a citizen logged in at Cedula's pages (the
+// citizen's own JSON: their audit view, receipts, export); CallerOf gives
+// their CitizenID. Without a session it answers 401.
+func (g Guard) Session(detail string) MiddlewareFunc {
+	return func(next HandlerFunc) HandlerFunc {
+		return func(c Context) error {
+			id, err := g.Sessions.CitizenOf(c.Request())
+			if errors.Is(err, ErrNoSession) {
+				return &Error{Status: http.StatusUnauthorized, Slug: "login-required", Title: "Unauthorized", Detail: detail,
+					Challenge: `Cookie realm="cedula"`}
+			} else if err != nil {
+				return err
+			}
+			c.Set(callerKey, Caller{CitizenID: id})
+			return next(c)
+		}
+	}
 }
 
 // Scope admits client_credentials tokens carrying scope (RequireScope).
@@ -64,4 +98,20 @@ func RequireScope(a Authenticator, scope string, onCaller func(context.Context, 
 func CallerOf(c echo.Context) Caller {
 	caller, _ := c.Get(callerKey).(Caller)
 	return caller
+}
+
+// CheckConfig reports, as an error of pkg, the names in fields whose value
+// is false: what an API's New refuses to be built without.
+func CheckConfig(pkg string, fields map[string]bool) error {
+	var missing []string
+	for name, ok := range fields {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("%s: missing %s", pkg, strings.Join(missing, ", "))
 }

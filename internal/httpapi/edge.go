@@ -27,6 +27,20 @@ type Config struct {
 	Classifiers []Classifier
 	// BodyLimit bounds JSON bodies (Bind); 0 means DefaultBodyLimit.
 	BodyLimit int64
+	// Language picks a request's language for what the APIs write for
+	// people (Lang); nil means Spanish always.
+	Language func(*http.Request) string
+}
+
+const langKey = "cedula.lang"
+
+// Lang is the language of the request (es or en), as the edge's Language
+// negotiates it.
+func Lang(c Context) string {
+	if f, ok := c.Get(langKey).(func(*http.Request) string); ok && f != nil {
+		return f(c.Request())
+	}
+	return "es"
 }
 
 // Edge is the echo server with Cedula's middleware and error handler.
@@ -91,6 +105,7 @@ func (ed *Edge) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			limit = DefaultBodyLimit
 		}
 		c.Set(bodyLimitKey, limit)
+		c.Set(langKey, ed.cfg.Language)
 		defer func() {
 			if p := recover(); p != nil {
 				ed.log.ErrorContext(ctx, "panic", "panic", p, "route", Route(c))
@@ -139,7 +154,10 @@ func (ed *Edge) handleError(err error, c echo.Context) {
 	if pe == nil {
 		pe = &Error{Status: http.StatusInternalServerError, Slug: "server-error", Title: "Internal error", Cause: err}
 	}
-	if pe.Status >= 500 {
+	// A server error says nothing of its cause; only an unavailability
+	// written for the client (503 with a detail: try again later) is sent
+	// as it is.
+	if pe.Status == http.StatusInternalServerError || (pe.Status >= 500 && pe.Detail == "") {
 		pe = &Error{Status: pe.Status, Slug: pe.Slug, Title: "Internal error", Cause: pe.Cause,
 			Detail: "Something went wrong on our side. Quote request ID " + reqid.From(ctx) + "."}
 	}

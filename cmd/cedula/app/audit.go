@@ -2,22 +2,17 @@ package app
 
 import (
 	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/issuer/rights"
+	"github.com/cedula/cedula/issuer/rights/rightsapi"
 
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
-
-	"github.com/cedula/cedula/internal/reqid"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditapi"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
-	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
 )
@@ -77,6 +72,11 @@ func (s *Server) AuditVerifierKeys(ctx context.Context) ([]string, error) {
 // citizens' data in the audit log (POST /admin/audit).
 const AuditWriteScope = scopes.Audit
 
+// DPOScope is the scope a data protection officer's client_credentials
+// token needs for the /dpo/ endpoints; a privileged scope
+// (issuer.PrivilegedScopes).
+const DPOScope = scopes.DPO
+
 // mountAudit adds the endpoint through which agency systems append to the
 // log, and the citizens' and DPOs' views, and returns the handler of the
 // log itself — checkpoint, key, entries, proofs and tiles.
@@ -85,169 +85,36 @@ func (s *Server) mountAudit(mux router) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("POST /admin/audit", s.withScope(AuditWriteScope, s.appendAudit))
-	mux.Handle("POST /admin/erasures", s.adminOnly(s.eraseSubject))
-	mux.HandleFunc("GET /account/audit", s.citizenAudit)
-	mux.HandleFunc("GET /account/export", s.citizenExport)
-	mux.HandleFunc("GET /account/export-keys", s.jwksHandler(CitizenExportRing))
-	s.mountDPO(mux)
-	s.mountDPOPrivileges(mux)
+	views, err := auditapi.NewViews(auditapi.ViewsConfig{Log: s.Audit, Sealer: s.Shredder, Guard: s.guard,
+		Subjects: subjects{s, auditapi.ErrUnknownSubject}, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	views.Mount(mux.e)
+	rs, err := rights.New(rights.Config{Store: s.Store, Ledger: s.Consent, Log: s.Audit,
+		Checkpoint: func(ctx context.Context) error { _, err := s.Checkpointer.Checkpoint(ctx); return err },
+		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL})
+	if err != nil {
+		return nil, err
+	}
+	rightsapi.New(rs, s.guard, s.Keys, s.Config.PublicURL).Mount(mux.e)
 	return h, nil
 }
 
-// auditJSON is what an agency records: the actor is always the calling
-// client, never a field of the request, and the citizen is named by the
-// agency's own pairwise subject identifier (sub), never by a pseudonym it
-// makes up: Cedula maps it to the citizen's audit pseudonym.
-type auditJSON struct {
-	Action string `json:"action"`
-	// Sub is the subject identifier the calling client sees for the
-	// citizen (its ID tokens' sub); "" when no citizen's data was touched.
-	Sub           string   `json:"sub"`
-	Purpose       string   `json:"purpose"`
-	LegalBasis    string   `json:"legal_basis"`
-	ConsentRecord string   `json:"consent_record"`
-	Categories    []string `json:"categories"`
-	Outcome       string   `json:"outcome"`
-	// Details are personal details of the event (any JSON value); they
-	// are stored sealed under the subject's own key, never in clear.
-	Details json.RawMessage `json:"details,omitempty"`
+// AuditSubject returns the citizen's audit pseudonym.
+func (s *Server) AuditSubject(citizenID string) string { return s.Pseudonyms.Of(citizenID) }
+
+// subjects finds the citizen a client knows by a sub for an API, which
+// names an unknown sub with its own error.
+type subjects struct {
+	s       *Server
+	unknown error
 }
 
-// AuditSubject returns the citizen's audit pseudonym (issuer.AuditSubject
-// under the key derived from the server secret).
-func (s *Server) AuditSubject(citizenID string) string {
-	return issuer.AuditSubject(s.auditKey, citizenID)
-}
-
-// appendAudit appends one entry and answers 201 with its index once the
-// entry is durable.
-func (s *Server) appendAudit(w http.ResponseWriter, r *http.Request, caller string) {
-	var in auditJSON
-	if !decodeJSON(w, r, &in) {
-		return
+func (a subjects) SubjectCitizen(ctx context.Context, clientID, sub string) (string, error) {
+	id, err := a.s.Provider.SubjectCitizen(ctx, clientID, sub)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return "", a.unknown
 	}
-	e := audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: caller}, Action: in.Action,
-		Purpose: in.Purpose, LegalBasis: in.LegalBasis, ConsentRecord: in.ConsentRecord, Categories: in.Categories,
-		Outcome: audit.Outcome(in.Outcome), RequestID: reqid.From(r.Context())}
-	if err := e.Validate(); err != nil {
-		writeProblem(w, http.StatusBadRequest, "Invalid audit entry", strings.TrimPrefix(err.Error(), "audit: invalid entry: "))
-		return
-	}
-	if in.Sub != "" {
-		if len(in.Sub) > audit.MaxFieldLen {
-			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", "sub is too long")
-			return
-		}
-		citizenID, err := s.Provider.SubjectCitizen(r.Context(), caller, in.Sub)
-		if errors.Is(err, issuer.ErrNotFound) {
-			writeProblem(w, http.StatusBadRequest, "Unknown subject", "no citizen is known to this client by that sub")
-			return
-		} else if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		e.Subject = s.AuditSubject(citizenID)
-	}
-	if len(in.Details) > 0 {
-		if e.Subject == "" {
-			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", "details need a sub, whose key seals them")
-			return
-		}
-		if len(in.Details) > audit.MaxPlainDetails {
-			writeProblem(w, http.StatusBadRequest, "Invalid audit entry", fmt.Sprintf("details are %d bytes, at most %d allowed", len(in.Details), audit.MaxPlainDetails))
-			return
-		}
-		sealed, err := s.Shredder.Seal(r.Context(), e.Subject, in.Details)
-		if errors.Is(err, audit.ErrErased) {
-			writeProblem(w, http.StatusConflict, "Subject erased", "this subject's data was erased; no new details can be recorded for it")
-			return
-		} else if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		e.Details = sealed
-	}
-	i, err := s.Audit.Append(r.Context(), e)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]int64{"index": i})
-}
-
-// eraseSubject crypto-shreds a citizen's audit details (GDPR Art. 17): the
-// admin names the citizen by internal ID, Cedula erases the key of their
-// audit pseudonym; their details become unreadable, every proof still
-// verifies. The erasure is itself audited, without details.
-func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request, caller string) {
-	var in struct {
-		CitizenID string `json:"citizen_id"`
-	}
-	if !decodeJSON(w, r, &in) {
-		return
-	}
-	if in.CitizenID == "" {
-		writeProblem(w, http.StatusBadRequest, "Invalid erasure", "citizen_id is required")
-		return
-	}
-	if _, err := s.Store.Citizen(r.Context(), in.CitizenID); errors.Is(err, issuer.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, "Unknown citizen", "no citizen has that id")
-		return
-	} else if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	// Across the rooms, each step audited: the consents in force are
-	// withdrawn (ending the agencies' access), the provider's personal data
-	// erased, and last the key of the citizen's audit details destroyed.
-	// The consent history and the log stay, under pseudonyms, as the proof
-	// of what was done and of the erasure itself.
-	ctx := r.Context()
-	actor := audit.Actor{Kind: audit.ActorClient, ID: caller}
-	withdrawn, err := s.withdrawAll(ctx, in.CitizenID, actor)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	erased, err := s.Store.EraseCitizen(ctx, in.CitizenID)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	subject := s.AuditSubject(in.CitizenID)
-	if err := s.Shredder.Erase(ctx, subject); err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	i, err := s.Audit.Append(ctx, audit.Entry{Time: time.Now(), Actor: actor,
-		Action: "audit.erase", Subject: subject, LegalBasis: "legal-obligation", Outcome: audit.Allowed, RequestID: reqid.From(ctx)})
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]int64{"index": i, "consents_withdrawn": int64(withdrawn),
-		"passkeys_removed": int64(erased.Passkeys), "recovery_codes_removed": int64(erased.RecoveryCodes),
-		"enrolments_removed": int64(erased.Enrolments), "sessions_ended": int64(erased.Sessions), "tokens_revoked": int64(erased.Tokens)})
-}
-
-// withdrawAll withdraws every consent of the citizen that a withdrawal
-// applies to (given, renewed or awaiting renewal) and returns how many.
-func (s *Server) withdrawAll(ctx context.Context, citizenID string, actor audit.Actor) (int, error) {
-	recs, err := s.Consent.Records(ctx, citizenID)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, rec := range recs {
-		if rec.LegalBasis != consent.Consent || (rec.State != consent.StateGiven && rec.State != consent.StateRenewed && rec.State != consent.StateRenewalRequired) {
-			continue
-		}
-		_, err := s.Consent.Withdraw(ctx, consent.Request{Subject: citizenID, Purpose: rec.Key.Purpose, Method: consent.MethodAPI, Actor: actor})
-		if err != nil && !errors.Is(err, consent.ErrEffects) {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return id, err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/pages"
 )
 
 // apiAuth admits the JSON APIs' callers: a client_credentials access
@@ -44,4 +45,15 @@ func (a apiAuth) Authenticate(r *http.Request, scope string) (httpapi.Caller, *h
 		}
 	}
 	return httpapi.Caller{ClientID: at.ClientID, CitizenID: at.CitizenID}, nil
+}
+
+// citizenSessions finds the citizen of a request's login session cookie.
+type citizenSessions struct{ s *Server }
+
+func (cs citizenSessions) CitizenOf(r *http.Request) (string, error) {
+	c, err := cs.s.Pages.CitizenFromRequest(r)
+	if errors.Is(err, pages.ErrNoSession) {
+		return "", httpapi.ErrNoSession
+	}
+	return c.ID, err
 }

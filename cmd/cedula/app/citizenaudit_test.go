@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditapi"
 	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -73,7 +74,7 @@ func (e *env) agency(id string, extra ...string) {
 	}
 }
 
-func (e *env) myAudit(cookie, query string) (int, app.AuditPage, string) {
+func (e *env) myAudit(cookie, query string) (int, auditapi.Page, string) {
 	e.t.Helper()
 	req, _ := http.NewRequest("GET", e.url+"/account/audit"+query, nil)
 	if cookie != "" {
@@ -85,7 +86,7 @@ func (e *env) myAudit(cookie, query string) (int, app.AuditPage, string) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	var out app.AuditPage
+	var out auditapi.Page
 	if res.StatusCode == 200 {
 		if err := json.Unmarshal(b, &out); err != nil {
 			e.t.Fatalf("GET /account/audit: %v in %s", err, b)
@@ -150,7 +151,7 @@ func TestCitizenAuditView(t *testing.T) {
 		t.Fatal(err)
 	}
 	anaCookie := e.session(ana)
-	check := func(out app.AuditPage) {
+	check := func(out auditapi.Page) {
 		t.Helper()
 		if out.Checkpoint != string(cp.Note) || out.Size != cp.Size || out.Root != cp.Root {
 			t.Fatalf("checkpoint %d %s, want %d %s", out.Size, out.Root, cp.Size, cp.Root)
@@ -174,7 +175,7 @@ func TestCitizenAuditView(t *testing.T) {
 	}
 
 	// Page by page, newest first.
-	var all []app.AuditEntry
+	var all []auditapi.ViewEntry
 	after := ""
 	for pagesSeen := 0; ; pagesSeen++ {
 		if pagesSeen > len(anaWant) {
@@ -197,7 +198,7 @@ func TestCitizenAuditView(t *testing.T) {
 	// Besides the agencies' entries, Ana sees what the provider recorded
 	// about her: her creation by the registrar, at least.
 	all, own := agencyEntries(all)
-	if !slices.ContainsFunc(own, func(e app.AuditEntry) bool { return e.Action == issuer.ActionCitizenCreate }) {
+	if !slices.ContainsFunc(own, func(e auditapi.ViewEntry) bool { return e.Action == issuer.ActionCitizenCreate }) {
 		t.Errorf("Ana's own entries %+v lack %s", own, issuer.ActionCitizenCreate)
 	}
 	if len(all) != len(anaWant) {
@@ -272,7 +273,7 @@ func TestCitizenAuditView(t *testing.T) {
 
 // agencyEntries splits entries into the agencies' (their actions are
 // "<agency>.read-<n>") and the provider's own.
-func agencyEntries(entries []app.AuditEntry) (agencies, provider []app.AuditEntry) {
+func agencyEntries(entries []auditapi.ViewEntry) (agencies, provider []auditapi.ViewEntry) {
 	for _, e := range entries {
 		if strings.Contains(e.Action, ".read-") {
 			agencies = append(agencies, e)

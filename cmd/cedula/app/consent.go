@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -17,19 +16,16 @@ import (
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/pages"
 )
-
-// DemoPurpose is the demo agency's purpose: signing citizens in with their
-// name and email, on their consent.
-const DemoPurpose = "demo-sign-in"
 
 // openConsent starts the consent ledger on the server's database and audit
 // log and loads the purpose registry: the configured file, and in demo
 // mode the demo agency's purpose.
 func (s *Server) openConsent(ctx context.Context) error {
 	svc, err := consent.New(ctx, consent.Config{
-		Store: consentstore.New(s.DB), Audit: s.Audit, Pseudonym: s.AuditSubject,
+		Store: consentstore.New(s.DB), Audit: s.Audit, Pseudonym: s.Pseudonyms.Of,
 		Effects: consentEffects{s}, Logger: s.log, Preload: s.Config.ConsentPreload,
 	})
 	if err != nil {
@@ -48,7 +44,7 @@ func (s *Server) openConsent(ctx context.Context) error {
 		}
 	}
 	if s.Config.Demo {
-		purposes = append(purposes, demoPurpose(s.Config.PublicURL))
+		purposes = append(purposes, demo.Purpose(s.Config.PublicURL))
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})
 	for _, p := range purposes {
@@ -68,14 +64,6 @@ const ConsentScope = scopes.Consent
 // consentPorts are what the consent API needs from the other rooms.
 type consentPorts struct{ s *Server }
 
-func (p consentPorts) SubjectCitizen(ctx context.Context, clientID, sub string) (string, error) {
-	id, err := p.s.Provider.SubjectCitizen(ctx, clientID, sub)
-	if errors.Is(err, issuer.ErrNotFound) {
-		return "", consentapi.ErrUnknownSubject
-	}
-	return id, err
-}
-
 func (p consentPorts) CitizenExists(ctx context.Context, citizenID string) error {
 	_, err := p.s.Store.Citizen(ctx, citizenID)
 	if errors.Is(err, issuer.ErrNotFound) {
@@ -84,15 +72,7 @@ func (p consentPorts) CitizenExists(ctx context.Context, citizenID string) error
 	return err
 }
 
-func (p consentPorts) CitizenOf(r *http.Request) (string, error) {
-	c, err := p.s.Pages.CitizenFromRequest(r)
-	if errors.Is(err, pages.ErrNoSession) {
-		return "", consentapi.ErrNoSession
-	}
-	return c.ID, err
-}
-
-func (p consentPorts) Append(ctx context.Context, entries ...audit.Entry) ([]int64, error) {
+func (p consentPorts) Append(ctx context.Context, entries ...audit.Entry) (int64, error) {
 	return p.s.Audit.Append(ctx, entries...)
 }
 
@@ -116,27 +96,14 @@ func (s *Server) clientName(ctx context.Context, clientID string) string {
 // mountConsent adds the consent ledger's API.
 func (s *Server) mountConsent(e *httpapi.Echo) error {
 	ports := consentPorts{s}
-	api, err := consentapi.New(consentapi.Config{Ledger: s.Consent, Guard: s.guard, Subjects: ports, Citizens: ports,
-		Sessions: ports, Log: ports, Pseudonym: s.AuditSubject, ClientName: s.clientName, Keys: s.Keys,
+	api, err := consentapi.New(consentapi.Config{Ledger: s.Consent, Guard: s.guard, Subjects: subjects{s, consentapi.ErrUnknownSubject}, Citizens: ports,
+		Log: ports, Pseudonym: s.Pseudonyms.Of, ClientName: s.clientName, Keys: s.Keys,
 		Issuer: s.Config.PublicURL, AuditLog: AuditOrigin(s.Config.PublicURL)})
 	if err != nil {
 		return err
 	}
 	api.Mount(e)
 	return nil
-}
-
-func demoPurpose(publicURL string) consent.Purpose {
-	return consent.Purpose{
-		ID: DemoPurpose,
-		Name: consent.Text{ES: "Iniciar sesión en la agencia de demostración",
-			EN: "Signing in to the demo agency"},
-		Description: consent.Text{
-			ES: "La agencia de demostración recibe su nombre, fecha de nacimiento y correo electrónico para saludarle y escribirle.",
-			EN: "The demo agency receives your name, date of birth and email address to greet you and write to you."},
-		Controller: DemoClientID, LegalBasis: consent.Consent, Categories: []string{"profile", "email"},
-		DPV: "dpv:ServiceProvision", NoticeVersion: "2026-11", NoticeURL: publicURL + "/demo/privacy",
-	}
 }
 
 // consentEffects ends an agency's access when a citizen's consent to its

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditapi"
+	"github.com/cedula/cedula/audit/auditclient"
 	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
@@ -43,10 +45,10 @@ func (e *env) get(path, token string) (int, []byte, http.Header) {
 	return res.StatusCode, b, res.Header
 }
 
-func (e *env) dpoSearch(token string, v url.Values) (int, app.AuditPage, string) {
+func (e *env) dpoSearch(token string, v url.Values) (int, auditapi.Page, string) {
 	e.t.Helper()
 	status, b, _ := e.get("/dpo/audit/search?"+v.Encode(), token)
-	var out app.AuditPage
+	var out auditapi.Page
 	if status == 200 {
 		if err := json.Unmarshal(b, &out); err != nil {
 			e.t.Fatalf("search: %v in %s", err, b)
@@ -107,9 +109,9 @@ func TestDPOAudit(t *testing.T) {
 	// proofs, order and sealed details.
 	// Entries at or beyond upTo (the DPO's own, covered by later
 	// checkpoints) are left out.
-	search := func(v url.Values, limit int, upTo int64) []app.AuditEntry {
+	search := func(v url.Values, limit int, upTo int64) []auditapi.ViewEntry {
 		t.Helper()
-		var all []app.AuditEntry
+		var all []auditapi.ViewEntry
 		v = maps(v)
 		v.Set("limit", fmt.Sprint(limit))
 		for pages := 0; ; pages++ {
@@ -222,7 +224,7 @@ func TestDPOAudit(t *testing.T) {
 	if kstatus != 200 {
 		t.Fatalf("export keys: %d %s", kstatus, jwks)
 	}
-	xcp, xs, err := app.VerifyExport(body, jwks)
+	xcp, xs, err := auditclient.VerifyExport(body, jwks)
 	if err != nil {
 		t.Fatalf("export does not verify: %v\n%s", err, body)
 	}
@@ -252,24 +254,24 @@ func TestDPOAudit(t *testing.T) {
 	for _, pos := range []int{10, len(body) / 2, len(body) - 20} {
 		bad := slices.Clone(body)
 		bad[pos] ^= 0x01
-		if _, _, err := app.VerifyExport(bad, jwks); err == nil {
+		if _, _, err := auditclient.VerifyExport(bad, jwks); err == nil {
 			t.Errorf("export with byte %d changed verifies", pos)
 		}
 	}
 	// Signed by another key: after a rotation, a new export verifies with
 	// the new key set only.
-	if _, err := e.s.Keys.Rotate(ctx, app.ExportRing, keys.ES256); err != nil {
+	if _, err := e.s.Keys.Rotate(ctx, auditapi.ExportRing, keys.ES256); err != nil {
 		t.Fatal(err)
 	}
 	_, body2, _ := e.get("/dpo/audit/export?action=x.read", dpoTok)
-	if _, _, err := app.VerifyExport(body2, jwks); err == nil {
+	if _, _, err := auditclient.VerifyExport(body2, jwks); err == nil {
 		t.Error("an export signed by a new key verifies with the old key set")
 	}
 	_, jwks2, _ := e.get("/dpo/audit/export-keys", "")
-	if _, _, err := app.VerifyExport(body2, jwks2); err != nil {
+	if _, _, err := auditclient.VerifyExport(body2, jwks2); err != nil {
 		t.Errorf("export after rotation: %v", err)
 	}
-	if _, _, err := app.VerifyExport(body, jwks2); err != nil {
+	if _, _, err := auditclient.VerifyExport(body, jwks2); err != nil {
 		t.Errorf("an export signed before the rotation no longer verifies: %v", err)
 	}
 
@@ -311,7 +313,7 @@ func TestDPOAudit(t *testing.T) {
 		t.Errorf("last search entry: %+v", last)
 	}
 	// Ana sees in her own view that the DPO searched her entries.
-	if st, out, b := e.myAudit(e.session(ana), "?limit=200"); st != 200 || !slices.ContainsFunc(out.Entries, func(x app.AuditEntry) bool {
+	if st, out, b := e.myAudit(e.session(ana), "?limit=200"); st != 200 || !slices.ContainsFunc(out.Entries, func(x auditapi.ViewEntry) bool {
 		return x.Actor.Kind == "dpo" && x.Action == "audit.search"
 	}) {
 		t.Errorf("Ana's view lacks the DPO's search: %d %s", st, b)

@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/audit/auditapi"
+	"github.com/cedula/cedula/audit/auditclient"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/localkeys"
@@ -26,11 +27,11 @@ func FuzzVerifyExport(f *testing.F) {
 		f.Fatal(err)
 	}
 	ctx := context.Background()
-	k, err := km.Active(ctx, app.ExportRing, keys.ES256)
+	k, err := km.Active(ctx, auditapi.ExportRing, keys.ES256)
 	if err != nil {
 		f.Fatal(err)
 	}
-	pubs, err := km.Verification(ctx, app.ExportRing)
+	pubs, err := km.Verification(ctx, auditapi.ExportRing)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -49,14 +50,14 @@ func FuzzVerifyExport(f *testing.F) {
 			body += "\n"
 		}
 		sum := sha256.Sum256([]byte(body))
-		claims := app.ExportClaims{SHA256: base64.RawURLEncoding.EncodeToString(sum[:]),
+		claims := auditapi.ExportClaims{SHA256: base64.RawURLEncoding.EncodeToString(sum[:]),
 			Lines: int64(len(strings.Split(strings.TrimSuffix(body, "\n"), "\n"))), CheckpointSize: size}
-		sig, err := jose.SignJSON(ctx, k, claims, map[string]any{"typ": app.ExportJWSType})
+		sig, err := jose.SignJSON(ctx, k, claims, map[string]any{"typ": auditapi.ExportJWSType})
 		if err != nil {
 			t.Fatal(err)
 		}
-		last, _ := json.Marshal(app.ExportSignature{Signature: sig})
-		cp, entries, err := app.VerifyExport([]byte(body+string(last)+"\n"), jwks)
+		last, _ := json.Marshal(auditapi.ExportSignature{Signature: sig})
+		cp, entries, err := auditclient.VerifyExport([]byte(body+string(last)+"\n"), jwks)
 		if err != nil {
 			return
 		}
@@ -68,6 +69,6 @@ func FuzzVerifyExport(f *testing.F) {
 	})
 }
 
-func checkExportEntry(e app.ExportEntry, cp app.ExportCheckpoint) error {
+func checkExportEntry(e auditapi.ExportEntry, cp auditapi.ExportCheckpoint) error {
 	return audit.CheckInclusion(e.Proof, e.Index, cp.Size, audit.LeafHash(e.Data), cp.Root)
 }

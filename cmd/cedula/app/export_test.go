@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/issuer/rights"
 )
 
 // TestCitizenExport: a citizen downloads everything held about them —
@@ -41,7 +41,7 @@ func TestCitizenExport(t *testing.T) {
 	if status != 200 || json.Unmarshal(body, &out) != nil {
 		t.Fatalf("export: %d %s", status, body)
 	}
-	var x app.CitizenExport
+	var x rights.Export
 	if err := json.Unmarshal(out.Export, &x); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestCitizenExport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("signature: %v", err)
 	}
-	var signed app.CitizenExport
+	var signed rights.Export
 	if err := json.Unmarshal(payload, &signed); err != nil || signed.Citizen.ID != ana || len(signed.ConsentHistory) != 2 {
 		t.Errorf("signed payload: %v %+v", err, signed.Citizen)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/passkey"
@@ -125,7 +126,7 @@ func (s *Server) mountPages(_ context.Context, mux router) error {
 		http.Redirect(w, r, "/account", http.StatusFound)
 	})
 	if s.Config.Demo {
-		s.mountDemo(mux)
+		demo.Mount(mux.e, s.Config.PublicURL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/adminapi"
 )
 
 // operator is the context of a change made on the command line.
@@ -146,8 +147,8 @@ func TestDPOPrivileges(t *testing.T) {
 
 	status, b, _ := e.get("/dpo/privileges", dpo)
 	var holders struct {
-		Scopes  []string              `json:"privileged_scopes"`
-		Holders []app.PrivilegeHolder `json:"holders"`
+		Scopes  []string                   `json:"privileged_scopes"`
+		Holders []adminapi.PrivilegeHolder `json:"holders"`
 	}
 	if err := json.Unmarshal(b, &holders); status != 200 || err != nil {
 		t.Fatalf("GET /dpo/privileges: %d %s", status, b)
@@ -163,7 +164,7 @@ func TestDPOPrivileges(t *testing.T) {
 
 	status, b, _ = e.get("/dpo/privileges/history", dpo)
 	var history struct {
-		Changes []app.PrivilegeChange `json:"changes"`
+		Changes []adminapi.PrivilegeChange `json:"changes"`
 	}
 	if err := json.Unmarshal(b, &history); status != 200 || err != nil {
 		t.Fatalf("GET /dpo/privileges/history: %d %s", status, b)
@@ -220,7 +221,7 @@ func TestConfiguredPrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("CEDULA_KEK", strings.Repeat("cd", 32))
-	start := func(scopes ...string) []app.PrivilegeChange {
+	start := func(scopes ...string) []adminapi.PrivilegeChange {
 		t.Helper()
 		cfg := config.Default()
 		cfg.DataDir = dir
@@ -231,13 +232,13 @@ func TestConfiguredPrivileges(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		changes, err := s.PrivilegeHistory(context.Background())
+		changes, err := s.AdminAPI.PrivilegeHistory(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return changes
 	}
-	describe := func(cs []app.PrivilegeChange) []string {
+	describe := func(cs []adminapi.PrivilegeChange) []string {
 		var out []string
 		for _, c := range cs {
 			out = append(out, fmt.Sprintf("%s %s %s by %s:%s", c.Change, c.Scope, c.ClientID, c.Actor.Kind, c.Actor.ID))

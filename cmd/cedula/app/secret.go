@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/issuer"
 )
 
 // loadSecret returns the server secret (pairwise subjects, opaque token
@@ -59,14 +59,14 @@ func loadSecret(dataDir string, getenv func(string) string) ([]byte, error) {
 	return s, f.Close()
 }
 
-// AuditSubjectKey returns the key of the citizens' audit pseudonyms
-// (issuer.AuditSubject), derived from the server secret that serve uses.
-func AuditSubjectKey(cfg config.Config) ([]byte, error) {
+// Pseudonyms returns the citizens' audit pseudonyms under the server
+// secret that serve uses.
+func Pseudonyms(cfg config.Config) (*audit.Pseudonyms, error) {
 	secret, err := loadSecret(cfg.DataDir, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return issuer.AuditSubjectKey(secret), nil
+	return audit.NewPseudonyms(secret), nil
 }
 
 // Secret returns the server secret the configuration gives (CEDULA_SECRET,

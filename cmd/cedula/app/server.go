@@ -23,21 +23,28 @@ import (
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/httpapi"
-	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/adminapi"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/rights"
 	"github.com/cedula/cedula/issuer/sqlstore"
 	"github.com/cedula/cedula/openapi"
+	"github.com/cedula/cedula/web"
 )
 
 // Server is a wired Cedula server.
 type Server struct {
-	Config   config.Config
-	DB       *db.DB
-	Store    *sqlstore.Store
+	Config config.Config
+	DB     *db.DB
+	Store  *sqlstore.Store
+	// Registrar registers clients and creates citizens, for the admin
+	// API, the configuration and the demo alike.
+	Registrar *issuer.Registrar
+	// AdminAPI is the issuer room's admin API (mounted on the edge).
+	AdminAPI *adminapi.API
 	Keys     keys.Manager
 	Provider *oidcop.Provider
 	// Consent is the consent ledger: purposes, records, decisions.
@@ -50,14 +57,14 @@ type Server struct {
 	// Pages serves the citizen pages; its session cookie also admits
 	// citizens to GET /account/audit.
 	Pages *pages.Handler
-	// auditKey keys the citizens' audit pseudonyms (AuditSubject).
-	auditKey []byte
-	log      *slog.Logger
-	guard    httpapi.Guard
-	handler  http.Handler
-	edge     *httpapi.Edge
-	admin    http.Handler // of the admin listener
-	cancel   context.CancelFunc
+	// Pseudonyms name citizens in the audit log, for every room.
+	Pseudonyms *audit.Pseudonyms
+	log        *slog.Logger
+	guard      httpapi.Guard
+	handler    http.Handler
+	edge       *httpapi.Edge
+	admin      http.Handler // of the admin listener
+	cancel     context.CancelFunc
 }
 
 // LongLivedRings are the key rings whose signatures must stay verifiable
@@ -67,7 +74,7 @@ type Server struct {
 func LongLivedRings() map[string]time.Duration {
 	const century = 100 * 365 * 24 * time.Hour
 	return map[string]time.Duration{
-		audit.CheckpointRing: century, consentapi.ReceiptRing: century, ExportRing: century, CitizenExportRing: century,
+		audit.CheckpointRing: century, consentapi.ReceiptRing: century, auditapi.ExportRing: century, rights.ExportRing: century,
 	}
 }
 
@@ -104,14 +111,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
-	s.auditKey = issuer.AuditSubjectKey(secret)
+	s.Pseudonyms = audit.NewPseudonyms(secret)
 	if err := s.openAudit(); err != nil {
 		d.Close()
 		return nil, err
 	}
 	// Every change of the provider's store appends its entry to the log
 	// in the change's own transaction.
-	s.Store = sqlstore.New(d, sqlstore.WithAudit(s.Audit, s.auditKey))
+	s.Store = sqlstore.New(d, sqlstore.WithAudit(s.Audit, s.Pseudonyms))
+	s.Registrar = &issuer.Registrar{Store: s.Store}
 	if err := s.syncClients(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})); err != nil {
 		s.Audit.Close()
 		d.Close()
@@ -147,9 +155,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// Whatever the call changes is recorded with the calling client
 		// as actor.
 		return audit.WithActor(ctx, audit.Actor{Kind: audit.ActorClient, ID: c.ClientID})
-	}}
+	}, Sessions: citizenSessions{s}}
 	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
-		Classifiers: []httpapi.Classifier{consentapi.Classify}})
+		Language:    func(r *http.Request) string { return web.Negotiate(r) },
+		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify}})
 	e := edge.Echo()
 	mux := router{e}
 	for _, p := range providerPaths {
@@ -162,7 +171,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
-	s.mountAdmin(mux)
+	s.Registrar.Forget = s.Provider.ForgetClient
+	if err := s.mountAdmin(e); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if err := s.mountConsent(e); err != nil {
 		d.Close()
 		return nil, err
@@ -270,10 +283,7 @@ func (s *Server) syncClients(ctx context.Context) error {
 	for _, cc := range s.Config.Clients {
 		c, err := clientFromConfig(cc)
 		if err == nil {
-			err = c.Validate()
-		}
-		if err == nil {
-			err = s.Store.PutClient(ctx, c)
+			_, err = s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("client %q: %w", cc.ID, err))
@@ -286,21 +296,12 @@ func clientFromConfig(cc config.Client) (issuer.Client, error) {
 	c := issuer.Client{
 		ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 		GrantTypes: cc.GrantTypes, AuthMethod: cc.AuthMethod, SubjectType: cc.SubjectType, SectorID: cc.SectorID,
-		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, RequirePAR: cc.RequirePAR, Scopes: cc.Scopes, Created: time.Now(),
-	}
-	if c.SubjectType == "" {
-		c.SubjectType = issuer.SubjectPairwise
-	}
-	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
+		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, RequirePAR: cc.RequirePAR, Scopes: cc.Scopes,
 	}
 	if cc.JWKSFile != "" {
 		b, err := os.ReadFile(cc.JWKSFile)
 		if err != nil {
 			return c, err
-		}
-		if err := jose.ValidPublicJWKS(b); err != nil {
-			return c, fmt.Errorf("%s is not a JWKS of public keys with kids", cc.JWKSFile)
 		}
 		c.JWKS = b
 	}

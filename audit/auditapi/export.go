@@ -1,4 +1,4 @@
-package app
+package auditapi
 
 import (
 	"bufio"
@@ -7,25 +7,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cedula/cedula/internal/reqid"
-
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/internal/reqid"
 )
-
-// DPOScope is the scope a data protection officer's client_credentials
-// token needs for the /dpo/ endpoints; a privileged scope
-// (issuer.PrivilegedScopes).
-const DPOScope = issuer.ScopeDPO
 
 // ExportRing is the key ring (ES256) that signs audit exports; its public
 // keys are served at GET /dpo/audit/export-keys.
@@ -70,22 +62,13 @@ type ExportClaims struct {
 	Issued         int64  `json:"iat"`
 }
 
-// mountDPO adds the DPO's views of the audit log.
-func (s *Server) mountDPO(mux router) {
-	mux.Handle("GET /dpo/audit/search", s.withScope(DPOScope, s.dpoSearch))
-	mux.Handle("GET /dpo/audit/export", s.withScope(DPOScope, s.dpoExport))
-	mux.HandleFunc("GET /dpo/audit/export-keys", s.jwksHandler(ExportRing))
-}
-
-// dpoQuery parses the filters of a search or export. It writes a 400
-// problem and returns false when they are invalid.
-func dpoQuery(w http.ResponseWriter, r *http.Request, paged bool) (audit.Query, bool) {
-	v := r.URL.Query()
+// dpoQuery parses the filters of a search or export.
+func dpoQuery(c httpapi.Context, paged bool) (audit.Query, error) {
+	v := c.QueryParams()
 	q := audit.Query{ActorKind: audit.ActorKind(v.Get("actor_kind")), ActorID: v.Get("actor"), Action: v.Get("action"),
 		Purpose: v.Get("purpose"), Subject: v.Get("subject"), Outcome: audit.Outcome(v.Get("outcome")), Limit: audit.MaxSearch}
-	bad := func(title, detail string) (audit.Query, bool) {
-		writeProblem(w, http.StatusBadRequest, title, detail)
-		return audit.Query{}, false
+	bad := func(title, detail string) (audit.Query, error) {
+		return audit.Query{}, &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-query", Title: title, Detail: detail}
 	}
 	for name, t := range map[string]*time.Time{"from": &q.From, "to": &q.To} {
 		if s := v.Get(name); s != "" {
@@ -98,27 +81,20 @@ func dpoQuery(w http.ResponseWriter, r *http.Request, paged bool) (audit.Query, 
 	}
 	if paged {
 		q.Limit = defaultDPOAuditPage
-		if s := v.Get("after"); s != "" {
-			a, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || a < 1 {
-				return bad("Invalid cursor", "after must be a positive integer, the next of a previous page")
-			}
-			q.After = a
+		var err error
+		if q.After, err = cursor(c); err != nil {
+			return audit.Query{}, err
 		}
-		if s := v.Get("limit"); s != "" {
-			l, err := strconv.Atoi(s)
-			if err != nil || l < 1 || l > audit.MaxSearch {
-				return bad("Invalid limit", "limit must be an integer from 1 to "+strconv.Itoa(audit.MaxSearch))
-			}
-			q.Limit = l
+		if q.Limit, err = pageLimit(c, defaultDPOAuditPage, audit.MaxSearch); err != nil {
+			return audit.Query{}, err
 		}
 	} else if v.Has("after") || v.Has("limit") {
 		return bad("Invalid parameter", "an export holds every matching entry: after and limit are not taken")
 	}
 	if err := q.Validate(); err != nil {
-		return bad("Invalid query", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "audit: invalid range: "), "audit: malformed input: "))
+		return audit.Query{}, err // Classify: an *audit.InputError
 	}
-	return q, true
+	return q, nil
 }
 
 // queryText is q's filters in a stable, non-personal form (query-string
@@ -151,37 +127,36 @@ func queryText(q audit.Query) string {
 // the categories as "query:<name>=<value>" items (Entry has no field for
 // free text that is not personal, and Details are sealed under a subject's
 // key), with "audit-log", the data the DPO read.
-func (s *Server) auditDPO(ctx context.Context, r *http.Request, caller, action string, q audit.Query) error {
+func (v *Views) auditDPO(ctx context.Context, caller, action string, q audit.Query) error {
 	cats := []string{"audit-log"}
-	v, _ := url.ParseQuery(queryText(q))
-	for k, vs := range v {
+	vals, _ := url.ParseQuery(queryText(q))
+	for k, vs := range vals {
 		item := "query:" + k + "=" + vs[0]
 		if len(item) > audit.MaxFieldLen {
 			item = strings.ToValidUTF8(item[:audit.MaxFieldLen-3], "") + "..."
 		}
 		cats = append(cats, item)
 	}
-	_, err := s.Audit.Append(ctx, audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorDPO, ID: caller},
+	_, err := v.cfg.Log.Append(ctx, audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorDPO, ID: caller},
 		Action: action, Subject: q.Subject, Purpose: "dpv:LegalCompliance", LegalBasis: "legal-obligation",
-		Categories: cats, Outcome: audit.Allowed, RequestID: reqid.From(r.Context())})
+		Categories: cats, Outcome: audit.Allowed, RequestID: reqid.From(ctx)})
 	return err
 }
 
 // dpoSearch serves GET /dpo/audit/search.
-func (s *Server) dpoSearch(w http.ResponseWriter, r *http.Request, caller string) {
-	ctx := r.Context()
-	q, ok := dpoQuery(w, r, true)
-	if !ok {
-		return
+func (v *Views) search(c httpapi.Context) error {
+	ctx := c.Request().Context()
+	q, err := dpoQuery(c, true)
+	if err != nil {
+		return err
 	}
-	if err := s.auditDPO(ctx, r, caller, "audit.search", q); err != nil {
-		s.internalError(w, r, err)
-		return
+	if err := v.auditDPO(ctx, httpapi.CallerOf(c).ClientID, "audit.search", q); err != nil {
+		return err
 	}
-	out, err := s.auditPage(ctx, q.After, func(after int64) ([]audit.Record, int64, error) {
+	out, err := v.page(ctx, q.After, func(after int64) ([]audit.Record, int64, error) {
 		q.After = after
-		return s.Audit.Search(ctx, q)
-	}, func(e audit.Entry, ae *AuditEntry) error {
+		return v.cfg.Log.Search(ctx, q)
+	}, func(e audit.Entry, ae *ViewEntry) error {
 		// Details stay sealed under the subject's key: a DPO checks who
 		// accessed what and why, not the content.
 		ae.Subject = e.Subject
@@ -191,10 +166,9 @@ func (s *Server) dpoSearch(w http.ResponseWriter, r *http.Request, caller string
 		return nil
 	})
 	if err != nil {
-		s.internalError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return httpapi.JSON(c, http.StatusOK, out)
 }
 
 // dpoExport serves GET /dpo/audit/export: JSON Lines (application/jsonl).
@@ -208,30 +182,28 @@ func (s *Server) dpoSearch(w http.ResponseWriter, r *http.Request, caller string
 // checkpoint's root. A failure after the first line is reported on a last
 // line {"error": …} instead of the signature: an export without a valid
 // signature line is incomplete.
-func (s *Server) dpoExport(w http.ResponseWriter, r *http.Request, caller string) {
-	ctx := r.Context()
-	q, ok := dpoQuery(w, r, false)
-	if !ok {
-		return
-	}
-	key, err := s.Keys.Active(ctx, ExportRing, keys.ES256)
+func (v *Views) export(c httpapi.Context) error {
+	ctx := c.Request().Context()
+	q, err := dpoQuery(c, false)
 	if err != nil {
-		s.internalError(w, r, err)
-		return
+		return err
 	}
-	if err := s.auditDPO(ctx, r, caller, "audit.export", q); err != nil {
-		s.internalError(w, r, err)
-		return
+	key, err := v.cfg.Keys.Active(ctx, ExportRing, keys.ES256)
+	if err != nil {
+		return err
 	}
-	cp, err := s.Audit.LatestCheckpoint(ctx)
+	if err := v.auditDPO(ctx, httpapi.CallerOf(c).ClientID, "audit.export", q); err != nil {
+		return err
+	}
+	cp, err := v.cfg.Log.LatestCheckpoint(ctx)
 	if errors.Is(err, audit.ErrNotFound) {
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, http.StatusServiceUnavailable, "No checkpoint yet", "the log has not signed a checkpoint yet; try again in a second")
-		return
+		c.Response().Header().Set("Retry-After", "1")
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Slug: "no-checkpoint", Title: "No checkpoint yet",
+			Detail: "the log has not signed a checkpoint yet; try again in a second"}
 	} else if err != nil {
-		s.internalError(w, r, err)
-		return
+		return err
 	}
+	w := c.Response()
 	w.Header().Set("Content-Type", "application/jsonl")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="audit-export.jsonl"`)
@@ -250,30 +222,30 @@ func (s *Server) dpoExport(w http.ResponseWriter, r *http.Request, caller string
 		return err
 	}
 	fail := func(err error) {
-		s.log.ErrorContext(ctx, "audit export failed", "err", err)
+		v.log.ErrorContext(ctx, "audit export failed", "err", err)
 		b, _ := json.Marshal(map[string]string{"error": "the export failed; quote request ID " + reqid.From(ctx)})
 		bw.Write(append(b, '\n'))
 		bw.Flush()
 	}
 	if err := line(ExportCheckpoint{Checkpoint: string(cp.Note), Size: cp.Size, Root: cp.Root}); err != nil {
 		fail(err)
-		return
+		return nil
 	}
 	q.After = cp.Size
 	for q.After > 0 {
-		recs, next, err := s.Audit.Search(ctx, q)
+		recs, next, err := v.cfg.Log.Search(ctx, q)
 		if err != nil {
 			fail(err)
-			return
+			return nil
 		}
 		for _, rec := range recs {
-			leaf, proof, err := s.proveAgainst(ctx, rec, cp)
+			leaf, proof, err := v.prove(ctx, rec, cp)
 			if err == nil {
 				err = line(ExportEntry{Index: rec.Index, Data: rec.Data, LeafHash: leaf, Proof: proof})
 			}
 			if err != nil {
 				fail(err)
-				return
+				return nil
 			}
 		}
 		q.After = next
@@ -282,63 +254,12 @@ func (s *Server) dpoExport(w http.ResponseWriter, r *http.Request, caller string
 		CheckpointSize: cp.Size, Query: queryText(q), Issued: time.Now().Unix()}, map[string]any{"typ": ExportJWSType})
 	if err != nil {
 		fail(err)
-		return
+		return nil
 	}
 	b, _ := json.Marshal(ExportSignature{Signature: sig})
 	bw.Write(append(b, '\n'))
 	if err := bw.Flush(); err != nil {
-		s.log.WarnContext(ctx, "audit export: client went away", "err", err)
+		v.log.WarnContext(ctx, "audit export: client went away", "err", err)
 	}
-}
-
-// VerifyExport checks an export body as dpoExport documents, with the JWKS
-// of its signing keys, and returns the checkpoint line and the entries. It
-// does not check the checkpoint note's own signature (see
-// audit.ParseCheckpoint); it checks every proof against its root.
-func VerifyExport(body, jwks []byte) (ExportCheckpoint, []ExportEntry, error) {
-	var cp ExportCheckpoint
-	trimmed := strings.TrimSuffix(string(body), "\n")
-	cut := strings.LastIndexByte(trimmed, '\n')
-	if cut < 0 {
-		return cp, nil, errors.New("export: no signature line")
-	}
-	signed, last := body[:cut+1], trimmed[cut+1:]
-	var sl ExportSignature
-	if err := json.Unmarshal([]byte(last), &sl); err != nil || sl.Signature == "" {
-		return cp, nil, errors.New("export: the last line is not a signature")
-	}
-	payload, err := jose.Verify([]byte(sl.Signature), jwks, keys.ES256)
-	if err != nil {
-		return cp, nil, fmt.Errorf("export: signature: %w", err)
-	}
-	var claims ExportClaims
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return cp, nil, fmt.Errorf("export: signature claims: %w", err)
-	}
-	sum := sha256.Sum256(signed)
-	if claims.SHA256 != base64.RawURLEncoding.EncodeToString(sum[:]) {
-		return cp, nil, errors.New("export: the body does not match its signature")
-	}
-	lines := strings.Split(strings.TrimSuffix(string(signed), "\n"), "\n")
-	if int64(len(lines)) != claims.Lines {
-		return cp, nil, errors.New("export: line count differs from the signature's")
-	}
-	if err := json.Unmarshal([]byte(lines[0]), &cp); err != nil || cp.Size != claims.CheckpointSize {
-		return cp, nil, errors.New("export: bad checkpoint line")
-	}
-	var out []ExportEntry
-	for _, l := range lines[1:] {
-		var e ExportEntry
-		if err := json.Unmarshal([]byte(l), &e); err != nil {
-			return cp, nil, fmt.Errorf("export: line %d: %w", len(out)+2, err)
-		}
-		if audit.LeafHash(e.Data) != e.LeafHash {
-			return cp, nil, fmt.Errorf("export: entry %d: leaf hash differs from its data", e.Index)
-		}
-		if err := audit.CheckInclusion(e.Proof, e.Index, cp.Size, e.LeafHash, cp.Root); err != nil {
-			return cp, nil, fmt.Errorf("export: entry %d: %w", e.Index, err)
-		}
-		out = append(out, e)
-	}
-	return cp, out, nil
+	return nil
 }
