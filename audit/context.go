@@ -1,23 +1,21 @@
 package audit
 
-import "context"
+import (
+	"context"
 
-type (
-	requestIDKey struct{}
-	actorKey     struct{}
+	"github.com/cedula/cedula/internal/reqid"
 )
+
+type actorKey struct{}
 
 // WithRequestID returns a context carrying the ID of the request being
 // served, which entries written on its behalf record as RequestID.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return reqid.With(ctx, id)
 }
 
 // RequestIDFrom returns the request ID WithRequestID put in ctx, or "".
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func RequestIDFrom(ctx context.Context) string { return reqid.From(ctx) }
 
 // WithActor returns a context saying who is acting: the agency whose
 // admin call is being served, a DPO, a command-line operator. Rooms that

@@ -182,7 +182,7 @@ func (e Entry) validate() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidEntry, strings.Join(problems, "; "))
+		return &InputError{Kind: ErrInvalidEntry, Text: strings.Join(problems, "; ")}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package audit
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors; compare with errors.Is. Errors are wrapped with the
 // operation and, where useful, the offending value.
@@ -41,4 +44,23 @@ var (
 func IsBadRequest(err error) bool {
 	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrOutOfRange) ||
 		errors.Is(err, ErrBadRange) || errors.Is(err, ErrInvalidEntry)
+}
+
+// InputError is an error in a caller's input whose Text may be shown to
+// that caller: it names the field and the rule, and quotes nothing but the
+// caller's own (bounded) input. errors.Is matches its Kind
+// (ErrInvalidEntry, ErrBadRange, ErrMalformed).
+type InputError struct {
+	Kind error
+	Text string
+}
+
+func (e *InputError) Error() string { return e.Kind.Error() + ": " + e.Text }
+
+// Unwrap returns Kind.
+func (e *InputError) Unwrap() error { return e.Kind }
+
+// inputErr returns an *InputError of kind.
+func inputErr(kind error, format string, args ...any) error {
+	return &InputError{Kind: kind, Text: fmt.Sprintf(format, args...)}
 }

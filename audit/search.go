@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -37,19 +36,19 @@ type Query struct {
 func (q Query) Validate() error {
 	switch {
 	case q.Limit < 1 || q.Limit > MaxSearch:
-		return fmt.Errorf("%w: limit %d, want 1 to %d", ErrBadRange, q.Limit, MaxSearch)
+		return inputErr(ErrBadRange, "limit %d, want 1 to %d", q.Limit, MaxSearch)
 	case q.After < 0:
-		return fmt.Errorf("%w: cursor %d", ErrBadRange, q.After)
+		return inputErr(ErrBadRange, "cursor %d", q.After)
 	case !q.From.IsZero() && !q.To.IsZero() && q.From.After(q.To):
-		return fmt.Errorf("%w: from %s is after to %s", ErrBadRange, q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
+		return inputErr(ErrBadRange, "from %s is after to %s", q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
 	case q.ActorKind != "" && !q.ActorKind.Valid():
-		return fmt.Errorf("%w: actor kind %q is not citizen, client, dpo or system", ErrMalformed, q.ActorKind)
+		return inputErr(ErrMalformed, "actor kind %.60q is not citizen, client, dpo or system", q.ActorKind)
 	case q.Outcome != "" && !q.Outcome.Valid():
-		return fmt.Errorf("%w: outcome %q is not allowed, denied or failed", ErrMalformed, q.Outcome)
+		return inputErr(ErrMalformed, "outcome %.60q is not allowed, denied or failed", q.Outcome)
 	}
 	for _, f := range []struct{ name, v string }{{"actor id", q.ActorID}, {"action", q.Action}, {"purpose", q.Purpose}, {"subject", q.Subject}} {
 		if len(f.v) > MaxFieldLen {
-			return fmt.Errorf("%w: %s filter of %d bytes, at most %d", ErrMalformed, f.name, len(f.v), MaxFieldLen)
+			return inputErr(ErrMalformed, "%s filter of %d bytes, at most %d", f.name, len(f.v), MaxFieldLen)
 		}
 	}
 	return nil

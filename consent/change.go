@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -57,7 +56,7 @@ func (r Request) validate() error {
 		problems = append(problems, "actor has an unknown kind or no ID")
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+		return invalid("", problems...)
 	}
 	return nil
 }

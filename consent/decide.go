@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -52,7 +51,7 @@ func (q Query) validate() error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: query: %s", ErrInvalid, strings.Join(problems, "; "))
+		return invalid("query", problems...)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package consent
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Sentinel errors; compare with errors.Is. Errors are wrapped with the
 // operation and, where it helps and holds no personal data, the value.
@@ -42,4 +45,35 @@ func IsBadRequest(err error) bool {
 	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) ||
 		errors.Is(err, ErrNotObjectable) || errors.Is(err, ErrNotConsentBased) ||
 		errors.Is(err, ErrTransition)
+}
+
+// InvalidError is an ErrInvalid whose text may be shown to the caller who
+// sent what broke the rules: each problem names a field and a rule, and
+// quotes nothing but the caller's own (bounded) input. errors.Is(err,
+// ErrInvalid) holds for it; an HTTP layer shows Public, never Error.
+type InvalidError struct {
+	// What broke the rules ("query", `purpose "tax-reminders"`, "registry");
+	// may be empty.
+	What string
+	// Problems are the rules broken, each a phrase.
+	Problems []string
+}
+
+func (e *InvalidError) Error() string { return "consent: invalid: " + e.Public() }
+
+// Is makes errors.Is(e, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Public is the text for the caller.
+func (e *InvalidError) Public() string {
+	p := strings.Join(e.Problems, "; ")
+	if e.What == "" {
+		return p
+	}
+	return e.What + ": " + p
+}
+
+// invalid returns an *InvalidError.
+func invalid(what string, problems ...string) error {
+	return &InvalidError{What: what, Problems: problems}
 }

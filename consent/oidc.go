@@ -33,7 +33,7 @@ func (s *Service) Agree(ctx context.Context, subject, controller string, purpose
 			return err
 		}
 		if !ok || p.Controller != controller {
-			return fmt.Errorf("%w: purpose %.80q is not one of the client's", ErrInvalid, id)
+			return invalid("", fmt.Sprintf("purpose %.80q is not one of the client's", id))
 		}
 		ps = append(ps, p)
 	}

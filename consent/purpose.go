@@ -150,7 +150,7 @@ func (p Purpose) Validate() error {
 		bad("notice url: %v", err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: purpose %.80q: %s", ErrInvalid, p.ID, strings.Join(problems, "; "))
+		return invalid(fmt.Sprintf("purpose %.80q", p.ID), problems...)
 	}
 	return nil
 }

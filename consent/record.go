@@ -193,7 +193,7 @@ func ParseRef(s string) (Ref, error) {
 	id, seq, ok := strings.Cut(s, "#")
 	n, err := strconv.ParseInt(seq, 10, 64)
 	if !ok || id == "" || err != nil || n < 1 {
-		return Ref{}, fmt.Errorf("%w: record reference %.80q", ErrInvalid, s)
+		return Ref{}, invalid("", fmt.Sprintf("record reference %.80q is not <record>#<sequence>", s))
 	}
 	return Ref{RecordID: id, Seq: n}, nil
 }
@@ -308,7 +308,7 @@ func (t Transition) Validate() error {
 		bad("an expiry on a %s event", e.Type)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: event %s: %s", ErrInvalid, e.Ref(), strings.Join(problems, "; "))
+		return invalid("event "+e.Ref().String(), problems...)
 	}
 	return nil
 }

@@ -59,16 +59,16 @@ func ParseRegistry(r io.Reader) ([]Purpose, error) {
 		return nil, fmt.Errorf("consent: read registry: %w", err)
 	}
 	if len(data) > maxRegistry {
-		return nil, fmt.Errorf("%w: registry: larger than %d bytes", ErrInvalid, maxRegistry)
+		return nil, invalid("registry", fmt.Sprintf("larger than %d bytes", maxRegistry))
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var files []purposeFile
 	if err := dec.Decode(&files); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: registry: empty document (write [] for a registry without purposes)", ErrInvalid)
+			return nil, invalid("registry", "empty document (write [] for a registry without purposes)")
 		}
-		return nil, fmt.Errorf("%w: registry: %v", ErrInvalid, err)
+		return nil, invalid("registry", yamlProblem(err))
 	}
 	var problems []string
 	out := make([]Purpose, 0, len(files))
@@ -92,8 +92,11 @@ func ParseRegistry(r io.Reader) ([]Purpose, error) {
 			NoticeURL:     f.NoticeURL,
 			Profiling:     f.Profiling,
 		}
-		if err := p.Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s", where, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")))
+		var ie *InvalidError
+		if err := p.Validate(); errors.As(err, &ie) {
+			problems = append(problems, fmt.Sprintf("%s: %s", where, strings.Join(ie.Problems, "; ")))
+		} else if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", where, err))
 		}
 		if j, dup := seen[f.ID]; dup && f.ID != "" {
 			problems = append(problems, fmt.Sprintf("%s: id already used by purpose %d", where, j))
@@ -102,7 +105,7 @@ func ParseRegistry(r io.Reader) ([]Purpose, error) {
 		out = append(out, p)
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: registry: %s", ErrInvalid, strings.Join(problems, "; "))
+		return nil, invalid("registry", problems...)
 	}
 	return out, nil
 }
@@ -131,4 +134,21 @@ func ParseRetention(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("retention %.40q is negative", s)
 	}
 	return d, nil
+}
+
+// yamlProblem describes a YAML decoding error by line, without the Go
+// type names yaml.v3 puts in it.
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		if j := strings.Index(m, " in type "); j >= 0 {
+			m = m[:j]
+		}
+		msgs[i] = strings.ReplaceAll(m, "consent.", "")
+	}
+	return strings.Join(msgs, "; ")
 }

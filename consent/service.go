@@ -39,7 +39,7 @@ type Config struct {
 	// every decision (with Append).
 	Audit audit.Appender
 	// Pseudonym maps a citizen ID to the citizen's audit pseudonym (pass
-	// issuer.AuditSubject with its key).
+	// audit.Pseudonyms.Of).
 	Pseudonym func(citizenID string) string
 	// Effects is told of every change that ends processing; nil for none.
 	Effects Effects

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -60,7 +59,7 @@ func ValidateCitizen(c Citizen) error {
 		probs = append(probs, "locale must be es or en")
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidCitizen, strings.Join(probs, "; "))
+		return &InvalidError{Kind: ErrInvalidCitizen, Problems: probs}
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -102,17 +101,17 @@ func (c Client) Validate() error {
 			probs = append(probs, "a public client cannot use client_credentials")
 		}
 	default:
-		probs = append(probs, fmt.Sprintf("auth method %q is not one of private_key_jwt, client_secret_basic, none", c.AuthMethod))
+		probs = append(probs, fmt.Sprintf("auth method %.60q is not one of private_key_jwt, client_secret_basic, none", c.AuthMethod))
 	}
 	switch c.SubjectType {
 	case SubjectPairwise, SubjectPublic:
 	default:
-		probs = append(probs, fmt.Sprintf("subject type %q is not pairwise or public", c.SubjectType))
+		probs = append(probs, fmt.Sprintf("subject type %.60q is not pairwise or public", c.SubjectType))
 	}
 	switch c.IDTokenAlg {
 	case "", "ES256", "RS256", "EdDSA":
 	default:
-		probs = append(probs, fmt.Sprintf("id_token_signed_response_alg %q is not supported", c.IDTokenAlg))
+		probs = append(probs, fmt.Sprintf("id_token_signed_response_alg %.60q is not supported", c.IDTokenAlg))
 	}
 	if len(c.GrantTypes) == 0 {
 		probs = append(probs, "at least one grant type is required")
@@ -121,7 +120,7 @@ func (c Client) Validate() error {
 		switch g {
 		case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
 		default:
-			probs = append(probs, fmt.Sprintf("grant type %q is not supported", g))
+			probs = append(probs, fmt.Sprintf("grant type %.60q is not supported", g))
 		}
 	}
 	if c.HasGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
@@ -135,14 +134,14 @@ func (c Client) Validate() error {
 			u, err := url.Parse(r)
 			switch {
 			case err != nil || u.Scheme == "" || u.Fragment != "":
-				probs = append(probs, fmt.Sprintf("URI %q must be absolute and have no fragment", r))
+				probs = append(probs, fmt.Sprintf("URI %.200q must be absolute and have no fragment", r))
 			case u.Scheme == "http" && !isLoopback(u.Hostname()):
-				probs = append(probs, fmt.Sprintf("URI %q must use https (http only for localhost)", r))
+				probs = append(probs, fmt.Sprintf("URI %.200q must use https (http only for localhost)", r))
 			}
 		}
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidClient, strings.Join(probs, "; "))
+		return &InvalidError{Kind: ErrInvalidClient, Problems: probs}
 	}
 	return nil
 }

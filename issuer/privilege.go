@@ -1,6 +1,8 @@
 package issuer
 
 import (
+	"github.com/cedula/cedula/internal/scopes"
+
 	"slices"
 	"strings"
 )
@@ -13,8 +15,8 @@ import (
 // own audit entry (ActionPrivilegeGrant, ActionPrivilegeRevoke); the admin
 // API cannot change them, not even for the calling client (ErrPrivileged).
 const (
-	ScopeAdmin = "cedula:admin"
-	ScopeDPO   = "cedula:dpo"
+	ScopeAdmin = scopes.Admin
+	ScopeDPO   = scopes.DPO
 )
 
 // PrivilegedScopes lists the privileged scopes, sorted: the one place that

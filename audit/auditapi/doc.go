@@ -49,7 +49,7 @@
 //
 // # Errors
 //
-// Every answer other than 200 is an RFC 9457 problem (web.WriteProblem).
+// Every answer other than 200 is an RFC 9457 problem (internal/problem).
 // A client's mistake is 400, never 500: numbers that are not decimals
 // without sign or leading zeroes, a missing or repeated parameter, an index
 // at or beyond the size, a size beyond the log, an inverted or too long

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/web"
+	"github.com/cedula/cedula/internal/problem"
 )
 
 // Prefix is the path the Handler serves under: mount it with
@@ -189,7 +189,7 @@ func (h *Handler) serve(fn func(http.ResponseWriter, *http.Request) error) http.
 		if ae.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", "GET, HEAD")
 		}
-		web.WriteProblem(w, web.Problem{Title: ae.title, Status: ae.status, Detail: ae.detail, Lang: "en"})
+		problem.Write(w, problem.Problem{Title: ae.title, Status: ae.status, Detail: ae.detail, Lang: "en"})
 	}
 }
 

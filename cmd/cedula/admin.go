@@ -14,10 +14,10 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/sqlstore"
@@ -26,12 +26,12 @@ import (
 // runAdmin implements `cedula admin citizen|enrol|client`, working on the
 // database directly (the same operations as the admin HTTP API).
 func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []string, stdout io.Writer) error {
-	d, _, err := server.Open(ctx, cfg)
+	d, _, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	key, err := server.AuditSubjectKey(cfg)
+	ps, err := app.Pseudonyms(cfg)
 	if err != nil {
 		return err
 	}
@@ -41,8 +41,9 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 	defer log.Close()
 	defer log.Flush(context.WithoutCancel(ctx))
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "admin-cli"})
-	st := sqlstore.New(d, sqlstore.WithAudit(log, key))
+	st := sqlstore.New(d, sqlstore.WithAudit(log, ps))
 	defer st.Close()
+	reg := &issuer.Registrar{Store: st}
 	verb, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("cedula admin "+verb, flag.ContinueOnError)
 	switch verb {
@@ -56,12 +57,9 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
-		c := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: *given, FamilyName: *family, Birthdate: *birth,
-			Email: *email, Locale: *locale, Created: time.Now()}
-		if err := issuer.ValidateCitizen(c); err != nil {
-			return err
-		}
-		if err := st.CreateCitizen(ctx, c); err != nil {
+		c, err := reg.CreateCitizen(ctx, issuer.Citizen{GivenName: *given, FamilyName: *family, Birthdate: *birth,
+			Email: *email, Locale: *locale})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "citizen %s\n", c.ID)
@@ -123,29 +121,17 @@ func runAdmin(ctx context.Context, cfg config.Config, _ *slog.Logger, args []str
 		if err := fs.Parse(rest[1:]); err != nil {
 			return err
 		}
-		if len(grants) == 0 {
-			grants = multi{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}
-		}
 		c := issuer.Client{ID: *id, Name: *name, RedirectURIs: redirects, GrantTypes: grants, AuthMethod: *auth,
-			SubjectType: *subject, SectorID: *sector, IDTokenAlg: *alg, Scopes: scopes, Created: time.Now()}
+			SubjectType: *subject, SectorID: *sector, IDTokenAlg: *alg, Scopes: scopes}
 		if *jwksFile != "" {
 			b, err := os.ReadFile(*jwksFile)
 			if err != nil {
 				return err
 			}
-			if err := jose.ValidPublicJWKS(b); err != nil {
-				return fmt.Errorf("%s: not a JWKS of public keys with kids", *jwksFile)
-			}
 			c.JWKS = b
 		}
-		var secret string
-		if c.AuthMethod == issuer.AuthClientSecretBasic {
-			secret, c.SecretHash = issuer.NewClientSecret()
-		}
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		if err := st.PutClient(ctx, c); err != nil {
+		secret, err := reg.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator, MintSecret: true})
+		if err != nil {
 			return err
 		}
 		out := map[string]any{"client_id": c.ID}

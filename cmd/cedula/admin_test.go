@@ -11,8 +11,8 @@ import (
 	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
@@ -66,7 +66,7 @@ func TestAdminClientPrivileges(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.DataDir = dir
-	d, _, err := server.Open(context.Background(), cfg)
+	d, _, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAdminEndSessions(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	ctx := context.Background()
-	d, _, err := server.Open(ctx, cfg)
+	d, _, err := app.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

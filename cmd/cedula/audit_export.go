@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/audit/auditclient"
 )
 
 const verifyExportUsage = `Usage:
@@ -39,7 +39,7 @@ func auditVerifyExport(_ context.Context, args []string, stdout io.Writer) error
 		if err != nil {
 			return fmt.Errorf("key file: %w", err)
 		}
-		vkeys = append(vkeys, keyLines(b)...)
+		vkeys = append(vkeys, auditclient.KeyLines(b)...)
 	}
 	if len(vkeys) == 0 {
 		return errors.New("cedula audit verify-export: give the log's verifier key with --key or --key-file: without it the checkpoint proves nothing")
@@ -56,7 +56,7 @@ func auditVerifyExport(_ context.Context, args []string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	cp, entries, err := server.VerifyExport(body, jwks)
+	cp, entries, err := auditclient.VerifyExport(body, jwks)
 	if err != nil {
 		return err
 	}

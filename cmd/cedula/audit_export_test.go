@@ -12,14 +12,14 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/cedula/cedula/internal/server"
+	"github.com/cedula/cedula/cmd/cedula/app"
 )
 
 // TestVerifyExport: a DPO's export verifies offline with the saved export
 // keys and the log's pinned key; one changed byte in an entry, another
 // log's key, or keys from elsewhere make it fail.
 func TestVerifyExport(t *testing.T) {
-	s, _, send := recorderServer(t, server.AuditWriteScope, server.DPOScope)
+	s, _, send := recorderServer(t, app.AuditWriteScope, app.DPOScope)
 	for i := range 5 {
 		if status, b := send("POST", "/admin/audit", fmt.Sprintf(`{"action":"tax.read-%d","outcome":"allowed"}`, i)); status != 201 {
 			t.Fatalf("append: %d %s", status, b)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditapi/auditapitest"
+	"github.com/cedula/cedula/audit/auditclient"
 )
 
 // auditRun runs `cedula audit args…` and returns its output.
@@ -170,8 +171,8 @@ func TestAuditVerifyTamperedEntry(t *testing.T) {
 		}
 	}
 	out, err := auditRun(t, "verify", "--url", l.URL, "--key", key)
-	var ee *entryError
-	if !errors.As(err, &ee) || ee.index != 437 || !strings.HasPrefix(err.Error(), "entry 437: ") {
+	var ee *auditclient.EntryError
+	if !errors.As(err, &ee) || ee.Index != 437 || !strings.HasPrefix(err.Error(), "entry 437: ") {
 		t.Fatalf("verify: got %v (%q), want an error naming entry 437", err, out)
 	}
 	if strings.Contains(out, "ok:") {
@@ -406,7 +407,7 @@ func TestAuditVerifyHugeCheckpoint(t *testing.T) {
 		{"verify", "--url", srv.URL + "/audit", "--key", vkey},
 		{"mirror", "--url", srv.URL + "/audit", "--key", vkey, "--dir", t.TempDir()},
 	} {
-		if _, err := auditRun(t, args...); !errors.Is(err, errAbsent) {
+		if _, err := auditRun(t, args...); !errors.Is(err, auditclient.ErrAbsent) {
 			t.Errorf("%s: got %v, want a missing tile", args[0], err)
 		}
 	}

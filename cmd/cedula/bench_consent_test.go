@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/consent"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -15,11 +15,11 @@ import (
 // citizens through the admin API of a real server, then loads
 // POST /consent/decide; every decision it counted is in the audit log.
 func TestBenchConsent(t *testing.T) {
-	s, base, _ := recorderServer(t, server.AdminScope)
+	s, base, _ := recorderServer(t, app.AdminScope)
 	keyFile, jwks := clientKeyFile(t)
 	if err := s.Store.PutClient(context.Background(), issuer.Client{ID: "bench", Name: "bench", GrantTypes: []string{issuer.GrantClientCredentials},
 		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise,
-		Scopes: []string{server.AdminScope, server.ConsentScope}}); err != nil {
+		Scopes: []string{app.AdminScope, app.ConsentScope}}); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

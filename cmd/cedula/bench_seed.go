@@ -16,10 +16,10 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/sqlstore"
@@ -51,13 +51,13 @@ func benchSeed(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cfg := config.Default()
 	cfg.DataDir, cfg.DB = *dataDir, *dbURL
-	d, km, err := server.Open(ctx, cfg)
+	d, km, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	_ = km // opened (and created) as the server would; the seed signs nothing
-	secret, err := server.Secret(cfg)
+	secret, err := app.Secret(cfg)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (o *seedOutput) progress(what string, done, total int64) {
 type seeder struct {
 	runKey   [16]byte
 	secret   []byte
-	auditKey []byte
+	ps       *audit.Pseudonyms
 	citizens int
 	entries  int64
 	from     time.Time
@@ -166,7 +166,7 @@ var seedAgencies = []issuer.Client{
 }
 
 func newSeeder(ctx context.Context, d *db.DB, secret []byte, entries int64, citizens int, span time.Duration) (*seeder, error) {
-	sd := &seeder{secret: secret, auditKey: issuer.AuditSubjectKey(secret), citizens: citizens, entries: entries,
+	sd := &seeder{secret: secret, ps: audit.NewPseudonyms(secret), citizens: citizens, entries: entries,
 		span: span, from: time.Now().Add(-span), pseudonyms: make([]string, citizens)}
 	if _, err := rand.Read(sd.runKey[:]); err != nil {
 		return nil, err
@@ -206,7 +206,7 @@ func (sd *seeder) citizenID(i int) string {
 
 func (sd *seeder) pseudonym(i int) string {
 	if sd.pseudonyms[i] == "" {
-		sd.pseudonyms[i] = issuer.AuditSubject(sd.auditKey, sd.citizenID(i))
+		sd.pseudonyms[i] = sd.ps.Of(sd.citizenID(i))
 	}
 	return sd.pseudonyms[i]
 }

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
@@ -38,7 +38,7 @@ func TestBenchSeed(t *testing.T) {
 			t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
 			// A code-flow client registered before the seed: every
 			// seeded citizen gets a subject in its sector.
-			d, _, err := server.Open(ctx, cfg)
+			d, _, err := app.Open(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestBenchSeed(t *testing.T) {
 
 // checkSeededLog checks the seeded log's indexes against a scan of its
 // entries.
-func checkSeededLog(t *testing.T, s *server.Server, size int64) {
+func checkSeededLog(t *testing.T, s *app.Server, size int64) {
 	t.Helper()
 	ctx := context.Background()
 	bySubject := map[string]int{}
@@ -156,7 +156,7 @@ func checkSeededLog(t *testing.T, s *server.Server, size int64) {
 
 // checkSeededCitizens checks the citizens' rows and that their subject and
 // pseudonym are the server's.
-func checkSeededCitizens(t *testing.T, s *server.Server, clientID string, citizens int) {
+func checkSeededCitizens(t *testing.T, s *app.Server, clientID string, citizens int) {
 	t.Helper()
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -183,11 +183,11 @@ func checkSeededCitizens(t *testing.T, s *server.Server, clientID string, citize
 	if err != nil || len(pks) != 1 {
 		t.Errorf("seeded citizen's passkeys: %d (%v), want 1", len(pks), err)
 	}
-	secret, err := server.Secret(s.Config)
+	secret, err := app.Secret(s.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, _, err := s.Audit.EntriesAbout(ctx, issuer.AuditSubject(issuer.AuditSubjectKey(secret), citizenID), 0, audit.MaxEntries)
+	recs, _, err := s.Audit.EntriesAbout(ctx, audit.NewPseudonyms(secret).Of(citizenID), 0, audit.MaxEntries)
 	if err != nil || len(recs) < 4 {
 		t.Errorf("entries about a seeded citizen under the server's pseudonym: %d (%v), want at least their 4 of enrolment", len(recs), err)
 	}
@@ -197,7 +197,7 @@ func checkSeededCitizens(t *testing.T, s *server.Server, clientID string, citize
 // a checkpoint and runs `cedula audit verify` against the server, checking
 // consistency with the checkpoint saved before (if any); it returns the
 // file it saved the checkpoint in.
-func verifySeeded(t *testing.T, s *server.Server, base string, key *jose.ClientKey, saved string) string {
+func verifySeeded(t *testing.T, s *app.Server, base string, key *jose.ClientKey, saved string) string {
 	t.Helper()
 	ctx := context.Background()
 	clientTokenScope(t, base, key, "")

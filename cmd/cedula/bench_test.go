@@ -16,11 +16,12 @@ import (
 	"testing"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/demo"
 )
 
 // tokenServer is a minimal authorization server for the bench command's
@@ -141,7 +142,7 @@ func TestBenchTokenRealServer(t *testing.T) {
 	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
 	s, base := startServer(t, cfg)
 	ctx := context.Background()
-	if err := server.SeedDemo(ctx, s, io.Discard); err != nil {
+	if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	admin := httptest.NewServer(s.AdminHandler())
@@ -152,12 +153,12 @@ func TestBenchTokenRealServer(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"secret", []string{"--auth", "secret", "--client-id", server.DemoSecretMachineID,
-			"--client-secret-file", filepath.Join(cfg.DataDir, server.DemoSecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
-			[]string{"client " + server.DemoSecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
-		{"jwt", []string{"--client-id", server.DemoMachineID, "--client-key", filepath.Join(cfg.DataDir, server.DemoMachineID+".jwk"),
+		{"secret", []string{"--auth", "secret", "--client-id", demo.SecretMachineID,
+			"--client-secret-file", filepath.Join(cfg.DataDir, demo.SecretMachineID+".secret"), "--metrics-url", admin.URL + "/metrics"},
+			[]string{"client " + demo.SecretMachineID + " (client_secret_basic)", "RSS of the server after token round 1: ", " MiB (" + admin.URL + "/metrics)"}},
+		{"jwt", []string{"--client-id", demo.MachineID, "--client-key", filepath.Join(cfg.DataDir, demo.MachineID+".jwk"),
 			"--pid", fmt.Sprint(os.Getpid())},
-			[]string{"client " + server.DemoMachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},
+			[]string{"client " + demo.MachineID + " (private_key_jwt, ES256", fmt.Sprintf(" MiB (/proc/%d/status)", os.Getpid())}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,15 +184,15 @@ func TestBenchTokenRealServer(t *testing.T) {
 		})
 	}
 	var out strings.Builder
-	err := runBench(ctx, append(append([]string{"token"}, short...), "--auth", "secret", "--client-id", server.DemoSecretMachineID,
-		"--client-secret-file", filepath.Join(cfg.DataDir, server.DemoMachineID+".jwk")), &out)
+	err := runBench(ctx, append(append([]string{"token"}, short...), "--auth", "secret", "--client-id", demo.SecretMachineID,
+		"--client-secret-file", filepath.Join(cfg.DataDir, demo.MachineID+".jwk")), &out)
 	if err == nil || !strings.Contains(err.Error(), "first request") || !strings.Contains(err.Error(), "invalid_client") {
 		t.Errorf("a wrong secret: got %v, want the first request refused with invalid_client", err)
 	}
 }
 
 // tokensInLog counts the oidc.token entries of the server's audit log.
-func tokensInLog(t *testing.T, s *server.Server) int {
+func tokensInLog(t *testing.T, s *app.Server) int {
 	t.Helper()
 	ctx := context.Background()
 	n := 0

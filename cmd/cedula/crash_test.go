@@ -18,11 +18,11 @@ import (
 	"time"
 
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
@@ -53,7 +53,7 @@ func TestAuditSurvivesKill9(t *testing.T) {
 	}
 	st := sqlstore.New(d)
 	if err := st.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope}}); err != nil {
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{app.AuditWriteScope}}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -174,7 +174,7 @@ func checkAcked(t *testing.T, base string, acked map[int64]string) {
 
 func clientToken(t *testing.T, base string, key *jose.ClientKey) string {
 	t.Helper()
-	return clientTokenScope(t, base, key, server.AuditWriteScope)
+	return clientTokenScope(t, base, key, app.AuditWriteScope)
 }
 
 // clientTokenScope gets a client_credentials token for "recorder".

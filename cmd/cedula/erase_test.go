@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
 )
@@ -27,7 +27,7 @@ import (
 // unreadable while the other's still open, and `cedula audit verify` passes
 // against a checkpoint saved before the erasure.
 func TestErasureKeepsTheLogVerifiable(t *testing.T) {
-	s, base, post := recorderServer(t, server.AuditWriteScope, server.AdminScope)
+	s, base, post := recorderServer(t, app.AuditWriteScope, app.AdminScope)
 	// Two citizens who logged in to the recorder: it knows them by their
 	// pairwise subs, the log by their audit pseudonyms.
 	ctx := context.Background()
@@ -115,14 +115,14 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 // function that sends it JSON with that token.
 // startServer serves cfg's server over HTTP on a free loopback port, its
 // public URL on that port, until the test ends.
-func startServer(t *testing.T, cfg config.Config) (*server.Server, string) {
+func startServer(t *testing.T, cfg config.Config) (*app.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	s, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	s, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func startServer(t *testing.T, cfg config.Config) (*server.Server, string) {
 	return s, cfg.PublicURL
 }
 
-func recorderServer(t *testing.T, scopes ...string) (*server.Server, string, func(method, path, body string) (int, string)) {
+func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(method, path, body string) (int, string)) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()

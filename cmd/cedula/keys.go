@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
-	"github.com/cedula/cedula/internal/server"
 )
 
 const keysUsage = `Usage:
@@ -108,7 +108,7 @@ func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, 
 		fmt.Fprintf(stdout, "ring %s: created with active key %s (%s)\n", *ring, k.ID(), k.Alg())
 	}
 	if *ring == audit.CheckpointRing {
-		vkey, err := audit.VerifierKey(server.AuditOrigin(cfg.PublicURL), k.Public())
+		vkey, err := audit.VerifierKey(app.AuditOrigin(cfg.PublicURL), k.Public())
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ var ringAlgs = map[string]keys.Alg{audit.CheckpointRing: keys.EdDSA}
 
 // retention is how long a retired key of ring stays published.
 func retention(cfg *config.Config, ring string) string {
-	if d, ok := server.LongLivedRings()[ring]; ok {
+	if d, ok := app.LongLivedRings()[ring]; ok {
 		return fmt.Sprintf("%d years", int(d.Hours()/24/365))
 	}
 	return cfg.KeyRetention.D().String()
@@ -187,7 +187,7 @@ func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, st
 // comment that labels it, so that the output is a --key-file of cedula
 // audit verify. With required, a missing ring is an error.
 func listVerifierKeys(ctx context.Context, cfg *config.Config, m keys.Manager, stdout io.Writer, required bool) error {
-	origin := server.AuditOrigin(cfg.PublicURL)
+	origin := app.AuditOrigin(cfg.PublicURL)
 	pubs, err := m.Verification(ctx, audit.CheckpointRing)
 	if err != nil {
 		return err
@@ -220,7 +220,7 @@ func listVerifierKeys(ctx context.Context, cfg *config.Config, m keys.Manager, s
 // server's retention of each ring.
 func openKeyManager(ctx context.Context, cfg *config.Config) (keys.Manager, error) {
 	m, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D(),
-		RingRetention: server.LongLivedRings()})
+		RingRetention: app.LongLivedRings()})
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}

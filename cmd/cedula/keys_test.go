@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditclient"
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/internal/server"
 )
 
 // keysRun runs `cedula keys args…` with cfg and returns its output.
@@ -52,7 +53,7 @@ func TestKeysListVerifierKeys(t *testing.T) {
 	cfg.PublicURL = "https://id.example.gob"
 	cfg.KeyRetention = config.Duration(time.Nanosecond) // retired keys of other rings vanish at once
 	t.Setenv("CEDULA_KEK", strings.Repeat("7c", 32))
-	origin := server.AuditOrigin(cfg.PublicURL)
+	origin := app.AuditOrigin(cfg.PublicURL)
 
 	if out, err := keysRun(t, cfg, "list"); err != nil || !strings.Contains(out, "no checkpoint key yet") {
 		t.Errorf("list before any key: got %q, %v; want a line saying there is no checkpoint key yet", out, err)
@@ -102,7 +103,7 @@ func TestKeysListVerifierKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkeys := keyLines([]byte(only))
+	vkeys := auditclient.KeyLines([]byte(only))
 	if len(vkeys) != 2 {
 		t.Fatalf("list --verifier-keys: got %q, want the active and the retired key", only)
 	}
@@ -130,7 +131,7 @@ func TestKeysListVerifierKeys(t *testing.T) {
 // the rotation — consistent with a checkpoint saved under the old key —
 // while either key alone fails, which is why verifiers keep both.
 func TestCheckpointKeyRotation(t *testing.T) {
-	s, base, post := recorderServer(t, server.AuditWriteScope)
+	s, base, post := recorderServer(t, app.AuditWriteScope)
 	ctx := context.Background()
 	appendOne := func(i int) {
 		t.Helper()
@@ -153,10 +154,10 @@ func TestCheckpointKeyRotation(t *testing.T) {
 		t.Fatalf("rotate: %v\n%s", err, out)
 	}
 	both := pinnedKeyFile(t, s.Config, "")
-	oldKey := keyLines(mustRead(t, oldFile))[0]
-	newKey := keyLines(mustRead(t, both))[0]
-	if oldKey == newKey || len(keyLines(mustRead(t, both))) != 2 {
-		t.Fatalf("after rotation: got keys %q, want a new active key and the old one", keyLines(mustRead(t, both)))
+	oldKey := auditclient.KeyLines(mustRead(t, oldFile))[0]
+	newKey := auditclient.KeyLines(mustRead(t, both))[0]
+	if oldKey == newKey || len(auditclient.KeyLines(mustRead(t, both))) != 2 {
+		t.Fatalf("after rotation: got keys %q, want a new active key and the old one", auditclient.KeyLines(mustRead(t, both)))
 	}
 	// The running server picks the new key up within about a second.
 	newOnly, err := audit.Verifiers(newKey)
@@ -242,8 +243,8 @@ func TestServeLogsVerifierKey(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("log: got %d lines with verifier_key, want 1:\n%s", len(lines), logged)
 	}
-	listed := keyLines(mustRead(t, pinnedKeyFile(t, cfg, "")))
-	if len(listed) != 1 || lines[0]["verifier_key"] != listed[0] || lines[0]["origin"] != server.AuditOrigin(cfg.PublicURL) {
+	listed := auditclient.KeyLines(mustRead(t, pinnedKeyFile(t, cfg, "")))
+	if len(listed) != 1 || lines[0]["verifier_key"] != listed[0] || lines[0]["origin"] != app.AuditOrigin(cfg.PublicURL) {
 		t.Errorf("logged %v, want verifier_key %q as cedula keys list prints it", lines[0], listed)
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cedula/cedula/internal/jose"
-	"github.com/cedula/cedula/internal/keys"
-	"github.com/cedula/cedula/internal/server"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
 
 	"github.com/chromedp/chromedp"
 
@@ -225,7 +226,7 @@ func TestAuditTwoReplicasOnePostgres(t *testing.T) {
 	}
 	st := sqlstore.New(d)
 	err = st.PutClient(context.Background(), issuer.Client{ID: "recorder", Name: "recorder", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{server.AuditWriteScope}})
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{app.AuditWriteScope}})
 	st.Close()
 	d.Close()
 	if err != nil {

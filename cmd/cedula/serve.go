@@ -9,9 +9,9 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
-	"github.com/cedula/cedula/internal/server"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
@@ -28,13 +28,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		log.Warn("BENCHMARK-ONLY BUILD (tag cedula_noaudit): access tokens are issued without their audit entry; never serve anyone with it")
 		fmt.Fprintln(stdout, "BENCHMARK-ONLY BUILD: tokens are not audited.")
 	}
-	s, err := server.New(ctx, cfg, log)
+	s, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	if cfg.Demo {
-		if err := server.SeedDemo(ctx, s, stdout); err != nil {
+		if err := app.SeedDemo(ctx, s, stdout); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -46,7 +46,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	log.Info("audit log verifier key: publish it out of band; verifiers pin it with cedula audit verify --key",
 		"origin", s.Checkpointer.Origin(), "verifier_key", vkeys[0], "retired_verifier_keys", vkeys[1:])
-	return s.Run(ctx, func(a server.Addrs) {
+	return s.Run(ctx, func(a app.Addrs) {
 		log.Info("serving", "listen", a.Public, "admin_listen", a.Admin, "public_url", cfg.PublicURL, "db", dbKind(cfg), "keys", keysKind(cfg))
 		fmt.Fprintf(stdout, "Cedula is listening on %s — open %s\n", a.Public, cfg.PublicURL)
 	})

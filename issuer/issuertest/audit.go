@@ -15,9 +15,8 @@ import (
 type AuditEnv struct {
 	Store issuer.Store
 	Log   audit.Log
-	// Key is the key of the citizens' audit pseudonyms the store uses
-	// (issuer.AuditSubjectKey).
-	Key []byte
+	// Pseudonyms are the citizens' audit pseudonyms the store uses.
+	Pseudonyms *audit.Pseudonyms
 }
 
 // RunAuditTests checks that every change of the store appends exactly the
@@ -280,7 +279,7 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 		if id == "" {
 			return ""
 		}
-		return issuer.AuditSubject(env.Key, id)
+		return env.Pseudonyms.Of(id)
 	}
 	for i, st := range steps {
 		reqID := fmt.Sprintf("req-%02d", i)
@@ -358,7 +357,7 @@ func testAuditConcurrentTokens(t *testing.T, env AuditEnv) {
 	}
 	seen := map[string]int{}
 	for _, e := range log.next(t) {
-		if e.Action != issuer.ActionToken || e.Subject != issuer.AuditSubject(env.Key, "c1") || fmt.Sprint(e.Categories) != "[email]" {
+		if e.Action != issuer.ActionToken || e.Subject != env.Pseudonyms.Of("c1") || fmt.Sprint(e.Categories) != "[email]" {
 			t.Errorf("unexpected entry %+v", e)
 			continue
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
-	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
 )
 
@@ -76,7 +75,7 @@ func (e *env) decisions(t *testing.T, from int64) []audit.Entry {
 func TestUserinfoFollowsTheLedger(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	pseudonym := issuer.AuditSubject(make([]byte, 32), e.citizen.ID)
+	pseudonym := audit.NewPseudonyms(make([]byte, 32)).Of(e.citizen.ID)
 
 	start, _ := e.audit.Size(ctx)
 	tok, granted := e.webAccessToken("profile", "email", oidcop.PurposeScope+taxPurpose)

@@ -1,10 +1,10 @@
 package oidcop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +78,26 @@ func grantType(r *http.Request) string {
 	return r.PostForm.Get("grant_type")
 }
 
+// bufferedResponse keeps a response whole so that it can be rewritten
+// before it goes out.
+type bufferedResponse struct {
+	header http.Header
+	Code   int
+	Body   bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if !b.wrote {
+		b.Code, b.wrote = code, true
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.Body.Write(p)
+}
+
 // stripQuery returns u without its query and fragment.
 func stripQuery(u string) string {
 	if i := strings.IndexAny(u, "?#"); i >= 0 {
@@ -94,7 +114,7 @@ func (s *server) dpopToken(w http.ResponseWriter, r *http.Request, next http.Han
 		writeOAuthError(w, http.StatusBadRequest, oerr)
 		return
 	}
-	rec := httptest.NewRecorder()
+	rec := &bufferedResponse{header: http.Header{}, Code: http.StatusOK}
 	next.ServeHTTP(rec, r.WithContext(withJKT(r.Context(), p.JKT)))
 	body := rec.Body.Bytes()
 	if rec.Code == http.StatusOK {
@@ -104,7 +124,7 @@ func (s *server) dpopToken(w http.ResponseWriter, r *http.Request, next http.Han
 			body, _ = json.Marshal(m)
 		}
 	}
-	for k, v := range rec.Header() {
+	for k, v := range rec.header {
 		w.Header()[k] = v
 	}
 	w.Header().Del("Content-Length")

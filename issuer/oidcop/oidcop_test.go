@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/consent"
 	consentstore "github.com/cedula/cedula/consent/sqlstore"
@@ -106,7 +107,7 @@ func newEnvWith(t testing.TB, km keys.Manager, opts ...func(*oidcop.Config)) *en
 	t.Cleanup(e.audit.Close)
 	var err error
 	e.consent, err = consent.New(ctx, consent.Config{Store: consentstore.New(d), Audit: e.audit, Effects: endGrants{e},
-		Pseudonym: func(id string) string { return issuer.AuditSubject(make([]byte, 32), id) }})
+		Pseudonym: audit.NewPseudonyms(make([]byte, 32)).Of})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/cedula/cedula/internal/problem"
+
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
 	"github.com/cedula/cedula/web"
@@ -122,7 +124,7 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, lang, slug str
 	if slug == probRateLimited {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
-	web.WriteProblem(w, web.Problem{
+	problem.Write(w, problem.Problem{
 		Type:   h.problemType(slug),
 		Title:  web.T(lang, "problem."+slug+".title"),
 		Status: problemStatus[slug],

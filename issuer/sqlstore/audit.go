@@ -7,7 +7,6 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/db"
-	"github.com/cedula/cedula/issuer"
 )
 
 // TxAppender records audit entries inside a transaction of the store's
@@ -28,13 +27,13 @@ type Option func(*Store)
 
 // WithAudit makes every change the store makes append its audit entry (the
 // actions in package issuer) in the same transaction, so that a change
-// commits if and only if its entry does. subjectKey is the key of the
-// citizens' audit pseudonyms (issuer.AuditSubjectKey). The entry's actor
+// commits if and only if its entry does, naming citizens by their
+// pseudonyms in ps. The entry's actor
 // is the one the action implies — the client a token goes to, the citizen
 // who logs in — or else the one audit.WithActor put in the context, or
 // else the citizen concerned, or else the system.
-func WithAudit(a TxAppender, subjectKey []byte) Option {
-	return func(s *Store) { s.audit, s.subjectKey = a, subjectKey }
+func WithAudit(a TxAppender, ps *audit.Pseudonyms) Option {
+	return func(s *Store) { s.audit, s.pseudonyms = a, ps }
 }
 
 // system is the actor of changes nobody in particular asked for.
@@ -42,10 +41,10 @@ var system = audit.Actor{Kind: audit.ActorSystem, ID: "oidc-provider"}
 
 // subject returns citizenID's audit pseudonym, "" for none.
 func (s *Store) subject(citizenID string) string {
-	if citizenID == "" {
-		return ""
+	if s.pseudonyms == nil {
+		return "" // a store without audit records no entries
 	}
-	return issuer.AuditSubject(s.subjectKey, citizenID)
+	return s.pseudonyms.Of(citizenID)
 }
 
 // citizen is the citizen as an actor.

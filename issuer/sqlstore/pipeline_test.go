@@ -22,7 +22,7 @@ func TestTokenGroupsPipelined(t *testing.T) {
 	d := dbtest.Postgres(t, Migrations, auditstore.Migrations)
 	log := auditstore.New(d)
 	t.Cleanup(log.Close)
-	s := New(d, WithAudit(log, issuer.AuditSubjectKey(make([]byte, 32))))
+	s := New(d, WithAudit(log, audit.NewPseudonyms(make([]byte, 32))))
 	t.Cleanup(s.Close)
 	token := func(i int) {
 		t.Helper()

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"testing"
 
+	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
@@ -16,10 +17,10 @@ import (
 func audited(t *testing.T, d *db.DB) issuertest.AuditEnv {
 	log := auditstore.New(d)
 	t.Cleanup(log.Close)
-	key := issuer.AuditSubjectKey([]byte("a test secret of at least thirty-two bytes"))
-	s := sqlstore.New(d, sqlstore.WithAudit(log, key))
+	ps := audit.NewPseudonyms([]byte("a test secret of at least thirty-two bytes"))
+	s := sqlstore.New(d, sqlstore.WithAudit(log, ps))
 	t.Cleanup(s.Close)
-	return issuertest.AuditEnv{Store: s, Log: log, Key: key}
+	return issuertest.AuditEnv{Store: s, Log: log, Pseudonyms: ps}
 }
 
 func TestSQLite(t *testing.T) {

@@ -29,7 +29,7 @@ type Store struct {
 	cancel    context.CancelFunc
 
 	audit      TxAppender // nil: changes are not audited
-	subjectKey []byte
+	pseudonyms *audit.Pseudonyms
 }
 
 var _ issuer.Store = (*Store)(nil)

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/issuer/demo"
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/passkey"
+)
+
+// flow adapts the OpenID provider to what the pages need.
+type flow struct {
+	p       *oidcop.Provider
+	consent *consent.Service
+}
+
+func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequestInfo, error) {
+	i, err := f.p.Info(ctx, id)
+	if err != nil {
+		return pages.AuthRequestInfo{}, err
+	}
+	info := pages.AuthRequestInfo{ClientID: i.ClientID, ClientName: i.ClientName, Scopes: i.Scopes, Claims: i.Claims,
+		UILocales: i.UILocales, ForceLogin: i.ForceLogin, MaxAge: i.MaxAge, PromptNone: i.PromptNone, HintCitizenID: i.HintCitizenID}
+	// The purposes the agency names, from the registry, in both languages:
+	// what the citizen's "allow" consents to.
+	for _, sc := range i.Scopes {
+		id, ok := strings.CutPrefix(sc, oidcop.PurposeScope)
+		if !ok || id == "" {
+			continue
+		}
+		p, err := f.consent.Purpose(ctx, id)
+		if err != nil {
+			continue // not the client's: the provider dropped the scope
+		}
+		info.Purposes = append(info.Purposes, pages.Purpose{Scope: sc,
+			Name:        map[string]string{"es": p.Name.In("es"), "en": p.Name.In("en")},
+			Description: map[string]string{"es": p.Description.In("es"), "en": p.Description.In("en")}})
+	}
+	return info, nil
+}
+
+func (f flow) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
+	return f.p.Complete(ctx, id, citizenID, sid, amr, authTime)
+}
+
+func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
+
+// Fail maps the pages' prompt=none outcomes to their OIDC errors.
+func (f flow) Fail(ctx context.Context, id, code string) (string, error) {
+	e := oidc.ErrInteractionRequired().WithDescription("the citizen must interact with Cedula")
+	switch code {
+	case pages.ErrLoginRequired:
+		e = oidc.ErrLoginRequired().WithDescription("the citizen is not logged in (or not as the request requires)")
+	case pages.ErrConsentRequired:
+		e = (&oidc.Error{ErrorType: "consent_required"}).WithDescription("the citizen has not consented to this request") // OIDC Core §3.1.2.6
+	}
+	return f.p.Fail(ctx, id, e)
+}
+
+func (f flow) NeedsConsent(ctx context.Context, id, citizenID string) (bool, error) {
+	return f.p.NeedsConsent(ctx, id, citizenID)
+}
+
+// authorizeErrorPage shows the citizen an authorization error that the
+// provider cannot send back to the agency, on the pages' error page in
+// their language.
+func (s *Server) authorizeErrorPage(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error) {
+	s.Pages.AuthorizeError(w, r, pages.AuthorizeError{Status: status, Code: string(e.ErrorType), Reason: authorizeReason(e)})
+}
+
+func authorizeReason(e *oidc.Error) pages.AuthorizeReason {
+	switch {
+	case errors.Is(e, oidcop.ErrClient):
+		return pages.ReasonClient
+	case errors.Is(e, oidcop.ErrRedirectURI):
+		return pages.ReasonRedirectURI
+	case errors.Is(e, oidcop.ErrRequestURI):
+		return pages.ReasonRequestURI
+	case errors.Is(e, oidcop.ErrAuthRequest):
+		return pages.ReasonExpired
+	case e.ErrorType == oidc.ServerError:
+		return pages.ReasonServer
+	}
+	return pages.ReasonMalformed
+}
+
+// mountPages adds the citizen pages (enrolment, login, consent, passkeys,
+// recovery) and, in demo mode, the demo agency's site.
+func (s *Server) mountPages(_ context.Context, mux router) error {
+	pk, err := passkey.New(passkey.Config{
+		RPID:           s.Config.RPID(),
+		RPDisplayName:  s.Config.Passkeys.RPName,
+		Origins:        s.Config.Origins(),
+		AllowedAAGUIDs: s.Config.Passkeys.AAGUIDAllowList,
+		Logger:         s.log,
+	}, s.Store)
+	if err != nil {
+		return err
+	}
+	h, err := pages.New(pages.Config{
+		Store:      s.Store,
+		Passkeys:   pk,
+		Flow:       flow{p: s.Provider, consent: s.Consent},
+		Consents:   accountConsents{s},
+		Logger:     s.log,
+		Secure:     s.Config.Secure(),
+		BaseURL:    s.Config.PublicURL,
+		SessionTTL: s.Config.SessionTTL.D(),
+	})
+	if err != nil {
+		return err
+	}
+	s.Pages = h
+	for _, p := range pages.Prefixes {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account", http.StatusFound)
+	})
+	if s.Config.Demo {
+		demo.Mount(mux.e, s.Config.PublicURL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/auditapi"
+	auditstore "github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/consent/consentapi"
+	consentstore "github.com/cedula/cedula/consent/sqlstore"
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/keys/backend"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/adminapi"
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/issuer/rights"
+	"github.com/cedula/cedula/issuer/sqlstore"
+	"github.com/cedula/cedula/openapi"
+	"github.com/cedula/cedula/web"
+)
+
+// Server is a wired Cedula server.
+type Server struct {
+	Config config.Config
+	DB     *db.DB
+	Store  *sqlstore.Store
+	// Registrar registers clients and creates citizens, for the admin
+	// API, the configuration and the demo alike.
+	Registrar *issuer.Registrar
+	// AdminAPI is the issuer room's admin API (mounted on the edge).
+	AdminAPI *adminapi.API
+	Keys     keys.Manager
+	Provider *oidcop.Provider
+	// Consent is the consent ledger: purposes, records, decisions.
+	Consent *consent.Service
+	// Audit is the tamper-evident log; Checkpointer signs its checkpoints.
+	Audit        *auditstore.Store
+	Checkpointer *audit.Checkpointer
+	// Shredder seals audit details under per-subject keys and erases them.
+	Shredder *audit.Shredder
+	// Pages serves the citizen pages; its session cookie also admits
+	// citizens to GET /account/audit.
+	Pages *pages.Handler
+	// Pseudonyms name citizens in the audit log, for every room.
+	Pseudonyms *audit.Pseudonyms
+	log        *slog.Logger
+	guard      httpapi.Guard
+	handler    http.Handler
+	edge       *httpapi.Edge
+	admin      http.Handler // of the admin listener
+	cancel     context.CancelFunc
+}
+
+// LongLivedRings are the key rings whose signatures must stay verifiable
+// for as long as what they sign is kept — checkpoints of the audit log,
+// consent receipts, exports — so their retired keys stay published for a
+// century rather than key_retention.
+func LongLivedRings() map[string]time.Duration {
+	const century = 100 * 365 * 24 * time.Hour
+	return map[string]time.Duration{
+		audit.CheckpointRing: century, consentapi.ReceiptRing: century, auditapi.ExportRing: century, rights.ExportRing: century,
+	}
+}
+
+// Open opens the database and the keys and applies migrations; it serves
+// nothing. migrate and admin commands use it alone.
+func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) {
+	d, err := db.Open(ctx, cfg.DatabaseURL())
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	km, err := backend.Open(ctx, backend.Config{URL: cfg.Keys, DataDir: cfg.DataDir, Retention: cfg.KeyRetention.D(),
+		RingRetention: LongLivedRings()})
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	return d, km, nil
+}
+
+// New builds the whole server.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	d, km, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	log = withRequestIDs(log)
+	s := &Server{Config: cfg, DB: d, Keys: km, log: log}
+	secret, err := loadSecret(cfg.DataDir, os.Getenv)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.Pseudonyms = audit.NewPseudonyms(secret)
+	if err := s.openAudit(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	// Every change of the provider's store appends its entry to the log
+	// in the change's own transaction.
+	s.Store = sqlstore.New(d, sqlstore.WithAudit(s.Audit, s.Pseudonyms))
+	s.Registrar = &issuer.Registrar{Store: s.Store}
+	if err := s.syncClients(audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})); err != nil {
+		s.Audit.Close()
+		d.Close()
+		return nil, err
+	}
+	if err := s.openConsent(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},
+			func() float64 { b, _ := s.Store.GroupCommits(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commit_writes_total", Help: "Writes carried by the token group-commit writer."},
+			func() float64 { _, n := s.Store.GroupCommits(); return float64(n) }))
+	s.Provider, err = oidcop.New(ctx, oidcop.Config{
+		Issuer:        cfg.PublicURL,
+		LoginPath:     "/login",
+		AccessTTL:     cfg.Tokens.AccessTTL.D(),
+		IDTTL:         cfg.Tokens.IDTTL.D(),
+		RefreshTTL:    cfg.Tokens.RefreshTTL.D(),
+		Secret:        secret,
+		AllowInsecure: strings.HasPrefix(cfg.PublicURL, "http://"),
+		Consent:       s.Consent,
+		RequirePAR:    cfg.RequirePAR,
+		ErrorPage:     s.authorizeErrorPage,
+	}, s.Store, km, log, oidcop.NewMetrics(reg))
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.guard = httpapi.Guard{Auth: apiAuth{s}, OnCaller: func(ctx context.Context, c httpapi.Caller) context.Context {
+		// Whatever the call changes is recorded with the calling client
+		// as actor.
+		return audit.WithActor(ctx, audit.Actor{Kind: audit.ActorClient, ID: c.ClientID})
+	}, Sessions: citizenSessions{s}}
+	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
+		Language:    func(r *http.Request) string { return web.Negotiate(r) },
+		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify}})
+	e := edge.Echo()
+	mux := router{e}
+	for _, p := range providerPaths {
+		mux.Handle(p, s.Provider.Handler())
+	}
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", s.ready)
+	s.admin = s.adminHandler(reg)
+	if err := s.mountPages(ctx, mux); err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.Registrar.Forget = s.Provider.ForgetClient
+	if err := s.mountAdmin(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.mountConsent(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	logAPI, err := s.mountAudit(mux)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	// The log's paths are data (C2SP tlog-tiles names each resource by one
+	// path): they reach it as they came, dot and empty segments included,
+	// and it answers anything else than its own names with a problem.
+	e.Any(strings.TrimSuffix(auditapi.Prefix, "/"), httpapi.WrapHandler(logAPI))
+	e.Any(auditapi.Prefix+"*", httpapi.WrapHandler(logAPI))
+	if err := openapi.Mount(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.edge, s.handler = edge, edge
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	go s.housekeeping(bg)
+	go s.Checkpointer.Run(bg)
+	go s.Provider.RunLogouts(bg)
+	return s, nil
+}
+
+// Routes lists the edge's routes: method and template.
+func (s *Server) Routes() [][2]string {
+	var out [][2]string
+	for _, r := range s.edge.Echo().Routes() {
+		out = append(out, [2]string{r.Method, r.Path})
+	}
+	return out
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the database.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.Consent != nil {
+		s.Consent.Close()
+	}
+	if s.Audit != nil {
+		s.Audit.Close()
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	return s.DB.Close()
+}
+
+// ready reports whether the database and the keys answer.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.PingContext(ctx); err != nil {
+		writeProblem(w, http.StatusServiceUnavailable, "Not ready", "the database does not answer")
+		return
+	}
+	if _, err := s.Keys.Rings(ctx); err != nil {
+		writeProblem(w, http.StatusServiceUnavailable, "Not ready", "the key manager does not answer")
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// housekeeping deletes expired authorization requests and tokens.
+func (s *Server) housekeeping(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if _, err := s.Store.DeleteAuthRequestsBefore(ctx, now.Add(-time.Hour)); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: auth requests", "err", err)
+		}
+		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
+		}
+		if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
+		}
+		// Consents past their purpose's retention expire, audited, and
+		// the agencies' tokens that rested on them are revoked.
+		if n, err := s.Consent.Expire(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: consent expiry", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "housekeeping: consents expired", "records", n)
+		}
+	}
+}
+
+// syncClients creates or updates the clients declared in the configuration.
+func (s *Server) syncClients(ctx context.Context) error {
+	var errs []error
+	for _, cc := range s.Config.Clients {
+		c, err := clientFromConfig(cc)
+		if err == nil {
+			_, err = s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client %q: %w", cc.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func clientFromConfig(cc config.Client) (issuer.Client, error) {
+	c := issuer.Client{
+		ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
+		GrantTypes: cc.GrantTypes, AuthMethod: cc.AuthMethod, SubjectType: cc.SubjectType, SectorID: cc.SectorID,
+		IDTokenAlg: cc.IDTokenAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI, RequirePAR: cc.RequirePAR, Scopes: cc.Scopes,
+	}
+	if cc.JWKSFile != "" {
+		b, err := os.ReadFile(cc.JWKSFile)
+		if err != nil {
+			return c, err
+		}
+		c.JWKS = b
+	}
+	if cc.SecretSHA256File != "" {
+		b, err := os.ReadFile(cc.SecretSHA256File)
+		if err != nil {
+			return c, err
+		}
+		h, err := decodeHex(strings.TrimSpace(string(b)))
+		if err != nil || len(h) != 32 {
+			return c, fmt.Errorf("%s is not a hex SHA-256 digest", cc.SecretSHA256File)
+		}
+		c.SecretHash = h
+	}
+	return c, nil
+}
+
+// Addrs are the addresses Run listens on; Admin is "" when the admin
+// listener is disabled.
+type Addrs struct{ Public, Admin string }
+
+// Run serves the public handler on the configured address, and the admin
+// handler on the admin address unless it is disabled, until ctx ends; then
+// it shuts both down gracefully. ready, when not nil, receives the bound
+// addresses once both listen.
+func (s *Server) Run(ctx context.Context, ready func(Addrs)) error {
+	type listener struct {
+		ln  net.Listener
+		srv *http.Server
+	}
+	var ls []listener
+	defer func() {
+		for _, l := range ls {
+			l.ln.Close()
+		}
+	}()
+	var addrs Addrs
+	for _, l := range []struct {
+		addr    string
+		handler http.Handler
+		bound   *string
+		write   time.Duration
+	}{
+		{s.Config.Listen, s.handler, &addrs.Public, 60 * time.Second},
+		// No write timeout: a CPU profile or trace runs as long as asked.
+		{s.Config.AdminListen, s.admin, &addrs.Admin, 0},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			return err
+		}
+		*l.bound = ln.Addr().String()
+		ls = append(ls, listener{ln, &http.Server{
+			Handler:           l.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      l.write,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}})
+	}
+	if s.Config.AdminExposed() {
+		s.log.Warn("the admin listener is not on loopback: metrics and profiles of this process are served to whoever reaches it",
+			"admin_listen", addrs.Admin)
+	}
+	if ready != nil {
+		ready(addrs)
+	}
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errc <- l.srv.Serve(l.ln) }()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.srv.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
+}

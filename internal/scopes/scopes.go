@@ -1,0 +1,15 @@
+// Package scopes names the OAuth scopes of Cedula's own APIs, which every
+// room's API checks and the provider grants.
+package scopes
+
+const (
+	// Admin administers citizens, enrolments, clients and purposes.
+	Admin = "cedula:admin"
+	// DPO reads consents, privileges and the audit trail as a data
+	// protection officer.
+	DPO = "cedula:dpo"
+	// Consent asks the consent ledger before using a citizen's data.
+	Consent = "cedula:consent"
+	// Audit records an agency's own use of a citizen's data in the log.
+	Audit = "cedula:audit"
+)
