@@ -185,6 +185,8 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print token/J")
 	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when token/J is below this (0: never)")
 	rounds := fs.Int("rounds", 3, "with --compare, alternate token and J this many times and compare the medians, which steadies the ratio on a shared machine")
+	against := fs.String("against", "", "a second server's issuer URL (e.g. the benchmark-only build without the audit entry): each round measures the same request there right after the first, and the run reports the first's throughput as a share of the second's")
+	againstSecret := fs.String("against-client-secret-file", "", "with --against and --auth secret: the client's secret there (default: --client-secret-file)")
 	if err := parseBenchFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -238,7 +240,28 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "token: %s, client %s (%s), concurrency %d, warm-up %v, duration %v\n",
 		tc.TokenEndpoint(), *clientID, how, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "token", tc.Request, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout)
+	var alt *scenario
+	if *against != "" {
+		acfg := cfg
+		acfg.Issuer = *against
+		if *auth == "secret" && *againstSecret != "" {
+			raw, err := os.ReadFile(*againstSecret)
+			if err != nil {
+				return fmt.Errorf("cedula bench token: %w", err)
+			}
+			acfg.Secret = strings.TrimSpace(string(raw))
+		}
+		ac, err := bench.NewTokenClient(ctx, acfg)
+		if err != nil {
+			return err
+		}
+		if err := ac.Request(ctx); err != nil {
+			return fmt.Errorf("cedula bench token: first request to %s: %w", ac.TokenEndpoint(), err)
+		}
+		fmt.Fprintf(stdout, "against: %s, the same client and request\n", ac.TokenEndpoint())
+		alt = &scenario{name: "against", op: ac.Request}
+	}
+	return compareWithJ(ctx, "token", tc.Request, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, alt)
 }
 
 // defaultMetricsURL is /metrics on the admin listener's default address
@@ -277,14 +300,19 @@ func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) 
 // concurrency, alternating rounds times, and prints the table and the ratio
 // of the medians; below minRatio (when positive) it fails. After each round
 // of op it prints the server's RSS, which rss reads (when not nil).
+//
+// With alt, each round also measures alt right after op, and the run
+// reports op's throughput as a share of alt's (the median of the rounds'
+// ratios): two builds of the server compared in one run, each round under
+// the same conditions.
 func compareWithJ(ctx context.Context, name string, op func(context.Context) error, rss func(context.Context) (bench.RSS, error),
-	lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer) error {
+	lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer, alt *scenario) error {
 	n := 1
 	if compare && rounds > 1 {
 		n = rounds
 	}
 	var results []bench.Result
-	var ops, js []float64
+	var ops, js, alts, shares []float64
 	for i := 0; i < n; i++ {
 		res, err := bench.Run(ctx, lf.options(name, stdout), op)
 		if err != nil {
@@ -297,6 +325,18 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 		ops = append(ops, res.Throughput)
 		if rss != nil {
 			printRSS(stdout, fmt.Sprintf("the server after %s round %d", name, i+1), rss)
+		}
+		if alt != nil {
+			a, err := bench.Run(ctx, lf.options(alt.name, stdout), alt.op)
+			if err != nil {
+				return partial(stdout, a, err)
+			}
+			if a.Ops == 0 {
+				return fmt.Errorf("cedula bench %s: no request succeeded; first error: %s", alt.name, a.FirstError)
+			}
+			results = append(results, a)
+			alts = append(alts, a.Throughput)
+			shares = append(shares, res.Throughput/a.Throughput)
 		}
 		if compare {
 			j, err := measureReference(ctx, lf, stdout)
@@ -328,10 +368,21 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 		what = fmt.Sprintf("median %s/median J over %d rounds", name, n)
 	}
 	fmt.Fprintf(stdout, "%s = %.1f / %.1f = %.2f%s\n", what, opT, jT, ratio, verdict)
+	if alt != nil {
+		s := median(shares)
+		fmt.Fprintf(stdout, "median %s/median J = %.1f / %.1f = %.2f\n", alt.name, median(alts), jT, median(alts)/jT)
+		fmt.Fprintf(stdout, "%s as a share of %s, median of the rounds' ratios: %.3f (1 − it: %.1f %%)\n", name, alt.name, s, 100*(1-s))
+	}
 	if minRatio > 0 && ratio < minRatio {
 		return fmt.Errorf("cedula bench %s: %s throughput is %.2f × J, below --min-ratio %.2f", name, name, ratio, minRatio)
 	}
 	return nil
+}
+
+// scenario is a named operation a bench measures.
+type scenario struct {
+	name string
+	op   func(context.Context) error
 }
 
 // partial prints what an interrupted run measured so far and returns err.

@@ -109,5 +109,5 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
 		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout)
+	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, nil)
 }

@@ -191,6 +191,62 @@ func TestBenchTokenRealServer(t *testing.T) {
 	}
 }
 
+// TestBenchTokenAgainst: --against measures the same request on a second
+// server in every round (here a second server with its own demo secret)
+// and reports the first's throughput as a share of the second's; both
+// servers' logs hold the tokens each was asked for.
+func TestBenchTokenAgainst(t *testing.T) {
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	ctx := context.Background()
+	var bases, secrets []string
+	var servers []*app.Server
+	for range 2 {
+		cfg := config.Default()
+		cfg.DataDir = t.TempDir()
+		s, base := startServer(t, cfg)
+		if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		servers, bases = append(servers, s), append(bases, base)
+		secrets = append(secrets, filepath.Join(cfg.DataDir, demo.SecretMachineID+".secret"))
+	}
+	before := []int{tokensInLog(t, servers[0]), tokensInLog(t, servers[1])}
+	var out strings.Builder
+	err := runBench(ctx, []string{"token", "--quiet", "--concurrency", "2", "--duration", "200ms", "--warmup", "0s", "--rounds", "2",
+		"--min-ratio", "0", "--metrics-url", "none", "--url", bases[0], "--auth", "secret", "--client-id", demo.SecretMachineID,
+		"--client-secret-file", secrets[0], "--against", bases[1], "--against-client-secret-file", secrets[1]}, &out)
+	if err != nil {
+		t.Fatalf("bench token --against: %v\n%s", err, out.String())
+	}
+	for _, w := range []string{"against: " + bases[1] + "/oauth/token", "median against/median J = ", "token as a share of against, median of the rounds' ratios: "} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output:\n%s\nwant it to contain %q", out.String(), w)
+		}
+	}
+	rows := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[0] == "against" && f[1] == "2" {
+			rows++
+		}
+	}
+	if rows != 2 {
+		t.Errorf("%d rounds of against in the table, want 2:\n%s", rows, out.String())
+	}
+	for i, s := range servers {
+		if got := tokensInLog(t, s) - before[i]; got == 0 {
+			t.Errorf("server %d: no new token in its log", i+1)
+		}
+	}
+	// A wrong secret for the second server is refused at its first request.
+	out.Reset()
+	err = runBench(ctx, []string{"token", "--quiet", "--compare=false", "--concurrency", "1", "--duration", "100ms", "--warmup", "0s",
+		"--metrics-url", "none", "--url", bases[0], "--auth", "secret", "--client-id", demo.SecretMachineID,
+		"--client-secret-file", secrets[0], "--against", bases[1]}, &out)
+	if err == nil || !strings.Contains(err.Error(), bases[1]) || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("--against with the first server's secret: got %v, want the second server's first request refused", err)
+	}
+}
+
 // tokensInLog counts the oidc.token entries of the server's audit log.
 func tokensInLog(t *testing.T, s *app.Server) int {
 	t.Helper()
