@@ -1,33 +1,23 @@
 package issuer
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/cedula/cedula/internal/random"
 )
 
 // NewCitizenID returns a random citizen ID: 256 bits, base64url. It is also
 // the WebAuthn user handle, so it must hold no personal data (WebAuthn L3
 // §14.6.1).
-func NewCitizenID() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func NewCitizenID() string { return random.Token(32) }
 
 // NewClientSecret returns a client secret of 256 random bits and the digest
 // to store. The secret is shown once and never stored.
 func NewClientSecret() (secret string, digest []byte) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	secret = base64.RawURLEncoding.EncodeToString(b)
+	secret = random.Token(32)
 	return secret, HashSecret(secret)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/random"
 )
 
 // ErrBadClientKey is returned by ParseClientKey for a JWK that is not a
@@ -174,11 +175,7 @@ func (k *ClientKey) SignAssertion(a ClientAssertion) (string, error) {
 		return "", errors.New("jose: client assertion needs a client ID, an audience and an expiry after its issue time")
 	}
 	if a.ID == "" {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		a.ID = base64.RawURLEncoding.EncodeToString(b)
+		a.ID = random.Token(16)
 	}
 	var aud any = a.Audience
 	if len(a.Audience) == 1 {

@@ -2,7 +2,6 @@ package jose
 
 import (
 	"crypto"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/cedula/cedula/internal/random"
 )
 
 // DPoPProof is a verified DPoP proof JWT (RFC 9449 §4.2). Its signature
@@ -93,11 +94,7 @@ func ParseDPoPProof(proof []byte) (DPoPProof, error) {
 // SignDPoP makes a DPoP proof with the client key, as a wallet or agency
 // client would (RFC 9449 §4.2). ath is empty at the token endpoint.
 func (k *ClientKey) SignDPoP(htm, htu, ath string, iat time.Time) (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	claims := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(b), "htm": htm, "htu": htu, "iat": iat.Unix()}
+	claims := map[string]any{"jti": random.Token(16), "htm": htm, "htu": htu, "iat": iat.Unix()}
 	if ath != "" {
 		claims["ath"] = ath
 	}

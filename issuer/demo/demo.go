@@ -8,7 +8,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/problem"
+	"github.com/cedula/cedula/internal/random"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -178,11 +178,7 @@ func (rp *demoRP) config(ctx context.Context) (*oauth2.Config, *oidc.Provider, e
 		Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidcop.PurposeScope + PurposeID}}, p, nil
 }
 
-func randomString() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func randomString() string { return random.Token(24) }
 
 func (rp *demoRP) start(w http.ResponseWriter, r *http.Request) {
 	cfg, _, err := rp.config(r.Context())

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/random"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -56,11 +57,7 @@ var (
 
 // randomID returns 256 random bits, base64url-encoded.
 func randomID() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return random.Token(32)
 }
 
 // tokenID returns an access token record ID: 64 bits of time then 128

@@ -2,14 +2,13 @@ package pages
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
 	"time"
 
+	"github.com/cedula/cedula/internal/random"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -30,11 +29,7 @@ func amrFor(p issuer.Passkey) []string {
 	return []string{key, "user", "mfa"}
 }
 
-func newSecret() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func newSecret() string { return random.Token(32) }
 
 func hashSecret(s string) []byte {
 	h := sha256.Sum256([]byte(s))

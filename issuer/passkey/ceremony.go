@@ -2,7 +2,6 @@ package passkey
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/cedula/cedula/internal/random"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -32,11 +32,7 @@ type ceremony struct {
 
 // newCeremonyID returns 256 random bits, base64url: the value the browser
 // keeps (in a cookie) to finish the ceremony.
-func newCeremonyID() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func newCeremonyID() string { return random.Token(32) }
 
 // ceremonyKey is the key under which the ceremony is stored: a hash of the
 // ID, so that the stored keys alone cannot finish a ceremony, in a
