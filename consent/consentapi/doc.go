@@ -9,7 +9,8 @@
 //	GET /consent/receipt-keys             the receipts' verification keys (public)
 //
 // Everything it needs from other rooms — who a client's sub names, whether
-// a citizen exists, the citizen behind a session cookie, an agency's name,
-// the audit log's entries about a citizen — comes through the small
-// interfaces of Config, which the wiring implements.
+// a citizen exists, an agency's name, the audit log's entries about a
+// citizen — comes through the small interfaces of Config, which the wiring
+// implements; callers are admitted by the edge's Guard (a token's scope,
+// or the citizen's session cookie).
 package consentapi
