@@ -36,6 +36,8 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print decide/J")
 	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when decide/J is below this (0: never)")
 	rounds := fs.Int("rounds", 3, "with --compare, alternate decide and J this many times and compare the medians")
+	against := fs.String("against", "", "a second server's issuer URL: each round measures the same decisions there right after the first (its own purpose and citizens), and the run reports the first's throughput as a share of the second's")
+	againstKey := fs.String("against-client-key", "", "with --against: the client's private JWK there (default: --client-key)")
 	if err := parseBenchFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -51,14 +53,46 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("cedula bench consent: %s: %w", *keyFile, err)
 	}
 	hc := bench.NewHTTPClient(lf.concurrency)
-	tc, err := bench.NewTokenClient(ctx, bench.TokenConfig{Issuer: *issuer, ClientID: *clientID, Key: key,
-		Audience: bench.AudTokenEndpoint, Scope: "cedula:admin cedula:consent", HTTP: hc})
+	decide, base, err := newDecider(ctx, hc, *issuer, *clientID, key, *citizens)
 	if err != nil {
 		return err
 	}
+	var alt *scenario
+	if *against != "" {
+		akey := key
+		if *againstKey != "" {
+			raw, err := os.ReadFile(*againstKey)
+			if err != nil {
+				return fmt.Errorf("cedula bench consent: %w", err)
+			}
+			if akey, err = jose.ParseClientKey(raw); err != nil {
+				return fmt.Errorf("cedula bench consent: %s: %w", *againstKey, err)
+			}
+		}
+		op, abase, err := newDecider(ctx, hc, *against, *clientID, akey, *citizens)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "against: %s/consent/decide, the same client and decisions\n", abase)
+		alt = &scenario{name: "against", op: op}
+	}
+	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
+		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
+	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, alt)
+}
+
+// newDecider registers the bench's purpose and citizens at the server at
+// issuer and returns the operation that asks it for one decision, and the
+// server's base URL.
+func newDecider(ctx context.Context, hc *http.Client, issuer, clientID string, key *jose.ClientKey, citizens int) (func(context.Context) error, string, error) {
+	tc, err := bench.NewTokenClient(ctx, bench.TokenConfig{Issuer: issuer, ClientID: clientID, Key: key,
+		Audience: bench.AudTokenEndpoint, Scope: "cedula:admin cedula:consent", HTTP: hc})
+	if err != nil {
+		return nil, "", err
+	}
 	token, err := tc.Token(ctx)
 	if err != nil {
-		return fmt.Errorf("cedula bench consent: token: %w", err)
+		return nil, "", fmt.Errorf("cedula bench consent: token: %w", err)
 	}
 	base := strings.TrimRight(tc.Issuer(), "/")
 	// post sends body with the token and decodes a 2xx answer into out.
@@ -81,14 +115,14 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		return json.Unmarshal(b, out)
 	}
 	call := func(path, body string, out any) error { return post(ctx, path, []byte(body), out) }
-	if err := call("/admin/purposes", fmt.Sprintf(benchPurpose, *clientID, base+"/privacy"), &struct{}{}); err != nil {
-		return fmt.Errorf("cedula bench consent: register the purpose: %w", err)
+	if err := call("/admin/purposes", fmt.Sprintf(benchPurpose, clientID, base+"/privacy"), &struct{}{}); err != nil {
+		return nil, "", fmt.Errorf("cedula bench consent: %s: register the purpose: %w", base, err)
 	}
-	bodies := make([][]byte, *citizens)
+	bodies := make([][]byte, citizens)
 	for i := range bodies {
 		var c struct{ Sub string }
 		if err := call("/admin/citizens", fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","locale":"es"}`, i), &c); err != nil {
-			return fmt.Errorf("cedula bench consent: create a citizen: %w", err)
+			return nil, "", fmt.Errorf("cedula bench consent: %s: create a citizen: %w", base, err)
 		}
 		bodies[i], _ = json.Marshal(map[string]any{"sub": c.Sub, "purpose": "bench-decide", "categories": []string{"contact"}})
 	}
@@ -105,9 +139,7 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	if err := decide(ctx); err != nil {
-		return fmt.Errorf("cedula bench consent: first decision: %w", err)
+		return nil, "", fmt.Errorf("cedula bench consent: %s: first decision: %w", base, err)
 	}
-	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
-		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, nil)
+	return decide, base, nil
 }
