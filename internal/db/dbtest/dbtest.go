@@ -9,8 +9,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/testenv"
@@ -23,14 +25,38 @@ func Each(t *testing.T, fn func(t *testing.T, d *db.DB), ms ...[]db.Migration) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t, ms...)) })
 }
 
-// SQLite returns a migrated SQLite database in t.TempDir().
+// SQLite returns a migrated SQLite database in a temporary folder removed
+// when the test ends.
 func SQLite(t testing.TB, ms ...[]db.Migration) *db.DB {
 	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "cedula.db"))
+	dir, err := os.MkdirTemp("", "cedula-dbtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	d, err := db.Open(context.Background(), filepath.Join(dir, "cedula.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	// Close, then remove the folder. SQLite may still be deleting its -wal
+	// and -shm files as the last connection goes (a connection a store's
+	// background goroutine held when Close ran is closed when released), so
+	// the removal is retried for a moment instead of failing the test as
+	// t.TempDir's cleanup does.
+	t.Cleanup(func() {
+		d.Close()
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if i == 20 {
+				t.Errorf("dbtest: remove %s: %v", dir, err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	if _, err := d.Migrate(context.Background(), ms...); err != nil {
 		t.Fatal(err)
 	}
