@@ -87,7 +87,10 @@ func (cc *clientCache) get(ctx context.Context, id string, read func(context.Con
 			fresh := age < clientCacheTTL && (minAge <= 0 || age < minAge)
 			if fresh {
 				if age >= clientRefreshAge && e.load == nil {
-					// Reload in the background; this read answers now.
+					// Reload in the background; this read answers now,
+					// with the copy taken under the lock (the load
+					// replaces e.c when it ends).
+					c := e.c
 					l := e.startLoad(now)
 					cc.mu.Unlock()
 					go func() {
@@ -95,10 +98,11 @@ func (cc *clientCache) get(ctx context.Context, id string, read func(context.Con
 						defer cancel()
 						cc.runLoad(ctx, id, l, read)
 					}()
-					return e.c, nil
+					return c, nil
 				}
+				c := e.c
 				cc.mu.Unlock()
-				return e.c, nil
+				return c, nil
 			}
 		}
 		if e != nil && e.load != nil {
