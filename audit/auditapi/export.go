@@ -92,7 +92,7 @@ func dpoQuery(c httpapi.Context, paged bool) (audit.Query, error) {
 		return bad("Invalid parameter", "an export holds every matching entry: after and limit are not taken")
 	}
 	if err := q.Validate(); err != nil {
-		return audit.Query{}, err // Classify: an *audit.InputError
+		return audit.Query{}, public(err, "invalid-query", "Invalid query")
 	}
 	return q, nil
 }

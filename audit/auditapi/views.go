@@ -93,14 +93,11 @@ func (v *Views) Mount(e *httpapi.Echo) {
 	e.GET("/dpo/audit/export-keys", httpapi.KeySet(v.cfg.Keys, ExportRing))
 }
 
-// Classify maps the views' errors to their public form.
+// Classify maps the views' errors to their public form. An invalid entry
+// or query the client sent is answered where it is checked (public); the
+// same errors from anywhere else are Cedula's own and stay 500s.
 func Classify(err error) *httpapi.Error {
-	var ie *audit.InputError
 	switch {
-	case errors.As(err, &ie) && errors.Is(ie.Kind, audit.ErrInvalidEntry):
-		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-entry", Title: "Invalid audit entry", Detail: ie.Text}
-	case errors.As(err, &ie):
-		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-query", Title: "Invalid query", Detail: ie.Text}
 	case errors.Is(err, ErrUnknownSubject):
 		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "unknown-subject", Title: "Unknown subject",
 			Detail: "no citizen is known to this client by that sub"}
@@ -140,7 +137,7 @@ func (v *Views) append(c httpapi.Context) error {
 		Purpose: in.Purpose, LegalBasis: in.LegalBasis, ConsentRecord: in.ConsentRecord, Categories: in.Categories,
 		Outcome: audit.Outcome(in.Outcome), RequestID: reqid.From(ctx)}
 	if err := e.Validate(); err != nil {
-		return err
+		return public(err, "invalid-entry", "Invalid audit entry")
 	}
 	bad := func(detail string) error {
 		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-entry", Title: "Invalid audit entry", Detail: detail}
@@ -385,4 +382,14 @@ func (v *Views) Trail(ctx context.Context, subject string) (Page, error) {
 	}
 	out.Entries, out.Next = all, 0
 	return out, nil
+}
+
+// public answers an *audit.InputError about what the client sent with its
+// text, as a 400 titled title; other errors pass.
+func public(err error, slug, title string) error {
+	var ie *audit.InputError
+	if errors.As(err, &ie) {
+		return &httpapi.Error{Status: http.StatusBadRequest, Slug: slug, Title: title, Detail: ie.Text, Cause: err}
+	}
+	return err
 }
