@@ -69,16 +69,20 @@ func TestAdminPurposes(t *testing.T) {
 	if versions != 2 {
 		t.Errorf("%d purpose entries in the log, want 2", versions)
 	}
-	for _, tc := range []struct{ name, body string }{
-		{"unknown field", strings.Replace(purpose("x"), `"controller"`, `"owner":"x","controller"`, 1)},
-		{"bad legal basis", strings.Replace(purpose("x"), `"consent"`, `"whim"`, 1)},
-		{"no categories", strings.Replace(purpose("x"), `["contact"]`, `[]`, 1)},
-		{"an array", "[" + purpose("x") + "]"},
-		{"not JSON", "id: x"},
-		{"empty", ""},
+	// Each refusal names the rule the sender broke, in words for them:
+	// never the Go types of the registry's parser.
+	for _, tc := range []struct{ name, body, detail string }{
+		{"unknown field", strings.Replace(purpose("x"), `"controller"`, `"owner":"x","controller"`, 1), "owner"},
+		{"bad legal basis", strings.Replace(purpose("x"), `"consent"`, `"whim"`, 1), "legal basis"},
+		{"no categories", strings.Replace(purpose("x"), `["contact"]`, `[]`, 1), "categor"},
+		{"an array", "[" + purpose("x") + "]", "JSON object"},
+		{"not JSON", "id: x", "JSON"},
+		{"empty", "", "empty"},
 	} {
-		if status, out := post(tc.body); status != 400 {
-			t.Errorf("%s: %d %v, want 400", tc.name, status, out)
+		status, out := post(tc.body)
+		detail, _ := out["detail"].(string)
+		if status != 400 || !strings.Contains(detail, tc.detail) || strings.Contains(detail, "consent.") || strings.Contains(detail, "purposeFile") {
+			t.Errorf("%s: %d %v, want 400 with a detail naming %q and no Go type", tc.name, status, out, tc.detail)
 		}
 	}
 	e.agency("tax")
