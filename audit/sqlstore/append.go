@@ -238,6 +238,8 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
 	if s.frontierSize == base {
 		maps.Copy(hr.mem, s.frontier)
+	} else if c := s.committedFront(base); c != nil {
+		maps.Copy(hr.mem, c)
 	} else if _, err := tlog.TreeHash(base, hr); err != nil {
 		return fmt.Errorf("frontier of %d: %w", base, err)
 	}
@@ -264,6 +266,7 @@ func (s *Store) sequence(ctx context.Context, reqs []*appendReq) error {
 		}
 	}
 	s.frontierSize, s.frontier = newSize, front
+	s.setCommitted(newSize, front)
 	return nil
 }
 
@@ -331,65 +334,95 @@ func (s *Store) writeLeaves(ctx context.Context, tx *sql.Tx, base int64, leaves 
 // already). Outbox rows committed before come first (up to maxDrain), so
 // the log's order follows the order of commits. The frontier of the tree
 // comes from the database through tx — on PostgreSQL from the head row —
-// so a transaction that rolls back leaves no trace anywhere. On
-// PostgreSQL it first tries one statement that guesses the head
-// (headfrontier.go).
+// or from a tree of that size known to have committed, so a transaction
+// that rolls back leaves no trace anywhere. On PostgreSQL it first tries
+// one statement that guesses the head (headfrontier.go).
 func (s *Store) SequenceTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (int64, error) {
+	first, _, err := s.SequenceTxDone(ctx, tx, entries...)
+	return first, err
+}
+
+// SequenceTxDone is SequenceTx for a caller that then reports through done
+// whether tx committed. On SQLite the store keeps the frontier of the tree
+// a committed call made — a committed tree of a given size never changes —
+// and the next call that finds the head at that size reads none of the
+// frontier's hashes from the database (a 10-million-entry log's tokens
+// spent a tenth of their audit time there). done is nil when err is not.
+func (s *Store) SequenceTxDone(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (first int64, done func(committed bool), err error) {
+	first, size, front, err := s.sequenceTx(ctx, tx, entries)
+	if err != nil {
+		return 0, nil, err
+	}
+	return first, func(committed bool) {
+		if committed && front != nil {
+			s.setCommitted(size, front)
+		}
+	}, nil
+}
+
+// sequenceTx is SequenceTx; on SQLite it also returns the size and the
+// frontier of the tree it made (nil when it made none).
+func (s *Store) sequenceTx(ctx context.Context, tx *sql.Tx, entries []audit.Entry) (first, size int64, front map[int64]tlog.Hash, err error) {
 	var data [][]byte
 	if len(entries) > 0 {
-		var err error
 		if data, err = s.encode(entries); err != nil {
-			return 0, err
+			return 0, 0, nil, err
 		}
 	}
 	if s.db.Dialect == db.Postgres && len(data) > 0 {
 		if first, ok, err := s.sequenceTxFast(ctx, tx, data); err != nil || ok {
-			return first, err
+			return first, 0, nil, err
 		}
 	}
 	var base int64
-	var front map[int64]tlog.Hash
 	if s.db.Dialect == db.Postgres {
 		var blob []byte
 		var blobSize sql.NullInt64
 		if err := s.db.QueryRowCached(ctx, tx, lockHeadFrontier).Scan(&base, &blob, &blobSize); err != nil {
-			return 0, fmt.Errorf("audit: lock head: %w", err)
+			return 0, 0, nil, fmt.Errorf("audit: lock head: %w", err)
 		}
 		front = headFrontier(base, blob, blobSize)
-	} else if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
-		return 0, fmt.Errorf("audit: lock head: %w", err)
+	} else {
+		if err := s.db.QueryRowCached(ctx, tx, s.lockHead()).Scan(&base); err != nil {
+			return 0, 0, nil, fmt.Errorf("audit: lock head: %w", err)
+		}
+		front = s.committedFront(base)
 	}
 	if len(data) == 0 {
-		return base, nil
+		return base, 0, nil, nil
 	}
 	// Entries committed earlier through the outbox come first, so that
 	// the log's order follows the order of commits.
 	ids, leaves, err := s.takePending(ctx, tx)
 	if err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
+		return 0, 0, nil, fmt.Errorf("audit: %w", err)
 	}
-	first := base + int64(len(leaves))
+	first = base + int64(len(leaves))
 	leaves = append(leaves, data...)
 	hr := &batchHashes{s: s, ctx: ctx, tx: tx, mem: make(map[int64]tlog.Hash, 2*len(leaves)+64)}
 	maps.Copy(hr.mem, front)
 	if _, err := tlog.TreeHash(base, hr); err != nil {
-		return 0, fmt.Errorf("audit: frontier of %d: %w", base, err)
+		return 0, 0, nil, fmt.Errorf("audit: frontier of %d: %w", base, err)
 	}
 	if err := s.writeLeaves(ctx, tx, base, leaves, hr); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
+		return 0, 0, nil, fmt.Errorf("audit: %w", err)
 	}
 	if err := s.deletePending(ctx, tx, ids); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
+		return 0, 0, nil, fmt.Errorf("audit: %w", err)
 	}
 	newSize := base + int64(len(leaves))
 	newFront, err := s.updateHead(ctx, tx, newSize, hr.mem)
 	if err != nil {
-		return 0, fmt.Errorf("audit: update head: %w", err)
+		return 0, 0, nil, fmt.Errorf("audit: update head: %w", err)
 	}
 	if newFront != nil {
 		s.setGuess(newSize, newFront)
+		return first, 0, nil, nil
 	}
-	return first, nil
+	if newFront, err = frontier(newSize, hr.mem); err != nil {
+		return 0, 0, nil, fmt.Errorf("audit: %w", err)
+	}
+	return first, newSize, newFront, nil
 }
 
 // lockHeadFrontier locks PostgreSQL's head row and reads it whole.
@@ -574,6 +607,7 @@ func (s *Store) sequenceView(ctx context.Context, reqs []*appendReq) (bool, erro
 		return false, fmt.Errorf("append: %w", err)
 	}
 	s.frontierSize, s.frontier = newSize, front
+	s.setCommitted(newSize, front)
 	return true, nil
 }
 

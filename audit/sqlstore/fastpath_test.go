@@ -73,24 +73,13 @@ func TestAppendViewRefuses(t *testing.T) {
 // append of one finds the head moved by the other, falls back to the
 // locked path, and the log stays gap-free, in order and one tree (checked
 // by the independent verifier in checkTree of the conformance suite, here
-// by consistency proofs between every size).
+// by the root of every size, checkLog).
 func TestStaleFrontier(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "audit.db")
-	openDB := func() *db.DB {
-		d, err := db.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	d1 := openDB()
-	if _, err := d1.Migrate(ctx, sqlstore.Migrations); err != nil {
-		t.Fatal(err)
-	}
+	d1, openDB := twoHandles(t)
 	a, b := open(t, d1), open(t, openDB())
 	const n = 40
+	want := make([][]byte, n)
 	for i := range n {
 		s := a
 		if i%3 == 1 { // a, b, a, a, b, a, …: sometimes the same store twice
@@ -103,33 +92,132 @@ func TestStaleFrontier(t *testing.T) {
 		if got != int64(i) {
 			t.Fatalf("append %d: index %d", i, got)
 		}
+		want[i], _ = entry(i).Canonical()
 	}
-	recs, err := a.Entries(ctx, 0, n)
+	checkLog(t, b, want)
+}
+
+// twoHandles returns a migrated SQLite database and a function that opens
+// further handles on the same file, as other replicas would.
+func twoHandles(t *testing.T) (*db.DB, func() *db.DB) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	openDB := func() *db.DB {
+		d, err := db.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	d := openDB()
+	if _, err := d.Migrate(t.Context(), sqlstore.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	return d, openDB
+}
+
+// checkLog checks that s holds exactly the entries want, in order, and
+// that the tree of every size has the root computed from them directly.
+func checkLog(t *testing.T, s *sqlstore.Store, want [][]byte) {
+	t.Helper()
+	ctx := t.Context()
+	n := int64(len(want))
+	recs, err := s.Entries(ctx, 0, n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaves := make([]tlog.Hash, n)
 	for i, r := range recs {
-		want, _ := entry(i).Canonical()
-		if string(r.Data) != string(want) {
+		if string(r.Data) != string(want[i]) {
 			t.Fatalf("entry %d holds another entry", i)
 		}
 		leaves[i] = tlog.RecordHash(r.Data)
 	}
 	for size := int64(1); size <= n; size++ {
-		want := rootOf(leaves[:size])
 		got, err := tlog.TreeHash(size, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-			hs, err := b.ReadHashes(ctx, idx)
+			hs, err := s.ReadHashes(ctx, idx)
 			out := make([]tlog.Hash, len(hs))
 			for i, h := range hs {
 				out[i] = tlog.Hash(h)
 			}
 			return out, err
 		}))
-		if err != nil || got != want {
+		if want := rootOf(leaves[:size]); err != nil || got != want {
 			t.Fatalf("tree of size %d: got %v (%v), want %v", size, got, err, want)
 		}
 	}
+}
+
+// TestCommittedFrontier: on SQLite SequenceTxDone keeps the frontier of a
+// tree that committed and the next call at that size reads none of its
+// hashes. A call whose transaction rolled back must leave nothing behind:
+// here the other store then appends a different entry at the same index,
+// so a frontier kept from the rolled-back call would have the same size
+// and the wrong hashes, and the tree would break. Entries also come by
+// Append on both stores, so the kept frontier is sometimes stale by size.
+func TestCommittedFrontier(t *testing.T) {
+	ctx := t.Context()
+	d1, openDB := twoHandles(t)
+	a, b := open(t, d1), open(t, openDB())
+	inTx := func(e audit.Entry, commit bool) int64 {
+		t.Helper()
+		tx, err := d1.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, done, err := a.SequenceTxDone(ctx, tx, e)
+		if err != nil {
+			tx.Rollback()
+			t.Fatal(err)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		done(commit && err == nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+	var want [][]byte
+	add := func(i int, got int64) {
+		t.Helper()
+		if got != int64(len(want)) {
+			t.Fatalf("step %d: index %d, want %d", i, got, len(want))
+		}
+		data, _ := entry(i).Canonical()
+		want = append(want, data)
+	}
+	for i := range 60 {
+		switch i % 5 {
+		case 0, 1: // a, in its own transaction, twice in a row
+			add(i, inTx(entry(i), true))
+		case 2: // a rolls back, then b takes the index a was given
+			if got := inTx(entry(1000+i), false); got != int64(len(want)) {
+				t.Fatalf("step %d: the rolled-back call got index %d, want %d", i, got, len(want))
+			}
+			got, err := b.Append(ctx, entry(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(i, got)
+		case 3: // a appends by its group
+			got, err := a.Append(ctx, entry(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(i, got)
+		case 4: // b moves the head past what a knows
+			got, err := b.Append(ctx, entry(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(i, got)
+		}
+	}
+	checkLog(t, b, want)
 }
 
 // rootOf is the RFC 6962 root of leaves, computed directly.

@@ -230,3 +230,28 @@ func headFrontier(size int64, blob []byte, blobSize sql.NullInt64) map[int64]tlo
 	}
 	return front
 }
+
+// setCommitted records the frontier of a tree that committed, on SQLite
+// (PostgreSQL's head row holds its own).
+func (s *Store) setCommitted(size int64, front map[int64]tlog.Hash) {
+	if s.db.Dialect != db.SQLite {
+		return
+	}
+	s.guessMu.Lock()
+	if size > s.committed.size {
+		s.committed = headGuess{size: size, front: front}
+	}
+	s.guessMu.Unlock()
+}
+
+// committedFront returns the frontier of the committed tree of size, or
+// nil when the store does not hold it. It is the same in every replica:
+// the log only grows, so the tree of a size, once committed, is fixed.
+func (s *Store) committedFront(size int64) map[int64]tlog.Hash {
+	s.guessMu.Lock()
+	defer s.guessMu.Unlock()
+	if s.committed.size != size {
+		return nil
+	}
+	return s.committed.front
+}

@@ -56,10 +56,13 @@ type Store struct {
 
 	indexMu sync.Mutex // one indexing transaction of this store at a time
 
-	// guess is the head SequenceTx expects on PostgreSQL (headfrontier.go).
-	guessMu sync.Mutex
-	guess   headGuess
-	txFast  atomic.Uint64 // SequenceTx calls done in one statement
+	// guess is the head SequenceTx expects on PostgreSQL (headfrontier.go);
+	// committed, on SQLite, the largest tree known to have committed, with
+	// its frontier (shared by every writer of this store; read-only maps).
+	guessMu   sync.Mutex
+	guess     headGuess
+	committed headGuess
+	txFast    atomic.Uint64 // SequenceTx calls done in one statement
 }
 
 var (
@@ -102,7 +105,7 @@ func New(d *db.DB, opts ...Option) *Store {
 	groupCtx, stopGroup := context.WithCancel(context.Background())
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	s := &Store{db: d, now: o.now, poll: o.poll, stopGroup: stopGroup, stopPoll: stopPoll,
-		pollDone: make(chan struct{}), frontierSize: -1, guess: headGuess{size: -1}}
+		pollDone: make(chan struct{}), frontierSize: -1, guess: headGuess{size: -1}, committed: headGuess{size: -1}}
 	s.group = db.NewGroup(groupCtx, o.maxGroup, s.flush)
 	go s.pollOutbox(pollCtx)
 	return s

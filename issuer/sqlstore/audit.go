@@ -81,16 +81,33 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) 
 
 // recordLast appends entries in tx as its last statement: numbered in tx
 // when the log can (audit.TxSequencer), which spares the token endpoint
-// the outbox's second transaction; else through the outbox.
-func (s *Store) recordLast(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error {
+// the outbox's second transaction; else through the outbox. Call done,
+// when it is not nil, with whether tx committed.
+func (s *Store) recordLast(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (done func(committed bool), err error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if seq, ok := s.audit.(doneSequencer); ok {
+		if _, done, err = seq.SequenceTxDone(ctx, tx, entries...); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		return done, nil
+	}
 	seq, ok := s.audit.(audit.TxSequencer)
-	if !ok || len(entries) == 0 {
-		return s.record(ctx, tx, entries...)
+	if !ok {
+		return nil, s.record(ctx, tx, entries...)
 	}
 	if _, err := seq.SequenceTx(ctx, tx, entries...); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return nil
+	return nil, nil
+}
+
+// doneSequencer is an audit log whose SequenceTx can be told whether the
+// transaction committed (audit/sqlstore: it then keeps the tree's frontier
+// for the next one).
+type doneSequencer interface {
+	SequenceTxDone(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) (first int64, done func(committed bool), err error)
 }
 
 // Audits reports whether the store records its changes in an audit log.

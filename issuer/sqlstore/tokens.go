@@ -179,6 +179,7 @@ func (s *Store) flushAccess(reqs []accessReq) []error {
 	if s.db.Dialect == db.Postgres && s.flushAccessPipelined(ctx, args, entries) {
 		return errs
 	}
+	var done func(committed bool)
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := s.db.InsertRows(ctx, tx, insertAccessPrefix, "", accessCols, args); err != nil {
 			return err
@@ -186,8 +187,13 @@ func (s *Store) flushAccess(reqs []accessReq) []error {
 		if !TokenAudit {
 			return nil // the benchmark-only build (tokenaudit_noaudit.go)
 		}
-		return s.recordLast(ctx, tx, entries...)
+		var err error
+		done, err = s.recordLast(ctx, tx, entries...)
+		return err
 	})
+	if done != nil {
+		done(err == nil)
+	}
 	if err != nil {
 		// A row the database refused (a duplicate ID, say) must fail alone.
 		return s.flushAccessOneByOne(reqs, errs)
