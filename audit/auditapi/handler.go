@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -16,11 +15,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/cedula/cedula/audit"
-	"github.com/cedula/cedula/internal/problem"
+	"github.com/cedula/cedula/internal/httpapi"
 )
 
-// Prefix is the path the Handler serves under: mount it with
-// mux.Handle(auditapi.Prefix, h). It is the log's URL prefix in the sense
+// Prefix is the path the Handler serves under (Handler.Mount). It is the log's URL prefix in the sense
 // of C2SP tlog-tiles, without the trailing slash.
 const Prefix = "/audit/"
 
@@ -65,16 +63,13 @@ type Config struct {
 	Checkpoints audit.Checkpoints
 	// Keys gives the keys served at /audit/key.
 	Keys KeySource
-	// Logger receives the cause of every 500; nil discards.
-	Logger *slog.Logger
 }
 
 // Handler serves the audit log's public HTTP API under Prefix (see the
-// package documentation). It is safe for concurrent use.
+// package documentation) on the edge: Mount adds its routes. It is safe
+// for concurrent use.
 type Handler struct {
 	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
 }
 
 // New checks cfg and returns the handler; it reports every problem at once.
@@ -92,36 +87,53 @@ func New(cfg Config) (*Handler, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("auditapi: %w", errors.Join(problems...))
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	for pattern, fn := range map[string]func(http.ResponseWriter, *http.Request) error{
-		"GET /audit/checkpoint":        h.checkpoint,
-		"GET /audit/key":               h.key,
-		"GET /audit/entries":           h.entries,
-		"GET /audit/proof/inclusion":   h.inclusion,
-		"GET /audit/proof/consistency": h.consistency,
-		"GET /audit/tile/{path...}":    h.tile,
-		"/audit/":                      h.other,
-	} {
-		h.mux.HandleFunc(pattern, h.serve(fn))
-	}
-	return h, nil
+	return &Handler{cfg: cfg}, nil
 }
 
-// ServeHTTP implements http.Handler. Paths are data: a request whose path
-// is not in the one form the log's resources are named in is answered
-// here, before the mux, which would clean the path and redirect to the
-// result — possibly a resource outside the log.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if why := nonCanonical(r.URL); why != "" {
-		h.serve(func(http.ResponseWriter, *http.Request) error {
-			return notFound("no resource of the audit log has this path: %s", why)
-		})(w, r)
-		return
+// resources are the log's routes below Prefix; "tile/*" takes every tile
+// and bundle path, which ParseTilePath then checks whole.
+func (h *Handler) resources() map[string]func(http.ResponseWriter, *http.Request) error {
+	return map[string]func(http.ResponseWriter, *http.Request) error{
+		"checkpoint":        h.checkpoint,
+		"key":               h.key,
+		"entries":           h.entries,
+		"proof/inclusion":   h.inclusion,
+		"proof/consistency": h.consistency,
+		"tile/*":            h.tile,
 	}
-	h.mux.ServeHTTP(w, r)
+}
+
+// Mount adds the log's routes to e: each resource its own route (logs and
+// metrics name it), read with GET or HEAD; any other path below Prefix,
+// or another method, is a 404 or 405 problem (answered here for every
+// method, so that the Allow header is the log's).
+func (h *Handler) Mount(e *httpapi.Echo) {
+	for name, fn := range h.resources() {
+		e.Any(Prefix+name, h.handle(func(w http.ResponseWriter, r *http.Request) error {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				return h.other(w, r)
+			}
+			return fn(w, r)
+		}))
+	}
+	e.Any(strings.TrimSuffix(Prefix, "/"), h.handle(h.other))
+	e.Any(Prefix+"*", h.handle(h.other))
+}
+
+// handle adapts fn to the edge. Paths are data: a request whose path is
+// not in the one form the log's resources are named in is refused before
+// fn sees it — a path that would clean or decode to a resource's name is
+// not that name. The errors of a client's mistake become problems here
+// (public); anything else goes to the edge as it is, a 500 whose cause the
+// edge logs and does not send.
+func (h *Handler) handle(fn func(http.ResponseWriter, *http.Request) error) httpapi.HandlerFunc {
+	return func(c httpapi.Context) error {
+		r := c.Request()
+		if why := nonCanonical(r.URL); why != "" {
+			return notFound("no resource of the audit log has this path: %s", why)
+		}
+		return logErrors(fn(c.Response(), r))
+	}
 }
 
 // nonCanonical says why u's path cannot name a resource of the log, or
@@ -142,66 +154,42 @@ func nonCanonical(u *url.URL) string {
 	return ""
 }
 
-// apiError is an answer other than 200: a status, a title and a detail
-// for the client, and the cause for the log.
-type apiError struct {
-	status        int
-	title, detail string
-}
-
-func (e *apiError) Error() string { return e.detail }
-
 func badRequest(format string, args ...any) error {
-	return &apiError{status: http.StatusBadRequest, title: "Bad request", detail: fmt.Sprintf(format, args...)}
+	return httpapi.BadRequest(fmt.Sprintf(format, args...))
 }
 
 func notFound(format string, args ...any) error {
-	return &apiError{status: http.StatusNotFound, title: "Not found", detail: fmt.Sprintf(format, args...)}
+	return httpapi.NotFound(fmt.Sprintf(format, args...))
 }
 
-// serve adapts fn and is the one place where errors become problems
-// (RFC 9457): the handlers' own *apiError as they are; the audit
-// sentinels of a client's mistake as 400, ErrNotFound as 404; anything
-// else as a 500 whose cause is logged, not sent.
-func (h *Handler) serve(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := fn(w, r)
-		if err == nil {
-			return
-		}
-		var ae *apiError
-		switch {
-		case errors.As(err, &ae):
-		case errors.Is(err, audit.ErrNotFound):
-			ae = &apiError{status: http.StatusNotFound, title: "Not found", detail: "not in the log"}
-		case errors.Is(err, audit.ErrOutOfRange):
-			ae = &apiError{status: http.StatusBadRequest, title: "Bad request", detail: "the request reaches beyond the log"}
-		case audit.IsBadRequest(err):
-			ae = &apiError{status: http.StatusBadRequest, title: "Bad request", detail: "a parameter is invalid"}
-		default:
-			if r.Context().Err() == nil {
-				h.log.ErrorContext(r.Context(), "audit api: request failed", "path", r.URL.Path, "err", err,
-					"corrupt", errors.Is(err, audit.ErrCorrupt))
-			}
-			ae = &apiError{status: http.StatusInternalServerError, title: "Internal error",
-				detail: "the audit log could not answer; the cause is logged"}
-		}
-		if ae.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", "GET, HEAD")
-		}
-		problem.Write(w, problem.Problem{Title: ae.title, Status: ae.status, Detail: ae.detail, Lang: "en"})
+// logErrors maps the audit sentinels of a client's mistake, as the log's
+// routes meet them, to problems: ErrNotFound 404, ErrOutOfRange and the
+// other bad requests 400. Everything else stays as it is. It is applied
+// here and not in Classify, because the same sentinels from elsewhere in
+// Cedula are not the client's doing.
+func logErrors(err error) error {
+	var pe *httpapi.Error
+	switch {
+	case err == nil, errors.As(err, &pe):
+		return err
+	case errors.Is(err, audit.ErrNotFound):
+		return httpapi.NotFound("not in the log").WithCause(err)
+	case errors.Is(err, audit.ErrOutOfRange):
+		return httpapi.BadRequest("the request reaches beyond the log").WithCause(err)
+	case audit.IsBadRequest(err):
+		return httpapi.BadRequest("a parameter is invalid").WithCause(err)
 	}
+	return err
 }
 
-// other answers what no route matched: 405 for a known path with another
-// method, 404 for the rest.
+// other answers what no route matched: 405 for a resource's path with
+// another method, 404 for the rest.
 func (h *Handler) other(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		get := r.Clone(r.Context())
-		get.Method = http.MethodGet
-		if _, pattern := h.mux.Handler(get); pattern != "/audit/" {
-			return &apiError{status: http.StatusMethodNotAllowed, title: "Method not allowed",
-				detail: "the audit log is read with GET"}
+		name := strings.TrimPrefix(r.URL.Path, Prefix)
+		if _, ok := h.resources()[name]; ok || strings.HasPrefix(name, "tile/") {
+			w.Header().Set("Allow", "GET, HEAD")
+			return httpapi.Problem(http.StatusMethodNotAllowed, "Method not allowed", "the audit log is read with GET")
 		}
 	}
 	return notFound("no such resource of the audit log")

@@ -558,12 +558,13 @@ func TestDamagedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logged bytes.Buffer
-	h, err := auditapi.New(auditapi.Config{Log: l.Store, Checkpoints: l.Store, Keys: l.Checkpointer, Logger: newLogger(&logged)})
+	h, err := auditapi.New(auditapi.Config{Log: l.Store, Checkpoints: l.Store, Keys: l.Checkpointer})
 	if err != nil {
 		t.Fatal(err)
 	}
+	edge := auditapitest.Edge(h, newLogger(&logged))
 	for _, p := range []string{"/audit/tile/0/000.p/10", "/audit/tile/entries/000.p/10", "/audit/proof/inclusion?index=2&size=10", "/audit/entries?start=0&end=10"} {
-		r := serve(h, p)
+		r := serve(edge, p)
 		if r.status != http.StatusInternalServerError {
 			t.Errorf("%s: got %d %s, want 500", p, r.status, r.body)
 		}
@@ -609,7 +610,7 @@ func TestEntryTooLongForABundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := serve(h, "/audit/tile/entries/000.p/1"); r.status != http.StatusOK {
+	if r := serve(auditapitest.Edge(h, nil), "/audit/tile/entries/000.p/1"); r.status != http.StatusOK {
 		t.Errorf("bundle with the largest entry: got %d, want 200", r.status)
 	}
 }

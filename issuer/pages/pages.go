@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
 	"github.com/cedula/cedula/web"
@@ -134,7 +135,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Handler serves the pages. Mount it for every path in Prefixes (or at
+// Handler serves the pages: Mount adds them to the edge (or serve it at
 // "/" as the fallback handler).
 type Handler struct {
 	store    issuer.Store
@@ -154,10 +155,24 @@ type Handler struct {
 	mux      *http.ServeMux
 }
 
-// Prefixes lists the path prefixes the Handler serves, for mounting it on
-// a mux that also serves other rooms.
-var Prefixes = []string{"/login", "/login/", "/consent", "/enrol/", "/account", "/account/", "/recover",
+// prefixes lists the paths the Handler serves; one with a trailing slash
+// takes its subtree.
+var prefixes = []string{"/login", "/login/", "/consent", "/enrol/", "/account", "/account/", "/recover",
 	"/recover/", "/logout", "/lang", "/problems/", "/static/"}
+
+// Mount adds the pages to e, a route per prefix (a subtree as one route:
+// the pages' own mux routes within it), beside the JSON APIs that other
+// rooms mount below the same prefixes ("/account/audit": the edge prefers
+// the exact route).
+func (h *Handler) Mount(e *httpapi.Echo) {
+	serve := httpapi.WrapHandler(h)
+	for _, p := range prefixes {
+		if strings.HasSuffix(p, "/") {
+			p += "*"
+		}
+		e.Any(p, serve)
+	}
+}
 
 // New returns a Handler for cfg.
 func New(cfg Config) (*Handler, error) {

@@ -6,6 +6,8 @@ package auditapitest
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/localkeys"
 )
@@ -82,7 +85,7 @@ func Start(t testing.TB, opts ...Option) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(Edge(h, nil))
 	t.Cleanup(srv.Close)
 	return &Log{DB: d, Store: s, Keys: o.keys, Checkpointer: cp, Handler: h, Server: srv, URL: srv.URL + "/audit"}
 }
@@ -139,4 +142,16 @@ func (l *Log) VerifierKey(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return vkey
+}
+
+// Edge returns h mounted on an edge of its own, as Cedula serves it: the
+// edge turns the handler's errors into problems. log receives the causes
+// of server errors (and a line per request); nil discards.
+func Edge(h *auditapi.Handler, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ed := httpapi.New(httpapi.Config{BaseURL: "http://cedula.test", Logger: log})
+	h.Mount(ed.Echo())
+	return ed
 }

@@ -1,13 +1,13 @@
 package app
 
 import (
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer/rights"
 	"github.com/cedula/cedula/issuer/rights/rightsapi"
 
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 
 	"github.com/cedula/cedula/audit"
@@ -77,28 +77,29 @@ const AuditWriteScope = scopes.Audit
 // (issuer.PrivilegedScopes).
 const DPOScope = scopes.DPO
 
-// mountAudit adds the endpoint through which agency systems append to the
-// log, and the citizens' and DPOs' views, and returns the handler of the
-// log itself — checkpoint, key, entries, proofs and tiles.
-func (s *Server) mountAudit(mux router) (http.Handler, error) {
-	h, err := auditapi.New(auditapi.Config{Log: s.Audit, Checkpoints: s.Audit, Keys: s.Checkpointer, Logger: s.log})
+// mountAudit adds the log itself — checkpoint, key, entries, proofs and
+// tiles — the endpoint through which agency systems append to it, the
+// citizens' and DPOs' views, and the citizen's rights over their data.
+func (s *Server) mountAudit(e *httpapi.Echo) error {
+	h, err := auditapi.New(auditapi.Config{Log: s.Audit, Checkpoints: s.Audit, Keys: s.Checkpointer})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	h.Mount(e)
 	views, err := auditapi.NewViews(auditapi.ViewsConfig{Log: s.Audit, Sealer: s.Shredder, Guard: s.guard,
 		Subjects: subjects{s, auditapi.ErrUnknownSubject}, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Logger: s.log})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	views.Mount(mux.e)
+	views.Mount(e)
 	rs, err := rights.New(rights.Config{Store: s.Store, Ledger: s.Consent, Log: s.Audit,
 		Checkpoint: func(ctx context.Context) error { _, err := s.Checkpointer.Checkpoint(ctx); return err },
 		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rightsapi.New(rs, s.guard, s.Keys, s.Config.PublicURL).Mount(mux.e)
-	return h, nil
+	rightsapi.New(rs, s.guard, s.Keys, s.Config.PublicURL).Mount(e)
+	return nil
 }
 
 // AuditSubject returns the citizen's audit pseudonym.

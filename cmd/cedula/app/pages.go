@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
@@ -94,7 +95,7 @@ func authorizeReason(e *oidc.Error) pages.AuthorizeReason {
 
 // mountPages adds the citizen pages (enrolment, login, consent, passkeys,
 // recovery) and, in demo mode, the demo agency's site.
-func (s *Server) mountPages(_ context.Context, mux router) error {
+func (s *Server) mountPages(e *httpapi.Echo) error {
 	pk, err := passkey.New(passkey.Config{
 		RPID:           s.Config.RPID(),
 		RPDisplayName:  s.Config.Passkeys.RPName,
@@ -119,14 +120,10 @@ func (s *Server) mountPages(_ context.Context, mux router) error {
 		return err
 	}
 	s.Pages = h
-	for _, p := range pages.Prefixes {
-		mux.Handle(p, h)
-	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/account", http.StatusFound)
-	})
+	h.Mount(e)
+	e.GET("/", func(c httpapi.Context) error { return c.Redirect(http.StatusFound, "/account") })
 	if s.Config.Demo {
-		demo.Mount(mux.e, s.Config.PublicURL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
+		demo.Mount(e, s.Config.PublicURL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
 	}
 	return nil
 }

@@ -160,14 +160,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Language:    func(r *http.Request) string { return web.Negotiate(r) },
 		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify}})
 	e := edge.Echo()
-	mux := router{e}
+	provider := httpapi.WrapHandler(s.Provider.Handler())
 	for _, p := range providerPaths {
-		mux.Handle(p, s.Provider.Handler())
+		e.Any(p, provider)
 	}
-	mux.HandleFunc("GET /healthz", healthz)
-	mux.HandleFunc("GET /readyz", s.ready)
+	probe := []string{http.MethodGet, http.MethodHead}
+	e.Match(probe, "/healthz", httpapi.WrapHandler(http.HandlerFunc(healthz)))
+	e.Match(probe, "/readyz", httpapi.WrapHandler(http.HandlerFunc(s.ready)))
 	s.admin = s.adminHandler(reg)
-	if err := s.mountPages(ctx, mux); err != nil {
+	if err := s.mountPages(e); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -180,16 +181,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
-	logAPI, err := s.mountAudit(mux)
-	if err != nil {
+	if err := s.mountAudit(e); err != nil {
 		d.Close()
 		return nil, err
 	}
-	// The log's paths are data (C2SP tlog-tiles names each resource by one
-	// path): they reach it as they came, dot and empty segments included,
-	// and it answers anything else than its own names with a problem.
-	e.Any(strings.TrimSuffix(auditapi.Prefix, "/"), httpapi.WrapHandler(logAPI))
-	e.Any(auditapi.Prefix+"*", httpapi.WrapHandler(logAPI))
 	if err := openapi.Mount(e); err != nil {
 		d.Close()
 		return nil, err

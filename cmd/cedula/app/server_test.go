@@ -219,6 +219,37 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
+// TestEveryRouteCounted: requests are counted by the template of the
+// route they matched, whichever room mounted it — the log's own resources,
+// PAR, the pages' subtrees and the OpenID provider included — and a 404
+// from the log's API is still its route's, not "unmatched".
+func TestEveryRouteCounted(t *testing.T) {
+	e := newEnv(t)
+	ops := httptest.NewServer(e.s.AdminHandler())
+	defer ops.Close()
+	for _, p := range []string{"/audit/checkpoint", "/audit/tile/0/000.p/1", "/audit/nothing", "/problems/not-found",
+		"/.well-known/openid-configuration", "/oauth/par", "/dpo/audit/search", "/healthz", "/nowhere"} {
+		res, err := http.Get(e.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	res, err := http.Get(ops.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, route := range []string{"/audit/checkpoint", "/audit/tile/*", "/audit/*", "/problems/*",
+		"/.well-known/openid-configuration", "/oauth/par", "/dpo/audit/search", "/healthz", "unmatched"} {
+		if !strings.Contains(string(b), `cedula_http_requests_total{code="`) ||
+			!strings.Contains(string(b), `route="`+route+`"`) {
+			t.Errorf("metrics: no counter for route %q", route)
+		}
+	}
+}
+
 // run runs s.Run until the test ends and returns the bound addresses.
 func run(t *testing.T, s *app.Server) app.Addrs {
 	t.Helper()
