@@ -92,7 +92,7 @@ func schemaV9(d db.Dialect) string {
 	if d == db.SQLite {
 		withoutRowid = " WITHOUT ROWID"
 	}
-	return dialect(`
+	return db.Schema(`
 CREATE TABLE audit_leaf_runs (
 	run BIGINT NOT NULL,
 	k {BLOB} NOT NULL,

@@ -37,16 +37,6 @@ CREATE TABLE audit_checkpoints (
 );
 `
 
-func dialect(schema string, d db.Dialect) string {
-	r := strings.NewReplacer(
-		"{BLOB}", map[db.Dialect]string{db.SQLite: "BLOB", db.Postgres: "BYTEA"}[d],
-		// On SQLite an INTEGER PRIMARY KEY is the rowid: no second index.
-		"{INDEX}", map[db.Dialect]string{db.SQLite: "INTEGER", db.Postgres: "BIGINT"}[d],
-		"{SERIAL}", map[db.Dialect]string{db.SQLite: "INTEGER PRIMARY KEY", db.Postgres: "BIGSERIAL PRIMARY KEY"}[d],
-	)
-	return r.Replace(schema)
-}
-
 // Migrations creates the audit log's tables, room "audit": version 1 the
 // log (schemaV1), version 2 the subjects' data keys (schemaV2, subjectkeys.go),
 // version 3 the index of entries by subject (schemaV3), version 4 the
@@ -60,13 +50,13 @@ func dialect(schema string, d db.Dialect) string {
 var Migrations = []db.Migration{{
 	Room:     "audit",
 	Version:  1,
-	SQLite:   dialect(schemaV1, db.SQLite),
-	Postgres: dialect(schemaV1, db.Postgres),
+	SQLite:   db.Schema(schemaV1, db.SQLite),
+	Postgres: db.Schema(schemaV1, db.Postgres),
 }, {
 	Room:     "audit",
 	Version:  2,
-	SQLite:   dialect(schemaV2, db.SQLite),
-	Postgres: dialect(schemaV2, db.Postgres),
+	SQLite:   db.Schema(schemaV2, db.SQLite),
+	Postgres: db.Schema(schemaV2, db.Postgres),
 }, {
 	Room:     "audit",
 	Version:  3,
@@ -134,7 +124,7 @@ func schemaV3For(d db.Dialect) string {
 	WHERE CASE WHEN position(convert_to('\u0000', 'UTF8') in data) = 0
 		THEN convert_from(data, 'UTF8')::json->>'subject' <> '' ELSE false END;`,
 	}[d]
-	return strings.Replace(dialect(schemaV3, d), "{BACKFILL}", backfill, 1)
+	return strings.Replace(db.Schema(schemaV3, d), "{BACKFILL}", backfill, 1)
 }
 
 // Version 6 takes the last random-key index out of the sequencing

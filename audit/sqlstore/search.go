@@ -55,7 +55,7 @@ func schemaV4For(d db.Dialect) string {
 		THEN convert_from(data, 'UTF8')::json END AS j FROM audit_entries) AS e
 	WHERE j IS NOT NULL;`,
 	}[d]
-	return strings.Replace(dialect(schemaV4, d), "{BACKFILL}", backfill, 1)
+	return strings.Replace(db.Schema(schemaV4, d), "{BACKFILL}", backfill, 1)
 }
 
 // insertIndex writes rows of audit_index.

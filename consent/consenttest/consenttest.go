@@ -13,6 +13,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/testutil"
 )
 
 // RunStoreTests runs the storage suite. newStore is called once per
@@ -151,24 +152,6 @@ func pseudonym(id string) string {
 	return "psn-" + id
 }
 
-// clock is a settable clock: the wall clock plus an offset.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // effects records Ended calls and fails while failing is set.
 type effects struct {
 	mu      sync.Mutex
@@ -205,7 +188,7 @@ const (
 
 // service starts a Service over store and log, closed when the test ends;
 // preload sets Config.Preload.
-func service(t *testing.T, store consent.Store, log audit.Appender, c *clock, fx consent.Effects, preload bool) *consent.Service {
+func service(t *testing.T, store consent.Store, log audit.Appender, c *testutil.Clock, fx consent.Effects, preload bool) *consent.Service {
 	t.Helper()
 	cfg := consent.Config{
 		Store: store, Audit: log, Pseudonym: pseudonym, Effects: fx,
@@ -224,7 +207,7 @@ func service(t *testing.T, store consent.Store, log audit.Appender, c *clock, fx
 type fixture struct {
 	env      Env
 	svc      *consent.Service
-	clock    *clock
+	clock    *testutil.Clock
 	effects  *effects
 	tag      string
 	purposes map[string]consent.Purpose
@@ -232,7 +215,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, env Env) *fixture {
 	t.Helper()
-	f := &fixture{env: env, clock: &clock{}, effects: &effects{}, tag: tag(), purposes: map[string]consent.Purpose{}}
+	f := &fixture{env: env, clock: testutil.Shifted(), effects: &effects{}, tag: tag(), purposes: map[string]consent.Purpose{}}
 	f.svc = service(t, env.Store, env.Log, f.clock, f.effects, env.Preload)
 	for _, k := range []string{kindConsent, kindObjectable, kindPublic, kindLegal} {
 		p, err := f.svc.PutPurpose(context.Background(), newPurpose(k, f.tag))

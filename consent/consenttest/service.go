@@ -185,7 +185,7 @@ func testDecide(t *testing.T, env Env) {
 		subject := "citizen-" + f.tag + "-exp"
 		_, err := f.svc.Give(ctx, f.req(subject, kindConsent))
 		must(t, err, "Give")
-		f.clock.Advance(time.Hour + time.Second)
+		f.clock.Add(time.Hour + time.Second)
 		d, err := f.svc.Decide(ctx, f.query(subject, kindConsent))
 		must(t, err, "Decide")
 		if d.Allow || d.Reason != consent.ReasonExpired || d.Record.Seq != 1 {
@@ -228,10 +228,10 @@ func testExpire(t *testing.T, env Env) {
 	if n, err := f.svc.Expire(ctx, f.clock.Now()); err != nil || n != 0 {
 		t.Errorf("Expire before the retention: got %d, %v; want 0", n, err)
 	}
-	f.clock.Advance(30 * time.Minute)
+	f.clock.Add(30 * time.Minute)
 	_, err = f.svc.Renew(ctx, f.req(subjects[3], kindConsent)) // expires 30 minutes later
 	must(t, err, "Renew")
-	f.clock.Advance(31 * time.Minute)
+	f.clock.Add(31 * time.Minute)
 	n, err := f.svc.Expire(ctx, f.clock.Now())
 	must(t, err, "Expire")
 	if n != 3 {
@@ -391,10 +391,10 @@ func testAuditEntries(t *testing.T, env Env) {
 	unknown := consent.Query{Subject: subject, Controller: pc.Controller, Purpose: "gone-" + f.tag, Categories: []string{"identity"}}
 	_, err = f.svc.Decide(ctx, unknown)
 	must(t, err, "Decide unknown")
-	f.clock.Advance(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	_, err = f.svc.Give(ctx, f.req(subject, kindConsent))
 	must(t, err, "Give again")
-	f.clock.Advance(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	_, err = f.svc.Expire(ctx, f.clock.Now())
 	must(t, err, "Expire")
 

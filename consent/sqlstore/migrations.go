@@ -1,8 +1,6 @@
 package sqlstore
 
 import (
-	"strings"
-
 	"github.com/cedula/cedula/internal/db"
 )
 
@@ -87,23 +85,14 @@ CREATE TABLE consent_replicas (
 );
 `
 
-func dialect(schema string, d db.Dialect) string {
-	r := strings.NewReplacer(
-		"{INDEX}", map[db.Dialect]string{db.SQLite: "INTEGER", db.Postgres: "BIGINT"}[d],
-		"{C}", map[db.Dialect]string{db.SQLite: "", db.Postgres: `COLLATE "C"`}[d],
-		"{WITHOUT_ROWID}", map[db.Dialect]string{db.SQLite: " WITHOUT ROWID", db.Postgres: ""}[d],
-	)
-	return r.Replace(schema)
-}
-
 // Migrations creates the consent ledger's tables, room "consent". The
 // Service also writes audit entries in the ledger's transactions, so a
 // database holding these needs audit/sqlstore.Migrations too.
 var Migrations = []db.Migration{{
 	Room:     "consent",
 	Version:  1,
-	SQLite:   dialect(schemaV1, db.SQLite),
-	Postgres: dialect(schemaV1, db.Postgres),
+	SQLite:   db.Schema(schemaV1, db.SQLite),
+	Postgres: db.Schema(schemaV1, db.Postgres),
 }, {
 	// The DPO's counts over time (EventCounts) read events by time.
 	Room:     "consent",

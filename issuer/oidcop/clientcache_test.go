@@ -12,6 +12,7 @@ import (
 
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
@@ -33,30 +34,18 @@ func (s *countingStore) Client(ctx context.Context, id string) (issuer.Client, e
 }
 
 // fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // replica is one replica's view of the clients: its own store over the
 // shared database and its own cache.
 type replica struct {
 	store *countingStore
 	st    *storage
-	clock *fakeClock
+	clock *testutil.Clock
 }
 
-func newReplica(d *db.DB, clock *fakeClock) *replica {
+func newReplica(d *db.DB, clock *testutil.Clock) *replica {
 	cs := &countingStore{Store: sqlstore.New(d)}
 	st := &storage{store: cs}
-	st.clients.now = clock.now
+	st.clients.now = clock.Now
 	return &replica{store: cs, st: st, clock: clock}
 }
 
@@ -86,7 +75,7 @@ func secretClient(id, secret, name string) issuer.Client {
 func TestClientCacheServesEveryAuthenticationPath(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.SQLite(t, sqlstore.Migrations)
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_700_000_000, 0))
 	r := newReplica(d, clock)
 	if err := r.store.PutClient(ctx, secretClient("agency", cachedSecret, "Agencia")); err != nil {
 		t.Fatal(err)
@@ -124,7 +113,7 @@ func TestClientCacheServesEveryAuthenticationPath(t *testing.T) {
 	if got := r.store.reads.Load(); got != 1 {
 		t.Errorf("wrong secrets on a fresh registration: got %d reads, want still 1", got)
 	}
-	clock.add(clientRecheckAge)
+	clock.Add(clientRecheckAge)
 	for range 100 {
 		_ = r.st.AuthorizeClientIDSecret(ctx, "agency", "wrong")
 	}
@@ -138,7 +127,7 @@ func TestClientCacheServesEveryAuthenticationPath(t *testing.T) {
 func TestClientCacheOneLoadForConcurrentMisses(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.SQLite(t, sqlstore.Migrations)
-	r := newReplica(d, &fakeClock{t: time.Unix(1_700_000_000, 0)})
+	r := newReplica(d, testutil.NewClock(time.Unix(1_700_000_000, 0)))
 	if err := r.store.PutClient(ctx, secretClient("agency", cachedSecret, "Agencia")); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +158,7 @@ func TestClientCacheOneLoadForConcurrentMisses(t *testing.T) {
 func TestClientCacheAcrossReplicas(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		clock := testutil.NewClock(time.Unix(1_700_000_000, 0))
 		a, b := newReplica(d, clock), newReplica(d, clock)
 		if err := b.store.PutClient(ctx, secretClient("agency", cachedSecret, "Old name")); err != nil {
 			t.Fatal(err)
@@ -196,11 +185,11 @@ func TestClientCacheAcrossReplicas(t *testing.T) {
 		if err := b.store.PutClient(ctx, secretClient("agency", cachedSecret, "New name")); err != nil {
 			t.Fatal(err)
 		}
-		clock.add(clientRefreshAge - time.Millisecond)
+		clock.Add(clientRefreshAge - time.Millisecond)
 		if got := name(); got != "Old name" {
 			t.Errorf("before clientRefreshAge: got %q, want the cached Old name", got)
 		}
-		clock.add(time.Millisecond)
+		clock.Add(time.Millisecond)
 		if got := name(); got != "Old name" {
 			t.Errorf("at clientRefreshAge: got %q, want the cached Old name while it reloads", got)
 		}
@@ -218,7 +207,7 @@ func TestClientCacheAcrossReplicas(t *testing.T) {
 		if !secretWorks(cachedSecret) {
 			t.Errorf("old secret refused from a copy younger than the bound; want it served from the cache")
 		}
-		clock.add(clientRecheckAge)
+		clock.Add(clientRecheckAge)
 		if !secretWorks(newSecret) {
 			t.Errorf("new secret refused on a copy %v old; want it rechecked and accepted", clientRecheckAge)
 		}
@@ -233,11 +222,11 @@ func TestClientCacheAcrossReplicas(t *testing.T) {
 		if err := b.store.PutClient(ctx, secretClient("agency", cachedSecret, "New name")); err != nil {
 			t.Fatal(err)
 		}
-		clock.add(clientRefreshAge - time.Millisecond)
+		clock.Add(clientRefreshAge - time.Millisecond)
 		if !secretWorks(newSecret) {
 			t.Errorf("a copy younger than clientRefreshAge: its secret refused, want it served from the cache")
 		}
-		clock.add(clientCacheTTL - clientRefreshAge + time.Millisecond)
+		clock.Add(clientCacheTTL - clientRefreshAge + time.Millisecond)
 		if secretWorks(newSecret) {
 			t.Errorf("a secret rotated away %v ago still works; want it refused", clientCacheTTL)
 		}
@@ -246,7 +235,7 @@ func TestClientCacheAcrossReplicas(t *testing.T) {
 		if err := b.store.DeleteClient(ctx, "agency"); err != nil {
 			t.Fatal(err)
 		}
-		clock.add(clientCacheTTL)
+		clock.Add(clientCacheTTL)
 		if _, err := a.st.GetClientByClientID(ctx, "agency"); !isInvalidClient(err) {
 			t.Errorf("deleted client %v later: got %v, want invalid_client", clientCacheTTL, err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/passkey"
@@ -112,34 +113,14 @@ func (f *fakeFlow) Deny(_ context.Context, id string) (string, error) {
 	return "https://agency.example/callback?error=access_denied", nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	d  time.Duration
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.d) }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.d += d; c.mu.Unlock() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // env is the pages over a real store (SQLite in t.TempDir()) on an
 // httptest server.
 type env struct {
 	t     *testing.T
 	store *sqlstore.Store
 	flow  *fakeFlow
-	clock *clock
-	logs  *syncBuffer
+	clock *testutil.Clock
+	logs  *testutil.Buffer
 	h     *pages.Handler
 	srv   *httptest.Server
 	auth  *passkeytest.Authenticator
@@ -151,8 +132,8 @@ func newEnv(t *testing.T, mod func(*pages.Config)) *env {
 		t:     t,
 		store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations)),
 		flow:  newFakeFlow(),
-		clock: &clock{},
-		logs:  &syncBuffer{},
+		clock: testutil.Shifted(),
+		logs:  &testutil.Buffer{},
 		auth:  passkeytest.New(rpOrigin),
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

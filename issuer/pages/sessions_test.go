@@ -20,7 +20,7 @@ func (e *env) sessionOf(b *browser) issuer.Session {
 	e.t.Helper()
 	v := b.cookie("cedula_session")
 	h := sha256.Sum256([]byte(v))
-	s, err := e.store.Session(context.Background(), h[:], time.Now().Add(e.clock.d))
+	s, err := e.store.Session(context.Background(), h[:], e.clock.Now())
 	if err != nil {
 		e.t.Fatalf("the browser's session: %v", err)
 	}

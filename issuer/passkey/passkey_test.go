@@ -8,13 +8,13 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
 	"github.com/cedula/cedula/issuer/passkey/passkeytest"
@@ -30,29 +30,9 @@ type fixture struct {
 	svc   *passkey.Service
 	store *sqlstore.Store
 	auth  *passkeytest.Authenticator
-	logs  *syncBuffer
-	clock *clock
+	logs  *testutil.Buffer
+	clock *testutil.Clock
 }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newFixture(t testing.TB, mod func(*passkey.Config)) *fixture {
 	t.Helper()
@@ -61,8 +41,8 @@ func newFixture(t testing.TB, mod func(*passkey.Config)) *fixture {
 	f := &fixture{
 		store: sqlstore.New(dbtest.SQLite(t, sqlstore.Migrations)),
 		auth:  passkeytest.New(testOrigin),
-		logs:  &syncBuffer{},
-		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)},
+		logs:  &testutil.Buffer{},
+		clock: testutil.NewClock(time.Now().UTC().Truncate(time.Microsecond)),
 	}
 	cfg := passkey.Config{
 		RPID:          testRPID,

@@ -1,8 +1,6 @@
 package sqlstore
 
 import (
-	"strings"
-
 	"github.com/cedula/cedula/internal/db"
 )
 
@@ -138,7 +136,7 @@ CREATE TABLE issuer_session_clients (
 );
 CREATE INDEX issuer_session_clients_citizen ON issuer_session_clients (citizen_id, client_id);
 CREATE TABLE issuer_logouts (
-	id {SERIAL} PRIMARY KEY,
+	id {SERIAL},
 	client_id TEXT NOT NULL,
 	citizen_id TEXT NOT NULL,
 	sid TEXT NOT NULL,
@@ -171,14 +169,14 @@ var Migrations = []db.Migration{
 	{
 		Room:     "issuer",
 		Version:  1,
-		SQLite:   strings.ReplaceAll(schemaV1, "{BLOB}", "BLOB"),
-		Postgres: strings.ReplaceAll(schemaV1, "{BLOB}", "BYTEA"),
+		SQLite:   db.Schema(schemaV1, db.SQLite),
+		Postgres: db.Schema(schemaV1, db.Postgres),
 	},
 	{
 		Room:     "issuer",
 		Version:  2,
-		SQLite:   strings.ReplaceAll(schemaV2, "{SERIAL}", "INTEGER"),
-		Postgres: strings.ReplaceAll(schemaV2, "{SERIAL}", "BIGSERIAL"),
+		SQLite:   db.Schema(schemaV2, db.SQLite),
+		Postgres: db.Schema(schemaV2, db.Postgres),
 	},
 	{Room: "issuer", Version: 4, SQLite: schemaV4, Postgres: schemaV4},
 }

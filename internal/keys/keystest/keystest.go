@@ -65,14 +65,14 @@ func testRingRetention(t *testing.T, newManager func(*testing.T) keys.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Clock(t).Advance(Retention + time.Minute)
+	Clock(t).Add(Retention + time.Minute)
 	if got, want := kids(mustVerification(t, m, LongRing)), []string{long2.ID(), long1.ID()}; !slices.Equal(got, want) {
 		t.Errorf("long-lived ring after the default retention: got %v, want %v", got, want)
 	}
 	if got, want := kids(mustVerification(t, m, "short-lived")), []string{short2.ID()}; !slices.Equal(got, want) {
 		t.Errorf("other ring after the default retention: got %v, want %v (retired %s dropped)", got, want, short1.ID())
 	}
-	Clock(t).Advance(LongRetention)
+	Clock(t).Add(LongRetention)
 	if got, want := kids(mustVerification(t, m, LongRing)), []string{long2.ID()}; !slices.Equal(got, want) {
 		t.Errorf("long-lived ring after its own retention: got %v, want %v", got, want)
 	}
@@ -213,7 +213,7 @@ func testRotate(t *testing.T, newManager func(*testing.T) keys.Manager) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clock.Advance(time.Minute)
+			clock.Add(time.Minute)
 			k2, err := m.Rotate(ctx, ring, alg)
 			if err != nil {
 				t.Fatalf("Rotate: %v", err)
@@ -246,7 +246,7 @@ func testRotate(t *testing.T, newManager func(*testing.T) keys.Manager) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clock.Advance(Retention - 2*time.Minute)
+			clock.Add(Retention - 2*time.Minute)
 			jwks := mustJWKS(t, m, ring)
 			for i, tok := range []string{tok1, tok1b, tok2} {
 				if _, err := jose.Verify([]byte(tok), jwks, alg); err != nil {
@@ -254,7 +254,7 @@ func testRotate(t *testing.T, newManager func(*testing.T) keys.Manager) {
 				}
 			}
 
-			clock.Advance(3 * time.Minute) // past the retention of k1
+			clock.Add(3 * time.Minute) // past the retention of k1
 			pubs = mustVerification(t, m, ring)
 			if got, want := kids(pubs), []string{k2.ID()}; !slices.Equal(got, want) {
 				t.Fatalf("Verification after retention: got %v, want %v", got, want)
@@ -287,7 +287,7 @@ func testRotateTwice(t *testing.T, newManager func(*testing.T) keys.Manager) {
 	if got, want := kids(mustVerification(t, m, "twice")), []string{k3.ID(), k2.ID(), k1.ID()}; !slices.Equal(got, want) {
 		t.Errorf("Verification after two rotations: got %v, want %v", got, want)
 	}
-	Clock(t).Advance(Retention + time.Minute)
+	Clock(t).Add(Retention + time.Minute)
 	if got, want := kids(mustVerification(t, m, "twice")), []string{k3.ID()}; !slices.Equal(got, want) {
 		t.Errorf("Verification after the retention: got %v, want %v", got, want)
 	}
