@@ -19,6 +19,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/sqlstore"
+	"github.com/cedula/cedula/internal/bench"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 )
@@ -102,33 +103,17 @@ func BenchmarkAppend(b *testing.B) {
 				f, fsyncMedian := fsyncStats(b, b.TempDir(), time.Second)
 				e := entry(0)
 				var n atomic.Int64
-				lat := make([][]time.Duration, conc)
 				b.ResetTimer()
-				var wg sync.WaitGroup
-				per := b.N / conc
-				if per == 0 {
-					per = 1
-				}
-				for g := range conc {
-					wg.Go(func() {
-						ctx := context.Background()
-						for range per {
-							e := e
-							e.RequestID = fmt.Sprint("bench-", n.Add(1))
-							t0 := time.Now()
-							if _, err := s.Append(ctx, e); err != nil {
-								b.Error(err)
-								return
-							}
-							lat[g] = append(lat[g], time.Since(t0))
-						}
-					})
-				}
-				wg.Wait()
-				elapsed := b.Elapsed()
+				all, elapsed, err := bench.Loop(context.Background(), b.N, conc, func(ctx context.Context, _ int) error {
+					e := e
+					e.RequestID = fmt.Sprint("bench-", n.Add(1))
+					_, err := s.Append(ctx, e)
+					return err
+				})
 				b.StopTimer()
-				all := slices.Concat(lat...)
-				slices.Sort(all)
+				if err != nil {
+					b.Fatal(err)
+				}
 				rate := float64(len(all)) / elapsed.Seconds()
 				b.ReportMetric(rate, "appends/s")
 				b.ReportMetric(f, "F/s")
@@ -211,27 +196,19 @@ func BenchmarkAppendCeiling(b *testing.B) {
 	const conc = 64
 	var seq atomic.Int64
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	per := max(b.N/conc, 1)
-	for range conc {
-		wg.Go(func() {
-			for range per {
-				e := entry(0)
-				e.RequestID = fmt.Sprint("bench-", seq.Add(1))
-				data, err := e.Canonical()
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if err := g.Do(b.Context(), data); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+	_, elapsed, err := bench.Loop(b.Context(), b.N, conc, func(ctx context.Context, _ int) error {
+		e := entry(0)
+		e.RequestID = fmt.Sprint("bench-", seq.Add(1))
+		data, err := e.Canonical()
+		if err != nil {
+			return err
+		}
+		return g.Do(ctx, data)
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	rate := float64(per*conc) / b.Elapsed().Seconds()
+	rate := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(rate, "appends/s")
 	b.ReportMetric(f, "F/s")
 	b.ReportMetric(rate/f, "xF")

@@ -22,6 +22,7 @@ import (
 	auditsql "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/consent/sqlstore"
+	"github.com/cedula/cedula/internal/bench"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 )
@@ -618,28 +619,19 @@ func benchDecide(b *testing.B, d *db.DB) {
 	})
 	b.Run("audited/c16", func(b *testing.B) {
 		const conc = 16
-		lat := make([][]time.Duration, conc)
-		per := max(1, b.N/conc)
-		b.ResetTimer()
-		var wg sync.WaitGroup
-		for g := range conc {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(7, uint64(g)))
-				for range per {
-					q := query(r, benchHot)
-					t0 := time.Now()
-					if _, err := svc.Decide(ctx, q); err != nil {
-						b.Error(err)
-						return
-					}
-					lat[g] = append(lat[g], time.Since(t0))
-				}
-			})
+		rs := make([]*rand.Rand, conc)
+		for g := range rs {
+			rs[g] = rand.New(rand.NewPCG(7, uint64(g)))
 		}
-		wg.Wait()
-		elapsed := b.Elapsed()
+		b.ResetTimer()
+		all, elapsed, err := bench.Loop(ctx, b.N, conc, func(ctx context.Context, g int) error {
+			_, err := svc.Decide(ctx, query(rs[g], benchHot))
+			return err
+		})
 		b.StopTimer()
-		all := slices.Concat(lat...)
+		if err != nil {
+			b.Fatal(err)
+		}
 		report(b, all)
 		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "decisions/s")
 	})

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,22 +142,11 @@ func benchCeiling(b *testing.B, d *db.DB, auth string) {
 // closedLoop runs op b.N times from conc workers, each with one call in
 // flight, and returns the calls per second.
 func closedLoop(b *testing.B, conc int, op func(context.Context) error) float64 {
-	var left atomic.Int64
-	left.Store(int64(b.N))
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for left.Add(-1) >= 0 {
-				if err := op(context.Background()); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+	_, elapsed, err := bench.Loop(context.Background(), b.N, conc, func(ctx context.Context, _ int) error { return op(ctx) })
+	if err != nil {
+		b.Error(err)
 	}
-	wg.Wait()
-	return float64(b.N) / time.Since(start).Seconds()
+	return float64(b.N) / elapsed.Seconds()
 }
 
 const ceilingSecret = "the-ceiling-client-secret-of-256-bits-0123456"
