@@ -11,6 +11,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/cmd/cedula/app/apptest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
@@ -62,7 +63,7 @@ func TestBenchSeed(t *testing.T) {
 				t.Errorf("output:\n%s\nwant it to contain %q", out.String(), want)
 			}
 
-			s, base := startServer(t, cfg)
+			s, base := apptest.Start(t, cfg)
 			size, err := s.Audit.Size(ctx)
 			if err != nil || size < entries {
 				t.Fatalf("log size %d (%v), want at least %d", size, err, entries)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/cmd/cedula/app/apptest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
@@ -140,7 +141,7 @@ func TestBenchTokenRealServer(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
-	s, base := startServer(t, cfg)
+	s, base := apptest.Start(t, cfg)
 	ctx := context.Background()
 	if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
 		t.Fatal(err)
@@ -203,7 +204,7 @@ func TestBenchTokenAgainst(t *testing.T) {
 	for range 2 {
 		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
-		s, base := startServer(t, cfg)
+		s, base := apptest.Start(t, cfg)
 		if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
 			t.Fatal(err)
 		}

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/cmd/cedula/app/apptest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
@@ -113,34 +111,12 @@ func TestErasureKeepsTheLogVerifiable(t *testing.T) {
 // recorderServer runs a whole server in process on SQLite, with a client
 // "recorder" holding a client_credentials token of scopes, and returns a
 // function that sends it JSON with that token.
-// startServer serves cfg's server over HTTP on a free loopback port, its
-// public URL on that port, until the test ends.
-func startServer(t *testing.T, cfg config.Config) (*app.Server, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	s, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return s, cfg.PublicURL
-}
-
 func recorderServer(t *testing.T, scopes ...string) (*app.Server, string, func(method, path, body string) (int, string)) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
-	s, base := startServer(t, cfg)
+	s, base := apptest.Start(t, cfg)
 
 	key, _ := jose.NewClientKey(keys.ES256)
 	jwks, _ := key.PublicJWKS()

@@ -2,11 +2,6 @@ package app_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,43 +12,26 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/cmd/cedula/app/apptest"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/browsertest"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/rptest"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/pages"
-	"github.com/cedula/cedula/openapi/openapitest"
 )
 
-// startServer runs a whole Cedula server on SQLite, reachable at
-// http://localhost:PORT (a secure context and a valid passkey RP ID).
+// startServer runs a whole Cedula server on SQLite (apptest.Start), its
+// configuration changed first by mutate.
 func startServer(t *testing.T, mutate func(*config.Config)) (*app.Server, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	cfg.PublicURL = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	cfg.Listen = ln.Addr().String()
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	t.Setenv("CEDULA_KEK", strings.Repeat("cd", 32))
-	s, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	// Every exchange an OpenAPI document describes is checked against it.
-	srv := httptest.NewUnstartedServer(openapitest.New(t).Wrap(s.Handler()))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return s, cfg.PublicURL
+	return apptest.Start(t, cfg)
 }
 
 // TestCitizenJourneyInChromium is the end-to-end check of the passkey-only
