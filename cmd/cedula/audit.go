@@ -3,27 +3,22 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/cedula/cedula/audit/auditclient"
 )
 
-const auditUsage = `Usage:
-  cedula audit verify --url URL (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
-  cedula audit verify --dir DIR (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
-      check a whole audit log: the checkpoint's signature, every entry against
-      its leaf hash, every tile, the root, and — with --checkpoint — that the
-      log still extends a checkpoint saved earlier
-  cedula audit mirror --url URL --dir DIR (--key VKEY | --key-file FILE | --trust-served-key)
-      copy the log (checkpoint, key, tiles and entry bundles) into DIR so that
-      any static file server can serve it; only what is new is fetched, and
-      the copy is verified before its checkpoint is replaced
-  cedula audit verify-export --file EXPORT --export-keys JWKS (--key VKEY | --key-file FILE)
-      check a DPO export offline: its signature, the checkpoint's, and every
-      entry's inclusion proof
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify or mirror an audit log, check a DPO export",
+		Long: `Check an audit log from outside the server, over HTTP or from a copy of its
+tiles, mirror it, or check a DPO export offline.
 
 URL is the log's prefix (C2SP tlog-tiles), e.g. https://cedula.example.gov.uy/audit:
 the checkpoint is at URL/checkpoint and the tiles under URL/tile/. DIR holds the
@@ -31,81 +26,79 @@ same paths: DIR/checkpoint, DIR/key, DIR/tile/….
 
 Pin the log's key: pass the verifier key (name+hash+base64) that the operator
 publishes out of band — on their website, in an official gazette, in a
-transparency report; ` + "`cedula keys list`" + ` prints it on the server — with --key
+transparency report; cedula keys list prints it on the server — with --key
 (repeatable: after a key rotation, pin the old and the new key) or --key-file
 (one per line, # comments allowed). verify and mirror refuse to run without a
 pinned key unless given --trust-served-key, which checks with the key the log
 itself serves at URL/key (or DIR/key): that proves nothing against the
-operator, and a warning says so.
-
-verify exits non-zero on the first problem, naming the first bad entry as
-"entry N: …"; it prints one line when all is well.
-`
-
-// runAudit runs `cedula audit verify|mirror …`.
-func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, auditUsage)
-		return errors.New("cedula audit needs a subcommand: verify, mirror or verify-export")
+operator, and a warning says so.`,
+		Example: `  cedula audit verify --url URL (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
+  cedula audit verify --dir DIR (--key VKEY | --key-file FILE | --trust-served-key) [--checkpoint SAVED] [--save FILE]
+  cedula audit mirror --url URL --dir DIR (--key VKEY | --key-file FILE | --trust-served-key)
+  cedula audit verify-export --file EXPORT --export-keys JWKS (--key VKEY | --key-file FILE)`,
 	}
-	switch args[0] {
-	case "verify":
-		return auditVerify(ctx, args[1:], stdout)
-	case "mirror":
-		return auditMirror(ctx, args[1:], stdout)
-	case "verify-export":
-		return auditVerifyExport(ctx, args[1:], stdout)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, auditUsage)
-		return nil
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditMirrorCmd(), newAuditVerifyExportCmd())
+	groupRunE(cmd, "subcommand")
+	return cmd
+}
+
+// pinnedKeys are the flags that pin the log's verifier keys.
+type pinnedKeys struct {
+	keys    []string
+	keyFile string
+}
+
+func (p *pinnedKeys) add(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&p.keys, "key", nil, "the log's verifier `key`, name+hash+base64 (repeatable)")
+	fs.StringVar(&p.keyFile, "key-file", "", "a `file` of verifier keys, one per line")
+}
+
+// read returns the keys of --key and --key-file.
+func (p *pinnedKeys) read() ([]string, error) {
+	vkeys := append([]string(nil), p.keys...)
+	if p.keyFile == "" {
+		return vkeys, nil
 	}
-	return fmt.Errorf("cedula audit: unknown subcommand %q (verify, mirror)", args[0])
+	b, err := os.ReadFile(p.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	return append(vkeys, auditclient.KeyLines(b)...), nil
 }
 
 // auditFlags are the flags verify and mirror share.
 type auditFlags struct {
-	fs       *flag.FlagSet
 	url, dir string
-	keys     multi
-	keyFile  string
+	pinned   pinnedKeys
 	// trustServed admits the key the log serves when none is pinned.
 	trustServed bool
 }
 
-func newAuditFlags(name string, stdout io.Writer) *auditFlags {
-	f := &auditFlags{fs: flag.NewFlagSet("cedula audit "+name, flag.ContinueOnError)}
-	f.fs.SetOutput(stdout)
-	f.fs.Usage = func() { fmt.Fprint(stdout, auditUsage) }
-	f.fs.StringVar(&f.url, "url", "", "the log's URL prefix, e.g. https://cedula.example.gov.uy/audit")
-	f.fs.StringVar(&f.dir, "dir", "", "a copy of the log on disk (DIR/checkpoint, DIR/tile/…)")
-	f.fs.Var(&f.keys, "key", "the log's verifier key, name+hash+base64 (repeatable)")
-	f.fs.StringVar(&f.keyFile, "key-file", "", "a file of verifier keys, one per line")
-	return f
-}
-
-// allowServedKey adds --trust-served-key (verify and mirror; an export is
-// never checked against a key it does not pin).
-func (f *auditFlags) allowServedKey() {
-	f.fs.BoolVar(&f.trustServed, "trust-served-key", false,
+func (f *auditFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "url", "", "the log's `URL` prefix, e.g. https://cedula.example.gov.uy/audit")
+	fs.StringVar(&f.dir, "dir", "", "a copy of the log in a folder: `DIR`/checkpoint, DIR/tile/…")
+	f.pinned.add(fs)
+	fs.BoolVar(&f.trustServed, "trust-served-key", false,
 		"without --key or --key-file, check with the key the log itself serves (proves nothing against its operator)")
 }
 
-func (f *auditFlags) parse(args []string) error {
-	if err := f.fs.Parse(args); err != nil {
-		return err
+func newAuditMirrorCmd() *cobra.Command {
+	var f auditFlags
+	cmd := &cobra.Command{
+		Use:   "mirror",
+		Short: "Copy an audit log into a folder that any static file server can serve",
+		Long: `Copy the log at --url (checkpoint, key, tiles and entry bundles) into --dir so
+that any static file server can serve it. Only what is new is fetched, and the
+copy is verified before its checkpoint is replaced.`,
+		Example: "  cedula audit mirror --url https://cedula.example.gov.uy/audit --dir mirror --key-file log.keys",
+		Args:    noArgs,
+		RunE:    runWith(&f, auditMirror),
 	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", f.fs.Name(), f.fs.Arg(0))
-	}
-	return nil
+	f.add(cmd.Flags())
+	return cmd
 }
 
-func auditMirror(ctx context.Context, args []string, stdout io.Writer) error {
-	f := newAuditFlags("mirror", stdout)
-	f.allowServedKey()
-	if err := f.parse(args); err != nil {
-		return err
-	}
+func auditMirror(ctx context.Context, f auditFlags, stdout io.Writer) error {
 	if f.url == "" || f.dir == "" {
 		return errors.New("cedula audit mirror: give --url and --dir")
 	}
@@ -113,7 +106,7 @@ func auditMirror(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lk, err := f.loadKeys(ctx, src, stdout)
+	lk, err := f.loadKeys(ctx, src, "cedula audit mirror", stdout)
 	if err != nil {
 		return err
 	}
@@ -126,34 +119,55 @@ func auditMirror(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // loadKeys reads the keys of --key and --key-file or, without them and
-// with --trust-served-key, the key the log serves, with a warning.
-func (f *auditFlags) loadKeys(ctx context.Context, src auditclient.Source, stdout io.Writer) (auditclient.Keys, error) {
-	vkeys := append([]string(nil), f.keys...)
-	if f.keyFile != "" {
-		b, err := os.ReadFile(f.keyFile)
-		if err != nil {
-			return auditclient.Keys{}, fmt.Errorf("key file: %w", err)
-		}
-		vkeys = append(vkeys, auditclient.KeyLines(b)...)
-		if len(vkeys) == 0 {
-			return auditclient.Keys{}, fmt.Errorf("key file %s holds no key", f.keyFile)
-		}
+// with --trust-served-key, the key the log serves, with a warning; who names
+// the command in an error.
+func (f *auditFlags) loadKeys(ctx context.Context, src auditclient.Source, who string, stdout io.Writer) (auditclient.Keys, error) {
+	vkeys, err := f.pinned.read()
+	if err != nil {
+		return auditclient.Keys{}, err
+	}
+	if f.pinned.keyFile != "" && len(vkeys) == 0 {
+		return auditclient.Keys{}, fmt.Errorf("key file %s holds no key", f.pinned.keyFile)
 	}
 	lk, err := auditclient.LoadKeys(ctx, vkeys, f.trustServed, src, stdout)
 	if errors.Is(err, auditclient.ErrNoPinnedKey) {
-		return lk, fmt.Errorf("%s: %w", f.fs.Name(), err)
+		return lk, fmt.Errorf("%s: %w", who, err)
 	}
 	return lk, err
 }
 
-func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
-	f := newAuditFlags("verify", stdout)
-	f.allowServedKey()
-	savedPath := f.fs.String("checkpoint", "", "a checkpoint saved earlier: the log must still extend it")
-	savePath := f.fs.String("save", "", "write the verified checkpoint to this file, for a later --checkpoint")
-	if err := f.parse(args); err != nil {
-		return err
+// auditVerifyOptions are the flags of cedula audit verify.
+type auditVerifyOptions struct {
+	auditFlags
+	checkpoint, save string
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var o auditVerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check a whole audit log, over HTTP or from a copy on disk",
+		Long: `Check a whole audit log, at --url or in --dir: the checkpoint's signature,
+every entry against its leaf hash, every tile, the root, and — with
+--checkpoint — that the log still extends a checkpoint saved earlier (--save
+keeps the one just verified, for the next run).
+
+verify exits non-zero on the first problem, naming the first bad entry as
+"entry N: …"; it prints one line when all is well.`,
+		Example: `  cedula keys list --verifier-keys > log.keys   # on the server; published by the operator
+  cedula audit verify --url https://cedula.example.gov.uy/audit --key-file log.keys --save seen.txt
+  cedula audit verify --url https://cedula.example.gov.uy/audit --key-file log.keys --checkpoint seen.txt`,
+		Args: noArgs,
+		RunE: runWith(&o, auditVerify),
 	}
+	o.add(cmd.Flags())
+	cmd.Flags().StringVar(&o.checkpoint, "checkpoint", "", "a `file` with a checkpoint saved earlier: the log must still extend it")
+	cmd.Flags().StringVar(&o.save, "save", "", "write the verified checkpoint to this `file`, for a later --checkpoint")
+	return cmd
+}
+
+func auditVerify(ctx context.Context, o auditVerifyOptions, stdout io.Writer) error {
+	f := &o.auditFlags
 	var src auditclient.Source
 	switch {
 	case (f.url == "") == (f.dir == ""):
@@ -173,14 +187,14 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		src = auditclient.DirSource(root, f.dir)
 	}
 	var saved []byte
-	if *savedPath != "" {
-		b, err := os.ReadFile(*savedPath)
+	if o.checkpoint != "" {
+		b, err := os.ReadFile(o.checkpoint)
 		if err != nil {
 			return fmt.Errorf("saved checkpoint: %w", err)
 		}
 		saved = b
 	}
-	lk, err := f.loadKeys(ctx, src, stdout)
+	lk, err := f.loadKeys(ctx, src, "cedula audit verify", stdout)
 	if err != nil {
 		return err
 	}
@@ -192,8 +206,8 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *savePath != "" {
-		if err := os.WriteFile(*savePath, cpNote, 0o644); err != nil {
+	if o.save != "" {
+		if err := os.WriteFile(o.save, cpNote, 0o644); err != nil {
 			return fmt.Errorf("save the checkpoint: %w", err)
 		}
 	}

@@ -8,38 +8,46 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/audit/auditclient"
 )
 
-const verifyExportUsage = `Usage:
-  cedula audit verify-export --file EXPORT --export-keys JWKS (--key VKEY | --key-file FILE)
-      check a DPO export (GET /dpo/audit/export) offline: the ES256 signature
-      of its last line over the whole body (keys: GET /dpo/audit/export-keys,
-      saved), the log's signature on the checkpoint it carries (the log's
-      pinned verifier key), and every entry's inclusion proof in that
-      checkpoint's tree. Exits non-zero naming the first problem.
-`
+// auditVerifyExportOptions are the flags of cedula audit verify-export.
+type auditVerifyExportOptions struct {
+	file, exportKeys string
+	pinned           pinnedKeys
+}
 
-// auditVerifyExport runs `cedula audit verify-export`.
-func auditVerifyExport(_ context.Context, args []string, stdout io.Writer) error {
-	f := newAuditFlags("verify-export", stdout)
-	f.fs.Usage = func() { fmt.Fprint(stdout, verifyExportUsage) }
-	file := f.fs.String("file", "", "the export, as downloaded")
-	keysFile := f.fs.String("export-keys", "", "the JWKS of the export signing keys, as downloaded")
-	if err := f.parse(args); err != nil {
-		return err
+func newAuditVerifyExportCmd() *cobra.Command {
+	var o auditVerifyExportOptions
+	cmd := &cobra.Command{
+		Use:   "verify-export",
+		Short: "Check a DPO export of the audit log offline",
+		Long: `Check a DPO export (GET /dpo/audit/export) offline: the ES256 signature of its
+last line over the whole body (keys: GET /dpo/audit/export-keys, saved), the
+log's signature on the checkpoint it carries (the log's pinned verifier key),
+and every entry's inclusion proof in that checkpoint's tree. Exits non-zero
+naming the first problem.`,
+		Example: "  cedula audit verify-export --file export.jsonl --export-keys export-keys.json --key-file log.keys",
+		Args:    noArgs,
+		RunE:    runWith(&o, auditVerifyExport),
 	}
-	if *file == "" || *keysFile == "" {
+	cmd.Flags().StringVar(&o.file, "file", "", "the export `file`, as downloaded")
+	cmd.Flags().StringVar(&o.exportKeys, "export-keys", "", "a `file` with the JWKS of the export signing keys, as downloaded")
+	o.pinned.add(cmd.Flags())
+	return cmd
+}
+
+// auditVerifyExport runs cedula audit verify-export.
+func auditVerifyExport(_ context.Context, o auditVerifyExportOptions, stdout io.Writer) error {
+	if o.file == "" || o.exportKeys == "" {
 		return errors.New("cedula audit verify-export: give --file and --export-keys")
 	}
-	vkeys := append([]string(nil), f.keys...)
-	if f.keyFile != "" {
-		b, err := os.ReadFile(f.keyFile)
-		if err != nil {
-			return fmt.Errorf("key file: %w", err)
-		}
-		vkeys = append(vkeys, auditclient.KeyLines(b)...)
+	vkeys, err := o.pinned.read()
+	if err != nil {
+		return err
 	}
 	if len(vkeys) == 0 {
 		return errors.New("cedula audit verify-export: give the log's verifier key with --key or --key-file: without it the checkpoint proves nothing")
@@ -48,11 +56,11 @@ func auditVerifyExport(_ context.Context, args []string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(*file)
+	body, err := os.ReadFile(o.file)
 	if err != nil {
 		return err
 	}
-	jwks, err := os.ReadFile(*keysFile)
+	jwks, err := os.ReadFile(o.exportKeys)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,61 +11,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/cedula/cedula/internal/bench"
 	"github.com/cedula/cedula/internal/jose"
 )
 
-const benchUsage = `Usage:
-  cedula bench reference [flags]
-      measure J: an in-process echo server on loopback whose one handler signs
-      an SD-JWT-sized ES256 credential (8 disclosures, about 1 KiB)
-  cedula bench reference --serve ADDR
-      serve J's handler (POST /sign) on ADDR until interrupted, for an outside
-      load generator such as wrk (see internal/bench/wrk/token.lua)
-  cedula bench token --url URL --client-id ID --client-key FILE.jwk [flags]
-  cedula bench token --url URL --auth secret --client-id ID --client-secret-file FILE [flags]
-      load the token endpoint of the server at URL with client_credentials and
-      private_key_jwt (a fresh RFC 7523 assertion per request, the default) or
-      client_secret_basic; with --compare (the default) also measure J at the
-      same concurrency and print token/J; print the server's RSS after each
-      round, from --metrics-url (default the admin listener's /metrics) or /proc with --pid
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load generator: measure the server against a reference",
+		Long: `Load generator. Each scenario runs --concurrency workers in a closed loop,
+first for --warmup (not measured), then for --duration, printing progress once a
+second and then a table of throughput and latency percentiles.
 
-  cedula bench audit [--db postgres://…] [flags]
-      durable audit appends per second at concurrency 1 and --concurrency,
-      against F, bare fdatasync per second on the same disk, in one run
-
-  cedula bench seed [--db URL] [--data-dir DIR] --entries N --citizens M
-      load a database in bulk with N audit entries (hashes, proofs and every
-      index as the server writes them) and M citizens (a passkey and pairwise
-      subjects each), to measure the server at a national service's size
-
-Each scenario runs --concurrency workers in a closed loop, first for --warmup
-(not measured), then for --duration, printing progress once a second and then
-a table of throughput and latency percentiles.
-`
-
-// runBench runs `cedula bench SCENARIO [flags]`.
-func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, benchUsage)
-		return errors.New("cedula bench needs a scenario: reference, token, audit, consent or seed")
+J, the reference, is an in-process echo server on loopback whose one handler
+signs an SD-JWT-sized ES256 credential; token and consent alternate rounds with
+J at the same concurrency and compare the medians.`,
+		Example: `  cedula bench reference
+  cedula bench token --url URL --client-id ID --client-key FILE.jwk
+  cedula bench token --url URL --auth secret --client-id ID --client-secret-file FILE
+  cedula bench consent --url URL --client-id ID --client-key FILE.jwk
+  cedula bench audit --db postgres://…
+  cedula bench seed --entries N --citizens M`,
 	}
-	switch args[0] {
-	case "reference":
-		return benchReference(ctx, args[1:], stdout)
-	case "token":
-		return benchToken(ctx, args[1:], stdout)
-	case "audit":
-		return benchAudit(ctx, args[1:], stdout)
-	case "consent":
-		return benchConsent(ctx, args[1:], stdout)
-	case "seed":
-		return benchSeed(ctx, args[1:], stdout)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, benchUsage)
-		return nil
-	}
-	return fmt.Errorf("cedula bench: unknown scenario %q (reference, token, audit, consent, seed)", args[0])
+	cmd.AddCommand(newBenchReferenceCmd(), newBenchTokenCmd(), newBenchAuditCmd(), newBenchConsentCmd(), newBenchSeedCmd())
+	groupRunE(cmd, "scenario")
+	return cmd
 }
 
 // loadFlags are the flags every scenario shares.
@@ -76,13 +48,11 @@ type loadFlags struct {
 	quiet            bool
 }
 
-func newLoadFlags(fs *flag.FlagSet) *loadFlags {
-	l := &loadFlags{}
+func (l *loadFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&l.concurrency, "concurrency", 64, "workers, each with one request in flight")
 	fs.DurationVar(&l.duration, "duration", 20*time.Second, "measured time")
 	fs.DurationVar(&l.warmup, "warmup", 3*time.Second, "unmeasured time first, to warm connections and caches")
 	fs.BoolVar(&l.quiet, "quiet", false, "no progress lines, only the results")
-	return l
 }
 
 func (l *loadFlags) options(name string, stdout io.Writer) bench.Options {
@@ -93,30 +63,37 @@ func (l *loadFlags) options(name string, stdout io.Writer) bench.Options {
 	return o
 }
 
-// parseBenchFlags parses args, printing the usage to stdout for -h, and
-// rejects positional arguments.
-func parseBenchFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	fs.SetOutput(stdout)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
+// benchReferenceOptions are the flags of cedula bench reference.
+type benchReferenceOptions struct {
+	load  loadFlags
+	serve string
 }
 
-func benchReference(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("cedula bench reference", flag.ContinueOnError)
-	lf := newLoadFlags(fs)
-	serveAddr := fs.String("serve", "", "serve J's handler on this address until interrupted instead of measuring it")
-	if err := parseBenchFlags(fs, args, stdout); err != nil {
-		return err
+func newBenchReferenceCmd() *cobra.Command {
+	var o benchReferenceOptions
+	cmd := &cobra.Command{
+		Use:   "reference",
+		Short: "Measure J, the reference: a loopback server that only signs",
+		Long: `Measure J: an in-process echo server on loopback whose one handler signs an
+SD-JWT-sized ES256 credential (8 disclosures, about 1 KiB).
+
+With --serve ADDR, serve J's handler (POST /sign) on ADDR until interrupted
+instead, for an outside load generator such as wrk (see
+internal/bench/wrk/token.lua).`,
+		Example: "  cedula bench reference --concurrency 64\n  cedula bench reference --serve 127.0.0.1:8081",
+		Args:    noArgs,
+		RunE:    runWith(&o, benchReference),
 	}
-	if *serveAddr != "" {
-		return serveReference(ctx, *serveAddr, stdout)
+	o.load.add(cmd.Flags())
+	cmd.Flags().StringVar(&o.serve, "serve", "", "serve J's handler on this `address` until interrupted instead of measuring it")
+	return cmd
+}
+
+func benchReference(ctx context.Context, o benchReferenceOptions, stdout io.Writer) error {
+	if o.serve != "" {
+		return serveReference(ctx, o.serve, stdout)
 	}
-	j, err := measureReference(ctx, lf, stdout)
+	j, err := measureReference(ctx, &o.load, stdout)
 	if err != nil {
 		return err
 	}
@@ -171,34 +148,58 @@ func measureReference(ctx context.Context, lf *loadFlags, stdout io.Writer) (ben
 	return res, nil
 }
 
-func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("cedula bench token", flag.ContinueOnError)
-	lf := newLoadFlags(fs)
-	issuer := fs.String("url", "", "the server's issuer URL; its discovery document gives the token endpoint (required)")
-	auth := fs.String("auth", "jwt", "client authentication: jwt (private_key_jwt, a fresh assertion per request) or secret (client_secret_basic)")
-	clientID := fs.String("client-id", "", "client ID of an agency client registered for the --auth method (required)")
-	keyFile := fs.String("client-key", "", "with --auth jwt: file with the client's private JWK (required)")
-	secretFile := fs.String("client-secret-file", "", "with --auth secret: file holding the client's secret (required)")
-	aud := fs.String("aud", string(bench.AudTokenEndpoint), "with --auth jwt: client assertion audience: token-endpoint, issuer or both")
-	scope := fs.String("scope", "", "scope to request (optional)")
-	rf := newRSSFlags(fs)
-	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print token/J")
-	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when token/J is below this (0: never)")
-	rounds := fs.Int("rounds", 3, "with --compare, alternate token and J this many times and compare the medians, which steadies the ratio on a shared machine")
-	against := fs.String("against", "", "a second server's issuer URL (e.g. the benchmark-only build without the audit entry): each round measures the same request there right after the first, and the run reports the first's throughput as a share of the second's")
-	againstSecret := fs.String("against-client-secret-file", "", "with --against and --auth secret: the client's secret there (default: --client-secret-file)")
-	if err := parseBenchFlags(fs, args, stdout); err != nil {
-		return err
+// benchTokenOptions are the flags of cedula bench token.
+type benchTokenOptions struct {
+	load                                                 loadFlags
+	rss                                                  rssFlags
+	compare                                              compareFlags
+	url, auth, clientID, keyFile, secretFile, aud, scope string
+	against, againstSecret                               string
+}
+
+func newBenchTokenCmd() *cobra.Command {
+	var o benchTokenOptions
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Load the token endpoint of a server with client_credentials",
+		Long: `Load the token endpoint of the server at --url with client_credentials, the
+client authenticating with private_key_jwt (a fresh RFC 7523 assertion per
+request, the default) or client_secret_basic. With --compare (the default) also
+measure J at the same concurrency and print token/J. After each round print the
+server's RSS, from --metrics-url (default the admin listener's /metrics) or
+/proc with --pid.`,
+		Example: `  cedula bench token --url URL --client-id ID --client-key FILE.jwk
+  cedula bench token --url URL --auth secret --client-id ID --client-secret-file FILE`,
+		Args: noArgs,
+		RunE: runWith(&o, benchToken),
 	}
+	fs := cmd.Flags()
+	o.load.add(fs)
+	fs.StringVar(&o.url, "url", "", "the server's issuer `URL`; its discovery document gives the token endpoint (required)")
+	fs.StringVar(&o.auth, "auth", "jwt", "client authentication: jwt (private_key_jwt, a fresh assertion per request) or secret (client_secret_basic)")
+	fs.StringVar(&o.clientID, "client-id", "", "client `ID` of an agency client registered for the --auth method (required)")
+	fs.StringVar(&o.keyFile, "client-key", "", "with --auth jwt: `file` with the client's private JWK (required)")
+	fs.StringVar(&o.secretFile, "client-secret-file", "", "with --auth secret: `file` holding the client's secret (required)")
+	fs.StringVar(&o.aud, "aud", string(bench.AudTokenEndpoint), "with --auth jwt: client assertion audience: token-endpoint, issuer or both")
+	fs.StringVar(&o.scope, "scope", "", "scope to request (optional)")
+	o.rss.add(fs)
+	o.compare.add(fs, "token")
+	fs.StringVar(&o.against, "against", "", "a second server's issuer `URL` (e.g. the benchmark-only build without the audit entry): each round measures the same request there right after the first, and the run reports the first's throughput as a share of the second's")
+	fs.StringVar(&o.againstSecret, "against-client-secret-file", "", "with --against and --auth secret: the client's secret there (default: --client-secret-file)")
+	return cmd
+}
+
+func benchToken(ctx context.Context, o benchTokenOptions, stdout io.Writer) error {
+	lf := &o.load
 	var bad []error
-	need := map[string]string{"url": *issuer, "client-id": *clientID}
-	switch *auth {
+	need := map[string]string{"url": o.url, "client-id": o.clientID}
+	switch o.auth {
 	case "jwt":
-		need["client-key"] = *keyFile
+		need["client-key"] = o.keyFile
 	case "secret":
-		need["client-secret-file"] = *secretFile
+		need["client-secret-file"] = o.secretFile
 	default:
-		bad = append(bad, fmt.Errorf("--auth %q: want jwt or secret", *auth))
+		bad = append(bad, fmt.Errorf("--auth %q: want jwt or secret", o.auth))
 	}
 	for _, name := range []string{"url", "client-id", "client-key", "client-secret-file"} {
 		if v, ok := need[name]; ok && v == "" {
@@ -209,24 +210,24 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("cedula bench token: %w", err)
 	}
 	hc := bench.NewHTTPClient(lf.concurrency)
-	cfg := bench.TokenConfig{Issuer: *issuer, ClientID: *clientID, Audience: bench.Audience(*aud), Scope: *scope, HTTP: hc}
+	cfg := bench.TokenConfig{Issuer: o.url, ClientID: o.clientID, Audience: bench.Audience(o.aud), Scope: o.scope, HTTP: hc}
 	how := "client_secret_basic"
-	if *auth == "jwt" {
-		raw, err := os.ReadFile(*keyFile)
+	if o.auth == "jwt" {
+		raw, err := os.ReadFile(o.keyFile)
 		if err != nil {
 			return fmt.Errorf("cedula bench token: %w", err)
 		}
 		if cfg.Key, err = jose.ParseClientKey(raw); err != nil {
-			return fmt.Errorf("cedula bench token: %s: %w", *keyFile, err)
+			return fmt.Errorf("cedula bench token: %s: %w", o.keyFile, err)
 		}
-		how = fmt.Sprintf("private_key_jwt, %s key %s, aud %s", cfg.Key.Alg(), cfg.Key.ID(), *aud)
+		how = fmt.Sprintf("private_key_jwt, %s key %s, aud %s", cfg.Key.Alg(), cfg.Key.ID(), o.aud)
 	} else {
-		raw, err := os.ReadFile(*secretFile)
+		raw, err := os.ReadFile(o.secretFile)
 		if err != nil {
 			return fmt.Errorf("cedula bench token: %w", err)
 		}
 		if cfg.Secret = strings.TrimSpace(string(raw)); cfg.Secret == "" {
-			return fmt.Errorf("cedula bench token: %s holds no secret", *secretFile)
+			return fmt.Errorf("cedula bench token: %s holds no secret", o.secretFile)
 		}
 	}
 	tc, err := bench.NewTokenClient(ctx, cfg)
@@ -239,13 +240,13 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("cedula bench token: first request to %s: %w", tc.TokenEndpoint(), err)
 	}
 	fmt.Fprintf(stdout, "token: %s, client %s (%s), concurrency %d, warm-up %v, duration %v\n",
-		tc.TokenEndpoint(), *clientID, how, lf.concurrency, lf.warmup, lf.duration)
+		tc.TokenEndpoint(), o.clientID, how, lf.concurrency, lf.warmup, lf.duration)
 	var alt *scenario
-	if *against != "" {
+	if o.against != "" {
 		acfg := cfg
-		acfg.Issuer = *against
-		if *auth == "secret" && *againstSecret != "" {
-			raw, err := os.ReadFile(*againstSecret)
+		acfg.Issuer = o.against
+		if o.auth == "secret" && o.againstSecret != "" {
+			raw, err := os.ReadFile(o.againstSecret)
 			if err != nil {
 				return fmt.Errorf("cedula bench token: %w", err)
 			}
@@ -261,7 +262,7 @@ func benchToken(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "against: %s, the same client and request\n", ac.TokenEndpoint())
 		alt = &scenario{name: "against", op: ac.Request}
 	}
-	return compareWithJ(ctx, "token", tc.Request, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, alt)
+	return compareWithJ(ctx, "token", tc.Request, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
 }
 
 // defaultMetricsURL is /metrics on the admin listener's default address
@@ -274,11 +275,23 @@ type rssFlags struct {
 	pid        int
 }
 
-func newRSSFlags(fs *flag.FlagSet) *rssFlags {
-	r := &rssFlags{}
+func (r *rssFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&r.metricsURL, "metrics-url", "", "where the server's Prometheus metrics are, for its RSS (process_resident_memory_bytes): its admin listener (default "+defaultMetricsURL+"), \"none\" for no RSS")
 	fs.IntVar(&r.pid, "pid", 0, "the server's process ID: read its RSS from /proc instead (same machine)")
-	return r
+}
+
+// compareFlags say how a bench compares the server with J.
+type compareFlags struct {
+	compare  bool
+	minRatio float64
+	rounds   int
+}
+
+// add adds the flags of the scenario called name.
+func (c *compareFlags) add(fs *pflag.FlagSet, name string) {
+	fs.BoolVar(&c.compare, "compare", true, "also measure J at the same concurrency and print "+name+"/J")
+	fs.Float64Var(&c.minRatio, "min-ratio", 0.35, "with --compare, fail when "+name+"/J is below this (0: never)")
+	fs.IntVar(&c.rounds, "rounds", 3, "with --compare, alternate "+name+" and J this many times and compare the medians, which steadies the ratio on a shared machine")
 }
 
 // source returns how to read the server's RSS, nil for not at all.
@@ -296,9 +309,9 @@ func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) 
 	return func(ctx context.Context) (bench.RSS, error) { return bench.MetricsRSS(ctx, hc, u) }
 }
 
-// compareWithJ runs op as scenario name and, with compare, J at the same
-// concurrency, alternating rounds times, and prints the table and the ratio
-// of the medians; below minRatio (when positive) it fails. After each round
+// compareWithJ runs op as scenario name and, with cf.compare, J at the
+// same concurrency, alternating cf.rounds times, and prints the table and
+// the ratio of the medians; below cf.minRatio (when positive) it fails. After each round
 // of op it prints the server's RSS, which rss reads (when not nil).
 //
 // With alt, each round also measures alt right after op, and the run
@@ -306,7 +319,8 @@ func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) 
 // ratios): two builds of the server compared in one run, each round under
 // the same conditions.
 func compareWithJ(ctx context.Context, name string, op func(context.Context) error, rss func(context.Context) (bench.RSS, error),
-	lf *loadFlags, compare bool, rounds int, minRatio float64, stdout io.Writer, alt *scenario) error {
+	lf *loadFlags, cf compareFlags, stdout io.Writer, alt *scenario) error {
+	compare, rounds, minRatio := cf.compare, cf.rounds, cf.minRatio
 	n := 1
 	if compare && rounds > 1 {
 		n = rounds

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,28 +9,47 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
 	"github.com/cedula/cedula/internal/bench"
 	"github.com/cedula/cedula/internal/db"
 )
 
+// benchAuditOptions are the flags of cedula bench audit.
+type benchAuditOptions struct {
+	load loadFlags
+	db   string
+}
+
+func newBenchAuditCmd() *cobra.Command {
+	var o benchAuditOptions
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Measure durable audit appends per second against fdatasync",
+		Long: `Measure durable audit appends per second at concurrency 1 and --concurrency
+against F, bare fdatasync per second on the same disk, in one run.`,
+		Example: "  cedula bench audit\n  cedula bench audit --db postgres://…",
+		Args:    noArgs,
+		RunE:    runWith(&o, benchAudit),
+	}
+	o.load.add(cmd.Flags())
+	cmd.Flags().StringVar(&o.db, "db", "", "database: a postgres:// URL, or empty for a new SQLite file in a temporary folder (whose disk F measures)")
+	return cmd
+}
+
 // benchAudit measures durable audit appends per second at concurrency 1
 // and 64 (or --concurrency) against F, bare fdatasync per second on the
 // same disk, in the same run.
-func benchAudit(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("cedula bench audit", flag.ContinueOnError)
-	lf := newLoadFlags(fs)
-	dbURL := fs.String("db", "", "database: a postgres:// URL, or empty for a new SQLite file in a temporary folder (whose disk F measures)")
-	if err := parseBenchFlags(fs, args, stdout); err != nil {
-		return err
-	}
+func benchAudit(ctx context.Context, o benchAuditOptions, stdout io.Writer) error {
+	lf := &o.load
 	dir, err := os.MkdirTemp("", "cedula-bench-audit-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url := *dbURL
+	url := o.db
 	if url == "" {
 		url = filepath.Join(dir, "audit.db")
 	}

@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cedula/cedula/internal/bench"
 	"github.com/cedula/cedula/internal/jose"
@@ -25,51 +26,75 @@ const benchPurpose = `{"id":"bench-decide","name":{"es":"Banco de pruebas","en":
  "controller":%q,"legal_basis":"public_task","categories":["contact"],"dpv":"dpv:ServiceProvision",
  "notice_version":"1","notice_url":%q}`
 
-func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("cedula bench consent", flag.ContinueOnError)
-	lf := newLoadFlags(fs)
-	issuer := fs.String("url", "", "the server's issuer URL (required)")
-	clientID := fs.String("client-id", "", "an agency client with scopes cedula:admin and cedula:consent, private_key_jwt (required)")
-	keyFile := fs.String("client-key", "", "file with the client's private JWK (required)")
-	citizens := fs.Int("citizens", 100, "citizens to create and ask about, round robin")
-	rf := newRSSFlags(fs)
-	compare := fs.Bool("compare", true, "also measure J at the same concurrency and print decide/J")
-	minRatio := fs.Float64("min-ratio", 0.35, "with --compare, fail when decide/J is below this (0: never)")
-	rounds := fs.Int("rounds", 3, "with --compare, alternate decide and J this many times and compare the medians")
-	against := fs.String("against", "", "a second server's issuer URL: each round measures the same decisions there right after the first (its own purpose and citizens), and the run reports the first's throughput as a share of the second's")
-	againstKey := fs.String("against-client-key", "", "with --against: the client's private JWK there (default: --client-key)")
-	if err := parseBenchFlags(fs, args, stdout); err != nil {
-		return err
+// benchConsentOptions are the flags of cedula bench consent.
+type benchConsentOptions struct {
+	load                   loadFlags
+	rss                    rssFlags
+	compare                compareFlags
+	url, clientID, keyFile string
+	citizens               int
+	against, againstKey    string
+}
+
+func newBenchConsentCmd() *cobra.Command {
+	var o benchConsentOptions
+	cmd := &cobra.Command{
+		Use:   "consent",
+		Short: "Load the consent decisions of a server (POST /consent/decide)",
+		Long: `Load the consent decisions of the server at --url: the client registers a
+purpose of its own on public task and --citizens citizens through the admin API,
+then each request asks POST /consent/decide about one of them, round robin. With
+--compare (the default) also measure J at the same concurrency and print
+decide/J. The client needs the scopes cedula:admin and cedula:consent, and
+private_key_jwt.`,
+		Example: "  cedula bench consent --url http://localhost:8080 --client-id demo-machine --client-key data/demo-machine.jwk",
+		Args:    noArgs,
+		RunE:    runWith(&o, benchConsent),
 	}
-	if *issuer == "" || *clientID == "" || *keyFile == "" {
+	fs := cmd.Flags()
+	o.load.add(fs)
+	fs.StringVar(&o.url, "url", "", "the server's issuer `URL` (required)")
+	fs.StringVar(&o.clientID, "client-id", "", "an agency client with scopes cedula:admin and cedula:consent, private_key_jwt (required)")
+	fs.StringVar(&o.keyFile, "client-key", "", "`file` with the client's private JWK (required)")
+	fs.IntVar(&o.citizens, "citizens", 100, "citizens to create and ask about, round robin")
+	o.rss.add(fs)
+	o.compare.add(fs, "decide")
+	fs.StringVar(&o.against, "against", "", "a second server's issuer `URL`: each round measures the same decisions there right after the first (its own purpose and citizens), and the run reports the first's throughput as a share of the second's")
+	fs.StringVar(&o.againstKey, "against-client-key", "", "with --against: `file` with the client's private JWK there (default: --client-key)")
+	return cmd
+}
+
+func benchConsent(ctx context.Context, o benchConsentOptions, stdout io.Writer) error {
+	lf := &o.load
+	if o.url == "" || o.clientID == "" || o.keyFile == "" {
 		return errors.New("cedula bench consent: --url, --client-id and --client-key are required")
 	}
-	raw, err := os.ReadFile(*keyFile)
+	raw, err := os.ReadFile(o.keyFile)
 	if err != nil {
 		return fmt.Errorf("cedula bench consent: %w", err)
 	}
 	key, err := jose.ParseClientKey(raw)
 	if err != nil {
-		return fmt.Errorf("cedula bench consent: %s: %w", *keyFile, err)
+		return fmt.Errorf("cedula bench consent: %s: %w", o.keyFile, err)
 	}
 	hc := bench.NewHTTPClient(lf.concurrency)
-	decide, base, err := newDecider(ctx, hc, *issuer, *clientID, key, *citizens)
+	decide, base, err := newDecider(ctx, hc, o.url, o.clientID, key, o.citizens)
 	if err != nil {
 		return err
 	}
 	var alt *scenario
-	if *against != "" {
+	if o.against != "" {
 		akey := key
-		if *againstKey != "" {
-			raw, err := os.ReadFile(*againstKey)
+		if o.againstKey != "" {
+			raw, err := os.ReadFile(o.againstKey)
 			if err != nil {
 				return fmt.Errorf("cedula bench consent: %w", err)
 			}
 			if akey, err = jose.ParseClientKey(raw); err != nil {
-				return fmt.Errorf("cedula bench consent: %s: %w", *againstKey, err)
+				return fmt.Errorf("cedula bench consent: %s: %w", o.againstKey, err)
 			}
 		}
-		op, abase, err := newDecider(ctx, hc, *against, *clientID, akey, *citizens)
+		op, abase, err := newDecider(ctx, hc, o.against, o.clientID, akey, o.citizens)
 		if err != nil {
 			return err
 		}
@@ -77,8 +102,8 @@ func benchConsent(ctx context.Context, args []string, stdout io.Writer) error {
 		alt = &scenario{name: "against", op: op}
 	}
 	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
-		base, *clientID, *citizens, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "decide", decide, rf.source(*issuer, hc), lf, *compare, *rounds, *minRatio, stdout, alt)
+		base, o.clientID, o.citizens, lf.concurrency, lf.warmup, lf.duration)
+	return compareWithJ(ctx, "decide", decide, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
 }
 
 // newDecider registers the bench's purpose and citizens at the server at

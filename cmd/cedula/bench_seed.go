@@ -8,11 +8,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cedula/cedula/audit"
 	auditstore "github.com/cedula/cedula/audit/sqlstore"
@@ -25,32 +26,52 @@ import (
 	"github.com/cedula/cedula/issuer/sqlstore"
 )
 
-// benchSeed runs `cedula bench seed`: it loads a database with audit
-// entries and citizens in bulk, for measuring the server on a database of
-// a national service's size.
-func benchSeed(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("cedula bench seed", flag.ContinueOnError)
-	dbURL := fs.String("db", "", "database: a SQLite path or postgres://… (default DATA_DIR/cedula.db)")
-	dataDir := fs.String("data-dir", "./data", "the server's data folder: its secret (CEDULA_SECRET, else DATA_DIR/secret) keys the pseudonyms and subjects, so that the server serves what was seeded")
-	entries := fs.Int64("entries", 0, "audit entries to append")
-	citizens := fs.Int("citizens", 0, "citizens to create, each with a passkey and a pairwise subject per sector")
-	days := fs.Int("days", 30, "the entries' times spread over this many days up to now")
-	quiet := fs.Bool("quiet", false, "no progress lines, only the summary")
-	if err := parseBenchFlags(fs, args, stdout); err != nil {
-		return err
+// benchSeedOptions are the flags of cedula bench seed.
+type benchSeedOptions struct {
+	db, dataDir string
+	entries     int64
+	citizens    int
+	days        int
+	quiet       bool
+}
+
+func newBenchSeedCmd() *cobra.Command {
+	var o benchSeedOptions
+	cmd := &cobra.Command{
+		Use:   "seed",
+		Short: "Load a database in bulk with audit entries and citizens",
+		Long: `Load a database in bulk with --entries audit entries (hashes, proofs and every
+index as the server writes them) and --citizens citizens (a passkey and pairwise
+subjects each), to measure the server at a national service's size.`,
+		Example: "  cedula bench seed --entries 10000000 --citizens 1000000 --db postgres://…",
+		Args:    noArgs,
+		RunE:    runWith(&o, benchSeed),
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.db, "db", "", "database: a SQLite path or postgres://… (default DATA_DIR/cedula.db)")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "the server's data folder: its secret (CEDULA_SECRET, else DATA_DIR/secret) keys the pseudonyms and subjects, so that the server serves what was seeded")
+	fs.Int64Var(&o.entries, "entries", 0, "audit entries to append")
+	fs.IntVar(&o.citizens, "citizens", 0, "citizens to create, each with a passkey and a pairwise subject per sector")
+	fs.IntVar(&o.days, "days", 30, "the entries' times spread over this many days up to now")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines, only the summary")
+	return cmd
+}
+
+// benchSeed loads a database with audit entries and citizens in bulk, for
+// measuring the server on a database of a national service's size.
+func benchSeed(ctx context.Context, o benchSeedOptions, stdout io.Writer) error {
 	var bad []error
-	if *entries < 0 || *citizens < 0 || *entries+int64(*citizens) == 0 {
+	if o.entries < 0 || o.citizens < 0 || o.entries+int64(o.citizens) == 0 {
 		bad = append(bad, errors.New("--entries and --citizens: give at least one, neither negative"))
 	}
-	if *days < 1 {
-		bad = append(bad, fmt.Errorf("--days %d: want at least 1", *days))
+	if o.days < 1 {
+		bad = append(bad, fmt.Errorf("--days %d: want at least 1", o.days))
 	}
 	if err := errors.Join(bad...); err != nil {
 		return fmt.Errorf("cedula bench seed: %w", err)
 	}
 	cfg := config.Default()
-	cfg.DataDir, cfg.DB = *dataDir, *dbURL
+	cfg.DataDir, cfg.DB = o.dataDir, o.db
 	d, km, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -61,15 +82,15 @@ func benchSeed(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sd, err := newSeeder(ctx, d, secret, *entries, *citizens, time.Duration(*days)*24*time.Hour)
+	sd, err := newSeeder(ctx, d, secret, o.entries, o.citizens, time.Duration(o.days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	out := &seedOutput{w: stdout, quiet: *quiet, start: time.Now()}
-	fmt.Fprintf(stdout, "seeding %s: %d audit entries, %d citizens\n", d.Dialect, *entries, *citizens)
+	out := &seedOutput{w: stdout, quiet: o.quiet, start: time.Now()}
+	fmt.Fprintf(stdout, "seeding %s: %d audit entries, %d citizens\n", d.Dialect, o.entries, o.citizens)
 
 	start := time.Now()
-	if err := sqlstore.LoadCitizens(ctx, d, *citizens, sd.citizen, func(table string, done, total int) {
+	if err := sqlstore.LoadCitizens(ctx, d, o.citizens, sd.citizen, func(table string, done, total int) {
 		out.progress(table, int64(done), int64(total))
 	}); err != nil {
 		return err
@@ -77,7 +98,7 @@ func benchSeed(ctx context.Context, args []string, stdout io.Writer) error {
 	tCitizens := time.Since(start)
 	start = time.Now()
 	var tEntries time.Duration
-	if err := auditstore.Load(ctx, d, *entries, sd.entry, func(p auditstore.LoadProgress) {
+	if err := auditstore.Load(ctx, d, o.entries, sd.entry, func(p auditstore.LoadProgress) {
 		if p.Phase == "indexes" && tEntries == 0 {
 			tEntries = time.Since(start)
 		}

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
@@ -18,62 +18,72 @@ import (
 	"github.com/cedula/cedula/internal/keys/backend"
 )
 
-const keysUsage = `Usage:
-  cedula keys rotate [--ring oidc] [--alg ES256|EdDSA|RS256]
-  cedula keys list   [--ring NAME] [--verifier-keys]
+func newKeysCmd(sf *serverFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Rotate or list signing keys",
+		Long: `Rotate or list the server's signing keys, held in its keystore (--keys).
 
-rotate makes a new active key for the ring and retires the previous one,
-which stays published for key_retention — for a century on the rings whose
-signatures are kept (audit-checkpoint, consent-receipt, audit-export,
-citizen-export) — and running servers pick the new key up within about a
-second. list shows the keys each ring publishes: kid, algorithm, creation
-and retirement times; then the audit log's verifier keys (C2SP signed-note,
-name+hash+base64, named after public_url), which the operator publishes out
-of band and verifiers pin with ` + "`cedula audit verify --key`" + `.
---verifier-keys prints only those, in the form of a --key-file.
-`
+Running servers pick a rotated key up within about a second. The audit log's
+verifier keys (C2SP signed-note, name+hash+base64, named after public_url) are
+what the operator publishes out of band and verifiers pin with
+cedula audit verify --key.`,
+	}
+	sf.addTo(cmd)
 
-// runKeys implements "cedula keys rotate|list".
-func runKeys(ctx context.Context, cfg *config.Config, args []string) error {
-	return keysCommand(ctx, cfg, args, os.Stdout, os.Stderr)
+	var ro keysRotateOptions
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new active key for a ring and retire the previous one",
+		Long: `Make a new active key for the ring and retire the previous one, which stays
+published for key_retention — for a century on the rings whose signatures are
+kept (audit-checkpoint, consent-receipt, audit-export, citizen-export). A new
+key of the audit-checkpoint ring prints its verifier key, to publish beside the
+old one.`,
+		Example: "  cedula keys rotate\n  cedula keys rotate --ring audit-checkpoint",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return keysRotate(cmd.Context(), &sf.cfg, ro, cmd.OutOrStdout())
+		},
+	}
+	rotate.Flags().StringVar(&ro.ring, "ring", "oidc", "key `ring` to rotate")
+	rotate.Flags().StringVar(&ro.alg, "alg", "", "algorithm: ES256, EdDSA or RS256 (default: the ring's current algorithm, ES256 for a new ring)")
+
+	var lo keysListOptions
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the keys each ring publishes, and the audit log's verifier keys",
+		Long: `List the keys each ring publishes — kid, algorithm, creation and retirement
+times — then the audit log's verifier keys. --verifier-keys prints only those,
+in the form of a --key-file of cedula audit verify.`,
+		Example: "  cedula keys list\n  cedula keys list --verifier-keys > log.keys",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return keysList(cmd.Context(), &sf.cfg, lo, cmd.OutOrStdout())
+		},
+	}
+	list.Flags().StringVar(&lo.ring, "ring", "", "list only this `ring`")
+	list.Flags().BoolVar(&lo.verifierKeys, "verifier-keys", false, "print only the audit log's verifier keys, as a --key-file of cedula audit verify")
+
+	cmd.AddCommand(rotate, list)
+	groupRunE(cmd, "subcommand")
+	return cmd
 }
 
-func keysCommand(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return errors.New("cedula keys needs rotate or list")
-	}
-	switch args[0] {
-	case "rotate":
-		return keysRotate(ctx, cfg, args[1:], stdout, stderr)
-	case "list":
-		return keysList(ctx, cfg, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, keysUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, keysUsage)
-	return fmt.Errorf("cedula keys: unknown subcommand %q", args[0])
+// keysRotateOptions are the flags of cedula keys rotate.
+type keysRotateOptions struct {
+	ring, alg string
 }
 
-func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cedula keys rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ring := fs.String("ring", "oidc", "key ring to rotate")
-	algFlag := fs.String("alg", "", "algorithm: ES256, EdDSA or RS256 (default: the ring's current algorithm, ES256 for a new ring)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cedula keys rotate: unexpected argument %q", fs.Arg(0))
-	}
-	if !keys.ValidRing(*ring) {
-		return fmt.Errorf("cedula keys rotate: --ring %q: %w (a–z, 0–9 and '-', at most 64)", *ring, keys.ErrBadName)
+func keysRotate(ctx context.Context, cfg *config.Config, o keysRotateOptions, stdout io.Writer) error {
+	ring := o.ring
+	if !keys.ValidRing(ring) {
+		return fmt.Errorf("cedula keys rotate: --ring %q: %w (a–z, 0–9 and '-', at most 64)", ring, keys.ErrBadName)
 	}
 	var alg keys.Alg
-	if *algFlag != "" {
+	if o.alg != "" {
 		var err error
-		if alg, err = parseAlg(*algFlag); err != nil {
+		if alg, err = parseAlg(o.alg); err != nil {
 			return fmt.Errorf("cedula keys rotate: --alg: %w", err)
 		}
 	}
@@ -81,13 +91,13 @@ func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, 
 	if err != nil {
 		return err
 	}
-	current, err := m.Verification(ctx, *ring)
+	current, err := m.Verification(ctx, ring)
 	if err != nil {
 		return err
 	}
-	if want, ok := ringAlgs[*ring]; ok {
+	if want, ok := ringAlgs[ring]; ok {
 		if alg != "" && alg != want {
-			return fmt.Errorf("cedula keys rotate: ring %s holds %s keys only, not %s", *ring, want, alg)
+			return fmt.Errorf("cedula keys rotate: ring %s holds %s keys only, not %s", ring, want, alg)
 		}
 		alg = want
 	}
@@ -97,17 +107,17 @@ func keysRotate(ctx context.Context, cfg *config.Config, args []string, stdout, 
 			alg = current[0].Alg
 		}
 	}
-	k, err := m.Rotate(ctx, *ring, alg)
+	k, err := m.Rotate(ctx, ring, alg)
 	if err != nil {
 		return err
 	}
 	if len(current) > 0 {
 		fmt.Fprintf(stdout, "ring %s: new active key %s (%s); %s stays published for %s\n",
-			*ring, k.ID(), k.Alg(), current[0].ID, retention(cfg, *ring))
+			ring, k.ID(), k.Alg(), current[0].ID, retention(cfg, ring))
 	} else {
-		fmt.Fprintf(stdout, "ring %s: created with active key %s (%s)\n", *ring, k.ID(), k.Alg())
+		fmt.Fprintf(stdout, "ring %s: created with active key %s (%s)\n", ring, k.ID(), k.Alg())
 	}
-	if *ring == audit.CheckpointRing {
+	if ring == audit.CheckpointRing {
 		vkey, err := audit.VerifierKey(app.AuditOrigin(cfg.PublicURL), k.Public())
 		if err != nil {
 			return err
@@ -133,26 +143,22 @@ func retention(cfg *config.Config, ring string) string {
 	return cfg.KeyRetention.D().String()
 }
 
-func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cedula keys list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	only := fs.String("ring", "", "list only this ring")
-	vkeysOnly := fs.Bool("verifier-keys", false, "print only the audit log's verifier keys, as a --key-file of cedula audit verify")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("cedula keys list: unexpected argument %q", fs.Arg(0))
-	}
+// keysListOptions are the flags of cedula keys list.
+type keysListOptions struct {
+	ring         string
+	verifierKeys bool
+}
+
+func keysList(ctx context.Context, cfg *config.Config, o keysListOptions, stdout io.Writer) error {
 	m, err := openKeyManager(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if *vkeysOnly {
+	if o.verifierKeys {
 		return listVerifierKeys(ctx, cfg, m, stdout, true)
 	}
-	rings := []string{*only}
-	if *only == "" {
+	rings := []string{o.ring}
+	if o.ring == "" {
 		if rings, err = m.Rings(ctx); err != nil {
 			return err
 		}
@@ -175,7 +181,7 @@ func keysList(ctx context.Context, cfg *config.Config, args []string, stdout, st
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if *only != "" && *only != audit.CheckpointRing {
+	if o.ring != "" && o.ring != audit.CheckpointRing {
 		return nil
 	}
 	fmt.Fprintln(stdout)

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,181 +13,210 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/cedula/cedula/internal/config"
 )
-
-const usage = `Cedula — citizen identity wallet and consent service.
-
-Usage:
-  cedula serve   [flags]            run the server (SQLite and local keys by default)
-  cedula migrate [flags]            apply database migrations and exit
-  cedula keys rotate|list [flags]   rotate or list signing keys
-  cedula admin citizen|enrol|client add|grant|revoke  manage citizens, enrolment links, agency clients and their privileged scopes
-  cedula admin end-sessions --citizen ID              end a citizen's sessions (a lost device); agencies are told
-  cedula bench reference|token …    load generator (see cedula bench -h)
-  cedula audit verify|mirror …      check an audit log (over HTTP or from a copy of its tiles) or mirror it
-
-Common flags (also CEDULA_* environment variables and a YAML file):
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "cedula:", err)
-		}
+		fmt.Fprintln(os.Stderr, "cedula:", err)
 		os.Exit(1)
 	}
 }
 
+// run executes the command line args; help (-h, --help, cedula help) is
+// not an error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		commonFlags(flag.NewFlagSet("cedula", flag.ContinueOnError)).fs.PrintDefaults()
-		return errors.New("no command given")
+	root := newRootCmd()
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "bench":
-		return runBench(ctx, rest, stdout)
-	case "audit":
-		return runAudit(ctx, rest, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		commonFlags(flag.NewFlagSet("cedula", flag.ContinueOnError)).fs.PrintDefaults()
-		return nil
-	}
-	cf := commonFlags(flag.NewFlagSet("cedula "+cmd, flag.ContinueOnError))
-	cf.fs.SetOutput(stderr)
-	var sub []string
-	switch cmd {
-	case "keys", "admin":
-		if len(rest) == 0 {
-			return fmt.Errorf("cedula %s needs a subcommand", cmd)
-		}
-		// The subcommand's own flags stay with it; the common ones (--db,
-		// --keys, …) may appear anywhere.
-		sub = append([]string{rest[0]}, leftover(cf.fs, rest[1:])...)
-		rest = splitCommon(cf.fs, rest[1:])
-	}
-	cfg, log, remaining, err := cf.load(rest, stderr)
-	if err != nil {
-		return err
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, log, stdout)
-	case "migrate":
-		return migrate(ctx, cfg, stdout)
-	case "keys":
-		return runKeys(ctx, &cfg, append(sub, remaining...))
-	case "admin":
-		return runAdmin(ctx, cfg, log, append(sub, remaining...), stdout)
-	}
-	return fmt.Errorf("unknown command %q (try cedula help)", cmd)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
 }
 
-// common holds the flags every server-side command shares.
-type common struct {
-	fs                                               *flag.FlagSet
+func init() {
+	// Commands are listed in the order they are added — the server's
+	// first, the tools after — not alphabetically.
+	cobra.EnableCommandSorting = false
+}
+
+// newRootCmd builds the command tree.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cedula",
+		Short: "Citizen identity wallet and consent service",
+		Long: `Cedula — citizen identity wallet and consent service.
+
+The commands that work on a server's configuration (serve, migrate, keys,
+admin) share the flags --config, --db, --keys, --listen, --admin-listen,
+--public-url, --data-dir and --demo, before or after their subcommand. A YAML
+file (--config or CEDULA_CONFIG) overrides the defaults, then CEDULA_*
+environment variables, then the flags (docs/configuration.md).
+
+Shell completion: cedula completion bash|zsh|fish|powershell prints a script;
+cedula completion bash --help says where to put it.`,
+		// A runtime error is not a usage error, and main prints it once.
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(&serverFlags{}), newAdminCmd(&serverFlags{}),
+		newBenchCmd(), newAuditCmd())
+	groupRunE(root, "command")
+	root.SetFlagErrorFunc(flagError)
+	root.SetUsageTemplate(strings.NewReplacer(
+		// A group runs only to refuse a missing or unknown subcommand (see
+		// groupRunE): its usage shows "cedula bench [command]", not also
+		// "cedula bench [flags]" as if it ran on its own.
+		"{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}",
+		// The flags a subcommand inherits are its group's (the server's
+		// flags of keys and admin), not every command's.
+		"Global Flags:", "Inherited Flags:",
+	).Replace(root.UsageTemplate()))
+	walk(root, func(c *cobra.Command) {
+		// No command takes a file as a positional argument.
+		if !c.HasSubCommands() && c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = cobra.NoFileCompletions
+		}
+	})
+	return root
+}
+
+// walk calls fn for c and every command under it.
+func walk(c *cobra.Command, fn func(*cobra.Command)) {
+	fn(c)
+	for _, sub := range c.Commands() {
+		walk(sub, fn)
+	}
+}
+
+// groupRunE makes c, a command that only holds subcommands, refuse to run
+// without one. Cobra would print the help of a group that cannot run and
+// succeed, so that a typo (cedula bench tokn) exited 0; what names the
+// subcommands in the messages ("scenario" for bench).
+func groupRunE(c *cobra.Command, what string) {
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2 // cobra's default, which only its own lookup would set
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() && sub.Name() != "help" {
+				names = append(names, sub.Name())
+			}
+		}
+		list := strings.Join(names, ", ")
+		switch {
+		case len(args) == 0:
+			fmt.Fprint(cmd.ErrOrStderr(), cmd.UsageString())
+			return fmt.Errorf("%s needs a %s: %s", cmd.CommandPath(), what, list)
+		case args[0] == "help":
+			return cmd.Help()
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+		}
+		return fmt.Errorf("%s: unknown %s %q (%s)%s", cmd.CommandPath(), what, args[0], list, hint)
+	}
+}
+
+// runWith makes the RunE of a command whose work is fn: fn gets the
+// options as the flags left them, and the command's output.
+func runWith[O any](o *O, fn func(context.Context, O, io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error { return fn(cmd.Context(), *o, cmd.OutOrStdout()) }
+}
+
+// noArgs refuses positional arguments, naming the first.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// flagError names the command whose flags were wrong. An unknown flag keeps
+// the words of the flag package that Cedula used before (scripts and people
+// know them), and a long flag given with one dash (-db, which pflag reads
+// as the shorthands d and b) gets the hint it needs.
+func flagError(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if !errors.As(err, &ne) {
+		return fmt.Errorf("%s: %w", cmd.CommandPath(), err)
+	}
+	if short := ne.GetSpecifiedShortnames(); short != "" {
+		name, _, _ := strings.Cut(short, "=")
+		if cmd.Flags().Lookup(name) != nil {
+			return fmt.Errorf("%s: flag provided but not defined: -%s (use --%s: long flags take two dashes)", cmd.CommandPath(), name, name)
+		}
+		return fmt.Errorf("%s: flag provided but not defined: -%s", cmd.CommandPath(), short)
+	}
+	return fmt.Errorf("%s: flag provided but not defined: --%s", cmd.CommandPath(), ne.GetSpecifiedName())
+}
+
+// serverFlags are the flags of the commands that work on a server's
+// configuration (serve, migrate, keys, admin). They are persistent flags
+// of each, so that they may stand before or after a subcommand (cedula
+// admin --data-dir X client add …); bench and audit do not have them.
+type serverFlags struct {
 	configFile, db, keys, listen, publicURL, dataDir string
 	adminListen                                      string
 	demo                                             bool
+
+	// cfg and log are what load made of the flags, the environment and
+	// the file, before the command runs.
+	cfg config.Config
+	log *slog.Logger
 }
 
-func commonFlags(fs *flag.FlagSet) *common {
-	c := &common{fs: fs}
-	fs.StringVar(&c.configFile, "config", os.Getenv("CEDULA_CONFIG"), "YAML configuration file")
-	fs.StringVar(&c.db, "db", "", "database: a SQLite path or postgres://… (default ./data/cedula.db)")
-	fs.StringVar(&c.keys, "keys", "", "signing keys: local, or vault://HOST:PORT[/MOUNT] with VAULT_TOKEN or AppRole")
-	fs.StringVar(&c.listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
-	fs.StringVar(&c.adminListen, "admin-listen", "", "address of the admin listener: /metrics, pprof, probes (default 127.0.0.1:9090; off disables it)")
-	fs.StringVar(&c.publicURL, "public-url", "", "public URL and issuer (default http://localhost:8080)")
-	fs.StringVar(&c.dataDir, "data-dir", "", "folder for the SQLite file, local keystore and secrets (default ./data)")
-	fs.BoolVar(&c.demo, "demo", false, "register a demo agency and fictional citizens, and print what to open")
-	return c
+// addTo gives cmd (and its subcommands) the flags, and loads the
+// configuration before any of them runs.
+func (s *serverFlags) addTo(cmd *cobra.Command) {
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&s.configFile, "config", os.Getenv("CEDULA_CONFIG"), "YAML configuration `file`")
+	fs.StringVar(&s.db, "db", "", "database: a SQLite path or postgres://… (default ./data/cedula.db)")
+	fs.StringVar(&s.keys, "keys", "", "signing keys: local, or vault://HOST:PORT[/MOUNT] with VAULT_TOKEN or AppRole")
+	fs.StringVar(&s.listen, "listen", "", "`address` to listen on (default 127.0.0.1:8080)")
+	fs.StringVar(&s.adminListen, "admin-listen", "", "`address` of the admin listener: /metrics, pprof, probes (default 127.0.0.1:9090; off disables it)")
+	fs.StringVar(&s.publicURL, "public-url", "", "public `URL` and issuer (default http://localhost:8080)")
+	fs.StringVar(&s.dataDir, "data-dir", "", "`folder` for the SQLite file, local keystore and secrets (default ./data)")
+	fs.BoolVar(&s.demo, "demo", false, "register a demo agency and fictional citizens, and print what to open")
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return s.load(cmd.ErrOrStderr()) }
 }
 
-// load parses args, then builds and validates the configuration; it returns
-// the arguments after the flags.
-func (c *common) load(args []string, stderr io.Writer) (config.Config, *slog.Logger, []string, error) {
-	if err := c.fs.Parse(args); err != nil {
-		return config.Config{}, nil, nil, err
-	}
-	cfg, err := config.Load(c.configFile, os.Getenv)
+// load builds and validates the configuration, and the logger that writes
+// to stderr.
+func (s *serverFlags) load(stderr io.Writer) error {
+	cfg, err := config.Load(s.configFile, os.Getenv)
 	if err != nil {
-		return cfg, nil, nil, err
+		return err
 	}
 	for _, o := range []struct {
 		dst *string
 		v   string
-	}{{&cfg.DB, c.db}, {&cfg.Keys, c.keys}, {&cfg.Listen, c.listen}, {&cfg.PublicURL, c.publicURL}, {&cfg.DataDir, c.dataDir}} {
+	}{{&cfg.DB, s.db}, {&cfg.Keys, s.keys}, {&cfg.Listen, s.listen}, {&cfg.PublicURL, s.publicURL}, {&cfg.DataDir, s.dataDir}} {
 		if o.v != "" {
 			*o.dst = o.v
 		}
 	}
-	if c.adminListen != "" {
-		cfg.AdminListen = config.AdminListenValue(c.adminListen)
+	if s.adminListen != "" {
+		cfg.AdminListen = config.AdminListenValue(s.adminListen)
 	}
-	if c.demo {
+	if s.demo {
 		cfg.Demo = true
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, nil, nil, err
+		return err
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log) // libraries that log through the default logger
-	return cfg, log, c.fs.Args(), nil
-}
-
-// isCommon reports whether arg names a flag of fs ("-db", "--db=x").
-func isCommon(fs *flag.FlagSet, arg string) (name string, ok bool) {
-	if len(arg) < 2 || arg[0] != '-' {
-		return "", false
-	}
-	name = strings.TrimLeft(arg, "-")
-	name, _, _ = strings.Cut(name, "=")
-	return name, fs.Lookup(name) != nil
-}
-
-// splitCommon returns the arguments of args that are fs's flags (with their
-// values).
-func splitCommon(fs *flag.FlagSet, args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		name, ok := isCommon(fs, args[i])
-		if !ok {
-			continue
-		}
-		out = append(out, args[i])
-		if !strings.Contains(args[i], "=") && !isBool(fs, name) && i+1 < len(args) {
-			out = append(out, args[i+1])
-			i++
-		}
-	}
-	return out
-}
-
-// leftover returns the arguments of args that are not fs's flags.
-func leftover(fs *flag.FlagSet, args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		name, ok := isCommon(fs, args[i])
-		if !ok {
-			out = append(out, args[i])
-			continue
-		}
-		if !strings.Contains(args[i], "=") && !isBool(fs, name) {
-			i++
-		}
-	}
-	return out
-}
-
-func isBool(fs *flag.FlagSet, name string) bool {
-	b, ok := fs.Lookup(name).Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
+	s.log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(s.log) // libraries that log through the default logger
+	s.cfg = cfg
+	return nil
 }

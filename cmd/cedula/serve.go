@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/db"
@@ -19,6 +21,39 @@ import (
 // set: its live heap is small (tens of MiB), so trading some memory for
 // less collection work buys token throughput (see the README's figures).
 const serverGCPercent = 400
+
+func newServeCmd() *cobra.Command {
+	sf := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (SQLite and local keys by default)",
+		Long: `Run the server: the citizens' pages, the OpenID provider, the consent ledger
+and the audit log on --listen; /metrics, pprof and the probes on --admin-listen.
+With no configuration it keeps everything in ./data: a SQLite database and a
+local encrypted keystore.`,
+		Example: "  cedula serve --demo\n  cedula serve --config /etc/cedula/cedula.yaml",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), sf.cfg, sf.log, cmd.OutOrStdout())
+		},
+	}
+	sf.addTo(cmd)
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	sf := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return migrate(cmd.Context(), sf.cfg, cmd.OutOrStdout())
+		},
+	}
+	sf.addTo(cmd)
+	return cmd
+}
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	if os.Getenv("GOGC") == "" {
