@@ -34,9 +34,12 @@ func subject(secret []byte, sector, citizenID string) string {
 
 // SubjectCitizen returns the citizen that client clientID knows as sub, in
 // the client's sector: issuer.ErrNotFound when the client is unknown or no
-// citizen with that identifier logged in to a client of the sector.
+// citizen with that identifier logged in to a client of the sector. The
+// client's registration comes from the client cache: every consent
+// decision asks this, and reading the registration from the database took
+// an eighth of the decision's CPU.
 func (p *Provider) SubjectCitizen(ctx context.Context, clientID, sub string) (string, error) {
-	c, err := p.st.store.Client(ctx, clientID)
+	c, err := p.st.clientByID(ctx, clientID)
 	if err != nil {
 		return "", err
 	}
