@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -60,7 +61,10 @@ func malformed(detail string) *Error {
 // checkJSON checks that body is valid UTF-8 and exactly one JSON value
 // whose objects have no duplicate keys (RFC 8259 §4 leaves duplicates to
 // the receiver; two readers taking different ones is a classic smuggling
-// hole, so they are refused).
+// hole, so they are refused). A valid body — every request an agency
+// sends — costs the standard library's syntax check and one scan for
+// keys (duplicateKeys); only a refused one is read token by token (walk),
+// to say what is wrong with it.
 func checkJSON(body []byte) error {
 	if !utf8.Valid(body) {
 		return errors.New("it is not valid UTF-8")
@@ -68,6 +72,18 @@ func checkJSON(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errors.New("it is empty")
 	}
+	if json.Valid(body) {
+		return duplicateKeys(body)
+	}
+	if err := walkJSON(body); err != nil {
+		return err
+	}
+	return errors.New("it is not valid JSON")
+}
+
+// walkJSON reads body token by token, refusing what checkJSON refuses
+// and naming why.
+func walkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := walk(dec, 0); err != nil {
@@ -75,6 +91,90 @@ func checkJSON(body []byte) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("there is more after the JSON value")
+	}
+	return nil
+}
+
+// duplicateKeys scans body, which json.Valid accepted, for an object with
+// a key twice (compared as decoded: "a" and "\u0061" are one key) and for
+// nesting deeper than walk admits. Being valid JSON, a string is a key
+// exactly when it opens an object or follows a comma in one.
+func duplicateKeys(body []byte) error {
+	type frame struct {
+		object bool
+		keys   []string            // the first keys: a linear search beats a map
+		set    map[string]struct{} // past manyKeys, all of them
+	}
+	const manyKeys = 16
+	var stack []frame
+	expectKey := false
+	value := func() error { // a value starts at the current depth
+		if len(stack) > maxDepth {
+			return errors.New("it is nested too deeply")
+		}
+		return nil
+	}
+	for i := 0; i < len(body); i++ {
+		switch b := body[i]; b {
+		case ' ', '\t', '\n', '\r', ':':
+		case '{', '[':
+			if err := value(); err != nil {
+				return err
+			}
+			stack = append(stack, frame{object: b == '{'})
+			expectKey = b == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+		case '"':
+			start, escaped := i, false
+			for i++; body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+					escaped = true
+				}
+			}
+			if !expectKey {
+				if err := value(); err != nil {
+					return err
+				}
+				continue
+			}
+			expectKey = false
+			key := string(body[start+1 : i])
+			if escaped {
+				if err := json.Unmarshal(body[start:i+1], &key); err != nil {
+					return errors.New("it is not valid JSON")
+				}
+			}
+			top := &stack[len(stack)-1]
+			twice := false
+			if top.set != nil {
+				_, twice = top.set[key]
+				top.set[key] = struct{}{}
+			} else {
+				twice = slices.Contains(top.keys, key)
+				top.keys = append(top.keys, key)
+				if len(top.keys) > manyKeys {
+					top.set = make(map[string]struct{}, 2*manyKeys)
+					for _, k := range top.keys {
+						top.set[k] = struct{}{}
+					}
+				}
+			}
+			if twice {
+				return fmt.Errorf("the key %.40q appears twice in one object", key)
+			}
+		default: // a number, true, false or null
+			if err := value(); err != nil {
+				return err
+			}
+			for i+1 < len(body) && !strings.ContainsRune(" \t\n\r,]}", rune(body[i+1])) {
+				i++
+			}
+		}
 	}
 	return nil
 }
