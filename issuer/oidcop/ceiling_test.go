@@ -1,6 +1,7 @@
 package oidcop
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,10 +49,15 @@ import (
 // one row per entry — index, entry, hashes — inserted in the tokens'
 // transaction. No outbox, no leaf-hash index, no search index, no
 // checkpoint. 1 − (secret+audit)/secret is then the smallest share of a
-// token request an audit entry can take on this machine.
+// token request an audit entry can take on this machine. The variant
+// secret+audit+index adds the indexes the log must keep for what it is
+// asked (a DPO's search, an inclusion proof by leaf hash): the entry's
+// search row with its four secondary indexes and its leaf-hash key in one
+// sorted run per group, all in the tokens' transaction — no indexer of
+// its own, no merges of runs.
 func BenchmarkTokenCeiling(b *testing.B) {
 	for _, dialect := range []db.Dialect{db.SQLite, db.Postgres} {
-		for _, auth := range []string{"secret", "secret+audit", "jwt"} {
+		for _, auth := range []string{"secret", "secret+audit", "secret+audit+index", "jwt"} {
 			b.Run(string(dialect)+"/"+auth, func(b *testing.B) {
 				d := dbtest.SQLite(b, sqlstore.Migrations)
 				if dialect == db.Postgres {
@@ -68,11 +75,18 @@ func benchCeiling(b *testing.B, d *db.DB, auth string) {
 	defer cancel()
 	c := &ceiling{d: d, secretHash: sha256.Sum256([]byte(ceilingSecret)), seen: map[string]time.Time{}}
 	var err error
-	if auth == "secret+audit" {
-		auth, c.audit = "secret", true
-		blob := map[db.Dialect]string{db.SQLite: "BLOB", db.Postgres: "BYTEA"}[d.Dialect]
-		if _, err := d.Exec(`CREATE TABLE ceiling_entries (idx BIGINT PRIMARY KEY, data ` + blob + ` NOT NULL, hashes ` + blob + ` NOT NULL)`); err != nil {
+	if strings.HasPrefix(auth, "secret+audit") {
+		c.audit, c.index = true, auth == "secret+audit+index"
+		auth = "secret"
+		if _, err := d.Exec(db.Schema(`CREATE TABLE ceiling_entries (idx BIGINT PRIMARY KEY, data {BLOB} NOT NULL, hashes {BLOB} NOT NULL)`, d.Dialect)); err != nil {
 			b.Fatal(err)
+		}
+		if c.index {
+			for _, q := range ceilingIndexSchema {
+				if _, err := d.Exec(db.Schema(q, d.Dialect)); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 	}
 	if c.crypto, err = newTokenCrypto(make([]byte, 32)); err != nil {
@@ -165,6 +179,23 @@ type ceiling struct {
 	audit  bool
 	size   int64
 	hashes []tlog.Hash
+	// index: each entry also gets its search-index row (the four
+	// secondary indexes a DPO's search needs) and its leaf-hash key, in
+	// one sorted run per group (no merges), in the same transaction.
+	index bool
+}
+
+// ceilingIndexSchema is the least the log's search and leaf-hash indexes
+// are: audit_index with its four secondary indexes, and leaf keys in
+// sorted runs (audit/sqlstore, schema versions 4 and 9).
+var ceilingIndexSchema = []string{
+	`CREATE TABLE ceiling_index (idx {INDEX} PRIMARY KEY, time BIGINT NOT NULL, actor_kind TEXT NOT NULL,
+		actor_id {BLOB} NOT NULL, action {BLOB} NOT NULL, purpose {BLOB} NOT NULL, outcome TEXT NOT NULL)`,
+	`CREATE INDEX ceiling_index_time ON ceiling_index (time, idx)`,
+	`CREATE INDEX ceiling_index_actor ON ceiling_index (actor_id, idx)`,
+	`CREATE INDEX ceiling_index_action ON ceiling_index (action, idx)`,
+	`CREATE INDEX ceiling_index_purpose ON ceiling_index (purpose, idx)`,
+	`CREATE TABLE ceiling_leaf_runs (run BIGINT NOT NULL, k {BLOB} NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (run, k, idx)){WITHOUT_ROWID}`,
 }
 
 func (c *ceiling) token(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +255,8 @@ func (c *ceiling) authenticate(r *http.Request) (string, bool) {
 // audit entries.
 func (c *ceiling) flush(ats []issuer.AccessToken) []error {
 	args := make([]any, 0, 7*len(ats))
-	var entries []any
+	var entries, rows []any
+	var keys []ceilingLeaf
 	size, added := c.size, 0
 	for _, at := range ats {
 		data, _ := json.Marshal(at)
@@ -253,6 +285,12 @@ func (c *ceiling) flush(ats []issuer.AccessToken) []error {
 				blob = append(blob, h[:]...)
 			}
 			entries = append(entries, size, enc, blob)
+			if c.index {
+				leaf := tlog.RecordHash(enc)
+				rows = append(rows, size, e.Time.UnixMicro(), string(e.Actor.Kind), []byte(e.Actor.ID), []byte(e.Action),
+					[]byte(e.Purpose), string(e.Outcome))
+				keys = append(keys, ceilingLeaf{k: leaf[:8], idx: size})
+			}
 			size++
 		}
 	}
@@ -264,7 +302,22 @@ func (c *ceiling) flush(ats []issuer.AccessToken) []error {
 		if len(entries) == 0 {
 			return nil
 		}
-		return c.d.InsertRows(context.Background(), tx, `INSERT INTO ceiling_entries (idx, data, hashes) VALUES `, "", 3, entries)
+		if err := c.d.InsertRows(context.Background(), tx, `INSERT INTO ceiling_entries (idx, data, hashes) VALUES `, "", 3, entries); err != nil {
+			return err
+		}
+		if !c.index {
+			return nil
+		}
+		if err := c.d.InsertRows(context.Background(), tx,
+			`INSERT INTO ceiling_index (idx, time, actor_kind, actor_id, action, purpose, outcome) VALUES `, "", 7, rows); err != nil {
+			return err
+		}
+		slices.SortFunc(keys, func(a, b ceilingLeaf) int { return bytes.Compare(a.k, b.k) })
+		run := make([]any, 0, 3*len(keys))
+		for _, k := range keys {
+			run = append(run, c.size, k.k, k.idx)
+		}
+		return c.d.InsertRows(context.Background(), tx, `INSERT INTO ceiling_leaf_runs (run, k, idx) VALUES `, "", 3, run)
 	})
 	if err == nil {
 		c.size = size
@@ -272,6 +325,12 @@ func (c *ceiling) flush(ats []issuer.AccessToken) []error {
 		c.hashes = c.hashes[:len(c.hashes)-added]
 	}
 	return fill(len(ats), err)
+}
+
+// ceilingLeaf is a leaf-hash key: the hash's first 8 bytes and the index.
+type ceilingLeaf struct {
+	k   []byte
+	idx int64
 }
 
 // fill is n copies of err.
