@@ -121,7 +121,9 @@ func (s *Server) mountPages(e *httpapi.Echo) error {
 	}
 	s.Pages = h
 	h.Mount(e)
-	e.GET("/", func(c httpapi.Context) error { return c.Redirect(http.StatusFound, "/account") })
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/", func(c httpapi.Context) error {
+		return c.Redirect(http.StatusFound, "/account")
+	})
 	if s.Config.Demo {
 		demo.Mount(e, s.Config.PublicURL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }))
 	}
