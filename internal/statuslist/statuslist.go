@@ -39,7 +39,7 @@ func New(bits, size int) (*List, error) {
 	if !validBits(bits) {
 		return nil, fmt.Errorf("statuslist: %d bits a status: want 1, 2, 4 or 8", bits)
 	}
-	if size <= 0 || (size*bits+7)/8 > MaxBytes {
+	if size <= 0 || size > MaxBytes*8/bits {
 		return nil, fmt.Errorf("statuslist: %d statuses: want 1 to %d", size, MaxBytes*8/bits)
 	}
 	return &List{bits: bits, b: make([]byte, (size*bits+7)/8)}, nil

@@ -88,6 +88,9 @@ func TestRefuses(t *testing.T) {
 	if _, err := New(1, 0); err == nil {
 		t.Error("New: an empty list accepted")
 	}
+	if _, err := New(8, int(^uint(0)>>1)); err == nil {
+		t.Error("New: a list beyond MaxBytes accepted")
+	}
 	l, _ := New(2, 8)
 	if _, err := l.Get(8); err == nil {
 		t.Error("Get past the end accepted")
