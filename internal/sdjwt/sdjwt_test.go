@@ -7,19 +7,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cedula/cedula/internal/testutil"
 )
 
 // decode reads JSON as Reconstruct expects it (numbers as json.Number).
-func decode(t testing.TB, s string) map[string]any {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func decode(t testing.TB, s string) map[string]any { return testutil.DecodeJSON(t, s) }
 
 // roundTrip sends payload through JSON, as a JWT does.
 func roundTrip(t testing.TB, payload map[string]any) map[string]any {

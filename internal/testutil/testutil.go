@@ -1,11 +1,14 @@
 // Package testutil holds the small helpers the tests of every room share:
-// a clock the test moves, and a buffer that goroutines may write to (a
-// logger's output read by the test).
+// a clock the test moves, a buffer that goroutines may write to (a
+// logger's output read by the test), JSON decoded as verifiers read it.
 package testutil
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -66,4 +69,17 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// DecodeJSON decodes a JSON object the way verifiers of signed JSON read
+// it: numbers as json.Number, so that nothing is rounded through float64.
+func DecodeJSON(t testing.TB, s string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/sdjwt"
 	"github.com/cedula/cedula/internal/statuslist"
+	"github.com/cedula/cedula/internal/testutil"
 )
 
 // testKey is an ES256 key held in memory.
@@ -56,7 +57,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := decodeJSON(t, anaPID)
+	claims := testutil.DecodeJSON(t, anaPID)
 	now := time.Date(2026, 12, 5, 18, 47, 31, 0, time.UTC)
 	doc, _ := ts[0].Metadata()
 	compact, ds, err := Issue(t.Context(), key, Request{Issuer: "https://id.example.gub.uy", Type: ts[0], Integrity: Integrity(doc),
@@ -76,7 +77,7 @@ func TestIssue(t *testing.T) {
 	if h, _ := jose.Header([]byte(p.JWT)); h["typ"] != MediaType {
 		t.Errorf("typ %v", h["typ"])
 	}
-	payload := decodeJSON(t, string(raw))
+	payload := testutil.DecodeJSON(t, string(raw))
 	for name, want := range map[string]any{"iss": "https://id.example.gub.uy", "vct": "urn:eudi:pid:1", "vct#integrity": Integrity(doc),
 		"iat": json.Number("1796493600"), "exp": json.Number("1828029600"), "issuing_authority": "Dirección Nacional de Identificación Civil"} {
 		if !reflect.DeepEqual(payload[name], want) {
@@ -93,7 +94,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range decodeJSON(t, anaPID) {
+	for name, want := range testutil.DecodeJSON(t, anaPID) {
 		if !reflect.DeepEqual(got[name], want) {
 			t.Errorf("claim %s: got %v, want %v", name, got[name], want)
 		}
@@ -105,7 +106,7 @@ func TestIssueRefuses(t *testing.T) {
 	key, holder := newKey(t), newKey(t)
 	holderJWK, _ := jose.PublicJWK(holder.Public())
 	base := func() Request {
-		return Request{Issuer: "https://i", Type: ts[0], Claims: decodeJSON(t, anaPID), Holder: holderJWK, Now: time.Now()}
+		return Request{Issuer: "https://i", Type: ts[0], Claims: testutil.DecodeJSON(t, anaPID), Holder: holderJWK, Now: time.Now()}
 	}
 	r := base()
 	delete(r.Claims, "birthdate")
@@ -122,15 +123,4 @@ func TestIssueRefuses(t *testing.T) {
 	if _, _, err := Issue(t.Context(), key, r); err == nil {
 		t.Error("a credential without a holder key was made")
 	}
-}
-
-func decodeJSON(t *testing.T, s string) map[string]any {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
