@@ -111,15 +111,31 @@ type Decision struct {
 // Every decision started after a change's acknowledgement reflects the
 // change, on every replica (see the package documentation).
 func (s *Service) Decide(ctx context.Context, q Query) (Decision, error) {
+	d, e, err := s.DecideEntry(ctx, q)
+	if err != nil {
+		return Decision{}, err
+	}
+	if _, err := s.audit.Append(ctx, e); err != nil {
+		return Decision{}, fmt.Errorf("consent: decide: audit: %w", err)
+	}
+	return d, nil
+}
+
+// DecideEntry is Decide for a caller that appends the decision's audit
+// entry itself, in the transaction of the change the decision allows (an
+// issuance and its decision then commit together or not at all). It
+// returns the decision and that entry, and appends nothing: the caller
+// must append e before it uses the data.
+func (s *Service) DecideEntry(ctx context.Context, q Query) (d Decision, e audit.Entry, err error) {
 	d, dpv, err := s.decide(ctx, q)
 	if err != nil {
-		return Decision{}, fmt.Errorf("consent: decide: %w", err)
+		return Decision{}, audit.Entry{}, fmt.Errorf("consent: decide: %w", err)
 	}
 	outcome := audit.Denied
 	if d.Allow {
 		outcome = audit.Allowed
 	}
-	e := audit.Entry{
+	e = audit.Entry{
 		Time:          d.Time,
 		Actor:         audit.Actor{Kind: audit.ActorClient, ID: q.Controller},
 		Action:        ActionDecide,
@@ -131,10 +147,7 @@ func (s *Service) Decide(ctx context.Context, q Query) (Decision, error) {
 		Outcome:       outcome,
 		RequestID:     audit.RequestIDFrom(ctx),
 	}
-	if _, err := s.audit.Append(ctx, e); err != nil {
-		return Decision{}, fmt.Errorf("consent: decide: audit: %w", err)
-	}
-	return d, nil
+	return d, e, nil
 }
 
 // DecideUnaudited is Decide without the audit entry: the decision core,

@@ -55,6 +55,12 @@ type Config struct {
 	// loaded at start: each purpose that changed is stored as a new
 	// version. "" keeps the registry as stored.
 	Purposes string `yaml:"purposes"`
+	// CredentialTypes is the path of the credential types the issuer
+	// issues (YAML, issuer/credential.Load); demo mode adds the demo's.
+	CredentialTypes string `yaml:"credential_types"`
+	// StatusListSize is the number of places in each status list, a
+	// power of four (0: 65536).
+	StatusListSize int `yaml:"status_list_size"`
 	// RequirePAR makes every agency push its authorization requests to the
 	// PAR endpoint first (RFC 9126 §5); a client can be required to on
 	// its own with its require_pushed_authorization_requests.
@@ -179,6 +185,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v
+	}
+	if v := getenv("CEDULA_CREDENTIAL_TYPES"); v != "" {
+		c.CredentialTypes = v
 	}
 	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
 		if v := getenv(name); v != "" {

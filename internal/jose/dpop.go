@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/cedula/cedula/internal/random"
 )
@@ -45,30 +44,11 @@ func ParseDPoPProof(proof []byte) (DPoPProof, error) {
 	if len(proof) > 8<<10 {
 		return bad("too large")
 	}
-	msg, err := jws.Parse(proof)
-	if err != nil || len(msg.Signatures()) != 1 {
-		return bad("not a compact JWS")
-	}
-	h := msg.Signatures()[0].ProtectedHeaders()
-	if h.Type() != "dpop+jwt" {
-		return bad(`typ must be "dpop+jwt"`)
-	}
-	alg := h.Algorithm()
-	if !dpopAlgs[alg] {
-		return bad("alg must be an asymmetric signature algorithm")
-	}
-	key := h.JWK()
-	if key == nil {
-		return bad("jwk header is missing")
-	}
-	switch key.(type) {
-	case jwk.ECDSAPrivateKey, jwk.RSAPrivateKey, jwk.OKPPrivateKey, jwk.SymmetricKey:
-		return bad("jwk must be a public key")
-	}
-	payload, err := jws.Verify(proof, jws.WithKey(alg, key))
+	kp, err := parseKeyProof(proof, "dpop+jwt", nil, false)
 	if err != nil {
-		return bad("signature does not verify with the jwk header")
+		return bad(strings.TrimPrefix(err.Error(), ErrKeyProof.Error()+": "))
 	}
+	payload := kp.Payload
 	var cl struct {
 		JTI   string   `json:"jti"`
 		HTM   string   `json:"htm"`
@@ -83,12 +63,8 @@ func ParseDPoPProof(proof []byte) (DPoPProof, error) {
 	if cl.JTI == "" || cl.HTM == "" || cl.HTU == "" || cl.IAT == nil {
 		return bad("jti, htm, htu and iat are required")
 	}
-	tp, err := key.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return bad("cannot compute the key thumbprint")
-	}
 	return DPoPProof{JTI: cl.JTI, HTM: cl.HTM, HTU: cl.HTU, IAT: time.Unix(int64(*cl.IAT), 0), ATH: cl.ATH,
-		Nonce: cl.Nonce, JKT: base64.RawURLEncoding.EncodeToString(tp)}, nil
+		Nonce: cl.Nonce, JKT: kp.JKT}, nil
 }
 
 // SignDPoP makes a DPoP proof with the client key, as a wallet or agency
@@ -98,22 +74,7 @@ func (k *ClientKey) SignDPoP(htm, htu, ath string, iat time.Time) (string, error
 	if ath != "" {
 		claims["ath"] = ath
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	pub, err := k.priv.PublicKey()
-	if err != nil {
-		return "", err
-	}
-	hdr := jws.NewHeaders()
-	_ = hdr.Set(jws.TypeKey, "dpop+jwt")
-	_ = hdr.Set(jws.JWKKey, pub)
-	out, err := jws.Sign(payload, jws.WithKey(k.alg, k.raw, jws.WithProtectedHeaders(hdr)))
-	if err != nil {
-		return "", fmt.Errorf("jose: sign DPoP proof: %w", err)
-	}
-	return string(out), nil
+	return k.SignKeyProof("dpop+jwt", claims)
 }
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of the client key's

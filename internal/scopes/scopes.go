@@ -12,4 +12,7 @@ const (
 	Consent = "cedula:consent"
 	// Audit records an agency's own use of a citizen's data in the log.
 	Audit = "cedula:audit"
+	// Issuance offers credentials to citizens and manages those the
+	// agency issued (which types, each type's issuers list says).
+	Issuance = "cedula:issuance"
 )

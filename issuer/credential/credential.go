@@ -32,9 +32,30 @@ type Type struct {
 	// Lifetime is how long a credential of the type is valid.
 	Lifetime time.Duration `yaml:"lifetime"`
 	// Issuers are the agency clients that may issue it.
-	Issuers []string  `yaml:"issuers"`
+	Issuers []string `yaml:"issuers"`
+	// Purpose is the consent ledger purpose (of each issuing agency) that
+	// reading the citizen's attributes for the type rests on, and
+	// Categories the personal data categories the type holds: every
+	// issuance is a ledger decision on them.
+	Purpose    string   `yaml:"purpose"`
+	Categories []string `yaml:"categories"`
+	// Approval makes issuance deferred: an agency officer approves or
+	// rejects each request (OpenID4VCI deferred issuance).
+	Approval bool `yaml:"approval,omitempty"`
+	// Source is the agency back end the claims come from; none means the
+	// embedded demo registry.
+	Source  *Source   `yaml:"source,omitempty"`
 	Display []Display `yaml:"display"`
 	Claims  []Claim   `yaml:"claims"`
+}
+
+// Source is an agency back end that answers a type's claims over HTTP.
+type Source struct {
+	URL string `yaml:"url"`
+	// Timeout bounds each call (default 3s); Retries is how many more
+	// times a failed call is tried (default 2).
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	Retries *int          `yaml:"retries,omitempty"`
 }
 
 // Display is how a wallet shows the type in one language (SD-JWT VC
@@ -123,6 +144,23 @@ func (t Type) check() []error {
 	}
 	if len(t.Issuers) == 0 {
 		add("no agency client may issue it (issuers)")
+	}
+	if !idPattern.MatchString(t.Purpose) {
+		add("purpose %q: the ledger purpose issuance rests on is required", t.Purpose)
+	}
+	if len(t.Categories) == 0 {
+		add("categories: the personal data categories the type holds are required")
+	}
+	if src := t.Source; src != nil {
+		if !strings.HasPrefix(src.URL, "https://") && !strings.HasPrefix(src.URL, "http://") {
+			add("source url %q: an http(s) URL is required", src.URL)
+		}
+		if src.Timeout < 0 || src.Timeout > time.Minute {
+			add("source timeout %v: between 0 and a minute", src.Timeout)
+		}
+		if src.Retries != nil && (*src.Retries < 0 || *src.Retries > 5) {
+			add("source retries %d: between 0 and 5", *src.Retries)
+		}
 	}
 	for _, lang := range Languages {
 		i := slices.IndexFunc(t.Display, func(d Display) bool { return d.Locale == lang })

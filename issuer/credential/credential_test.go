@@ -79,7 +79,7 @@ func TestMetadata(t *testing.T) {
 	if err := json.Unmarshal(doc, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.VCT != "urn:eudi:pid:1" || len(m.Display) != 2 || m.Display[0].Locale != "es" || m.Display[1].Locale != "en" ||
+	if m.VCT != "/vct/pid/1" || len(m.Display) != 2 || m.Display[0].Locale != "es" || m.Display[1].Locale != "en" ||
 		m.Display[0].Rendering.Simple.BackgroundColor != "#12355b" {
 		t.Errorf("metadata %s", doc)
 	}
@@ -109,6 +109,7 @@ func TestLoadRefuses(t *testing.T) {
   vct: ""
   lifetime: 1m
   display: [{locale: es, name: X, background_color: red}]
+  source: {url: "ftp://x", timeout: 2h, retries: 9}
   claims:
     - {path: [], sd: always}
     - {path: [a, -1]}
@@ -119,18 +120,23 @@ func TestLoadRefuses(t *testing.T) {
   vct: urn:x
   lifetime: 24h
   issuers: [a]
+  purpose: p
+  categories: [identity]
   display: [{locale: es, name: X}, {locale: en, name: X}]
 - id: ok
   vct: urn:x
   lifetime: 24h
   issuers: [a]
+  purpose: p
+  categories: [identity]
   display: [{locale: es, name: X}, {locale: en, name: X}]
 `))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{"id \"Bad ID\"", "vct \"\"", "lifetime 1m0s", "issuers", "display name in \"en\"", "#rrggbb",
-		"empty path", "negative", "names no claim", "sometimes", "described twice", "another type's"} {
+		"empty path", "negative", "names no claim", "sometimes", "described twice", "another type's", "purpose \"\"", "categories",
+		"source url \"ftp://x\"", "source timeout 2h0m0s", "source retries 9"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
@@ -138,7 +144,7 @@ func TestLoadRefuses(t *testing.T) {
 	if _, err := Load([]byte("- id: x\n  unknown: 1\n")); err == nil {
 		t.Error("an unknown field was accepted")
 	}
-	if ts, err := Load([]byte("- {id: a, vct: urn:a, lifetime: 24h, issuers: [c], display: [{locale: es, name: A}, {locale: en, name: A}]}")); err != nil ||
+	if ts, err := Load([]byte("- {id: a, vct: urn:a, lifetime: 24h, issuers: [c], purpose: p, categories: [identity], display: [{locale: es, name: A}, {locale: en, name: A}]}")); err != nil ||
 		ts[0].Lifetime != 24*time.Hour {
 		t.Errorf("a minimal type: %v, %v", ts, err)
 	}

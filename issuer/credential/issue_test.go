@@ -78,7 +78,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("typ %v", h["typ"])
 	}
 	payload := testutil.DecodeJSON(t, string(raw))
-	for name, want := range map[string]any{"iss": "https://id.example.gub.uy", "vct": "urn:eudi:pid:1", "vct#integrity": Integrity(doc),
+	for name, want := range map[string]any{"iss": "https://id.example.gub.uy", "vct": "/vct/pid/1", "vct#integrity": Integrity(doc),
 		"iat": json.Number("1796493600"), "exp": json.Number("1828029600"), "issuing_authority": "Dirección Nacional de Identificación Civil"} {
 		if !reflect.DeepEqual(payload[name], want) {
 			t.Errorf("payload %s = %v, want %v", name, payload[name], want)

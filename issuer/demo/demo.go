@@ -327,3 +327,22 @@ func seedSecretMachine(ctx context.Context, s Deps, out io.Writer) error {
 	fmt.Fprintf(out, "  Demo back-end client %q (client_credentials, client_secret_basic); its secret: %s\n", SecretMachineID, path)
 	return nil
 }
+
+// CredentialPurposeID is the purpose the demo's credential types rest on:
+// the demo back end issues them as a public task.
+const CredentialPurposeID = "demo-credentials"
+
+// CredentialPurpose is the demo back end's purpose for issuing
+// credentials, for the registry.
+func CredentialPurpose(publicURL string) consent.Purpose {
+	return consent.Purpose{
+		ID: CredentialPurposeID,
+		Name: consent.Text{ES: "Emitir credenciales de demostración a su cartera",
+			EN: "Issuing demo credentials to your wallet"},
+		Description: consent.Text{
+			ES: "La agencia de demostración lee sus datos del registro para emitirle credenciales verificables que usted guarda en su cartera.",
+			EN: "The demo agency reads your data from the registry to issue you verifiable credentials that you keep in your wallet."},
+		Controller: MachineID, LegalBasis: consent.PublicTask, Categories: []string{"identity", "address", "business"},
+		DPV: "dpv:ServiceProvision", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
+	}
+}

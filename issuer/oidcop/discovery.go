@@ -2,6 +2,9 @@ package oidcop
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -18,6 +21,25 @@ type discovery struct {
 	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 	// RFC 9207 §3
 	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+	// Members of other specifications (Config.Metadata).
+	extra map[string]any
+}
+
+// MarshalJSON writes the metadata with the extra members.
+func (d discovery) MarshalJSON() ([]byte, error) {
+	type plain discovery
+	b, err := json.Marshal(plain(d))
+	if err != nil || len(d.extra) == 0 {
+		return b, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range d.extra {
+		m[k] = v
+	}
+	return json.Marshal(m)
 }
 
 // Discovery serves OIDC Discovery §3 metadata that advertises only what
@@ -38,6 +60,9 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	cfg.ResponseModesSupported = responseModes
 	cfg.GrantTypesSupported = nil
 	for _, g := range grantTypes {
+		cfg.GrantTypesSupported = append(cfg.GrantTypesSupported, oidc.GrantType(g))
+	}
+	for _, g := range slices.Sorted(maps.Keys(s.grants)) {
 		cfg.GrantTypesSupported = append(cfg.GrantTypesSupported, oidc.GrantType(g))
 	}
 	cfg.DeviceAuthorizationEndpoint = ""
@@ -61,6 +86,7 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 		RequirePAR:             s.requirePAR,
 		DPoPAlgs:               strings.Fields(dpopAlgs),
 		IssParameter:           true,
+		extra:                  s.metadata,
 	}
 	return resp, nil
 }

@@ -158,7 +158,16 @@ func (s *server) wrap(next http.Handler) http.Handler {
 		case authorizePath, callbackPath:
 			s.frontChannel(w, r, next)
 			return
+		case "/.well-known/oauth-authorization-server":
+			// RFC 8414 §3: the same metadata as OIDC discovery.
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/.well-known/openid-configuration"
+			r = r2
 		case "/oauth/token":
+			if g, ok := s.grants[grantType(r)]; ok {
+				s.extraGrant(w, r, g)
+				return
+			}
 			if g := grantType(r); g != "" && !slices.Contains(grantTypes, g) {
 				// RFC 6749 §5.2: the grants the token endpoint serves are
 				// the ones discovery lists; zitadel would answer others

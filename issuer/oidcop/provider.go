@@ -51,6 +51,13 @@ type Config struct {
 	// ErrRedirectURI, ErrRequestURI, ErrAuthRequest or ErrMalformed, or nil
 	// for a server error. Without it those errors are JSON.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, e *oidc.Error)
+	// Grants are grant types of other specifications the token endpoint
+	// also serves (OpenID4VCI's pre-authorized code), by grant_type.
+	Grants map[string]Grant
+	// Metadata are members added to the authorization server metadata
+	// (OpenID4VCI §12.3: pre-authorized_grant_anonymous_access_supported,
+	// authorization_details_types_supported).
+	Metadata map[string]any
 }
 
 // Metrics counts what the provider does.
@@ -148,6 +155,8 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
 		replay:       newReplayCache(),
 		requirePAR:   cfg.RequirePAR,
+		grants:       cfg.Grants,
+		metadata:     cfg.Metadata,
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
 	return &Provider{st: st, srv: srv, op: provider, handler: handler, cfg: cfg}, nil

@@ -25,6 +25,8 @@ type server struct {
 	tokenURL   string
 	replay     *replayCache
 	requirePAR bool // every client must use PAR (RFC 9126 §5)
+	grants     map[string]Grant
+	metadata   map[string]any
 }
 
 // VerifyClient authenticates the client at the token, introspection and

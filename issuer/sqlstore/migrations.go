@@ -164,6 +164,61 @@ CREATE INDEX issuer_access_tokens_expiration ON issuer_access_tokens (expiration
 CREATE INDEX issuer_refresh_tokens_expiration ON issuer_refresh_tokens (expiration);
 `
 
+// schemaV5 holds the credential issuer's records (OpenID4VCI): issuances
+// with their offers, status lists, the places credentials hold in them
+// (only places whose status is not valid are read to build a list), and
+// spent c_nonces. A transaction ID hash is unique where present; several
+// NULLs are allowed in both dialects.
+const schemaV5 = `
+CREATE TABLE issuer_vci_credentials (
+	id TEXT PRIMARY KEY,
+	client_id TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	type_id TEXT NOT NULL,
+	state TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	event TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	issued BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	offer_id TEXT NOT NULL UNIQUE,
+	code_hash {BLOB} NOT NULL UNIQUE,
+	tx_code_hash {BLOB} NOT NULL,
+	tx_code_length INTEGER NOT NULL,
+	tries INTEGER NOT NULL,
+	offer_expires BIGINT NOT NULL,
+	pending {BLOB},
+	txn_hash {BLOB} UNIQUE
+);
+CREATE INDEX issuer_vci_credentials_client ON issuer_vci_credentials (client_id, created, id);
+CREATE INDEX issuer_vci_credentials_citizen ON issuer_vci_credentials (citizen_id, created);
+CREATE TABLE issuer_vci_lists (
+	id TEXT PRIMARY KEY,
+	bits INTEGER NOT NULL,
+	size INTEGER NOT NULL,
+	taken INTEGER NOT NULL,
+	key {BLOB} NOT NULL,
+	version BIGINT NOT NULL,
+	created BIGINT NOT NULL,
+	updated BIGINT NOT NULL
+);
+CREATE TABLE issuer_vci_places (
+	list_id TEXT NOT NULL,
+	idx INTEGER NOT NULL,
+	credential_id TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	PRIMARY KEY (list_id, idx)
+);
+CREATE INDEX issuer_vci_places_credential ON issuer_vci_places (credential_id);
+CREATE INDEX issuer_vci_places_set ON issuer_vci_places (list_id, idx) WHERE status <> 0;
+CREATE TABLE issuer_vci_spent_nonces (
+	hash {BLOB} PRIMARY KEY,
+	expires BIGINT NOT NULL
+);
+CREATE INDEX issuer_vci_spent_nonces_expires ON issuer_vci_spent_nonces (expires);
+`
+
 // Migrations are the issuer room's schema changes.
 var Migrations = []db.Migration{
 	{
@@ -179,4 +234,5 @@ var Migrations = []db.Migration{
 		Postgres: db.Schema(schemaV2, db.Postgres),
 	},
 	{Room: "issuer", Version: 4, SQLite: schemaV4, Postgres: schemaV4},
+	{Room: "issuer", Version: 5, SQLite: db.Schema(schemaV5, db.SQLite), Postgres: db.Schema(schemaV5, db.Postgres)},
 }

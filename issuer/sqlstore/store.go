@@ -151,6 +151,14 @@ func (s *Store) EraseCitizen(ctx context.Context, id string) (issuer.Erased, err
 		if err := s.endGrantSessions(ctx, tx, id, ""); err != nil {
 			return fmt.Errorf("erase citizen: %w", err)
 		}
+		// The citizen's credentials are revoked in their status lists
+		// (which must keep saying so) and no longer name them.
+		if err := s.setStatusWhere(ctx, tx, `citizen_id = $1`, id, 1); err != nil {
+			return fmt.Errorf("erase citizen: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET citizen_id = '', pending = NULL WHERE citizen_id = $1`, id); err != nil {
+			return fmt.Errorf("erase citizen: %w", err)
+		}
 		for _, d := range []struct {
 			n     *int
 			query string

@@ -22,14 +22,7 @@ import (
 // refresh, a replayed code revoking what it issued (RFC 6749 §4.1.2),
 // DPoP-bound tokens, and login_required without a session.
 func TestOpenIDClientInterop(t *testing.T) {
-	nodeDir := testenv.Require(t, testenv.Node, "npm packages for the interop tests")
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if testenv.InCI() {
-			t.Fatal("node is not installed")
-		}
-		t.Skip("node is not installed")
-	}
+	node := needNode(t)
 	e := newEnv(t)
 	ctx := context.Background()
 	const agency, redirect = "tax-app", "http://127.0.0.1:9/cb"
@@ -47,22 +40,8 @@ func TestOpenIDClientInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, _ := filepath.Abs(filepath.Join("testdata", "openid_client.mjs"))
-	cmd := exec.CommandContext(t.Context(), node, script)
-	cmd.Env = append(os.Environ(), "NODE_DIR="+nodeDir, "ISSUER="+e.url, "CLIENT_ID="+agency, "CLIENT_SECRET="+secret,
+	out := node.run(t, "openid_client.mjs", "ISSUER="+e.url, "CLIENT_ID="+agency, "CLIENT_SECRET="+secret,
 		"REDIRECT="+redirect, "COOKIE=cedula_session="+cookie)
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, outb)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(outb, &out); err != nil {
-		t.Fatalf("node printed %q: %v", outb, err)
-	}
-	if out["error"] != nil {
-		t.Fatalf("openid-client failed: %v (saw %v)", out["error"], out)
-	}
-	t.Logf("openid-client saw %s", outb)
 	for key, want := range map[string]any{
 		"iss_supported":                   true,
 		"iss_in_response":                 e.url,
@@ -90,4 +69,45 @@ func TestOpenIDClientInterop(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", key, out[key], want)
 		}
 	}
+}
+
+// nodeRunner runs the interop scripts of testdata with node and the npm
+// packages .ci installs.
+type nodeRunner struct{ node, dir string }
+
+// needNode finds node and the npm packages: a test without them skips,
+// or fails in CI.
+func needNode(t *testing.T) nodeRunner {
+	t.Helper()
+	dir := testenv.Require(t, testenv.Node, "npm packages for the interop tests")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if testenv.InCI() {
+			t.Fatal("node is not installed")
+		}
+		t.Skip("node is not installed")
+	}
+	return nodeRunner{node: node, dir: dir}
+}
+
+// run runs testdata/script with env and returns the one JSON object it
+// prints, failing the test when the script reports an error.
+func (n nodeRunner) run(t *testing.T, script string, env ...string) map[string]any {
+	t.Helper()
+	path, _ := filepath.Abs(filepath.Join("testdata", script))
+	cmd := exec.CommandContext(t.Context(), n.node, path)
+	cmd.Env = append(append(os.Environ(), "NODE_DIR="+n.dir), env...)
+	outb, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", script, err, outb)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(outb, &out); err != nil {
+		t.Fatalf("node printed %q: %v", outb, err)
+	}
+	t.Logf("%s saw %s", script, outb)
+	if out["error"] != nil {
+		t.Fatalf("%s failed: %v", script, out["error"])
+	}
+	return out
 }

@@ -12,7 +12,7 @@ import (
 // OpenID provider's standard endpoints, the probes or the docs.
 func isAPI(method, path string) bool {
 	switch {
-	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"):
+	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"):
 		return true
 	case strings.HasPrefix(path, "/account/") && path != "/account/*":
 		return true

@@ -31,6 +31,8 @@ import (
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/rights"
 	"github.com/cedula/cedula/issuer/sqlstore"
+	"github.com/cedula/cedula/issuer/vci"
+	"github.com/cedula/cedula/issuer/vci/vciapi"
 	"github.com/cedula/cedula/openapi"
 	"github.com/cedula/cedula/web"
 )
@@ -57,6 +59,8 @@ type Server struct {
 	// Pages serves the citizen pages; its session cookie also admits
 	// citizens to GET /account/audit.
 	Pages *pages.Handler
+	// Issuer is the OpenID4VCI credential issuer.
+	Issuer *vci.Service
 	// Pseudonyms name citizens in the audit log, for every room.
 	Pseudonyms *audit.Pseudonyms
 	log        *slog.Logger
@@ -75,6 +79,9 @@ func LongLivedRings() map[string]time.Duration {
 	const century = 100 * 365 * 24 * time.Hour
 	return map[string]time.Duration{
 		audit.CheckpointRing: century, consentapi.ReceiptRing: century, auditapi.ExportRing: century, rights.ExportRing: century,
+		// Credentials live up to a year or more, and revocation must stay
+		// checkable as long as one is presented.
+		vci.IssuerRing: century,
 	}
 }
 
@@ -129,6 +136,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
+	if err := s.openIssuer(secret); err != nil {
+		s.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cedula_db_group_commits_total", Help: "Transactions of the token group-commit writer."},
@@ -146,6 +157,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Consent:       s.Consent,
 		RequirePAR:    cfg.RequirePAR,
 		ErrorPage:     s.authorizeErrorPage,
+		Grants:        map[string]oidcop.Grant{vci.GrantPreAuthorized: s.Issuer},
+		Metadata: map[string]any{"pre-authorized_grant_anonymous_access_supported": true,
+			"authorization_details_types_supported": []string{vci.DetailsType}},
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()
@@ -158,10 +172,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}, Sessions: citizenSessions{s}}
 	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
 		Language:    func(r *http.Request) string { return web.Negotiate(r) },
-		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify}})
+		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify}})
 	e := edge.Echo()
 	provider := httpapi.WrapHandler(s.Provider.Handler())
-	for _, p := range providerPaths {
+	for _, p := range append(providerPaths, "/.well-known/oauth-authorization-server") {
 		e.Any(p, provider)
 	}
 	probe := []string{http.MethodGet, http.MethodHead}
@@ -182,6 +196,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if err := s.mountAudit(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.mountIssuer(e); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -258,6 +276,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		}
 		if _, err := s.Store.DeleteTokensBefore(ctx, now.Add(-time.Hour)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: tokens", "err", err)
+		}
+		if _, err := s.Store.DeleteSpentNoncesBefore(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: spent c_nonces", "err", err)
 		}
 		if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)

@@ -1,0 +1,174 @@
+package vci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/statuslist"
+)
+
+// Deferred serves a deferred credential request (§9): the credentials once
+// an officer approved the request, issuance_pending before, and
+// credential_request_denied after a rejection.
+func (s *Service) Deferred(ctx context.Context, a Access, body []byte) (Response, error) {
+	var req struct {
+		TransactionID string          `json:"transaction_id"`
+		Encryption    json.RawMessage `json:"credential_response_encryption"`
+	}
+	if len(body) > MaxRequest || json.Unmarshal(body, &req) != nil || req.TransactionID == "" || len(req.TransactionID) > 128 {
+		return Response{}, protocolError(CodeInvalidCredentialRequest, "the body must be a JSON object with a transaction_id")
+	}
+	if len(req.Encryption) > 0 && string(req.Encryption) != "null" {
+		return Response{}, protocolError(CodeInvalidEncryption, "response encryption is not offered")
+	}
+	c, err := s.cfg.Store.CredentialByTransaction(ctx, codeHash(req.TransactionID))
+	if errors.Is(err, ErrNotFound) || err == nil && c.ID != a.CredentialID {
+		return Response{}, protocolError(CodeInvalidTransaction, "no deferred request of this access token has that transaction_id")
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	switch c.State {
+	case StatePending:
+		return Response{}, &Error{Code: CodeIssuancePending, Status: http.StatusBadRequest, Description: "an officer has not decided yet; retry later"}
+	case StateRejected:
+		return Response{}, protocolError(CodeDenied, "an officer rejected the request")
+	case StateApproved:
+	default:
+		return Response{}, protocolError(CodeInvalidTransaction, "the credentials of this transaction have been collected")
+	}
+	var jwks []json.RawMessage
+	if err := json.Unmarshal(c.Pending, &jwks); err != nil || len(jwks) == 0 {
+		return Response{}, fmt.Errorf("vci: deferred request %s: holder keys: %v", c.ID, err)
+	}
+	hs := make([]holder, len(jwks))
+	for i, k := range jwks {
+		hs[i] = holder{JWK: k}
+	}
+	creds, err := s.issue(ctx, c, s.types[c.TypeID], hs, nil)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil
+}
+
+// Decide approves or rejects, for the agency clientID, the deferred
+// request of its issuance id.
+func (s *Service) Decide(ctx context.Context, clientID, id string, approve bool) (Credential, error) {
+	c, err := s.owned(ctx, clientID, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	to, outcome := StateApproved, audit.Allowed
+	if !approve {
+		to, outcome = StateRejected, audit.Denied
+	}
+	e := s.entry(ctx, ActionDecide, agency(clientID), c.CitizenID, s.types[c.TypeID], outcome)
+	if err := s.cfg.Store.SetState(ctx, id, []State{StatePending}, to, e); err != nil {
+		return Credential{}, err
+	}
+	c.State = to
+	return c, nil
+}
+
+// owned returns the agency's issuance id (ErrNotFound for another's).
+func (s *Service) owned(ctx context.Context, clientID, id string) (Credential, error) {
+	c, err := s.cfg.Store.Credential(ctx, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	if c.ClientID != clientID {
+		return Credential{}, fmt.Errorf("credential %s: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
+// Events a wallet notifies (§10.1).
+var Events = []string{"credential_accepted", "credential_failure", "credential_deleted"}
+
+// Notify records a wallet's notification (§10): idempotent, audited.
+func (s *Service) Notify(ctx context.Context, a Access, body []byte) error {
+	var req struct {
+		NotificationID string `json:"notification_id"`
+		Event          string `json:"event"`
+		Description    string `json:"event_description"`
+	}
+	if len(body) > MaxRequest || json.Unmarshal(body, &req) != nil || req.NotificationID == "" || !slices.Contains(Events, req.Event) {
+		return protocolError(CodeInvalidNotification, "the body must be a JSON object with notification_id and an event of "+fmt.Sprint(Events))
+	}
+	if req.NotificationID != a.CredentialID {
+		return protocolError(CodeInvalidNotificationID, "no credential response of this access token has that notification_id")
+	}
+	c, err := s.cfg.Store.Credential(ctx, a.CredentialID)
+	if err != nil {
+		return err
+	}
+	if c.Count == 0 {
+		return protocolError(CodeInvalidNotificationID, "no credential has been issued for that notification_id yet")
+	}
+	if c.Event == req.Event {
+		return nil
+	}
+	outcome := audit.Allowed
+	if req.Event != "credential_accepted" {
+		outcome = audit.Failed
+	}
+	e := s.entry(ctx, ActionNotify+"."+strings.TrimPrefix(req.Event, "credential_"), audit.Actor{Kind: audit.ActorCitizen, ID: s.pseudonym(c.CitizenID)},
+		c.CitizenID, s.types[c.TypeID], outcome)
+	return s.cfg.Store.Notify(ctx, c.ID, req.Event, e)
+}
+
+// SetStatus sets, for the agency clientID, the status of every credential
+// of its issuance id: valid (reinstated), suspended or invalid (revoked,
+// for good). The lists served after it returns show it.
+func (s *Service) SetStatus(ctx context.Context, clientID, id, status string) (Credential, error) {
+	v, ok := StatusValue(status)
+	if !ok {
+		return Credential{}, fmt.Errorf("%w: status %.40q is not valid, suspended or invalid", ErrInvalid, status)
+	}
+	c, err := s.owned(ctx, clientID, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	if c.Count == 0 {
+		return Credential{}, fmt.Errorf("%w: nothing has been issued yet", ErrState)
+	}
+	if c.Status == v {
+		return c, nil
+	}
+	if c.Status == statuslist.Invalid {
+		return Credential{}, fmt.Errorf("%w: a revoked credential stays revoked", ErrState)
+	}
+	e := s.entry(ctx, statusActions[v], agency(clientID), c.CitizenID, s.types[c.TypeID], audit.Allowed)
+	if err := s.cfg.Store.SetStatus(ctx, id, v, e); err != nil {
+		return Credential{}, err
+	}
+	c.Status = v
+	return c, nil
+}
+
+// Credentials lists the agency's issuances.
+func (s *Service) Credentials(ctx context.Context, clientID, cursor string, limit int) ([]Credential, string, error) {
+	return s.cfg.Store.Credentials(ctx, clientID, cursor, limit)
+}
+
+// Get returns the agency's issuance id.
+func (s *Service) Get(ctx context.Context, clientID, id string) (Credential, error) {
+	return s.owned(ctx, clientID, id)
+}
+
+// CitizenCredentials lists a citizen's issuances, newest first.
+func (s *Service) CitizenCredentials(ctx context.Context, citizenID string) ([]Credential, error) {
+	return s.cfg.Store.CitizenCredentials(ctx, citizenID, 200)
+}
+
+// SubjectOf is the sub clientID knows citizenID by.
+func (s *Service) SubjectOf(ctx context.Context, clientID, citizenID string) (string, error) {
+	return s.cfg.Citizens.Subject(ctx, clientID, citizenID)
+}
