@@ -291,7 +291,7 @@ func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
 		return err
 	}
 	c := issuer.Client{ID: MachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{scopes.Admin, scopes.Consent}, Created: time.Now()}
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance}, Created: time.Now()}
 	if _, err := s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator}); err != nil {
 		return err
 	}

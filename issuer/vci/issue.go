@@ -101,34 +101,9 @@ type holder struct {
 
 // Credential serves a credential request (§8) for the access a.
 func (s *Service) Credential(ctx context.Context, a Access, body []byte) (Response, error) {
-	var req CredentialRequest
-	if len(body) > MaxRequest {
-		return Response{}, protocolError(CodeInvalidCredentialRequest, "the request is too large")
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return Response{}, protocolError(CodeInvalidCredentialRequest, "the body is not a JSON object of the credential request")
-	}
-	switch {
-	case req.ConfigurationID != "" && req.Identifier != "":
-		return Response{}, protocolError(CodeInvalidCredentialRequest, "credential_configuration_id and credential_identifier exclude each other")
-	case a.ByIdentifier && req.Identifier == "":
-		return Response{}, protocolError(CodeInvalidCredentialRequest, "the token response gave credential identifiers: send credential_identifier")
-	case !a.ByIdentifier && req.Identifier != "":
-		return Response{}, protocolError(CodeUnknownIdentifier, "this access token was given no credential identifiers")
-	case a.ByIdentifier && req.Identifier != a.TypeID:
-		return Response{}, protocolError(CodeUnknownIdentifier, "credential_identifier is not one this access token allows")
-	case !a.ByIdentifier && req.ConfigurationID == "":
-		return Response{}, protocolError(CodeInvalidCredentialRequest, "credential_configuration_id is required")
-	case !a.ByIdentifier && req.ConfigurationID != a.TypeID:
-		if _, ok := s.types[req.ConfigurationID]; !ok {
-			return Response{}, protocolError(CodeUnknownConfiguration, "no credential configuration of that id")
-		}
-		return Response{}, &Error{Code: "insufficient_scope", Status: http.StatusForbidden,
-			Description: "the access token does not allow this credential configuration"}
-	case len(req.Encryption) > 0 && string(req.Encryption) != "null":
-		return Response{}, protocolError(CodeInvalidEncryption, "response encryption is not offered: the metadata lists no credential_response_encryption")
-	case len(req.Proof) > 0 && string(req.Proof) != "null":
-		return Response{}, protocolError(CodeInvalidCredentialRequest, `"proof" is not a parameter of OpenID4VCI 1.0: send "proofs"`)
+	req, perr := s.parseRequest(a, body)
+	if perr != nil {
+		return Response{}, perr
 	}
 	t := s.types[a.TypeID]
 	c, err := s.cfg.Store.Credential(ctx, a.CredentialID)
@@ -157,6 +132,41 @@ func (s *Service) Credential(ctx context.Context, a Access, body []byte) (Respon
 		return Response{}, err
 	}
 	return Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil
+}
+
+// parseRequest reads a credential request and checks it against what
+// the access token allows.
+func (s *Service) parseRequest(a Access, body []byte) (CredentialRequest, *Error) {
+	var req CredentialRequest
+	if len(body) > MaxRequest {
+		return req, protocolError(CodeInvalidCredentialRequest, "the request is too large")
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, protocolError(CodeInvalidCredentialRequest, "the body is not a JSON object of the credential request")
+	}
+	switch {
+	case req.ConfigurationID != "" && req.Identifier != "":
+		return req, protocolError(CodeInvalidCredentialRequest, "credential_configuration_id and credential_identifier exclude each other")
+	case a.ByIdentifier && req.Identifier == "":
+		return req, protocolError(CodeInvalidCredentialRequest, "the token response gave credential identifiers: send credential_identifier")
+	case !a.ByIdentifier && req.Identifier != "":
+		return req, protocolError(CodeUnknownIdentifier, "this access token was given no credential identifiers")
+	case a.ByIdentifier && req.Identifier != a.TypeID:
+		return req, protocolError(CodeUnknownIdentifier, "credential_identifier is not one this access token allows")
+	case !a.ByIdentifier && req.ConfigurationID == "":
+		return req, protocolError(CodeInvalidCredentialRequest, "credential_configuration_id is required")
+	case !a.ByIdentifier && req.ConfigurationID != a.TypeID:
+		if _, ok := s.types[req.ConfigurationID]; !ok {
+			return req, protocolError(CodeUnknownConfiguration, "no credential configuration of that id")
+		}
+		return req, &Error{Code: "insufficient_scope", Status: http.StatusForbidden,
+			Description: "the access token does not allow this credential configuration"}
+	case len(req.Encryption) > 0 && string(req.Encryption) != "null":
+		return req, protocolError(CodeInvalidEncryption, "response encryption is not offered: the metadata lists no credential_response_encryption")
+	case len(req.Proof) > 0 && string(req.Proof) != "null":
+		return req, protocolError(CodeInvalidCredentialRequest, `"proof" is not a parameter of OpenID4VCI 1.0: send "proofs"`)
+	}
+	return req, nil
 }
 
 // checkProofs verifies the jwt key proofs of a request (§8.2.1, Appendix

@@ -273,3 +273,64 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, at *issuer.Acce
 }
 
 var errRefused = errors.New("vci: refused")
+
+// MaxOfferURI bounds a credential offer URI (a QR code holds less).
+const MaxOfferURI = 16 << 10
+
+// ParseOfferURI reads a credential offer URI as a wallet scans it (§4.1):
+// exactly one of credential_offer (the offer by value, returned checked)
+// and credential_offer_uri (an http(s) URL to fetch the offer from,
+// returned as is).
+func ParseOfferURI(uri string) (string, *Offer, error) {
+	if len(uri) > MaxOfferURI {
+		return "", nil, errors.New("the offer URI is too long")
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", nil, errors.New("not a URI")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, errors.New("the query does not parse")
+	}
+	byValue, byRef := q["credential_offer"], q["credential_offer_uri"]
+	switch {
+	case len(byValue)+len(byRef) != 1:
+		return "", nil, errors.New("exactly one credential_offer or credential_offer_uri is required")
+	case len(byRef) == 1:
+		ref, err := url.Parse(byRef[0])
+		if err != nil || (ref.Scheme != "https" && ref.Scheme != "http") || ref.Host == "" {
+			return "", nil, errors.New("credential_offer_uri is not an http(s) URL")
+		}
+		return ref.String(), nil, nil
+	}
+	o, err := ParseOffer([]byte(byValue[0]))
+	if err != nil {
+		return "", nil, err
+	}
+	return "", &o, nil
+}
+
+// ParseOffer reads a credential offer (§4.1.1): an issuer URL and at least
+// one configuration ID, each once.
+func ParseOffer(b []byte) (Offer, error) {
+	var o Offer
+	if err := json.Unmarshal(b, &o); err != nil {
+		return Offer{}, errors.New("the credential offer is not a JSON object of its form")
+	}
+	iss, err := url.Parse(o.CredentialIssuer)
+	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" {
+		return Offer{}, errors.New("credential_issuer is not an http(s) URL without query or fragment")
+	}
+	if len(o.ConfigurationIDs) == 0 {
+		return Offer{}, errors.New("credential_configuration_ids is empty")
+	}
+	seen := map[string]bool{}
+	for _, id := range o.ConfigurationIDs {
+		if id == "" || seen[id] {
+			return Offer{}, errors.New("credential_configuration_ids holds an empty or repeated ID")
+		}
+		seen[id] = true
+	}
+	return o, nil
+}

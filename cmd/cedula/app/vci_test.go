@@ -2,8 +2,10 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,11 +18,13 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/internal/sdjwt"
 	"github.com/cedula/cedula/internal/statuslist"
+	"github.com/cedula/cedula/internal/testenv"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/vci"
@@ -379,7 +383,28 @@ func distinct[T comparable](vs []T) int {
 // changes read back from the list.
 func TestOpenID4VCIInterop(t *testing.T) {
 	node := needNode(t)
-	s, u := startServer(t, func(c *config.Config) { c.Demo = true })
+	t.Run("sqlite+local", func(t *testing.T) { interopVCI(t, node, nil) })
+	// The other database and key backend: PostgreSQL, and credentials
+	// and status lists signed in a real Vault's transit engine.
+	t.Run("postgres+vault", func(t *testing.T) {
+		dbURL := dbtest.PostgresURL(t)
+		addr := testenv.Require(t, testenv.VaultAddr, "Vault")
+		t.Setenv("VAULT_TOKEN", testenv.Require(t, testenv.VaultTok, "Vault"))
+		b := make([]byte, 4)
+		rand.Read(b)
+		interopVCI(t, node, func(c *config.Config) {
+			c.DB, c.Keys = dbURL, "vault://"+strings.TrimPrefix(addr, "http://")+"?prefix=cedula-vci-"+hex.EncodeToString(b)+"-"
+		})
+	})
+}
+
+func interopVCI(t *testing.T, node nodeRunner, mutate func(*config.Config)) {
+	s, u := startServer(t, func(c *config.Config) {
+		c.Demo = true
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	e := &env{t: t, s: s, url: u}
 	ctx := context.Background()
 	secret, digest := issuer.NewClientSecret()
@@ -401,4 +426,15 @@ func TestOpenID4VCIInterop(t *testing.T) {
 	if got, _ := json.Marshal(out["statuses"]); string(got) != `["valid","suspended","valid","invalid"]` {
 		t.Errorf("statuses: got %s", got)
 	}
+}
+
+// credentialKID is the kid of an SD-JWT VC's issuer-signed JWT.
+func credentialKID(t *testing.T, cred string) string {
+	t.Helper()
+	p, err := sdjwt.Parse(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := jose.Header([]byte(p.JWT))
+	return fmt.Sprint(h["kid"])
 }

@@ -1,0 +1,125 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/issuer/demo"
+	"github.com/cedula/cedula/issuer/vci"
+)
+
+// issueTo runs the pre-authorized flow for one offer with n holder keys
+// and returns the wallet and the credential endpoint's answer.
+func (e *env) issueTo(agencyToken, sub, typeID string, n int) (*wallet, int, map[string]any) {
+	e.t.Helper()
+	st, offer := e.offer(agencyToken, sub, typeID)
+	if st != http.StatusCreated {
+		e.t.Fatalf("offer %s: %d %v", typeID, st, offer)
+	}
+	_, code := e.offerCode(offer)
+	w, st, tok := e.redeem(code, offer["tx_code"].(string))
+	if st != http.StatusOK {
+		e.t.Fatalf("token: %d %v", st, tok)
+	}
+	_, nonce, _ := w.post("/vci/nonce", nil, map[string]any{})
+	_, proofs := e.proofs(n, nonce["c_nonce"].(string))
+	st, resp, _ := w.post("/vci/credential", nil, map[string]any{"credential_configuration_id": typeID, "proofs": map[string]any{"jwt": proofs}})
+	resp["credential_id"] = offer["credential_id"]
+	return w, st, resp
+}
+
+// TestIssuanceDeferred: a type that needs an officer answers 202 with a
+// transaction; the deferred endpoint says issuance_pending until the
+// agency approves, then gives the credentials once; a rejection is
+// credential_request_denied.
+func TestIssuanceDeferred(t *testing.T) {
+	e := newIssuerEnv(t)
+	sub := e.loggedInAt(demo.MachineID, e.citizen("Ana"))
+	tok := e.token(demo.MachineID, scopes.Issuance)
+	const typeID = "business-representation"
+
+	w, st, resp := e.issueTo(tok, sub, typeID, 2)
+	txn, _ := resp["transaction_id"].(string)
+	if st != http.StatusAccepted || txn == "" || resp["interval"] == nil || resp["credentials"] != nil {
+		t.Fatalf("deferred request: %d %v", st, resp)
+	}
+	credID := resp["credential_id"].(string)
+	if st, out, _ := w.post("/vci/deferred", nil, map[string]any{"transaction_id": txn}); st != http.StatusBadRequest || out["error"] != vci.CodeIssuancePending {
+		t.Errorf("before approval: %d %v", st, out)
+	}
+	if st, out, _ := w.post("/vci/deferred", nil, map[string]any{"transaction_id": "nope"}); st != http.StatusBadRequest || out["error"] != vci.CodeInvalidTransaction {
+		t.Errorf("unknown transaction: %d %v", st, out)
+	}
+	res, out := e.do(http.MethodPost, "/issuance/credentials/"+credID+"/approval", tok, `{"approve":true}`)
+	if res.StatusCode != http.StatusOK || out["state"] != "approved" {
+		t.Fatalf("approval: %d %v", res.StatusCode, out)
+	}
+	if res, _ := e.do(http.MethodPost, "/issuance/credentials/"+credID+"/approval", tok, `{"approve":false}`); res.StatusCode != http.StatusConflict {
+		t.Errorf("deciding twice: %d, want 409", res.StatusCode)
+	}
+	st, got, _ := w.post("/vci/deferred", nil, map[string]any{"transaction_id": txn})
+	if creds, _ := got["credentials"].([]any); st != http.StatusOK || len(creds) != 2 || got["notification_id"] != credID {
+		t.Fatalf("after approval: %d %v", st, got)
+	}
+	if st, out, _ := w.post("/vci/deferred", nil, map[string]any{"transaction_id": txn}); st != http.StatusBadRequest || out["error"] != vci.CodeInvalidTransaction {
+		t.Errorf("collecting twice: %d %v", st, out)
+	}
+	if res, out := e.do(http.MethodGet, "/issuance/credentials/"+credID, tok, ""); res.StatusCode != http.StatusOK || out["state"] != "issued" || out["count"] != 2.0 {
+		t.Errorf("the issuance after collection: %v", out)
+	}
+
+	w, _, resp = e.issueTo(tok, sub, typeID, 1)
+	if res, _ := e.do(http.MethodPost, "/issuance/credentials/"+resp["credential_id"].(string)+"/approval", tok, `{"approve":false}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("rejection: %d", res.StatusCode)
+	}
+	if st, out, _ := w.post("/vci/deferred", nil, map[string]any{"transaction_id": resp["transaction_id"]}); st != http.StatusBadRequest || out["error"] != vci.CodeDenied {
+		t.Errorf("after rejection: %d %v", st, out)
+	}
+}
+
+// TestIssuerKeyRotation: after the issuer key rotates, credentials signed
+// before still verify with the keys the issuer publishes, beside the new
+// ones; and the status list is signed with the new key.
+func TestIssuerKeyRotation(t *testing.T) {
+	e := newIssuerEnv(t)
+	sub := e.loggedInAt(demo.MachineID, e.citizen("Ana"))
+	tok := e.token(demo.MachineID, scopes.Issuance)
+	_, st, before := e.issueTo(tok, sub, "pid", 1)
+	if st != http.StatusOK {
+		t.Fatalf("before: %d %v", st, before)
+	}
+	if _, err := e.s.Keys.Rotate(context.Background(), vci.IssuerRing, keys.ES256); err != nil {
+		t.Fatal(err)
+	}
+	_, st, after := e.issueTo(tok, sub, "pid", 1)
+	if st != http.StatusOK {
+		t.Fatalf("after: %d %v", st, after)
+	}
+	_, meta, _ := e.get("/.well-known/jwt-vc-issuer", "")
+	var im struct {
+		JWKS json.RawMessage `json:"jwks"`
+	}
+	json.Unmarshal(meta, &im)
+	seen := map[string]bool{}
+	kids := map[string]bool{}
+	var list string
+	var idx []int
+	for _, r := range []map[string]any{before, after} {
+		cred := r["credentials"].([]any)[0].(map[string]any)["credential"].(string)
+		claims := verifyCredential(t, cred, im.JWKS, seen)
+		kids[credentialKID(t, cred)] = true
+		ref := claims["status"].(map[string]any)["status_list"].(map[string]any)
+		list = ref["uri"].(string)
+		idx = append(idx, int(ref["idx"].(float64)))
+	}
+	if len(kids) != 2 {
+		t.Errorf("both credentials were signed with the same key: %v", kids)
+	}
+	if readStatus(t, e, list, im.JWKS, idx[1:]) != "valid" {
+		t.Errorf("the status list does not verify after rotation")
+	}
+}
