@@ -19,6 +19,8 @@ type client struct {
 	loginURL string // base of the login page; the request ID is appended
 	idTTL    time.Duration
 	consent  Consent // nil: no purpose scopes
+	// credentials admits credential scopes (nil: none).
+	credentials Credentials
 }
 
 var _ op.Client = client{}
@@ -83,6 +85,9 @@ func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 func (c client) IsScopeAllowed(scope string) bool {
 	if id, ok := strings.CutPrefix(scope, PurposeScope); ok {
 		return c.consent != nil && c.consent.PurposeOf(context.Background(), c.c.ID, id)
+	}
+	if c.credentials != nil && credentialScopeAllowed(c.credentials, c.c.Scopes, scope) {
+		return true
 	}
 	return slices.Contains(c.c.Scopes, scope)
 }

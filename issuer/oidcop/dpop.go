@@ -114,13 +114,25 @@ func (s *server) dpopToken(w http.ResponseWriter, r *http.Request, next http.Han
 		writeOAuthError(w, http.StatusBadRequest, oerr)
 		return
 	}
+	rewriteToken(w, r.WithContext(withJKT(r.Context(), p.JKT)), next, func(m map[string]any) bool {
+		if m["token_type"] != oidc.BearerToken {
+			return false
+		}
+		m["token_type"] = "DPoP"
+		return true
+	})
+}
+
+// rewriteToken serves a token request with next and lets edit change a
+// successful response's members (reporting whether it did) before it
+// goes out.
+func rewriteToken(w http.ResponseWriter, r *http.Request, next http.Handler, edit func(map[string]any) bool) {
 	rec := &bufferedResponse{header: http.Header{}, Code: http.StatusOK}
-	next.ServeHTTP(rec, r.WithContext(withJKT(r.Context(), p.JKT)))
+	next.ServeHTTP(rec, r)
 	body := rec.Body.Bytes()
 	if rec.Code == http.StatusOK {
 		var m map[string]any
-		if json.Unmarshal(body, &m) == nil && m["token_type"] == oidc.BearerToken {
-			m["token_type"] = "DPoP"
+		if json.Unmarshal(body, &m) == nil && edit(m) {
 			body, _ = json.Marshal(m)
 		}
 	}
@@ -174,6 +186,10 @@ func (s *server) wrap(next http.Handler) http.Handler {
 				// with errors of its own.
 				writeOAuthError(w, http.StatusBadRequest, oidc.ErrUnsupportedGrantType().WithDescription("grant_type %q is not supported", g))
 				return
+			}
+			if s.credentials != nil {
+				inner := next
+				next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.addTokenDetails(w, r, inner) })
 			}
 			if len(r.Header.Values("DPoP")) > 0 {
 				s.dpopToken(w, r, next)

@@ -59,6 +59,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 				writeOAuthError(w, status, e)
 				return
 			}
+			if e := s.rewriteCredentialParams(r); e != nil {
+				writeOAuthError(w, http.StatusBadRequest, e)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 		return
@@ -68,6 +72,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 		var e *oidc.Error
 		if r, status, e = s.expandPAR(r); e != nil {
 			page(w, r, status, e)
+			return
+		}
+		if e := s.rewriteCredentialParams(r); e != nil {
+			page(w, r, http.StatusBadRequest, e.WithParent(ErrMalformed))
 			return
 		}
 	}

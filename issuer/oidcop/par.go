@@ -65,7 +65,12 @@ func (s *server) par(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q.Set("client_id", c.ID)
-	if oerr := s.checkPushed(c, q); oerr != nil {
+	credentials, oerr := s.credentialParams(q)
+	if oerr != nil {
+		writeOAuthError(w, http.StatusBadRequest, oerr)
+		return
+	}
+	if oerr := s.checkPushed(c, q, credentials); oerr != nil {
 		writeOAuthError(w, http.StatusBadRequest, oerr)
 		return
 	}
@@ -83,7 +88,8 @@ func (s *server) par(w http.ResponseWriter, r *http.Request) {
 
 // checkPushed validates a pushed request as far as it can be without the
 // browser: redirect URI (exact match), response type, PKCE, no nesting.
-func (s *server) checkPushed(c issuer.Client, q url.Values) *oidc.Error {
+// A request for credentials alone (OpenID4VCI) may do without openid.
+func (s *server) checkPushed(c issuer.Client, q url.Values, credentials bool) *oidc.Error {
 	switch {
 	case q.Get("request_uri") != "":
 		return oidc.ErrInvalidRequest().WithDescription("request_uri is not allowed in a pushed request (RFC 9126 §2.1)")
@@ -99,7 +105,7 @@ func (s *server) checkPushed(c issuer.Client, q url.Values) *oidc.Error {
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)")
 	case q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256":
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
-	case !slices.Contains(strings.Fields(q.Get("scope")), oidc.ScopeOpenID):
+	case !credentials && !slices.Contains(strings.Fields(q.Get("scope")), oidc.ScopeOpenID):
 		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
 	}
 	return nil

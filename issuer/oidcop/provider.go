@@ -58,6 +58,9 @@ type Config struct {
 	// (OpenID4VCI §12.3: pre-authorized_grant_anonymous_access_supported,
 	// authorization_details_types_supported).
 	Metadata map[string]any
+	// Credentials, when set, lets wallets ask for credentials at the
+	// authorization endpoint (OpenID4VCI §5).
+	Credentials Credentials
 }
 
 // Metrics counts what the provider does.
@@ -157,6 +160,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		requirePAR:   cfg.RequirePAR,
 		grants:       cfg.Grants,
 		metadata:     cfg.Metadata,
+		credentials:  cfg.Credentials,
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
 	return &Provider{st: st, srv: srv, op: provider, handler: handler, cfg: cfg}, nil
@@ -191,6 +195,9 @@ type RequestInfo struct {
 	// HintCitizenID is the citizen the request's id_token_hint named; ""
 	// without a hint, and "?" for a hint naming nobody known.
 	HintCitizenID string
+	// Credentials are the credential configurations the request asks to
+	// issue into the client's wallet (OpenID4VCI), each once.
+	Credentials []string
 }
 
 // Info describes the pending request id.
@@ -222,6 +229,7 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 			info.ForceLogin = true // OIDC Core §3.1.2.1: max_age=0 is prompt=login
 		}
 	}
+	info.Credentials = p.credentialsOf(r.Scopes)
 	if slices.Contains(r.Scopes, oidc.ScopeProfile) {
 		info.Claims = append(info.Claims, "name", "given_name", "family_name", "birthdate", "locale")
 	}
@@ -301,6 +309,10 @@ func (p *Provider) NeedsConsent(ctx context.Context, id, citizenID string) (bool
 	if err != nil {
 		return false, err
 	}
+	if len(p.credentialsOf(r.Scopes)) > 0 {
+		// Every issuance into a wallet is the citizen's own decision.
+		return true, nil
+	}
 	sector := subjectSector(c)
 	if _, err := p.st.store.SubjectCitizen(ctx, sector, subject(p.st.secret, sector, citizenID)); errors.Is(err, issuer.ErrNotFound) {
 		return true, nil
@@ -360,4 +372,18 @@ func (p *Provider) AccessToken(ctx context.Context, token string) (issuer.Access
 		return issuer.AccessToken{}, fmt.Errorf("oidcop: access token: %w", issuer.ErrRevoked)
 	}
 	return at, nil
+}
+
+// credentialsOf lists the credential configurations scopes ask for.
+func (p *Provider) credentialsOf(scopes []string) []string {
+	if p.cfg.Credentials == nil {
+		return nil
+	}
+	var out []string
+	for _, sc := range scopes {
+		if id, ok := p.cfg.Credentials.IsCredentialScope(sc); ok && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -20,13 +20,14 @@ import (
 // server is zitadel's LegacyServer with Cedula's stricter rules on top.
 type server struct {
 	*op.LegacyServer
-	st         *storage
-	issuer     string
-	tokenURL   string
-	replay     *replayCache
-	requirePAR bool // every client must use PAR (RFC 9126 §5)
-	grants     map[string]Grant
-	metadata   map[string]any
+	st          *storage
+	issuer      string
+	tokenURL    string
+	replay      *replayCache
+	requirePAR  bool // every client must use PAR (RFC 9126 §5)
+	grants      map[string]Grant
+	metadata    map[string]any
+	credentials Credentials
 }
 
 // VerifyClient authenticates the client at the token, introspection and

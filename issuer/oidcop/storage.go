@@ -378,7 +378,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 }
 
 func (s *storage) client(c issuer.Client) client {
-	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent}
+	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent, credentials: s.cfg.Credentials}
 }
 
 // AuthorizeClientIDSecret checks client_secret_basic (clientBySecret).

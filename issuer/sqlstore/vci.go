@@ -191,8 +191,8 @@ func (s *Store) Issue(ctx context.Context, is vci.Issue) error {
 			return fmt.Errorf("issue: places: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET state = $2, count = count + $3, issued = $4, expires = $5
-			WHERE id = $1 AND state IN ($6, $7, $2)`, is.CredentialID, string(vci.StateIssued), len(is.Places), us(norm(is.Now)),
-			us(norm(is.Expires)), string(vci.StateRedeemed), string(vci.StateApproved))
+			WHERE id = $1 AND state IN ($6, $7, $8, $2)`, is.CredentialID, string(vci.StateIssued), len(is.Places), us(norm(is.Now)),
+			us(norm(is.Expires)), string(vci.StateRedeemed), string(vci.StateApproved), string(vci.StateOffered))
 		if err != nil {
 			return fmt.Errorf("issue: %w", err)
 		}
@@ -208,8 +208,8 @@ func (s *Store) Defer(ctx context.Context, id string, keys []byte, txnHash []byt
 		if err := s.spendNonces(ctx, tx, nonces, nonceExpiry); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET state = $2, pending = $3, txn_hash = $4 WHERE id = $1 AND state = $5`,
-			id, string(vci.StatePending), keys, txnHash, string(vci.StateRedeemed))
+		res, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET state = $2, pending = $3, txn_hash = $4 WHERE id = $1 AND state IN ($5, $6)`,
+			id, string(vci.StatePending), keys, txnHash, string(vci.StateRedeemed), string(vci.StateOffered))
 		if err != nil {
 			return fmt.Errorf("defer: %w", err)
 		}

@@ -60,6 +60,65 @@ type Response struct {
 	NotificationID string
 	TransactionID  string
 	Interval       int
+	// EncryptTo, when set, is the wallet's key the response must be
+	// encrypted to (§10), with Enc.
+	EncryptTo json.RawMessage `json:"-"`
+	Enc       string          `json:"-"`
+}
+
+// ResponseEncryption is a request's credential_response_encryption.
+type ResponseEncryption struct {
+	JWK json.RawMessage `json:"jwk"`
+	Enc string          `json:"enc"`
+	Zip string          `json:"zip"`
+}
+
+// encryption checks a request's credential_response_encryption (§8.2):
+// allowed only inside an encrypted request (§8.2: a response's
+// encryption parameters must not travel in clear, where they could be
+// substituted), to a P-256 key with an enc of jose.EncAlgs, without
+// compression.
+func (s *Service) encryption(raw json.RawMessage, encrypted bool) (*ResponseEncryption, *Error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if s.cfg.Encryption == nil {
+		return nil, protocolError(CodeInvalidEncryption, "response encryption is not offered")
+	}
+	if !encrypted {
+		return nil, protocolError(CodeInvalidEncryption, "ask for an encrypted response only in an encrypted request (credential_request_encryption)")
+	}
+	var re ResponseEncryption
+	if err := json.Unmarshal(raw, &re); err != nil || len(re.JWK) == 0 || re.Enc == "" {
+		return nil, protocolError(CodeInvalidEncryption, "credential_response_encryption needs jwk and enc")
+	}
+	if re.Zip != "" {
+		return nil, protocolError(CodeInvalidEncryption, "compression (zip) is not supported")
+	}
+	if _, err := jose.EncryptTo(re.JWK, re.Enc, nil); err != nil {
+		return nil, protocolError(CodeInvalidEncryption, strings.TrimPrefix(err.Error(), "jose: invalid encrypted message: "))
+	}
+	return &re, nil
+}
+
+// OpenRequest reads the body of a credential or deferred credential
+// request: JSON, or a JWE encrypted to the issuer (application/jwt, §10)
+// whose plaintext is the JSON. encrypted says which.
+func (s *Service) OpenRequest(contentType string, body []byte) (plain []byte, encrypted bool, err error) {
+	if strings.HasPrefix(contentType, "application/jwt") {
+		if s.cfg.Encryption == nil {
+			return nil, false, protocolError(CodeInvalidEncryption, "encrypted requests are not offered")
+		}
+		plain, err := s.cfg.Encryption.Decrypt(body)
+		if err != nil {
+			return nil, false, protocolError(CodeInvalidEncryption, strings.TrimPrefix(err.Error(), "jose: invalid encrypted message: "))
+		}
+		return plain, true, nil
+	}
+	if !strings.HasPrefix(contentType, "application/json") {
+		return nil, false, protocolError(CodeInvalidCredentialRequest, "the body must be application/json, or application/jwt when encrypted")
+	}
+	return body, false, nil
 }
 
 // MarshalJSON writes the response's members.
@@ -100,8 +159,12 @@ type holder struct {
 }
 
 // Credential serves a credential request (§8) for the access a.
-func (s *Service) Credential(ctx context.Context, a Access, body []byte) (Response, error) {
+func (s *Service) Credential(ctx context.Context, a Access, body []byte, encrypted bool) (Response, error) {
 	req, perr := s.parseRequest(a, body)
+	if perr != nil {
+		return Response{}, perr
+	}
+	enc, perr := s.encryption(req.Encryption, encrypted)
 	if perr != nil {
 		return Response{}, perr
 	}
@@ -122,7 +185,7 @@ func (s *Service) Credential(ctx context.Context, a Access, body []byte) (Respon
 		return Response{}, perr
 	}
 	if t.Approval {
-		return s.deferRequest(ctx, c, t, holders, spent, nonceExp)
+		return encrypt(s.deferRequest(ctx, c, t, holders, spent, nonceExp))(enc)
 	}
 	creds, err := s.issue(ctx, c, t, holders, func(is *Issue) { is.Nonces, is.NonceExpiry = spent, nonceExp })
 	if errors.Is(err, ErrNonceUsed) {
@@ -131,7 +194,17 @@ func (s *Service) Credential(ctx context.Context, a Access, body []byte) (Respon
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil
+	return encrypt(Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil)(enc)
+}
+
+// encrypt marks a response for encryption to re, when there is one.
+func encrypt(r Response, err error) func(*ResponseEncryption) (Response, error) {
+	return func(re *ResponseEncryption) (Response, error) {
+		if err == nil && re != nil {
+			r.EncryptTo, r.Enc = re.JWK, re.Enc
+		}
+		return r, err
+	}
 }
 
 // parseRequest reads a credential request and checks it against what
@@ -161,8 +234,6 @@ func (s *Service) parseRequest(a Access, body []byte) (CredentialRequest, *Error
 		}
 		return req, &Error{Code: "insufficient_scope", Status: http.StatusForbidden,
 			Description: "the access token does not allow this credential configuration"}
-	case len(req.Encryption) > 0 && string(req.Encryption) != "null":
-		return req, protocolError(CodeInvalidEncryption, "response encryption is not offered: the metadata lists no credential_response_encryption")
 	case len(req.Proof) > 0 && string(req.Proof) != "null":
 		return req, protocolError(CodeInvalidCredentialRequest, `"proof" is not a parameter of OpenID4VCI 1.0: send "proofs"`)
 	}
@@ -336,7 +407,7 @@ func (s *Service) claims(ctx context.Context, c Credential, t credential.Type) (
 // deferRequest records a request of a type that needs an officer's
 // approval and answers its transaction (§8.3: 202).
 func (s *Service) deferRequest(ctx context.Context, c Credential, t credential.Type, holders []holder, spent [][]byte, nonceExp time.Time) (Response, error) {
-	if c.State != StateRedeemed {
+	if c.State != StateRedeemed && c.State != StateOffered {
 		return Response{}, protocolError(CodeInvalidCredentialRequest, "this issuance has been requested already")
 	}
 	jwks := make([]json.RawMessage, len(holders))

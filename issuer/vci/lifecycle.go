@@ -16,7 +16,7 @@ import (
 // Deferred serves a deferred credential request (§9): the credentials once
 // an officer approved the request, issuance_pending before, and
 // credential_request_denied after a rejection.
-func (s *Service) Deferred(ctx context.Context, a Access, body []byte) (Response, error) {
+func (s *Service) Deferred(ctx context.Context, a Access, body []byte, encrypted bool) (Response, error) {
 	var req struct {
 		TransactionID string          `json:"transaction_id"`
 		Encryption    json.RawMessage `json:"credential_response_encryption"`
@@ -24,8 +24,9 @@ func (s *Service) Deferred(ctx context.Context, a Access, body []byte) (Response
 	if len(body) > MaxRequest || json.Unmarshal(body, &req) != nil || req.TransactionID == "" || len(req.TransactionID) > 128 {
 		return Response{}, protocolError(CodeInvalidCredentialRequest, "the body must be a JSON object with a transaction_id")
 	}
-	if len(req.Encryption) > 0 && string(req.Encryption) != "null" {
-		return Response{}, protocolError(CodeInvalidEncryption, "response encryption is not offered")
+	enc, perr := s.encryption(req.Encryption, encrypted)
+	if perr != nil {
+		return Response{}, perr
 	}
 	c, err := s.cfg.Store.CredentialByTransaction(ctx, codeHash(req.TransactionID))
 	if errors.Is(err, ErrNotFound) || err == nil && c.ID != a.CredentialID {
@@ -55,7 +56,7 @@ func (s *Service) Deferred(ctx context.Context, a Access, body []byte) (Response
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil
+	return encrypt(Response{Status: http.StatusOK, Credentials: creds, NotificationID: c.ID}, nil)(enc)
 }
 
 // Decide approves or rejects, for the agency clientID, the deferred

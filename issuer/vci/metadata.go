@@ -79,6 +79,12 @@ func (s *Service) Metadata(ep Endpoints) map[string]any {
 			{"name": "Cedula — the government's credential issuer", "locale": "en"},
 		},
 	}
+	if k := s.cfg.Encryption; k != nil {
+		m["credential_request_encryption"] = map[string]any{"jwks": map[string]any{"keys": []json.RawMessage{k.PublicJWK()}},
+			"enc_values_supported": jose.EncAlgs, "encryption_required": false}
+		m["credential_response_encryption"] = map[string]any{"alg_values_supported": []string{"ECDH-ES"},
+			"enc_values_supported": jose.EncAlgs, "encryption_required": false}
+	}
 	return m
 }
 

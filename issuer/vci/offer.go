@@ -110,6 +110,11 @@ type Offer struct {
 	CredentialIssuer string   `json:"credential_issuer"`
 	ConfigurationIDs []string `json:"credential_configuration_ids"`
 	Grants           struct {
+		// AuthorizationCode lets the wallet take the offer through the
+		// citizen's login instead (§4.1.1): its issuer_state names the offer.
+		AuthorizationCode *struct {
+			IssuerState string `json:"issuer_state"`
+		} `json:"authorization_code,omitempty"`
 		PreAuthorized struct {
 			Code   string `json:"pre-authorized_code"`
 			TxCode TxCode `json:"tx_code"`
@@ -137,6 +142,9 @@ func (s *Service) Offer(ctx context.Context, offerID string) (Offer, Credential,
 	o.CredentialIssuer = s.cfg.Issuer
 	o.ConfigurationIDs = []string{c.TypeID}
 	o.Grants.PreAuthorized.Code = s.preAuthorizedCode(c.OfferID)
+	o.Grants.AuthorizationCode = &struct {
+		IssuerState string `json:"issuer_state"`
+	}{IssuerState: c.OfferID}
 	o.Grants.PreAuthorized.TxCode = TxCode{InputMode: "numeric", Length: c.TxCodeLength,
 		Description: "Código de 6 cifras que le envió la agencia / The 6-digit code the agency sent you"}
 	return o, c, nil

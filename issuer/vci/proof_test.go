@@ -179,7 +179,6 @@ func TestParseRequestRefuses(t *testing.T) {
 		{pid, `{"credential_configuration_id":"pid","credential_identifier":"pid"}`, CodeInvalidCredentialRequest},
 		{byID, `{"credential_configuration_id":"pid"}`, CodeInvalidCredentialRequest},
 		{byID, `{"credential_identifier":"residence"}`, CodeUnknownIdentifier},
-		{pid, `{"credential_configuration_id":"pid","credential_response_encryption":{"jwk":{},"enc":"A128GCM"}}`, CodeInvalidEncryption},
 		{pid, `{"credential_configuration_id":"pid","proof":{"proof_type":"jwt","jwt":"x"}}`, CodeInvalidCredentialRequest},
 	} {
 		if _, perr := s.parseRequest(tc.a, []byte(tc.body)); perr == nil || perr.Code != tc.code {
@@ -265,5 +264,48 @@ func TestAuthorizationDetails(t *testing.T) {
 		if _, err := s.ParseAuthorizationDetails(bad); err == nil {
 			t.Errorf("%.60s accepted", bad)
 		}
+	}
+}
+
+// TestEncryptionParameters: a response is encrypted only when asked inside
+// an encrypted request, to a usable key.
+func TestEncryptionParameters(t *testing.T) {
+	s := proofService(t)
+	wallet, _ := jose.NewEncryptionKey()
+	good, _ := json.Marshal(map[string]any{"jwk": json.RawMessage(wallet.PublicJWK()), "enc": "A128GCM"})
+	if re, perr := s.encryption(good, true); perr == nil {
+		t.Fatalf("no encryption key configured, yet accepted: %v", re)
+	}
+	s.cfg.Encryption, _ = jose.DeriveDecryptionKey(make([]byte, 32), "test")
+	if re, perr := s.encryption(good, true); perr != nil || re.Enc != "A128GCM" {
+		t.Errorf("good parameters: %v", perr)
+	}
+	if re, perr := s.encryption(nil, false); re != nil || perr != nil {
+		t.Errorf("none asked: %v %v", re, perr)
+	}
+	for name, tc := range map[string]struct {
+		raw       string
+		encrypted bool
+	}{
+		"in clear":     {string(good), false},
+		"no jwk":       {`{"enc":"A128GCM"}`, true},
+		"bad enc":      {`{"jwk":` + string(wallet.PublicJWK()) + `,"enc":"A128CBC-HS256"}`, true},
+		"zip":          {`{"jwk":` + string(wallet.PublicJWK()) + `,"enc":"A128GCM","zip":"DEF"}`, true},
+		"not a key":    {`{"jwk":{"kty":"oct","k":"AAAA"},"enc":"A128GCM"}`, true},
+		"not a object": {`[]`, true},
+	} {
+		if _, perr := s.encryption(json.RawMessage(tc.raw), tc.encrypted); perr == nil || perr.Code != CodeInvalidEncryption {
+			t.Errorf("%s: %v", name, perr)
+		}
+	}
+	body, _ := jose.EncryptTo(s.cfg.Encryption.PublicJWK(), "A256GCM", []byte(`{"x":1}`))
+	if plain, enc, err := s.OpenRequest("application/jwt", []byte(body)); err != nil || !enc || string(plain) != `{"x":1}` {
+		t.Errorf("an encrypted request: %q %v %v", plain, enc, err)
+	}
+	if _, _, err := s.OpenRequest("application/jwt", []byte("x.y.z.w.v")); err == nil {
+		t.Errorf("a broken JWE opened")
+	}
+	if _, _, err := s.OpenRequest("text/plain", []byte("{}")); err == nil {
+		t.Errorf("text/plain accepted")
 	}
 }

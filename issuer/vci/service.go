@@ -14,6 +14,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/credential"
@@ -70,6 +71,9 @@ type Config struct {
 	ListSize int
 	// BatchSize is the most credentials one request may ask (default 10).
 	BatchSize int
+	// Encryption, when set, is the key wallets encrypt credential
+	// requests to, and makes encrypted responses available (§10).
+	Encryption *jose.DecryptionKey
 	// ListTTL is the ttl of status list tokens, how long a verifier may
 	// cache one (default 5m).
 	ListTTL time.Duration

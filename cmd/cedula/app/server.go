@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		RequirePAR:    cfg.RequirePAR,
 		ErrorPage:     s.authorizeErrorPage,
 		Grants:        map[string]oidcop.Grant{vci.GrantPreAuthorized: s.Issuer},
+		Credentials:   s.Issuer,
 		Metadata: map[string]any{"pre-authorized_grant_anonymous_access_supported": true,
 			"authorization_details_types_supported": []string{vci.DetailsType}},
 	}, s.Store, km, log, oidcop.NewMetrics(reg))

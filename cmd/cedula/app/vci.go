@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/credential"
 	"github.com/cedula/cedula/issuer/vci"
@@ -51,8 +52,13 @@ func (s *Server) openIssuer(secret []byte) error {
 		return err
 	}
 	base := s.Config.PublicURL
+	enc, err := jose.DeriveDecryptionKey(secret, "credential-requests")
+	if err != nil {
+		return err
+	}
 	s.Issuer, err = vci.New(vci.Config{
-		Issuer: base, Types: types, Store: s.Store, Keys: s.Keys, Ledger: s.Consent, Audit: s.Audit,
+		Encryption: enc,
+		Issuer:     base, Types: types, Store: s.Store, Keys: s.Keys, Ledger: s.Consent, Audit: s.Audit,
 		Pseudonyms: s.Pseudonyms, Citizens: vciCitizens{s}, Secret: secret,
 		StatusListURI: func(list string) string { return base + vciapi.StatusPath + list },
 		OfferURL:      func(id string) string { return base + vciapi.OfferPath + id },

@@ -84,6 +84,25 @@ func (w *wallet) post(path string, form url.Values, body any) (int, map[string]a
 	return res.StatusCode, out, res.Header
 }
 
+// raw posts body of content type ct with the wallet's token and DPoP
+// proof, and returns the answer as it came.
+func (w *wallet) raw(path, ct string, body []byte) (int, http.Header, []byte) {
+	w.e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.e.url+path, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", ct)
+	h := sha256.Sum256([]byte(w.token))
+	proof, _ := w.dpop.SignDPoP(http.MethodPost, w.e.url+path, base64.RawURLEncoding.EncodeToString(h[:]), time.Now())
+	req.Header.Set("Authorization", "DPoP "+w.token)
+	req.Header.Set("DPoP", proof)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
 // offer has the agency offer the citizen known as sub a credential.
 func (e *env) offer(agencyToken, sub, typeID string) (int, map[string]any) {
 	e.t.Helper()

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer/demo"
@@ -121,5 +124,66 @@ func TestIssuerKeyRotation(t *testing.T) {
 	}
 	if readStatus(t, e, list, im.JWKS, idx[1:]) != "valid" {
 		t.Errorf("the status list does not verify after rotation")
+	}
+}
+
+// TestIssuanceEncrypted: a wallet encrypts its request to the key the
+// metadata publishes and asks for an encrypted response (OpenID4VCI §10);
+// the credentials come back as a JWE only it opens. Asked in clear, an
+// encrypted response is refused.
+func TestIssuanceEncrypted(t *testing.T) {
+	e := newIssuerEnv(t)
+	sub := e.loggedInAt(demo.MachineID, e.citizen("Ana"))
+	tok := e.token(demo.MachineID, scopes.Issuance)
+	_, meta, _ := e.get("/.well-known/openid-credential-issuer", "")
+	var m struct {
+		RequestEnc struct {
+			JWKS struct {
+				Keys []json.RawMessage `json:"keys"`
+			} `json:"jwks"`
+			Enc []string `json:"enc_values_supported"`
+		} `json:"credential_request_encryption"`
+		ResponseEnc struct {
+			Alg []string `json:"alg_values_supported"`
+		} `json:"credential_response_encryption"`
+	}
+	if err := json.Unmarshal(meta, &m); err != nil || len(m.RequestEnc.JWKS.Keys) != 1 || !slices.Contains(m.ResponseEnc.Alg, "ECDH-ES") {
+		t.Fatalf("metadata: %s %v", meta, err)
+	}
+	_, offer := e.offer(tok, sub, "pid")
+	_, code := e.offerCode(offer)
+	w, _, _ := e.redeem(code, offer["tx_code"].(string))
+	walletKey, _ := jose.NewEncryptionKey()
+	request := func(encrypted bool) (int, http.Header, []byte) {
+		_, nonce, _ := w.post("/vci/nonce", nil, map[string]any{})
+		_, proofs := e.proofs(1, nonce["c_nonce"].(string))
+		body, _ := json.Marshal(map[string]any{"credential_configuration_id": "pid", "proofs": map[string]any{"jwt": proofs},
+			"credential_response_encryption": map[string]any{"jwk": json.RawMessage(walletKey.PublicJWK()), "enc": "A256GCM"}})
+		ct := "application/json"
+		if encrypted {
+			jwe, err := jose.EncryptTo(m.RequestEnc.JWKS.Keys[0], "A128GCM", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, ct = []byte(jwe), "application/jwt"
+		}
+		return w.raw("/vci/credential", ct, body)
+	}
+	st, hdr, body := request(false)
+	if st != http.StatusBadRequest || !strings.Contains(string(body), vci.CodeInvalidEncryption) {
+		t.Errorf("an encrypted response asked in clear: %d %s", st, body)
+	}
+	st, hdr, body = request(true)
+	if st != http.StatusOK || hdr.Get("Content-Type") != "application/jwt" {
+		t.Fatalf("encrypted request: %d %v %s", st, hdr, body)
+	}
+	plain, err := walletKey.Decrypt(body)
+	if err != nil {
+		t.Fatalf("the wallet cannot open the response: %v", err)
+	}
+	var resp map[string]any
+	json.Unmarshal(plain, &resp)
+	if creds, _ := resp["credentials"].([]any); len(creds) != 1 {
+		t.Errorf("decrypted response: %s", plain)
 	}
 }

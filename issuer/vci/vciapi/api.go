@@ -7,6 +7,7 @@ package vciapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -146,7 +148,10 @@ func (a *API) access(c httpapi.Context) (vci.Access, error) {
 		}
 		return vci.Access{}, &httpapi.OAuthError{Status: rerr.Status, Code: code, Description: rerr.Description, Challenge: rerr.Challenge}
 	}
-	acc, ok := vci.AccessOf(at)
+	acc, ok, err := a.cfg.Service.Access(c.Request().Context(), at)
+	if err != nil {
+		return vci.Access{}, protocol(err)
+	}
 	if !ok {
 		return vci.Access{}, &httpapi.OAuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Description: "the access token was not issued for credential issuance", Challenge: `Bearer error="invalid_token"`}
@@ -154,19 +159,17 @@ func (a *API) access(c httpapi.Context) (vci.Access, error) {
 	return acc, nil
 }
 
-// body reads a JSON request body of the wallet's endpoints.
+// body reads a request body of the wallet's endpoints.
 func body(c httpapi.Context) ([]byte, error) {
-	r := c.Request()
-	ct := r.Header.Get("Content-Type")
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") {
-		return nil, &httpapi.OAuthError{Status: http.StatusBadRequest, Code: vci.CodeInvalidCredentialRequest,
-			Description: "the body must be application/json"}
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, vci.MaxRequest+1))
+	b, err := io.ReadAll(io.LimitReader(c.Request().Body, vci.MaxRequest+1))
 	if err != nil {
 		return nil, &httpapi.OAuthError{Status: http.StatusBadRequest, Code: vci.CodeInvalidCredentialRequest, Description: "the body could not be read"}
 	}
 	return b, nil
+}
+
+func contentType(c httpapi.Context) string {
+	return strings.ToLower(strings.TrimSpace(c.Request().Header.Get("Content-Type")))
 }
 
 func noStore(c httpapi.Context) {
@@ -222,7 +225,7 @@ func (a *API) deferred(c httpapi.Context) error { return a.issue(c, a.cfg.Servic
 // issue serves a request of the credential or deferred endpoint: the
 // wallet's token, its JSON body, and the answer with credentials (200) or
 // a transaction (202).
-func (a *API) issue(c httpapi.Context, serve func(context.Context, vci.Access, []byte) (vci.Response, error)) error {
+func (a *API) issue(c httpapi.Context, serve func(context.Context, vci.Access, []byte, bool) (vci.Response, error)) error {
 	acc, err := a.access(c)
 	if err != nil {
 		return err
@@ -231,12 +234,27 @@ func (a *API) issue(c httpapi.Context, serve func(context.Context, vci.Access, [
 	if err != nil {
 		return err
 	}
-	resp, err := serve(c.Request().Context(), acc, b)
+	plain, encrypted, err := a.cfg.Service.OpenRequest(contentType(c), b)
+	if err != nil {
+		return protocol(err)
+	}
+	resp, err := serve(c.Request().Context(), acc, plain, encrypted)
 	if err != nil {
 		return protocol(err)
 	}
 	noStore(c)
-	return c.JSON(resp.Status, resp)
+	if resp.EncryptTo == nil {
+		return c.JSON(resp.Status, resp)
+	}
+	js, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	jwe, err := jose.EncryptTo(resp.EncryptTo, resp.Enc, js)
+	if err != nil {
+		return err
+	}
+	return c.Blob(resp.Status, "application/jwt", []byte(jwe))
 }
 
 func (a *API) notification(c httpapi.Context) error {
@@ -245,7 +263,7 @@ func (a *API) notification(c httpapi.Context) error {
 		return err
 	}
 	b, err := body(c)
-	if err != nil {
+	if err != nil || !strings.HasPrefix(contentType(c), "application/json") {
 		return protocol(&vci.Error{Code: vci.CodeInvalidNotification, Description: "the body must be application/json", Status: http.StatusBadRequest})
 	}
 	if err := a.cfg.Service.Notify(c.Request().Context(), acc, b); err != nil {
