@@ -58,6 +58,10 @@ type Config struct {
 	// CredentialTypes is the path of the credential types the issuer
 	// issues (YAML, issuer/credential.Load); demo mode adds the demo's.
 	CredentialTypes string `yaml:"credential_types"`
+	// CredentialCertificate is a PEM file with the credential issuer's
+	// X.509 certificate chain (leaf first); credentials signed with the
+	// key its leaf certifies carry it as x5c.
+	CredentialCertificate string `yaml:"credential_certificate"`
 	// StatusListSize is the number of places in each status list, a
 	// power of four (0: 65536).
 	StatusListSize int `yaml:"status_list_size"`
@@ -188,6 +192,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_CREDENTIAL_TYPES"); v != "" {
 		c.CredentialTypes = v
+	}
+	if v := getenv("CEDULA_CREDENTIAL_CERTIFICATE"); v != "" {
+		c.CredentialCertificate = v
 	}
 	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
 		if v := getenv(name); v != "" {

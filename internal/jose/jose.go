@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"encoding/base64"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/lestrrat-go/jwx/v2/cert"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -24,6 +26,13 @@ var ErrInvalid = errors.New("jose: invalid signature or token")
 func Sign(ctx context.Context, key keys.Key, payload []byte, headers map[string]any) (string, error) {
 	hdr := jws.NewHeaders()
 	for k, v := range headers {
+		if chain, ok := v.(CertChain); ok {
+			c := &cert.Chain{}
+			for _, der := range chain {
+				_ = c.AddString(base64.StdEncoding.EncodeToString(der))
+			}
+			v = c
+		}
 		if err := hdr.Set(k, v); err != nil {
 			return "", fmt.Errorf("jose: header %q: %w", k, err)
 		}
@@ -37,6 +46,10 @@ func Sign(ctx context.Context, key keys.Key, payload []byte, headers map[string]
 	}
 	return string(out), nil
 }
+
+// CertChain is an X.509 certificate chain, leaf first, each certificate
+// DER-encoded: as the "x5c" header value of Sign (RFC 7515 §4.1.6).
+type CertChain [][]byte
 
 // SignJSON marshals claims as JSON and signs them with Sign.
 func SignJSON(ctx context.Context, key keys.Key, claims any, headers map[string]any) (string, error) {

@@ -31,6 +31,9 @@ type Request struct {
 	// Status is the credential's place in a status list, if it has one.
 	Status *statuslist.Reference
 	Now    time.Time
+	// X5C, when set, is the issuer's certificate chain for key, sent in
+	// the x5c header (SD-JWT VC §3.5: its leaf names the issuer).
+	X5C jose.CertChain
 }
 
 // reserved are the claims the issuer sets, never taken from the source,
@@ -77,7 +80,11 @@ func Issue(ctx context.Context, key keys.Key, r Request) (string, []sdjwt.Disclo
 	if r.Status != nil {
 		payload["status"] = statuslist.StatusClaim{StatusList: *r.Status}
 	}
-	jwt, err := jose.SignJSON(ctx, key, payload, map[string]any{"typ": MediaType})
+	hdr := map[string]any{"typ": MediaType}
+	if len(r.X5C) > 0 {
+		hdr["x5c"] = r.X5C
+	}
+	jwt, err := jose.SignJSON(ctx, key, payload, hdr)
 	if err != nil {
 		return "", nil, fmt.Errorf("credential: sign: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -38,6 +39,12 @@ func (s *server) extraGrant(w http.ResponseWriter, r *http.Request, g Grant) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("the token endpoint takes POST"))
 		return
 	}
+	ip, now := remoteIP(r), time.Now()
+	if blocked, retry := s.grantFailures.blocked(ip, now); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		writeOAuthError(w, http.StatusTooManyRequests, oidc.ErrInvalidGrant().WithDescription("too many failed attempts from this address; retry later"))
+		return
+	}
 	at := issuer.AccessToken{ID: tokenID(), Expiration: s.st.now().Add(s.st.cfg.AccessTTL).Truncate(time.Microsecond)}
 	if len(r.Header.Values("DPoP")) > 0 {
 		p, oerr := s.checkProof(r, s.tokenURL, "")
@@ -51,6 +58,7 @@ func (s *server) extraGrant(w http.ResponseWriter, r *http.Request, g Grant) {
 	var ge GrantError
 	switch {
 	case errors.As(err, &ge):
+		s.grantFailures.failed(ip, now)
 		code, desc, status := ge.OAuthError()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -152,15 +152,16 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 	endpoints := *op.DefaultEndpoints
 	endpoints.DeviceAuthorization = nil // the device grant is not offered
 	srv := &server{
-		LegacyServer: op.NewLegacyServer(provider, endpoints),
-		st:           st,
-		issuer:       cfg.Issuer,
-		tokenURL:     cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
-		replay:       newReplayCache(),
-		requirePAR:   cfg.RequirePAR,
-		grants:       cfg.Grants,
-		metadata:     cfg.Metadata,
-		credentials:  cfg.Credentials,
+		LegacyServer:  op.NewLegacyServer(provider, endpoints),
+		st:            st,
+		issuer:        cfg.Issuer,
+		tokenURL:      cfg.Issuer + op.DefaultEndpoints.Token.Relative(),
+		replay:        newReplayCache(),
+		requirePAR:    cfg.RequirePAR,
+		grants:        cfg.Grants,
+		metadata:      cfg.Metadata,
+		credentials:   cfg.Credentials,
+		grantFailures: newFailureLimit(),
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
 	return &Provider{st: st, srv: srv, op: provider, handler: handler, cfg: cfg}, nil

@@ -28,6 +28,8 @@ type server struct {
 	grants      map[string]Grant
 	metadata    map[string]any
 	credentials Credentials
+	// grantFailures limits failed extra-grant requests per address.
+	grantFailures *failureLimit
 }
 
 // VerifyClient authenticates the client at the token, introspection and

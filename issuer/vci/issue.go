@@ -361,7 +361,7 @@ func (s *Service) issue(ctx context.Context, c Credential, t credential.Type, ho
 	var exp time.Time
 	for i, h := range holders {
 		cred, _, err := credential.Issue(ctx, key, credential.Request{Issuer: s.cfg.Issuer, Type: t, Integrity: s.integ[t.ID],
-			Claims: claims, Holder: h.JWK, Now: now,
+			Claims: claims, Holder: h.JWK, Now: now, X5C: s.x5c(key),
 			Status: &statuslist.Reference{Index: places[i].Index, URI: s.cfg.StatusListURI(places[i].List)}})
 		if err != nil {
 			return nil, err

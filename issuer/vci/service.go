@@ -2,6 +2,8 @@ package vci
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -74,6 +76,10 @@ type Config struct {
 	// Encryption, when set, is the key wallets encrypt credential
 	// requests to, and makes encrypted responses available (§10).
 	Encryption *jose.DecryptionKey
+	// Certificates is the issuer's X.509 certificate chain (DER, leaf
+	// first): credentials signed with the key its leaf certifies carry it
+	// as x5c, beside the key the jwt-vc-issuer metadata publishes.
+	Certificates [][]byte
 	// ListTTL is the ttl of status list tokens, how long a verifier may
 	// cache one (default 5m).
 	ListTTL time.Duration
@@ -91,6 +97,7 @@ type Service struct {
 	secret []byte
 	places *placePool
 	lists  sync.Map // list id → cachedList
+	leaf   crypto.PublicKey
 }
 
 // New checks cfg and builds the service. A vct that is a path ("/…") is
@@ -149,6 +156,13 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.types[t.ID], s.meta[t.ID], s.integ[t.ID] = t, doc, credential.Integrity(doc)
 		s.order = append(s.order, t.ID)
+	}
+	if len(cfg.Certificates) > 0 {
+		c, err := x509.ParseCertificate(cfg.Certificates[0])
+		if err != nil {
+			return nil, fmt.Errorf("vci: issuer certificate: %w", err)
+		}
+		s.leaf = c.PublicKey
 	}
 	var err error
 	if s.nonces, err = newNonces(derive(cfg.Secret, "c_nonce")); err != nil {
@@ -222,4 +236,17 @@ func (s *Service) decide(ctx context.Context, clientID, citizenID string, t cred
 		return audit.Entry{}, err
 	}
 	return audit.Entry{}, fmt.Errorf("%w (%s)", ErrDenied, d.Reason)
+}
+
+// x5c is the certificate chain to send with credentials signed by key:
+// the configured chain when its leaf certifies key, else none.
+func (s *Service) x5c(key keys.Key) jose.CertChain {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if s.leaf == nil {
+		return nil
+	}
+	if pub, ok := key.Public().(equaler); !ok || !pub.Equal(s.leaf) {
+		return nil
+	}
+	return jose.CertChain(s.cfg.Certificates)
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"os"
 
@@ -56,9 +57,13 @@ func (s *Server) openIssuer(secret []byte) error {
 	if err != nil {
 		return err
 	}
+	chain, err := readCertificates(s.Config.CredentialCertificate)
+	if err != nil {
+		return err
+	}
 	s.Issuer, err = vci.New(vci.Config{
-		Encryption: enc,
-		Issuer:     base, Types: types, Store: s.Store, Keys: s.Keys, Ledger: s.Consent, Audit: s.Audit,
+		Encryption: enc, Certificates: chain,
+		Issuer: base, Types: types, Store: s.Store, Keys: s.Keys, Ledger: s.Consent, Audit: s.Audit,
 		Pseudonyms: s.Pseudonyms, Citizens: vciCitizens{s}, Secret: secret,
 		StatusListURI: func(list string) string { return base + vciapi.StatusPath + list },
 		OfferURL:      func(id string) string { return base + vciapi.OfferPath + id },
@@ -90,4 +95,29 @@ func (v vciCitizens) SubjectCitizen(ctx context.Context, clientID, sub string) (
 
 func (v vciCitizens) Subject(ctx context.Context, clientID, citizenID string) (string, error) {
 	return v.s.Provider.Subject(ctx, clientID, citizenID)
+}
+
+// readCertificates reads a PEM file of certificates, "" giving none.
+func readCertificates(path string) ([][]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credential certificate: %w", err)
+	}
+	var chain [][]byte
+	for {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			chain = append(chain, block.Bytes)
+		}
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("credential certificate: %s holds no PEM certificate", path)
+	}
+	return chain, nil
 }

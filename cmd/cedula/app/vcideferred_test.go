@@ -2,15 +2,30 @@ package app_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/keys/backend"
 	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/internal/sdjwt"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/vci"
 )
@@ -185,5 +200,58 @@ func TestIssuanceEncrypted(t *testing.T) {
 	json.Unmarshal(plain, &resp)
 	if creds, _ := resp["credentials"].([]any); len(creds) != 1 {
 		t.Errorf("decrypted response: %s", plain)
+	}
+}
+
+// TestIssuerCertificate: with an issuer certificate configured, the
+// credentials carry its chain in x5c; its leaf names the issuer's host
+// and its key verifies the credential.
+func TestIssuerCertificate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("CEDULA_KEK", strings.Repeat("cd", 32))
+	km, err := backend.Open(ctx, backend.Config{URL: "local", DataDir: dir, RingRetention: app.LongLivedRings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := km.Active(ctx, vci.IssuerRing, keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Cedula credential issuer"},
+		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), keys.Signer(ctx, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "issuer.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	s, u := startServer(t, func(c *config.Config) { c.DataDir, c.Demo, c.CredentialCertificate = dir, true, certFile })
+	e := &env{t: t, s: s, url: u}
+	e.key, _ = jose.NewClientKey(keys.ES256)
+	e.agency(demo.MachineID, scopes.Issuance)
+	_, st, resp := e.issueTo(e.token(demo.MachineID, scopes.Issuance), e.loggedInAt(demo.MachineID, e.citizen("Ana")), "pid", 1)
+	if st != http.StatusOK {
+		t.Fatalf("issue: %d %v", st, resp)
+	}
+	p, _ := sdjwt.Parse(resp["credentials"].([]any)[0].(map[string]any)["credential"].(string))
+	h, _ := jose.Header([]byte(p.JWT))
+	x5c, _ := h["x5c"].([]any)
+	if len(x5c) != 1 {
+		t.Fatalf("x5c: %v", h["x5c"])
+	}
+	leafDER, _ := base64.StdEncoding.DecodeString(x5c[0].(string))
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, _ := url.Parse(u)
+	if leaf.VerifyHostname(iss.Hostname()) != nil {
+		t.Errorf("the leaf does not name the issuer's host %s", iss.Hostname())
+	}
+	set, _ := jose.JWKS(keys.PublicKey{ID: fmt.Sprint(h["kid"]), Alg: keys.ES256, Key: leaf.PublicKey})
+	if _, err := jose.Verify([]byte(p.JWT), set, keys.ES256); err != nil {
+		t.Errorf("the credential does not verify with the x5c leaf: %v", err)
 	}
 }
