@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -169,7 +170,16 @@ var sampleData = map[string]any{
 	"codes": map[string]any{"Codes": []string{"ABCD-EFGH-JKMN-PQRS"}, "Replaced": true, "Next": "/account"},
 	"account": map[string]any{"Passkeys": []map[string]any{{"ID": "AAA", "Name": "Mi teléfono", "Created": time.Now(), "LastUsed": time.Time{}, "BackupState": true}}, "CodesLeft": 1,
 		"Consents": []map[string]any{{"Purpose": "tax", "Name": "Impuestos", "Description": "…", "Agency": "DGI", "State": "given", "StateKey": "consents.state.given",
-			"Since": time.Now(), "Withdrawable": true, "Renewable": true, "Objectable": true, "ReceiptURL": "/account/consents/receipt?purpose=tax", "NoticeURL": "https://dgi.example/privacy"}}},
+			"Since": time.Now(), "Withdrawable": true, "Renewable": true, "Objectable": true, "ReceiptURL": "/account/consents/receipt?purpose=tax", "NoticeURL": "https://dgi.example/privacy"}},
+		"Credentials": []map[string]any{
+			{"Name": "Identificación personal", "Agency": "Registro Civil", "State": "issued", "StateKey": "credentials.state.issued", "Status": "valid", "StatusKey": "credentials.status.valid",
+				"Created": time.Now(), "Issued": time.Now(), "Expires": time.Now().AddDate(1, 0, 0), "OfferPage": "", "OfferExpires": time.Now()},
+			{"Name": "Certificado de residencia", "Agency": "Registro Civil", "State": "offered", "StateKey": "credentials.state.offered", "Status": "valid", "StatusKey": "",
+				"Created": time.Now(), "Issued": time.Time{}, "Expires": time.Time{}, "OfferPage": "/offer/abc", "OfferExpires": time.Now().Add(time.Hour)}}},
+	"offer": map[string]any{"Name": "Identificación personal", "Description": "Tus datos de identidad.", "Agency": "Registro Civil",
+		"URI":    "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.gob%2Fvci%2Foffers%2Fabc",
+		"Link":   template.URL("openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.gob%2Fvci%2Foffers%2Fabc"),
+		"QRCode": "/vci/offers/abc/qr.png", "TxCodeLength": 6, "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
 	"recover":         map[string]any{"FieldError": "Ese código no es válido"},
 	"recover_passkey": map[string]any{},
 	"error":           map[string]any{"Detail": "problem.csrf.detail", "Code": "invalid_request", "Back": "/login", "BackLabel": "problem.back"},

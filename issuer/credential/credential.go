@@ -91,6 +91,20 @@ type ClaimDisplay struct {
 // Languages are the languages every type is shown in.
 var Languages = []string{"es", "en"}
 
+// DisplayIn is the type's display in lang, or in the first of Languages
+// it has when lang is not one of them (a loaded type has both).
+func (t Type) DisplayIn(lang string) Display {
+	for _, l := range append([]string{lang}, Languages...) {
+		if i := slices.IndexFunc(t.Display, func(d Display) bool { return d.Locale == l }); i >= 0 {
+			return t.Display[i]
+		}
+	}
+	if len(t.Display) > 0 {
+		return t.Display[0]
+	}
+	return Display{Locale: lang, Name: t.ID}
+}
+
 //go:embed demo.yaml
 var demoYAML []byte
 

@@ -27,6 +27,14 @@ func TestDemoTypes(t *testing.T) {
 		t.Errorf("demo types %v", ids)
 	}
 	pid := ts[0]
+	for lang, want := range map[string]string{"es": "Identificación personal", "en": "Person identification", "fr": "Identificación personal"} {
+		if got := pid.DisplayIn(lang); got.Name != want || got.Description == "" {
+			t.Errorf("DisplayIn(%s): got %q (%q), want %q with a description", lang, got.Name, got.Description, want)
+		}
+	}
+	if got := (Type{ID: "bare"}).DisplayIn("en"); got.Name != "bare" {
+		t.Errorf("DisplayIn of a type without display: got %q, want its ID", got.Name)
+	}
 	for _, claim := range []string{"given_name", "family_name", "birthdate", "age_over_18", "age_over_65", "age_in_years",
 		"nationalities", "place_of_birth", "address", "personal_administrative_number", "issuing_authority", "issuing_country"} {
 		if !slices.ContainsFunc(pid.Claims, func(c Claim) bool { return len(c.Path) == 1 && c.Path[0] == claim }) {

@@ -19,9 +19,10 @@ type passkeyView struct {
 }
 
 type accountData struct {
-	Passkeys  []passkeyView
-	CodesLeft int
-	Consents  []consentView
+	Passkeys    []passkeyView
+	CodesLeft   int
+	Consents    []consentView
+	Credentials []credentialView
 }
 
 type consentView struct {
@@ -60,8 +61,8 @@ func (h *Handler) accountSession(w http.ResponseWriter, r *http.Request, lang st
 	return sess, true
 }
 
-// accountPage serves GET /account: the citizen's passkeys and recovery
-// codes.
+// accountPage serves GET /account: the citizen's passkeys, recovery
+// codes, consents and credentials.
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 	lang := web.Negotiate(r)
 	sess, ok := h.accountSession(w, r, lang)
@@ -98,6 +99,16 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, lang str
 		}
 		for _, it := range items {
 			data.Consents = append(data.Consents, consentView{ConsentItem: it, StateKey: consentStates[it.State]})
+		}
+	}
+	if h.offers != nil {
+		items, err := h.offers.Credentials(ctx, sess.CitizenID, lang)
+		if err != nil {
+			h.failPage(w, r, lang, err)
+			return
+		}
+		for _, it := range items {
+			data.Credentials = append(data.Credentials, viewCredential(it, h.now()))
 		}
 	}
 	for _, p := range keys {

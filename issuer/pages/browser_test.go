@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/cedula/cedula/internal/browsertest"
 	"github.com/cedula/cedula/internal/db/dbtest"
@@ -26,8 +27,8 @@ import (
 // TestBrowser runs the pages in Chromium with a virtual authenticator:
 // enrolment through a link, recovery codes, the account page, the language
 // switch, sign-out, a passkey login for an agency (button fallback), consent,
-// a login refused for want of user verification, and axe-core on every
-// page on the way (no violations allowed).
+// a login refused for want of user verification, a credential offer's page,
+// and axe-core on every page on the way (no violations allowed).
 func TestBrowser(t *testing.T) {
 	// A browser that prefers Spanish, as a citizen's might.
 	ctx := browsertest.Start(t, 3*time.Minute, chromedp.Flag("accept-lang", "es-CL,es"))
@@ -76,8 +77,8 @@ func TestBrowser(t *testing.T) {
 	// Account page, then English.
 	do("continue to the account", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
 	waitPath("/account")
-	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Chromium") {
-		t.Errorf("account page: want the passkey named Chromium in %q", body)
+	if body := eval(`document.querySelector("main").innerText`); !strings.Contains(body, "Chromium") || !strings.Contains(body, "Certificado de residencia") {
+		t.Errorf("account page: want the passkey named Chromium and the credentials of fakeOffers in %q", body)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "account (es)")
 	// The switch reloads the same path: wait for the English document
@@ -225,6 +226,30 @@ func TestBrowser(t *testing.T) {
 	do("wrong recovery code", chromedp.Navigate(origin+"/recover"), chromedp.WaitVisible(chromedp.ID("code")),
 		chromedp.SendKeys(chromedp.ID("code"), "AAAA-BBBB-CCCC-DDDD\n"), chromedp.WaitVisible(chromedp.ID("error-summary")))
 	browsertest.CheckAxe(t, ctx, axe, "recover with an error (es)")
+
+	// A credential offer's page, in both languages: the QR code loads
+	// under the pages' CSP, and the button opens the wallet. An offer that
+	// is gone gets its page too.
+	do("open an offer", chromedp.Navigate(origin+"/offer/open"), chromedp.WaitVisible(chromedp.CSS(".qr img")))
+	for _, lang := range []string{"es", "en"} {
+		if lang == "en" {
+			do("offer in English", chromedp.Click(chromedp.CSS(`a[hreflang="en"]`)))
+			waitTrue(`document.documentElement.lang === "en" && document.readyState === "complete"`)
+		}
+		waitTrue(`document.querySelector(".qr img").complete && document.querySelector(".qr img").naturalWidth > 0`)
+		if got := eval(`document.querySelector("a.button").getAttribute("href")`); !strings.HasPrefix(got, "openid-credential-offer://?credential_offer_uri=") {
+			t.Errorf("offer (%s): the button links to %q, want the credential offer URI", lang, got)
+		}
+		if got := eval(`document.querySelector(".qr img").alt`); got == "" {
+			t.Errorf("offer (%s): the QR code has no text alternative", lang)
+		}
+		browsertest.CheckAxe(t, ctx, axe, "offer ("+lang+")")
+	}
+	do("open an offer that is gone", chromedp.Navigate(origin+"/offer/gone"), chromedp.WaitReady(chromedp.CSS("footer")))
+	if got := eval(`document.querySelector("h1").innerText`); got != "This credential offer is no longer valid" {
+		t.Errorf("offer that is gone: got %q, want the page that says so", got)
+	}
+	browsertest.CheckAxe(t, ctx, axe, "offer gone (en)")
 }
 
 // flowAt makes the fake flow's redirects land on the test server, so the
@@ -243,7 +268,8 @@ func (f flowAt) Complete(ctx context.Context, id, citizenID, sid string, amr []s
 
 // site is the pages over SQLite, served on 127.0.0.1 but opened at
 // http://localhost:PORT: localhost is a secure context and a valid RP ID
-// (WebAuthn L3 §5.1.2). The account page lists fixedConsents.
+// (WebAuthn L3 §5.1.2). The account page lists fixedConsents and the
+// credentials of fakeOffers.
 type site struct {
 	origin string
 	store  *sqlstore.Store
@@ -264,12 +290,22 @@ func startSite(t *testing.T) site {
 		t.Fatal(err)
 	}
 	h, err := pages.New(pages.Config{Store: s.store, Passkeys: pk, Flow: flowAt{s.flow, s.origin}, Logger: log, BaseURL: s.origin,
-		Consents: fixedConsents{}})
+		Consents: fixedConsents{}, Offers: fakeOffers{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
+	// The QR codes of offers, as the issuer (vciapi) serves them.
+	mux.HandleFunc("GET /vci/offers/{id}/qr.png", func(w http.ResponseWriter, r *http.Request) {
+		png, err := qrcode.Encode("openid-credential-offer://?credential_offer_uri=x", qrcode.Medium, 320)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	})
 	mux.HandleFunc("/agency/callback", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "<!doctype html><title>Agency</title><p id=agency>back at the agency</p>")
 	})

@@ -2,7 +2,10 @@
 // server: passkey login (usernameless, with autofill), the consent screen
 // an agency's sign-in request leads to, enrolment through a one-time link,
 // passkey management, and recovery with a one-time recovery code. There are
-// no passwords anywhere.
+// no passwords anywhere. The account page also lists the citizen's consents
+// and credentials; a credential offer has a page of its own (/offer/{id}),
+// with a QR code and a link that opens the wallet (the Offers interface,
+// which the credential issuer implements).
 //
 // Pages are server-rendered in Spanish or English (package web); the
 // WebAuthn ceremonies run through small JSON endpoints that web/static/

@@ -109,6 +109,10 @@ type Config struct {
 	// Consents lists the citizen's consents on the account page and
 	// withdraws them in one click; nil shows none.
 	Consents Consents
+	// Offers serves the pages of credential offers and lists the citizen's
+	// credentials on the account page; nil serves no offer pages and lists
+	// none.
+	Offers Offers
 }
 
 // Validate reports every problem with the configuration at once.
@@ -151,6 +155,7 @@ type Handler struct {
 	limits   *limiters
 	clientIP func(*http.Request) string
 	consents Consents // nil: the account page lists no consents
+	offers   Offers   // nil: no offer pages, no credentials listed
 	now      func() time.Time
 	mux      *http.ServeMux
 }
@@ -158,7 +163,7 @@ type Handler struct {
 // prefixes lists the paths the Handler serves; one with a trailing slash
 // takes its subtree.
 var prefixes = []string{"/login", "/login/", "/consent", "/enrol/", "/account", "/account/", "/recover",
-	"/recover/", "/logout", "/lang", "/problems/", "/static/"}
+	"/recover/", "/logout", "/lang", "/problems/", "/static/", "/offer/"}
 
 // Mount adds the pages to e, a route per prefix (a subtree as one route:
 // the pages' own mux routes within it), beside the JSON APIs that other
@@ -183,6 +188,7 @@ func New(cfg Config) (*Handler, error) {
 		store: cfg.Store, passkeys: cfg.Passkeys, flow: cfg.Flow, render: cfg.Renderer, log: cfg.Logger,
 		csrf: web.CSRF{Secure: cfg.Secure}, secure: cfg.Secure, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		ttl: cfg.SessionTTL, recTTL: cfg.RecoveryTTL, clientIP: cfg.ClientIP, now: cfg.Now, consents: cfg.Consents,
+		offers: cfg.Offers,
 	}
 	if h.render == nil {
 		r, err := web.NewRenderer()
@@ -227,6 +233,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST /account/consents/withdraw", h.withdrawConsent)
 	m.HandleFunc("POST /account/consents/renew", h.renewConsent)
 	m.HandleFunc("POST /account/consents/object", h.objectToPurpose)
+	m.HandleFunc("GET /offer/{id}", h.offerPage)
 	m.HandleFunc("GET /recover", h.recoverPage)
 	m.HandleFunc("POST /recover", h.recoverCode)
 	m.HandleFunc("GET /recover/passkey", h.recoverPasskeyPage)

@@ -35,6 +35,7 @@ const (
 	probEnrolUsed       = "enrolment-used"
 	probAuthRequest     = "auth-request-unknown"
 	probRecoveryExpired = "recovery-expired"
+	probOfferInvalid    = "offer-invalid"
 	probNotFound        = "not-found"
 	probServer          = "server-error"
 )
@@ -57,6 +58,7 @@ var problemStatus = map[string]int{
 	probEnrolUsed:       http.StatusGone,
 	probAuthRequest:     http.StatusNotFound,
 	probRecoveryExpired: http.StatusUnauthorized,
+	probOfferInvalid:    http.StatusNotFound,
 	probNotFound:        http.StatusNotFound,
 	probServer:          http.StatusInternalServerError,
 }

@@ -93,6 +93,14 @@ func (s *Server) clientName(ctx context.Context, clientID string) string {
 	return ""
 }
 
+// agencyName is a client's name for people, or its ID when it has none.
+func (s *Server) agencyName(ctx context.Context, clientID string) string {
+	if n := s.clientName(ctx, clientID); n != "" {
+		return n
+	}
+	return clientID
+}
+
 // mountConsent adds the consent ledger's API.
 func (s *Server) mountConsent(e *httpapi.Echo) error {
 	ports := consentPorts{s}
@@ -165,11 +173,8 @@ func (a accountConsents) Of(ctx context.Context, citizenID, lang string) ([]page
 
 // item is the part of a ConsentItem that comes from the purpose.
 func (a accountConsents) item(ctx context.Context, p consent.Purpose, lang string) pages.ConsentItem {
-	agency := p.Controller
-	if n := a.s.clientName(ctx, p.Controller); n != "" {
-		agency = n
-	}
-	return pages.ConsentItem{Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: agency, NoticeURL: p.NoticeURL}
+	return pages.ConsentItem{Purpose: p.ID, Name: p.Name.In(lang), Description: p.Description.In(lang), Agency: a.s.agencyName(ctx, p.Controller),
+		NoticeURL: p.NoticeURL}
 }
 
 // change runs a citizen's change from the account page; the changes that

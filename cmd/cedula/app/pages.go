@@ -111,6 +111,7 @@ func (s *Server) mountPages(e *httpapi.Echo) error {
 		Passkeys:   pk,
 		Flow:       flow{p: s.Provider, consent: s.Consent},
 		Consents:   accountConsents{s},
+		Offers:     citizenOffers{s},
 		Logger:     s.log,
 		Secure:     s.Config.Secure(),
 		BaseURL:    s.Config.PublicURL,

@@ -19,9 +19,19 @@ import (
 
 func (e *env) cookieGet(path, cookie string) (int, []byte) {
 	e.t.Helper()
+	return e.pageGet(path, cookie, "")
+}
+
+// pageGet gets path with the session cookie (none when "") and an
+// Accept-Language (none when "").
+func (e *env) pageGet(path, cookie, lang string) (int, []byte) {
+	e.t.Helper()
 	req, _ := http.NewRequest("GET", e.url+path, nil)
 	if cookie != "" {
 		req.AddCookie(&http.Cookie{Name: pages.SessionCookie, Value: cookie})
+	}
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/credential"
+	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
 )
@@ -66,7 +68,7 @@ func (s *Server) openIssuer(secret []byte) error {
 		Issuer: base, Types: types, Store: s.Store, Keys: s.Keys, Ledger: s.Consent, Audit: s.Audit,
 		Pseudonyms: s.Pseudonyms, Citizens: vciCitizens{s}, Secret: secret,
 		StatusListURI: func(list string) string { return base + vciapi.StatusPath + list },
-		OfferURL:      func(id string) string { return base + vciapi.OfferPath + id },
+		OfferURL:      s.offerURL,
 		ListSize:      s.Config.StatusListSize,
 	})
 	return err
@@ -120,4 +122,68 @@ func readCertificates(path string) ([][]byte, error) {
 		return nil, fmt.Errorf("credential certificate: %s holds no PEM certificate", path)
 	}
 	return chain, nil
+}
+
+// offerURL is where the offer offerID (URL-safe) is served by reference
+// (OpenID4VCI 1.0 §4.1.3): in the offer URI the agency receives, and in the
+// one the offer's page links to.
+func (s *Server) offerURL(offerID string) string {
+	return s.Config.PublicURL + vciapi.OfferPath + offerID
+}
+
+// citizenOffers shows the issuer's offers and a citizen's credentials on
+// the citizen pages.
+type citizenOffers struct{ s *Server }
+
+func (o citizenOffers) Offer(ctx context.Context, offerID, lang string) (pages.OfferView, error) {
+	_, c, err := o.s.Issuer.Offer(ctx, offerID)
+	if errors.Is(err, vci.ErrNotFound) {
+		return pages.OfferView{}, fmt.Errorf("offer: %w", issuer.ErrNotFound)
+	} else if err != nil {
+		return pages.OfferView{}, err
+	}
+	d := o.display(c.TypeID, lang)
+	return pages.OfferView{Name: d.Name, Description: d.Description, Agency: o.s.agencyName(ctx, c.ClientID),
+		URI: vci.OfferURI(o.s.offerURL(c.OfferID)), QRCode: vciapi.OfferPath + c.OfferID + "/qr.png",
+		TxCodeLength: c.TxCodeLength, Expires: c.OfferExpires}, nil
+}
+
+func (o citizenOffers) Credentials(ctx context.Context, citizenID, lang string) ([]pages.CredentialItem, error) {
+	cs, err := o.s.Issuer.CitizenCredentials(ctx, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	agencies := map[string]string{}
+	now := o.s.Issuer.Now()
+	out := make([]pages.CredentialItem, 0, len(cs))
+	for _, c := range cs {
+		if _, ok := agencies[c.ClientID]; !ok {
+			agencies[c.ClientID] = o.s.agencyName(ctx, c.ClientID)
+		}
+		it := pages.CredentialItem{Name: o.display(c.TypeID, lang).Name, Agency: agencies[c.ClientID], State: string(c.State),
+			Status: vci.StatusName(c.Status), Created: c.Created, Issued: c.Issued, Expires: c.Expires, OfferExpires: c.OfferExpires}
+		// The issuer says whether an offer may still be accepted.
+		if c.State == vci.StateOffered && now.Before(c.OfferExpires) {
+			_, _, err := o.s.Issuer.Offer(ctx, c.OfferID)
+			switch {
+			case err == nil:
+				it.OfferPage = vciapi.PagePath + c.OfferID
+			case !errors.Is(err, vci.ErrNotFound):
+				return nil, err
+			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// display is the type's display in lang; a type no longer configured is
+// named by its ID.
+func (o citizenOffers) display(typeID, lang string) credential.Display {
+	t, ok := o.s.Issuer.Type(typeID)
+	if !ok {
+		t = credential.Type{ID: typeID}
+	}
+	return t.DisplayIn(lang)
+
 }
