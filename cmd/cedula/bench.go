@@ -27,16 +27,19 @@ first for --warmup (not measured), then for --duration, printing progress once a
 second and then a table of throughput and latency percentiles.
 
 J, the reference, is an in-process echo server on loopback whose one handler
-signs an SD-JWT-sized ES256 credential; token and consent alternate rounds with
-J at the same concurrency and compare the medians.`,
+signs an SD-JWT-sized ES256 credential; token, consent, issue and credential
+alternate rounds with J at the same concurrency and compare the medians.`,
 		Example: `  cedula bench reference
   cedula bench token --url URL --client-id ID --client-key FILE.jwk
   cedula bench token --url URL --auth secret --client-id ID --client-secret-file FILE
   cedula bench consent --url URL --client-id ID --client-key FILE.jwk
+  cedula bench issue --url URL --client-id ID --client-key FILE.jwk
+  cedula bench credential --url URL --client-id ID --client-key FILE.jwk
   cedula bench audit --db postgres://…
   cedula bench seed --entries N --citizens M`,
 	}
-	cmd.AddCommand(newBenchReferenceCmd(), newBenchTokenCmd(), newBenchAuditCmd(), newBenchConsentCmd(), newBenchSeedCmd())
+	cmd.AddCommand(newBenchReferenceCmd(), newBenchTokenCmd(), newBenchAuditCmd(), newBenchConsentCmd(), newBenchIssueCmd(),
+		newBenchCredentialCmd(), newBenchSeedCmd())
 	groupRunE(cmd, "scenario")
 	return cmd
 }
@@ -48,8 +51,13 @@ type loadFlags struct {
 	quiet            bool
 }
 
-func (l *loadFlags) add(fs *pflag.FlagSet) {
-	fs.IntVar(&l.concurrency, "concurrency", 64, "workers, each with one request in flight")
+// defaultConcurrency is the workers of a scenario that names no other
+// number.
+const defaultConcurrency = 64
+
+// add adds the flags, with concurrency workers by default.
+func (l *loadFlags) add(fs *pflag.FlagSet, concurrency int) {
+	fs.IntVar(&l.concurrency, "concurrency", concurrency, "workers, each with one request in flight")
 	fs.DurationVar(&l.duration, "duration", 20*time.Second, "measured time")
 	fs.DurationVar(&l.warmup, "warmup", 3*time.Second, "unmeasured time first, to warm connections and caches")
 	fs.BoolVar(&l.quiet, "quiet", false, "no progress lines, only the results")
@@ -84,7 +92,7 @@ internal/bench/wrk/token.lua).`,
 		Args:    noArgs,
 		RunE:    runWith(&o, benchReference),
 	}
-	o.load.add(cmd.Flags())
+	o.load.add(cmd.Flags(), defaultConcurrency)
 	cmd.Flags().StringVar(&o.serve, "serve", "", "serve J's handler on this `address` until interrupted instead of measuring it")
 	return cmd
 }
@@ -174,7 +182,7 @@ server's RSS, from --metrics-url (default the admin listener's /metrics) or
 		RunE: runWith(&o, benchToken),
 	}
 	fs := cmd.Flags()
-	o.load.add(fs)
+	o.load.add(fs, defaultConcurrency)
 	fs.StringVar(&o.url, "url", "", "the server's issuer `URL`; its discovery document gives the token endpoint (required)")
 	fs.StringVar(&o.auth, "auth", "jwt", "client authentication: jwt (private_key_jwt, a fresh assertion per request) or secret (client_secret_basic)")
 	fs.StringVar(&o.clientID, "client-id", "", "client `ID` of an agency client registered for the --auth method (required)")
@@ -183,7 +191,7 @@ server's RSS, from --metrics-url (default the admin listener's /metrics) or
 	fs.StringVar(&o.aud, "aud", string(bench.AudTokenEndpoint), "with --auth jwt: client assertion audience: token-endpoint, issuer or both")
 	fs.StringVar(&o.scope, "scope", "", "scope to request (optional)")
 	o.rss.add(fs)
-	o.compare.add(fs, "token")
+	o.compare.add(fs, "token", defaultMinRatio)
 	fs.StringVar(&o.against, "against", "", "a second server's issuer `URL` (e.g. the benchmark-only build without the audit entry): each round measures the same request there right after the first, and the run reports the first's throughput as a share of the second's")
 	fs.StringVar(&o.againstSecret, "against-client-secret-file", "", "with --against and --auth secret: the client's secret there (default: --client-secret-file)")
 	return cmd
@@ -262,7 +270,7 @@ func benchToken(ctx context.Context, o benchTokenOptions, stdout io.Writer) erro
 		fmt.Fprintf(stdout, "against: %s, the same client and request\n", ac.TokenEndpoint())
 		alt = &scenario{name: "against", op: ac.Request}
 	}
-	return compareWithJ(ctx, "token", tc.Request, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
+	return compareWithJ(ctx, scenario{name: "token", op: tc.Request}, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
 }
 
 // defaultMetricsURL is /metrics on the admin listener's default address
@@ -287,10 +295,15 @@ type compareFlags struct {
 	rounds   int
 }
 
-// add adds the flags of the scenario called name.
-func (c *compareFlags) add(fs *pflag.FlagSet, name string) {
+// defaultMinRatio is the least share of J the request scenarios are held
+// to by default.
+const defaultMinRatio = 0.35
+
+// add adds the flags of the scenario called name, failing below minRatio
+// by default.
+func (c *compareFlags) add(fs *pflag.FlagSet, name string, minRatio float64) {
 	fs.BoolVar(&c.compare, "compare", true, "also measure J at the same concurrency and print "+name+"/J")
-	fs.Float64Var(&c.minRatio, "min-ratio", 0.35, "with --compare, fail when "+name+"/J is below this (0: never)")
+	fs.Float64Var(&c.minRatio, "min-ratio", minRatio, "with --compare, fail when "+name+"/J is below this (0: never)")
 	fs.IntVar(&c.rounds, "rounds", 3, "with --compare, alternate "+name+" and J this many times and compare the medians, which steadies the ratio on a shared machine")
 }
 
@@ -309,17 +322,18 @@ func (r *rssFlags) source(issuer string, hc *http.Client) func(context.Context) 
 	return func(ctx context.Context) (bench.RSS, error) { return bench.MetricsRSS(ctx, hc, u) }
 }
 
-// compareWithJ runs op as scenario name and, with cf.compare, J at the
-// same concurrency, alternating cf.rounds times, and prints the table and
-// the ratio of the medians; below cf.minRatio (when positive) it fails. After each round
-// of op it prints the server's RSS, which rss reads (when not nil).
+// compareWithJ runs sc and, with cf.compare, J at the same concurrency,
+// alternating cf.rounds times, and prints the table and the ratio of the
+// medians; below cf.minRatio (when positive) it fails. After each round of
+// sc it prints the server's RSS, which rss reads (when not nil).
 //
-// With alt, each round also measures alt right after op, and the run
-// reports op's throughput as a share of alt's (the median of the rounds'
+// With alt, each round also measures alt right after sc, and the run
+// reports sc's throughput as a share of alt's (the median of the rounds'
 // ratios): two builds of the server compared in one run, each round under
 // the same conditions.
-func compareWithJ(ctx context.Context, name string, op func(context.Context) error, rss func(context.Context) (bench.RSS, error),
+func compareWithJ(ctx context.Context, sc scenario, rss func(context.Context) (bench.RSS, error),
 	lf *loadFlags, cf compareFlags, stdout io.Writer, alt *scenario) error {
+	name := sc.name
 	compare, rounds, minRatio := cf.compare, cf.rounds, cf.minRatio
 	n := 1
 	if compare && rounds > 1 {
@@ -328,12 +342,9 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 	var results []bench.Result
 	var ops, js, alts, shares []float64
 	for i := 0; i < n; i++ {
-		res, err := bench.Run(ctx, lf.options(name, stdout), op)
+		res, err := sc.run(ctx, lf, stdout)
 		if err != nil {
-			return partial(stdout, res, err)
-		}
-		if res.Ops == 0 {
-			return fmt.Errorf("cedula bench %s: no request succeeded; first error: %s", name, res.FirstError)
+			return err
 		}
 		results = append(results, res)
 		ops = append(ops, res.Throughput)
@@ -341,12 +352,9 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 			printRSS(stdout, fmt.Sprintf("the server after %s round %d", name, i+1), rss)
 		}
 		if alt != nil {
-			a, err := bench.Run(ctx, lf.options(alt.name, stdout), alt.op)
+			a, err := alt.run(ctx, lf, stdout)
 			if err != nil {
-				return partial(stdout, a, err)
-			}
-			if a.Ops == 0 {
-				return fmt.Errorf("cedula bench %s: no request succeeded; first error: %s", alt.name, a.FirstError)
+				return err
 			}
 			results = append(results, a)
 			alts = append(alts, a.Throughput)
@@ -397,6 +405,36 @@ func compareWithJ(ctx context.Context, name string, op func(context.Context) err
 type scenario struct {
 	name string
 	op   func(context.Context) error
+	// prepare, when not nil, runs before each round, untimed: it makes
+	// what the round's calls consume (offers to redeem, access tokens).
+	prepare func(context.Context) error
+	// done, when not nil, runs after each round with its result, untimed;
+	// its error ends the bench (a round that ran short of what prepare
+	// made measured something else).
+	done func(bench.Result) error
+}
+
+// run prepares and measures one round of sc; a round in which no call
+// succeeded is an error.
+func (sc scenario) run(ctx context.Context, lf *loadFlags, stdout io.Writer) (bench.Result, error) {
+	if sc.prepare != nil {
+		if err := sc.prepare(ctx); err != nil {
+			return bench.Result{}, fmt.Errorf("cedula bench %s: %w", sc.name, err)
+		}
+	}
+	res, err := bench.Run(ctx, lf.options(sc.name, stdout), sc.op)
+	if sc.done != nil {
+		if derr := sc.done(res); derr != nil && err == nil {
+			return res, fmt.Errorf("cedula bench %s: %w", sc.name, derr)
+		}
+	}
+	if err != nil {
+		return res, partial(stdout, res, err)
+	}
+	if res.Ops == 0 {
+		return res, fmt.Errorf("cedula bench %s: no request succeeded; first error: %s", sc.name, res.FirstError)
+	}
+	return res, nil
 }
 
 // partial prints what an interrupted run measured so far and returns err.

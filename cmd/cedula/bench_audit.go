@@ -34,7 +34,7 @@ against F, bare fdatasync per second on the same disk, in one run.`,
 		Args:    noArgs,
 		RunE:    runWith(&o, benchAudit),
 	}
-	o.load.add(cmd.Flags())
+	o.load.add(cmd.Flags(), defaultConcurrency)
 	cmd.Flags().StringVar(&o.db, "db", "", "database: a postgres:// URL, or empty for a new SQLite file in a temporary folder (whose disk F measures)")
 	return cmd
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -52,13 +50,13 @@ private_key_jwt.`,
 		RunE:    runWith(&o, benchConsent),
 	}
 	fs := cmd.Flags()
-	o.load.add(fs)
+	o.load.add(fs, defaultConcurrency)
 	fs.StringVar(&o.url, "url", "", "the server's issuer `URL` (required)")
 	fs.StringVar(&o.clientID, "client-id", "", "an agency client with scopes cedula:admin and cedula:consent, private_key_jwt (required)")
 	fs.StringVar(&o.keyFile, "client-key", "", "`file` with the client's private JWK (required)")
 	fs.IntVar(&o.citizens, "citizens", 100, "citizens to create and ask about, round robin")
 	o.rss.add(fs)
-	o.compare.add(fs, "decide")
+	o.compare.add(fs, "decide", defaultMinRatio)
 	fs.StringVar(&o.against, "against", "", "a second server's issuer `URL`: each round measures the same decisions there right after the first (its own purpose and citizens), and the run reports the first's throughput as a share of the second's")
 	fs.StringVar(&o.againstKey, "against-client-key", "", "with --against: `file` with the client's private JWK there (default: --client-key)")
 	return cmd
@@ -103,59 +101,34 @@ func benchConsent(ctx context.Context, o benchConsentOptions, stdout io.Writer) 
 	}
 	fmt.Fprintf(stdout, "consent: %s/consent/decide, client %s, %d citizens, concurrency %d, warm-up %v, duration %v\n",
 		base, o.clientID, o.citizens, lf.concurrency, lf.warmup, lf.duration)
-	return compareWithJ(ctx, "decide", decide, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
+	return compareWithJ(ctx, scenario{name: "decide", op: decide}, o.rss.source(o.url, hc), lf, o.compare, stdout, alt)
 }
 
 // newDecider registers the bench's purpose and citizens at the server at
 // issuer and returns the operation that asks it for one decision, and the
 // server's base URL.
 func newDecider(ctx context.Context, hc *http.Client, issuer, clientID string, key *jose.ClientKey, citizens int) (func(context.Context) error, string, error) {
-	tc, err := bench.NewTokenClient(ctx, bench.TokenConfig{Issuer: issuer, ClientID: clientID, Key: key,
-		Audience: bench.AudTokenEndpoint, Scope: "cedula:admin cedula:consent", HTTP: hc})
+	api, err := newAgencyAPI(ctx, hc, issuer, clientID, key, "cedula:admin cedula:consent")
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("cedula bench consent: %w", err)
 	}
-	token, err := tc.Token(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("cedula bench consent: token: %w", err)
-	}
-	base := strings.TrimRight(tc.Issuer(), "/")
-	// post sends body with the token and decodes a 2xx answer into out.
-	post := func(ctx context.Context, path string, body []byte, out any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-		if res.StatusCode/100 != 2 {
-			return fmt.Errorf("POST %s: status %d: %s", path, res.StatusCode, bytes.TrimSpace(b))
-		}
-		return json.Unmarshal(b, out)
-	}
-	call := func(path, body string, out any) error { return post(ctx, path, []byte(body), out) }
-	if err := call("/admin/purposes", fmt.Sprintf(benchPurpose, clientID, base+"/privacy"), &struct{}{}); err != nil {
+	base := api.base
+	if err := api.post(ctx, "/admin/purposes", fmt.Appendf(nil, benchPurpose, clientID, base+"/privacy"), &struct{}{}); err != nil {
 		return nil, "", fmt.Errorf("cedula bench consent: %s: register the purpose: %w", base, err)
 	}
+	subs, err := api.createCitizens(ctx, citizens)
+	if err != nil {
+		return nil, "", fmt.Errorf("cedula bench consent: %w", err)
+	}
 	bodies := make([][]byte, citizens)
-	for i := range bodies {
-		var c struct{ Sub string }
-		if err := call("/admin/citizens", fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","locale":"es"}`, i), &c); err != nil {
-			return nil, "", fmt.Errorf("cedula bench consent: %s: create a citizen: %w", base, err)
-		}
-		bodies[i], _ = json.Marshal(map[string]any{"sub": c.Sub, "purpose": "bench-decide", "categories": []string{"contact"}})
+	for i, sub := range subs {
+		bodies[i], _ = json.Marshal(map[string]any{"sub": sub, "purpose": "bench-decide", "categories": []string{"contact"}})
 	}
 	var next atomic.Int64
 	decide := func(ctx context.Context) error {
 		i := int(next.Add(1) % int64(len(bodies)))
 		var d struct{ Allow bool }
-		if err := post(ctx, "/consent/decide", bodies[i], &d); err != nil {
+		if err := api.post(ctx, "/consent/decide", bodies[i], &d); err != nil {
 			return err
 		}
 		if !d.Allow {

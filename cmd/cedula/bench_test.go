@@ -251,10 +251,19 @@ func TestBenchTokenAgainst(t *testing.T) {
 // tokensInLog counts the oidc.token entries of the server's audit log.
 func tokensInLog(t *testing.T, s *app.Server) int {
 	t.Helper()
+	return entriesInLog(t, s, issuer.ActionToken)
+}
+
+// entriesInLog counts the entries of action in the server's audit log.
+func entriesInLog(t *testing.T, s *app.Server, action string) int {
+	t.Helper()
 	ctx := context.Background()
+	if err := s.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for after := int64(0); ; {
-		recs, next, err := s.Audit.Search(ctx, audit.Query{Action: issuer.ActionToken, After: after, Limit: audit.MaxSearch})
+		recs, next, err := s.Audit.Search(ctx, audit.Query{Action: action, After: after, Limit: audit.MaxSearch})
 		if err != nil {
 			t.Fatal(err)
 		}

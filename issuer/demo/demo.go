@@ -264,7 +264,9 @@ func (rp *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 
 // MachineID is a demo agency back-end using client_credentials with
 // private_key_jwt; its private key is written to the data folder so that
-// `cedula bench token` can act as it.
+// `cedula bench token`, `consent`, `issue` and `credential` can act as it.
+// It is the issuer of the demo's credential types (issuer/credential's
+// demo.yaml), so it holds the issuance scope too.
 const MachineID = "demo-machine"
 
 func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
@@ -291,7 +293,8 @@ func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
 		return err
 	}
 	c := issuer.Client{ID: MachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
-		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise, Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance}, Created: time.Now()}
+		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise,
+		Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance}, Created: time.Now()}
 	if _, err := s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator}); err != nil {
 		return err
 	}
