@@ -32,6 +32,10 @@ type AuthRequest struct {
 	SessionID string
 	Done      bool
 	Code      string // hash of the issued code, empty until issued
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10): the request's
+	// dpop_jkt, or the key of the DPoP proof its PAR request carried. The
+	// token request must prove possession of that key.
+	DPoPJKT string `json:",omitempty"`
 	// Redeemed is set once the code has been exchanged for tokens; the
 	// request is kept until it expires so that a second redemption is
 	// recognised (RFC 6749 §4.1.2).

@@ -39,9 +39,12 @@ var catalog = map[string][2]string{
 	// Consent. The screen names each purpose from the consent registry and
 	// says in plain words what the scopes release; it never shows a scope
 	// as the agency wrote it.
-	"consent.title":        {"Autorizar acceso", "Authorize access"},
-	"consent.heading":      {"¿Compartir tus datos con %s?", "Share your data with %s?"},
-	"consent.purpose":      {"Para qué usará tus datos", "What it will use your data for"},
+	"consent.title":       {"Autorizar acceso", "Authorize access"},
+	"consent.heading":     {"¿Compartir tus datos con %s?", "Share your data with %s?"},
+	"consent.purpose":     {"Para qué usará tus datos", "What it will use your data for"},
+	"consent.credentials": {"Credenciales para tu cartera", "Credentials for your wallet"},
+	"consent.credentials_intro": {"%s te pide recibir en tu cartera estas credenciales, que el Estado emite con tus datos y que solo tú decides a quién mostrar:",
+		"%s asks to receive into your wallet these credentials, which the government issues with your data and which you alone decide whom to show:"},
 	"consent.no_purpose":   {"La agencia no indicó una finalidad.", "The agency did not state a purpose."},
 	"consent.claims":       {"Datos que recibirá", "Data it will receive"},
 	"consent.no_claims":    {"Solo la confirmación de que eres tú, con un identificador que no sirve para reconocerte en otras agencias.", "Only confirmation that it is you, with an identifier that cannot be used to recognise you at other agencies."},

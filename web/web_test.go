@@ -163,6 +163,7 @@ var sampleData = map[string]any{
 	"login": map[string]any{"ClientName": "Agencia Tributaria", "AuthRequestID": "req-1"},
 	"consent": map[string]any{"ClientName": "Agencia Tributaria", "CitizenName": "Ana Pérez",
 		"Purposes":      []map[string]string{{"Name": "Declaración de impuestos", "Description": "Tu nombre para la declaración."}},
+		"Credentials":   []map[string]string{{"Name": "Identificación personal", "Description": "Tus datos de identidad."}},
 		"Data":          []string{"consent.data.profile", "consent.data.email"},
 		"Permissions":   []string{"consent.permission.offline_access", "consent.permission.other"},
 		"AuthRequestID": "req-1", "LoginURL": "/login?authRequestID=req-1"},

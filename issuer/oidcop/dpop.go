@@ -30,6 +30,28 @@ func jktFrom(ctx context.Context) string {
 	return v
 }
 
+// codeJKTKey carries an authorization request's dpop_jkt to the storage
+// that records the request.
+const codeJKTKey ctxKey = 3
+
+func codeJKTFrom(ctx context.Context) string {
+	v, _ := ctx.Value(codeJKTKey).(string)
+	return v
+}
+
+// validJKT reports whether s looks like a SHA-256 JWK thumbprint.
+func validJKT(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // proofWindow is how far a proof's iat may be from now (§11.1).
 const proofWindow = 60 * time.Second
 

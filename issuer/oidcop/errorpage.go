@@ -2,6 +2,7 @@ package oidcop
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -63,6 +64,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 				writeOAuthError(w, http.StatusBadRequest, e)
 				return
 			}
+			if r, e = withCodeJKT(r); e != nil {
+				writeOAuthError(w, http.StatusBadRequest, e)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 		return
@@ -75,6 +80,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 			return
 		}
 		if e := s.rewriteCredentialParams(r); e != nil {
+			page(w, r, http.StatusBadRequest, e.WithParent(ErrMalformed))
+			return
+		}
+		if r, e = withCodeJKT(r); e != nil {
 			page(w, r, http.StatusBadRequest, e.WithParent(ErrMalformed))
 			return
 		}
@@ -250,4 +259,20 @@ func acceptQ(accept, mt string) (q float64, specificity int) {
 		}
 	}
 	return q, specificity
+}
+
+// withCodeJKT puts an authorization request's dpop_jkt (RFC 9449 §10) in
+// its context, for the request's record.
+func withCodeJKT(r *http.Request) (*http.Request, *oidc.Error) {
+	jkt := r.URL.Query().Get("dpop_jkt")
+	if r.Method == http.MethodPost && r.ParseForm() == nil && r.PostForm.Get("dpop_jkt") != "" {
+		jkt = r.PostForm.Get("dpop_jkt")
+	}
+	if jkt == "" {
+		return r, nil
+	}
+	if !validJKT(jkt) {
+		return r, oidc.ErrInvalidRequest().WithDescription("dpop_jkt is not a JWK SHA-256 thumbprint")
+	}
+	return r.WithContext(context.WithValue(r.Context(), codeJKTKey, jkt)), nil
 }

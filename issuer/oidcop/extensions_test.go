@@ -237,3 +237,74 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Errorf("typ = %v, want logout+jwt", hdr["typ"])
 	}
 }
+
+// TestDPoPCodeBinding: a code is bound to the DPoP key its request named —
+// by a proof at PAR or by dpop_jkt (RFC 9449 §10) — and only that key
+// redeems it; a proof and a dpop_jkt that disagree are refused at PAR.
+func TestDPoPCodeBinding(t *testing.T) {
+	e := newEnv(t)
+	wallet, _ := jose.NewClientKey(keys.ES256)
+	thief, _ := jose.NewClientKey(keys.ES256)
+	proof := func(k *jose.ClientKey, path string) http.Header {
+		p, err := k.SignDPoP("POST", e.srv.URL+path, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return http.Header{"Dpop": {p}}
+	}
+	redeem := func(q url.Values, verifier string, k *jose.ClientKey) (int, map[string]any) {
+		back := e.authorize(q)
+		form := url.Values{"grant_type": {"authorization_code"}, "client_id": {publicClient}, "code": {back.Query().Get("code")},
+			"redirect_uri": {"http://127.0.0.1/cb"}, "code_verifier": {verifier}}
+		var hdr http.Header
+		if k != nil {
+			hdr = proof(k, "/oauth/token")
+		}
+		return e.postForm("/oauth/token", form, hdr)
+	}
+	pushed := func(k *jose.ClientKey, extra url.Values) (url.Values, string) {
+		verifier, challenge := pkce()
+		q := codeRequest(publicClient, "http://127.0.0.1/cb", challenge)
+		for key, v := range extra {
+			q[key] = v
+		}
+		status, out := e.postForm("/oauth/par", q, proof(k, "/oauth/par"))
+		if status != http.StatusCreated {
+			t.Fatalf("PAR with a DPoP proof: %d %v", status, out)
+		}
+		return url.Values{"client_id": {publicClient}, "request_uri": {out["request_uri"].(string)}}, verifier
+	}
+	q, v := pushed(wallet, nil)
+	if status, out := redeem(q, v, thief); status != 400 || out["error"] != "invalid_dpop_proof" {
+		t.Errorf("a code bound at PAR redeemed with another key: %d %v", status, out)
+	}
+	q, v = pushed(wallet, nil)
+	if status, out := redeem(q, v, nil); status != 400 || out["error"] != "invalid_dpop_proof" {
+		t.Errorf("a code bound at PAR redeemed without DPoP: %d %v", status, out)
+	}
+	q, v = pushed(wallet, nil)
+	if status, out := redeem(q, v, wallet); status != 200 || out["token_type"] != "DPoP" {
+		t.Errorf("a code bound at PAR redeemed with its key: %d %v", status, out)
+	}
+	other, _ := thief.Thumbprint()
+	_, challenge := pkce()
+	form := codeRequest(publicClient, "http://127.0.0.1/cb", challenge)
+	form.Set("dpop_jkt", other)
+	if status, out := e.postForm("/oauth/par", form, proof(wallet, "/oauth/par")); status != 400 || out["error"] != "invalid_dpop_proof" {
+		t.Errorf("dpop_jkt and the proof disagree: %d %v", status, out)
+	}
+	// dpop_jkt on a front-channel request.
+	mine, _ := wallet.Thumbprint()
+	verifier, challenge := pkce()
+	direct := codeRequest(publicClient, "http://127.0.0.1/cb", challenge)
+	direct.Set("dpop_jkt", mine)
+	if status, out := redeem(direct, verifier, thief); status != 400 || out["error"] != "invalid_dpop_proof" {
+		t.Errorf("a code bound by dpop_jkt redeemed with another key: %d %v", status, out)
+	}
+	verifier, challenge = pkce()
+	direct = codeRequest(publicClient, "http://127.0.0.1/cb", challenge)
+	direct.Set("dpop_jkt", mine)
+	if status, out := redeem(direct, verifier, wallet); status != 200 {
+		t.Errorf("a code bound by dpop_jkt redeemed with its key: %d %v", status, out)
+	}
+}

@@ -65,6 +65,20 @@ func (s *server) par(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q.Set("client_id", c.ID)
+	// RFC 9449 §10.1: a DPoP proof at PAR binds the code to its key, as
+	// dpop_jkt does; both must then name the same key.
+	if len(r.Header.Values("DPoP")) > 0 {
+		p, oerr := s.checkProof(r, s.issuer+parPath, "")
+		if oerr != nil {
+			writeOAuthError(w, http.StatusBadRequest, oerr)
+			return
+		}
+		if jkt := q.Get("dpop_jkt"); jkt != "" && jkt != p.JKT {
+			writeOAuthError(w, http.StatusBadRequest, errInvalidDPoP("dpop_jkt does not match the key of the DPoP proof"))
+			return
+		}
+		q.Set("dpop_jkt", p.JKT)
+	}
 	credentials, oerr := s.credentialParams(q)
 	if oerr != nil {
 		writeOAuthError(w, http.StatusBadRequest, oerr)

@@ -197,8 +197,10 @@ type RequestInfo struct {
 	// without a hint, and "?" for a hint naming nobody known.
 	HintCitizenID string
 	// Credentials are the credential configurations the request asks to
-	// issue into the client's wallet (OpenID4VCI), each once.
-	Credentials []string
+	// issue into the client's wallet (OpenID4VCI), each once, and
+	// CredentialScopes the scopes that ask for them.
+	Credentials      []string
+	CredentialScopes []string
 }
 
 // Info describes the pending request id.
@@ -231,6 +233,11 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 		}
 	}
 	info.Credentials = p.credentialsOf(r.Scopes)
+	for _, sc := range r.Scopes {
+		if _, ok := p.isCredentialScope(sc); ok {
+			info.CredentialScopes = append(info.CredentialScopes, sc)
+		}
+	}
 	if slices.Contains(r.Scopes, oidc.ScopeProfile) {
 		info.Claims = append(info.Claims, "name", "given_name", "family_name", "birthdate", "locale")
 	}
@@ -375,14 +382,18 @@ func (p *Provider) AccessToken(ctx context.Context, token string) (issuer.Access
 	return at, nil
 }
 
+func (p *Provider) isCredentialScope(sc string) (string, bool) {
+	if p.cfg.Credentials == nil {
+		return "", false
+	}
+	return p.cfg.Credentials.IsCredentialScope(sc)
+}
+
 // credentialsOf lists the credential configurations scopes ask for.
 func (p *Provider) credentialsOf(scopes []string) []string {
-	if p.cfg.Credentials == nil {
-		return nil
-	}
 	var out []string
 	for _, sc := range scopes {
-		if id, ok := p.cfg.Credentials.IsCredentialScope(sc); ok && !slices.Contains(out, id) {
+		if id, ok := p.isCredentialScope(sc); ok && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}

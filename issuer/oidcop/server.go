@@ -180,11 +180,13 @@ func (s *server) errorRedirect(ctx context.Context, r *op.ClientRequest[oidc.Aut
 // CodeExchange signs the ID token with the client's algorithm and requires
 // the code_verifier whenever the request carried a challenge.
 func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
-	if r.Data.CodeVerifier == "" {
-		ar, err := s.st.store.AuthRequestByCode(ctx, tokenHash(r.Data.Code))
-		if err == nil && ar.CodeChallenge != "" {
-			return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
-		}
+	ar, err := s.st.store.AuthRequestByCode(ctx, tokenHash(r.Data.Code))
+	if err == nil && ar.CodeChallenge != "" && r.Data.CodeVerifier == "" {
+		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
+	}
+	if err == nil && ar.DPoPJKT != "" && jktFrom(ctx) != ar.DPoPJKT {
+		// RFC 9449 §10: the code is bound to the key its request named.
+		return nil, errInvalidDPoP("the authorization code is bound to another DPoP key: prove possession of the key the authorization request named")
 	}
 	return s.LegacyServer.CodeExchange(withClientAlg(ctx, r.Client), r)
 }

@@ -99,6 +99,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		MaxAge:              req.MaxAge,
 		HintSubject:         hintSubject,
 		Created:             s.now(),
+		DPoPJKT:             codeJKTFrom(ctx),
 	}
 	for _, l := range req.UILocales {
 		r.UILocales = append(r.UILocales, l.String())

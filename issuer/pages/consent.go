@@ -13,6 +13,8 @@ type consentData struct {
 	ClientName  string
 	CitizenName string
 	Purposes    []purposeView
+	// Credentials are what a wallet asks to receive (OpenID4VCI).
+	Credentials []purposeView
 	// Data and Permissions are catalog keys: what the scopes release and
 	// allow, in plain words.
 	Data          []string
@@ -42,6 +44,9 @@ var (
 // other permissions they give.
 func describe(info AuthRequestInfo, lang string) (purposes []purposeView, data, perms []string) {
 	named := map[string]bool{}
+	for _, sc := range info.CredentialScopes {
+		named[sc] = true
+	}
 	for _, p := range info.Purposes {
 		named[p.Scope] = true
 		purposes = append(purposes, purposeView{Name: inLang(p.Name, lang), Description: inLang(p.Description, lang)})
@@ -120,8 +125,12 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	purposes, data, perms := describe(info, lang)
+	var creds []purposeView
+	for _, ca := range info.Credentials {
+		creds = append(creds, purposeView{Name: inLang(ca.Name, lang), Description: inLang(ca.Description, lang)})
+	}
 	h.page(w, r, http.StatusOK, "consent", web.NewPage(w, r, h.csrf, lang, "consent.title", consentData{
-		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purposes: purposes,
+		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purposes: purposes, Credentials: creds,
 		Data: data, Permissions: perms, AuthRequestID: id, LoginURL: loginURL(id),
 	}))
 }

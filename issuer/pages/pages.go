@@ -64,6 +64,17 @@ type AuthRequestInfo struct {
 	// HintCitizenID is the citizen the request's id_token_hint names
 	// ("" without a hint; a value matching nobody when it names nobody).
 	HintCitizenID string
+	// Credentials are the credentials the request asks to put into the
+	// client's wallet (OpenID4VCI), and CredentialScopes the scopes that
+	// ask for them (never shown as they are written).
+	Credentials      []CredentialAsk
+	CredentialScopes []string
+}
+
+// CredentialAsk is a credential a wallet asks for, its name and
+// description by language.
+type CredentialAsk struct {
+	Name, Description map[string]string
 }
 
 // Purpose is a purpose of the consent registry that an authorization

@@ -3,9 +3,9 @@ package vci
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"

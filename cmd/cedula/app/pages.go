@@ -15,12 +15,14 @@ import (
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
 	"github.com/cedula/cedula/issuer/passkey"
+	"github.com/cedula/cedula/issuer/vci"
 )
 
 // flow adapts the OpenID provider to what the pages need.
 type flow struct {
 	p       *oidcop.Provider
 	consent *consent.Service
+	issuer  *vci.Service // names the credentials a wallet asks for
 }
 
 func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequestInfo, error) {
@@ -44,6 +46,19 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 		info.Purposes = append(info.Purposes, pages.Purpose{Scope: sc,
 			Name:        map[string]string{"es": p.Name.In("es"), "en": p.Name.In("en")},
 			Description: map[string]string{"es": p.Description.In("es"), "en": p.Description.In("en")}})
+	}
+	info.CredentialScopes = i.CredentialScopes
+	for _, id := range i.Credentials {
+		if f.issuer == nil {
+			break
+		}
+		t, ok := f.issuer.Type(id)
+		if !ok {
+			continue
+		}
+		es, en := t.DisplayIn("es"), t.DisplayIn("en")
+		info.Credentials = append(info.Credentials, pages.CredentialAsk{Name: map[string]string{"es": es.Name, "en": en.Name},
+			Description: map[string]string{"es": es.Description, "en": en.Description}})
 	}
 	return info, nil
 }
@@ -109,7 +124,7 @@ func (s *Server) mountPages(e *httpapi.Echo) error {
 	h, err := pages.New(pages.Config{
 		Store:      s.Store,
 		Passkeys:   pk,
-		Flow:       flow{p: s.Provider, consent: s.Consent},
+		Flow:       flow{p: s.Provider, consent: s.Consent, issuer: s.Issuer},
 		Consents:   accountConsents{s},
 		Offers:     citizenOffers{s},
 		Logger:     s.log,

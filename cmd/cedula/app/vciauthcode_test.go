@@ -108,8 +108,12 @@ func TestOpenID4VCIAuthCodeInChromium(t *testing.T) {
 	presence(true)
 	tab.Do("reload: the pending autofill request started without a user present", chromedp.Reload())
 	tab.WaitPath("/consent")
-	if body := tab.Eval(`document.querySelector("main").innerText`); !strings.Contains(body, walletName) {
-		t.Errorf("consent page: got %q, want the wallet %q named", body, walletName)
+	// The page names the wallet and the credential it asks for, in the
+	// page's language — never the scopes that carry the request.
+	credName := map[string]string{"es": "Identificación personal", "en": "Person identification"}[tab.Eval(`document.documentElement.lang`)]
+	if body := tab.Eval(`document.querySelector("main").innerText`); !strings.Contains(body, walletName) || credName == "" ||
+		!strings.Contains(body, credName) || strings.Contains(body, "openid_credential") || strings.Contains(body, "vci-state") {
+		t.Errorf("consent page: got %q, want the wallet %q and the credential %q named, and no scope", body, walletName, credName)
 	}
 	browsertest.CheckAxe(t, ctx, axe, "consent for a wallet")
 	tab.Do("approve", chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
