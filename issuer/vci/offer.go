@@ -33,8 +33,10 @@ const MaxTxCodeTries = 5
 type NewOffer struct {
 	Credential Credential
 	// URI is openid-credential-offer://?credential_offer_uri=…; URL the
-	// offer by reference itself.
-	URI, URL string
+	// offer by reference itself; ByValue the offer in the URI itself
+	// (openid-credential-offer://?credential_offer=…), for a wallet that
+	// cannot reach the issuer before it has scanned it.
+	URI, URL, ByValue string
 	TxCode   string
 }
 
@@ -71,7 +73,11 @@ func (s *Service) CreateOffer(ctx context.Context, clientID, citizenID, typeID s
 		return NewOffer{}, err
 	}
 	u := s.cfg.OfferURL(c.OfferID)
-	return NewOffer{Credential: c, URL: u, URI: OfferURI(u), TxCode: tx}, nil
+	doc, err := json.Marshal(s.offerDoc(c))
+	if err != nil {
+		return NewOffer{}, err
+	}
+	return NewOffer{Credential: c, URL: u, URI: OfferURI(u), ByValue: OfferScheme + "?credential_offer=" + url.QueryEscape(string(doc)), TxCode: tx}, nil
 }
 
 // OfferURI is the credential offer URI of an offer by reference at u.
@@ -138,6 +144,11 @@ func (s *Service) Offer(ctx context.Context, offerID string) (Offer, Credential,
 	if c.State != StateOffered || !s.Now().Before(c.OfferExpires) || c.Tries >= MaxTxCodeTries {
 		return Offer{}, Credential{}, fmt.Errorf("offer: %w", ErrNotFound)
 	}
+	return s.offerDoc(c), c, nil
+}
+
+// offerDoc is the credential offer of issuance c.
+func (s *Service) offerDoc(c Credential) Offer {
 	var o Offer
 	o.CredentialIssuer = s.cfg.Issuer
 	o.ConfigurationIDs = []string{c.TypeID}
@@ -147,7 +158,7 @@ func (s *Service) Offer(ctx context.Context, offerID string) (Offer, Credential,
 	}{IssuerState: c.OfferID}
 	o.Grants.PreAuthorized.TxCode = TxCode{InputMode: "numeric", Length: c.TxCodeLength,
 		Description: "Código de 6 cifras que le envió la agencia / The 6-digit code the agency sent you"}
-	return o, c, nil
+	return o
 }
 
 // AuthorizationDetail is one RFC 9396 authorization_details object of

@@ -23,6 +23,7 @@ type offerResponse struct {
 	CredentialID       string    `json:"credential_id"`
 	CredentialOfferURI string    `json:"credential_offer_uri"`
 	CredentialOfferURL string    `json:"credential_offer_url"`
+	ByValue            string    `json:"credential_offer_by_value"`
 	TxCode             string    `json:"tx_code"`
 	ExpiresAt          time.Time `json:"expires_at"`
 	QRPNG              string    `json:"qr_png"`
@@ -79,7 +80,7 @@ func (a *API) createOffer(c httpapi.Context) error {
 	}
 	base := a.cfg.BaseURL + OfferPath + o.Credential.OfferID
 	return httpapi.JSON(c, http.StatusCreated, offerResponse{ID: o.Credential.OfferID, CredentialID: o.Credential.ID,
-		CredentialOfferURI: o.URI, CredentialOfferURL: o.URL, TxCode: o.TxCode, ExpiresAt: o.Credential.OfferExpires,
+		CredentialOfferURI: o.URI, CredentialOfferURL: o.URL, ByValue: o.ByValue, TxCode: o.TxCode, ExpiresAt: o.Credential.OfferExpires,
 		QRPNG: base + "/qr.png", QRSVG: base + "/qr.svg", Page: a.cfg.BaseURL + PagePath + o.Credential.OfferID})
 }
 
