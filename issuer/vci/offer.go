@@ -37,7 +37,7 @@ type NewOffer struct {
 	// (openid-credential-offer://?credential_offer=…), for a wallet that
 	// cannot reach the issuer before it has scanned it.
 	URI, URL, ByValue string
-	TxCode   string
+	TxCode            string
 }
 
 // OfferScheme is the URI scheme of credential offers (§4.1).
