@@ -337,7 +337,7 @@ func (p *Provider) NeedsConsent(ctx context.Context, id, citizenID string) (bool
 
 // Subject returns the identifier client clientID sees for citizenID.
 func (p *Provider) Subject(ctx context.Context, clientID, citizenID string) (string, error) {
-	c, err := p.st.store.Client(ctx, clientID)
+	c, err := p.st.clientByID(ctx, clientID)
 	if err != nil {
 		return "", err
 	}

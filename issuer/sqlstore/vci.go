@@ -77,25 +77,27 @@ func (s *Store) CreateCredential(ctx context.Context, c vci.Credential, entries 
 	})
 }
 
-func (s *Store) credentialWhere(ctx context.Context, q queryer, where string, arg any, lock bool) (vci.Credential, error) {
+// credentialWhere reads the issuance where says, in tx (or on the
+// database when tx is nil), locking its row in tx when lock is set.
+func (s *Store) credentialWhere(ctx context.Context, tx *sql.Tx, where string, arg any, lock bool) (vci.Credential, error) {
 	query := `SELECT ` + vciCols + ` FROM issuer_vci_credentials WHERE ` + where
 	if lock {
 		query += s.forUpdate()
 	}
-	c, err := scanVCI(q.QueryRowContext(ctx, query, arg))
+	c, err := scanVCI(s.db.QueryRowCached(ctx, tx, query, arg))
 	return c, vciNotFound("credential", err)
 }
 
 func (s *Store) Credential(ctx context.Context, id string) (vci.Credential, error) {
-	return s.credentialWhere(ctx, s.db, `id = $1`, id, false)
+	return s.credentialWhere(ctx, nil, `id = $1`, id, false)
 }
 
 func (s *Store) CredentialByOffer(ctx context.Context, offerID string) (vci.Credential, error) {
-	return s.credentialWhere(ctx, s.db, `offer_id = $1`, offerID, false)
+	return s.credentialWhere(ctx, nil, `offer_id = $1`, offerID, false)
 }
 
 func (s *Store) CredentialByTransaction(ctx context.Context, txnHash []byte) (vci.Credential, error) {
-	return s.credentialWhere(ctx, s.db, `txn_hash = $1`, txnHash, false)
+	return s.credentialWhere(ctx, nil, `txn_hash = $1`, txnHash, false)
 }
 
 func (s *Store) Redeem(ctx context.Context, codeHash []byte, redeem func(vci.Credential) (issuer.AccessToken, []audit.Entry, error)) (vci.Credential, error) {
@@ -170,7 +172,7 @@ func (s *Store) Reserve(ctx context.Context, bits, size, n int) (string, []byte,
 // spendNonces records spent nonces; vci.ErrNonceUsed when one was spent.
 func (s *Store) spendNonces(ctx context.Context, tx *sql.Tx, hashes [][]byte, exp time.Time) error {
 	for _, h := range hashes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO issuer_vci_spent_nonces (hash, expires) VALUES ($1, $2)`, h, us(norm(exp))); err != nil {
+		if _, err := s.db.ExecCached(ctx, tx, `INSERT INTO issuer_vci_spent_nonces (hash, expires) VALUES ($1, $2)`, h, us(norm(exp))); err != nil {
 			if db.IsUniqueViolation(err) {
 				return vci.ErrNonceUsed
 			}
@@ -180,32 +182,102 @@ func (s *Store) spendNonces(ctx context.Context, tx *sql.Tx, hashes [][]byte, ex
 	return nil
 }
 
-// Issue is group-committed with the other writes of the moment (the
-// credential endpoint's hot path): one transaction and one fsync for many
-// issuances, each still all or nothing.
+// issueReq is one issuance waiting for its group's transaction.
+type issueReq struct {
+	ctx context.Context
+	is  vci.Issue
+}
+
+// Issue is group-committed with the other issuances of the moment (the
+// credential endpoint's hot path): one transaction, one fsync and one
+// numbering of audit entries in the log (recordLast) for many issuances,
+// each still all or nothing.
 func (s *Store) Issue(ctx context.Context, is vci.Issue) error {
-	return s.batch.Do(ctx, func(tx *sql.Tx) error {
-		if err := s.spendNonces(ctx, tx, is.Nonces, is.NonceExpiry); err != nil {
-			return err
+	return s.issues.Do(ctx, issueReq{ctx: ctx, is: is})
+}
+
+// flushIssues writes a group of issuances in one transaction. A piece
+// that fails (a spent nonce) is undone alone: the group runs again with a
+// savepoint around each piece, and the others commit.
+func (s *Store) flushIssues(reqs []issueReq) []error {
+	errs, err := s.tryIssues(reqs, false)
+	if errors.Is(err, errPieceFailed) {
+		errs, err = s.tryIssues(reqs, true)
+	}
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
 		}
-		args := make([]any, 0, 4*len(is.Places))
-		for _, p := range is.Places {
-			args = append(args, p.List, p.Index, is.CredentialID, 0)
+	}
+	return errs
+}
+
+var errPieceFailed = errors.New("sqlstore: a piece of the group failed")
+
+func (s *Store) tryIssues(reqs []issueReq, savepoints bool) ([]error, error) {
+	errs := make([]error, len(reqs))
+	var done func(bool)
+	ctx := context.Background()
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var entries []audit.Entry
+		for i, r := range reqs {
+			if savepoints {
+				if _, err := tx.ExecContext(ctx, `SAVEPOINT issue`); err != nil {
+					return err
+				}
+			}
+			err := s.issueRows(r.ctx, tx, r.is)
+			switch {
+			case err != nil && !savepoints:
+				errs[i] = err
+				return errPieceFailed
+			case err != nil:
+				errs[i] = err
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT issue`); err != nil {
+					return err
+				}
+			default:
+				entries = append(entries, r.is.Entries...)
+			}
+			if savepoints {
+				if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT issue`); err != nil {
+					return err
+				}
+			}
 		}
-		if err := s.db.InsertRows(ctx, tx, `INSERT INTO issuer_vci_places (list_id, idx, credential_id, status) VALUES `, "", 4, args); err != nil {
+		var err error
+		done, err = s.recordLast(ctx, tx, entries...)
+		return err
+	})
+	if done != nil {
+		done(err == nil)
+	}
+	return errs, err
+}
+
+// issueRows writes one issuance: its spent nonces, its places, its state.
+func (s *Store) issueRows(ctx context.Context, tx *sql.Tx, is vci.Issue) error {
+	if err := s.spendNonces(ctx, tx, is.Nonces, is.NonceExpiry); err != nil {
+		return err
+	}
+	for _, p := range is.Places {
+		if _, err := s.db.ExecCached(ctx, tx, `INSERT INTO issuer_vci_places (list_id, idx, credential_id, status) VALUES ($1, $2, $3, 0)`,
+			p.List, p.Index, is.CredentialID); err != nil {
 			return fmt.Errorf("issue: places: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET state = $2, count = count + $3, issued = $4, expires = $5
-			WHERE id = $1 AND state IN ($6, $7, $8, $2)`, is.CredentialID, string(vci.StateIssued), len(is.Places), us(norm(is.Now)),
-			us(norm(is.Expires)), string(vci.StateRedeemed), string(vci.StateApproved), string(vci.StateOffered))
-		if err != nil {
-			return fmt.Errorf("issue: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("issue: %w", vci.ErrState)
-		}
-		return s.record(ctx, tx, is.Entries...)
-	})
+	}
+	res, err := s.db.ExecCached(ctx, tx, `UPDATE issuer_vci_credentials SET state = $2, count = count + $3, issued = $4, expires = $5
+		WHERE id = $1 AND state IN ($6, $7, $8, $2)`, is.CredentialID, string(vci.StateIssued), len(is.Places), us(norm(is.Now)),
+		us(norm(is.Expires)), string(vci.StateRedeemed), string(vci.StateApproved), string(vci.StateOffered))
+	if err != nil {
+		return fmt.Errorf("issue: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("issue: %w", vci.ErrState)
+	}
+	return nil
 }
 
 func (s *Store) Defer(ctx context.Context, id string, keys []byte, txnHash []byte, nonces [][]byte, nonceExpiry time.Time, entries ...audit.Entry) error {
