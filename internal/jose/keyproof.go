@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -82,10 +83,19 @@ func parseKeyProof(proof []byte, typ string, algs []string, strict bool) (KeyPro
 	if ka := key.Algorithm().String(); ka != "" && ka != alg.String() {
 		return bad("the jwk is for another algorithm")
 	}
-	payload, err := jws.Verify(proof, jws.WithKey(alg, key))
-	if err != nil {
+	// Verified over the signing input of the message parsed above, with
+	// jwx's verifier for alg, rather than parsed a second time.
+	// (The key is the sender's, new each time: not for rawKey's cache.)
+	var raw any
+	if err := key.Raw(&raw); err != nil {
+		return bad("the jwk is not a usable key")
+	}
+	v, err := jws.NewVerifier(alg)
+	dot := bytes.LastIndexByte(proof, '.')
+	if err != nil || dot < 0 || v.Verify(proof[:dot], msg.Signatures()[0].Signature(), raw) != nil {
 		return bad("signature does not verify with the jwk header")
 	}
+	payload := msg.Payload()
 	tp, err := key.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return bad("cannot compute the key thumbprint")

@@ -24,8 +24,8 @@ type Store struct {
 	batch *db.Batcher
 	// access group-inserts access tokens, one multi-row INSERT per group.
 	access *db.Group[accessReq]
-	// issues group-commits credential issuances.
-	issues *db.Group[issueReq]
+	// pieces group-commits the credential issuer's hot writes.
+	pieces *db.Group[piece]
 	// pipelined counts the groups written in one round trip (PostgreSQL).
 	pipelined atomic.Uint64
 	cancel    context.CancelFunc
@@ -44,7 +44,7 @@ func New(d *db.DB, opts ...Option) *Store {
 		o(s)
 	}
 	s.access = db.NewGroup(ctx, maxAccessGroup, s.flushAccess)
-	s.issues = db.NewGroup(ctx, 128, s.flushIssues)
+	s.pieces = db.NewGroup(ctx, 128, s.flushPieces)
 	return s
 }
 

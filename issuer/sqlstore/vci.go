@@ -103,38 +103,38 @@ func (s *Store) CredentialByTransaction(ctx context.Context, txnHash []byte) (vc
 func (s *Store) Redeem(ctx context.Context, codeHash []byte, redeem func(vci.Credential) (issuer.AccessToken, []audit.Entry, error)) (vci.Credential, error) {
 	var out vci.Credential
 	var wrong bool
-	// Group-committed: a wrong transaction code commits its count and
-	// reports it through wrong, a success its token.
-	err := s.batch.Do(ctx, func(tx *sql.Tx) error {
+	// Group-committed (pieces): a wrong transaction code commits its
+	// count and reports it through wrong, a success its token.
+	err := s.pieces.Do(ctx, piece{ctx: ctx, fn: func(tx *sql.Tx) ([]audit.Entry, error) {
 		wrong = false
 		c, err := s.credentialWhere(ctx, tx, `code_hash = $1`, codeHash, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		at, entries, err := redeem(c)
 		if errors.Is(err, vci.ErrTxCode) {
 			wrong = true
-			_, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET tries = tries + 1 WHERE id = $1`, c.ID)
-			return err
+			_, err := s.db.ExecCached(ctx, tx, `UPDATE issuer_vci_credentials SET tries = tries + 1 WHERE id = $1`, c.ID)
+			return nil, err
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE issuer_vci_credentials SET state = $2 WHERE id = $1 AND state = $3`,
+		res, err := s.db.ExecCached(ctx, tx, `UPDATE issuer_vci_credentials SET state = $2 WHERE id = $1 AND state = $3`,
 			c.ID, string(vci.StateRedeemed), string(vci.StateOffered))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("redeem: %w", vci.ErrState)
+			return nil, fmt.Errorf("redeem: %w", vci.ErrState)
 		}
 		if err := s.insertAccess(ctx, tx, at); err != nil {
-			return err
+			return nil, err
 		}
 		c.State = vci.StateRedeemed
 		out = c
-		return s.record(ctx, tx, entries...)
-	})
+		return entries, nil
+	}})
 	if err == nil && wrong {
 		return vci.Credential{}, vci.ErrTxCode
 	}
@@ -182,27 +182,30 @@ func (s *Store) spendNonces(ctx context.Context, tx *sql.Tx, hashes [][]byte, ex
 	return nil
 }
 
-// issueReq is one issuance waiting for its group's transaction.
-type issueReq struct {
+// piece is one change of the credential issuer waiting for its group's
+// transaction: fn writes its rows in tx and returns its audit entries.
+type piece struct {
 	ctx context.Context
-	is  vci.Issue
+	fn  func(tx *sql.Tx) ([]audit.Entry, error)
 }
 
-// Issue is group-committed with the other issuances of the moment (the
-// credential endpoint's hot path): one transaction, one fsync and one
-// numbering of audit entries in the log (recordLast) for many issuances,
-// each still all or nothing.
+// Issue is group-committed with the other changes of the moment on the
+// credential endpoint's and token endpoint's hot paths (see pieces).
 func (s *Store) Issue(ctx context.Context, is vci.Issue) error {
-	return s.issues.Do(ctx, issueReq{ctx: ctx, is: is})
+	return s.pieces.Do(ctx, piece{ctx: ctx, fn: func(tx *sql.Tx) ([]audit.Entry, error) {
+		return is.Entries, s.issueRows(ctx, tx, is)
+	}})
 }
 
-// flushIssues writes a group of issuances in one transaction. A piece
+// flushPieces writes a group of pieces in one transaction — one fsync,
+// and one numbering of all their audit entries in the log at its end
+// (recordLast), where an outbox would cost a second transaction. A piece
 // that fails (a spent nonce) is undone alone: the group runs again with a
 // savepoint around each piece, and the others commit.
-func (s *Store) flushIssues(reqs []issueReq) []error {
-	errs, err := s.tryIssues(reqs, false)
+func (s *Store) flushPieces(reqs []piece) []error {
+	errs, err := s.tryPieces(reqs, false)
 	if errors.Is(err, errPieceFailed) {
-		errs, err = s.tryIssues(reqs, true)
+		errs, err = s.tryPieces(reqs, true)
 	}
 	if err != nil {
 		for i := range errs {
@@ -216,7 +219,7 @@ func (s *Store) flushIssues(reqs []issueReq) []error {
 
 var errPieceFailed = errors.New("sqlstore: a piece of the group failed")
 
-func (s *Store) tryIssues(reqs []issueReq, savepoints bool) ([]error, error) {
+func (s *Store) tryPieces(reqs []piece, savepoints bool) ([]error, error) {
 	errs := make([]error, len(reqs))
 	var done func(bool)
 	ctx := context.Background()
@@ -224,25 +227,25 @@ func (s *Store) tryIssues(reqs []issueReq, savepoints bool) ([]error, error) {
 		var entries []audit.Entry
 		for i, r := range reqs {
 			if savepoints {
-				if _, err := tx.ExecContext(ctx, `SAVEPOINT issue`); err != nil {
+				if _, err := tx.ExecContext(ctx, `SAVEPOINT piece`); err != nil {
 					return err
 				}
 			}
-			err := s.issueRows(r.ctx, tx, r.is)
+			es, err := r.fn(tx)
 			switch {
 			case err != nil && !savepoints:
 				errs[i] = err
 				return errPieceFailed
 			case err != nil:
 				errs[i] = err
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT issue`); err != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT piece`); err != nil {
 					return err
 				}
 			default:
-				entries = append(entries, r.is.Entries...)
+				entries = append(entries, es...)
 			}
 			if savepoints {
-				if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT issue`); err != nil {
+				if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT piece`); err != nil {
 					return err
 				}
 			}
