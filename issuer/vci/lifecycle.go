@@ -154,14 +154,42 @@ func (s *Service) SetStatus(ctx context.Context, clientID, id, status string) (C
 	return c, nil
 }
 
-// Credentials lists the agency's issuances.
+// Credentials lists the agency's issuances. Who received which
+// credential is the citizens' data: the read is in the log, one entry per
+// citizen listed, before the answer goes.
 func (s *Service) Credentials(ctx context.Context, clientID, cursor string, limit int) ([]Credential, string, error) {
-	return s.cfg.Store.Credentials(ctx, clientID, cursor, limit)
+	cs, next, err := s.cfg.Store.Credentials(ctx, clientID, cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	return cs, next, s.logReads(ctx, clientID, cs...)
 }
 
-// Get returns the agency's issuance id.
+// Get returns the agency's issuance id; the read is in the log.
 func (s *Service) Get(ctx context.Context, clientID, id string) (Credential, error) {
-	return s.owned(ctx, clientID, id)
+	c, err := s.owned(ctx, clientID, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	return c, s.logReads(ctx, clientID, c)
+}
+
+// logReads appends an agency's read of issuances, one entry per citizen.
+func (s *Service) logReads(ctx context.Context, clientID string, cs ...Credential) error {
+	var entries []audit.Entry
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.CitizenID == "" || seen[c.CitizenID] {
+			continue
+		}
+		seen[c.CitizenID] = true
+		entries = append(entries, s.entry(ctx, ActionRead, agency(clientID), c.CitizenID, s.types[c.TypeID], audit.Allowed))
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	_, err := s.cfg.Audit.Append(ctx, entries...)
+	return err
 }
 
 // CitizenCredentials lists a citizen's issuances, newest first.

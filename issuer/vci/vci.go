@@ -35,6 +35,7 @@ const (
 	// .failure or .deleted.
 	ActionNotify = "credential.notify"
 	ActionDecide = "credential.decide" // an officer's approval or rejection of a deferred request
+	ActionRead   = "credential.read"   // an agency read what it issued to a citizen
 )
 
 // State is where an issuance stands.

@@ -263,6 +263,13 @@ func TestIssuancePreAuthorized(t *testing.T) {
 	if res, _ := e.do(http.MethodPut, "/issuance/credentials/"+credID+"/status", agencyToken, `{"status":"valid"}`); res.StatusCode != http.StatusConflict {
 		t.Errorf("reinstating a revoked credential: %d, want 409", res.StatusCode)
 	}
+	// The agency reads what it issued: its list and the one credential,
+	// each read in the log.
+	res, listed := e.do(http.MethodGet, "/issuance/credentials", agencyToken, "")
+	if cs, _ := listed["credentials"].([]any); res.StatusCode != http.StatusOK || len(cs) != 1 ||
+		cs[0].(map[string]any)["subject"] != sub || cs[0].(map[string]any)["status"] != "invalid" || cs[0].(map[string]any)["count"] != 3.0 {
+		t.Errorf("list: %d %v", res.StatusCode, listed)
+	}
 
 	// Every step is in the log, with a proof of inclusion.
 	if err := e.s.Audit.Flush(ctx); err != nil {
@@ -290,7 +297,7 @@ func TestIssuancePreAuthorized(t *testing.T) {
 		}
 	}
 	want := []string{"consent.decide", "credential.offer", "credential.redeem", "consent.decide", "credential.issue",
-		"credential.notify.accepted", "credential.suspend", "credential.reinstate", "credential.revoke"}
+		"credential.notify.accepted", "credential.suspend", "credential.reinstate", "credential.revoke", "credential.read"}
 	if !slices.Equal(story, want) {
 		t.Errorf("the log's story: %v, want %v", story, want)
 	}
