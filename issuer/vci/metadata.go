@@ -11,7 +11,6 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/statuslist"
-	"github.com/cedula/cedula/issuer/credential"
 )
 
 // Endpoints are the URLs of the issuer's endpoints, for its metadata.
@@ -101,16 +100,6 @@ func (s *Service) IssuerMetadata(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(map[string]any{"issuer": s.cfg.Issuer, "jwks": json.RawMessage(set)})
-}
-
-// MaxLifetime is the longest lifetime of the types: how long the issuer
-// key ring's retired keys must stay published.
-func MaxLifetime(types []credential.Type) time.Duration {
-	var m time.Duration
-	for _, t := range types {
-		m = max(m, t.Lifetime)
-	}
-	return m
 }
 
 // ListToken is a signed status list token.
