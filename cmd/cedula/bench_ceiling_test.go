@@ -69,6 +69,50 @@ func BenchmarkCredentialCeiling(b *testing.B) {
 	b.ReportMetric(creds/j, "ceiling/J")
 }
 
+// BenchmarkFlowCeiling is BenchmarkCredentialCeiling for the whole
+// pre-authorized flow of `cedula bench issue`, with the same wallet code:
+// the token request (a fresh DPoP key, its proof signed; the handler
+// verifies it and answers a fixed token), a nonce request (a fixed nonce)
+// and the credential request as above — three round trips, three ES256
+// verifications and one signature on the server side, and nothing else.
+//
+//	go test -run '^$' -bench FlowCeiling -benchtime 10000x ./cmd/cedula/
+func BenchmarkFlowCeiling(b *testing.B) {
+	ctx := b.Context()
+	c := newCredentialCeiling(b)
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	c.url = srv.URL
+	ref, err := bench.StartReference(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Close()
+	hc := bench.NewHTTPClient(vciConcurrency)
+	is := &vciIssuer{hc: hc, id: c.issuer, credential: srv.URL, token: srv.URL + "/token", nonce: srv.URL + "/nonce"}
+	flow := func(ctx context.Context) error {
+		w, err := is.redeem(ctx, vciOffer{code: "code", txCode: "123456"})
+		if err != nil {
+			return err
+		}
+		nonce, err := is.fetchNonce(ctx)
+		if err != nil {
+			return err
+		}
+		return w.credential(ctx, "pid", nonce, 1)
+	}
+	if err := flow(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	flows := ceilingRate(b, flow)
+	j := ceilingRate(b, ref.Op(hc))
+	b.StopTimer()
+	b.ReportMetric(flows, "flows/s")
+	b.ReportMetric(j, "J/s")
+	b.ReportMetric(flows/j, "ceiling/J")
+}
+
 // ceilingRate runs op b.N times from vciConcurrency workers, each with one
 // call in flight, and returns the calls per second.
 func ceilingRate(b *testing.B, op func(context.Context) error) float64 {
@@ -119,6 +163,21 @@ func newCredentialCeiling(b *testing.B) *credentialCeiling {
 }
 
 func (c *credentialCeiling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/token":
+		p, err := jose.ParseDPoPProof([]byte(r.Header.Get("DPoP")))
+		if err != nil || p.HTU != c.url+"/token" || r.ParseForm() != nil || r.PostForm.Get("pre-authorized_code") == "" {
+			http.Error(w, "bad token request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": c.token, "token_type": "DPoP", "expires_in": 300})
+		return
+	case "/nonce":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"c_nonce": c.nonce})
+		return
+	}
 	cred, err := c.serve(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
