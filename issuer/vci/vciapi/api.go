@@ -153,8 +153,12 @@ func (a *API) access(c httpapi.Context) (vci.Access, error) {
 		return vci.Access{}, protocol(err)
 	}
 	if !ok {
+		scheme := "Bearer"
+		if at.JKT != "" {
+			scheme = "DPoP"
+		}
 		return vci.Access{}, &httpapi.OAuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
-			Description: "the access token was not issued for credential issuance", Challenge: `Bearer error="invalid_token"`}
+			Description: "the access token was not issued for credential issuance", Challenge: scheme + ` error="invalid_token"`}
 	}
 	return acc, nil
 }
