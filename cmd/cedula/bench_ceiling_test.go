@@ -40,33 +40,43 @@ import (
 //
 //	go test -run '^$' -bench CredentialCeiling -benchtime 20000x ./cmd/cedula/
 func BenchmarkCredentialCeiling(b *testing.B) {
-	ctx := b.Context()
-	c := newCredentialCeiling(b)
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	c.url = srv.URL
-	ref, err := bench.StartReference(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Close()
-
-	hc := bench.NewHTTPClient(vciConcurrency)
-	w := &wallet{is: &vciIssuer{hc: hc, id: c.issuer, credential: srv.URL}, token: c.token, ath: c.ath}
+	c, hc, ref := startCeiling(b)
+	w := &wallet{is: &vciIssuer{hc: hc, id: c.issuer, credential: c.url}, token: c.token, ath: c.ath}
+	var err error
 	if w.dpop, err = jose.NewClientKey(keys.ES256); err != nil {
 		b.Fatal(err)
 	}
-	request := func(ctx context.Context) error { return w.credential(ctx, "pid", c.nonce, 1) }
-	if err := request(ctx); err != nil {
+	measureCeiling(b, ref, hc, "credentials/s", func(ctx context.Context) error { return w.credential(ctx, "pid", c.nonce, 1) })
+}
+
+// startCeiling serves the ceiling's handler and J on loopback, and
+// returns the handler and the HTTP client the loads share.
+func startCeiling(b *testing.B) (*credentialCeiling, *http.Client, *bench.Reference) {
+	c := newCredentialCeiling(b)
+	srv := httptest.NewServer(c)
+	b.Cleanup(srv.Close)
+	c.url = srv.URL
+	ref, err := bench.StartReference(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ref.Close() })
+	return c, bench.NewHTTPClient(vciConcurrency), ref
+}
+
+// measureCeiling checks op once, then loads it and J the same way and
+// reports both rates (op's in unit) and their ratio.
+func measureCeiling(b *testing.B, ref *bench.Reference, hc *http.Client, unit string, op func(context.Context) error) {
+	if err := op(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	creds := ceilingRate(b, request)
+	rate := ceilingRate(b, op)
 	j := ceilingRate(b, ref.Op(hc))
 	b.StopTimer()
-	b.ReportMetric(creds, "credentials/s")
+	b.ReportMetric(rate, unit)
 	b.ReportMetric(j, "J/s")
-	b.ReportMetric(creds/j, "ceiling/J")
+	b.ReportMetric(rate/j, "ceiling/J")
 }
 
 // BenchmarkFlowCeiling is BenchmarkCredentialCeiling for the whole
@@ -78,19 +88,9 @@ func BenchmarkCredentialCeiling(b *testing.B) {
 //
 //	go test -run '^$' -bench FlowCeiling -benchtime 10000x ./cmd/cedula/
 func BenchmarkFlowCeiling(b *testing.B) {
-	ctx := b.Context()
-	c := newCredentialCeiling(b)
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	c.url = srv.URL
-	ref, err := bench.StartReference(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Close()
-	hc := bench.NewHTTPClient(vciConcurrency)
-	is := &vciIssuer{hc: hc, id: c.issuer, credential: srv.URL, token: srv.URL + "/token", nonce: srv.URL + "/nonce"}
-	flow := func(ctx context.Context) error {
+	c, hc, ref := startCeiling(b)
+	is := &vciIssuer{hc: hc, id: c.issuer, credential: c.url, token: c.url + "/token", nonce: c.url + "/nonce"}
+	measureCeiling(b, ref, hc, "flows/s", func(ctx context.Context) error {
 		w, err := is.redeem(ctx, vciOffer{code: "code", txCode: "123456"})
 		if err != nil {
 			return err
@@ -100,17 +100,7 @@ func BenchmarkFlowCeiling(b *testing.B) {
 			return err
 		}
 		return w.credential(ctx, "pid", nonce, 1)
-	}
-	if err := flow(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	flows := ceilingRate(b, flow)
-	j := ceilingRate(b, ref.Op(hc))
-	b.StopTimer()
-	b.ReportMetric(flows, "flows/s")
-	b.ReportMetric(j, "J/s")
-	b.ReportMetric(flows/j, "ceiling/J")
+	})
 }
 
 // ceilingRate runs op b.N times from vciConcurrency workers, each with one

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -39,9 +40,11 @@ func (s *server) extraGrant(w http.ResponseWriter, r *http.Request, g Grant) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("the token endpoint takes POST"))
 		return
 	}
-	ip, now := remoteIP(r), time.Now()
-	if blocked, retry := s.grantFailures.blocked(ip, now); blocked {
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+	// The pre-authorized code and its short transaction code must not be
+	// guessed at speed: failures spend the address's bucket.
+	ip := ratelimit.RemoteIP(r)
+	if s.grantFailures.Exhausted(ip) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.grantFailures.Refill().Seconds())+1))
 		writeOAuthError(w, http.StatusTooManyRequests, oidc.ErrInvalidGrant().WithDescription("too many failed attempts from this address; retry later"))
 		return
 	}
@@ -58,7 +61,7 @@ func (s *server) extraGrant(w http.ResponseWriter, r *http.Request, g Grant) {
 	var ge GrantError
 	switch {
 	case errors.As(err, &ge):
-		s.grantFailures.failed(ip, now)
+		s.grantFailures.Allow(ip)
 		code, desc, status := ge.OAuthError()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

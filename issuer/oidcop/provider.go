@@ -19,6 +19,7 @@ import (
 
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	// authorization endpoint (OpenID4VCI §5).
 	Credentials Credentials
 }
+
+// GrantFailures is how many failed requests of an extra grant (a wrong
+// pre-authorized code or transaction code) an address may make: 20, then
+// one every 3 seconds.
+var GrantFailures = ratelimit.Rate{N: 20, Per: time.Minute}
 
 // Metrics counts what the provider does.
 type Metrics struct {
@@ -161,7 +167,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		grants:        cfg.Grants,
 		metadata:      cfg.Metadata,
 		credentials:   cfg.Credentials,
-		grantFailures: newFailureLimit(),
+		grantFailures: ratelimit.New(GrantFailures, nil),
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
 	return &Provider{st: st, srv: srv, op: provider, handler: handler, cfg: cfg}, nil

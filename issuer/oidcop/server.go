@@ -14,6 +14,7 @@ import (
 
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/issuer"
 )
 
@@ -28,8 +29,9 @@ type server struct {
 	grants      map[string]Grant
 	metadata    map[string]any
 	credentials Credentials
-	// grantFailures limits failed extra-grant requests per address.
-	grantFailures *failureLimit
+	// grantFailures limits failed extra-grant requests per address
+	// (GrantFailures).
+	grantFailures *ratelimit.Limiter
 }
 
 // VerifyClient authenticates the client at the token, introspection and

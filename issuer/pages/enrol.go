@@ -84,7 +84,7 @@ func enrolProblem(err error) (string, bool) {
 // enrolPage serves GET /enrol/{token}.
 func (h *Handler) enrolPage(w http.ResponseWriter, r *http.Request) {
 	lang := web.Negotiate(r)
-	if !h.limits.enrolIP.allow(h.clientIP(r)) {
+	if !h.limits.enrolIP.Allow(h.clientIP(r)) {
 		h.errorPage(w, r, lang, probRateLimited)
 		return
 	}
@@ -139,7 +139,7 @@ func (h *Handler) enrolFinish(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lang, err)
 		return
 	}
-	if !h.limits.enrolCitizen.allow(c.ID) {
+	if !h.limits.enrolCitizen.Allow(c.ID) {
 		h.problem(w, r, lang, probRateLimited, nil)
 		return
 	}

@@ -2,10 +2,8 @@ package pages
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRecoveryCodes(t *testing.T) {
@@ -93,40 +91,5 @@ func TestCleanName(t *testing.T) {
 	}
 	if got := passkeyName("es", strings.Repeat("x", 100)); len(got) != maxNameLen {
 		t.Errorf("long name: got %d characters, want %d", len(got), maxNameLen)
-	}
-}
-
-func TestRemoteIP(t *testing.T) {
-	for addr, want := range map[string]string{
-		"192.0.2.7:5000":             "192.0.2.7",
-		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
-		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
-		"not an address":             "not an address",
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = addr
-		if got := remoteIP(r); got != want {
-			t.Errorf("remoteIP(%q): got %q, want %q", addr, got, want)
-		}
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
-	l := newLimiter(Rate{N: 3, Per: time.Minute}, func() time.Time { return now })
-	for i := range 3 {
-		if !l.allow("a") {
-			t.Fatalf("attempt %d: got refused, want allowed", i+1)
-		}
-	}
-	if l.allow("a") {
-		t.Errorf("attempt 4: got allowed, want refused")
-	}
-	if !l.allow("b") {
-		t.Errorf("another key: got refused, want allowed")
-	}
-	now = now.Add(20 * time.Second) // one token back
-	if !l.allow("a") || l.allow("a") {
-		t.Errorf("after 20 s: want exactly one more attempt")
 	}
 }

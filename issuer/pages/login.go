@@ -165,7 +165,7 @@ func (h *Handler) loginFinish(w http.ResponseWriter, r *http.Request) {
 		} `json:"response"`
 	}
 	if json.Unmarshal(req.Credential, &peek) == nil && peek.Response.UserHandle != "" &&
-		!h.limits.loginCitizen.allow(peek.Response.UserHandle) {
+		!h.limits.loginCitizen.Allow(peek.Response.UserHandle) {
 		h.problem(w, r, lang, probRateLimited, nil)
 		return
 	}

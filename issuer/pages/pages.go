@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
 	"github.com/cedula/cedula/web"
@@ -218,7 +219,7 @@ func New(cfg Config) (*Handler, error) {
 		h.recTTL = 15 * time.Minute
 	}
 	if h.clientIP == nil {
-		h.clientIP = remoteIP
+		h.clientIP = ratelimit.RemoteIP
 	}
 	if h.now == nil {
 		h.now = time.Now

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/cedula/cedula/internal/problem"
+	"github.com/cedula/cedula/internal/ratelimit"
 
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/passkey"
@@ -187,8 +188,8 @@ const maxBody = 64 << 10
 // api starts a JSON call: rate limit (when lim is not nil), CSRF, and a
 // body that is one JSON object decoded into v. It answers the problem and
 // returns false when the call must stop.
-func (h *Handler) api(w http.ResponseWriter, r *http.Request, lang string, lim *limiter, v any) bool {
-	if lim != nil && !lim.allow(h.clientIP(r)) {
+func (h *Handler) api(w http.ResponseWriter, r *http.Request, lang string, lim *ratelimit.Limiter, v any) bool {
+	if lim != nil && !lim.Allow(h.clientIP(r)) {
 		h.problem(w, r, lang, probRateLimited, nil)
 		return false
 	}

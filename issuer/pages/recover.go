@@ -30,7 +30,7 @@ func (h *Handler) recoverForm(w http.ResponseWriter, r *http.Request, lang strin
 func (h *Handler) recoverCode(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	lang := web.Negotiate(r)
-	if !h.limits.recoverIP.allow(h.clientIP(r)) {
+	if !h.limits.recoverIP.Allow(h.clientIP(r)) {
 		h.errorPage(w, r, lang, probRateLimited)
 		return
 	}
@@ -101,7 +101,7 @@ func (h *Handler) recoverBegin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lang, err)
 		return
 	}
-	if !h.limits.recoverCitizen.allow(c.ID) {
+	if !h.limits.recoverCitizen.Allow(c.ID) {
 		h.problem(w, r, lang, probRateLimited, nil)
 		return
 	}

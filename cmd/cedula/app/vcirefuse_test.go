@@ -200,6 +200,30 @@ func TestIssuanceRefusals(t *testing.T) {
 	if len(issued) != 0 {
 		t.Errorf("issuance entries without a credential: %v", issued)
 	}
+
+	// Guessing codes: failures from one address are limited, and then
+	// even a right code waits (last, as it blocks this test's address).
+	_, offer = e.offer(tok, sub, "pid")
+	_, code = e.offerCode(offer)
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		w := &wallet{e: e}
+		w.dpop, _ = jose.NewClientKey(keys.ES256)
+		st, out, hdr := w.post("/oauth/token", url.Values{"grant_type": {vci.GrantPreAuthorized}, "pre-authorized_code": {fmt.Sprint("guess-", i)},
+			"tx_code": {"000000"}}, nil)
+		switch {
+		case st == http.StatusTooManyRequests:
+			limited = hdr.Get("Retry-After") != "" && out["error"] == "invalid_grant"
+		case st != http.StatusBadRequest:
+			t.Fatalf("guess %d: %d %v", i, st, out)
+		}
+	}
+	if !limited {
+		t.Errorf("40 failed pre-authorized grant requests from one address were never limited")
+	}
+	if _, st, _ := e.redeem(code, offer["tx_code"].(string)); st != http.StatusTooManyRequests {
+		t.Errorf("a right code from a limited address: %d, want 429", st)
+	}
 }
 
 func urlValues(s string) (url.Values, error) { return url.ParseQuery(s) }

@@ -11,16 +11,12 @@
 // (the agency's client, client_secret_basic), SUBJECT (the citizen's sub as
 // the agency knows them), CONFIG_ID (the credential configuration to ask
 // for).
-import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
+import { callbacks as walletCallbacks, describe, hash, issuerVerifier, load, newKey, signerFor } from './wallet.mjs';
 
-// load imports a package's ES module build from NODE_DIR, the same file the
-// packages import each other by, so that there is one copy of each.
-const load = (pkg, file) => import(pathToFileURL(join(process.env.NODE_DIR, 'node_modules', pkg, file)).href);
-const vci = await load('@openid4vc/openid4vci', 'dist/index.mjs');
-const oauth = await load('@openid4vc/oauth2', 'dist/index.mjs');
-const { SDJwtVcInstance } = await load('@sd-jwt/sd-jwt-vc', 'dist/index.mjs');
-const { getListFromStatusListJWT } = await load('@sd-jwt/jwt-status-list', 'dist/index.mjs');
+const vci = await load('@openid4vc/openid4vci');
+const oauth = await load('@openid4vc/oauth2');
+const { SDJwtVcInstance } = await load('@sd-jwt/sd-jwt-vc');
+const { getListFromStatusListJWT } = await load('@sd-jwt/jwt-status-list');
 
 const { ISSUER, AGENCY_ID, AGENCY_SECRET, SUBJECT, CONFIG_ID } = process.env;
 const out = {};
@@ -30,54 +26,8 @@ let step = 'start';
 // URLs unless told otherwise.
 vci.setGlobalConfig({ allowInsecureUrls: ISSUER.startsWith('http://') });
 
-// ---- Keys and signatures, with node's WebCrypto --------------------------
-
-const { subtle } = globalThis.crypto;
-const utf8 = new TextEncoder();
-const b64url = (data) => Buffer.from(data).toString('base64url');
-const unb64url = (s) => new Uint8Array(Buffer.from(s, 'base64url'));
-const ES256 = { name: 'ECDSA', namedCurve: 'P-256' };
-const SHA256 = { name: 'ECDSA', hash: 'SHA-256' };
-
-// privateKeys finds the private half of each key this wallet made, by the
-// public key's x coordinate; the private keys never leave WebCrypto.
-const privateKeys = new Map();
-
-// newKey makes a P-256 key pair and returns its public JWK (no extras).
-async function newKey() {
-  const pair = await subtle.generateKey(ES256, false, ['sign', 'verify']);
-  const { kty, crv, x, y } = await subtle.exportKey('jwk', pair.publicKey);
-  privateKeys.set(x, pair.privateKey);
-  return { kty, crv, x, y };
-}
-
-// signerFor is how the openid4vc libraries name a key to sign with.
-const signerFor = (publicJwk) => ({ method: 'jwk', alg: 'ES256', publicJwk });
-
-// The callbacks the openid4vc libraries need: hashing, randomness, JWT
-// signing with this wallet's keys, fetch, and no client authentication (the
-// pre-authorized code grant is anonymous here).
-const hashNames = { 'sha-256': 'SHA-256', 'sha-384': 'SHA-384', 'sha-512': 'SHA-512' };
-async function hash(data, alg) {
-  const name = hashNames[String(alg).toLowerCase()];
-  if (!name) throw new Error(`unsupported hash ${alg}`);
-  return new Uint8Array(await subtle.digest(name, typeof data === 'string' ? utf8.encode(data) : data));
-}
-async function signJwt(signer, { header, payload }) {
-  if (signer.method !== 'jwk' || signer.alg !== 'ES256') throw new Error(`cannot sign with ${signer.method} ${signer.alg}`);
-  const key = privateKeys.get(signer.publicJwk.x);
-  if (!key) throw new Error('asked to sign with a key this wallet does not hold');
-  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
-  const signature = await subtle.sign(SHA256, key, utf8.encode(input));
-  return { jwt: `${input}.${b64url(new Uint8Array(signature))}`, signerJwk: signer.publicJwk };
-}
-const callbacks = {
-  hash,
-  signJwt,
-  generateRandom: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-  fetch: (...args) => fetch(...args),
-  clientAuthentication: oauth.clientAuthenticationAnonymous(),
-};
+// The pre-authorized code grant is anonymous here.
+const callbacks = walletCallbacks(oauth.clientAuthenticationAnonymous());
 const thumbprint = (jwk) => oauth.calculateJwkThumbprint({ jwk, hashAlgorithm: oauth.HashAlgorithm.Sha256, hashCallback: hash });
 
 // ---- Plain HTTP for the agency's side and the issuer's keys --------------
@@ -120,30 +70,6 @@ const asAgency = (token, method, body) => ({
   headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
   body: JSON.stringify(body),
 });
-
-// issuerKeys reads the issuer's signing keys from its JWT VC Issuer
-// Metadata (inline jwks, or jwks_uri).
-async function issuerKeys() {
-  const md = await call(`${ISSUER}/.well-known/jwt-vc-issuer`, {}, 200);
-  if (md.issuer !== ISSUER) throw new Error(`jwt-vc-issuer metadata names issuer ${md.issuer}`);
-  const jwks = md.jwks ?? (md.jwks_uri ? await call(md.jwks_uri, {}, 200) : null);
-  if (!jwks?.keys?.length) throw new Error('jwt-vc-issuer metadata has no keys');
-  return jwks.keys;
-}
-
-// issuerVerifier checks an ES256 signature over "header.payload" with the
-// issuer's key named by the header's kid. Both the SD-JWT VC library and the
-// status list check below use it.
-function issuerVerifier(keys) {
-  return async (data, signature) => {
-    const header = JSON.parse(Buffer.from(data.split('.')[0], 'base64url').toString());
-    if (header.alg !== 'ES256') throw new Error(`issuer signed with ${header.alg}`);
-    const jwk = keys.find((k) => k.kid === header.kid);
-    if (!jwk) throw new Error(`no issuer key with kid ${header.kid}`);
-    const key = await subtle.importKey('jwk', jwk, ES256, false, ['verify']);
-    return subtle.verify(SHA256, key, unb64url(signature), utf8.encode(data));
-  };
-}
 
 // ---- Status lists ---------------------------------------------------------
 
@@ -198,16 +124,6 @@ async function errorCode(fn) {
     }
     throw e;
   }
-}
-
-// describe gives the most telling text of a library's error.
-function describe(e) {
-  let s = `${e.name}: ${e.message}`;
-  if (e.errorResponse) s += ` ${JSON.stringify(e.errorResponse)}`;
-  else if (e.response?.response?.status) s += ` (status ${e.response.response.status})`;
-  if (e.cause instanceof Error) s += ` (${e.cause.code ?? e.cause.message})`;
-  else if (e.cause) s += ` ${JSON.stringify(e.cause)}`;
-  return s;
 }
 
 // ---- The run ------------------------------------------------------------
@@ -302,7 +218,7 @@ try {
   // asked for: the type, the issuer, the key it is bound to, every
   // disclosure used.
   step = 'verify';
-  const verify = issuerVerifier(await issuerKeys());
+  const verify = await issuerVerifier(ISSUER);
   const sdjwt = new SDJwtVcInstance({ hasher: hash, verifier: verify });
   const cnfs = [];
   const refs = [];
