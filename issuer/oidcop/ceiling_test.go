@@ -1,7 +1,6 @@
 package oidcop
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -10,16 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/bench"
+	"github.com/cedula/cedula/internal/bench/floor"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
@@ -76,18 +73,10 @@ func benchCeiling(b *testing.B, d *db.DB, auth string) {
 	c := &ceiling{d: d, secretHash: sha256.Sum256([]byte(ceilingSecret)), seen: map[string]time.Time{}}
 	var err error
 	if strings.HasPrefix(auth, "secret+audit") {
-		c.audit, c.index = true, auth == "secret+audit+index"
-		auth = "secret"
-		if _, err := d.Exec(db.Schema(`CREATE TABLE ceiling_entries (idx BIGINT PRIMARY KEY, data {BLOB} NOT NULL, hashes {BLOB} NOT NULL)`, d.Dialect)); err != nil {
+		if c.log, err = floor.NewLog(ctx, d, auth == "secret+audit+index"); err != nil {
 			b.Fatal(err)
 		}
-		if c.index {
-			for _, q := range ceilingIndexSchema {
-				if _, err := d.Exec(db.Schema(q, d.Dialect)); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
+		auth = "secret"
 	}
 	if c.crypto, err = newTokenCrypto(make([]byte, 32)); err != nil {
 		b.Fatal(err)
@@ -174,28 +163,10 @@ type ceiling struct {
 	jwks       []byte
 	mu         sync.Mutex
 	seen       map[string]time.Time // assertion IDs, for the replay check
-	// audit: each token's entry is appended in the tokens' transaction
-	// (the group writer's flush runs one at a time).
-	audit  bool
-	size   int64
-	hashes []tlog.Hash
-	// index: each entry also gets its search-index row (the four
-	// secondary indexes a DPO's search needs) and its leaf-hash key, in
-	// one sorted run per group (no merges), in the same transaction.
-	index bool
-}
-
-// ceilingIndexSchema is the least the log's search and leaf-hash indexes
-// are: audit_index with its four secondary indexes, and leaf keys in
-// sorted runs (audit/sqlstore, schema versions 4 and 9).
-var ceilingIndexSchema = []string{
-	`CREATE TABLE ceiling_index (idx {INDEX} PRIMARY KEY, time BIGINT NOT NULL, actor_kind TEXT NOT NULL,
-		actor_id {BLOB} NOT NULL, action {BLOB} NOT NULL, purpose {BLOB} NOT NULL, outcome TEXT NOT NULL)`,
-	`CREATE INDEX ceiling_index_time ON ceiling_index (time, idx)`,
-	`CREATE INDEX ceiling_index_actor ON ceiling_index (actor_id, idx)`,
-	`CREATE INDEX ceiling_index_action ON ceiling_index (action, idx)`,
-	`CREATE INDEX ceiling_index_purpose ON ceiling_index (purpose, idx)`,
-	`CREATE TABLE ceiling_leaf_runs (run BIGINT NOT NULL, k {BLOB} NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (run, k, idx)){WITHOUT_ROWID}`,
+	// log: each token's audit entry is appended in the tokens'
+	// transaction (the group writer's flush runs one at a time), with
+	// the log's indexes for secret+audit+index.
+	log *floor.Log
 }
 
 func (c *ceiling) token(w http.ResponseWriter, r *http.Request) {
@@ -251,93 +222,35 @@ func (c *ceiling) authenticate(r *http.Request) (string, bool) {
 }
 
 // flush writes a group of access tokens in one transaction, as the
-// store's group writer does (issuer/sqlstore flushAccess) without the
-// audit entries.
+// store's group writer does (issuer/sqlstore flushAccess), with the
+// tokens' audit entries when the variant asks for them.
 func (c *ceiling) flush(ats []issuer.AccessToken) []error {
+	ctx := context.Background()
 	args := make([]any, 0, 7*len(ats))
-	var entries, rows []any
-	var keys []ceilingLeaf
-	size, added := c.size, 0
+	var entries []audit.Entry
 	for _, at := range ats {
 		data, _ := json.Marshal(at)
 		args = append(args, at.ID, at.ClientID, "", "", string(data), at.Expiration.UnixMicro(), 0)
-		if c.audit {
-			e := audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: at.ClientID}, Action: issuer.ActionToken,
-				Outcome: audit.Allowed, RequestID: at.ID}
-			enc, err := e.Canonical()
-			if err != nil {
-				return fill(len(ats), err)
-			}
-			hs, err := tlog.StoredHashes(size, enc, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-				out := make([]tlog.Hash, len(idx))
-				for i, x := range idx {
-					out[i] = c.hashes[x]
-				}
-				return out, nil
-			}))
-			if err != nil {
-				return fill(len(ats), err)
-			}
-			c.hashes = append(c.hashes, hs...)
-			added += len(hs)
-			blob := make([]byte, 0, len(hs)*tlog.HashSize)
-			for _, h := range hs {
-				blob = append(blob, h[:]...)
-			}
-			entries = append(entries, size, enc, blob)
-			if c.index {
-				leaf := tlog.RecordHash(enc)
-				rows = append(rows, size, e.Time.UnixMicro(), string(e.Actor.Kind), []byte(e.Actor.ID), []byte(e.Action),
-					[]byte(e.Purpose), string(e.Outcome))
-				keys = append(keys, ceilingLeaf{k: leaf[:8], idx: size})
-			}
-			size++
+		if c.log != nil {
+			entries = append(entries, audit.Entry{Time: time.Now(), Actor: audit.Actor{Kind: audit.ActorClient, ID: at.ClientID},
+				Action: issuer.ActionToken, Outcome: audit.Allowed, RequestID: at.ID})
 		}
 	}
-	err := c.d.InTx(context.Background(), func(tx *sql.Tx) error {
-		if err := c.d.InsertRows(context.Background(), tx,
+	var done func(bool)
+	err := c.d.InTx(ctx, func(tx *sql.Tx) error {
+		if err := c.d.InsertRows(ctx, tx,
 			`INSERT INTO issuer_access_tokens (id, client_id, citizen_id, refresh_token_id, data, expiration, revoked) VALUES `, "", 7, args); err != nil {
 			return err
 		}
-		if len(entries) == 0 {
+		if c.log == nil {
 			return nil
 		}
-		if err := c.d.InsertRows(context.Background(), tx, `INSERT INTO ceiling_entries (idx, data, hashes) VALUES `, "", 3, entries); err != nil {
-			return err
-		}
-		if !c.index {
-			return nil
-		}
-		if err := c.d.InsertRows(context.Background(), tx,
-			`INSERT INTO ceiling_index (idx, time, actor_kind, actor_id, action, purpose, outcome) VALUES `, "", 7, rows); err != nil {
-			return err
-		}
-		slices.SortFunc(keys, func(a, b ceilingLeaf) int { return bytes.Compare(a.k, b.k) })
-		run := make([]any, 0, 3*len(keys))
-		for _, k := range keys {
-			run = append(run, c.size, k.k, k.idx)
-		}
-		return c.d.InsertRows(context.Background(), tx, `INSERT INTO ceiling_leaf_runs (run, k, idx) VALUES `, "", 3, run)
+		var err error
+		done, err = c.log.Append(ctx, tx, entries)
+		return err
 	})
-	if err == nil {
-		c.size = size
-	} else {
-		c.hashes = c.hashes[:len(c.hashes)-added]
+	if done != nil {
+		done(err == nil)
 	}
-	return fill(len(ats), err)
-}
-
-// ceilingLeaf is a leaf-hash key: the hash's first 8 bytes and the index.
-type ceilingLeaf struct {
-	k   []byte
-	idx int64
-}
-
-// fill is n copies of err.
-func fill(n int, err error) []error {
-	errs := make([]error, n)
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
+	return floor.Fill(len(ats), err)
 }
