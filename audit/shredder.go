@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -215,6 +216,50 @@ func (s *Shredder) Open(ctx context.Context, subject string, sealed []byte) ([]b
 		return nil, fmt.Errorf("audit: open details: %w: %w", ErrCorrupt, err)
 	}
 	return pt, nil
+}
+
+// SealData encrypts data of any length under subject's data key — the
+// key Erase destroys — bound to subject and to label, which names what the
+// data is (another room's record: "wallet/credential/ID"), so that sealed
+// data moved to another record or subject does not open. Rooms other than
+// the log use it for personal data that must die with the citizen's
+// erasure. It returns ErrErased for an erased subject.
+func (s *Shredder) SealData(ctx context.Context, subject, label string, data []byte) ([]byte, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
+	k, err := s.key(ctx, subject, true)
+	if err != nil {
+		return nil, fmt.Errorf("audit: seal data: %w", err)
+	}
+	defer k.Destroy()
+	return dek.Seal(k, data, dataAAD(subject, label))
+}
+
+// OpenData decrypts what SealData sealed for subject and label. It returns
+// ErrErased once subject was erased, ErrNotFound when subject never had a
+// key, and ErrCorrupt when sealed does not open.
+func (s *Shredder) OpenData(ctx context.Context, subject, label string, sealed []byte) ([]byte, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
+	k, err := s.key(ctx, subject, false)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open data: %w", err)
+	}
+	defer k.Destroy()
+	pt, err := dek.Open(k, sealed, dataAAD(subject, label))
+	if err != nil {
+		return nil, fmt.Errorf("audit: open data: %w: %w", ErrCorrupt, err)
+	}
+	return pt, nil
+}
+
+// dataAAD binds SealData's output to its subject and label (the subject
+// length-prefixed, as it may hold any byte); its prefix keeps it apart
+// from the log's details.
+func dataAAD(subject, label string) []byte {
+	return []byte("cedula-subject-data:v1\x00" + strconv.Itoa(len(subject)) + ":" + subject + label)
 }
 
 // Erase crypto-shreds subject: it destroys their wrapped data key in the

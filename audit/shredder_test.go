@@ -290,3 +290,51 @@ func TestShredderEraseDuringLoad(t *testing.T) {
 		t.Errorf("Open after the Erase: got %v, want ErrErased", err)
 	}
 }
+
+// TestShredderData: SealData takes data of any length; what it sealed opens
+// only for its subject and label, not as a detail nor a detail as data,
+// and never again once the subject is erased.
+func TestShredderData(t *testing.T) {
+	ctx := t.Context()
+	sh := newShredEnv(t).shredder(t, time.Minute)
+	big := bytes.Repeat([]byte("credential "), 10000)
+	c, err := sh.SealData(ctx, "psn-1", "wallet/credential/a", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(c, []byte("credential")) {
+		t.Fatal("the sealed data holds its plaintext")
+	}
+	if got, err := sh.OpenData(ctx, "psn-1", "wallet/credential/a", c); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("OpenData: %d bytes, %v", len(got), err)
+	}
+	if _, err := sh.Seal(ctx, "psn-2", []byte("make psn-2's key")); err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func() ([]byte, error){
+		"another label":   func() ([]byte, error) { return sh.OpenData(ctx, "psn-1", "wallet/credential/b", c) },
+		"another subject": func() ([]byte, error) { return sh.OpenData(ctx, "psn-2", "wallet/credential/a", c) },
+		"as a detail":     func() ([]byte, error) { return sh.Open(ctx, "psn-1", c) },
+		"shifted label":   func() ([]byte, error) { return sh.OpenData(ctx, "psn-", "1wallet/credential/a", c) },
+	} {
+		if _, err := open(); !errors.Is(err, audit.ErrCorrupt) && !errors.Is(err, audit.ErrNotFound) {
+			t.Errorf("%s: %v, want it refused", name, err)
+		}
+	}
+	d, err := sh.Seal(ctx, "psn-1", []byte("a detail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.OpenData(ctx, "psn-1", "", d); !errors.Is(err, audit.ErrCorrupt) {
+		t.Errorf("a detail opened as data: %v", err)
+	}
+	if err := sh.Erase(ctx, "psn-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.OpenData(ctx, "psn-1", "wallet/credential/a", c); !errors.Is(err, audit.ErrErased) {
+		t.Errorf("after erasure: %v, want ErrErased", err)
+	}
+	if _, err := sh.SealData(ctx, "psn-1", "wallet/credential/a", big); !errors.Is(err, audit.ErrErased) {
+		t.Errorf("SealData after erasure: %v, want ErrErased", err)
+	}
+}

@@ -70,9 +70,18 @@ func ParseDPoPProof(proof []byte) (DPoPProof, error) {
 // SignDPoP makes a DPoP proof with the client key, as a wallet or agency
 // client would (RFC 9449 §4.2). ath is empty at the token endpoint.
 func (k *ClientKey) SignDPoP(htm, htu, ath string, iat time.Time) (string, error) {
+	return k.SignDPoPNonce(htm, htu, ath, "", iat)
+}
+
+// SignDPoPNonce is SignDPoP with the server's nonce (RFC 9449 §8, §9),
+// when it gave one.
+func (k *ClientKey) SignDPoPNonce(htm, htu, ath, nonce string, iat time.Time) (string, error) {
 	claims := map[string]any{"jti": random.Token(16), "htm": htm, "htu": htu, "iat": iat.Unix()}
 	if ath != "" {
 		claims["ath"] = ath
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	return k.SignKeyProof("dpop+jwt", claims)
 }

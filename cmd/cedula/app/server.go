@@ -34,6 +34,8 @@ import (
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
 	"github.com/cedula/cedula/openapi"
+	"github.com/cedula/cedula/wallet"
+	walletstore "github.com/cedula/cedula/wallet/sqlstore"
 	"github.com/cedula/cedula/web"
 )
 
@@ -61,6 +63,8 @@ type Server struct {
 	Pages *pages.Handler
 	// Issuer is the OpenID4VCI credential issuer.
 	Issuer *vci.Service
+	// Wallet is the citizens' wallet (the holder side).
+	Wallet *wallet.Service
 	// Pseudonyms name citizens in the audit log, for every room.
 	Pseudonyms *audit.Pseudonyms
 	log        *slog.Logger
@@ -92,7 +96,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations); err != nil {
+	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -137,6 +141,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if err := s.openIssuer(secret); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Wallet, err = wallet.New(wallet.Config{Store: walletstore.New(d, s.Audit), Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
+		// As the provider does: a server on http:// is a developer's, and
+		// its wallet takes offers from issuers on http:// too.
+		AllowHTTP: strings.HasPrefix(cfg.PublicURL, "http://")}); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -1,0 +1,227 @@
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/random"
+)
+
+// Audit actions of the wallet; the actor is the citizen.
+const (
+	ActionReceive = "wallet.credential.receive"
+	ActionDelete  = "wallet.credential.delete"
+)
+
+// Record is a held credential as stored: everything but its owner, its ID
+// and when it came is sealed under the owner's data key.
+type Record struct {
+	ID        string
+	CitizenID string
+	Received  time.Time
+	Sealed    []byte
+}
+
+// Store keeps the wallet's records. Entries given with a change are
+// appended to the audit log in the change's transaction.
+type Store interface {
+	PutCredential(ctx context.Context, r Record, entries ...audit.Entry) error
+	// ListCredentials returns the citizen's records, newest first.
+	ListCredentials(ctx context.Context, citizenID string) ([]Record, error)
+	// GetCredential returns ErrNotFound for an ID the citizen does not
+	// hold, whoever else holds it.
+	GetCredential(ctx context.Context, citizenID, id string) (Record, error)
+	DeleteCredential(ctx context.Context, citizenID, id string, entries ...audit.Entry) error
+}
+
+// Sealer encrypts data under a citizen's data key (the key erasure
+// destroys), bound to label; audit.Shredder is one.
+type Sealer interface {
+	SealData(ctx context.Context, subject, label string, data []byte) ([]byte, error)
+	OpenData(ctx context.Context, subject, label string, sealed []byte) ([]byte, error)
+}
+
+// Config is what a Service is built from.
+type Config struct {
+	Store  Store
+	Sealer Sealer
+	// Subject gives a citizen's audit pseudonym, which is also whose data
+	// key seals their wallet.
+	Subject func(citizenID string) string
+	// HTTP is the client for issuers; nil means one with a 10 s timeout.
+	HTTP *http.Client
+	// AllowHTTP accepts http:// issuers (tests on loopback only).
+	AllowHTTP bool
+	// Copies is how many credentials (each with its own holder key) the
+	// wallet asks for per offered configuration, within the issuer's batch
+	// size, so that presentations need not be linkable; 0 means 3.
+	Copies int
+	Now    func() time.Time
+}
+
+// Service is the wallet.
+type Service struct {
+	cfg    Config
+	status *statusCache
+	keys   issuerKeys
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Sealer == nil || cfg.Subject == nil {
+		return nil, errors.New("wallet: Store, Sealer and Subject are required")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Copies <= 0 {
+		cfg.Copies = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg}
+	s.status = newStatusCache(s)
+	return s, nil
+}
+
+// held is a record's sealed content.
+type held struct {
+	Issuer          string        `json:"issuer"`
+	ConfigurationID string        `json:"configuration_id"`
+	Configuration   Configuration `json:"configuration"`
+	IssuerDisplay   []displayJSON `json:"issuer_display,omitempty"`
+	KeyMode         KeyMode       `json:"key_mode"`
+	Instances       []instance    `json:"instances"`
+	Notification    *notification `json:"notification,omitempty"`
+}
+
+// instance is one copy of a credential with its own holder key.
+type instance struct {
+	Credential string          `json:"credential"`
+	Key        json.RawMessage `json:"key,omitempty"` // sealed mode: the private JWK
+	Used       int             `json:"used,omitempty"`
+}
+
+// notification is what the wallet needs to tell the issuer about the
+// credential later (OpenID4VCI 1.0 §11).
+type notification struct {
+	Endpoint  string    `json:"endpoint"`
+	ID        string    `json:"id"`
+	Token     string    `json:"token"`
+	TokenType string    `json:"token_type"`
+	DPoPKey   []byte    `json:"dpop_key,omitempty"`
+	Expires   time.Time `json:"expires"`
+}
+
+func label(id string) string { return "wallet/credential/" + id }
+
+func (s *Service) seal(ctx context.Context, citizenID, id string, h *held) ([]byte, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Sealer.SealData(ctx, s.cfg.Subject(citizenID), label(id), b)
+}
+
+func (s *Service) open(ctx context.Context, r Record) (*held, error) {
+	b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Subject(r.CitizenID), label(r.ID), r.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: open %s: %w", r.ID, err)
+	}
+	var h held
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("wallet: open %s: %w", r.ID, err)
+	}
+	return &h, nil
+}
+
+// Credentials returns the citizen's credentials, newest first, decoded,
+// with display texts in lang and their status as of now.
+func (s *Service) Credentials(ctx context.Context, citizenID, lang string) ([]Credential, error) {
+	rs, err := s.cfg.Store.ListCredentials(ctx, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Credential, 0, len(rs))
+	for _, r := range rs {
+		c, err := s.view(ctx, r, lang, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ReceivedAt.After(out[j].ReceivedAt) })
+	return out, nil
+}
+
+// Credential returns one of the citizen's credentials, its status read
+// from the issuer's list now.
+func (s *Service) Credential(ctx context.Context, citizenID, id, lang string) (Credential, error) {
+	r, err := s.cfg.Store.GetCredential(ctx, citizenID, id)
+	if err != nil {
+		return Credential{}, err
+	}
+	return s.view(ctx, r, lang, true)
+}
+
+// view decodes a record for the citizen; fresh reads its status from the
+// issuer now rather than from the cached list.
+func (s *Service) view(ctx context.Context, r Record, lang string, fresh bool) (Credential, error) {
+	h, err := s.open(ctx, r)
+	if err != nil {
+		return Credential{}, err
+	}
+	if len(h.Instances) == 0 {
+		return Credential{}, fmt.Errorf("wallet: %s holds no credential", r.ID)
+	}
+	d, err := decodeCredential(h.Instances[0].Credential)
+	if err != nil {
+		return Credential{}, fmt.Errorf("wallet: %s: %w", r.ID, err)
+	}
+	c := Credential{ID: r.ID, Issuer: h.Issuer, IssuerName: pick(h.IssuerDisplay, lang).Name, ConfigurationID: h.ConfigurationID,
+		Format: h.Configuration.Format, VCT: d.VCT, Display: pick(h.Configuration.Metadata.Display, lang), Claims: d.Claims,
+		ClaimInfo: h.Configuration.claimInfo(lang), IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt, ReceivedAt: r.Received, KeyMode: h.KeyMode}
+	c.Status, c.StatusCheckedAt = StatusValid, time.Time{}
+	if d.Status != nil {
+		c.Status, c.StatusCheckedAt = s.status.status(ctx, d.Iss, *d.Status, fresh)
+	}
+	if !c.ExpiresAt.IsZero() && !s.cfg.Now().Before(c.ExpiresAt) {
+		c.Status = StatusExpired
+	}
+	return c, nil
+}
+
+// DeleteCredential deletes one of the citizen's credentials and tells its
+// issuer (credential_deleted), when the issuer has a notification
+// endpoint and the wallet's access token for it still holds.
+func (s *Service) DeleteCredential(ctx context.Context, citizenID, id string) error {
+	r, err := s.cfg.Store.GetCredential(ctx, citizenID, id)
+	if err != nil {
+		return err
+	}
+	h, openErr := s.open(ctx, r)
+	e := s.entry(citizenID, ActionDelete, id)
+	if err := s.cfg.Store.DeleteCredential(ctx, citizenID, id, e); err != nil {
+		return err
+	}
+	if openErr == nil && h.Notification != nil {
+		s.notify(ctx, h.Notification, "credential_deleted")
+	}
+	return nil
+}
+
+func (s *Service) entry(citizenID, action, id string) audit.Entry {
+	sub := s.cfg.Subject(citizenID)
+	return audit.Entry{Time: s.cfg.Now(), Actor: audit.Actor{Kind: audit.ActorCitizen, ID: sub}, Action: action, Subject: sub,
+		Outcome: audit.Allowed, RequestID: id}
+}
+
+// newID is a held credential's ID.
+func newID() string { return "wc-" + random.Token(16) }

@@ -1,0 +1,126 @@
+// Package sqlstore keeps the wallet's records in SQLite or PostgreSQL
+// (room "wallet"): each held credential's owner, ID and arrival in the
+// clear, everything else sealed under the owner's data key. Changes append
+// their audit entries in their own transaction.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/wallet"
+)
+
+const schemaV1 = `
+CREATE TABLE wallet_credentials (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	received BIGINT NOT NULL,
+	sealed {BLOB} NOT NULL
+);
+CREATE INDEX wallet_credentials_citizen ON wallet_credentials (citizen_id, received);
+`
+
+// Migrations creates the wallet's tables. Changes append audit entries in
+// their transactions, so the database needs audit/sqlstore.Migrations too.
+var Migrations = []db.Migration{{
+	Room:     "wallet",
+	Version:  1,
+	SQLite:   db.Schema(schemaV1, db.SQLite),
+	Postgres: db.Schema(schemaV1, db.Postgres),
+}}
+
+// TxAppender appends audit entries inside a transaction (audit.Appender's
+// AppendTx).
+type TxAppender interface {
+	AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error
+}
+
+// Store implements wallet.Store.
+type Store struct {
+	db  *db.DB
+	log TxAppender
+}
+
+// New returns a store on d whose changes append their entries to log.
+func New(d *db.DB, log TxAppender) *Store { return &Store{db: d, log: log} }
+
+var _ wallet.Store = (*Store)(nil)
+
+func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...audit.Entry) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_credentials (id, citizen_id, received, sealed) VALUES ($1, $2, $3, $4)`,
+			r.ID, r.CitizenID, r.Received.UnixMicro(), r.Sealed); err != nil {
+			return fmt.Errorf("wallet: put credential: %w", err)
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+func (s *Store) ListCredentials(ctx context.Context, citizenID string) ([]wallet.Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, citizen_id, received, sealed FROM wallet_credentials
+		WHERE citizen_id = $1 ORDER BY received DESC, id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: list credentials: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) GetCredential(ctx context.Context, citizenID, id string) (wallet.Record, error) {
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT id, citizen_id, received, sealed FROM wallet_credentials
+		WHERE id = $1 AND citizen_id = $2`, id, citizenID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return wallet.Record{}, wallet.ErrNotFound
+	}
+	return r, err
+}
+
+func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entries ...audit.Entry) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE id = $1 AND citizen_id = $2`, id, citizenID)
+		if err != nil {
+			return fmt.Errorf("wallet: delete credential: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return wallet.ErrNotFound
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+// DeleteCitizen deletes every record of the citizen (their erasure; the
+// records could no longer be opened anyway once their key is destroyed).
+func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE citizen_id = $1`, citizenID)
+	if err != nil {
+		return 0, fmt.Errorf("wallet: delete citizen: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scan(row scanner) (wallet.Record, error) {
+	var r wallet.Record
+	var received int64
+	if err := row.Scan(&r.ID, &r.CitizenID, &received, &r.Sealed); err != nil {
+		return r, err
+	}
+	r.Received = time.UnixMicro(received).UTC()
+	return r, nil
+}

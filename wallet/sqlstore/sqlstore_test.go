@@ -1,0 +1,78 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/db"
+	"github.com/cedula/cedula/internal/db/dbtest"
+	"github.com/cedula/cedula/wallet"
+	"github.com/cedula/cedula/wallet/sqlstore"
+)
+
+// log records the entries appended, or fails when told to.
+type log struct {
+	entries []audit.Entry
+	fail    bool
+}
+
+func (l *log) AppendTx(_ context.Context, _ *sql.Tx, es ...audit.Entry) error {
+	if l.fail {
+		return errors.New("log down")
+	}
+	l.entries = append(l.entries, es...)
+	return nil
+}
+
+func TestStore(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		l := &log{}
+		s := sqlstore.New(d, l)
+		t0 := time.Date(2026, 12, 5, 10, 0, 0, 123000, time.UTC)
+		e := audit.Entry{Action: wallet.ActionReceive}
+		for i, id := range []string{"wc-a", "wc-b"} {
+			if err := s.PutCredential(ctx, wallet.Record{ID: id, CitizenID: "ana", Received: t0.Add(time.Duration(i) * time.Minute), Sealed: []byte{1, byte(i)}}, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.PutCredential(ctx, wallet.Record{ID: "wc-c", CitizenID: "beto", Received: t0, Sealed: []byte{2}}, e); err != nil {
+			t.Fatal(err)
+		}
+		// An entry that cannot be appended undoes its change.
+		l.fail = true
+		if err := s.PutCredential(ctx, wallet.Record{ID: "wc-d", CitizenID: "ana", Received: t0, Sealed: []byte{3}}, e); err == nil {
+			t.Fatal("put with the log down: no error")
+		}
+		l.fail = false
+		rs, err := s.ListCredentials(ctx, "ana")
+		if err != nil || len(rs) != 2 || rs[0].ID != "wc-b" || !rs[1].Received.Equal(t0) || rs[1].Sealed[1] != 0 {
+			t.Fatalf("Ana's list: %+v %v, want wc-b then wc-a", rs, err)
+		}
+		if _, err := s.GetCredential(ctx, "beto", "wc-a"); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("Beto getting Ana's: %v", err)
+		}
+		if err := s.DeleteCredential(ctx, "beto", "wc-a", e); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("Beto deleting Ana's: %v", err)
+		}
+		if err := s.DeleteCredential(ctx, "ana", "wc-a", e); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetCredential(ctx, "ana", "wc-a"); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("after delete: %v", err)
+		}
+		if n, err := s.DeleteCitizen(ctx, "ana"); err != nil || n != 1 {
+			t.Errorf("DeleteCitizen: %d %v, want 1", n, err)
+		}
+		if r, err := s.GetCredential(ctx, "beto", "wc-c"); err != nil || r.CitizenID != "beto" {
+			t.Errorf("Beto's own: %+v %v", r, err)
+		}
+		if len(l.entries) != 4 {
+			t.Errorf("%d entries appended, want 4 (3 puts, 1 delete)", len(l.entries))
+		}
+	}, sqlstore.Migrations)
+}

@@ -1,0 +1,371 @@
+package wallet_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/internal/jose"
+	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/internal/keys/localkeys"
+	"github.com/cedula/cedula/issuer/credential"
+	"github.com/cedula/cedula/wallet"
+)
+
+// fakeIssuer is an OpenID4VCI issuer small enough to misbehave on
+// purpose: fault names what it gets wrong.
+type fakeIssuer struct {
+	t              *testing.T
+	srv            *httptest.Server
+	key            keys.Key
+	jwks           []byte
+	typ            credential.Type
+	fault          string
+	mu             sync.Mutex
+	notes          []string // notification events received
+	dpopNonceAsked bool
+}
+
+func newFakeIssuer(t *testing.T, fault string) *fakeIssuer {
+	kek := make([]byte, localkeys.KEKSize)
+	rand.Read(kek)
+	ks, err := localkeys.Open(filepath.Join(t.TempDir(), "keystore.json"), localkeys.WithKEK(kek))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeIssuer{t: t, fault: fault}
+	if f.key, err = ks.Active(t.Context(), "vc-issuer", keys.ES256); err != nil {
+		t.Fatal(err)
+	}
+	if f.jwks, err = jose.JWKS(keys.PublicKey{ID: f.key.ID(), Alg: keys.ES256, Key: f.key.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	types, err := credential.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ty := range types {
+		if ty.ID == "pid" {
+			f.typ = ty
+		}
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeIssuer) json(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
+	u := f.srv.URL
+	switch r.URL.Path {
+	case "/.well-known/openid-credential-issuer":
+		md := map[string]any{"credential_issuer": u, "credential_endpoint": u + "/credential", "nonce_endpoint": u + "/nonce",
+			"notification_endpoint": u + "/notification", "batch_credential_issuance": map[string]any{"batch_size": 2},
+			"display": []map[string]any{{"name": "Emisor falso", "locale": "es"}, {"name": "Fake issuer", "locale": "en"}},
+			"credential_configurations_supported": map[string]any{"pid": map[string]any{"format": "dc+sd-jwt", "vct": u + "/vct/pid",
+				"proof_types_supported": map[string]any{"jwt": map[string]any{"proof_signing_alg_values_supported": []string{"ES256"}}},
+				"credential_metadata": map[string]any{"display": []map[string]any{{"name": "PID", "locale": "en"}},
+					"claims": []map[string]any{{"path": []string{"given_name"}, "display": []map[string]any{{"name": "Given name", "locale": "en"}}}}}}}}
+		if f.fault == "metadata-issuer" {
+			md["credential_issuer"] = "https://elsewhere.example"
+		}
+		f.json(w, 200, md)
+	case "/.well-known/oauth-authorization-server":
+		f.json(w, 200, map[string]any{"issuer": u, "token_endpoint": u + "/token", "dpop_signing_alg_values_supported": []string{"ES256"}})
+	case "/.well-known/jwt-vc-issuer":
+		f.json(w, 200, map[string]any{"issuer": u, "jwks": json.RawMessage(f.jwks)})
+	case "/offer":
+		f.json(w, 200, f.offer())
+	case "/token":
+		r.ParseForm()
+		p, err := jose.ParseDPoPProof([]byte(r.Header.Get("DPoP")))
+		if err != nil || p.HTU != u+"/token" {
+			f.json(w, 400, map[string]string{"error": "invalid_dpop_proof"})
+			return
+		}
+		if p.Nonce != "server-nonce" {
+			f.mu.Lock()
+			f.dpopNonceAsked = true
+			f.mu.Unlock()
+			w.Header().Set("DPoP-Nonce", "server-nonce")
+			f.json(w, 400, map[string]string{"error": "use_dpop_nonce"})
+			return
+		}
+		if r.PostForm.Get("pre-authorized_code") != "the-code" || r.PostForm.Get("tx_code") != "4321" {
+			f.json(w, 400, map[string]string{"error": "invalid_grant", "error_description": "wrong code\x07 or tx_code"})
+			return
+		}
+		f.json(w, 200, map[string]any{"access_token": "the-token", "token_type": "DPoP", "expires_in": 300})
+	case "/nonce":
+		w.Header().Set("Cache-Control", "no-store")
+		f.json(w, 200, map[string]string{"c_nonce": "c-nonce-1"})
+	case "/credential":
+		f.credential(w, r)
+	case "/notification":
+		var n struct {
+			ID    string `json:"notification_id"`
+			Event string `json:"event"`
+		}
+		json.NewDecoder(r.Body).Decode(&n)
+		if r.Header.Get("Authorization") != "DPoP the-token" || n.ID != "n-1" {
+			w.WriteHeader(400)
+			return
+		}
+		f.mu.Lock()
+		f.notes = append(f.notes, n.Event)
+		f.mu.Unlock()
+		w.WriteHeader(204)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeIssuer) offer() map[string]any {
+	return map[string]any{"credential_issuer": f.srv.URL, "credential_configuration_ids": []string{"pid"},
+		"grants": map[string]any{wallet.GrantPreAuthorized: map[string]any{"pre-authorized_code": "the-code",
+			"tx_code": map[string]any{"length": 4, "input_mode": "numeric"}}}}
+}
+
+func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "DPoP the-token" {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+		w.WriteHeader(401)
+		return
+	}
+	if f.fault == "deferred" {
+		f.json(w, 202, map[string]any{"transaction_id": "t-1", "interval": 5})
+		return
+	}
+	var req struct {
+		Proofs struct {
+			JWT []string `json:"jwt"`
+		} `json:"proofs"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	var creds []map[string]string
+	for i, p := range req.Proofs.JWT {
+		kp, err := jose.ParseKeyProof([]byte(p), wallet.ProofType, "ES256")
+		if err != nil {
+			f.json(w, 400, map[string]string{"error": "invalid_proof"})
+			return
+		}
+		var cl struct {
+			Aud   string `json:"aud"`
+			Nonce string `json:"nonce"`
+		}
+		json.Unmarshal(kp.Payload, &cl)
+		if cl.Aud != f.srv.URL || cl.Nonce != "c-nonce-1" {
+			f.json(w, 400, map[string]string{"error": "invalid_nonce"})
+			return
+		}
+		holder, typ, now := kp.JWK, f.typ, time.Now()
+		typ.VCT = f.srv.URL + "/vct/pid"
+		switch f.fault {
+		case "wrong-cnf":
+			other, _ := jose.NewClientKey(keys.ES256)
+			holder, _ = other.PublicJWK()
+		case "wrong-vct":
+			typ.VCT = f.srv.URL + "/vct/other"
+		case "expired":
+			typ.Lifetime, now = time.Hour, now.Add(-3*time.Hour)
+		}
+		cred, _, err := credential.Issue(r.Context(), f.key, credential.Request{Issuer: f.srv.URL, Type: typ, Holder: holder, Now: now,
+			Claims: map[string]any{"given_name": "Ana", "family_name": "García", "birthdate": "1990-01-01", "issuing_authority": "X", "issuing_country": "ES"}})
+		if err != nil {
+			f.t.Error(err)
+			w.WriteHeader(500)
+			return
+		}
+		switch f.fault {
+		case "tamper":
+			parts := strings.SplitN(cred, "~", 2)
+			cred = parts[0][:len(parts[0])-4] + "AAAA~" + parts[1]
+		case "stray-disclosure":
+			cred += "WyJzYWx0IiwibmFtZSIsInZhbHVlIl0~"
+		}
+		if f.fault == "one-short" && i == 1 {
+			break
+		}
+		creds = append(creds, map[string]string{"credential": cred})
+	}
+	f.json(w, 200, map[string]any{"credentials": creds, "notification_id": "n-1"})
+}
+
+// memStore is an in-memory wallet.Store.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]wallet.Record
+	log  []audit.Entry
+}
+
+func (m *memStore) PutCredential(_ context.Context, r wallet.Record, es ...audit.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs[r.ID] = r
+	m.log = append(m.log, es...)
+	return nil
+}
+
+func (m *memStore) ListCredentials(_ context.Context, citizenID string) ([]wallet.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []wallet.Record
+	for _, r := range m.recs {
+		if r.CitizenID == citizenID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) GetCredential(_ context.Context, citizenID, id string) (wallet.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[id]
+	if !ok || r.CitizenID != citizenID {
+		return wallet.Record{}, wallet.ErrNotFound
+	}
+	return r, nil
+}
+
+func (m *memStore) DeleteCredential(ctx context.Context, citizenID, id string, es ...audit.Entry) error {
+	if _, err := m.GetCredential(ctx, citizenID, id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.recs, id)
+	m.log = append(m.log, es...)
+	return nil
+}
+
+// plainSealer marks data as sealed without encrypting it: the wallet's own
+// tests look at its logic; the sealing is audit.Shredder's, tested there and
+// end to end.
+type plainSealer struct{}
+
+func (plainSealer) SealData(_ context.Context, subject, label string, data []byte) ([]byte, error) {
+	return append([]byte(subject+"|"+label+"|"), data...), nil
+}
+
+func (plainSealer) OpenData(_ context.Context, subject, label string, sealed []byte) ([]byte, error) {
+	p := subject + "|" + label + "|"
+	if !strings.HasPrefix(string(sealed), p) {
+		return nil, errors.New("sealed for another subject or label")
+	}
+	return sealed[len(p):], nil
+}
+
+func newWallet(t *testing.T) (*wallet.Service, *memStore) {
+	st := &memStore{recs: map[string]wallet.Record{}}
+	w, err := wallet.New(wallet.Config{Store: st, Sealer: plainSealer{}, Subject: func(id string) string { return "psn-" + id }, AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, st
+}
+
+// TestAcceptOffer: by value and by reference, the wallet follows the
+// server's DPoP nonce, asks for a batch (min of its copies and the
+// issuer's batch size), keeps both copies under one held credential,
+// notifies the issuer, and audits the receipt as the citizen's.
+func TestAcceptOffer(t *testing.T) {
+	f := newFakeIssuer(t, "")
+	w, st := newWallet(t)
+	ctx := t.Context()
+	byValue, _ := json.Marshal(f.offer())
+	for _, link := range []string{
+		"openid-credential-offer://?credential_offer=" + urlEscape(string(byValue)),
+		"openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer"),
+	} {
+		p, err := w.PreviewOffer(ctx, "ana", link, "en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.IssuerName != "Fake issuer" || p.TxCode == nil || p.TxCode.Length != 4 || len(p.Credentials) != 1 ||
+			p.Credentials[0].Display.Name != "PID" || p.Credentials[0].Claims[0].Label != "Given name" {
+			t.Errorf("preview: %+v", p)
+		}
+		got, err := w.AcceptOffer(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "es")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Claims["given_name"] != "Ana" || got[0].IssuerName != "Emisor falso" || got[0].Status != wallet.StatusValid {
+			t.Errorf("accepted: %+v", got)
+		}
+	}
+	if !f.dpopNonceAsked {
+		t.Error("the issuer never asked for a DPoP nonce: the retry is untested")
+	}
+	if len(f.notes) != 2 || f.notes[0] != "credential_accepted" {
+		t.Errorf("notifications: %v", f.notes)
+	}
+	if len(st.log) != 2 || st.log[0].Action != wallet.ActionReceive || st.log[0].Actor.ID != "psn-ana" || st.log[0].Subject != "psn-ana" {
+		t.Errorf("audit entries: %+v", st.log)
+	}
+	list, _ := w.Credentials(ctx, "ana", "en")
+	if len(list) != 2 {
+		t.Fatalf("%d held, want 2", len(list))
+	}
+	if err := w.DeleteCredential(ctx, "ana", list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.notes[len(f.notes)-1] != "credential_deleted" {
+		t.Errorf("no credential_deleted notification: %v", f.notes)
+	}
+	if _, err := w.Credential(ctx, "beto", list[1].ID, "en"); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("another citizen's credential: %v", err)
+	}
+}
+
+// TestAcceptRefusals: what an issuer gets wrong, or a citizen mistypes,
+// stores nothing and says what was wrong.
+func TestAcceptRefusals(t *testing.T) {
+	for _, c := range []struct {
+		fault, txCode string
+		kind          error
+		detail        string
+	}{
+		{"", "", wallet.ErrOffer, "transaction code"},
+		{"", "12", wallet.ErrOffer, "4 characters"},
+		{"", "12a4", wallet.ErrOffer, "digits"},
+		{"", "9999", wallet.ErrRefused, "invalid_grant (wrong code or tx_code)"},
+		{"metadata-issuer", "4321", wallet.ErrIssuer, "metadata is not valid"},
+		{"tamper", "4321", wallet.ErrIssuer, "does not verify"},
+		{"wrong-cnf", "4321", wallet.ErrIssuer, "another key"},
+		{"wrong-vct", "4321", wallet.ErrIssuer, "vct"},
+		{"expired", "4321", wallet.ErrIssuer, "expired"},
+		{"stray-disclosure", "4321", wallet.ErrIssuer, "not referenced"},
+		{"one-short", "4321", wallet.ErrIssuer, "1 credentials for 2 key proofs"},
+		{"deferred", "4321", wallet.ErrUnsupported, "deferred"},
+	} {
+		t.Run(fmt.Sprintf("%s/%q", c.fault, c.txCode), func(t *testing.T) {
+			f := newFakeIssuer(t, c.fault)
+			w, st := newWallet(t)
+			link := "openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer")
+			_, err := w.AcceptOffer(t.Context(), "ana", wallet.Accept{Offer: link, TxCode: c.txCode}, "en")
+			var we *wallet.Error
+			if !errors.Is(err, c.kind) || !errors.As(err, &we) || !strings.Contains(we.Detail, c.detail) {
+				t.Fatalf("got %v, want %v saying %q", err, c.kind, c.detail)
+			}
+			if len(st.recs) != 0 || len(st.log) != 0 {
+				t.Errorf("a refused offer stored %d records and %d entries", len(st.recs), len(st.log))
+			}
+		})
+	}
+}
