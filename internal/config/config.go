@@ -65,6 +65,10 @@ type Config struct {
 	// StatusListSize is the number of places in each status list, a
 	// power of four (0: 65536).
 	StatusListSize int `yaml:"status_list_size"`
+	// WalletRedirectURIs are the redirect URIs of the citizens' wallet app
+	// (the public client "cedula-wallet" every server registers): its
+	// claimed https links or private-use scheme (RFC 8252 §7.1).
+	WalletRedirectURIs []string `yaml:"wallet_redirect_uris"`
 	// RequirePAR makes every agency push its authorization requests to the
 	// PAR endpoint first (RFC 9126 §5); a client can be required to on
 	// its own with its require_pushed_authorization_requests.
@@ -150,9 +154,10 @@ func Default() Config {
 			IDTTL:      Duration(10 * time.Minute),
 			RefreshTTL: Duration(30 * 24 * time.Hour),
 		},
-		EnrolmentTTL:   Duration(24 * time.Hour),
-		ConsentPreload: true,
-		SessionTTL:     Duration(12 * time.Hour),
+		EnrolmentTTL:       Duration(24 * time.Hour),
+		ConsentPreload:     true,
+		SessionTTL:         Duration(12 * time.Hour),
+		WalletRedirectURIs: []string{"es.cedula.wallet:/oauth/callback"},
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/backend"
+	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/adminapi"
 	"github.com/cedula/cedula/issuer/oidcop"
@@ -308,7 +309,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 // syncClients creates or updates the clients declared in the configuration.
 func (s *Server) syncClients(ctx context.Context) error {
 	var errs []error
+	configured := false
 	for _, cc := range s.Config.Clients {
+		configured = configured || cc.ID == WalletClientID
 		c, err := clientFromConfig(cc)
 		if err == nil {
 			_, err = s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator})
@@ -317,7 +320,24 @@ func (s *Server) syncClients(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("client %q: %w", cc.ID, err))
 		}
 	}
+	if !configured && len(s.Config.WalletRedirectURIs) > 0 {
+		if _, err := s.Registrar.RegisterClient(ctx, s.walletClient(), issuer.Registration{By: issuer.Operator}); err != nil {
+			errs = append(errs, fmt.Errorf("client %q: %w", WalletClientID, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// WalletClientID is the citizens' wallet app: a public client (PKCE,
+// PAR, DPoP-bound tokens) of the mobile API, registered by every server
+// unless the configuration defines it.
+const WalletClientID = "cedula-wallet"
+
+// walletClient is the wallet app's registration.
+func (s *Server) walletClient() issuer.Client {
+	return issuer.Client{ID: WalletClientID, Name: "Cedula", RedirectURIs: s.Config.WalletRedirectURIs,
+		GrantTypes: []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}, AuthMethod: issuer.AuthNone,
+		SubjectType: issuer.SubjectPairwise, RequirePAR: true, Scopes: []string{scopes.Wallet}}
 }
 
 func clientFromConfig(cc config.Client) (issuer.Client, error) {
