@@ -93,17 +93,35 @@ func (s *Service) AcceptOffer(ctx context.Context, citizenID string, a Accept, l
 		a.KeyMode = KeySealed
 	}
 	if a.KeyMode != KeySealed {
-		return nil, fail(ErrUnsupported, nil, "key mode %q is not supported yet; use sealed", a.KeyMode)
+		return nil, fail(ErrOffer, nil, "key mode %q: device-bound keys are accepted in two steps (BeginDeviceAccept)", a.KeyMode)
 	}
 	r, err := s.resolve(ctx, a.Offer)
 	if err != nil {
 		return nil, err
 	}
+	sess, err := s.redeemOffer(ctx, r, a.TxCode)
+	if err != nil {
+		return nil, err
+	}
+	var out []Credential
+	for _, id := range r.offer.CredentialConfigurationIDs {
+		c, err := s.receive(ctx, citizenID, r, sess, id, lang)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// redeemOffer takes the offer's pre-authorized code grant to the right
+// authorization server with the citizen's transaction code.
+func (s *Service) redeemOffer(ctx context.Context, r *resolved, txCode string) (*session, error) {
 	g := r.offer.Grants.PreAuthorized
 	if g == nil {
 		return nil, fail(ErrUnsupported, nil, "this offer needs a login at the issuer (authorization code), which the wallet does not do yet")
 	}
-	if err := checkTxCode(g.TxCode, a.TxCode); err != nil {
+	if err := checkTxCode(g.TxCode, txCode); err != nil {
 		return nil, err
 	}
 	as := g.AuthorizationServer
@@ -123,19 +141,7 @@ func (s *Service) AcceptOffer(ctx context.Context, citizenID string, a Accept, l
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.redeem(ctx, asm, g, a.TxCode)
-	if err != nil {
-		return nil, err
-	}
-	var out []Credential
-	for _, id := range r.offer.CredentialConfigurationIDs {
-		c, err := s.receive(ctx, citizenID, r, sess, id, lang)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return s.redeem(ctx, asm, g, txCode)
 }
 
 // checkTxCode holds the citizen's transaction code to the offer's form.
@@ -393,8 +399,13 @@ func (s *Service) receive(ctx context.Context, citizenID string, r *resolved, se
 		}
 		h.Instances = append(h.Instances, instance{Credential: cred, Key: priv})
 	}
-	if r.md.NotificationEndpoint != "" && notificationID != "" {
-		h.Notification = &notification{Endpoint: r.md.NotificationEndpoint, ID: notificationID, Token: sess.token, TokenType: sess.tokenType,
+	return s.store(ctx, citizenID, h, sess, r.md, notificationID, lang)
+}
+
+// store keeps a received credential, audited, and tells the issuer.
+func (s *Service) store(ctx context.Context, citizenID string, h *held, sess *session, md *IssuerMetadata, notificationID, lang string) (Credential, error) {
+	if md.NotificationEndpoint != "" && notificationID != "" {
+		h.Notification = &notification{Endpoint: md.NotificationEndpoint, ID: notificationID, Token: sess.token, TokenType: sess.tokenType,
 			Expires: sess.expires}
 		if sess.dpop != nil {
 			key, err := sess.dpop.PrivateJWK()

@@ -105,7 +105,8 @@ type held struct {
 // instance is one copy of a credential with its own holder key.
 type instance struct {
 	Credential string          `json:"credential"`
-	Key        json.RawMessage `json:"key,omitempty"` // sealed mode: the private JWK
+	Key        json.RawMessage `json:"key,omitempty"`        // sealed mode: the private JWK
+	DeviceKey  json.RawMessage `json:"device_key,omitempty"` // device mode: the phone's public JWK
 	Used       int             `json:"used,omitempty"`
 }
 

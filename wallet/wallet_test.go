@@ -2,7 +2,11 @@ package wallet_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -208,9 +212,10 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 
 // memStore is an in-memory wallet.Store.
 type memStore struct {
-	mu   sync.Mutex
-	recs map[string]wallet.Record
-	log  []audit.Entry
+	mu      sync.Mutex
+	recs    map[string]wallet.Record
+	log     []audit.Entry
+	pending map[string]wallet.PendingRecord
 }
 
 func (m *memStore) PutCredential(_ context.Context, r wallet.Record, es ...audit.Entry) error {
@@ -367,5 +372,129 @@ func TestAcceptRefusals(t *testing.T) {
 				t.Errorf("a refused offer stored %d records and %d entries", len(st.recs), len(st.log))
 			}
 		})
+	}
+}
+
+func (m *memStore) PutPending(_ context.Context, r wallet.PendingRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending == nil {
+		m.pending = map[string]wallet.PendingRecord{}
+	}
+	m.pending[r.ID] = r
+	return nil
+}
+
+func (m *memStore) TakePending(_ context.Context, citizenID, id string, now time.Time) (wallet.PendingRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.pending[id]
+	if !ok || r.CitizenID != citizenID {
+		return r, wallet.ErrNotFound
+	}
+	delete(m.pending, id)
+	if !now.Before(r.Expires) {
+		return wallet.PendingRecord{}, wallet.ErrNotFound
+	}
+	return r, nil
+}
+
+// phoneKey is a key in the phone's secure element, as the test plays it:
+// plain crypto/ecdsa, its JWK written by hand.
+type phoneKey struct{ k *ecdsa.PrivateKey }
+
+func newPhoneKey(t *testing.T) phoneKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return phoneKey{k}
+}
+
+func (p phoneKey) jwk() json.RawMessage {
+	raw, _ := p.k.PublicKey.ECDH()
+	pub := raw.Bytes() // 0x04 || X || Y
+	enc := base64.RawURLEncoding.EncodeToString
+	j, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "x": enc(pub[1:33]), "y": enc(pub[33:])})
+	return j
+}
+
+func (p phoneKey) sign(t *testing.T, input string) string {
+	h := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, p.k, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestDeviceAccept: with keys the phone holds, the wallet hands out one
+// signing input per copy, takes the signatures back, refuses a wrong one
+// (voiding the acceptance), and stores credentials bound to the phone's
+// keys with no private key of its own.
+func TestDeviceAccept(t *testing.T) {
+	f := newFakeIssuer(t, "")
+	w, st := newWallet(t)
+	ctx := t.Context()
+	link := "openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer")
+	keysOf := func(ks ...phoneKey) []json.RawMessage {
+		var out []json.RawMessage
+		for _, k := range ks {
+			out = append(out, k.jwk())
+		}
+		return out
+	}
+	a, b := newPhoneKey(t), newPhoneKey(t)
+	for name, dk := range map[string][]json.RawMessage{
+		"none": nil, "the same key twice": keysOf(a, a), "three for a batch of two": keysOf(a, b, newPhoneKey(t)),
+		"a private key": {json.RawMessage(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}`)},
+	} {
+		if _, err := w.BeginDeviceAccept(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, dk); !errors.Is(err, wallet.ErrOffer) {
+			t.Errorf("%s: %v, want ErrOffer", name, err)
+		}
+	}
+
+	// A wrong signature voids the acceptance.
+	p, err := w.BeginDeviceAccept(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, keysOf(a, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.sign(t, p.SigningInputs[0].Input), a.sign(t, p.SigningInputs[1].Input)}, "en"); !errors.Is(err, wallet.ErrOffer) {
+		t.Errorf("b's input signed by a: %v, want ErrOffer", err)
+	}
+	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("a voided acceptance again: %v, want ErrNotFound", err)
+	}
+
+	p, err = w.BeginDeviceAccept(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, keysOf(a, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SigningInputs) != 2 || p.SigningInputs[0].Key != 0 || p.SigningInputs[1].Key != 1 || p.SigningInputs[0].Alg != "ES256" {
+		t.Fatalf("signing inputs: %+v", p.SigningInputs)
+	}
+	if _, err := w.FinishDeviceAccept(ctx, "beto", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("Beto finishing Ana's acceptance: %v, want ErrNotFound", err)
+	}
+	got, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.sign(t, p.SigningInputs[0].Input), b.sign(t, p.SigningInputs[1].Input)}, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].KeyMode != wallet.KeyDevice || got[0].Claims["given_name"] != "Ana" {
+		t.Fatalf("device-bound credential: %+v", got)
+	}
+	for _, r := range st.recs {
+		if strings.Contains(string(r.Sealed), `"key":`) || strings.Contains(string(r.Sealed), `"d":`) {
+			t.Error("a device-bound credential's record holds a private key")
+		}
+		if !strings.Contains(string(r.Sealed), `"device_key":`) {
+			t.Error("the record does not say which device key holds the credential")
+		}
+	}
+	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("finishing twice: %v, want ErrNotFound", err)
 	}
 }

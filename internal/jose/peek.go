@@ -1,6 +1,9 @@
 package jose
 
 import (
+	"crypto/ecdsa"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
@@ -35,6 +38,27 @@ func ValidPublicJWKS(b []byte) error {
 		case jwk.ECDSAPrivateKey, jwk.RSAPrivateKey, jwk.OKPPrivateKey, jwk.SymmetricKey:
 			return ErrInvalid
 		}
+	}
+	return nil
+}
+
+// ValidPublicJWK reports whether b is one public JWK of P-256 whose point
+// is on the curve: a holder key a phone sends.
+func ValidPublicJWK(b []byte) error {
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		return ErrInvalid
+	}
+	ek, ok := k.(jwk.ECDSAPublicKey)
+	if !ok || ek.Crv() != jwa.P256 {
+		return ErrInvalid
+	}
+	var pub ecdsa.PublicKey
+	if err := ek.Raw(&pub); err != nil {
+		return ErrInvalid
+	}
+	if _, err := pub.ECDH(); err != nil {
+		return ErrInvalid
 	}
 	return nil
 }

@@ -26,6 +26,18 @@ CREATE TABLE wallet_credentials (
 CREATE INDEX wallet_credentials_citizen ON wallet_credentials (citizen_id, received);
 `
 
+// schemaV2 keeps device-bound acceptances waiting for the phone's
+// signatures (wallet.PendingStore).
+const schemaV2 = `
+CREATE TABLE wallet_pending (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	expires BIGINT NOT NULL,
+	sealed {BLOB} NOT NULL
+);
+CREATE INDEX wallet_pending_expires ON wallet_pending (expires);
+`
+
 // Migrations creates the wallet's tables. Changes append audit entries in
 // their transactions, so the database needs audit/sqlstore.Migrations too.
 var Migrations = []db.Migration{{
@@ -33,6 +45,11 @@ var Migrations = []db.Migration{{
 	Version:  1,
 	SQLite:   db.Schema(schemaV1, db.SQLite),
 	Postgres: db.Schema(schemaV1, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  2,
+	SQLite:   db.Schema(schemaV2, db.SQLite),
+	Postgres: db.Schema(schemaV2, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction (audit.Appender's
@@ -50,7 +67,49 @@ type Store struct {
 // New returns a store on d whose changes append their entries to log.
 func New(d *db.DB, log TxAppender) *Store { return &Store{db: d, log: log} }
 
-var _ wallet.Store = (*Store)(nil)
+var (
+	_ wallet.Store        = (*Store)(nil)
+	_ wallet.PendingStore = (*Store)(nil)
+)
+
+func (s *Store) PutPending(ctx context.Context, r wallet.PendingRecord) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO wallet_pending (id, citizen_id, expires, sealed) VALUES ($1, $2, $3, $4)`,
+		r.ID, r.CitizenID, r.Expires.UnixMicro(), r.Sealed); err != nil {
+		return fmt.Errorf("wallet: put pending: %w", err)
+	}
+	return nil
+}
+
+// TakePending deletes and returns the record in one statement, so that of
+// two concurrent takes (in any replica) one gets it. Expired records are
+// not found, and go with the next DeleteExpiredPending.
+func (s *Store) TakePending(ctx context.Context, citizenID, id string, now time.Time) (wallet.PendingRecord, error) {
+	var r wallet.PendingRecord
+	var expires int64
+	err := s.db.QueryRowContext(ctx, `DELETE FROM wallet_pending WHERE id = $1 AND citizen_id = $2
+		RETURNING id, citizen_id, expires, sealed`, id, citizenID).Scan(&r.ID, &r.CitizenID, &expires, &r.Sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, wallet.ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("wallet: take pending: %w", err)
+	}
+	r.Expires = time.UnixMicro(expires).UTC()
+	if !now.Before(r.Expires) {
+		return wallet.PendingRecord{}, wallet.ErrNotFound
+	}
+	return r, nil
+}
+
+// DeleteExpiredPending deletes the pending acceptances expired at now.
+func (s *Store) DeleteExpiredPending(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM wallet_pending WHERE expires <= $1`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("wallet: delete expired pending: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
 
 func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...audit.Entry) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -105,12 +164,23 @@ func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entr
 // DeleteCitizen deletes every record of the citizen (their erasure; the
 // records could no longer be opened anyway once their key is destroyed).
 func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE citizen_id = $1`, citizenID)
+	n := 0
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_pending WHERE citizen_id = $1`, citizenID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE citizen_id = $1`, citizenID)
+		if err != nil {
+			return err
+		}
+		c, _ := res.RowsAffected()
+		n = int(c)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("wallet: delete citizen: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return n, nil
 }
 
 type scanner interface{ Scan(...any) error }

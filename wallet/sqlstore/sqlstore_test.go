@@ -76,3 +76,37 @@ func TestStore(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestPending: a pending acceptance is taken once, by its citizen only,
+// never once expired; expired ones are swept.
+func TestPending(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		s := sqlstore.New(d, &log{})
+		now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+		for _, r := range []wallet.PendingRecord{
+			{ID: "wp-1", CitizenID: "ana", Expires: now.Add(time.Minute), Sealed: []byte{1}},
+			{ID: "wp-2", CitizenID: "ana", Expires: now.Add(-time.Second), Sealed: []byte{2}},
+			{ID: "wp-3", CitizenID: "ana", Expires: now.Add(-time.Second), Sealed: []byte{3}},
+		} {
+			if err := s.PutPending(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.TakePending(ctx, "beto", "wp-1", now); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("Beto taking Ana's: %v", err)
+		}
+		if r, err := s.TakePending(ctx, "ana", "wp-1", now); err != nil || r.Sealed[0] != 1 || !r.Expires.Equal(now.Add(time.Minute)) {
+			t.Errorf("take: %+v %v", r, err)
+		}
+		if _, err := s.TakePending(ctx, "ana", "wp-1", now); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("taking twice: %v", err)
+		}
+		if _, err := s.TakePending(ctx, "ana", "wp-2", now); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("taking an expired one: %v", err)
+		}
+		if n, err := s.DeleteExpiredPending(ctx, now); err != nil || n != 1 {
+			t.Errorf("sweep: %d %v, want 1 (wp-3)", n, err)
+		}
+	}, sqlstore.Migrations)
+}

@@ -65,7 +65,8 @@ type Server struct {
 	// Issuer is the OpenID4VCI credential issuer.
 	Issuer *vci.Service
 	// Wallet is the citizens' wallet (the holder side).
-	Wallet *wallet.Service
+	Wallet      *wallet.Service
+	walletStore *walletstore.Store
 	// Pseudonyms name citizens in the audit log, for every room.
 	Pseudonyms *audit.Pseudonyms
 	log        *slog.Logger
@@ -145,7 +146,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
-	if s.Wallet, err = wallet.New(wallet.Config{Store: walletstore.New(d, s.Audit), Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
+	s.walletStore = walletstore.New(d, s.Audit)
+	if s.Wallet, err = wallet.New(wallet.Config{Store: s.walletStore, Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
 		AllowHTTP: strings.HasPrefix(cfg.PublicURL, "http://")}); err != nil {
@@ -295,6 +297,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		}
 		if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: sessions", "err", err)
+		}
+		if _, err := s.walletStore.DeleteExpiredPending(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: pending wallet acceptances", "err", err)
 		}
 		// Consents past their purpose's retention expire, audited, and
 		// the agencies' tokens that rested on them are revoked.
