@@ -15,4 +15,7 @@ const (
 	// Issuance offers credentials to citizens and manages those the
 	// agency issued (which types, each type's issuers list says).
 	Issuance = "cedula:issuance"
+	// Wallet holds and manages a citizen's credentials through the mobile
+	// app (a citizen's DPoP-bound token; the mobile API, openapi/mobile.yaml).
+	Wallet = "cedula:wallet"
 )
