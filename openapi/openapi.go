@@ -23,7 +23,7 @@ var files embed.FS
 
 // Names are the documents, by audience, in the order the docs page lists
 // them.
-var Names = []string{"agency", "issuance", "admin", "dpo", "account", "log"}
+var Names = []string{"agency", "issuance", "admin", "dpo", "account", "mobile", "log"}
 
 // Doc is one loaded and validated document.
 type Doc struct {
@@ -38,6 +38,16 @@ var (
 	docs     []Doc
 	loadErr  error
 )
+
+// Base is the path prefix of the document's operations: its first
+// server's URL without a trailing slash ("" for "/"). The mobile API's
+// paths are under /mobile/v1, the others are written in full.
+func (d Doc) Base() string {
+	if len(d.T.Servers) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(d.T.Servers[0].URL, "/")
+}
 
 // Docs returns every document, loaded and validated once.
 func Docs() ([]Doc, error) {
@@ -122,7 +132,7 @@ func docsPage(ds []Doc) ([]byte, error) {
 					}
 				}
 				slices.Sort(scopes)
-				x.Ops = append(x.Ops, op{Method: method, Path: p, Summary: o.Summary, Scopes: strings.Join(slices.Compact(scopes), " ")})
+				x.Ops = append(x.Ops, op{Method: method, Path: d.Base() + p, Summary: o.Summary, Scopes: strings.Join(slices.Compact(scopes), " ")})
 			}
 		}
 		sort.SliceStable(x.Ops, func(i, j int) bool {

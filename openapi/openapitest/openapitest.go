@@ -146,6 +146,7 @@ func CheckRoutes(t testing.TB, routes []Route, api func(Route) bool) {
 	documented := map[string]string{}
 	for _, d := range ds {
 		for p, item := range d.T.Paths.Map() {
+			p := d.Base() + p
 			for method := range item.Operations() {
 				key := method + " " + p
 				if prev, ok := documented[key]; ok {

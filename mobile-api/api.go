@@ -1,0 +1,255 @@
+package mobileapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/ratelimit"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/openapi"
+	"github.com/cedula/cedula/wallet"
+)
+
+// Wallet is what the API asks of the citizen's wallet (package wallet).
+// Every method acts on citizenID's own objects only: another citizen's id
+// is wallet.ErrNotFound. lang (es or en) picks the display texts. Errors
+// are *wallet.Error of the wallet's sentinels (Classify) or failures.
+type Wallet interface {
+	// Credentials lists every credential the citizen holds, in no order.
+	Credentials(ctx context.Context, citizenID, lang string) ([]wallet.Credential, error)
+	// Credential returns one of them.
+	Credential(ctx context.Context, citizenID, id, lang string) (wallet.Credential, error)
+	// DeleteCredential deletes one, with its holder key.
+	DeleteCredential(ctx context.Context, citizenID, id string) error
+	// PreviewOffer resolves an offer and says what accepting it would
+	// give; it stores nothing.
+	PreviewOffer(ctx context.Context, citizenID, offer, lang string) (wallet.OfferPreview, error)
+	// AcceptOffer runs the offer's issuance and stores the credentials it
+	// gives, which it returns.
+	AcceptOffer(ctx context.Context, citizenID string, a wallet.Accept, lang string) ([]wallet.Credential, error)
+}
+
+// Tokens authenticates access tokens: *oidcop.Provider. scope, when not
+// empty, is a scope the token must carry; a DPoP-bound token must come
+// with a valid proof for the request's method and URL.
+type Tokens interface {
+	Authenticate(r *http.Request, scope string) (issuer.AccessToken, *oidcop.ResourceError)
+}
+
+// Citizens reads the citizen registry; issuer.ErrNotFound for an unknown
+// id.
+type Citizens interface {
+	Citizen(ctx context.Context, id string) (issuer.Citizen, error)
+}
+
+// Sealer encrypts data under a subject's own key (the citizen's data key,
+// which erasure destroys), so that what is stored for them is unreadable
+// without it. Open reverses Seal for the same subject and fails for any
+// other or for altered bytes.
+type Sealer interface {
+	Seal(ctx context.Context, subject string, data []byte) ([]byte, error)
+	Open(ctx context.Context, subject string, sealed []byte) ([]byte, error)
+}
+
+// Config is what the API is built from. Wallet, Tokens, Citizens,
+// Idempotency and Sealer are required.
+type Config struct {
+	Wallet   Wallet
+	Tokens   Tokens
+	Citizens Citizens
+	// Idempotency keeps the answers of POST /offers by Idempotency-Key
+	// (mobile-api/sqlstore); Sealer seals them under the citizen's key.
+	Idempotency IdempotencyStore
+	Sealer      Sealer
+	// Rate is each citizen's request rate; zero means DefaultRate.
+	Rate ratelimit.Rate
+	// BodyLimit bounds a request body; 0 means DefaultBodyLimit.
+	BodyLimit int64
+	// Logger logs refusals' causes and failures to keep an answer; nil
+	// means slog.Default(). Tokens, claims and offers are never logged.
+	Logger *slog.Logger
+	// Now is the clock (rate limits, idempotency records); nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// DefaultRate is a citizen's default rate: an app refreshing its screens
+// stays far below it.
+var DefaultRate = ratelimit.Rate{N: 120, Per: time.Minute}
+
+// DefaultBodyLimit bounds request bodies (an offer by value fits easily).
+const DefaultBodyLimit = 64 << 10
+
+// API serves openapi/mobile.yaml.
+type API struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	limit  *ratelimit.Limiter
+	doc    *openapi3.T
+	base   string
+	routes map[string]route // "METHOD /mobile/v1/credentials/:id" → its operation
+}
+
+// route is one operation of the document, found by its echo route.
+type route struct {
+	path string // as the document writes it: /credentials/{id}
+	item *openapi3.PathItem
+	op   *openapi3.Operation
+}
+
+var _ StrictServerInterface = (*API)(nil)
+
+// New checks cfg and loads the document.
+func New(cfg Config) (*API, error) {
+	if err := httpapi.CheckConfig("mobileapi", map[string]bool{"Wallet": cfg.Wallet != nil, "Tokens": cfg.Tokens != nil,
+		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil}); err != nil {
+		return nil, err
+	}
+	if cfg.Rate.N <= 0 || cfg.Rate.Per <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	doc, err := document()
+	if err != nil {
+		return nil, err
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, now: cfg.Now, limit: ratelimit.New(cfg.Rate, cfg.Now), doc: doc.T, base: doc.Base(),
+		routes: map[string]route{}}
+	for p, item := range doc.T.Paths.Map() {
+		for method, op := range item.Operations() {
+			a.routes[method+" "+a.base+echoPath(p)] = route{path: p, item: item, op: op}
+		}
+	}
+	return a, nil
+}
+
+// document is openapi/mobile.yaml.
+func document() (openapi.Doc, error) {
+	ds, err := openapi.Docs()
+	if err != nil {
+		return openapi.Doc{}, err
+	}
+	for _, d := range ds {
+		if d.Name == "mobile" {
+			return d, nil
+		}
+	}
+	return openapi.Doc{}, errors.New("mobileapi: openapi has no mobile document")
+}
+
+// Mount adds the document's operations under its base path, each behind
+// the API's middleware: authentication, the citizen's rate limit, the
+// body limit and request validation, and for POST /offers idempotency.
+func (a *API) Mount(e *httpapi.Echo) {
+	common := []echo.MiddlewareFunc{a.authenticate, a.rateLimit, a.validate}
+	mws := map[string][]echo.MiddlewareFunc{}
+	for _, r := range a.routes {
+		mws[r.op.OperationID] = common
+	}
+	mws["acceptOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
+	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
+		RegisterHandlersOptions{BaseURL: a.base, OperationMiddlewares: mws})
+}
+
+// classified turns the wallet's errors into their problems (Classify), so
+// that the API does not depend on the edge being given its classifier.
+func classified(f StrictHandlerFunc, _ string) StrictHandlerFunc {
+	return func(c echo.Context, req any) (any, error) {
+		resp, err := f(c, req)
+		if err != nil {
+			if pe := Classify(err); pe != nil {
+				return nil, pe.WithCause(err)
+			}
+		}
+		return resp, err
+	}
+}
+
+// Classify maps the wallet's errors to problems. The detail of a
+// *wallet.Error is written for the citizen and goes out as it is; its
+// cause only to the log.
+func Classify(err error) *httpapi.Error {
+	detail := func(def string) string {
+		var we *wallet.Error
+		if errors.As(err, &we) && we.Detail != "" {
+			return clip(we.Detail, 300)
+		}
+		return def
+	}
+	switch {
+	case errors.Is(err, wallet.ErrNotFound):
+		return httpapi.NotFound("the wallet holds no such credential")
+	case errors.Is(err, wallet.ErrOffer):
+		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-offer", Title: "Invalid credential offer",
+			Detail: detail("the credential offer cannot be read or used")}
+	case errors.Is(err, wallet.ErrIssuer):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "issuer-failed", Title: "Issuer failed",
+			Detail: detail("the issuer could not be reached or did not answer as OpenID4VCI says")}
+	case errors.Is(err, wallet.ErrRefused):
+		d := detail("the issuer refused")
+		var we *wallet.Error
+		if errors.As(err, &we) && we.Code != "" {
+			d += fmt.Sprintf(" (the issuer's error: %s)", errorCode(we.Code))
+		}
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "issuer-refused", Title: "Issuer refused", Detail: d}
+	case errors.Is(err, wallet.ErrUnsupported):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "unsupported", Title: "Not supported",
+			Detail: detail("the offer needs something this wallet does not do")}
+	}
+	return nil
+}
+
+// errorCode keeps an issuer's error code to the characters RFC 6749 §5.2
+// allows in one, at most 64 of them.
+func errorCode(code string) string {
+	code = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, code)
+	return clip(code, 64)
+}
+
+// clip cuts s to at most n bytes, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// echoPath turns a document path ("/credentials/{id}") into an echo
+// template ("/credentials/:id").
+func echoPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = ":" + s[1:len(s)-1]
+		}
+	}
+	return strings.Join(segs, "/")
+}

@@ -1,0 +1,139 @@
+package mobileapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/wallet"
+)
+
+// The operations of openapi/mobile.yaml (StrictServerInterface). The
+// middleware has admitted the caller (callerOf) and validated the
+// request.
+
+// GetMe returns the citizen the token speaks for, named by the token's
+// subject: Cedula's own citizen id never leaves it.
+func (a *API) GetMe(ctx context.Context, req GetMeRequestObject) (GetMeResponseObject, error) {
+	who := callerOf(ctx)
+	c, err := a.cfg.Citizens.Citizen(ctx, who.citizenID)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return nil, invalidToken("the citizen of the access token no longer exists").WithCause(err)
+	} else if err != nil {
+		return nil, err
+	}
+	me := Me{Id: who.subject, GivenName: c.GivenName, FamilyName: c.FamilyName, Birthdate: c.Birthdate}
+	if l := MeLocale(c.Locale); l.Valid() {
+		me.Locale = &l
+	}
+	tag, fresh := etag(me, req.Params.IfNoneMatch)
+	if fresh {
+		return GetMe304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
+	}
+	return GetMe200JSONResponse{Body: me, Headers: GetMe200ResponseHeaders{ETag: &tag}}, nil
+}
+
+// ListCredentials pages the citizen's credentials, most recently received
+// first (then by id), by an opaque cursor.
+func (a *API) ListCredentials(ctx context.Context, req ListCredentialsRequestObject) (ListCredentialsResponseObject, error) {
+	who := callerOf(ctx)
+	limit := 20
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	var after *position
+	if req.Params.Cursor != nil {
+		p, err := decodeCursor(*req.Params.Cursor)
+		if err != nil {
+			return nil, &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-request", Title: "Invalid request",
+				Detail: `query parameter "cursor": it is not a cursor this API gave`, Cause: err}
+		}
+		after = &p
+	}
+	all, err := a.cfg.Wallet.Credentials(ctx, who.citizenID, who.lang)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(x, y wallet.Credential) int { return positionOf(x).compare(positionOf(y)) })
+	start := 0
+	if after != nil {
+		start, _ = slices.BinarySearchFunc(all, *after, func(c wallet.Credential, p position) int {
+			if positionOf(c).compare(p) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	end := min(start+limit, len(all))
+	page := CredentialPage{Items: make([]Credential, 0, end-start)}
+	for _, c := range all[start:end] {
+		page.Items = append(page.Items, credential(c))
+	}
+	if end < len(all) {
+		next := positionOf(all[end-1]).cursor()
+		page.NextCursor = &next
+	}
+	tag, fresh := etag(page, req.Params.IfNoneMatch)
+	if fresh {
+		return ListCredentials304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
+	}
+	return ListCredentials200JSONResponse{Body: page, Headers: ListCredentials200ResponseHeaders{ETag: &tag}}, nil
+}
+
+// GetCredential returns one of the citizen's credentials.
+func (a *API) GetCredential(ctx context.Context, req GetCredentialRequestObject) (GetCredentialResponseObject, error) {
+	who := callerOf(ctx)
+	c, err := a.cfg.Wallet.Credential(ctx, who.citizenID, req.Id, who.lang)
+	if err != nil {
+		return nil, err
+	}
+	body := credential(c)
+	tag, fresh := etag(body, req.Params.IfNoneMatch)
+	if fresh {
+		return GetCredential304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
+	}
+	return GetCredential200JSONResponse{Body: body, Headers: GetCredential200ResponseHeaders{ETag: &tag}}, nil
+}
+
+// DeleteCredential deletes one of the citizen's credentials.
+func (a *API) DeleteCredential(ctx context.Context, req DeleteCredentialRequestObject) (DeleteCredentialResponseObject, error) {
+	if err := a.cfg.Wallet.DeleteCredential(ctx, callerOf(ctx).citizenID, req.Id); err != nil {
+		return nil, err
+	}
+	return DeleteCredential204Response{}, nil
+}
+
+// PreviewOffer says what an offer would give.
+func (a *API) PreviewOffer(ctx context.Context, req PreviewOfferRequestObject) (PreviewOfferResponseObject, error) {
+	who := callerOf(ctx)
+	p, err := a.cfg.Wallet.PreviewOffer(ctx, who.citizenID, req.Body.Offer, who.lang)
+	if err != nil {
+		return nil, err
+	}
+	return PreviewOffer200JSONResponse(preview(p)), nil
+}
+
+// AcceptOffer receives an offer's credentials into the wallet (the
+// idempotent middleware keeps its answer).
+func (a *API) AcceptOffer(ctx context.Context, req AcceptOfferRequestObject) (AcceptOfferResponseObject, error) {
+	who := callerOf(ctx)
+	acc := wallet.Accept{Offer: req.Body.Offer, KeyMode: wallet.KeySealed}
+	if req.Body.TxCode != nil {
+		acc.TxCode = *req.Body.TxCode
+	}
+	if req.Body.KeyMode != nil {
+		acc.KeyMode = wallet.KeyMode(*req.Body.KeyMode)
+	}
+	cs, err := a.cfg.Wallet.AcceptOffer(ctx, who.citizenID, acc, who.lang)
+	if err != nil {
+		return nil, err
+	}
+	out := AcceptOffer201JSONResponse{Credentials: make([]Credential, 0, len(cs))}
+	for _, c := range cs {
+		out.Credentials = append(out.Credentials, credential(c))
+	}
+	return out, nil
+}
