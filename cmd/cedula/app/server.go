@@ -34,6 +34,8 @@ import (
 	"github.com/cedula/cedula/issuer/sqlstore"
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
+	mobileapi "github.com/cedula/cedula/mobile-api"
+	mobilestore "github.com/cedula/cedula/mobile-api/sqlstore"
 	"github.com/cedula/cedula/openapi"
 	"github.com/cedula/cedula/wallet"
 	walletstore "github.com/cedula/cedula/wallet/sqlstore"
@@ -67,6 +69,7 @@ type Server struct {
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
 	walletStore *walletstore.Store
+	mobileStore *mobilestore.Store
 	// Pseudonyms name citizens in the audit log, for every room.
 	Pseudonyms *audit.Pseudonyms
 	log        *slog.Logger
@@ -98,7 +101,8 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations); err != nil {
+	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations,
+		mobilestore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -146,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
-	s.walletStore = walletstore.New(d, s.Audit)
+	s.walletStore, s.mobileStore = walletstore.New(d, s.Audit), mobilestore.New(d)
 	if s.Wallet, err = wallet.New(wallet.Config{Store: s.walletStore, Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
@@ -187,7 +191,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}, Sessions: citizenSessions{s}}
 	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
 		Language:    func(r *http.Request) string { return web.Negotiate(r) },
-		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify}})
+		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify, mobileapi.Classify}})
 	e := edge.Echo()
 	provider := httpapi.WrapHandler(s.Provider.Handler())
 	for _, p := range append(providerPaths, "/.well-known/oauth-authorization-server") {
@@ -215,6 +219,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if err := s.mountIssuer(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.mountMobile(e); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -300,6 +308,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		}
 		if _, err := s.walletStore.DeleteExpiredPending(ctx, now); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: pending wallet acceptances", "err", err)
+		}
+		if _, err := s.mobileStore.Purge(ctx, now.Add(-mobileapi.RecordTTL)); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: idempotency records", "err", err)
 		}
 		// Consents past their purpose's retention expire, audited, and
 		// the agencies' tokens that rested on them are revoked.
