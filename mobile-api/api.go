@@ -98,6 +98,7 @@ type API struct {
 	now    func() time.Time
 	limit  *ratelimit.Limiter
 	doc    *openapi3.T
+	file   openapi.Doc // the document as served
 	base   string
 	routes map[string]route // "METHOD /mobile/v1/credentials/:id" → its operation
 }
@@ -133,7 +134,7 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, now: cfg.Now, limit: ratelimit.New(cfg.Rate, cfg.Now), doc: doc.T, base: doc.Base(),
+	a := &API{cfg: cfg, log: cfg.Logger, now: cfg.Now, limit: ratelimit.New(cfg.Rate, cfg.Now), doc: doc.T, file: doc, base: doc.Base(),
 		routes: map[string]route{}}
 	for p, item := range doc.T.Paths.Map() {
 		for method, op := range item.Operations() {
@@ -169,6 +170,13 @@ func (a *API) Mount(e *httpapi.Echo) {
 	mws["acceptOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
 	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
 		RegisterHandlersOptions{BaseURL: a.base, OperationMiddlewares: mws})
+	// The contract itself, beside the API, for the app's developers: the
+	// document (JSON, YAML) and its human-readable page.
+	e.GET(a.base+"/openapi.json", func(c httpapi.Context) error { return c.Blob(http.StatusOK, "application/json", a.file.JSON) })
+	e.GET(a.base+"/openapi.yaml", func(c httpapi.Context) error { return c.Blob(http.StatusOK, "application/yaml", a.file.YAML) })
+	e.GET(a.base+"/docs", func(c httpapi.Context) error {
+		return c.Redirect(http.StatusFound, openapi.Prefix+"#"+a.file.Name)
+	})
 }
 
 // classified turns the wallet's errors into their problems (Classify), so

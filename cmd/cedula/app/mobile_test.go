@@ -130,6 +130,16 @@ func TestMobileAPIEndToEnd(t *testing.T) {
 		t.Errorf("a replayed DPoP proof: %v %d", err, res.StatusCode)
 	}
 
+	// The contract is served beside the API.
+	for path, ct := range map[string]string{"/mobile/v1/openapi.json": "application/json", "/mobile/v1/openapi.yaml": "application/yaml"} {
+		if res, err := http.Get(e.url + path); err != nil || res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != ct {
+			t.Errorf("GET %s: %v %d", path, err, res.StatusCode)
+		}
+	}
+	if res, err := http.Get(e.url + "/mobile/v1/docs"); err != nil || res.StatusCode != http.StatusOK || !strings.Contains(res.Request.URL.String(), "/openapi/") {
+		t.Errorf("the docs page: %v", err)
+	}
+
 	if d, err := anaAPI.DeleteCredentialWithResponse(ctx, cred.Id); err != nil || d.StatusCode() != http.StatusNoContent {
 		t.Fatalf("delete: %v %d %s", err, d.StatusCode(), d.Body)
 	}

@@ -12,6 +12,8 @@ import (
 // OpenID provider's standard endpoints, the probes or the docs.
 func isAPI(method, path string) bool {
 	switch {
+	case strings.HasPrefix(path, "/mobile/v1/openapi.") || path == "/mobile/v1/docs":
+		return false // the mobile API's contract, served beside it
 	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"),
 		strings.HasPrefix(path, "/mobile/"):
 		return true
