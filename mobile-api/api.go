@@ -2,6 +2,7 @@ package mobileapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,11 @@ type Wallet interface {
 	// AcceptOffer runs the offer's issuance and stores the credentials it
 	// gives, which it returns.
 	AcceptOffer(ctx context.Context, citizenID string, a wallet.Accept, lang string) ([]wallet.Credential, error)
+	// BeginDeviceAccept redeems an offer for keys the phone holds and
+	// returns what the phone must sign; FinishDeviceAccept takes the
+	// signatures and stores the credentials.
+	BeginDeviceAccept(ctx context.Context, citizenID string, a wallet.Accept, deviceKeys []json.RawMessage) (wallet.Pending, error)
+	FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) ([]wallet.Credential, error)
 }
 
 // Tokens authenticates access tokens: *oidcop.Provider. scope, when not
@@ -168,6 +174,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 		mws[r.op.OperationID] = common
 	}
 	mws["acceptOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
+	mws["completeOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
 	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
 		RegisterHandlersOptions{BaseURL: a.base, OperationMiddlewares: mws})
 	// The contract itself, beside the API, for the app's developers: the
@@ -206,7 +213,7 @@ func Classify(err error) *httpapi.Error {
 	}
 	switch {
 	case errors.Is(err, wallet.ErrNotFound):
-		return httpapi.NotFound("the wallet holds no such credential")
+		return httpapi.NotFound("the wallet holds nothing of that id")
 	case errors.Is(err, wallet.ErrOffer):
 		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-offer", Title: "Invalid credential offer",
 			Detail: detail("the credential offer cannot be read or used")}

@@ -135,6 +135,36 @@ func (w *fakeWallet) AcceptOffer(_ context.Context, citizenID string, a wallet.A
 	return []wallet.Credential{c}, nil
 }
 
+// BeginDeviceAccept hands out one signing input per key.
+func (w *fakeWallet) BeginDeviceAccept(_ context.Context, citizenID string, a wallet.Accept, keys []json.RawMessage) (wallet.Pending, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.accepts = append(w.accepts, a)
+	if w.err != nil {
+		return wallet.Pending{}, w.err
+	}
+	p := wallet.Pending{ID: "wp-" + citizenID, Expires: time.Now().Add(time.Minute)}
+	for i := range keys {
+		p.SigningInputs = append(p.SigningInputs, wallet.SigningInput{ConfigurationID: "pid", Key: i, Alg: "ES256", Input: fmt.Sprintf("in.%d", i)})
+	}
+	return p, nil
+}
+
+// FinishDeviceAccept takes "sig-N" for input N.
+func (w *fakeWallet) FinishDeviceAccept(_ context.Context, citizenID, id string, sigs []string, lang string) ([]wallet.Credential, error) {
+	if id != "wp-"+citizenID {
+		return nil, wallet.ErrNotFound
+	}
+	for i, s := range sigs {
+		if s != fmt.Sprintf("sig-%d", i) {
+			return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "a signature does not verify"}
+		}
+	}
+	c := cred("dev-1", time.Now())
+	c.KeyMode = wallet.KeyDevice
+	return []wallet.Credential{c}, nil
+}
+
 func cred(id string, received time.Time) wallet.Credential {
 	return wallet.Credential{ID: id, Issuer: "https://issuer.example", IssuerName: "Registro Civil", ConfigurationID: "pid",
 		Format: "dc+sd-jwt", VCT: "urn:eu:pid:1", Display: wallet.Display{Name: "PID", Locale: "es", BackgroundColor: "#12107c"},
@@ -547,10 +577,22 @@ func TestIdempotency(t *testing.T) {
 	e.do("POST", "/mobile/v1/offers", "DPoP tok-a", body, "Idempotency-Key", "key-2").want(t, 422)
 	e.wallet.err = nil
 	e.do("POST", "/mobile/v1/offers", "DPoP tok-a", body, "Idempotency-Key", "key-2").want(t, 201)
-	// Device keys are passed on.
-	e.do("POST", "/mobile/v1/offers", "DPoP tok-a", `{"offer":"o","key_mode":"device"}`, "Idempotency-Key", "key-3").want(t, 201)
-	if got := e.wallet.accepts[len(e.wallet.accepts)-1].KeyMode; got != wallet.KeyDevice {
-		t.Errorf("key mode: got %q, want device", got)
+	// Device-bound keys: device_keys are required, and the acceptance
+	// waits (202, not kept) for the phone's signatures, sent to its own
+	// address; only the completion's 201 is kept.
+	e.do("POST", "/mobile/v1/offers", "DPoP tok-a", `{"offer":"o","key_mode":"device"}`, "Idempotency-Key", "key-3").want(t, 400)
+	e.do("POST", "/mobile/v1/offers", "DPoP tok-a", `{"offer":"o","device_keys":[{"kty":"EC"}]}`, "Idempotency-Key", "key-3").want(t, 400)
+	p := e.do("POST", "/mobile/v1/offers", "DPoP tok-a", `{"offer":"o","key_mode":"device","device_keys":[{"kty":"EC"},{"kty":"EC"}]}`,
+		"Idempotency-Key", "key-3").want(t, 202)
+	if got := e.wallet.accepts[len(e.wallet.accepts)-1].KeyMode; got != wallet.KeyDevice ||
+		!strings.Contains(p.Body.String(), `"signing_inputs":[{"alg":"ES256","configuration_id":"pid","input":"in.0","key":0}`) {
+		t.Errorf("device acceptance: %s (key mode %q)", p.Body, got)
+	}
+	e.do("POST", "/mobile/v1/offers/pending/wp-cit-b", "DPoP tok-a", `{"signatures":["sig-0","sig-1"]}`, "Idempotency-Key", "key-4").want(t, 404)
+	e.do("POST", "/mobile/v1/offers/pending/wp-cit-a", "DPoP tok-a", `{"signatures":["not base64url!"]}`, "Idempotency-Key", "key-4").want(t, 400)
+	e.do("POST", "/mobile/v1/offers/pending/wp-cit-a", "DPoP tok-a", `{"signatures":["sig-0","sig-9"]}`, "Idempotency-Key", "key-4").want(t, 400)
+	if r := e.do("POST", "/mobile/v1/offers/pending/wp-cit-a", "DPoP tok-a", `{"signatures":["sig-0","sig-1"]}`, "Idempotency-Key", "key-4").want(t, 201); !strings.Contains(r.Body.String(), `"key_mode":"device"`) {
+		t.Errorf("completion: %s", r.Body)
 	}
 
 	// After a restart (a new API over the same database) the answer is the same.

@@ -2,6 +2,7 @@ package mobileapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -127,13 +128,59 @@ func (a *API) AcceptOffer(ctx context.Context, req AcceptOfferRequestObject) (Ac
 	if req.Body.KeyMode != nil {
 		acc.KeyMode = wallet.KeyMode(*req.Body.KeyMode)
 	}
+	if acc.KeyMode == wallet.KeyDevice {
+		if req.Body.DeviceKeys == nil {
+			return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "key_mode device needs device_keys: the public keys the phone holds"}
+		}
+		keys := make([]json.RawMessage, 0, len(*req.Body.DeviceKeys))
+		for _, k := range *req.Body.DeviceKeys {
+			b, err := json.Marshal(k)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, b)
+		}
+		p, err := a.cfg.Wallet.BeginDeviceAccept(ctx, who.citizenID, acc, keys)
+		if err != nil {
+			return nil, err
+		}
+		out := AcceptOffer202JSONResponse{Id: p.ID, ExpiresAt: p.Expires.UTC()}
+		for _, in := range p.SigningInputs {
+			out.SigningInputs = append(out.SigningInputs, struct {
+				Alg             PendingAcceptanceSigningInputsAlg `json:"alg"`
+				ConfigurationId string                            `json:"configuration_id"`
+				Input           string                            `json:"input"`
+				Key             int                               `json:"key"`
+			}{Alg: PendingAcceptanceSigningInputsAlg(in.Alg), ConfigurationId: in.ConfigurationID, Input: in.Input, Key: in.Key})
+		}
+		return out, nil
+	}
+	if req.Body.DeviceKeys != nil {
+		return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "device_keys are for key_mode device only"}
+	}
 	cs, err := a.cfg.Wallet.AcceptOffer(ctx, who.citizenID, acc, who.lang)
 	if err != nil {
 		return nil, err
 	}
-	out := AcceptOffer201JSONResponse{Credentials: make([]Credential, 0, len(cs))}
+	return AcceptOffer201JSONResponse(accepted(cs)), nil
+}
+
+// accepted is the answer of an acceptance.
+func accepted(cs []wallet.Credential) AcceptedOffer {
+	out := AcceptedOffer{Credentials: make([]Credential, 0, len(cs))}
 	for _, c := range cs {
 		out.Credentials = append(out.Credentials, credential(c))
 	}
-	return out, nil
+	return out
+}
+
+// CompleteOffer completes a device-bound acceptance with the phone's
+// signatures.
+func (a *API) CompleteOffer(ctx context.Context, req CompleteOfferRequestObject) (CompleteOfferResponseObject, error) {
+	who := callerOf(ctx)
+	cs, err := a.cfg.Wallet.FinishDeviceAccept(ctx, who.citizenID, req.Id, req.Body.Signatures, who.lang)
+	if err != nil {
+		return nil, err
+	}
+	return CompleteOffer201JSONResponse(accepted(cs)), nil
 }

@@ -96,8 +96,26 @@ func (e OfferPreviewTxCodeInputMode) Valid() bool {
 	}
 }
 
+// Defines values for PendingAcceptanceSigningInputsAlg.
+const (
+	ES256 PendingAcceptanceSigningInputsAlg = "ES256"
+)
+
+// Valid indicates whether the value is a known member of the PendingAcceptanceSigningInputsAlg enum.
+func (e PendingAcceptanceSigningInputsAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	default:
+		return false
+	}
+}
+
 // AcceptOfferRequest defines model for AcceptOfferRequest.
 type AcceptOfferRequest struct {
+	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
+	DeviceKeys *[]map[string]interface{} `json:"device_keys,omitempty"`
+
 	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 	KeyMode *KeyMode `json:"key_mode,omitempty"`
 
@@ -120,6 +138,11 @@ type ClaimInfo struct {
 
 	// Path The claims path (OpenID4VCI 1.0 Appendix C) — keys, array indexes, or null for every element.
 	Path []*any `json:"path"`
+}
+
+// CompleteOfferRequest defines model for CompleteOfferRequest.
+type CompleteOfferRequest struct {
+	Signatures []string `json:"signatures"`
 }
 
 // Credential defines model for Credential.
@@ -245,6 +268,25 @@ type OfferedCredential struct {
 	Vct     *string `json:"vct,omitempty"`
 }
 
+// PendingAcceptance defines model for PendingAcceptance.
+type PendingAcceptance struct {
+	ExpiresAt     time.Time `json:"expires_at"`
+	Id            string    `json:"id"`
+	SigningInputs []struct {
+		Alg             PendingAcceptanceSigningInputsAlg `json:"alg"`
+		ConfigurationId string                            `json:"configuration_id"`
+
+		// Input The JWS signing input (base64url header, a dot, base64url payload), signed as it is.
+		Input string `json:"input"`
+
+		// Key The index, in device_keys, of the key to sign with.
+		Key int `json:"key"`
+	} `json:"signing_inputs"`
+}
+
+// PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
+type PendingAcceptanceSigningInputsAlg string
+
 // Problem An RFC 9457 problem; title and detail are for people and never carry internals.
 type Problem struct {
 	Detail   *string `json:"detail,omitempty"`
@@ -331,6 +373,15 @@ type AcceptOfferParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// CompleteOfferParams defines parameters for CompleteOffer.
+type CompleteOfferParams struct {
+	// IdempotencyKey A unique value the app makes for this completion.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // PreviewOfferParams defines parameters for PreviewOffer.
 type PreviewOfferParams struct {
 	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
@@ -339,6 +390,9 @@ type PreviewOfferParams struct {
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
+
+// CompleteOfferJSONRequestBody defines body for CompleteOffer for application/json ContentType.
+type CompleteOfferJSONRequestBody = CompleteOfferRequest
 
 // PreviewOfferJSONRequestBody defines body for PreviewOffer for application/json ContentType.
 type PreviewOfferJSONRequestBody = OfferPreviewRequest
@@ -360,6 +414,9 @@ type ServerInterface interface {
 	// AcceptOffer Accept a credential offer and receive its credentials into the wallet
 	// (POST /offers)
 	AcceptOffer(ctx echo.Context, params AcceptOfferParams) error
+	// CompleteOffer Complete a device-bound acceptance with the phone's signatures
+	// (POST /offers/pending/{id})
+	CompleteOffer(ctx echo.Context, id string, params CompleteOfferParams) error
 	// PreviewOffer What a credential offer would give, before accepting it
 	// (POST /offers/preview)
 	PreviewOffer(ctx echo.Context, params PreviewOfferParams) error
@@ -569,6 +626,59 @@ func (w *ServerInterfaceWrapper) AcceptOffer(ctx echo.Context) error {
 	return err
 }
 
+// CompleteOffer converts echo context to params.
+func (w *ServerInterfaceWrapper) CompleteOffer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompleteOfferParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompleteOffer(ctx, id, params)
+	return err
+}
+
 // PreviewOffer converts echo context to params.
 func (w *ServerInterfaceWrapper) PreviewOffer(ctx echo.Context) error {
 	var err error
@@ -651,6 +761,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/credentials/:id", wrapper.GetCredential, options.OperationMiddlewares["getCredential"]...)
 	router.POST(options.BaseURL+"/offers/preview", wrapper.PreviewOffer, options.OperationMiddlewares["previewOffer"]...)
 	router.POST(options.BaseURL+"/offers", wrapper.AcceptOffer, options.OperationMiddlewares["acceptOffer"]...)
+	router.POST(options.BaseURL+"/offers/pending/:id", wrapper.CompleteOffer, options.OperationMiddlewares["completeOffer"]...)
 
 }
 
@@ -1254,6 +1365,20 @@ func (response AcceptOffer201JSONResponse) VisitAcceptOfferResponse(w http.Respo
 	return err
 }
 
+type AcceptOffer202JSONResponse PendingAcceptance
+
+func (response AcceptOffer202JSONResponse) VisitAcceptOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AcceptOffer400ApplicationProblemPlusJSONResponse struct {
 	BadRequestApplicationProblemPlusJSONResponse
 }
@@ -1394,6 +1519,197 @@ type AcceptOffer500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AcceptOffer500ApplicationProblemPlusJSONResponse) VisitAcceptOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferRequestObject struct {
+	Id     string `json:"id"`
+	Params CompleteOfferParams
+	Body   *CompleteOfferJSONRequestBody
+}
+
+type CompleteOfferResponseObject interface {
+	VisitCompleteOfferResponse(w http.ResponseWriter) error
+}
+
+type CompleteOffer201JSONResponse AcceptedOffer
+
+func (response CompleteOffer201JSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer400ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer401ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer403ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer404ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer409ApplicationProblemPlusJSONResponse Problem
+
+func (response CompleteOffer409ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer413ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer415ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer422ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer429ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOffer500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOffer500ApplicationProblemPlusJSONResponse) VisitCompleteOfferResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -1582,6 +1898,9 @@ type StrictServerInterface interface {
 	// AcceptOffer Accept a credential offer and receive its credentials into the wallet
 	// (POST /offers)
 	AcceptOffer(ctx context.Context, request AcceptOfferRequestObject) (AcceptOfferResponseObject, error)
+	// CompleteOffer Complete a device-bound acceptance with the phone's signatures
+	// (POST /offers/pending/{id})
+	CompleteOffer(ctx context.Context, request CompleteOfferRequestObject) (CompleteOfferResponseObject, error)
 	// PreviewOffer What a credential offer would give, before accepting it
 	// (POST /offers/preview)
 	PreviewOffer(ctx context.Context, request PreviewOfferRequestObject) (PreviewOfferResponseObject, error)
@@ -1742,6 +2061,55 @@ func (sh *strictHandler) AcceptOffer(ctx echo.Context, params AcceptOfferParams)
 		return err
 	} else if validResponse, ok := response.(AcceptOfferResponseObject); ok {
 		return validResponse.VisitAcceptOfferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CompleteOffer operation middleware
+func (sh *strictHandler) CompleteOffer(ctx echo.Context, id string, params CompleteOfferParams) error {
+	var request CompleteOfferRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body CompleteOfferJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CompleteOffer(ctx.Request().Context(), request.(CompleteOfferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompleteOffer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CompleteOfferResponseObject); ok {
+		return validResponse.VisitCompleteOfferResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -2,11 +2,7 @@ package wallet_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +18,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/localkeys"
+	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer/credential"
 	"github.com/cedula/cedula/wallet"
 )
@@ -399,38 +396,6 @@ func (m *memStore) TakePending(_ context.Context, citizenID, id string, now time
 	return r, nil
 }
 
-// phoneKey is a key in the phone's secure element, as the test plays it:
-// plain crypto/ecdsa, its JWK written by hand.
-type phoneKey struct{ k *ecdsa.PrivateKey }
-
-func newPhoneKey(t *testing.T) phoneKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return phoneKey{k}
-}
-
-func (p phoneKey) jwk() json.RawMessage {
-	raw, _ := p.k.PublicKey.ECDH()
-	pub := raw.Bytes() // 0x04 || X || Y
-	enc := base64.RawURLEncoding.EncodeToString
-	j, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "x": enc(pub[1:33]), "y": enc(pub[33:])})
-	return j
-}
-
-func (p phoneKey) sign(t *testing.T, input string) string {
-	h := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, p.k, h[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return base64.RawURLEncoding.EncodeToString(sig)
-}
-
 // TestDeviceAccept: with keys the phone holds, the wallet hands out one
 // signing input per copy, takes the signatures back, refuses a wrong one
 // (voiding the acceptance), and stores credentials bound to the phone's
@@ -440,16 +405,16 @@ func TestDeviceAccept(t *testing.T) {
 	w, st := newWallet(t)
 	ctx := t.Context()
 	link := "openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer")
-	keysOf := func(ks ...phoneKey) []json.RawMessage {
+	keysOf := func(ks ...testutil.PhoneKey) []json.RawMessage {
 		var out []json.RawMessage
 		for _, k := range ks {
-			out = append(out, k.jwk())
+			out = append(out, k.JWK())
 		}
 		return out
 	}
-	a, b := newPhoneKey(t), newPhoneKey(t)
+	a, b := testutil.NewPhoneKey(t), testutil.NewPhoneKey(t)
 	for name, dk := range map[string][]json.RawMessage{
-		"none": nil, "the same key twice": keysOf(a, a), "three for a batch of two": keysOf(a, b, newPhoneKey(t)),
+		"none": nil, "the same key twice": keysOf(a, a), "three for a batch of two": keysOf(a, b, testutil.NewPhoneKey(t)),
 		"a private key": {json.RawMessage(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}`)},
 	} {
 		if _, err := w.BeginDeviceAccept(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, dk); !errors.Is(err, wallet.ErrOffer) {
@@ -462,7 +427,7 @@ func TestDeviceAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.sign(t, p.SigningInputs[0].Input), a.sign(t, p.SigningInputs[1].Input)}, "en"); !errors.Is(err, wallet.ErrOffer) {
+	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), a.Sign(t, p.SigningInputs[1].Input)}, "en"); !errors.Is(err, wallet.ErrOffer) {
 		t.Errorf("b's input signed by a: %v, want ErrOffer", err)
 	}
 	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
@@ -479,7 +444,7 @@ func TestDeviceAccept(t *testing.T) {
 	if _, err := w.FinishDeviceAccept(ctx, "beto", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
 		t.Errorf("Beto finishing Ana's acceptance: %v, want ErrNotFound", err)
 	}
-	got, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.sign(t, p.SigningInputs[0].Input), b.sign(t, p.SigningInputs[1].Input)}, "en")
+	got, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}, "en")
 	if err != nil {
 		t.Fatal(err)
 	}

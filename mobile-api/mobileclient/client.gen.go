@@ -98,8 +98,26 @@ func (e OfferPreviewTxCodeInputMode) Valid() bool {
 	}
 }
 
+// Defines values for PendingAcceptanceSigningInputsAlg.
+const (
+	ES256 PendingAcceptanceSigningInputsAlg = "ES256"
+)
+
+// Valid indicates whether the value is a known member of the PendingAcceptanceSigningInputsAlg enum.
+func (e PendingAcceptanceSigningInputsAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	default:
+		return false
+	}
+}
+
 // AcceptOfferRequest defines model for AcceptOfferRequest.
 type AcceptOfferRequest struct {
+	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
+	DeviceKeys *[]map[string]interface{} `json:"device_keys,omitempty"`
+
 	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 	KeyMode *KeyMode `json:"key_mode,omitempty"`
 
@@ -122,6 +140,11 @@ type ClaimInfo struct {
 
 	// Path The claims path (OpenID4VCI 1.0 Appendix C) — keys, array indexes, or null for every element.
 	Path []*any `json:"path"`
+}
+
+// CompleteOfferRequest defines model for CompleteOfferRequest.
+type CompleteOfferRequest struct {
+	Signatures []string `json:"signatures"`
 }
 
 // Credential defines model for Credential.
@@ -247,6 +270,25 @@ type OfferedCredential struct {
 	Vct     *string `json:"vct,omitempty"`
 }
 
+// PendingAcceptance defines model for PendingAcceptance.
+type PendingAcceptance struct {
+	ExpiresAt     time.Time `json:"expires_at"`
+	Id            string    `json:"id"`
+	SigningInputs []struct {
+		Alg             PendingAcceptanceSigningInputsAlg `json:"alg"`
+		ConfigurationId string                            `json:"configuration_id"`
+
+		// Input The JWS signing input (base64url header, a dot, base64url payload), signed as it is.
+		Input string `json:"input"`
+
+		// Key The index, in device_keys, of the key to sign with.
+		Key int `json:"key"`
+	} `json:"signing_inputs"`
+}
+
+// PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
+type PendingAcceptanceSigningInputsAlg string
+
 // Problem An RFC 9457 problem; title and detail are for people and never carry internals.
 type Problem struct {
 	Detail   *string `json:"detail,omitempty"`
@@ -333,6 +375,15 @@ type AcceptOfferParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// CompleteOfferParams defines parameters for CompleteOffer.
+type CompleteOfferParams struct {
+	// IdempotencyKey A unique value the app makes for this completion.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // PreviewOfferParams defines parameters for PreviewOffer.
 type PreviewOfferParams struct {
 	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
@@ -341,6 +392,9 @@ type PreviewOfferParams struct {
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
+
+// CompleteOfferJSONRequestBody defines body for CompleteOffer for application/json ContentType.
+type CompleteOfferJSONRequestBody = CompleteOfferRequest
 
 // PreviewOfferJSONRequestBody defines body for PreviewOffer for application/json ContentType.
 type PreviewOfferJSONRequestBody = OfferPreviewRequest
@@ -459,6 +513,24 @@ type ClientInterface interface {
 	// Corresponds with POST /offers (the `AcceptOffer` operationId).
 	AcceptOffer(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CompleteOfferWithBody Complete a device-bound acceptance with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+	CompleteOfferWithBody(ctx context.Context, id string, params *CompleteOfferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteOffer Complete a device-bound acceptance with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+	CompleteOffer(ctx context.Context, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PreviewOfferWithBody What a credential offer would give, before accepting it
 	//
 	// Resolves the offer (by value or by reference), reads the issuer's metadata and returns who offers what, in the citizen's language. Nothing is received or stored.
@@ -568,6 +640,44 @@ func (c *Client) AcceptOfferWithBody(ctx context.Context, params *AcceptOfferPar
 // Corresponds with POST /offers (the `AcceptOffer` operationId).
 func (c *Client) AcceptOffer(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAcceptOfferRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteOfferWithBody Complete a device-bound acceptance with the phone's signatures
+//
+// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+func (c *Client) CompleteOfferWithBody(ctx context.Context, id string, params *CompleteOfferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteOfferRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteOffer Complete a device-bound acceptance with the phone's signatures
+//
+// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+func (c *Client) CompleteOffer(ctx context.Context, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteOfferRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -908,6 +1018,77 @@ func NewAcceptOfferRequestWithBody(server string, params *AcceptOfferParams, con
 	return req, nil
 }
 
+// NewCompleteOfferRequest calls the generic CompleteOffer builder with application/json body
+func NewCompleteOfferRequest(server string, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompleteOfferRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewCompleteOfferRequestWithBody constructs an http.Request for the CompleteOffer method, with any body, and a specified content type
+func NewCompleteOfferRequestWithBody(server string, id string, params *CompleteOfferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/offers/pending/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+		if params.AcceptLanguage != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewPreviewOfferRequest calls the generic PreviewOffer builder with application/json body
 func NewPreviewOfferRequest(server string, params *PreviewOfferParams, body PreviewOfferJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1054,6 +1235,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /offers (the `AcceptOffer` operationId).
 	AcceptOfferWithResponse(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptOfferResponse, error)
+
+	// CompleteOfferWithBodyWithResponse Complete a device-bound acceptance with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+	CompleteOfferWithBodyWithResponse(ctx context.Context, id string, params *CompleteOfferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteOfferResponse, error)
+
+	// CompleteOfferWithResponse Complete a device-bound acceptance with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+	CompleteOfferWithResponse(ctx context.Context, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteOfferResponse, error)
 
 	// PreviewOfferWithBodyWithResponse What a credential offer would give, before accepting it
 	//
@@ -1531,6 +1730,8 @@ type AcceptOfferResponse struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *AcceptedOffer
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PendingAcceptance
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -1560,6 +1761,11 @@ type AcceptOfferResponse struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r AcceptOfferResponse) GetJSON201() *AcceptedOffer {
 	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AcceptOfferResponse) GetJSON202() *PendingAcceptance {
+	return r.JSON202
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -1630,6 +1836,138 @@ func (r AcceptOfferResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AcceptOfferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CompleteOfferResponse401Headers the declared response headers of an HTTP 401 response for CompleteOffer
+type CompleteOfferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompleteOfferResponse403Headers the declared response headers of an HTTP 403 response for CompleteOffer
+type CompleteOfferResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompleteOfferResponse429Headers the declared response headers of an HTTP 429 response for CompleteOffer
+type CompleteOfferResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CompleteOfferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AcceptedOffer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CompleteOfferResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CompleteOfferResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CompleteOfferResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CompleteOfferResponse) GetJSON201() *AcceptedOffer {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CompleteOfferResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompleteOfferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompleteOfferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompleteOfferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompleteOfferResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -1836,6 +2174,36 @@ func (c *ClientWithResponses) AcceptOfferWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseAcceptOfferResponse(rsp)
+}
+
+// CompleteOfferWithBodyWithResponse Complete a device-bound acceptance with the phone's signatures
+//
+// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+func (c *ClientWithResponses) CompleteOfferWithBodyWithResponse(ctx context.Context, id string, params *CompleteOfferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteOfferResponse, error) {
+	rsp, err := c.CompleteOfferWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteOfferResponse(rsp)
+}
+
+// CompleteOfferWithResponse Complete a device-bound acceptance with the phone's signatures
+//
+// Takes one signature per signing input of the pending acceptance, in their order (the base64url of the JWS signature: R || S for ES256). Every signature is checked against its key before anything reaches the issuer; a wrong one voids the acceptance (start again with a new offer). A pending acceptance is used once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /offers/pending/{id} (the `CompleteOffer` operationId).
+func (c *ClientWithResponses) CompleteOfferWithResponse(ctx context.Context, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteOfferResponse, error) {
+	rsp, err := c.CompleteOffer(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteOfferResponse(rsp)
 }
 
 // PreviewOfferWithBodyWithResponse What a credential offer would give, before accepting it
@@ -2344,6 +2712,13 @@ func ParseAcceptOfferResponse(rsp *http.Response) (*AcceptOfferResponse, error) 
 		}
 		response.JSON201 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PendingAcceptance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -2432,6 +2807,135 @@ func ParseAcceptOfferResponse(rsp *http.Response) (*AcceptOfferResponse, error) 
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers AcceptOfferResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCompleteOfferResponse parses an HTTP response from a CompleteOfferWithResponse call
+func ParseCompleteOfferResponse(rsp *http.Response) (*CompleteOfferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompleteOfferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AcceptedOffer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CompleteOfferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CompleteOfferResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers CompleteOfferResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/mobile-api/mobileclient"
 )
@@ -155,4 +157,49 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestMobileAPIDeviceKeys: with keys the phone holds, the app accepts our
+// issuer's offer in two calls — the wallet hands out the key proofs'
+// signing inputs, the phone signs them (plain crypto/ecdsa here) — and
+// gets credentials bound to the phone's keys; a pending acceptance is
+// used once.
+func TestMobileAPIDeviceKeys(t *testing.T) {
+	e := newIssuerEnv(t)
+	ctx := context.Background()
+	ana := e.citizen("Ana")
+	e.loggedInAt(app.WalletClientID, ana)
+	k, tok := e.walletLogin(e.session(ana))
+	api := e.mobileClient(k, tok)
+	_, offer := e.offer(e.token(demo.MachineID, scopes.Issuance), e.loggedInAt(demo.MachineID, ana), "residence")
+	uri, txCode := offer["credential_offer_uri"].(string), offer["tx_code"].(string)
+
+	a, b := testutil.NewPhoneKey(t), testutil.NewPhoneKey(t)
+	var keys []map[string]any
+	for _, pk := range []testutil.PhoneKey{a, b} {
+		var m map[string]any
+		json.Unmarshal(pk.JWK(), &m)
+		keys = append(keys, m)
+	}
+	device := mobileclient.KeyMode("device")
+	res, err := api.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "dev-1"},
+		mobileclient.AcceptOfferRequest{Offer: uri, TxCode: &txCode, KeyMode: &device, DeviceKeys: &keys})
+	if err != nil || res.JSON202 == nil || len(res.JSON202.SigningInputs) != 2 {
+		t.Fatalf("device acceptance: %v %d %s", err, res.StatusCode(), res.Body)
+	}
+	p := res.JSON202
+	sigs := []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}
+	done, err := api.CompleteOfferWithResponse(ctx, p.Id, &mobileclient.CompleteOfferParams{IdempotencyKey: "dev-2"}, mobileclient.CompleteOfferRequest{Signatures: sigs})
+	if err != nil || done.JSON201 == nil || len(done.JSON201.Credentials) != 1 || string(done.JSON201.Credentials[0].KeyMode) != "device" {
+		t.Fatalf("completion: %v %d %s", err, done.StatusCode(), done.Body)
+	}
+	again, err := api.CompleteOfferWithResponse(ctx, p.Id, &mobileclient.CompleteOfferParams{IdempotencyKey: "dev-3"}, mobileclient.CompleteOfferRequest{Signatures: sigs})
+	if err != nil || again.StatusCode() != http.StatusNotFound {
+		t.Errorf("completing twice: %d, want 404", again.StatusCode())
+	}
+	// The issuer bound its two credentials to the phone's two keys.
+	res2, rec := e.do(http.MethodGet, "/issuance/credentials/"+offer["credential_id"].(string), e.token(demo.MachineID, scopes.Issuance), "")
+	if res2.StatusCode != http.StatusOK || rec["count"] != float64(2) {
+		t.Errorf("issuer's record: %v", rec)
+	}
 }
