@@ -54,7 +54,8 @@ type Config struct {
 	// Subject gives a citizen's audit pseudonym, which is also whose data
 	// key seals their wallet.
 	Subject func(citizenID string) string
-	// HTTP is the client for issuers; nil means one with a 10 s timeout.
+	// HTTP is the client for issuers; nil means the wallet's own, which
+	// reaches public addresses only (dial.go) unless AllowHTTP.
 	HTTP *http.Client
 	// AllowHTTP accepts http:// issuers (tests on loopback only).
 	AllowHTTP bool
@@ -78,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("wallet: Store, Sealer and Subject are required")
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTP = newHTTPClient(cfg.AllowHTTP)
 	}
 	if cfg.Copies <= 0 {
 		cfg.Copies = 3
