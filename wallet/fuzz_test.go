@@ -1,0 +1,68 @@
+package wallet
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParseOffer: an offer fetched by reference is checked or refused
+// with ErrOffer, never a panic.
+func FuzzParseOffer(f *testing.F) {
+	f.Add([]byte(`{"credential_issuer":"https://i.example","credential_configuration_ids":["pid"],"grants":{"urn:ietf:params:oauth:grant-type:pre-authorized_code":{"pre-authorized_code":"c","tx_code":{"length":6}}}}`))
+	f.Add([]byte(`{"credential_issuer":"https://i.example","credential_configuration_ids":["a","b"],"grants":{"authorization_code":{"issuer_state":"s"}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := ParseOffer(b, false)
+		if err != nil {
+			if !errors.Is(err, ErrOffer) {
+				t.Fatalf("%v is not ErrOffer", err)
+			}
+			return
+		}
+		if !strings.HasPrefix(o.CredentialIssuer, "https://") || len(o.CredentialConfigurationIDs) == 0 {
+			t.Fatalf("accepted %+v", o)
+		}
+		if g := o.Grants.PreAuthorized; g != nil && (g.Code == "" || g.TxCode != nil && g.TxCode.InputMode != "numeric" && g.TxCode.InputMode != "text") {
+			t.Fatalf("accepted the grant %+v", g)
+		}
+	})
+}
+
+// FuzzDecodeCredential: whatever an issuer sends as a credential decodes
+// or fails, never panics; a decoded one has its iss and vct, and no
+// registered claim among the citizen's.
+func FuzzDecodeCredential(f *testing.F) {
+	f.Add("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2kuZXhhbXBsZSIsInZjdCI6InBpZCIsIl9zZCI6WyJhYmMiXX0.c2ln~WyJzYWx0IiwibmFtZSIsInZhbHVlIl0~")
+	f.Add("a.b.c~")
+	f.Add("~~~")
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := decodeCredential(s)
+		if err != nil {
+			return
+		}
+		if d.Iss == "" || d.VCT == "" {
+			t.Fatalf("decoded without iss or vct: %+v", d)
+		}
+		for _, k := range registered {
+			if _, ok := d.Claims[k]; ok {
+				t.Fatalf("the registered claim %s among the citizen's", k)
+			}
+		}
+	})
+}
+
+// FuzzDeviceKey: a phone's key is a public P-256 JWK or refused.
+func FuzzDeviceKey(f *testing.F) {
+	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`))
+	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkDeviceKey(b) != nil {
+			return
+		}
+		var k map[string]any
+		if json.Unmarshal(b, &k) != nil || k["kty"] != "EC" || k["crv"] != "P-256" || k["d"] != nil && k["d"] != "" {
+			t.Fatalf("accepted %s", b)
+		}
+	})
+}
