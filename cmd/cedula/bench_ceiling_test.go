@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/floor"
 	"github.com/cedula/cedula/internal/bench"
-	"github.com/cedula/cedula/internal/bench/floor"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
@@ -49,7 +49,7 @@ import (
 // names. Variants sqlite and postgres add the one write an issuance
 // cannot do without: before it answers, the handler group-commits the
 // issuance record (its status place) with the issuance's audit entry and
-// the indexes the log must keep (internal/bench/floor), as the store
+// the indexes the log must keep (audit/floor), as the store
 // does, in a database of that kind.
 //
 //	go test -run '^$' -bench CredentialCeiling -benchtime 20000x ./cmd/cedula/

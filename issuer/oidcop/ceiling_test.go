@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/audit/floor"
 	"github.com/cedula/cedula/internal/bench"
-	"github.com/cedula/cedula/internal/bench/floor"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
