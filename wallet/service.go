@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,7 +64,16 @@ type Config struct {
 	// wallet asks for per offered configuration, within the issuer's batch
 	// size, so that presentations need not be linkable; 0 means 3.
 	Copies int
-	Now    func() time.Time
+	// VerifierRoots are the trust anchors of verifiers' request objects
+	// (x509_san_dns); nil trusts none, so only unsigned redirect_uri
+	// requests can be answered.
+	VerifierRoots *x509.CertPool
+	// Consents, when set, records the citizen's approval of a
+	// presentation for a purpose the request names as a consent event in
+	// the ledger (consent.Service is one); the verifier's client_id is the
+	// controller.
+	Consents Consents
+	Now      func() time.Time
 }
 
 // Service is the wallet.

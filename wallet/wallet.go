@@ -146,6 +146,16 @@ var (
 	// ErrUnsupported: something the offer needs that this wallet does not
 	// do.
 	ErrUnsupported = errors.New("wallet: not supported")
+	// ErrRequest: a presentation request is malformed, badly signed, from
+	// a verifier whose identity does not check out, or asks for what
+	// OpenID4VP 1.0 does not allow.
+	ErrRequest = errors.New("wallet: invalid presentation request")
+	// ErrApproval: the citizen's approval does not answer the request
+	// (a required credential left out, a credential that does not match).
+	ErrApproval = errors.New("wallet: approval does not answer the request")
+	// ErrVerifier: the verifier's response endpoint cannot be reached or
+	// did not take the response.
+	ErrVerifier = errors.New("wallet: verifier failed")
 )
 
 // Error is a wallet failure of one of the kinds above, with a detail that

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,6 +61,10 @@ func newFakeIssuer(t *testing.T, fault string) *fakeIssuer {
 			f.typ = ty
 		}
 	}
+	// Nested claims and array elements, each disclosable, for presentations.
+	f.typ.Claims = append(slices.Clip(f.typ.Claims), credential.Claim{Path: []any{"address"}, SD: "always"},
+		credential.Claim{Path: []any{"address", "locality"}, SD: "always"}, credential.Claim{Path: []any{"address", "street_address"}, SD: "always"},
+		credential.Claim{Path: []any{"nationalities", nil}, SD: "always"})
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -186,7 +191,8 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 			typ.Lifetime, now = time.Hour, now.Add(-3*time.Hour)
 		}
 		cred, _, err := credential.Issue(r.Context(), f.key, credential.Request{Issuer: f.srv.URL, Type: typ, Holder: holder, Now: now,
-			Claims: map[string]any{"given_name": "Ana", "family_name": "García", "birthdate": "1990-01-01", "issuing_authority": "X", "issuing_country": "ES"}})
+			Claims: map[string]any{"given_name": "Ana", "family_name": "García", "birthdate": "1990-01-01", "issuing_authority": "X", "issuing_country": "ES",
+				"address": map[string]any{"locality": "Sevilla", "street_address": "Calle Sierpes 1"}, "nationalities": []any{"ES", "PT"}}})
 		if err != nil {
 			f.t.Error(err)
 			w.WriteHeader(500)
@@ -209,6 +215,7 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 
 // memStore is an in-memory wallet.Store.
 type memStore struct {
+	history []wallet.PresentationRecord
 	mu      sync.Mutex
 	recs    map[string]wallet.Record
 	log     []audit.Entry
@@ -462,4 +469,30 @@ func TestDeviceAccept(t *testing.T) {
 	if _, err := w.FinishDeviceAccept(ctx, "ana", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
 		t.Errorf("finishing twice: %v, want ErrNotFound", err)
 	}
+}
+
+func (m *memStore) PutPresentation(_ context.Context, r wallet.PresentationRecord, used []wallet.Record, es ...audit.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, u := range used {
+		if old, ok := m.recs[u.ID]; ok && old.CitizenID == r.CitizenID {
+			old.Sealed = u.Sealed
+			m.recs[u.ID] = old
+		}
+	}
+	m.history = append(m.history, r)
+	m.log = append(m.log, es...)
+	return nil
+}
+
+func (m *memStore) ListPresentations(_ context.Context, citizenID string) ([]wallet.PresentationRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []wallet.PresentationRecord
+	for _, r := range m.history {
+		if r.CitizenID == citizenID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

@@ -38,6 +38,19 @@ CREATE TABLE wallet_pending (
 CREATE INDEX wallet_pending_expires ON wallet_pending (expires);
 `
 
+// schemaV3 keeps each citizen's presentation history
+// (wallet.PresentationStore): owner, ID and time in the clear, the rest
+// sealed.
+const schemaV3 = `
+CREATE TABLE wallet_presentations (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	sealed {BLOB} NOT NULL
+);
+CREATE INDEX wallet_presentations_citizen ON wallet_presentations (citizen_id, at);
+`
+
 // Migrations creates the wallet's tables. Changes append audit entries in
 // their transactions, so the database needs audit/sqlstore.Migrations too.
 var Migrations = []db.Migration{{
@@ -50,6 +63,11 @@ var Migrations = []db.Migration{{
 	Version:  2,
 	SQLite:   db.Schema(schemaV2, db.SQLite),
 	Postgres: db.Schema(schemaV2, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  3,
+	SQLite:   db.Schema(schemaV3, db.SQLite),
+	Postgres: db.Schema(schemaV3, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction (audit.Appender's
@@ -68,9 +86,48 @@ type Store struct {
 func New(d *db.DB, log TxAppender) *Store { return &Store{db: d, log: log} }
 
 var (
-	_ wallet.Store        = (*Store)(nil)
-	_ wallet.PendingStore = (*Store)(nil)
+	_ wallet.Store             = (*Store)(nil)
+	_ wallet.PendingStore      = (*Store)(nil)
+	_ wallet.PresentationStore = (*Store)(nil)
 )
+
+// PutPresentation stores a history row, the credentials' new use counts
+// and the audit entries in one transaction.
+func (s *Store) PutPresentation(ctx context.Context, r wallet.PresentationRecord, used []wallet.Record, entries ...audit.Entry) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_presentations (id, citizen_id, at, sealed) VALUES ($1, $2, $3, $4)`,
+			r.ID, r.CitizenID, r.At.UnixMicro(), r.Sealed); err != nil {
+			return fmt.Errorf("wallet: put presentation: %w", err)
+		}
+		for _, u := range used {
+			if _, err := tx.ExecContext(ctx, `UPDATE wallet_credentials SET sealed = $1 WHERE id = $2 AND citizen_id = $3`,
+				u.Sealed, u.ID, r.CitizenID); err != nil {
+				return fmt.Errorf("wallet: put presentation: %w", err)
+			}
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+func (s *Store) ListPresentations(ctx context.Context, citizenID string) ([]wallet.PresentationRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, citizen_id, at, sealed FROM wallet_presentations
+		WHERE citizen_id = $1 ORDER BY at DESC, id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: list presentations: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.PresentationRecord
+	for rows.Next() {
+		var r wallet.PresentationRecord
+		var at int64
+		if err := rows.Scan(&r.ID, &r.CitizenID, &at, &r.Sealed); err != nil {
+			return nil, err
+		}
+		r.At = time.UnixMicro(at).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
 
 func (s *Store) PutPending(ctx context.Context, r wallet.PendingRecord) error {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO wallet_pending (id, citizen_id, expires, sealed) VALUES ($1, $2, $3, $4)`,
@@ -166,8 +223,10 @@ func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entr
 func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error) {
 	n := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_pending WHERE citizen_id = $1`, citizenID); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM wallet_pending WHERE citizen_id = $1`, `DELETE FROM wallet_presentations WHERE citizen_id = $1`} {
+			if _, err := tx.ExecContext(ctx, q, citizenID); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE citizen_id = $1`, citizenID)
 		if err != nil {

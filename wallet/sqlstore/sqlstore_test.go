@@ -110,3 +110,51 @@ func TestPending(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestPresentations: a history row goes in with the credentials' new
+// sealed content and its entry, or not at all; each citizen sees their
+// own, newest first.
+func TestPresentations(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		l := &log{}
+		s := sqlstore.New(d, l)
+		t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+		if err := s.PutCredential(ctx, wallet.Record{ID: "wc-a", CitizenID: "ana", Received: t0, Sealed: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+		e := audit.Entry{Action: wallet.ActionPresent}
+		used := []wallet.Record{{ID: "wc-a", CitizenID: "ana", Sealed: []byte{2}}, {ID: "wc-gone", CitizenID: "ana", Sealed: []byte{9}}}
+		if err := s.PutPresentation(ctx, wallet.PresentationRecord{ID: "wh-1", CitizenID: "ana", At: t0, Sealed: []byte{7}}, used, e); err != nil {
+			t.Fatal(err)
+		}
+		l.fail = true
+		if err := s.PutPresentation(ctx, wallet.PresentationRecord{ID: "wh-2", CitizenID: "ana", At: t0.Add(time.Hour), Sealed: []byte{8}},
+			[]wallet.Record{{ID: "wc-a", Sealed: []byte{3}}}, e); err == nil {
+			t.Fatal("put with the log down: no error")
+		}
+		l.fail = false
+		if err := s.PutPresentation(ctx, wallet.PresentationRecord{ID: "wh-3", CitizenID: "ana", At: t0.Add(time.Minute), Sealed: []byte{8}}, nil, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutPresentation(ctx, wallet.PresentationRecord{ID: "wh-4", CitizenID: "beto", At: t0, Sealed: []byte{5}}, nil, e); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := s.ListPresentations(ctx, "ana")
+		if err != nil || len(rs) != 2 || rs[0].ID != "wh-3" || rs[1].ID != "wh-1" || !rs[1].At.Equal(t0) || rs[1].Sealed[0] != 7 {
+			t.Fatalf("Ana's history: %+v %v, want wh-3 then wh-1", rs, err)
+		}
+		if r, err := s.GetCredential(ctx, "ana", "wc-a"); err != nil || r.Sealed[0] != 2 {
+			t.Errorf("the credential after presenting: %+v %v, want sealed 2", r, err)
+		}
+		if len(l.entries) != 3 {
+			t.Errorf("%d entries, want 3", len(l.entries))
+		}
+		if _, err := s.DeleteCitizen(ctx, "ana"); err != nil {
+			t.Fatal(err)
+		}
+		if rs, _ := s.ListPresentations(ctx, "ana"); len(rs) != 0 {
+			t.Errorf("after erasure: %d rows of history", len(rs))
+		}
+	}, sqlstore.Migrations)
+}
