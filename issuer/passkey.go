@@ -1,6 +1,10 @@
 package issuer
 
-import "time"
+import (
+	"strings"
+	"time"
+	"unicode"
+)
 
 // Passkey is a WebAuthn credential registered by a citizen. Fields follow
 // WebAuthn Level 3 §6.1 (authenticator data) and §5.1 (the credential).
@@ -44,4 +48,25 @@ type Session struct {
 	AMR       []string
 	AuthTime  time.Time
 	Expires   time.Time
+}
+
+// MaxPasskeyName bounds a passkey's name, in characters.
+const MaxPasskeyName = 64
+
+// CleanPasskeyName trims a passkey name the citizen typed and drops
+// control and format characters; it reports false when nothing is left or
+// it is longer than MaxPasskeyName.
+func CleanPasskeyName(s string) (string, bool) {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	n := len([]rune(s))
+	return s, n > 0 && n <= MaxPasskeyName
 }

@@ -61,23 +61,43 @@ type Citizens interface {
 
 // Sealer encrypts data under a subject's own key (the citizen's data key,
 // which erasure destroys), so that what is stored for them is unreadable
-// without it. Open reverses Seal for the same subject and fails for any
-// other or for altered bytes.
+// without it; label says what the data is. Open reverses Seal for the
+// same subject and label and fails for any other or for altered bytes.
 type Sealer interface {
-	Seal(ctx context.Context, subject string, data []byte) ([]byte, error)
-	Open(ctx context.Context, subject string, sealed []byte) ([]byte, error)
+	Seal(ctx context.Context, subject, label string, data []byte) ([]byte, error)
+	Open(ctx context.Context, subject, label string, sealed []byte) ([]byte, error)
 }
 
-// Config is what the API is built from. Wallet, Tokens, Citizens,
-// Idempotency and Sealer are required.
+// Labels of what the API seals.
+const (
+	labelIdempotency = "mobile/idempotency"
+	labelDevice      = "mobile/device"
+)
+
+// Config is what the API is built from; every field but Rate, BodyLimit,
+// Logger and Now is required.
 type Config struct {
 	Wallet   Wallet
 	Tokens   Tokens
 	Citizens Citizens
-	// Idempotency keeps the answers of POST /offers by Idempotency-Key
-	// (mobile-api/sqlstore); Sealer seals them under the citizen's key.
+	// Idempotency keeps the answers of creating POSTs by Idempotency-Key
+	// (mobile-api/sqlstore); Sealer seals them, and the devices' push
+	// tokens, under the citizen's key.
 	Idempotency IdempotencyStore
 	Sealer      Sealer
+	// Ledger is the consent ledger (*consent.Service); Receipts signs its
+	// receipts (*consentapi.API).
+	Ledger   Ledger
+	Receipts Receipts
+	// Activity is the citizen's view of the audit log (*auditapi.Views),
+	// which names the citizen by Pseudonym; Agencies names agencies.
+	Activity  Activity
+	Pseudonym func(citizenID string) string
+	Agencies  Agencies
+	// Passkeys are the citizen's passkeys (the issuer's Store).
+	Passkeys Passkeys
+	// Devices keeps the devices registered for push (mobile-api/sqlstore).
+	Devices DeviceStore
 	// Rate is each citizen's request rate; zero means DefaultRate.
 	Rate ratelimit.Rate
 	// BodyLimit bounds a request body; 0 means DefaultBodyLimit.
@@ -121,7 +141,9 @@ var _ StrictServerInterface = (*API)(nil)
 // New checks cfg and loads the document.
 func New(cfg Config) (*API, error) {
 	if err := httpapi.CheckConfig("mobileapi", map[string]bool{"Wallet": cfg.Wallet != nil, "Tokens": cfg.Tokens != nil,
-		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil}); err != nil {
+		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil,
+		"Ledger": cfg.Ledger != nil, "Receipts": cfg.Receipts != nil, "Activity": cfg.Activity != nil, "Pseudonym": cfg.Pseudonym != nil,
+		"Agencies": cfg.Agencies != nil, "Passkeys": cfg.Passkeys != nil, "Devices": cfg.Devices != nil}); err != nil {
 		return nil, err
 	}
 	if cfg.Rate.N <= 0 || cfg.Rate.Per <= 0 {
@@ -166,15 +188,17 @@ func document() (openapi.Doc, error) {
 
 // Mount adds the document's operations under its base path, each behind
 // the API's middleware: authentication, the citizen's rate limit, the
-// body limit and request validation, and for POST /offers idempotency.
+// body limit and request validation, and for the POSTs that create
+// idempotency.
 func (a *API) Mount(e *httpapi.Echo) {
 	common := []echo.MiddlewareFunc{a.authenticate, a.rateLimit, a.validate}
 	mws := map[string][]echo.MiddlewareFunc{}
 	for _, r := range a.routes {
 		mws[r.op.OperationID] = common
 	}
-	mws["acceptOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
-	mws["completeOffer"] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
+	for _, op := range []string{"acceptOffer", "completeOffer", "giveConsent", "registerDevice"} {
+		mws[op] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
+	}
 	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
 		RegisterHandlersOptions{BaseURL: a.base, OperationMiddlewares: mws})
 	// The contract itself, beside the API, for the app's developers: the

@@ -185,17 +185,17 @@ func newSealer() aeadSealer {
 	return aeadSealer{g}
 }
 
-func (s aeadSealer) Seal(_ context.Context, subject string, data []byte) ([]byte, error) {
+func (s aeadSealer) Seal(_ context.Context, subject, label string, data []byte) ([]byte, error) {
 	n := make([]byte, s.aead.NonceSize())
 	rand.Read(n)
-	return s.aead.Seal(n, n, data, []byte(subject)), nil
+	return s.aead.Seal(n, n, data, []byte(subject+"\x00"+label)), nil
 }
 
-func (s aeadSealer) Open(_ context.Context, subject string, sealed []byte) ([]byte, error) {
+func (s aeadSealer) Open(_ context.Context, subject, label string, sealed []byte) ([]byte, error) {
 	if len(sealed) < s.aead.NonceSize() {
 		return nil, errors.New("short")
 	}
-	return s.aead.Open(nil, sealed[:s.aead.NonceSize()], sealed[s.aead.NonceSize():], []byte(subject))
+	return s.aead.Open(nil, sealed[:s.aead.NonceSize()], sealed[s.aead.NonceSize():], []byte(subject+"\x00"+label))
 }
 
 type env struct {
@@ -219,7 +219,10 @@ func newEnv(t *testing.T, opt ...func(*mobileapi.Config)) *env {
 }
 
 func mount(t *testing.T, w *fakeWallet, d *db.DB, opt ...func(*mobileapi.Config)) *env {
-	cfg := mobileapi.Config{Wallet: w, Tokens: fakeTokens{}, Citizens: fakeCitizens{}, Idempotency: sqlstore.New(d), Sealer: sealer}
+	store := sqlstore.New(d)
+	cfg := mobileapi.Config{Wallet: w, Tokens: fakeTokens{}, Citizens: fakeCitizens{}, Idempotency: store, Sealer: sealer,
+		Ledger: noLedger{}, Receipts: noLedger{}, Activity: noLedger{}, Pseudonym: func(id string) string { return "p-" + id },
+		Agencies: noLedger{}, Passkeys: newPasskeys(), Devices: store}
 	for _, o := range opt {
 		o(&cfg)
 	}

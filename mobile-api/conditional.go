@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/wallet"
 )
 
@@ -36,29 +39,29 @@ func etag(body any, ifNoneMatch *string) (tag string, fresh bool) {
 	return tag, false
 }
 
-// position is where a credential stands in a list: by time received,
-// newest first (to the microsecond), then by id.
+// position is where an item stands in a list: by time (received,
+// registered, changed), newest first (to the microsecond), then by id.
 type position struct {
-	received int64 // Unix µs
-	id       string
+	at int64 // Unix µs
+	id string
 }
 
 func positionOf(c wallet.Credential) position {
-	return position{received: c.ReceivedAt.UnixMicro(), id: c.ID}
+	return position{at: c.ReceivedAt.UnixMicro(), id: c.ID}
 }
 
 // compare orders positions as the list does: negative when p comes first.
 func (p position) compare(q position) int {
-	if c := cmp.Compare(q.received, p.received); c != 0 {
+	if c := cmp.Compare(q.at, p.at); c != 0 {
 		return c
 	}
 	return strings.Compare(p.id, q.id)
 }
 
 // cursor is p as an opaque cursor: the page after it starts at the first
-// credential past p, so a credential deleted meanwhile shifts nothing.
+// item past p, so an item deleted meanwhile shifts nothing.
 func (p position) cursor() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("1:" + strconv.FormatInt(p.received, 10) + ":" + p.id))
+	return base64.RawURLEncoding.EncodeToString([]byte("1:" + strconv.FormatInt(p.at, 10) + ":" + p.id))
 }
 
 func decodeCursor(s string) (position, error) {
@@ -74,5 +77,45 @@ func decodeCursor(s string) (position, error) {
 	if err != nil {
 		return position{}, err
 	}
-	return position{received: us, id: parts[2]}, nil
+	return position{at: us, id: parts[2]}, nil
+}
+
+// DefaultLimit is the size of a page when the app names none.
+const DefaultLimit = 20
+
+// pageOf is the page of all (in any order) that follows cursor (nil: the
+// first page) in the order of pos, at most limit items (nil:
+// DefaultLimit), and the cursor of the next page (nil on the last). all is
+// sorted in place. A cursor this API did not give is a 400 problem.
+func pageOf[T any](all []T, pos func(T) position, cursor *string, limit *int) (page []T, next *string, err error) {
+	n := DefaultLimit
+	if limit != nil {
+		n = *limit
+	}
+	slices.SortFunc(all, func(x, y T) int { return pos(x).compare(pos(y)) })
+	start := 0
+	if cursor != nil {
+		after, err := decodeCursor(*cursor)
+		if err != nil {
+			return nil, nil, badCursor(err)
+		}
+		start, _ = slices.BinarySearchFunc(all, after, func(x T, p position) int {
+			if pos(x).compare(p) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	end := min(start+n, len(all))
+	if end < len(all) {
+		c := pos(all[end-1]).cursor()
+		next = &c
+	}
+	return all[start:end], next, nil
+}
+
+// badCursor is the problem of a cursor this API did not give.
+func badCursor(err error) *httpapi.Error {
+	return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-request", Title: "Invalid request",
+		Detail: `query parameter "cursor": it is not a cursor this API gave`, Cause: err}
 }

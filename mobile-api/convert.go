@@ -17,10 +17,10 @@ func credential(c wallet.Credential) Credential {
 		out.Claims = map[string]any{}
 	}
 	if !out.Status.Valid() {
-		out.Status = Unknown
+		out.Status = CredentialStatusUnknown
 	}
 	if out.KeyMode == "" {
-		out.KeyMode = Sealed
+		out.KeyMode = KeyModeSealed
 	}
 	return out
 }

@@ -11,12 +11,19 @@
 // are RFC 9457 problems. Reads carry a strong ETag and answer
 // If-None-Match with 304; lists are paged by an opaque cursor; display
 // texts follow Accept-Language (es or en); each citizen has a rate limit;
-// POST /offers takes an Idempotency-Key whose answers are kept, sealed
+// the POSTs that create take an Idempotency-Key whose answers are kept, sealed
 // under the citizen's key, in the database (mobile-api/sqlstore) for 24
 // hours, so a retry reaching any replica gets the same answer.
 //
-// The package reaches the wallet, the OpenID provider and the citizen
-// registry only through the small interfaces of Config.
+// Consents go through the consent ledger (method "mobile"), receipts are
+// the account page's, activity is the citizen's view of the audit log with
+// inclusion proofs, passkeys are the issuer's; devices registered for push
+// are the room's own table, their names and tokens sealed under the
+// citizen's key.
+//
+// The package reaches the wallet, the consent ledger, the audit log, the
+// OpenID provider and the citizen registry only through the small
+// interfaces of Config.
 package mobileapi
 
 //go:generate go tool oapi-codegen -config oapi-server.yaml ../openapi/mobile.yaml

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"slices"
 
-	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/wallet"
 )
@@ -41,41 +38,17 @@ func (a *API) GetMe(ctx context.Context, req GetMeRequestObject) (GetMeResponseO
 // first (then by id), by an opaque cursor.
 func (a *API) ListCredentials(ctx context.Context, req ListCredentialsRequestObject) (ListCredentialsResponseObject, error) {
 	who := callerOf(ctx)
-	limit := 20
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	var after *position
-	if req.Params.Cursor != nil {
-		p, err := decodeCursor(*req.Params.Cursor)
-		if err != nil {
-			return nil, &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-request", Title: "Invalid request",
-				Detail: `query parameter "cursor": it is not a cursor this API gave`, Cause: err}
-		}
-		after = &p
-	}
 	all, err := a.cfg.Wallet.Credentials(ctx, who.citizenID, who.lang)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(all, func(x, y wallet.Credential) int { return positionOf(x).compare(positionOf(y)) })
-	start := 0
-	if after != nil {
-		start, _ = slices.BinarySearchFunc(all, *after, func(c wallet.Credential, p position) int {
-			if positionOf(c).compare(p) <= 0 {
-				return -1
-			}
-			return 1
-		})
+	cs, next, err := pageOf(all, positionOf, req.Params.Cursor, req.Params.Limit)
+	if err != nil {
+		return nil, err
 	}
-	end := min(start+limit, len(all))
-	page := CredentialPage{Items: make([]Credential, 0, end-start)}
-	for _, c := range all[start:end] {
+	page := CredentialPage{Items: make([]Credential, 0, len(cs)), NextCursor: next}
+	for _, c := range cs {
 		page.Items = append(page.Items, credential(c))
-	}
-	if end < len(all) {
-		next := positionOf(all[end-1]).cursor()
-		page.NextCursor = &next
 	}
 	tag, fresh := etag(page, req.Params.IfNoneMatch)
 	if fresh {

@@ -35,7 +35,7 @@ type IdempotencyStore interface {
 // Reservation is a request for a key (IdempotencyStore.Reserve).
 type Reservation struct {
 	CitizenID, Key string
-	Hash           []byte // SHA-256 of the request body
+	Hash           []byte // SHA-256 of the request's method, path and body
 	Now            time.Time
 	// Expired: records created before are gone (RecordTTL); Abandoned:
 	// pending records created before belong to a request that died.
@@ -66,7 +66,7 @@ type kept struct {
 	Body        []byte `json:"body"`
 }
 
-// idempotent serves POST /offers by Idempotency-Key (draft-ietf-httpapi-
+// idempotent serves the POSTs that create by Idempotency-Key (draft-ietf-httpapi-
 // idempotency-key-header): the same citizen, key and body get the kept
 // answer again; the same key with another body 422, and 409 while the
 // first request is still being served. Only a 201 is kept; any other
@@ -77,7 +77,13 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		who := callerOf(ctx)
 		key := c.Request().Header.Get("Idempotency-Key")
 		body, _ := c.Get(bodyKey).([]byte)
-		sum := sha256.Sum256(body)
+		// The operation and its path are part of what is hashed: one key
+		// given to two requests (another purpose's consent, say) is a
+		// reuse, not a replay of the first.
+		h := sha256.New()
+		h.Write([]byte(c.Request().Method + " " + c.Request().URL.Path + "\n"))
+		h.Write(body)
+		sum := [sha256.Size]byte(h.Sum(nil))
 		now := a.now()
 		rec, reserved, err := a.cfg.Idempotency.Reserve(ctx, Reservation{CitizenID: who.citizenID, Key: key, Hash: sum[:], Now: now,
 			Expired: now.Add(-RecordTTL), Abandoned: now.Add(-PendingTTL)})
@@ -130,7 +136,7 @@ func (a *API) keep(ctx context.Context, citizenID string, k kept) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := a.cfg.Sealer.Seal(ctx, citizenID, plain)
+	sealed, err := a.cfg.Sealer.Seal(ctx, citizenID, labelIdempotency, plain)
 	if err != nil {
 		return err
 	}
@@ -139,7 +145,7 @@ func (a *API) keep(ctx context.Context, citizenID string, k kept) error {
 
 // replay answers with a kept answer.
 func (a *API) replay(c echo.Context, citizenID, key string, hash, sealed []byte) error {
-	plain, err := a.cfg.Sealer.Open(c.Request().Context(), citizenID, sealed)
+	plain, err := a.cfg.Sealer.Open(c.Request().Context(), citizenID, labelIdempotency, sealed)
 	if err != nil {
 		return err
 	}

@@ -297,14 +297,22 @@ func (v *Views) citizen(c httpapi.Context) error {
 	if err != nil {
 		return err
 	}
-	subject := v.cfg.Pseudonym(httpapi.CallerOf(c).CitizenID)
-	out, err := v.page(ctx, after, func(after int64) ([]audit.Record, int64, error) {
-		return v.cfg.Log.EntriesAbout(ctx, subject, after, limit)
-	}, v.openDetails(ctx, subject))
+	out, err := v.About(ctx, v.cfg.Pseudonym(httpapi.CallerOf(c).CitizenID), after, limit)
 	if err != nil {
 		return err
 	}
 	return httpapi.JSON(c, http.StatusOK, out)
+}
+
+// About is one page of the citizen's own view of the log (GET
+// /account/audit, the mobile API's activity): at most limit entries about
+// subject (the citizen's pseudonym) older than after (0: from the latest
+// checkpoint), newest first, each proven against the latest checkpoint,
+// with the details opened with the subject's key.
+func (v *Views) About(ctx context.Context, subject string, after int64, limit int) (Page, error) {
+	return v.page(ctx, after, func(after int64) ([]audit.Record, int64, error) {
+		return v.cfg.Log.EntriesAbout(ctx, subject, after, limit)
+	}, v.openDetails(ctx, subject))
 }
 
 // cursor reads ?after=, the next of a previous page (0 without one).
@@ -365,9 +373,7 @@ func (v *Views) Trail(ctx context.Context, subject string) (Page, error) {
 	var out Page
 	var all []ViewEntry
 	for after := int64(0); ; {
-		page, err := v.page(ctx, after, func(after int64) ([]audit.Record, int64, error) {
-			return v.cfg.Log.EntriesAbout(ctx, subject, after, audit.MaxEntries)
-		}, v.openDetails(ctx, subject))
+		page, err := v.About(ctx, subject, after, audit.MaxEntries)
 		if err != nil {
 			return out, err
 		}

@@ -76,8 +76,30 @@ type receiptPurpose struct {
 	ThirdPartyDisclosure bool     `json:"thirdPartyDisclosure"`
 }
 
-// receipt signs the receipt of the latest change of the citizen's record
-// for purpose, in lang.
+// Receipt is a signed consent receipt as Cedula hands it to the citizen
+// (the account page's download, the mobile API): the JWS, its claims
+// decoded, and where to find the keys that verify it and the checkpoint
+// that proves its audit entry.
+type Receipt struct {
+	JWS        string        `json:"receipt"`
+	Claims     ReceiptClaims `json:"claims"`
+	Keys       string        `json:"keys"`
+	Checkpoint string        `json:"checkpoint"`
+}
+
+// Receipt signs the receipt of the latest change of the citizen's record
+// for purpose, in lang. A purpose without a record of the citizen's is a
+// 404 problem (no-receipt).
+func (a *API) Receipt(ctx context.Context, citizenID, purpose, lang string) (Receipt, error) {
+	jws, c, err := a.sign(ctx, citizenID, purpose, lang)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{JWS: jws, Claims: c, Keys: a.cfg.Issuer + "/consent/receipt-keys", Checkpoint: a.cfg.Issuer + "/audit/checkpoint"}, nil
+}
+
+// sign signs the receipt of the latest change of the citizen's record for
+// purpose, in lang.
 func (a *API) sign(ctx context.Context, citizenID, purpose, lang string) (string, ReceiptClaims, error) {
 	var c ReceiptClaims
 	r, err := a.cfg.Ledger.Record(ctx, citizenID, purpose)
@@ -162,11 +184,10 @@ func (a *API) receipt(c httpapi.Context) error {
 	if !consent.ValidID(purpose) {
 		return httpapi.BadRequest("purpose must be a purpose ID")
 	}
-	jws, claims, err := a.sign(r.Context(), citizenID, purpose, httpapi.Lang(c))
+	rc, err := a.Receipt(r.Context(), citizenID, purpose, httpapi.Lang(c))
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+purpose+`.json"`)
-	return httpapi.JSON(c, http.StatusOK, map[string]any{"receipt": jws, "claims": claims,
-		"keys": a.cfg.Issuer + "/consent/receipt-keys", "checkpoint": a.cfg.Issuer + "/audit/checkpoint"})
+	return httpapi.JSON(c, http.StatusOK, rc)
 }

@@ -165,7 +165,7 @@ func (h *Handler) rename(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, okID := formPasskeyID(r)
-	name, okName := cleanName(r.PostFormValue("name"))
+	name, okName := issuer.CleanPasskeyName(r.PostFormValue("name"))
 	if !okID {
 		h.errorPageBack(w, r, lang, probBadRequest, "/account", "account.title", nil)
 		return

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/web"
@@ -183,34 +182,14 @@ func (h *Handler) replaceCodes(ctx context.Context, citizenID string) ([]string,
 	return codes, nil
 }
 
-// maxNameLen bounds a passkey's name, in characters.
-const maxNameLen = 64
-
-// cleanName trims a passkey name and drops control and format characters;
-// it reports false when nothing is left or it is too long.
-func cleanName(s string) (string, bool) {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsSpace(r):
-			return ' '
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	n := len([]rune(s))
-	return s, n > 0 && n <= maxNameLen
-}
-
 // passkeyName is the name for a new passkey: the citizen's, or a default
 // in their language.
 func passkeyName(lang, s string) string {
-	if name, ok := cleanName(s); ok {
+	if name, ok := issuer.CleanPasskeyName(s); ok {
 		return name
 	}
-	if name, _ := cleanName(s); name != "" {
-		return string([]rune(name)[:maxNameLen])
+	if name, _ := issuer.CleanPasskeyName(s); name != "" {
+		return string([]rune(name)[:issuer.MaxPasskeyName])
 	}
 	return web.T(lang, "passkey.default_name")
 }

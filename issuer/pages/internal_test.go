@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/cedula/cedula/issuer"
 )
 
 func TestRecoveryCodes(t *testing.T) {
@@ -68,28 +70,11 @@ func TestLocalPath(t *testing.T) {
 	}
 }
 
-func TestCleanName(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"Mi teléfono", "Mi teléfono", true},
-		{"  Mi\tteléfono\n ", "Mi teléfono", true},
-		{"a\u202eb\u0000c", "abc", true}, // bidi override and NUL dropped
-		{"   ", "", false},
-		{strings.Repeat("ñ", 64), strings.Repeat("ñ", 64), true},
-		{strings.Repeat("ñ", 65), strings.Repeat("ñ", 65), false},
-	}
-	for _, tc := range tests {
-		got, ok := cleanName(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("cleanName(%q): got %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
+func TestPasskeyName(t *testing.T) {
 	if got := passkeyName("en", ""); got != "Passkey" {
 		t.Errorf("default name: got %q, want Passkey", got)
 	}
-	if got := passkeyName("es", strings.Repeat("x", 100)); len(got) != maxNameLen {
-		t.Errorf("long name: got %d characters, want %d", len(got), maxNameLen)
+	if got := passkeyName("es", strings.Repeat("x", 100)); len(got) != issuer.MaxPasskeyName {
+		t.Errorf("long name: got %d characters, want %d", len(got), issuer.MaxPasskeyName)
 	}
 }

@@ -29,13 +29,34 @@ CREATE INDEX mobile_idempotency_created ON mobile_idempotency (created);`,
 	created BIGINT NOT NULL,
 	PRIMARY KEY (citizen, idem_key)
 );
-CREATE INDEX mobile_idempotency_created ON mobile_idempotency (created);`}}
+CREATE INDEX mobile_idempotency_created ON mobile_idempotency (created);`},
+	{Room: "mobile", Version: 2,
+		SQLite: `CREATE TABLE mobile_devices (
+	citizen TEXT NOT NULL,
+	id TEXT NOT NULL,
+	platform TEXT NOT NULL,
+	sealed BLOB NOT NULL,
+	created BIGINT NOT NULL,
+	PRIMARY KEY (citizen, id)
+) WITHOUT ROWID;`,
+		Postgres: `CREATE TABLE mobile_devices (
+	citizen TEXT COLLATE "C" NOT NULL,
+	id TEXT COLLATE "C" NOT NULL,
+	platform TEXT NOT NULL,
+	sealed BYTEA NOT NULL,
+	created BIGINT NOT NULL,
+	PRIMARY KEY (citizen, id)
+);`}}
 
-// Store is the idempotency records in a database with Migrations applied.
+// Store is the idempotency records and the devices registered for push in
+// a database with Migrations applied.
 // Several Stores, in one process or several replicas, may share it.
 type Store struct{ db *db.DB }
 
-var _ mobileapi.IdempotencyStore = (*Store)(nil)
+var (
+	_ mobileapi.IdempotencyStore = (*Store)(nil)
+	_ mobileapi.DeviceStore      = (*Store)(nil)
+)
 
 // New returns a store over d.
 func New(d *db.DB) *Store { return &Store{db: d} }
@@ -107,6 +128,65 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("mobile/sqlstore: purge: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// AddDevice implements mobileapi.DeviceStore: the count and the insert in
+// one transaction, so that a citizen's devices stay within max (on
+// PostgreSQL, two concurrent registrations may each see max-1).
+func (s *Store) AddDevice(ctx context.Context, d mobileapi.PushDevice, max int) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM mobile_devices WHERE citizen = $1`, d.CitizenID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return mobileapi.ErrTooManyDevices
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO mobile_devices (citizen, id, platform, sealed, created) VALUES ($1, $2, $3, $4, $5)`,
+			d.CitizenID, d.ID, d.Platform, d.Sealed, db.Micros(d.Created))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mobile/sqlstore: add device: %w", err)
+	}
+	return nil
+}
+
+// Devices implements mobileapi.DeviceStore.
+func (s *Store) Devices(ctx context.Context, citizenID string) ([]mobileapi.PushDevice, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, platform, sealed, created FROM mobile_devices WHERE citizen = $1`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("mobile/sqlstore: devices: %w", err)
+	}
+	defer rows.Close()
+	var out []mobileapi.PushDevice
+	for rows.Next() {
+		d := mobileapi.PushDevice{CitizenID: citizenID}
+		var created int64
+		if err := rows.Scan(&d.ID, &d.Platform, &d.Sealed, &created); err != nil {
+			return nil, fmt.Errorf("mobile/sqlstore: devices: %w", err)
+		}
+		d.Created = db.FromMicros(created)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mobile/sqlstore: devices: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteDevice implements mobileapi.DeviceStore.
+func (s *Store) DeleteDevice(ctx context.Context, citizenID, id string) error {
+	res, err := s.exec(ctx, `DELETE FROM mobile_devices WHERE citizen = $1 AND id = $2`, citizenID, id)
+	if err != nil {
+		return fmt.Errorf("mobile/sqlstore: delete device: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("mobile/sqlstore: delete device: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("mobile/sqlstore: delete device: %w", mobileapi.ErrNotFound)
+	}
+	return nil
 }
 
 // exec runs a write in autocommit, under the handle's write lock

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -145,4 +146,43 @@ func TestReserveConcurrently(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDevices runs the device store's contract on a fresh database per
+// dialect: per citizen, bounded, another citizen's not found.
+func TestDevices(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := sqlstore.New(d)
+		add := func(citizen, id string, max int) error {
+			return s.AddDevice(ctx, mobileapi.PushDevice{ID: id, CitizenID: citizen, Platform: "ios", Sealed: []byte("sealed " + id), Created: t0}, max)
+		}
+		for _, id := range []string{"d1", "d2"} {
+			if err := add("A", id, 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := add("A", "d3", 2); !errors.Is(err, mobileapi.ErrTooManyDevices) {
+			t.Errorf("a third device with max 2: got %v, want ErrTooManyDevices", err)
+		}
+		if err := add("B", "d1", 2); err != nil {
+			t.Errorf("another citizen's device of the same id: %v", err)
+		}
+		ds, err := s.Devices(ctx, "A")
+		if err != nil || len(ds) != 2 || string(ds[0].Sealed) != "sealed "+ds[0].ID || !ds[0].Created.Equal(t0) || ds[0].CitizenID != "A" {
+			t.Fatalf("A's devices: got %+v %v, want d1 and d2", ds, err)
+		}
+		if err := s.DeleteDevice(ctx, "B", "d2"); !errors.Is(err, mobileapi.ErrNotFound) {
+			t.Errorf("B deleting A's d2: got %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteDevice(ctx, "A", "d2"); err != nil {
+			t.Fatal(err)
+		}
+		if ds, _ := s.Devices(ctx, "A"); len(ds) != 1 || ds[0].ID != "d1" {
+			t.Errorf("after deleting d2: got %+v, want d1", ds)
+		}
+		if ds, _ := s.Devices(ctx, "B"); len(ds) != 1 {
+			t.Errorf("B's devices: got %d, want 1", len(ds))
+		}
+	}, sqlstore.Migrations)
 }

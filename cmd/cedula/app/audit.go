@@ -92,6 +92,7 @@ func (s *Server) mountAudit(e *httpapi.Echo) error {
 		return err
 	}
 	views.Mount(e)
+	s.auditViews = views
 	rs, err := rights.New(rights.Config{Store: s.Store, Ledger: s.Consent, Log: s.Audit,
 		Checkpoint: func(ctx context.Context) error { _, err := s.Checkpointer.Checkpoint(ctx); return err },
 		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL})

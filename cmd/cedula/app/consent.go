@@ -111,6 +111,7 @@ func (s *Server) mountConsent(e *httpapi.Echo) error {
 		return err
 	}
 	api.Mount(e)
+	s.consentAPI = api
 	return nil
 }
 

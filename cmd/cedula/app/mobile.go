@@ -11,7 +11,9 @@ import (
 // mountMobile mounts the mobile API the citizens' wallet app calls.
 func (s *Server) mountMobile(e *httpapi.Echo) error {
 	api, err := mobileapi.New(mobileapi.Config{Wallet: s.Wallet, Tokens: s.Provider, Citizens: mobileCitizens{s},
-		Idempotency: s.mobileStore, Sealer: citizenSealer{s, "mobile/idempotency"}, Logger: s.log})
+		Idempotency: s.mobileStore, Sealer: citizenSealer{s}, Ledger: s.Consent, Receipts: s.consentAPI,
+		Activity: s.auditViews, Pseudonym: s.Pseudonyms.Of, Agencies: mobileCitizens{s}, Passkeys: s.Store,
+		Devices: s.mobileStore, Logger: s.log})
 	if err != nil {
 		return err
 	}
@@ -19,24 +21,27 @@ func (s *Server) mountMobile(e *httpapi.Echo) error {
 	return nil
 }
 
-// mobileCitizens reads the citizen registry for the mobile API.
+// mobileCitizens reads the citizen registry and names agencies for the
+// mobile API.
 type mobileCitizens struct{ s *Server }
 
 func (c mobileCitizens) Citizen(ctx context.Context, id string) (issuer.Citizen, error) {
 	return c.s.Store.Citizen(ctx, id)
 }
 
+// AgencyName names an agency for the mobile API.
+func (c mobileCitizens) AgencyName(ctx context.Context, clientID string) string {
+	return c.s.agencyName(ctx, clientID)
+}
+
 // citizenSealer seals a room's data for a citizen under their data key
 // (the one erasure destroys), labelled with what the data is.
-type citizenSealer struct {
-	s     *Server
-	label string
+type citizenSealer struct{ s *Server }
+
+func (c citizenSealer) Seal(ctx context.Context, citizenID, label string, data []byte) ([]byte, error) {
+	return c.s.Shredder.SealData(ctx, c.s.Pseudonyms.Of(citizenID), label, data)
 }
 
-func (c citizenSealer) Seal(ctx context.Context, citizenID string, data []byte) ([]byte, error) {
-	return c.s.Shredder.SealData(ctx, c.s.Pseudonyms.Of(citizenID), c.label, data)
-}
-
-func (c citizenSealer) Open(ctx context.Context, citizenID string, sealed []byte) ([]byte, error) {
-	return c.s.Shredder.OpenData(ctx, c.s.Pseudonyms.Of(citizenID), c.label, sealed)
+func (c citizenSealer) Open(ctx context.Context, citizenID, label string, sealed []byte) ([]byte, error) {
+	return c.s.Shredder.OpenData(ctx, c.s.Pseudonyms.Of(citizenID), label, sealed)
 }

@@ -70,6 +70,10 @@ type Server struct {
 	Wallet      *wallet.Service
 	walletStore *walletstore.Store
 	mobileStore *mobilestore.Store
+	// consentAPI signs consent receipts and auditViews are the citizens'
+	// views of the log, for the mobile API too.
+	consentAPI *consentapi.API
+	auditViews *auditapi.Views
 	// Pseudonyms name citizens in the audit log, for every room.
 	Pseudonyms *audit.Pseudonyms
 	log        *slog.Logger

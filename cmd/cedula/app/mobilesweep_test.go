@@ -1,0 +1,183 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/internal/scopes"
+	"github.com/cedula/cedula/internal/testutil"
+	"github.com/cedula/cedula/issuer/demo"
+	"github.com/cedula/cedula/mobile-api/mobileclient"
+)
+
+// TestMobileAuthorizationSweep calls every operation of
+// openapi/mobile.yaml (read from the document, so that a new operation
+// without a case here fails the test) as citizen Ana with Beto's
+// identifiers — his credential, his pending device-bound acceptance, the
+// purpose he consented to, his passkey, his device — and finds nothing of
+// his: 404 for his objects, and lists, reads and creations that hold only
+// Ana's own. Beto's objects are all still there afterwards.
+func TestMobileAuthorizationSweep(t *testing.T) {
+	e := newIssuerEnv(t)
+	ctx := context.Background()
+	ana, beto := e.citizen("Ana"), e.citizen("Beto")
+	e.loggedInAt(app.WalletClientID, ana)
+	betoSub := e.loggedInAt(app.WalletClientID, beto)
+	ak, at := e.walletLogin(e.session(ana))
+	bk, bt := e.walletLogin(e.session(beto))
+	betoAPI := e.mobileClient(bk, bt)
+
+	// Beto's objects.
+	agency := e.token(demo.MachineID, scopes.Issuance)
+	betoAtAgency := e.loggedInAt(demo.MachineID, beto)
+	_, offer := e.offer(agency, betoAtAgency, "pid")
+	txCode := offer["tx_code"].(string)
+	acc, err := betoAPI.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "b-1"},
+		mobileclient.AcceptOfferRequest{Offer: offer["credential_offer_uri"].(string), TxCode: &txCode})
+	if err != nil || acc.JSON201 == nil {
+		t.Fatalf("Beto accepts: %v %s", err, acc.Body)
+	}
+	credID := acc.JSON201.Credentials[0].Id
+	_, offer2 := e.offer(agency, betoAtAgency, "residence")
+	tx2 := offer2["tx_code"].(string)
+	var keys []map[string]any
+	for range 2 {
+		var jwk map[string]any
+		json.Unmarshal(testutil.NewPhoneKey(t).JWK(), &jwk)
+		keys = append(keys, jwk)
+	}
+	device := mobileclient.KeyMode("device")
+	pend, err := betoAPI.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "b-2"},
+		mobileclient.AcceptOfferRequest{Offer: offer2["credential_offer_uri"].(string), TxCode: &tx2, KeyMode: &device, DeviceKeys: &keys})
+	if err != nil || pend.JSON202 == nil {
+		t.Fatalf("Beto begins a device-bound acceptance: %v %s", err, pend.Body)
+	}
+	pendingID := pend.JSON202.Id
+	if g, err := betoAPI.GiveConsentWithResponse(ctx, demo.PurposeID, &mobileclient.GiveConsentParams{IdempotencyKey: "b-3"}); err != nil || g.StatusCode() != http.StatusCreated {
+		t.Fatalf("Beto consents: %v %s", err, g.Body)
+	}
+	passkeyID := e.passkey(beto, "Beto's phone", time.Now())
+	e.passkey(beto, "Beto's laptop", time.Now())
+	dev, err := betoAPI.RegisterDeviceWithResponse(ctx, &mobileclient.RegisterDeviceParams{IdempotencyKey: "b-4"},
+		mobileclient.DeviceRegistration{Platform: "android", PushToken: "beto-push-token", Name: "Beto's Android"})
+	if err != nil || dev.JSON201 == nil {
+		t.Fatalf("Beto registers a device: %v %s", err, dev.Body)
+	}
+	deviceID := dev.JSON201.Id
+	// What of Beto's must never reach Ana.
+	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token"}
+
+	// Each operation as Ana with Beto's identifiers: the path, the body,
+	// and the statuses that are right.
+	type call struct {
+		path, body string
+		want       []int
+	}
+	notFound := []int{http.StatusNotFound}
+	calls := map[string]call{
+		"getMe":             {"/me", "", []int{200}},
+		"listCredentials":   {"/credentials", "", []int{200}},
+		"getCredential":     {"/credentials/" + credID, "", notFound},
+		"deleteCredential":  {"/credentials/" + credID, "", notFound},
+		"previewOffer":      {"/offers/preview", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
+		"acceptOffer":       {"/offers", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
+		"completeOffer":     {"/offers/pending/" + pendingID, `{"signatures":["AAAA"]}`, notFound},
+		"listConsents":      {"/consents", "", []int{200}},
+		"getConsent":        {"/consents/" + demo.PurposeID, "", notFound},
+		"withdrawConsent":   {"/consents/" + demo.PurposeID, "", notFound},
+		"getConsentReceipt": {"/consents/" + demo.PurposeID + "/receipt", "", notFound},
+		"listActivity":      {"/activity", "", []int{200}},
+		"listPasskeys":      {"/passkeys", "", []int{200}},
+		"renamePasskey":     {"/passkeys/" + passkeyID, `{"name":"mine"}`, notFound},
+		"removePasskey":     {"/passkeys/" + passkeyID, "", notFound},
+		"listDevices":       {"/devices", "", []int{200}},
+		"registerDevice":    {"/devices", `{"platform":"ios","push_token":"ana-token","name":"Ana's"}`, []int{201}}, // Ana's own
+		"removeDevice":      {"/devices/" + deviceID, "", notFound},
+		"giveConsent":       {"/consents/" + demo.PurposeID, "", []int{201}}, // Ana's own consent, last
+	}
+
+	doc, err := openapi3.NewLoader().LoadFromFile("../../../openapi/mobile.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type op struct{ id, method string }
+	var ops []op
+	for _, p := range doc.Paths.InMatchingOrder() {
+		for method, o := range doc.Paths.Value(p).Operations() {
+			ops = append(ops, op{o.OperationID, method})
+		}
+	}
+	// The creations after the reads, so that Ana's own consent comes last.
+	slices.SortFunc(ops, func(x, y op) int {
+		if (x.id == "giveConsent") != (y.id == "giveConsent") {
+			if x.id == "giveConsent" {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(x.id, y.id)
+	})
+	if len(ops) != len(calls) {
+		t.Errorf("the document has %d operations, the sweep %d cases", len(ops), len(calls))
+	}
+	for _, o := range ops {
+		c, ok := calls[o.id]
+		if !ok {
+			t.Errorf("operation %s (%s) has no case in the sweep: add one", o.id, o.method)
+			continue
+		}
+		t.Run(o.id, func(t *testing.T) {
+			var body io.Reader
+			if c.body != "" {
+				body = strings.NewReader(c.body)
+			}
+			req, err := http.NewRequest(o.method, e.url+"/mobile/v1"+c.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.Header.Set("Idempotency-Key", "sweep-"+o.id)
+			res, err := http.DefaultClient.Do(dpopRequest(t, req, ak, at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			if !slices.Contains(c.want, res.StatusCode) {
+				t.Errorf("%s %s as Ana: got %d %s, want one of %v", o.method, c.path, res.StatusCode, b, c.want)
+			}
+			if res.StatusCode < 300 {
+				for _, s := range his {
+					if strings.Contains(string(b), s) {
+						t.Errorf("%s %s as Ana: the answer holds Beto's %q: %s", o.method, c.path, s, b)
+					}
+				}
+			}
+		})
+	}
+
+	// Beto's objects are untouched.
+	if g, _ := betoAPI.GetCredentialWithResponse(ctx, credID, nil); g.StatusCode() != http.StatusOK {
+		t.Errorf("Beto's credential afterwards: %d", g.StatusCode())
+	}
+	if c, _ := betoAPI.GetConsentWithResponse(ctx, demo.PurposeID, nil); c.JSON200 == nil || c.JSON200.Consent.State != "given" {
+		t.Errorf("Beto's consent afterwards: %s", c.Body)
+	}
+	if p, _ := betoAPI.ListPasskeysWithResponse(ctx, nil); p.JSON200 == nil || len(p.JSON200.Items) != 2 || !strings.Contains(string(p.Body), "Beto's phone") {
+		t.Errorf("Beto's passkeys afterwards: %s", p.Body)
+	}
+	if d, _ := betoAPI.ListDevicesWithResponse(ctx, nil); d.JSON200 == nil || len(d.JSON200.Items) != 1 {
+		t.Errorf("Beto's devices afterwards: %s", d.Body)
+	}
+}
