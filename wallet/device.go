@@ -2,7 +2,6 @@ package wallet
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -265,17 +264,9 @@ func checkDeviceKey(k json.RawMessage) error {
 // signingInput is the JWS signing input of a key proof for the device
 // key k.
 func signingInput(k json.RawMessage, aud, nonce string, now time.Time) (string, error) {
-	hdr, err := json.Marshal(map[string]any{"alg": string(keys.ES256), "typ": ProofType, "jwk": k})
-	if err != nil {
-		return "", err
-	}
 	claims := map[string]any{"aud": aud, "iat": now.Unix()}
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(payload), nil
+	return jose.SigningInput(map[string]any{"alg": string(keys.ES256), "typ": ProofType, "jwk": k}, claims)
 }
