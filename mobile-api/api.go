@@ -44,6 +44,22 @@ type Wallet interface {
 	// signatures and stores the credentials.
 	BeginDeviceAccept(ctx context.Context, citizenID string, a wallet.Accept, deviceKeys []json.RawMessage) (wallet.Pending, error)
 	FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) ([]wallet.Credential, error)
+	// ResolvePresentation reads and checks a scanned OpenID4VP request,
+	// matches it to the citizen's credentials and keeps it (sealed) for
+	// an answer; nothing reaches the verifier.
+	ResolvePresentation(ctx context.Context, citizenID, link, lang string) (wallet.PresentationRequest, error)
+	// Present answers a resolved request with the approved credentials
+	// and claims: sent, or (with the phone's keys) Presented.Pending.
+	// An approval that does not answer the request (wallet.ErrApproval)
+	// leaves the request open; otherwise a request is answered once.
+	Present(ctx context.Context, citizenID string, a wallet.Approval) (wallet.Presented, error)
+	// FinishPresent sends a pending presentation with the phone's
+	// signatures, one per signing input; a wrong one voids it.
+	FinishPresent(ctx context.Context, citizenID, pendingID string, signatures []string) (wallet.Presented, error)
+	// DeclinePresentation sends the verifier access_denied.
+	DeclinePresentation(ctx context.Context, citizenID, requestID string) (wallet.Presented, error)
+	// Presentations is the citizen's presentation history, newest first.
+	Presentations(ctx context.Context, citizenID string) ([]wallet.Presentation, error)
 }
 
 // Tokens authenticates access tokens: *oidcop.Provider. scope, when not
@@ -196,7 +212,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 	for _, r := range a.routes {
 		mws[r.op.OperationID] = common
 	}
-	for _, op := range []string{"acceptOffer", "completeOffer", "giveConsent", "registerDevice"} {
+	for _, op := range []string{"acceptOffer", "completeOffer", "giveConsent", "registerDevice", "approvePresentation", "completePresentation"} {
 		mws[op] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
 	}
 	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
@@ -224,36 +240,49 @@ func classified(f StrictHandlerFunc, _ string) StrictHandlerFunc {
 	}
 }
 
-// Classify maps the wallet's errors to problems. The detail of a
+// Classify maps the wallet's errors to problems: a malformed offer or
+// presentation request 400, the rest of the wallet's refusals 422. The detail of a
 // *wallet.Error is written for the citizen and goes out as it is; its
 // cause only to the log.
 func Classify(err error) *httpapi.Error {
-	detail := func(def string) string {
-		var we *wallet.Error
-		if errors.As(err, &we) && we.Detail != "" {
-			return clip(we.Detail, 300)
+	var we *wallet.Error
+	isWallet := errors.As(err, &we)
+	// detail is the wallet's, else def; with whose, the remote party's
+	// error code is added when the detail does not name it already.
+	detail := func(def, whose string) string {
+		d := def
+		if isWallet && we.Detail != "" {
+			d = clip(we.Detail, 300)
 		}
-		return def
+		if whose != "" && isWallet && we.Code != "" && !strings.Contains(d, we.Code) {
+			d += fmt.Sprintf(" (the %s's error: %s)", whose, errorCode(we.Code))
+		}
+		return d
 	}
 	switch {
 	case errors.Is(err, wallet.ErrNotFound):
 		return httpapi.NotFound("the wallet holds nothing of that id")
 	case errors.Is(err, wallet.ErrOffer):
 		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-offer", Title: "Invalid credential offer",
-			Detail: detail("the credential offer cannot be read or used")}
+			Detail: detail("the credential offer cannot be read or used", "")}
 	case errors.Is(err, wallet.ErrIssuer):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "issuer-failed", Title: "Issuer failed",
-			Detail: detail("the issuer could not be reached or did not answer as OpenID4VCI says")}
+			Detail: detail("the issuer could not be reached or did not answer as OpenID4VCI says", "")}
 	case errors.Is(err, wallet.ErrRefused):
-		d := detail("the issuer refused")
-		var we *wallet.Error
-		if errors.As(err, &we) && we.Code != "" {
-			d += fmt.Sprintf(" (the issuer's error: %s)", errorCode(we.Code))
-		}
-		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "issuer-refused", Title: "Issuer refused", Detail: d}
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "issuer-refused", Title: "Issuer refused",
+			Detail: detail("the issuer refused", "issuer")}
 	case errors.Is(err, wallet.ErrUnsupported):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "unsupported", Title: "Not supported",
-			Detail: detail("the offer needs something this wallet does not do")}
+			Detail: detail("the offer or request needs something this wallet does not do", "")}
+	case errors.Is(err, wallet.ErrRequest):
+		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-presentation-request", Title: "Invalid presentation request",
+			Detail: detail("the presentation request cannot be read, or its verifier's identity does not check out", "")}
+	case errors.Is(err, wallet.ErrApproval):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "invalid-approval", Title: "Approval does not answer the request",
+			Detail: detail("the approval does not answer the request", "")}
+	case errors.Is(err, wallet.ErrVerifier):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "verifier-failed", Title: "Verifier failed",
+			Detail: detail("the verifier could not be reached or did not take the response", "verifier")}
 	}
 	return nil
 }

@@ -165,6 +165,32 @@ func (w *fakeWallet) FinishDeviceAccept(_ context.Context, citizenID, id string,
 	return []wallet.Credential{c}, nil
 }
 
+// ResolvePresentation fails with err when set, else finds no request.
+func (w *fakeWallet) ResolvePresentation(context.Context, string, string, string) (wallet.PresentationRequest, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return wallet.PresentationRequest{}, w.err
+	}
+	return wallet.PresentationRequest{}, wallet.ErrNotFound
+}
+
+func (w *fakeWallet) Present(context.Context, string, wallet.Approval) (wallet.Presented, error) {
+	return wallet.Presented{}, wallet.ErrNotFound
+}
+
+func (w *fakeWallet) FinishPresent(context.Context, string, string, []string) (wallet.Presented, error) {
+	return wallet.Presented{}, wallet.ErrNotFound
+}
+
+func (w *fakeWallet) DeclinePresentation(context.Context, string, string) (wallet.Presented, error) {
+	return wallet.Presented{}, wallet.ErrNotFound
+}
+
+func (w *fakeWallet) Presentations(context.Context, string) ([]wallet.Presentation, error) {
+	return nil, nil
+}
+
 func cred(id string, received time.Time) wallet.Credential {
 	return wallet.Credential{ID: id, Issuer: "https://issuer.example", IssuerName: "Registro Civil", ConfigurationID: "pid",
 		Format: "dc+sd-jwt", VCT: "urn:eu:pid:1", Display: wallet.Display{Name: "PID", Locale: "es", BackgroundColor: "#12107c"},
@@ -532,10 +558,17 @@ func TestWalletErrors(t *testing.T) {
 		{&wallet.Error{Kind: wallet.ErrUnsupported, Detail: "the offer needs the authorization code flow"}, 422, "unsupported", "authorization code"},
 		{fmt.Errorf("preview: %w", wallet.ErrIssuer), 422, "issuer-failed", "could not be reached"},
 		{errors.New("secret cause"), 500, "server-error", "request ID"},
+		{&wallet.Error{Kind: wallet.ErrRequest, Detail: "the request object's signature does not check out", Cause: errors.New("secret cause")}, 400, "invalid-presentation-request", "signature"},
+		{&wallet.Error{Kind: wallet.ErrApproval, Detail: "the approval leaves out a credential the verifier requires"}, 422, "invalid-approval", "leaves out"},
+		{&wallet.Error{Kind: wallet.ErrVerifier, Detail: "the verifier refused the response", Code: "invalid_request"}, 422, "verifier-failed", "invalid_request"},
 	} {
 		t.Run(tc.slug, func(t *testing.T) {
 			e.wallet.err = tc.err
-			r := e.do("POST", "/mobile/v1/offers/preview", "DPoP tok-a", `{"offer":"openid-credential-offer://?x"}`).want(t, tc.status)
+			path, body := "/mobile/v1/offers/preview", `{"offer":"openid-credential-offer://?x"}`
+			if errors.Is(tc.err, wallet.ErrRequest) || errors.Is(tc.err, wallet.ErrApproval) || errors.Is(tc.err, wallet.ErrVerifier) {
+				path, body = "/mobile/v1/presentations/requests", `{"request":"openid4vp://?x"}`
+			}
+			r := e.do("POST", path, "DPoP tok-a", body).want(t, tc.status)
 			if !strings.HasSuffix(r.problem.Type, "/problems/"+tc.slug) || !strings.Contains(r.problem.Detail, tc.detail) {
 				t.Errorf("got %s %q, want slug %s and a detail with %q", r.problem.Type, r.problem.Detail, tc.slug, tc.detail)
 			}

@@ -15,6 +15,10 @@
 // under the citizen's key, in the database (mobile-api/sqlstore) for 24
 // hours, so a retry reaching any replica gets the same answer.
 //
+// Presentations (OpenID4VP) are the wallet's: the API resolves requests,
+// answers them with the citizen's approval (the phone signing KB-JWTs for
+// device-bound keys), declines, and pages the presentation history.
+//
 // Consents go through the consent ledger (method "mobile"), receipts are
 // the account page's, activity is the citizen's view of the audit log with
 // inclusion proofs, passkeys are the issuer's; devices registered for push

@@ -156,6 +156,48 @@ func (e CredentialStatus) Valid() bool {
 	}
 }
 
+// Defines values for HeldMatchStatus.
+const (
+	HeldMatchStatusExpired   HeldMatchStatus = "expired"
+	HeldMatchStatusRevoked   HeldMatchStatus = "revoked"
+	HeldMatchStatusSuspended HeldMatchStatus = "suspended"
+	HeldMatchStatusUnknown   HeldMatchStatus = "unknown"
+	HeldMatchStatusValid     HeldMatchStatus = "valid"
+)
+
+// Valid indicates whether the value is a known member of the HeldMatchStatus enum.
+func (e HeldMatchStatus) Valid() bool {
+	switch e {
+	case HeldMatchStatusExpired:
+		return true
+	case HeldMatchStatusRevoked:
+		return true
+	case HeldMatchStatusSuspended:
+		return true
+	case HeldMatchStatusUnknown:
+		return true
+	case HeldMatchStatusValid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KBSigningInputAlg.
+const (
+	KBSigningInputAlgES256 KBSigningInputAlg = "ES256"
+)
+
+// Valid indicates whether the value is a known member of the KBSigningInputAlg enum.
+func (e KBSigningInputAlg) Valid() bool {
+	switch e {
+	case KBSigningInputAlgES256:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyMode.
 const (
 	KeyModeDevice KeyMode = "device"
@@ -242,13 +284,13 @@ func (e OfferPreviewTxCodeInputMode) Valid() bool {
 
 // Defines values for PendingAcceptanceSigningInputsAlg.
 const (
-	ES256 PendingAcceptanceSigningInputsAlg = "ES256"
+	PendingAcceptanceSigningInputsAlgES256 PendingAcceptanceSigningInputsAlg = "ES256"
 )
 
 // Valid indicates whether the value is a known member of the PendingAcceptanceSigningInputsAlg enum.
 func (e PendingAcceptanceSigningInputsAlg) Valid() bool {
 	switch e {
-	case ES256:
+	case PendingAcceptanceSigningInputsAlgES256:
 		return true
 	default:
 		return false
@@ -270,6 +312,27 @@ func (e Platform) Valid() bool {
 	case Ios:
 		return true
 	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PresentationOutcome.
+const (
+	Declined PresentationOutcome = "declined"
+	Failed   PresentationOutcome = "failed"
+	Sent     PresentationOutcome = "sent"
+)
+
+// Valid indicates whether the value is a known member of the PresentationOutcome enum.
+func (e PresentationOutcome) Valid() bool {
+	switch e {
+	case Declined:
+		return true
+	case Failed:
+		return true
+	case Sent:
 		return true
 	default:
 		return false
@@ -353,6 +416,23 @@ type ActivityPage struct {
 	Size int `json:"size"`
 }
 
+// AskedClaim defines model for AskedClaim.
+type AskedClaim struct {
+	Id *string `json:"id,omitempty"`
+
+	// Label The issuer's label for it, from the first matching credential.
+	Label *string `json:"label,omitempty"`
+
+	// Optional Some claim set leaves it out: the citizen may choose not to disclose it.
+	Optional bool `json:"optional"`
+
+	// Path The claims path (OpenID4VP 1.0 §7) — keys, array indexes, or null for every element.
+	Path []*any `json:"path"`
+
+	// Values The values the verifier accepts; absent for any.
+	Values *[]*any `json:"values,omitempty"`
+}
+
 // ClaimInfo defines model for ClaimInfo.
 type ClaimInfo struct {
 	Label     *string `json:"label,omitempty"`
@@ -364,6 +444,11 @@ type ClaimInfo struct {
 
 // CompleteOfferRequest defines model for CompleteOfferRequest.
 type CompleteOfferRequest struct {
+	Signatures []string `json:"signatures"`
+}
+
+// CompletePresentationRequest defines model for CompletePresentationRequest.
+type CompletePresentationRequest struct {
 	Signatures []string `json:"signatures"`
 }
 
@@ -507,6 +592,29 @@ type CredentialPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// CredentialQueryMatch defines model for CredentialQueryMatch.
+type CredentialQueryMatch struct {
+	// ClaimSets The verifier's alternative sets of claim ids, preferred first; absent when every claim is asked.
+	ClaimSets *[][]string  `json:"claim_sets,omitempty"`
+	Claims    []AskedClaim `json:"claims"`
+
+	// Id The credential query's id.
+	Id string `json:"id"`
+
+	// Matches The citizen's credentials that answer the query (none revoked, suspended or expired).
+	Matches []HeldMatch `json:"matches"`
+
+	// Multiple Whether several credentials may answer it.
+	Multiple bool `json:"multiple"`
+}
+
+// CredentialSet defines model for CredentialSet.
+type CredentialSet struct {
+	// Options Each option is a list of credential query ids that together answer the set.
+	Options  [][]string `json:"options"`
+	Required bool       `json:"required"`
+}
+
 // Device defines model for Device.
 type Device struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -545,6 +653,40 @@ type Display struct {
 	Name      string  `json:"name"`
 	TextColor *string `json:"text_color,omitempty"`
 }
+
+// HeldMatch defines model for HeldMatch.
+type HeldMatch struct {
+	// ClaimSets The indexes of the query's claim sets this credential satisfies; absent when the query has none.
+	ClaimSets    *[]int `json:"claim_sets,omitempty"`
+	CredentialId string `json:"credential_id"`
+
+	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
+	KeyMode KeyMode `json:"key_mode"`
+
+	// Name The credential's display name.
+	Name   string          `json:"name"`
+	Status HeldMatchStatus `json:"status"`
+	Vct    string          `json:"vct"`
+}
+
+// HeldMatchStatus defines model for HeldMatch.Status.
+type HeldMatchStatus string
+
+// KBSigningInput defines model for KBSigningInput.
+type KBSigningInput struct {
+	Alg          KBSigningInputAlg `json:"alg"`
+	CredentialId string            `json:"credential_id"`
+
+	// Input The KB-JWT's JWS signing input (base64url header, a dot, base64url payload), signed as it is.
+	Input string `json:"input"`
+
+	// Key The phone's public JWK that must sign it.
+	Key     map[string]interface{} `json:"key"`
+	QueryId string                 `json:"query_id"`
+}
+
+// KBSigningInputAlg defines model for KBSigningInput.Alg.
+type KBSigningInputAlg string
 
 // KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 type KeyMode string
@@ -660,8 +802,113 @@ type PendingAcceptance struct {
 // PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
 type PendingAcceptanceSigningInputsAlg string
 
+// PendingPresentation defines model for PendingPresentation.
+type PendingPresentation struct {
+	ExpiresAt     time.Time        `json:"expires_at"`
+	Id            string           `json:"id"`
+	SigningInputs []KBSigningInput `json:"signing_inputs"`
+}
+
 // Platform defines model for Platform.
 type Platform string
+
+// Presentation defines model for Presentation.
+type Presentation struct {
+	At          time.Time             `json:"at"`
+	Credentials []PresentedCredential `json:"credentials"`
+	Id          string                `json:"id"`
+
+	// Outcome sent; declined by the citizen (access_denied sent); failed — the verifier could not be reached or refused.
+	Outcome PresentationOutcome `json:"outcome"`
+
+	// Purpose The purpose the verifier named, if any.
+	Purpose  *string              `json:"purpose,omitempty"`
+	Verifier PresentationVerifier `json:"verifier"`
+}
+
+// PresentationOutcome sent; declined by the citizen (access_denied sent); failed — the verifier could not be reached or refused.
+type PresentationOutcome string
+
+// PresentationApproval defines model for PresentationApproval.
+type PresentationApproval struct {
+	// ClaimSets By credential query id, the index of the claim set chosen; without one, the first the credentials satisfy.
+	ClaimSets *map[string]int `json:"claim_sets,omitempty"`
+
+	// Credentials By credential query id, the ids of the credentials to present (one, unless the query takes several); queries of optional credential sets left out are not named.
+	Credentials map[string][]string `json:"credentials"`
+}
+
+// PresentationPage defines model for PresentationPage.
+type PresentationPage struct {
+	Items []Presentation `json:"items"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// PresentationPurpose The purpose the verifier names; registered ones with the registry's texts in the language of the response.
+type PresentationPurpose struct {
+	// Controller The agency (client ID) that processes under it.
+	Controller     *string `json:"controller,omitempty"`
+	ControllerName *string `json:"controller_name,omitempty"`
+	Description    *string `json:"description,omitempty"`
+	Id             string  `json:"id"`
+
+	// LegalBasis The GDPR Art. 6(1) ground the processing rests on.
+	LegalBasis *LegalBasis `json:"legal_basis,omitempty"`
+	Name       *string     `json:"name,omitempty"`
+	Registered bool        `json:"registered"`
+}
+
+// PresentationRequest defines model for PresentationRequest.
+type PresentationRequest struct {
+	// Answerable Whether the citizen holds what every required part asks.
+	Answerable bool `json:"answerable"`
+
+	// CredentialSets The verifier's alternatives (DCQL credential_sets); absent when every query is asked.
+	CredentialSets *[]CredentialSet `json:"credential_sets,omitempty"`
+	ExpiresAt      time.Time        `json:"expires_at"`
+
+	// Id The id to approve or decline it with.
+	Id string `json:"id"`
+
+	// Purpose The purpose the verifier names; registered ones with the registry's texts in the language of the response.
+	Purpose  *PresentationPurpose   `json:"purpose,omitempty"`
+	Queries  []CredentialQueryMatch `json:"queries"`
+	Verifier PresentationVerifier   `json:"verifier"`
+}
+
+// PresentationResult defines model for PresentationResult.
+type PresentationResult struct {
+	Presentation Presentation `json:"presentation"`
+
+	// RedirectUri Where the verifier asks the app to go next (OpenID4VP 1.0 §8.2); the wallet does not follow it.
+	RedirectUri *string `json:"redirect_uri,omitempty"`
+}
+
+// PresentationVerifier defines model for PresentationVerifier.
+type PresentationVerifier struct {
+	// ClientId The verifier's client identifier, prefix included (x509_san_dns:…, redirect_uri:…).
+	ClientId string `json:"client_id"`
+
+	// Logo The logo URI the verifier gives (nothing vouches for it).
+	Logo *string `json:"logo,omitempty"`
+
+	// Name The organization of its certificate when verified, else the name it gives itself.
+	Name string `json:"name"`
+
+	// Verified True when the request was signed by a certificate that chains to the server's verifier trust anchors and names the verifier's host; false for a verifier that only says who it is.
+	Verified bool `json:"verified"`
+}
+
+// PresentedCredential defines model for PresentedCredential.
+type PresentedCredential struct {
+	// Claims The claim paths disclosed, each a JSON array; never their values.
+	Claims       []string `json:"claims"`
+	CredentialId string   `json:"credential_id"`
+	QueryId      string   `json:"query_id"`
+	Vct          string   `json:"vct"`
+}
 
 // Problem An RFC 9457 problem; title and detail are for people and never carry internals.
 type Problem struct {
@@ -672,6 +919,12 @@ type Problem struct {
 
 	// Type A URI naming the problem type (about:blank, or a page at /problems/...)
 	Type string `json:"type"`
+}
+
+// ResolvePresentationRequest defines model for ResolvePresentationRequest.
+type ResolvePresentationRequest struct {
+	// Request The request as scanned or followed: openid4vp://?client_id=…&request_uri=… (or request=, or the parameters themselves for a redirect_uri verifier).
+	Request string `json:"request"`
 }
 
 // AcceptLanguage defines model for AcceptLanguage.
@@ -694,6 +947,9 @@ type Limit = int
 
 // PasskeyID defines model for PasskeyID.
 type PasskeyID = string
+
+// PresentationRequestID defines model for PresentationRequestID.
+type PresentationRequestID = string
 
 // PurposeID defines model for PurposeID.
 type PurposeID = string
@@ -875,6 +1131,36 @@ type ListPasskeysParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// ListPresentationsParams defines parameters for ListPresentations.
+type ListPresentationsParams struct {
+	// Cursor The next_cursor of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many items a page holds at most.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// CompletePresentationParams defines parameters for CompletePresentation.
+type CompletePresentationParams struct {
+	// IdempotencyKey A unique value the app makes for this request (a UUID, say).
+	IdempotencyKey IdempotencyKey `json:"Idempotency-Key"`
+}
+
+// ResolvePresentationParams defines parameters for ResolvePresentation.
+type ResolvePresentationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ApprovePresentationParams defines parameters for ApprovePresentation.
+type ApprovePresentationParams struct {
+	// IdempotencyKey A unique value the app makes for this request (a UUID, say).
+	IdempotencyKey IdempotencyKey `json:"Idempotency-Key"`
+}
+
 // RegisterDeviceJSONRequestBody defines body for RegisterDevice for application/json ContentType.
 type RegisterDeviceJSONRequestBody = DeviceRegistration
 
@@ -889,6 +1175,15 @@ type PreviewOfferJSONRequestBody = OfferPreviewRequest
 
 // RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
 type RenamePasskeyJSONRequestBody = PasskeyRename
+
+// CompletePresentationJSONRequestBody defines body for CompletePresentation for application/json ContentType.
+type CompletePresentationJSONRequestBody = CompletePresentationRequest
+
+// ResolvePresentationJSONRequestBody defines body for ResolvePresentation for application/json ContentType.
+type ResolvePresentationJSONRequestBody = ResolvePresentationRequest
+
+// ApprovePresentationJSONRequestBody defines body for ApprovePresentation for application/json ContentType.
+type ApprovePresentationJSONRequestBody = PresentationApproval
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -949,6 +1244,21 @@ type ServerInterface interface {
 	// RenamePasskey Rename a passkey
 	// (PATCH /passkeys/{id})
 	RenamePasskey(ctx echo.Context, id PasskeyID) error
+	// ListPresentations The citizen's presentation history, newest first
+	// (GET /presentations)
+	ListPresentations(ctx echo.Context, params ListPresentationsParams) error
+	// CompletePresentation Send a device-bound presentation with the phone's signatures
+	// (POST /presentations/pending/{id})
+	CompletePresentation(ctx echo.Context, id PresentationRequestID, params CompletePresentationParams) error
+	// ResolvePresentation Read a presentation request the citizen scanned, and say what it asks
+	// (POST /presentations/requests)
+	ResolvePresentation(ctx echo.Context, params ResolvePresentationParams) error
+	// ApprovePresentation Answer a resolved request with the credentials and claims the citizen chose
+	// (POST /presentations/requests/{id}/approval)
+	ApprovePresentation(ctx echo.Context, id PresentationRequestID, params ApprovePresentationParams) error
+	// DeclinePresentation Tell the verifier the citizen says no
+	// (POST /presentations/requests/{id}/decline)
+	DeclinePresentation(ctx echo.Context, id PresentationRequestID) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1705,6 +2015,169 @@ func (w *ServerInterfaceWrapper) RenamePasskey(ctx echo.Context) error {
 	return err
 }
 
+// ListPresentations converts echo context to params.
+func (w *ServerInterfaceWrapper) ListPresentations(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListPresentationsParams
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListPresentations(ctx, params)
+	return err
+}
+
+// CompletePresentation converts echo context to params.
+func (w *ServerInterfaceWrapper) CompletePresentation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PresentationRequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompletePresentationParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompletePresentation(ctx, id, params)
+	return err
+}
+
+// ResolvePresentation converts echo context to params.
+func (w *ServerInterfaceWrapper) ResolvePresentation(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ResolvePresentationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResolvePresentation(ctx, params)
+	return err
+}
+
+// ApprovePresentation converts echo context to params.
+func (w *ServerInterfaceWrapper) ApprovePresentation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PresentationRequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ApprovePresentationParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ApprovePresentation(ctx, id, params)
+	return err
+}
+
+// DeclinePresentation converts echo context to params.
+func (w *ServerInterfaceWrapper) DeclinePresentation(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PresentationRequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeclinePresentation(ctx, id)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1771,6 +2244,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/devices", wrapper.ListDevices, options.OperationMiddlewares["listDevices"]...)
 	router.POST(options.BaseURL+"/devices", wrapper.RegisterDevice, options.OperationMiddlewares["registerDevice"]...)
 	router.DELETE(options.BaseURL+"/devices/:id", wrapper.RemoveDevice, options.OperationMiddlewares["removeDevice"]...)
+	router.POST(options.BaseURL+"/presentations/requests", wrapper.ResolvePresentation, options.OperationMiddlewares["resolvePresentation"]...)
+	router.POST(options.BaseURL+"/presentations/requests/:id/approval", wrapper.ApprovePresentation, options.OperationMiddlewares["approvePresentation"]...)
+	router.POST(options.BaseURL+"/presentations/requests/:id/decline", wrapper.DeclinePresentation, options.OperationMiddlewares["declinePresentation"]...)
+	router.POST(options.BaseURL+"/presentations/pending/:id", wrapper.CompletePresentation, options.OperationMiddlewares["completePresentation"]...)
+	router.GET(options.BaseURL+"/presentations", wrapper.ListPresentations, options.OperationMiddlewares["listPresentations"]...)
 
 }
 
@@ -4610,6 +5088,840 @@ func (response RenamePasskey500ApplicationProblemPlusJSONResponse) VisitRenamePa
 	return err
 }
 
+type ListPresentationsRequestObject struct {
+	Params ListPresentationsParams
+}
+
+type ListPresentationsResponseObject interface {
+	VisitListPresentationsResponse(w http.ResponseWriter) error
+}
+
+type ListPresentations200ResponseHeaders struct {
+	ETag *string
+}
+
+type ListPresentations200JSONResponse struct {
+	Body    PresentationPage
+	Headers ListPresentations200ResponseHeaders
+}
+
+func (response ListPresentations200JSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPresentations304Response = NotModifiedResponse
+
+func (response ListPresentations304Response) VisitListPresentationsResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
+type ListPresentations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListPresentations400ApplicationProblemPlusJSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPresentations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPresentations401ApplicationProblemPlusJSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPresentations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListPresentations403ApplicationProblemPlusJSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPresentations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListPresentations429ApplicationProblemPlusJSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPresentations500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListPresentations500ApplicationProblemPlusJSONResponse) VisitListPresentationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentationRequestObject struct {
+	Id     PresentationRequestID `json:"id"`
+	Params CompletePresentationParams
+	Body   *CompletePresentationJSONRequestBody
+}
+
+type CompletePresentationResponseObject interface {
+	VisitCompletePresentationResponse(w http.ResponseWriter) error
+}
+
+type CompletePresentation201JSONResponse PresentationResult
+
+func (response CompletePresentation201JSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation400ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation401ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation403ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation404ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation409ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation413ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation415ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation422ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation429ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompletePresentation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CompletePresentation500ApplicationProblemPlusJSONResponse) VisitCompletePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentationRequestObject struct {
+	Params ResolvePresentationParams
+	Body   *ResolvePresentationJSONRequestBody
+}
+
+type ResolvePresentationResponseObject interface {
+	VisitResolvePresentationResponse(w http.ResponseWriter) error
+}
+
+type ResolvePresentation200JSONResponse PresentationRequest
+
+func (response ResolvePresentation200JSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation400ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation401ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation403ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation413ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation415ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation422ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation429ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResolvePresentation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResolvePresentation500ApplicationProblemPlusJSONResponse) VisitResolvePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentationRequestObject struct {
+	Id     PresentationRequestID `json:"id"`
+	Params ApprovePresentationParams
+	Body   *ApprovePresentationJSONRequestBody
+}
+
+type ApprovePresentationResponseObject interface {
+	VisitApprovePresentationResponse(w http.ResponseWriter) error
+}
+
+type ApprovePresentation201JSONResponse PresentationResult
+
+func (response ApprovePresentation201JSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation202JSONResponse PendingPresentation
+
+func (response ApprovePresentation202JSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation400ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation401ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation403ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation404ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation409ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation413ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation415ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation422ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation429ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApprovePresentation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ApprovePresentation500ApplicationProblemPlusJSONResponse) VisitApprovePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentationRequestObject struct {
+	Id PresentationRequestID `json:"id"`
+}
+
+type DeclinePresentationResponseObject interface {
+	VisitDeclinePresentationResponse(w http.ResponseWriter) error
+}
+
+type DeclinePresentation200JSONResponse PresentationResult
+
+func (response DeclinePresentation200JSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation400ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation401ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation403ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation404ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation422ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation429ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclinePresentation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeclinePresentation500ApplicationProblemPlusJSONResponse) VisitDeclinePresentationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListActivity Who accessed the citizen's data and why, newest first
@@ -4669,6 +5981,21 @@ type StrictServerInterface interface {
 	// RenamePasskey Rename a passkey
 	// (PATCH /passkeys/{id})
 	RenamePasskey(ctx context.Context, request RenamePasskeyRequestObject) (RenamePasskeyResponseObject, error)
+	// ListPresentations The citizen's presentation history, newest first
+	// (GET /presentations)
+	ListPresentations(ctx context.Context, request ListPresentationsRequestObject) (ListPresentationsResponseObject, error)
+	// CompletePresentation Send a device-bound presentation with the phone's signatures
+	// (POST /presentations/pending/{id})
+	CompletePresentation(ctx context.Context, request CompletePresentationRequestObject) (CompletePresentationResponseObject, error)
+	// ResolvePresentation Read a presentation request the citizen scanned, and say what it asks
+	// (POST /presentations/requests)
+	ResolvePresentation(ctx context.Context, request ResolvePresentationRequestObject) (ResolvePresentationResponseObject, error)
+	// ApprovePresentation Answer a resolved request with the credentials and claims the citizen chose
+	// (POST /presentations/requests/{id}/approval)
+	ApprovePresentation(ctx context.Context, request ApprovePresentationRequestObject) (ApprovePresentationResponseObject, error)
+	// DeclinePresentation Tell the verifier the citizen says no
+	// (POST /presentations/requests/{id}/decline)
+	DeclinePresentation(ctx context.Context, request DeclinePresentationRequestObject) (DeclinePresentationResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -5273,6 +6600,202 @@ func (sh *strictHandler) RenamePasskey(ctx echo.Context, id PasskeyID) error {
 		return err
 	} else if validResponse, ok := response.(RenamePasskeyResponseObject); ok {
 		return validResponse.VisitRenamePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListPresentations operation middleware
+func (sh *strictHandler) ListPresentations(ctx echo.Context, params ListPresentationsParams) error {
+	var request ListPresentationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPresentations(ctx.Request().Context(), request.(ListPresentationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPresentations")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListPresentationsResponseObject); ok {
+		return validResponse.VisitListPresentationsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CompletePresentation operation middleware
+func (sh *strictHandler) CompletePresentation(ctx echo.Context, id PresentationRequestID, params CompletePresentationParams) error {
+	var request CompletePresentationRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body CompletePresentationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CompletePresentation(ctx.Request().Context(), request.(CompletePresentationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompletePresentation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CompletePresentationResponseObject); ok {
+		return validResponse.VisitCompletePresentationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResolvePresentation operation middleware
+func (sh *strictHandler) ResolvePresentation(ctx echo.Context, params ResolvePresentationParams) error {
+	var request ResolvePresentationRequestObject
+
+	request.Params = params
+
+	var body ResolvePresentationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResolvePresentation(ctx.Request().Context(), request.(ResolvePresentationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResolvePresentation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResolvePresentationResponseObject); ok {
+		return validResponse.VisitResolvePresentationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ApprovePresentation operation middleware
+func (sh *strictHandler) ApprovePresentation(ctx echo.Context, id PresentationRequestID, params ApprovePresentationParams) error {
+	var request ApprovePresentationRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body ApprovePresentationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ApprovePresentation(ctx.Request().Context(), request.(ApprovePresentationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ApprovePresentation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ApprovePresentationResponseObject); ok {
+		return validResponse.VisitApprovePresentationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeclinePresentation operation middleware
+func (sh *strictHandler) DeclinePresentation(ctx echo.Context, id PresentationRequestID) error {
+	var request DeclinePresentationRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeclinePresentation(ctx.Request().Context(), request.(DeclinePresentationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeclinePresentation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeclinePresentationResponseObject); ok {
+		return validResponse.VisitDeclinePresentationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

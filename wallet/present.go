@@ -43,8 +43,10 @@ const RequestTTL = 10 * time.Minute
 
 // Consents records consent events in the ledger; consent.Service is one.
 type Consents interface {
-	// Agree records the citizen's (subject's) consent to each of
-	// purposes of controller that rests on consent and is not in force.
+	// Agree records the citizen's (subject's: the citizen ID, not the
+	// audit pseudonym) consent to each of purposes of controller that
+	// rests on consent and is not in force; an error when a purpose is
+	// not controller's.
 	Agree(ctx context.Context, subject, controller string, purposes []string, method consent.Method) error
 }
 
@@ -452,7 +454,7 @@ func (s *Service) prepare(ctx context.Context, citizenID string, r *request, a A
 		}
 	}
 	if s.cfg.Consents != nil && r.Purpose != "" {
-		if err := s.cfg.Consents.Agree(ctx, s.cfg.Subject(citizenID), r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
+		if err := s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
 			return nil, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
 		}
 	}

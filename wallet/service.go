@@ -70,8 +70,9 @@ type Config struct {
 	VerifierRoots *x509.CertPool
 	// Consents, when set, records the citizen's approval of a
 	// presentation for a purpose the request names as a consent event in
-	// the ledger (consent.Service is one); the verifier's client_id is the
-	// controller.
+	// the ledger, for the citizen ID and with the verifier's client_id as
+	// the controller it names (the server maps that to an agency); an
+	// error there refuses the approval and sends nothing.
 	Consents Consents
 	Now      func() time.Time
 }

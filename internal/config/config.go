@@ -62,6 +62,10 @@ type Config struct {
 	// X.509 certificate chain (leaf first); credentials signed with the
 	// key its leaf certifies carry it as x5c.
 	CredentialCertificate string `yaml:"credential_certificate"`
+	// VerifierTrustAnchors is a PEM file of the CA certificates that
+	// verifiers' request objects (OpenID4VP x509_san_dns) must chain to
+	// for the wallet to answer them; "" trusts none.
+	VerifierTrustAnchors string `yaml:"verifier_trust_anchors"`
 	// StatusListSize is the number of places in each status list, a
 	// power of four (0: 65536).
 	StatusListSize int `yaml:"status_list_size"`
@@ -200,6 +204,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_CREDENTIAL_CERTIFICATE"); v != "" {
 		c.CredentialCertificate = v
+	}
+	if v := getenv("CEDULA_VERIFIER_TRUST_ANCHORS"); v != "" {
+		c.VerifierTrustAnchors = v
 	}
 	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
 		if v := getenv(name); v != "" {

@@ -43,7 +43,8 @@ type Log interface {
 	Flush(ctx context.Context) error
 }
 
-// Config is what a Service is built from; every field is required.
+// Config is what a Service is built from; every field but Forget is
+// required.
 type Config struct {
 	Store  Store
 	Ledger *consent.Service
@@ -55,7 +56,11 @@ type Config struct {
 	Trail func(ctx context.Context, subject string) (auditapi.Page, error)
 	// Erase destroys the key of a pseudonym's sealed audit details
 	// (audit.Shredder.Erase).
-	Erase     func(ctx context.Context, subject string) error
+	Erase func(ctx context.Context, subject string) error
+	// Forget, optional, deletes what other rooms hold of the citizen
+	// under their data key (the wallet's credentials, pending answers and
+	// presentation history), before that key is destroyed.
+	Forget    func(ctx context.Context, citizenID string) error
 	Pseudonym func(citizenID string) string
 	Keys      keys.Manager
 	// Issuer is the public URL.
@@ -216,7 +221,8 @@ type Erasure struct {
 
 // Erase erases the citizen (issuer.ErrNotFound when unknown), across the
 // rooms, each step audited, as actor: the consents in force are withdrawn
-// (ending the agencies' access), the provider's personal data erased, and
+// (ending the agencies' access), the provider's personal data erased, the
+// other rooms' rows of the citizen deleted (Forget), and
 // last the key of the citizen's audit details destroyed, so their details
 // become unreadable while every proof still verifies. The consent history
 // and the log stay, under pseudonyms, as the proof of what was done and
@@ -233,6 +239,11 @@ func (s *Service) Erase(ctx context.Context, citizenID string, actor audit.Actor
 	erased, err := s.cfg.Store.EraseCitizen(ctx, citizenID)
 	if err != nil {
 		return out, err
+	}
+	if s.cfg.Forget != nil {
+		if err := s.cfg.Forget(ctx, citizenID); err != nil {
+			return out, err
+		}
 	}
 	subject := s.cfg.Pseudonym(citizenID)
 	if err := s.cfg.Erase(ctx, subject); err != nil {

@@ -158,6 +158,48 @@ func (e CredentialStatus) Valid() bool {
 	}
 }
 
+// Defines values for HeldMatchStatus.
+const (
+	HeldMatchStatusExpired   HeldMatchStatus = "expired"
+	HeldMatchStatusRevoked   HeldMatchStatus = "revoked"
+	HeldMatchStatusSuspended HeldMatchStatus = "suspended"
+	HeldMatchStatusUnknown   HeldMatchStatus = "unknown"
+	HeldMatchStatusValid     HeldMatchStatus = "valid"
+)
+
+// Valid indicates whether the value is a known member of the HeldMatchStatus enum.
+func (e HeldMatchStatus) Valid() bool {
+	switch e {
+	case HeldMatchStatusExpired:
+		return true
+	case HeldMatchStatusRevoked:
+		return true
+	case HeldMatchStatusSuspended:
+		return true
+	case HeldMatchStatusUnknown:
+		return true
+	case HeldMatchStatusValid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KBSigningInputAlg.
+const (
+	KBSigningInputAlgES256 KBSigningInputAlg = "ES256"
+)
+
+// Valid indicates whether the value is a known member of the KBSigningInputAlg enum.
+func (e KBSigningInputAlg) Valid() bool {
+	switch e {
+	case KBSigningInputAlgES256:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyMode.
 const (
 	KeyModeDevice KeyMode = "device"
@@ -244,13 +286,13 @@ func (e OfferPreviewTxCodeInputMode) Valid() bool {
 
 // Defines values for PendingAcceptanceSigningInputsAlg.
 const (
-	ES256 PendingAcceptanceSigningInputsAlg = "ES256"
+	PendingAcceptanceSigningInputsAlgES256 PendingAcceptanceSigningInputsAlg = "ES256"
 )
 
 // Valid indicates whether the value is a known member of the PendingAcceptanceSigningInputsAlg enum.
 func (e PendingAcceptanceSigningInputsAlg) Valid() bool {
 	switch e {
-	case ES256:
+	case PendingAcceptanceSigningInputsAlgES256:
 		return true
 	default:
 		return false
@@ -272,6 +314,27 @@ func (e Platform) Valid() bool {
 	case Ios:
 		return true
 	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PresentationOutcome.
+const (
+	Declined PresentationOutcome = "declined"
+	Failed   PresentationOutcome = "failed"
+	Sent     PresentationOutcome = "sent"
+)
+
+// Valid indicates whether the value is a known member of the PresentationOutcome enum.
+func (e PresentationOutcome) Valid() bool {
+	switch e {
+	case Declined:
+		return true
+	case Failed:
+		return true
+	case Sent:
 		return true
 	default:
 		return false
@@ -355,6 +418,23 @@ type ActivityPage struct {
 	Size int `json:"size"`
 }
 
+// AskedClaim defines model for AskedClaim.
+type AskedClaim struct {
+	Id *string `json:"id,omitempty"`
+
+	// Label The issuer's label for it, from the first matching credential.
+	Label *string `json:"label,omitempty"`
+
+	// Optional Some claim set leaves it out: the citizen may choose not to disclose it.
+	Optional bool `json:"optional"`
+
+	// Path The claims path (OpenID4VP 1.0 §7) — keys, array indexes, or null for every element.
+	Path []*any `json:"path"`
+
+	// Values The values the verifier accepts; absent for any.
+	Values *[]*any `json:"values,omitempty"`
+}
+
 // ClaimInfo defines model for ClaimInfo.
 type ClaimInfo struct {
 	Label     *string `json:"label,omitempty"`
@@ -366,6 +446,11 @@ type ClaimInfo struct {
 
 // CompleteOfferRequest defines model for CompleteOfferRequest.
 type CompleteOfferRequest struct {
+	Signatures []string `json:"signatures"`
+}
+
+// CompletePresentationRequest defines model for CompletePresentationRequest.
+type CompletePresentationRequest struct {
 	Signatures []string `json:"signatures"`
 }
 
@@ -509,6 +594,29 @@ type CredentialPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// CredentialQueryMatch defines model for CredentialQueryMatch.
+type CredentialQueryMatch struct {
+	// ClaimSets The verifier's alternative sets of claim ids, preferred first; absent when every claim is asked.
+	ClaimSets *[][]string  `json:"claim_sets,omitempty"`
+	Claims    []AskedClaim `json:"claims"`
+
+	// Id The credential query's id.
+	Id string `json:"id"`
+
+	// Matches The citizen's credentials that answer the query (none revoked, suspended or expired).
+	Matches []HeldMatch `json:"matches"`
+
+	// Multiple Whether several credentials may answer it.
+	Multiple bool `json:"multiple"`
+}
+
+// CredentialSet defines model for CredentialSet.
+type CredentialSet struct {
+	// Options Each option is a list of credential query ids that together answer the set.
+	Options  [][]string `json:"options"`
+	Required bool       `json:"required"`
+}
+
 // Device defines model for Device.
 type Device struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -547,6 +655,40 @@ type Display struct {
 	Name      string  `json:"name"`
 	TextColor *string `json:"text_color,omitempty"`
 }
+
+// HeldMatch defines model for HeldMatch.
+type HeldMatch struct {
+	// ClaimSets The indexes of the query's claim sets this credential satisfies; absent when the query has none.
+	ClaimSets    *[]int `json:"claim_sets,omitempty"`
+	CredentialId string `json:"credential_id"`
+
+	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
+	KeyMode KeyMode `json:"key_mode"`
+
+	// Name The credential's display name.
+	Name   string          `json:"name"`
+	Status HeldMatchStatus `json:"status"`
+	Vct    string          `json:"vct"`
+}
+
+// HeldMatchStatus defines model for HeldMatch.Status.
+type HeldMatchStatus string
+
+// KBSigningInput defines model for KBSigningInput.
+type KBSigningInput struct {
+	Alg          KBSigningInputAlg `json:"alg"`
+	CredentialId string            `json:"credential_id"`
+
+	// Input The KB-JWT's JWS signing input (base64url header, a dot, base64url payload), signed as it is.
+	Input string `json:"input"`
+
+	// Key The phone's public JWK that must sign it.
+	Key     map[string]interface{} `json:"key"`
+	QueryId string                 `json:"query_id"`
+}
+
+// KBSigningInputAlg defines model for KBSigningInput.Alg.
+type KBSigningInputAlg string
 
 // KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 type KeyMode string
@@ -662,8 +804,113 @@ type PendingAcceptance struct {
 // PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
 type PendingAcceptanceSigningInputsAlg string
 
+// PendingPresentation defines model for PendingPresentation.
+type PendingPresentation struct {
+	ExpiresAt     time.Time        `json:"expires_at"`
+	Id            string           `json:"id"`
+	SigningInputs []KBSigningInput `json:"signing_inputs"`
+}
+
 // Platform defines model for Platform.
 type Platform string
+
+// Presentation defines model for Presentation.
+type Presentation struct {
+	At          time.Time             `json:"at"`
+	Credentials []PresentedCredential `json:"credentials"`
+	Id          string                `json:"id"`
+
+	// Outcome sent; declined by the citizen (access_denied sent); failed — the verifier could not be reached or refused.
+	Outcome PresentationOutcome `json:"outcome"`
+
+	// Purpose The purpose the verifier named, if any.
+	Purpose  *string              `json:"purpose,omitempty"`
+	Verifier PresentationVerifier `json:"verifier"`
+}
+
+// PresentationOutcome sent; declined by the citizen (access_denied sent); failed — the verifier could not be reached or refused.
+type PresentationOutcome string
+
+// PresentationApproval defines model for PresentationApproval.
+type PresentationApproval struct {
+	// ClaimSets By credential query id, the index of the claim set chosen; without one, the first the credentials satisfy.
+	ClaimSets *map[string]int `json:"claim_sets,omitempty"`
+
+	// Credentials By credential query id, the ids of the credentials to present (one, unless the query takes several); queries of optional credential sets left out are not named.
+	Credentials map[string][]string `json:"credentials"`
+}
+
+// PresentationPage defines model for PresentationPage.
+type PresentationPage struct {
+	Items []Presentation `json:"items"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// PresentationPurpose The purpose the verifier names; registered ones with the registry's texts in the language of the response.
+type PresentationPurpose struct {
+	// Controller The agency (client ID) that processes under it.
+	Controller     *string `json:"controller,omitempty"`
+	ControllerName *string `json:"controller_name,omitempty"`
+	Description    *string `json:"description,omitempty"`
+	Id             string  `json:"id"`
+
+	// LegalBasis The GDPR Art. 6(1) ground the processing rests on.
+	LegalBasis *LegalBasis `json:"legal_basis,omitempty"`
+	Name       *string     `json:"name,omitempty"`
+	Registered bool        `json:"registered"`
+}
+
+// PresentationRequest defines model for PresentationRequest.
+type PresentationRequest struct {
+	// Answerable Whether the citizen holds what every required part asks.
+	Answerable bool `json:"answerable"`
+
+	// CredentialSets The verifier's alternatives (DCQL credential_sets); absent when every query is asked.
+	CredentialSets *[]CredentialSet `json:"credential_sets,omitempty"`
+	ExpiresAt      time.Time        `json:"expires_at"`
+
+	// Id The id to approve or decline it with.
+	Id string `json:"id"`
+
+	// Purpose The purpose the verifier names; registered ones with the registry's texts in the language of the response.
+	Purpose  *PresentationPurpose   `json:"purpose,omitempty"`
+	Queries  []CredentialQueryMatch `json:"queries"`
+	Verifier PresentationVerifier   `json:"verifier"`
+}
+
+// PresentationResult defines model for PresentationResult.
+type PresentationResult struct {
+	Presentation Presentation `json:"presentation"`
+
+	// RedirectUri Where the verifier asks the app to go next (OpenID4VP 1.0 §8.2); the wallet does not follow it.
+	RedirectUri *string `json:"redirect_uri,omitempty"`
+}
+
+// PresentationVerifier defines model for PresentationVerifier.
+type PresentationVerifier struct {
+	// ClientId The verifier's client identifier, prefix included (x509_san_dns:…, redirect_uri:…).
+	ClientId string `json:"client_id"`
+
+	// Logo The logo URI the verifier gives (nothing vouches for it).
+	Logo *string `json:"logo,omitempty"`
+
+	// Name The organization of its certificate when verified, else the name it gives itself.
+	Name string `json:"name"`
+
+	// Verified True when the request was signed by a certificate that chains to the server's verifier trust anchors and names the verifier's host; false for a verifier that only says who it is.
+	Verified bool `json:"verified"`
+}
+
+// PresentedCredential defines model for PresentedCredential.
+type PresentedCredential struct {
+	// Claims The claim paths disclosed, each a JSON array; never their values.
+	Claims       []string `json:"claims"`
+	CredentialId string   `json:"credential_id"`
+	QueryId      string   `json:"query_id"`
+	Vct          string   `json:"vct"`
+}
 
 // Problem An RFC 9457 problem; title and detail are for people and never carry internals.
 type Problem struct {
@@ -674,6 +921,12 @@ type Problem struct {
 
 	// Type A URI naming the problem type (about:blank, or a page at /problems/...)
 	Type string `json:"type"`
+}
+
+// ResolvePresentationRequest defines model for ResolvePresentationRequest.
+type ResolvePresentationRequest struct {
+	// Request The request as scanned or followed: openid4vp://?client_id=…&request_uri=… (or request=, or the parameters themselves for a redirect_uri verifier).
+	Request string `json:"request"`
 }
 
 // AcceptLanguage defines model for AcceptLanguage.
@@ -696,6 +949,9 @@ type Limit = int
 
 // PasskeyID defines model for PasskeyID.
 type PasskeyID = string
+
+// PresentationRequestID defines model for PresentationRequestID.
+type PresentationRequestID = string
 
 // PurposeID defines model for PurposeID.
 type PurposeID = string
@@ -877,6 +1133,36 @@ type ListPasskeysParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// ListPresentationsParams defines parameters for ListPresentations.
+type ListPresentationsParams struct {
+	// Cursor The next_cursor of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many items a page holds at most.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// CompletePresentationParams defines parameters for CompletePresentation.
+type CompletePresentationParams struct {
+	// IdempotencyKey A unique value the app makes for this request (a UUID, say).
+	IdempotencyKey IdempotencyKey `json:"Idempotency-Key"`
+}
+
+// ResolvePresentationParams defines parameters for ResolvePresentation.
+type ResolvePresentationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ApprovePresentationParams defines parameters for ApprovePresentation.
+type ApprovePresentationParams struct {
+	// IdempotencyKey A unique value the app makes for this request (a UUID, say).
+	IdempotencyKey IdempotencyKey `json:"Idempotency-Key"`
+}
+
 // RegisterDeviceJSONRequestBody defines body for RegisterDevice for application/json ContentType.
 type RegisterDeviceJSONRequestBody = DeviceRegistration
 
@@ -891,6 +1177,15 @@ type PreviewOfferJSONRequestBody = OfferPreviewRequest
 
 // RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
 type RenamePasskeyJSONRequestBody = PasskeyRename
+
+// CompletePresentationJSONRequestBody defines body for CompletePresentation for application/json ContentType.
+type CompletePresentationJSONRequestBody = CompletePresentationRequest
+
+// ResolvePresentationJSONRequestBody defines body for ResolvePresentation for application/json ContentType.
+type ResolvePresentationJSONRequestBody = ResolvePresentationRequest
+
+// ApprovePresentationJSONRequestBody defines body for ApprovePresentation for application/json ContentType.
+type ApprovePresentationJSONRequestBody = PresentationApproval
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1137,6 +1432,74 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 	RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPresentations The citizen's presentation history, newest first
+	//
+	// Every presentation the citizen sent, declined, or that failed to reach its verifier: who asked (and whether their identity was verified), for which purpose, which credential answered which query with which claims (paths only, never values).
+	//
+	// Corresponds with GET /presentations (the `ListPresentations` operationId).
+	ListPresentations(ctx context.Context, params *ListPresentationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompletePresentationWithBody Send a device-bound presentation with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+	CompletePresentationWithBody(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompletePresentation Send a device-bound presentation with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+	CompletePresentation(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, body CompletePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResolvePresentationWithBody Read a presentation request the citizen scanned, and say what it asks
+	//
+	// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+	ResolvePresentationWithBody(ctx context.Context, params *ResolvePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResolvePresentation Read a presentation request the citizen scanned, and say what it asks
+	//
+	// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+	ResolvePresentation(ctx context.Context, params *ResolvePresentationParams, body ResolvePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApprovePresentationWithBody Answer a resolved request with the credentials and claims the citizen chose
+	//
+	// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+	ApprovePresentationWithBody(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApprovePresentation Answer a resolved request with the credentials and claims the citizen chose
+	//
+	// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+	ApprovePresentation(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, body ApprovePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeclinePresentation Tell the verifier the citizen says no
+	//
+	// Sends the verifier the error response access_denied (OpenID4VP 1.0 §8.5) with its state, and records the refusal in the presentation history. No body.
+	//
+	// Corresponds with POST /presentations/requests/{id}/decline (the `DeclinePresentation` operationId).
+	DeclinePresentation(ctx context.Context, id PresentationRequestID, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListActivity Who accessed the citizen's data and why, newest first
@@ -1541,6 +1904,154 @@ func (c *Client) RenamePasskeyWithBody(ctx context.Context, id PasskeyID, conten
 // Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 func (c *Client) RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRenamePasskeyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPresentations The citizen's presentation history, newest first
+//
+// Every presentation the citizen sent, declined, or that failed to reach its verifier: who asked (and whether their identity was verified), for which purpose, which credential answered which query with which claims (paths only, never values).
+//
+// Corresponds with GET /presentations (the `ListPresentations` operationId).
+func (c *Client) ListPresentations(ctx context.Context, params *ListPresentationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPresentationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompletePresentationWithBody Send a device-bound presentation with the phone's signatures
+//
+// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+func (c *Client) CompletePresentationWithBody(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompletePresentationRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompletePresentation Send a device-bound presentation with the phone's signatures
+//
+// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+func (c *Client) CompletePresentation(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, body CompletePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompletePresentationRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResolvePresentationWithBody Read a presentation request the citizen scanned, and say what it asks
+//
+// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+func (c *Client) ResolvePresentationWithBody(ctx context.Context, params *ResolvePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResolvePresentationRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResolvePresentation Read a presentation request the citizen scanned, and say what it asks
+//
+// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+func (c *Client) ResolvePresentation(ctx context.Context, params *ResolvePresentationParams, body ResolvePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResolvePresentationRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApprovePresentationWithBody Answer a resolved request with the credentials and claims the citizen chose
+//
+// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+func (c *Client) ApprovePresentationWithBody(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApprovePresentationRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApprovePresentation Answer a resolved request with the credentials and claims the citizen chose
+//
+// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+func (c *Client) ApprovePresentation(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, body ApprovePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApprovePresentationRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeclinePresentation Tell the verifier the citizen says no
+//
+// Sends the verifier the error response access_denied (OpenID4VP 1.0 §8.5) with its state, and records the refusal in the presentation history. No body.
+//
+// Corresponds with POST /presentations/requests/{id}/decline (the `DeclinePresentation` operationId).
+func (c *Client) DeclinePresentation(ctx context.Context, id PresentationRequestID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeclinePresentationRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2710,6 +3221,296 @@ func NewRenamePasskeyRequestWithBody(server string, id PasskeyID, contentType st
 	return req, nil
 }
 
+// NewListPresentationsRequest constructs an http.Request for the ListPresentations method
+func NewListPresentationsRequest(server string, params *ListPresentationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/presentations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCompletePresentationRequest calls the generic CompletePresentation builder with application/json body
+func NewCompletePresentationRequest(server string, id PresentationRequestID, params *CompletePresentationParams, body CompletePresentationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompletePresentationRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewCompletePresentationRequestWithBody constructs an http.Request for the CompletePresentation method, with any body, and a specified content type
+func NewCompletePresentationRequestWithBody(server string, id PresentationRequestID, params *CompletePresentationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/presentations/pending/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewResolvePresentationRequest calls the generic ResolvePresentation builder with application/json body
+func NewResolvePresentationRequest(server string, params *ResolvePresentationParams, body ResolvePresentationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResolvePresentationRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewResolvePresentationRequestWithBody constructs an http.Request for the ResolvePresentation method, with any body, and a specified content type
+func NewResolvePresentationRequestWithBody(server string, params *ResolvePresentationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/presentations/requests")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewApprovePresentationRequest calls the generic ApprovePresentation builder with application/json body
+func NewApprovePresentationRequest(server string, id PresentationRequestID, params *ApprovePresentationParams, body ApprovePresentationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewApprovePresentationRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewApprovePresentationRequestWithBody constructs an http.Request for the ApprovePresentation method, with any body, and a specified content type
+func NewApprovePresentationRequestWithBody(server string, id PresentationRequestID, params *ApprovePresentationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/presentations/requests/%s/approval", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewDeclinePresentationRequest constructs an http.Request for the DeclinePresentation method
+func NewDeclinePresentationRequest(server string, id PresentationRequestID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/presentations/requests/%s/decline", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2953,6 +3754,78 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 	RenamePasskeyWithResponse(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error)
+
+	// ListPresentationsWithResponse The citizen's presentation history, newest first
+	//
+	// Every presentation the citizen sent, declined, or that failed to reach its verifier: who asked (and whether their identity was verified), for which purpose, which credential answered which query with which claims (paths only, never values).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /presentations (the `ListPresentations` operationId).
+	ListPresentationsWithResponse(ctx context.Context, params *ListPresentationsParams, reqEditors ...RequestEditorFn) (*ListPresentationsResponse, error)
+
+	// CompletePresentationWithBodyWithResponse Send a device-bound presentation with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+	CompletePresentationWithBodyWithResponse(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompletePresentationResponse, error)
+
+	// CompletePresentationWithResponse Send a device-bound presentation with the phone's signatures
+	//
+	// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+	CompletePresentationWithResponse(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, body CompletePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompletePresentationResponse, error)
+
+	// ResolvePresentationWithBodyWithResponse Read a presentation request the citizen scanned, and say what it asks
+	//
+	// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+	ResolvePresentationWithBodyWithResponse(ctx context.Context, params *ResolvePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResolvePresentationResponse, error)
+
+	// ResolvePresentationWithResponse Read a presentation request the citizen scanned, and say what it asks
+	//
+	// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+	ResolvePresentationWithResponse(ctx context.Context, params *ResolvePresentationParams, body ResolvePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResolvePresentationResponse, error)
+
+	// ApprovePresentationWithBodyWithResponse Answer a resolved request with the credentials and claims the citizen chose
+	//
+	// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+	ApprovePresentationWithBodyWithResponse(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApprovePresentationResponse, error)
+
+	// ApprovePresentationWithResponse Answer a resolved request with the credentials and claims the citizen chose
+	//
+	// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+	ApprovePresentationWithResponse(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, body ApprovePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*ApprovePresentationResponse, error)
+
+	// DeclinePresentationWithResponse Tell the verifier the citizen says no
+	//
+	// Sends the verifier the error response access_denied (OpenID4VP 1.0 §8.5) with its state, and records the refusal in the presentation history. No body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /presentations/requests/{id}/decline (the `DeclinePresentation` operationId).
+	DeclinePresentationWithResponse(ctx context.Context, id PresentationRequestID, reqEditors ...RequestEditorFn) (*DeclinePresentationResponse, error)
 }
 
 // ListActivityResponse200Headers the declared response headers of an HTTP 200 response for ListActivity
@@ -5127,6 +6000,617 @@ func (r RenamePasskeyResponse) ContentType() string {
 	return ""
 }
 
+// ListPresentationsResponse200Headers the declared response headers of an HTTP 200 response for ListPresentations
+type ListPresentationsResponse200Headers struct {
+	ETag *string
+}
+
+// ListPresentationsResponse304Headers the declared response headers of an HTTP 304 response for ListPresentations
+type ListPresentationsResponse304Headers struct {
+	ETag *string
+}
+
+// ListPresentationsResponse401Headers the declared response headers of an HTTP 401 response for ListPresentations
+type ListPresentationsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListPresentationsResponse403Headers the declared response headers of an HTTP 403 response for ListPresentations
+type ListPresentationsResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListPresentationsResponse429Headers the declared response headers of an HTTP 429 response for ListPresentations
+type ListPresentationsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListPresentationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PresentationPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListPresentationsResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *ListPresentationsResponse304Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListPresentationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListPresentationsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPresentationsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPresentationsResponse) GetJSON200() *PresentationPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListPresentationsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListPresentationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPresentationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListPresentationsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPresentationsResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPresentationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPresentationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPresentationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPresentationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CompletePresentationResponse401Headers the declared response headers of an HTTP 401 response for CompletePresentation
+type CompletePresentationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompletePresentationResponse403Headers the declared response headers of an HTTP 403 response for CompletePresentation
+type CompletePresentationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompletePresentationResponse429Headers the declared response headers of an HTTP 429 response for CompletePresentation
+type CompletePresentationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CompletePresentationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *PresentationResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CompletePresentationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CompletePresentationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CompletePresentationResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CompletePresentationResponse) GetJSON201() *PresentationResult {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CompletePresentationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompletePresentationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompletePresentationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompletePresentationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompletePresentationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResolvePresentationResponse401Headers the declared response headers of an HTTP 401 response for ResolvePresentation
+type ResolvePresentationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ResolvePresentationResponse403Headers the declared response headers of an HTTP 403 response for ResolvePresentation
+type ResolvePresentationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ResolvePresentationResponse429Headers the declared response headers of an HTTP 429 response for ResolvePresentation
+type ResolvePresentationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ResolvePresentationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PresentationRequest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResolvePresentationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ResolvePresentationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResolvePresentationResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResolvePresentationResponse) GetJSON200() *PresentationRequest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ResolvePresentationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ResolvePresentationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResolvePresentationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResolvePresentationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResolvePresentationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApprovePresentationResponse401Headers the declared response headers of an HTTP 401 response for ApprovePresentation
+type ApprovePresentationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ApprovePresentationResponse403Headers the declared response headers of an HTTP 403 response for ApprovePresentation
+type ApprovePresentationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ApprovePresentationResponse429Headers the declared response headers of an HTTP 429 response for ApprovePresentation
+type ApprovePresentationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ApprovePresentationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *PresentationResult
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PendingPresentation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApprovePresentationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ApprovePresentationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApprovePresentationResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ApprovePresentationResponse) GetJSON201() *PresentationResult {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ApprovePresentationResponse) GetJSON202() *PendingPresentation {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ApprovePresentationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ApprovePresentationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApprovePresentationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApprovePresentationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApprovePresentationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeclinePresentationResponse401Headers the declared response headers of an HTTP 401 response for DeclinePresentation
+type DeclinePresentationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeclinePresentationResponse403Headers the declared response headers of an HTTP 403 response for DeclinePresentation
+type DeclinePresentationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeclinePresentationResponse429Headers the declared response headers of an HTTP 429 response for DeclinePresentation
+type DeclinePresentationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeclinePresentationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PresentationResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeclinePresentationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeclinePresentationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeclinePresentationResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeclinePresentationResponse) GetJSON200() *PresentationResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeclinePresentationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeclinePresentationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeclinePresentationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeclinePresentationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeclinePresentationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListActivityWithResponse Who accessed the citizen's data and why, newest first
 //
 // The entries of the audit log about the citizen that the latest signed checkpoint covers (the view GET /account/audit gives), each with its inclusion proof (RFC 9162 §2.1.3) against that checkpoint, given once per page; agencies are named as people know them.
@@ -5469,6 +6953,126 @@ func (c *ClientWithResponses) RenamePasskeyWithResponse(ctx context.Context, id 
 		return nil, err
 	}
 	return ParseRenamePasskeyResponse(rsp)
+}
+
+// ListPresentationsWithResponse The citizen's presentation history, newest first
+//
+// Every presentation the citizen sent, declined, or that failed to reach its verifier: who asked (and whether their identity was verified), for which purpose, which credential answered which query with which claims (paths only, never values).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /presentations (the `ListPresentations` operationId).
+func (c *ClientWithResponses) ListPresentationsWithResponse(ctx context.Context, params *ListPresentationsParams, reqEditors ...RequestEditorFn) (*ListPresentationsResponse, error) {
+	rsp, err := c.ListPresentations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPresentationsResponse(rsp)
+}
+
+// CompletePresentationWithBodyWithResponse Send a device-bound presentation with the phone's signatures
+//
+// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+func (c *ClientWithResponses) CompletePresentationWithBodyWithResponse(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompletePresentationResponse, error) {
+	rsp, err := c.CompletePresentationWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompletePresentationResponse(rsp)
+}
+
+// CompletePresentationWithResponse Send a device-bound presentation with the phone's signatures
+//
+// Takes one signature per signing input of the pending presentation, in their order (base64url R || S for ES256). Every signature is checked against its key before anything reaches the verifier; a wrong one voids the presentation (resolve the request again). A pending presentation is used once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/pending/{id} (the `CompletePresentation` operationId).
+func (c *ClientWithResponses) CompletePresentationWithResponse(ctx context.Context, id PresentationRequestID, params *CompletePresentationParams, body CompletePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompletePresentationResponse, error) {
+	rsp, err := c.CompletePresentation(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompletePresentationResponse(rsp)
+}
+
+// ResolvePresentationWithBodyWithResponse Read a presentation request the citizen scanned, and say what it asks
+//
+// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+func (c *ClientWithResponses) ResolvePresentationWithBodyWithResponse(ctx context.Context, params *ResolvePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResolvePresentationResponse, error) {
+	rsp, err := c.ResolvePresentationWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResolvePresentationResponse(rsp)
+}
+
+// ResolvePresentationWithResponse Read a presentation request the citizen scanned, and say what it asks
+//
+// Resolves an OpenID4VP 1.0 request (openid4vp:// or any URI with the same query): fetches the request object from request_uri (GET, or POST with a wallet_nonce), checks its signature by the verifier's client identifier prefix (x509_san_dns chains to the server's trust anchors; redirect_uri is unsigned and shown unverified), and matches its DCQL query to the citizen's credentials. The request is kept (sealed) until expires_at for the citizen to approve or decline; nothing reaches the verifier yet. A malformed or badly signed request, or a verifier whose identity does not check out, is a 400 that says what is wrong.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/requests (the `ResolvePresentation` operationId).
+func (c *ClientWithResponses) ResolvePresentationWithResponse(ctx context.Context, params *ResolvePresentationParams, body ResolvePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResolvePresentationResponse, error) {
+	rsp, err := c.ResolvePresentation(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResolvePresentationResponse(rsp)
+}
+
+// ApprovePresentationWithBodyWithResponse Answer a resolved request with the credentials and claims the citizen chose
+//
+// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+func (c *ClientWithResponses) ApprovePresentationWithBodyWithResponse(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApprovePresentationResponse, error) {
+	rsp, err := c.ApprovePresentationWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApprovePresentationResponse(rsp)
+}
+
+// ApprovePresentationWithResponse Answer a resolved request with the credentials and claims the citizen chose
+//
+// Presents, for each credential query named, the chosen credentials with only the disclosures of the chosen claim set (the first one they satisfy when none is chosen), each with a key-binding JWT. When the request names a registered purpose, the approval is first given in the consent ledger (collection method "mobile"). With sealed keys the answer is sent now (201, with the verifier's redirect_uri for the app to open, if it gave one); when a chosen credential's key is on the phone, 202 with the KB-JWTs' signing inputs to sign and send to POST /presentations/pending/{id}. An approval that does not answer the request is a 422 and the request stays open; otherwise a request is answered once. Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/requests/{id}/approval (the `ApprovePresentation` operationId).
+func (c *ClientWithResponses) ApprovePresentationWithResponse(ctx context.Context, id PresentationRequestID, params *ApprovePresentationParams, body ApprovePresentationJSONRequestBody, reqEditors ...RequestEditorFn) (*ApprovePresentationResponse, error) {
+	rsp, err := c.ApprovePresentation(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApprovePresentationResponse(rsp)
+}
+
+// DeclinePresentationWithResponse Tell the verifier the citizen says no
+//
+// Sends the verifier the error response access_denied (OpenID4VP 1.0 §8.5) with its state, and records the refusal in the presentation history. No body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /presentations/requests/{id}/decline (the `DeclinePresentation` operationId).
+func (c *ClientWithResponses) DeclinePresentationWithResponse(ctx context.Context, id PresentationRequestID, reqEditors ...RequestEditorFn) (*DeclinePresentationResponse, error) {
+	rsp, err := c.DeclinePresentation(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeclinePresentationResponse(rsp)
 }
 
 // ParseListActivityResponse parses an HTTP response from a ListActivityWithResponse call
@@ -7663,6 +9267,611 @@ func ParseRenamePasskeyResponse(rsp *http.Response) (*RenamePasskeyResponse, err
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers RenamePasskeyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPresentationsResponse parses an HTTP response from a ListPresentationsWithResponse call
+func ParseListPresentationsResponse(rsp *http.Response) (*ListPresentationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPresentationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PresentationPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListPresentationsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers ListPresentationsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListPresentationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListPresentationsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListPresentationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCompletePresentationResponse parses an HTTP response from a CompletePresentationWithResponse call
+func ParseCompletePresentationResponse(rsp *http.Response) (*CompletePresentationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompletePresentationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest PresentationResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CompletePresentationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CompletePresentationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers CompletePresentationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResolvePresentationResponse parses an HTTP response from a ResolvePresentationWithResponse call
+func ParseResolvePresentationResponse(rsp *http.Response) (*ResolvePresentationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResolvePresentationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PresentationRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ResolvePresentationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ResolvePresentationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResolvePresentationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApprovePresentationResponse parses an HTTP response from a ApprovePresentationWithResponse call
+func ParseApprovePresentationResponse(rsp *http.Response) (*ApprovePresentationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApprovePresentationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest PresentationResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PendingPresentation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ApprovePresentationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ApprovePresentationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ApprovePresentationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeclinePresentationResponse parses an HTTP response from a DeclinePresentationWithResponse call
+func ParseDeclinePresentationResponse(rsp *http.Response) (*DeclinePresentationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeclinePresentationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PresentationResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeclinePresentationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeclinePresentationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeclinePresentationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

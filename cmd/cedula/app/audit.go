@@ -95,7 +95,13 @@ func (s *Server) mountAudit(e *httpapi.Echo) error {
 	s.auditViews = views
 	rs, err := rights.New(rights.Config{Store: s.Store, Ledger: s.Consent, Log: s.Audit,
 		Checkpoint: func(ctx context.Context) error { _, err := s.Checkpointer.Checkpoint(ctx); return err },
-		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL})
+		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL,
+		// The wallet's rows (credentials, pending answers, presentation
+		// history) go with the citizen; their key is destroyed next.
+		Forget: func(ctx context.Context, citizenID string) error {
+			_, err := s.walletStore.DeleteCitizen(ctx, citizenID)
+			return err
+		}})
 	if err != nil {
 		return err
 	}

@@ -17,17 +17,20 @@ import (
 	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/mobile-api/mobileclient"
+	"github.com/cedula/cedula/wallet/wallettest"
 )
 
 // TestMobileAuthorizationSweep calls every operation of
 // openapi/mobile.yaml (read from the document, so that a new operation
 // without a case here fails the test) as citizen Ana with Beto's
 // identifiers — his credential, his pending device-bound acceptance, the
-// purpose he consented to, his passkey, his device — and finds nothing of
+// purpose he consented to, his passkey, his device, his resolved
+// presentation request, his presentation waiting for his phone's
+// signature — and finds nothing of
 // his: 404 for his objects, and lists, reads and creations that hold only
 // Ana's own. Beto's objects are all still there afterwards.
 func TestMobileAuthorizationSweep(t *testing.T) {
-	e := newIssuerEnv(t)
+	e, ca := newPresentEnv(t)
 	ctx := context.Background()
 	ana, beto := e.citizen("Ana"), e.citizen("Beto")
 	e.loggedInAt(app.WalletClientID, ana)
@@ -73,8 +76,29 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		t.Fatalf("Beto registers a device: %v %s", err, dev.Body)
 	}
 	deviceID := dev.JSON201.Id
+	// A presentation request Beto resolved, and a presentation of a PID
+	// whose key is on his phone, waiting for its signature.
+	v := wallettest.NewVerifier(t, ca)
+	askForName(v, "")
+	delete(v.Params, "purpose")
+	req, err := betoAPI.ResolvePresentationWithResponse(ctx, nil, mobileclient.ResolvePresentationRequest{Request: v.Link("")})
+	if err != nil || req.JSON200 == nil {
+		t.Fatalf("Beto resolves a request: %v %s", err, req.Body)
+	}
+	requestID := req.JSON200.Id
+	devCred := e.acceptPID(betoAPI, beto, "b-5", []testutil.PhoneKey{testutil.NewPhoneKey(t), testutil.NewPhoneKey(t)})
+	req2, err := betoAPI.ResolvePresentationWithResponse(ctx, nil, mobileclient.ResolvePresentationRequest{Request: v.Link("")})
+	if err != nil || req2.JSON200 == nil {
+		t.Fatalf("Beto resolves a request: %v %s", err, req2.Body)
+	}
+	ap, err := betoAPI.ApprovePresentationWithResponse(ctx, req2.JSON200.Id, &mobileclient.ApprovePresentationParams{IdempotencyKey: "b-6"},
+		mobileclient.PresentationApproval{Credentials: map[string][]string{"pid": {devCred.Id}}})
+	if err != nil || ap.JSON202 == nil {
+		t.Fatalf("Beto approves with his phone's key: %v %s", err, ap.Body)
+	}
+	presentationID := ap.JSON202.Id
 	// What of Beto's must never reach Ana.
-	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token"}
+	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token", requestID, presentationID, devCred.Id}
 
 	// Each operation as Ana with Beto's identifiers: the path, the body,
 	// and the statuses that are right.
@@ -103,6 +127,12 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		"registerDevice":    {"/devices", `{"platform":"ios","push_token":"ana-token","name":"Ana's"}`, []int{201}}, // Ana's own
 		"removeDevice":      {"/devices/" + deviceID, "", notFound},
 		"giveConsent":       {"/consents/" + demo.PurposeID, "", []int{201}}, // Ana's own consent, last
+		// A request is resolved afresh from its link: Beto's ids are no link.
+		"resolvePresentation":  {"/presentations/requests", `{"request":"openid4vp://?client_id=` + requestID + `"}`, []int{400, 422}},
+		"approvePresentation":  {"/presentations/requests/" + requestID + "/approval", `{"credentials":{"pid":["` + credID + `"]}}`, notFound},
+		"declinePresentation":  {"/presentations/requests/" + requestID + "/decline", "", notFound},
+		"completePresentation": {"/presentations/pending/" + presentationID, `{"signatures":["AAAA"]}`, notFound},
+		"listPresentations":    {"/presentations", "", []int{200}},
 	}
 
 	doc, err := openapi3.NewLoader().LoadFromFile("../../../openapi/mobile.yaml")
@@ -179,5 +209,14 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 	}
 	if d, _ := betoAPI.ListDevicesWithResponse(ctx, nil); d.JSON200 == nil || len(d.JSON200.Items) != 1 {
 		t.Errorf("Beto's devices afterwards: %s", d.Body)
+	}
+	if _, n := v.Posted(); n != 0 {
+		t.Errorf("%d answers reached Beto's verifier", n)
+	}
+	if d, _ := betoAPI.DeclinePresentationWithResponse(ctx, requestID); d.JSON200 == nil || d.JSON200.Presentation.Outcome != "declined" {
+		t.Errorf("Beto's request afterwards: %s", d.Body)
+	}
+	if h, _ := betoAPI.ListPresentationsWithResponse(ctx, nil); h.JSON200 == nil || len(h.JSON200.Items) != 1 {
+		t.Errorf("Beto's history afterwards: %s", h.Body)
 	}
 }

@@ -155,10 +155,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.walletStore, s.mobileStore = walletstore.New(d, s.Audit), mobilestore.New(d)
+	roots, err := readTrustAnchors(cfg.VerifierTrustAnchors)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.Wallet, err = wallet.New(wallet.Config{Store: s.walletStore, Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
-		AllowHTTP: strings.HasPrefix(cfg.PublicURL, "http://")}); err != nil {
+		AllowHTTP:     strings.HasPrefix(cfg.PublicURL, "http://"),
+		VerifierRoots: roots, Consents: presentationConsents{s}}); err != nil {
 		s.Close()
 		return nil, err
 	}

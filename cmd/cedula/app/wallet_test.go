@@ -20,8 +20,8 @@ import (
 // batch of three copies with sealed keys), holds it decoded with the
 // issuer's display texts, reads its status from the issuer's list as the
 // agency changes it, keeps it sealed at rest, hides it from another
-// citizen, and on deletion tells the issuer; after the citizen's erasure
-// nothing of it opens.
+// citizen, and on deletion tells the issuer; the citizen's erasure
+// deletes the wallet's rows, and a copy of one no longer opens.
 func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	e := newIssuerEnv(t)
 	ctx := context.Background()
@@ -143,9 +143,14 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 		}
 	}
 
-	// A second credential, then Ana's erasure: it no longer opens.
+	// A second credential, then Ana's erasure: its row is deleted, and a
+	// copy of it kept from before no longer opens.
 	_, offer2 := e.offer(agencyToken, sub, "residence")
-	if _, err := e.s.Wallet.AcceptOffer(ctx, ana, cwallet.Accept{Offer: offer2["credential_offer_uri"].(string), TxCode: offer2["tx_code"].(string)}, "en"); err != nil {
+	second, err := e.s.Wallet.AcceptOffer(ctx, ana, cwallet.Accept{Offer: offer2["credential_offer_uri"].(string), TxCode: offer2["tx_code"].(string)}, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.DB.QueryRowContext(ctx, `SELECT sealed FROM wallet_credentials WHERE id = $1`, second[0].ID).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	e.agency("registrar", app.AdminScope)
@@ -153,7 +158,10 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	if res, out := e.do("POST", "/admin/erasures", admin, `{"citizen_id":"`+ana+`"}`); res.StatusCode != http.StatusCreated {
 		t.Fatalf("erase: %d %v", res.StatusCode, out)
 	}
-	if _, err := e.s.Wallet.Credentials(ctx, ana, "en"); !errors.Is(err, audit.ErrErased) {
-		t.Errorf("Ana's wallet after erasure: %v, want ErrErased", err)
+	if list, err := e.s.Wallet.Credentials(ctx, ana, "en"); err != nil || len(list) != 0 {
+		t.Errorf("Ana's wallet after erasure: %d credentials, %v; want none", len(list), err)
+	}
+	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "wallet/credential/"+second[0].ID, sealed); !errors.Is(err, audit.ErrErased) {
+		t.Errorf("Ana's credential row, kept from before the erasure: %v, want ErrErased", err)
 	}
 }
