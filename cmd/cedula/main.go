@@ -67,7 +67,7 @@ cedula completion bash --help says where to put it.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(&serverFlags{}), newAdminCmd(&serverFlags{}),
-		newBenchCmd(), newAuditCmd())
+		newBenchCmd(), newAuditCmd(), newWalletCmd())
 	groupRunE(root, "command")
 	root.SetFlagErrorFunc(flagError)
 	root.SetUsageTemplate(strings.NewReplacer(

@@ -158,10 +158,12 @@ func Default() Config {
 			IDTTL:      Duration(10 * time.Minute),
 			RefreshTTL: Duration(30 * 24 * time.Hour),
 		},
-		EnrolmentTTL:       Duration(24 * time.Hour),
-		ConsentPreload:     true,
-		SessionTTL:         Duration(12 * time.Hour),
-		WalletRedirectURIs: []string{"es.cedula.wallet:/oauth/callback"},
+		EnrolmentTTL:   Duration(24 * time.Hour),
+		ConsentPreload: true,
+		SessionTTL:     Duration(12 * time.Hour),
+		// The app's private-use scheme, and the loopback address `cedula
+		// wallet login` waits on (cmd/cedula WalletCLIPort).
+		WalletRedirectURIs: []string{"es.cedula.wallet:/oauth/callback", "http://127.0.0.1:53682/callback"},
 	}
 }
 

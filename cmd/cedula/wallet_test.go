@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/issuer"
+	"github.com/cedula/cedula/issuer/demo"
+	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/issuer/pages"
+)
+
+// TestWalletCLI: `cedula wallet` drives a real server as the phone does —
+// login prints an address; the browser (here a client with the citizen's
+// session cookie) comes back to the command's loopback listener; then me,
+// accept an offer with its transaction code, list, delete, logout.
+func TestWalletCLI(t *testing.T) {
+	s, base, _ := issuerServer(t)
+	ctx := t.Context()
+	c := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Test", Birthdate: "1980-01-02", Created: time.Now()}
+	if err := s.Store.CreateCitizen(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	cookie := loginSession(t, s, c.ID)
+	state := filepath.Join(t.TempDir(), "wallet.json")
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the callback
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// The wallet app takes the test's loopback port as a redirect URI.
+	wc, err := s.Store.Client(ctx, app.WalletClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc.RedirectURIs = append(wc.RedirectURIs, fmt.Sprintf("http://127.0.0.1:%d/callback", port))
+	if err := s.Store.PutClient(ctx, wc); err != nil {
+		t.Fatal(err)
+	}
+	s.Provider.ForgetClient(app.WalletClientID)
+	wallet := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(ctx, append([]string{"wallet", "--state", state, "--lang", "en"}, args...), &out, &out)
+		return out.String(), err
+	}
+
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"wallet", "--state", state, "login", "--url", base, "--port", fmt.Sprint(port)}, pw, pw)
+		pw.Close()
+		done <- err
+	}()
+	var login string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, base+"/authorize?") {
+			login = l
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if login == "" {
+		t.Fatalf("login printed no address: %v", <-done)
+	}
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(base)
+	jar.SetCookies(u, []*http.Cookie{{Name: pages.SessionCookie, Value: cookie}})
+	browser := &http.Client{Jar: jar}
+	res, err := browser.Get(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	// The consent page: the citizen allows the app.
+	field := func(name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]+)"`).FindSubmatch(page)
+		if m == nil {
+			t.Fatalf("the page has no %s: %s", name, page)
+		}
+		return string(m[1])
+	}
+	res, err = browser.PostForm(base+"/consent", url.Values{"csrf_token": {field("csrf_token")}, "authRequestID": {field("authRequestID")},
+		"decision": {"approve"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "You may close this window") {
+		t.Fatalf("the browser's end of the login: %d %s", res.StatusCode, body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("login: %v", err)
+	}
+
+	if out, err := wallet("me"); err != nil || !strings.Contains(out, "Ana Test") {
+		t.Fatalf("me: %v\n%s", err, out)
+	}
+	offer, err := s.Issuer.CreateOffer(ctx, demo.MachineID, c.ID, "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := wallet("accept", offer.URI); err == nil || !strings.Contains(err.Error(), "--tx-code") {
+		t.Errorf("accept without the code: %v\n%s", err, out)
+	}
+	out, err := wallet("accept", offer.URI, "--tx-code", offer.TxCode)
+	if err != nil || !strings.Contains(out, "Received:") || !strings.Contains(out, `"given_name": "Ana"`) {
+		t.Fatalf("accept: %v\n%s", err, out)
+	}
+	out, err = wallet("credentials")
+	if err != nil || !strings.Contains(out, "[valid]") {
+		t.Fatalf("credentials: %v\n%s", err, out)
+	}
+	id := strings.Fields(out)[0]
+	if out, err := wallet("delete", id); err != nil || !strings.Contains(out, "Deleted.") {
+		t.Errorf("delete: %v\n%s", err, out)
+	}
+	if out, err := wallet("delete", id); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("delete twice: %v\n%s", err, out)
+	}
+	if _, err := wallet("logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wallet("me"); err == nil || !strings.Contains(err.Error(), "not logged in") {
+		t.Errorf("me after logout: %v", err)
+	}
+}
+
+// loginSession records, as a passkey login would, a session for the
+// citizen and their sub at the wallet app (so the app's login shows no
+// consent page), and returns the session cookie's value.
+func loginSession(t *testing.T, s *app.Server, citizenID string) string {
+	t.Helper()
+	ctx := t.Context()
+	wc, err := s.Store.Client(ctx, app.WalletClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Provider.Subject(ctx, app.WalletClientID, citizenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.PutSubject(ctx, oidcop.SubjectSector(wc), sub, citizenID); err != nil {
+		t.Fatal(err)
+	}
+	secret := fmt.Sprintf("s%x", sha256.Sum256([]byte(citizenID+time.Now().String())))[:43]
+	h := sha256.Sum256([]byte(secret))
+	now := time.Now().UTC()
+	if err := s.Store.CreateSession(context.Background(), issuer.Session{IDHash: h[:], SID: "sid-" + secret[:16], CitizenID: citizenID,
+		AMR: []string{"hwk", "user", "mfa"}, AuthTime: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
