@@ -10,17 +10,22 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cedula/cedula/cmd/cedula/app"
+	"github.com/cedula/cedula/cmd/cedula/app/apptest"
+	"github.com/cedula/cedula/internal/config"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/oidcop"
 	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/wallet/wallettest"
 )
 
 // TestWalletCLI: `cedula wallet` drives a real server as the phone does —
@@ -28,8 +33,19 @@ import (
 // session cookie) comes back to the command's loopback listener; then me,
 // accept an offer with its transaction code, list, delete, logout.
 func TestWalletCLI(t *testing.T) {
-	s, base, _ := issuerServer(t)
+	ca := wallettest.NewCA(t)
+	anchors := filepath.Join(t.TempDir(), "verifiers.pem")
+	if err := os.WriteFile(anchors, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir, cfg.Demo, cfg.VerifierTrustAnchors = t.TempDir(), true, anchors
+	t.Setenv("CEDULA_KEK", strings.Repeat("5e", 32))
+	s, base := apptest.Start(t, cfg)
 	ctx := t.Context()
+	if err := app.SeedDemo(ctx, s, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	c := issuer.Citizen{ID: issuer.NewCitizenID(), GivenName: "Ana", FamilyName: "Test", Birthdate: "1980-01-02", Created: time.Now()}
 	if err := s.Store.CreateCitizen(ctx, c); err != nil {
 		t.Fatal(err)
@@ -123,11 +139,26 @@ func TestWalletCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Received:") || !strings.Contains(out, `"given_name": "Ana"`) {
 		t.Fatalf("accept: %v\n%s", err, out)
 	}
-	out, err = wallet("credentials")
-	if err != nil || !strings.Contains(out, "[valid]") {
-		t.Fatalf("credentials: %v\n%s", err, out)
+	list, err := wallet("credentials")
+	if err != nil || !strings.Contains(list, "[valid]") {
+		t.Fatalf("credentials: %v\n%s", err, list)
 	}
-	id := strings.Fields(out)[0]
+	// A verifier certified by a CA the server trusts asks for the PID.
+	v := wallettest.NewVerifier(t, ca)
+	out, err = wallet("present", v.Link(""), "--approve")
+	if err != nil || !strings.Contains(out, "verified") || !strings.Contains(out, "Presented.") {
+		t.Fatalf("present: %v\n%s", err, out)
+	}
+	if names, _ := v.Received(t, v.Token(t)); !slices.Contains(names, "given_name") {
+		t.Errorf("the verifier received %v, want given_name among them", names)
+	}
+	if out, err := wallet("present", v.Link(""), "--decline"); err != nil || !strings.Contains(out, "Declined.") {
+		t.Errorf("decline: %v\n%s", err, out)
+	}
+	if posted, _ := v.Posted(); posted.Get("error") != "access_denied" {
+		t.Errorf("after a decline the verifier got %v", posted)
+	}
+	id := strings.Fields(list)[0]
 	if out, err := wallet("delete", id); err != nil || !strings.Contains(out, "Deleted.") {
 		t.Errorf("delete: %v\n%s", err, out)
 	}
