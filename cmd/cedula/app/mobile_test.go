@@ -175,12 +175,7 @@ func TestMobileAPIDeviceKeys(t *testing.T) {
 	uri, txCode := offer["credential_offer_uri"].(string), offer["tx_code"].(string)
 
 	a, b := testutil.NewPhoneKey(t), testutil.NewPhoneKey(t)
-	var keys []map[string]any
-	for _, pk := range []testutil.PhoneKey{a, b} {
-		var m map[string]any
-		json.Unmarshal(pk.JWK(), &m)
-		keys = append(keys, m)
-	}
+	keys := phoneJWKs(a, b)
 	device := mobileclient.KeyMode("device")
 	res, err := api.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "dev-1"},
 		mobileclient.AcceptOfferRequest{Offer: uri, TxCode: &txCode, KeyMode: &device, DeviceKeys: &keys})
@@ -202,4 +197,16 @@ func TestMobileAPIDeviceKeys(t *testing.T) {
 	if res2.StatusCode != http.StatusOK || rec["count"] != float64(2) {
 		t.Errorf("issuer's record: %v", rec)
 	}
+}
+
+// phoneJWKs gives the phone's public keys as the mobile API takes them in
+// device_keys.
+func phoneJWKs(pks ...testutil.PhoneKey) []map[string]any {
+	var out []map[string]any
+	for _, pk := range pks {
+		var m map[string]any
+		json.Unmarshal(pk.JWK(), &m)
+		out = append(out, m)
+	}
+	return out
 }
