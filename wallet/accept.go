@@ -372,7 +372,13 @@ func (s *Service) receive(ctx context.Context, citizenID string, r *resolved, se
 		}
 		req["proofs"] = map[string]any{"jwt": proofs}
 		var retry bool
+		dpopNonce := sess.dpopNonce
 		creds, notificationID, retry, err = s.requestCredentials(ctx, r.md, sess, req)
+		if retry && sess.dpopNonce != dpopNonce {
+			// The issuer asked for a DPoP nonce: the key proofs stand, the
+			// DPoP proof is made again — the c_nonce retry stays unspent.
+			creds, notificationID, retry, err = s.requestCredentials(ctx, r.md, sess, req)
+		}
 		if retry && attempt == 0 {
 			continue
 		}

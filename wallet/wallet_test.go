@@ -36,6 +36,7 @@ type fakeIssuer struct {
 	mu             sync.Mutex
 	notes          []string // notification events received
 	dpopNonceAsked bool
+	credCalls      int
 }
 
 func newFakeIssuer(t *testing.T, fault string) *fakeIssuer {
@@ -156,6 +157,25 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 	if f.fault == "deferred" {
 		f.json(w, 202, map[string]any{"transaction_id": "t-1", "interval": 5})
 		return
+	}
+	if f.fault == "dpop-then-nonce" {
+		// First a DPoP nonce asked for, then one invalid_nonce: a wallet
+		// whose DPoP retry spent its c_nonce retry fails.
+		p, _ := jose.ParseDPoPProof([]byte(r.Header.Get("DPoP")))
+		f.mu.Lock()
+		f.credCalls++
+		calls := f.credCalls
+		f.mu.Unlock()
+		switch {
+		case p.Nonce != "cred-nonce":
+			w.Header().Set("DPoP-Nonce", "cred-nonce")
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(401)
+			return
+		case calls == 2:
+			f.json(w, 400, map[string]string{"error": "invalid_nonce"})
+			return
+		}
 	}
 	var req struct {
 		Proofs struct {
@@ -339,6 +359,21 @@ func TestAcceptOffer(t *testing.T) {
 	}
 	if _, err := w.Credential(ctx, "beto", list[1].ID, "en"); !errors.Is(err, wallet.ErrNotFound) {
 		t.Errorf("another citizen's credential: %v", err)
+	}
+}
+
+// TestAcceptRetries: a DPoP nonce the credential endpoint asks for is
+// answered with the same key proofs, so a stale c_nonce after it still gets
+// its one retry.
+func TestAcceptRetries(t *testing.T) {
+	f := newFakeIssuer(t, "dpop-then-nonce")
+	w, _ := newWallet(t)
+	link := "openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer")
+	if _, err := w.AcceptOffer(t.Context(), "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "en"); err != nil {
+		t.Fatal(err)
+	}
+	if f.credCalls != 3 {
+		t.Errorf("%d credential requests, want 3 (DPoP nonce, invalid_nonce, issued)", f.credCalls)
 	}
 }
 
