@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/cedula/cedula/internal/bench"
@@ -64,13 +65,61 @@ func (a *agencyAPI) post(ctx context.Context, path string, body []byte, out any)
 func (a *agencyAPI) createCitizens(ctx context.Context, n int) ([]string, error) {
 	subs := make([]string, n)
 	for i := range subs {
-		var c struct{ Sub string }
-		body := fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","birthdate":"%04d-%02d-%02d","locale":"es"}`,
-			i, 1940+i%60, 1+i%12, 1+i%28)
-		if err := a.post(ctx, "/admin/citizens", []byte(body), &c); err != nil {
-			return nil, fmt.Errorf("%s: create a citizen: %w", a.base, err)
+		_, sub, err := a.createCitizen(ctx, i)
+		if err != nil {
+			return nil, err
 		}
-		subs[i] = c.Sub
+		subs[i] = sub
 	}
 	return subs, nil
+}
+
+// createCitizen registers the i-th fictional citizen through the admin
+// API and returns their ID and the sub the agency knows them by.
+func (a *agencyAPI) createCitizen(ctx context.Context, i int) (id, sub string, err error) {
+	var c struct{ ID, Sub string }
+	body := fmt.Sprintf(`{"given_name":"Bench","family_name":"Citizen %d","birthdate":"%04d-%02d-%02d","locale":"es"}`,
+		i, 1940+i%60, 1+i%12, 1+i%28)
+	if err := a.post(ctx, "/admin/citizens", []byte(body), &c); err != nil {
+		return "", "", fmt.Errorf("%s: create a citizen: %w", a.base, err)
+	}
+	return c.ID, c.Sub, nil
+}
+
+// enrolmentLink asks the admin API for a citizen's one-time passkey
+// enrolment link.
+func (a *agencyAPI) enrolmentLink(ctx context.Context, citizenID string) (string, error) {
+	var e struct{ Link string }
+	if err := a.post(ctx, "/admin/enrolments", fmt.Appendf(nil, `{"citizen_id":%q}`, citizenID), &e); err != nil {
+		return "", fmt.Errorf("%s: enrolment link: %w", a.base, err)
+	}
+	return e.Link, nil
+}
+
+// offer offers the citizen the agency knows as sub a credential of
+// typeID (POST /issuance/offers) and returns the offer's
+// openid-credential-offer:// URI and its transaction code.
+func (a *agencyAPI) offer(ctx context.Context, sub, typeID string) (uri, txCode string, err error) {
+	var o struct {
+		URI    string `json:"credential_offer_uri"`
+		TxCode string `json:"tx_code"`
+	}
+	body := fmt.Appendf(nil, `{"subject":%q,"credential_configuration_id":%q}`, sub, typeID)
+	if err := a.post(ctx, "/issuance/offers", body, &o); err != nil {
+		return "", "", fmt.Errorf("%s: offer: %w", a.base, err)
+	}
+	return o.URI, o.TxCode, nil
+}
+
+// readClientKey reads an agency client's private JWK from path.
+func readClientKey(path string) (*jose.ClientKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := jose.ParseClientKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cedula/cedula/internal/bench"
-	"github.com/cedula/cedula/internal/jose"
 )
 
 // vciConcurrency is the virtual wallets of the issuance scenarios.
@@ -133,13 +131,9 @@ func newVCIBench(ctx context.Context, o benchVCIOptions) (*vciBench, error) {
 	if err := errors.Join(bad...); err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(o.keyFile)
+	key, err := readClientKey(o.keyFile)
 	if err != nil {
 		return nil, err
-	}
-	key, err := jose.ParseClientKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.keyFile, err)
 	}
 	hc := bench.NewHTTPClient(2 * o.load.concurrency)
 	b := &vciBench{o: o}
@@ -223,25 +217,8 @@ func benchIssue(ctx context.Context, o benchVCIOptions, stdout io.Writer) error 
 			}
 			return b.flow(ctx, of)
 		},
-		prepare: func(ctx context.Context) error {
-			if err := b.api.login(ctx); err != nil {
-				return err
-			}
-			start := time.Now()
-			n, err := offers.fill(ctx, o.offers, lf.warmup+lf.duration, lf.concurrency, b.offer)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "offers: %d made in %.1fs (untimed), %d ready for the round\n", n, time.Since(start).Seconds(), offers.ready())
-			return nil
-		},
-		done: func(bench.Result) error {
-			if used, dry := offers.settle(); dry {
-				return fmt.Errorf("the round used all %d offers made for it, so its figures are wrong; rerun with --offers %d", used, 2*used)
-			}
-			return nil
-		},
 	}
+	sc.prepare, sc.done = offers.rounds(o.offers, lf, stdout, b.api.login, b.offer)
 	return compareWithJ(ctx, sc, o.rss.source(o.url, b.api.hc), lf, o.compare, stdout, nil)
 }
 
@@ -376,6 +353,35 @@ func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc in
 	}
 	s.items = append(s.items, made...)
 	return len(made), nil
+}
+
+// rounds returns a scenario's prepare and done for calls that take an
+// item each: before each round, untimed, before (when not nil) and then
+// fill with mk, fixed items or sized by the rounds (see fill); after it,
+// a round that ran out is an error, as its figures are wrong.
+func (s *stock[T]) rounds(fixed int, lf *loadFlags, stdout io.Writer, before func(context.Context) error,
+	mk func(context.Context) (T, error)) (prepare func(context.Context) error, done func(bench.Result) error) {
+	prepare = func(ctx context.Context) error {
+		if before != nil {
+			if err := before(ctx); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		n, err := s.fill(ctx, fixed, lf.warmup+lf.duration, lf.concurrency, mk)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "offers: %d made in %.1fs (untimed), %d ready for the round\n", n, time.Since(start).Seconds(), s.ready())
+		return nil
+	}
+	done = func(bench.Result) error {
+		if used, dry := s.settle(); dry {
+			return fmt.Errorf("the round used all %d offers made for it, so its figures are wrong; rerun with --offers %d", used, 2*used)
+		}
+		return nil
+	}
+	return prepare, done
 }
 
 // errEnough stops a fill whose time is up.

@@ -142,37 +142,16 @@ http://127.0.0.1:PORT/callback for the browser's redirect.`,
 // walletLogin runs the wallet app's login: discovery, PAR with a DPoP
 // proof, the browser, the code exchanged with a DPoP proof.
 func walletLogin(ctx context.Context, wf *walletFlags, base string, port int, out io.Writer) error {
-	base = strings.TrimSuffix(base, "/")
-	var md struct {
-		Authorization string `json:"authorization_endpoint"`
-		Token         string `json:"token_endpoint"`
-		PAR           string `json:"pushed_authorization_request_endpoint"`
-	}
-	if err := getJSON(ctx, http.DefaultClient, base+"/.well-known/openid-configuration", &md); err != nil {
-		return fmt.Errorf("discovery: %w", err)
-	}
-	k, err := jose.NewClientKey(keys.ES256)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return fmt.Errorf("listen for the browser's redirect: %w", err)
 	}
 	defer ln.Close()
-	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", port)
-	verifier, state := oauth2.GenerateVerifier(), random.Token(16)
-	form := url.Values{"client_id": {app.WalletClientID}, "redirect_uri": {redirect}, "response_type": {"code"},
-		"scope": {"openid " + scopes.Wallet}, "state": {state}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)},
-		"code_challenge_method": {"S256"}}
-	var par struct {
-		RequestURI string `json:"request_uri"`
+	wa, err := startWalletLogin(ctx, http.DefaultClient, base, fmt.Sprintf("http://127.0.0.1:%d/callback", port))
+	if err != nil {
+		return err
 	}
-	if err := postForm(ctx, md.PAR, form, k, &par); err != nil {
-		return fmt.Errorf("pushed authorization request: %w", err)
-	}
-	login := md.Authorization + "?" + url.Values{"client_id": {app.WalletClientID}, "request_uri": {par.RequestURI}}.Encode()
-	fmt.Fprintf(out, "Open this address in your browser and log in with your passkey:\n\n  %s\n\nWaiting for the browser…\n", login)
+	fmt.Fprintf(out, "Open this address in your browser and log in with your passkey:\n\n  %s\n\nWaiting for the browser…\n", wa.loginURL)
 
 	codes := make(chan url.Values, 1)
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,41 +175,105 @@ func walletLogin(ctx context.Context, wf *walletFlags, base string, port int, ou
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if q.Get("state") != state {
-		return errors.New("the browser came back with another login's state")
-	}
-	if e := q.Get("error"); e != "" {
-		return fmt.Errorf("login refused: %s: %s", e, q.Get("error_description"))
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := postForm(ctx, md.Token, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
-		"client_id": {app.WalletClientID}, "redirect_uri": {redirect}, "code_verifier": {verifier}}, k, &tok); err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	if !strings.EqualFold(tok.TokenType, "DPoP") {
-		return fmt.Errorf("the server gave a %s token, not a DPoP-bound one", tok.TokenType)
-	}
-	priv, err := k.PrivateJWK()
+	tok, err := wa.finish(ctx, q)
 	if err != nil {
 		return err
 	}
-	s := &walletSession{URL: base, Token: tok.AccessToken, DPoPKey: priv}
-	if tok.ExpiresIn > 0 {
-		s.Expires = time.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	priv, err := tok.key.PrivateJWK()
+	if err != nil {
+		return err
 	}
-	if err := wf.save(s); err != nil {
+	if err := wf.save(&walletSession{URL: wa.base, Token: tok.token, DPoPKey: priv, Expires: tok.expires}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Logged in; the session is in %s.\n", wf.state)
 	return nil
 }
 
+// walletAuth is the wallet app's login under way (`cedula wallet login`,
+// and each virtual citizen of `cedula bench wallet`): the authorization
+// request pushed with PKCE and a DPoP key made here, waiting for the
+// browser to come back to redirect.
+type walletAuth struct {
+	hc                    *http.Client
+	base, token, redirect string
+	verifier, state       string
+	key                   *jose.ClientKey
+	// loginURL is the address the citizen opens in a browser.
+	loginURL string
+}
+
+// walletToken is what the login ends with: a DPoP-bound access token and
+// the key it is bound to.
+type walletToken struct {
+	token   string
+	key     *jose.ClientKey
+	expires time.Time // zero: not said
+}
+
+// startWalletLogin reads the server's discovery document and pushes the
+// wallet app's authorization request (RFC 9126) with PKCE (RFC 7636, S256)
+// and a DPoP proof of a fresh key (RFC 9449 §10).
+func startWalletLogin(ctx context.Context, hc *http.Client, base, redirect string) (*walletAuth, error) {
+	base = strings.TrimSuffix(base, "/")
+	var md struct {
+		Authorization string `json:"authorization_endpoint"`
+		Token         string `json:"token_endpoint"`
+		PAR           string `json:"pushed_authorization_request_endpoint"`
+	}
+	if err := getJSON(ctx, hc, base+"/.well-known/openid-configuration", &md); err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	k, err := jose.NewClientKey(keys.ES256)
+	if err != nil {
+		return nil, err
+	}
+	wa := &walletAuth{hc: hc, base: base, token: md.Token, redirect: redirect, verifier: oauth2.GenerateVerifier(),
+		state: random.Token(16), key: k}
+	form := url.Values{"client_id": {app.WalletClientID}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {"openid " + scopes.Wallet}, "state": {wa.state}, "code_challenge": {oauth2.S256ChallengeFromVerifier(wa.verifier)},
+		"code_challenge_method": {"S256"}}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if err := postForm(ctx, hc, md.PAR, form, k, &par); err != nil {
+		return nil, fmt.Errorf("pushed authorization request: %w", err)
+	}
+	wa.loginURL = md.Authorization + "?" + url.Values{"client_id": {app.WalletClientID}, "request_uri": {par.RequestURI}}.Encode()
+	return wa, nil
+}
+
+// finish takes the query the browser came back to the redirect URI with
+// and exchanges its code, with the PKCE verifier and a DPoP proof, for a
+// DPoP-bound access token.
+func (wa *walletAuth) finish(ctx context.Context, q url.Values) (walletToken, error) {
+	if q.Get("state") != wa.state {
+		return walletToken{}, errors.New("the browser came back with another login's state")
+	}
+	if e := q.Get("error"); e != "" {
+		return walletToken{}, fmt.Errorf("login refused: %s: %s", e, q.Get("error_description"))
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	if err := postForm(ctx, wa.hc, wa.token, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"client_id": {app.WalletClientID}, "redirect_uri": {wa.redirect}, "code_verifier": {wa.verifier}}, wa.key, &tok); err != nil {
+		return walletToken{}, fmt.Errorf("token: %w", err)
+	}
+	if !strings.EqualFold(tok.TokenType, "DPoP") {
+		return walletToken{}, fmt.Errorf("the server gave a %s token, not a DPoP-bound one", tok.TokenType)
+	}
+	t := walletToken{token: tok.AccessToken, key: wa.key}
+	if tok.ExpiresIn > 0 {
+		t.expires = time.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	return t, nil
+}
+
 // postForm posts form with a DPoP proof of k and decodes the JSON answer.
-func postForm(ctx context.Context, u string, form url.Values, k *jose.ClientKey, v any) error {
+func postForm(ctx context.Context, hc *http.Client, u string, form url.Values, k *jose.ClientKey, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
@@ -241,7 +284,7 @@ func postForm(ctx context.Context, u string, form url.Values, k *jose.ClientKey,
 		return err
 	}
 	req.Header.Set("DPoP", proof)
-	return doJSON(http.DefaultClient, req, 0, v)
+	return doJSON(hc, req, 0, v)
 }
 
 func newWalletLogoutCmd(wf *walletFlags) *cobra.Command {

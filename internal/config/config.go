@@ -82,6 +82,22 @@ type Config struct {
 	// read the database, at about 290 bytes of memory per record and half
 	// a minute of start-up per 5 million records. On by default.
 	ConsentPreload bool `yaml:"consent_preload"`
+	// RateLimits change the limits on attempts at the pages and on each
+	// citizen's app; a zero keeps a limit's default.
+	RateLimits RateLimits `yaml:"rate_limits"`
+}
+
+// RateLimits are requests a minute. Raise them for a load generator that
+// plays many citizens from one address (`cedula bench wallet`), never to
+// serve real citizens faster.
+type RateLimits struct {
+	// MobilePerCitizen bounds each citizen's requests to the mobile API
+	// (default 120, mobileapi.DefaultRate).
+	MobilePerCitizen int `yaml:"mobile_per_citizen"`
+	// LoginPerIP and EnrolPerIP bound passkey logins and enrolments from
+	// one address (defaults 120 and 30, pages.DefaultLimits).
+	LoginPerIP int `yaml:"login_per_ip"`
+	EnrolPerIP int `yaml:"enrol_per_ip"`
 }
 
 // Passkeys configures WebAuthn.
@@ -336,6 +352,12 @@ func (c Config) Validate() error {
 	}
 	if c.KeyRetention > 0 && (c.KeyRetention < c.Tokens.AccessTTL || c.KeyRetention < c.Tokens.IDTTL) {
 		add("key_retention: %s is shorter than a token lifetime; retired keys would vanish before their tokens expire", c.KeyRetention.D())
+	}
+	for name, n := range map[string]int{"rate_limits.mobile_per_citizen": c.RateLimits.MobilePerCitizen,
+		"rate_limits.login_per_ip": c.RateLimits.LoginPerIP, "rate_limits.enrol_per_ip": c.RateLimits.EnrolPerIP} {
+		if n < 0 {
+			add("%s: must not be negative (0 keeps the default)", name)
+		}
 	}
 	for _, o := range c.Passkeys.Origins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {

@@ -69,12 +69,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.LogLevel = "loud"
 	c.Tokens.AccessTTL = 0
 	c.Clients = []Client{{ID: "a", AuthMethod: "private_key_jwt"}, {ID: "a"}}
+	c.RateLimits.MobilePerCitizen = -1
 	err := c.Validate()
 	e, ok := err.(*Error)
 	if !ok {
 		t.Fatalf("Validate() = %v, want *Error", err)
 	}
-	for _, want := range []string{"listen:", "public_url:", "keys:", "log_level:", "tokens.access_ttl", "jwks_file", "declared twice"} {
+	for _, want := range []string{"listen:", "public_url:", "keys:", "log_level:", "tokens.access_ttl", "jwks_file", "declared twice", "rate_limits.mobile_per_citizen"} {
 		found := false
 		for _, p := range e.Problems {
 			if strings.Contains(p, want) {

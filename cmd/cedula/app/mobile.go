@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/issuer"
 	mobileapi "github.com/cedula/cedula/mobile-api"
 )
@@ -13,7 +15,7 @@ func (s *Server) mountMobile(e *httpapi.Echo) error {
 	api, err := mobileapi.New(mobileapi.Config{Wallet: s.Wallet, Tokens: s.Provider, Citizens: mobileCitizens{s},
 		Idempotency: s.mobileStore, Sealer: citizenSealer{s}, Ledger: s.Consent, Receipts: s.consentAPI,
 		Activity: s.auditViews, Pseudonym: s.Pseudonyms.Of, Agencies: mobileCitizens{s}, Passkeys: s.Store,
-		Devices: s.mobileStore, Logger: s.log})
+		Devices: s.mobileStore, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen), Logger: s.log})
 	if err != nil {
 		return err
 	}
@@ -44,4 +46,13 @@ func (c citizenSealer) Seal(ctx context.Context, citizenID, label string, data [
 
 func (c citizenSealer) Open(ctx context.Context, citizenID, label string, sealed []byte) ([]byte, error) {
 	return c.s.Shredder.OpenData(ctx, c.s.Pseudonyms.Of(citizenID), label, sealed)
+}
+
+// perMinute is a configured limit of n requests a minute; 0 (the zero
+// Rate) keeps the default.
+func perMinute(n int) ratelimit.Rate {
+	if n <= 0 {
+		return ratelimit.Rate{}
+	}
+	return ratelimit.Rate{N: n, Per: time.Minute}
 }

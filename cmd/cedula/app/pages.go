@@ -131,6 +131,7 @@ func (s *Server) mountPages(e *httpapi.Echo) error {
 		Secure:     s.Config.Secure(),
 		BaseURL:    s.Config.PublicURL,
 		SessionTTL: s.Config.SessionTTL.D(),
+		Limits:     pages.Limits{LoginPerIP: perMinute(s.Config.RateLimits.LoginPerIP), EnrolPerIP: perMinute(s.Config.RateLimits.EnrolPerIP)},
 	})
 	if err != nil {
 		return err
