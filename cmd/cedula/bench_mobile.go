@@ -180,7 +180,7 @@ func newWalletBench(ctx context.Context, o benchWalletOptions, stdout io.Writer)
 	origin := pub.Scheme + "://" + pub.Host
 	start := time.Now()
 	b.apps = make([]*citizenApp, o.citizens)
-	_, _, err = bench.Loop(ctx, o.citizens, min(o.load.concurrency, 8), func(ctx context.Context, i int) error {
+	err = eachIndex(ctx, o.citizens, min(o.load.concurrency, 8), func(ctx context.Context, i int) error {
 		a, err := b.setUpCitizen(ctx, i, origin)
 		b.apps[i] = a
 		return err
@@ -231,11 +231,20 @@ func (b *walletBench) setUpCitizen(ctx context.Context, i int, origin string) (*
 
 // relogin logs again in every app whose token would expire within d.
 func (b *walletBench) relogin(ctx context.Context, d time.Duration) error {
-	_, _, err := bench.Loop(ctx, len(b.apps), min(b.o.load.concurrency, 8), func(ctx context.Context, i int) error {
+	return eachIndex(ctx, len(b.apps), min(b.o.load.concurrency, 8), func(ctx context.Context, i int) error {
 		if a := b.apps[i]; !a.session.expires.IsZero() && time.Until(a.session.expires) < d {
 			return a.login(ctx, b.hc, b.o.url)
 		}
 		return nil
+	})
+}
+
+// eachIndex calls fn once for each index 0 ≤ i < n from conc workers
+// (bench.Loop numbers its workers, not its calls).
+func eachIndex(ctx context.Context, n, conc int, fn func(ctx context.Context, i int) error) error {
+	var next atomic.Int64
+	_, _, err := bench.Loop(ctx, n, conc, func(ctx context.Context, _ int) error {
+		return fn(ctx, int(next.Add(1)-1))
 	})
 	return err
 }

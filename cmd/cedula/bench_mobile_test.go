@@ -31,7 +31,7 @@ func TestBenchWallet(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(cfg.DataDir, demo.MachineID+".jwk")
-	const citizens, held = 2, 3
+	const citizens, held = 5, 3 // more citizens than set-up workers (concurrency 2)
 	var out strings.Builder
 	err := runBench(t.Context(), []string{"wallet", "--quiet", "--rounds", "1", "--metrics-url", "none", "--min-ratio", "0",
 		"--url", base, "--client-id", demo.MachineID, "--client-key", keyFile, "--citizens", strconv.Itoa(citizens),
@@ -40,8 +40,8 @@ func TestBenchWallet(t *testing.T) {
 		t.Fatalf("bench wallet: %v\n%s", err, out.String())
 	}
 	for _, w := range []string{
-		"set-up: 2 citizens created, enrolled (software passkeys), logged in as the wallet app and holding 3 credentials each",
-		"wallet: " + base + "/mobile/v1, client demo-machine, type pid, 2 citizens holding 3 credentials each, concurrency 2",
+		"set-up: 5 citizens created, enrolled (software passkeys), logged in as the wallet app and holding 3 credentials each",
+		"wallet: " + base + "/mobile/v1, client demo-machine, type pid, 5 citizens holding 3 credentials each, concurrency 2",
 		"list: each call timed: GET /mobile/v1/credentials?limit=3", "accept: each call timed: POST /mobile/v1/offers",
 		"offers: ", "reference J: ", "list/J = ", "accept/J = ",
 	} {
