@@ -427,6 +427,17 @@ func (s *Service) store(ctx context.Context, citizenID string, h *held, sess *se
 		return Credential{}, err
 	}
 	rec.Sealed = sealed
+	sum, err := summarize(h)
+	if err != nil {
+		return Credential{}, err
+	}
+	b, err := json.Marshal(sum)
+	if err != nil {
+		return Credential{}, err
+	}
+	if rec.Summary, err = s.cfg.Sealer.SealData(ctx, s.cfg.Subject(citizenID), summaryLabel(rec.ID), b); err != nil {
+		return Credential{}, err
+	}
 	if err := s.cfg.Store.PutCredential(ctx, rec, s.entry(citizenID, ActionReceive, rec.ID)); err != nil {
 		return Credential{}, err
 	}

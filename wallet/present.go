@@ -297,6 +297,13 @@ func (s *Service) openAll(ctx context.Context, citizenID, lang string) ([]heldCr
 	}
 	var out []heldCredential
 	for _, r := range rs {
+		if len(r.Sealed) == 0 { // the list gave the summary alone
+			if r, err = s.cfg.Store.GetCredential(ctx, citizenID, r.ID); errors.Is(err, ErrNotFound) {
+				continue // deleted meanwhile
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		h, err := s.open(ctx, r)
 		if err != nil {
 			return nil, err

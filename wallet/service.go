@@ -12,6 +12,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/random"
+	"github.com/cedula/cedula/internal/statuslist"
 )
 
 // Audit actions of the wallet; the actor is the citizen.
@@ -27,13 +28,20 @@ type Record struct {
 	CitizenID string
 	Received  time.Time
 	Sealed    []byte
+	// Summary, sealed apart, is what showing the credential needs (its
+	// decoded claims, display texts, dates, status reference), so that a
+	// list opens and decodes that alone; empty for records stored before
+	// it existed.
+	Summary []byte
 }
 
 // Store keeps the wallet's records. Entries given with a change are
 // appended to the audit log in the change's transaction.
 type Store interface {
 	PutCredential(ctx context.Context, r Record, entries ...audit.Entry) error
-	// ListCredentials returns the citizen's records, newest first.
+	// ListCredentials returns the citizen's records, newest first; a
+	// record with a Summary may come without its Sealed content, which
+	// GetCredential gives.
 	ListCredentials(ctx context.Context, citizenID string) ([]Record, error)
 	// GetCredential returns ErrNotFound for an ID the citizen does not
 	// hold, whoever else holds it.
@@ -187,28 +195,84 @@ func (s *Service) Credential(ctx context.Context, citizenID, id, lang string) (C
 // view decodes a record for the citizen; fresh reads its status from the
 // issuer now rather than from the cached list.
 func (s *Service) view(ctx context.Context, r Record, lang string, fresh bool) (Credential, error) {
-	h, err := s.open(ctx, r)
+	sum, err := s.summaryOf(ctx, r)
 	if err != nil {
 		return Credential{}, err
 	}
-	if len(h.Instances) == 0 {
-		return Credential{}, fmt.Errorf("wallet: %s holds no credential", r.ID)
-	}
-	d, err := decodeCredential(h.Instances[0].Credential)
-	if err != nil {
-		return Credential{}, fmt.Errorf("wallet: %s: %w", r.ID, err)
-	}
-	c := Credential{ID: r.ID, Issuer: h.Issuer, IssuerName: pick(h.IssuerDisplay, lang).Name, ConfigurationID: h.ConfigurationID,
-		Format: h.Configuration.Format, VCT: d.VCT, Display: pick(h.Configuration.Metadata.Display, lang), Claims: d.Claims,
-		ClaimInfo: h.Configuration.claimInfo(lang), IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt, ReceivedAt: r.Received, KeyMode: h.KeyMode}
+	c := Credential{ID: r.ID, Issuer: sum.Issuer, IssuerName: pick(sum.IssuerDisplay, lang).Name, ConfigurationID: sum.ConfigurationID,
+		Format: sum.Format, VCT: sum.VCT, Display: pick(sum.Display, lang), Claims: sum.Claims,
+		ClaimInfo: Configuration{Metadata: struct {
+			Display []displayJSON `json:"display,omitempty"`
+			Claims  []claimJSON   `json:"claims,omitempty"`
+		}{Claims: sum.ClaimsMeta}}.claimInfo(lang),
+		IssuedAt: sum.IssuedAt, ExpiresAt: sum.ExpiresAt, ReceivedAt: r.Received, KeyMode: sum.KeyMode}
 	c.Status, c.StatusCheckedAt = StatusValid, time.Time{}
-	if d.Status != nil {
-		c.Status, c.StatusCheckedAt = s.status.status(ctx, d.Iss, *d.Status, fresh)
+	if sum.Status != nil {
+		c.Status, c.StatusCheckedAt = s.status.status(ctx, sum.Iss, *sum.Status, fresh)
 	}
 	if !c.ExpiresAt.IsZero() && !s.cfg.Now().Before(c.ExpiresAt) {
 		c.Status = StatusExpired
 	}
 	return c, nil
+}
+
+// summary is what showing a held credential needs, sealed apart from the
+// rest (Record.Summary).
+type summary struct {
+	Issuer          string                `json:"issuer"`
+	Iss             string                `json:"iss"`
+	ConfigurationID string                `json:"configuration_id"`
+	Format          string                `json:"format"`
+	VCT             string                `json:"vct"`
+	IssuerDisplay   []displayJSON         `json:"issuer_display,omitempty"`
+	Display         []displayJSON         `json:"display,omitempty"`
+	ClaimsMeta      []claimJSON           `json:"claims_meta,omitempty"`
+	Claims          map[string]any        `json:"claims"`
+	IssuedAt        time.Time             `json:"iat"`
+	ExpiresAt       time.Time             `json:"exp"`
+	Status          *statuslist.Reference `json:"status,omitempty"`
+	KeyMode         KeyMode               `json:"key_mode"`
+}
+
+func summaryLabel(id string) string { return "wallet/summary/" + id }
+
+// summarize makes a held credential's summary.
+func summarize(h *held) (*summary, error) {
+	if len(h.Instances) == 0 {
+		return nil, errors.New("wallet: a held credential without a copy")
+	}
+	d, err := decodeCredential(h.Instances[0].Credential)
+	if err != nil {
+		return nil, err
+	}
+	return &summary{Issuer: h.Issuer, Iss: d.Iss, ConfigurationID: h.ConfigurationID, Format: h.Configuration.Format, VCT: d.VCT,
+		IssuerDisplay: h.IssuerDisplay, Display: h.Configuration.Metadata.Display, ClaimsMeta: h.Configuration.Metadata.Claims,
+		Claims: d.Claims, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt, Status: d.Status, KeyMode: h.KeyMode}, nil
+}
+
+// summaryOf opens a record's summary, or makes it from the whole record
+// when it has none.
+func (s *Service) summaryOf(ctx context.Context, r Record) (*summary, error) {
+	if len(r.Summary) == 0 {
+		h, err := s.open(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := summarize(h)
+		if err != nil {
+			return nil, fmt.Errorf("wallet: %s: %w", r.ID, err)
+		}
+		return sum, nil
+	}
+	b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Subject(r.CitizenID), summaryLabel(r.ID), r.Summary)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: open %s: %w", r.ID, err)
+	}
+	var sum summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return nil, fmt.Errorf("wallet: open %s: %w", r.ID, err)
+	}
+	return &sum, nil
 }
 
 // DeleteCredential deletes one of the citizen's credentials and tells its

@@ -351,6 +351,24 @@ func TestAcceptOffer(t *testing.T) {
 	if len(list) != 2 {
 		t.Fatalf("%d held, want 2", len(list))
 	}
+	// Showing a credential opens its summary alone; a record stored
+	// before summaries existed is shown from the whole record.
+	st.mu.Lock()
+	r := st.recs[list[0].ID]
+	whole, sum := r.Sealed, r.Summary
+	r.Sealed = []byte("not the record")
+	st.recs[r.ID] = r
+	st.mu.Unlock()
+	if c, err := w.Credential(ctx, "ana", r.ID, "en"); err != nil || c.Claims["given_name"] != "Ana" || len(sum) == 0 {
+		t.Errorf("shown from its summary: %+v %v", c, err)
+	}
+	st.mu.Lock()
+	r.Sealed, r.Summary = whole, nil
+	st.recs[r.ID] = r
+	st.mu.Unlock()
+	if c, err := w.Credential(ctx, "ana", r.ID, "en"); err != nil || c.Claims["given_name"] != "Ana" || c.Display.Name != "PID" {
+		t.Errorf("shown without a summary: %+v %v", c, err)
+	}
 	if err := w.DeleteCredential(ctx, "ana", list[0].ID); err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,25 @@ var Migrations = []db.Migration{{
 	Version:  3,
 	SQLite:   db.Schema(schemaV3, db.SQLite),
 	Postgres: db.Schema(schemaV3, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  4,
+	SQLite:   db.Schema(schemaV4, db.SQLite),
+	Postgres: db.Schema(schemaV4, db.Postgres),
 }}
+
+// schemaV4 keeps each credential's summary, sealed apart (wallet.Record),
+// in a table of its own: a list then reads what it shows alone — in
+// SQLite a column after a large value is reached only through that
+// value's overflow pages. Older credentials have none; the wallet makes
+// it from the whole record.
+const schemaV4 = `
+CREATE TABLE wallet_summaries (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	summary {BLOB} NOT NULL
+);
+`
 
 // TxAppender appends audit entries inside a transaction (audit.Appender's
 // AppendTx).
@@ -174,13 +192,22 @@ func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...a
 			r.ID, r.CitizenID, r.Received.UnixMicro(), r.Sealed); err != nil {
 			return fmt.Errorf("wallet: put credential: %w", err)
 		}
+		if len(r.Summary) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_summaries (id, citizen_id, summary) VALUES ($1, $2, $3)`,
+				r.ID, r.CitizenID, r.Summary); err != nil {
+				return fmt.Errorf("wallet: put credential: %w", err)
+			}
+		}
 		return s.log.AppendTx(ctx, tx, entries...)
 	})
 }
 
 func (s *Store) ListCredentials(ctx context.Context, citizenID string) ([]wallet.Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, citizen_id, received, sealed FROM wallet_credentials
-		WHERE citizen_id = $1 ORDER BY received DESC, id`, citizenID)
+	// The whole record only where there is no summary: a list shows the
+	// summaries, and the whole records are large (wallet.Store).
+	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.citizen_id, c.received, CASE WHEN s.summary IS NULL THEN c.sealed END, s.summary
+		FROM wallet_credentials c LEFT JOIN wallet_summaries s ON s.id = c.id
+		WHERE c.citizen_id = $1 ORDER BY c.received DESC, c.id`, citizenID)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: list credentials: %w", err)
 	}
@@ -197,8 +224,9 @@ func (s *Store) ListCredentials(ctx context.Context, citizenID string) ([]wallet
 }
 
 func (s *Store) GetCredential(ctx context.Context, citizenID, id string) (wallet.Record, error) {
-	r, err := scan(s.db.QueryRowContext(ctx, `SELECT id, citizen_id, received, sealed FROM wallet_credentials
-		WHERE id = $1 AND citizen_id = $2`, id, citizenID))
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT c.id, c.citizen_id, c.received, c.sealed, s.summary
+		FROM wallet_credentials c LEFT JOIN wallet_summaries s ON s.id = c.id
+		WHERE c.id = $1 AND c.citizen_id = $2`, id, citizenID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return wallet.Record{}, wallet.ErrNotFound
 	}
@@ -207,6 +235,9 @@ func (s *Store) GetCredential(ctx context.Context, citizenID, id string) (wallet
 
 func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entries ...audit.Entry) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_summaries WHERE id = $1 AND citizen_id = $2`, id, citizenID); err != nil {
+			return fmt.Errorf("wallet: delete credential: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE id = $1 AND citizen_id = $2`, id, citizenID)
 		if err != nil {
 			return fmt.Errorf("wallet: delete credential: %w", err)
@@ -228,6 +259,9 @@ func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error
 				return err
 			}
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_summaries WHERE citizen_id = $1`, citizenID); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE citizen_id = $1`, citizenID)
 		if err != nil {
 			return err
@@ -247,7 +281,7 @@ type scanner interface{ Scan(...any) error }
 func scan(row scanner) (wallet.Record, error) {
 	var r wallet.Record
 	var received int64
-	if err := row.Scan(&r.ID, &r.CitizenID, &received, &r.Sealed); err != nil {
+	if err := row.Scan(&r.ID, &r.CitizenID, &received, &r.Sealed, &r.Summary); err != nil {
 		return r, err
 	}
 	r.Received = time.UnixMicro(received).UTC()

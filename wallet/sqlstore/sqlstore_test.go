@@ -36,7 +36,7 @@ func TestStore(t *testing.T) {
 		t0 := time.Date(2026, 12, 5, 10, 0, 0, 123000, time.UTC)
 		e := audit.Entry{Action: wallet.ActionReceive}
 		for i, id := range []string{"wc-a", "wc-b"} {
-			if err := s.PutCredential(ctx, wallet.Record{ID: id, CitizenID: "ana", Received: t0.Add(time.Duration(i) * time.Minute), Sealed: []byte{1, byte(i)}}, e); err != nil {
+			if err := s.PutCredential(ctx, wallet.Record{ID: id, CitizenID: "ana", Received: t0.Add(time.Duration(i) * time.Minute), Sealed: []byte{1, byte(i)}, Summary: []byte{2, byte(i)}}, e); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -50,8 +50,14 @@ func TestStore(t *testing.T) {
 		}
 		l.fail = false
 		rs, err := s.ListCredentials(ctx, "ana")
-		if err != nil || len(rs) != 2 || rs[0].ID != "wc-b" || !rs[1].Received.Equal(t0) || rs[1].Sealed[1] != 0 {
+		if err != nil || len(rs) != 2 || rs[0].ID != "wc-b" || !rs[1].Received.Equal(t0) || rs[1].Summary[1] != 0 || rs[0].Summary[1] != 1 {
 			t.Fatalf("Ana's list: %+v %v, want wc-b then wc-a", rs, err)
+		}
+		if rs[0].Sealed != nil {
+			t.Errorf("a listed record with a summary came with its whole content")
+		}
+		if r, err := s.GetCredential(ctx, "ana", "wc-a"); err != nil || len(r.Sealed) != 2 || r.Sealed[1] != 0 {
+			t.Errorf("get: %+v %v, want the whole record", r, err)
 		}
 		if _, err := s.GetCredential(ctx, "beto", "wc-a"); !errors.Is(err, wallet.ErrNotFound) {
 			t.Errorf("Beto getting Ana's: %v", err)
