@@ -130,6 +130,22 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
+// DeleteCitizen deletes the citizen's rows — devices and kept answers —
+// at their erasure (sealed under the key erasure destroys, they could no
+// longer be read anyway) and says how many.
+func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int64, error) {
+	var n int64
+	for _, q := range []string{`DELETE FROM mobile_devices WHERE citizen = $1`, `DELETE FROM mobile_idempotency WHERE citizen = $1`} {
+		res, err := s.exec(ctx, q, citizenID)
+		if err != nil {
+			return n, fmt.Errorf("mobile/sqlstore: delete citizen: %w", err)
+		}
+		c, _ := res.RowsAffected()
+		n += c
+	}
+	return n, nil
+}
+
 // AddDevice implements mobileapi.DeviceStore: the count and the insert in
 // one transaction, so that a citizen's devices stay within max (on
 // PostgreSQL, two concurrent registrations may each see max-1).

@@ -186,3 +186,35 @@ func TestDevices(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestDeleteCitizen: erasure takes the citizen's devices and kept answers,
+// and nobody else's.
+func TestDeleteCitizen(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		s := sqlstore.New(d)
+		now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+		for _, c := range []string{"ana", "beto"} {
+			if err := s.AddDevice(ctx, mobileapi.PushDevice{ID: "d-" + c, CitizenID: c, Platform: "ios", Sealed: []byte("x"), Created: now}, 20); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Reserve(ctx, mobileapi.Reservation{CitizenID: c, Key: "k", Hash: []byte("h"), Now: now,
+				Expired: now.Add(-time.Hour), Abandoned: now.Add(-time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.DeleteCitizen(ctx, "ana"); err != nil || n != 2 {
+			t.Fatalf("DeleteCitizen: %d %v, want 2 rows", n, err)
+		}
+		if ds, err := s.Devices(ctx, "ana"); err != nil || len(ds) != 0 {
+			t.Errorf("Ana's devices after: %v %v", ds, err)
+		}
+		if ds, err := s.Devices(ctx, "beto"); err != nil || len(ds) != 1 {
+			t.Errorf("Beto's devices after: %v %v", ds, err)
+		}
+		if _, reserved, err := s.Reserve(ctx, mobileapi.Reservation{CitizenID: "ana", Key: "k", Hash: []byte("h"), Now: now,
+			Expired: now.Add(-time.Hour), Abandoned: now.Add(-time.Minute)}); err != nil || !reserved {
+			t.Errorf("Ana's key after erasure: reserved=%v %v, want a fresh reservation", reserved, err)
+		}
+	}, sqlstore.Migrations)
+}
