@@ -80,7 +80,7 @@ func (s *Service) PreviewOffer(ctx context.Context, citizenID, link, lang string
 	for _, id := range r.offer.CredentialConfigurationIDs {
 		c := r.md.Configurations[id]
 		p.Credentials = append(p.Credentials, OfferedCredential{ConfigurationID: id, Format: c.Format, VCT: c.VCT,
-			Display: pick(c.Metadata.Display, lang), Claims: c.claimInfo(lang)})
+			Display: pick(c.Metadata.Display, lang), Claims: claimInfo(c.Metadata.Claims, lang)})
 	}
 	return p, nil
 }

@@ -93,10 +93,10 @@ func pick(ds []displayJSON, lang string) Display {
 	return out
 }
 
-// claimInfo gives a configuration's claims with labels in lang.
-func (c Configuration) claimInfo(lang string) []ClaimInfo {
-	out := make([]ClaimInfo, 0, len(c.Metadata.Claims))
-	for _, cl := range c.Metadata.Claims {
+// claimInfo gives claims' descriptions with labels in lang.
+func claimInfo(claims []claimJSON, lang string) []ClaimInfo {
+	out := make([]ClaimInfo, 0, len(claims))
+	for _, cl := range claims {
 		out = append(out, ClaimInfo{Path: cl.Path, Label: pick(cl.Display, lang).Name, Mandatory: cl.Mandatory})
 	}
 	return out

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/cedula/cedula/audit"
@@ -178,7 +177,6 @@ func (s *Service) Credentials(ctx context.Context, citizenID, lang string) ([]Cr
 		}
 		out = append(out, c)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].ReceivedAt.After(out[j].ReceivedAt) })
 	return out, nil
 }
 
@@ -201,11 +199,8 @@ func (s *Service) view(ctx context.Context, r Record, lang string, fresh bool) (
 	}
 	c := Credential{ID: r.ID, Issuer: sum.Issuer, IssuerName: pick(sum.IssuerDisplay, lang).Name, ConfigurationID: sum.ConfigurationID,
 		Format: sum.Format, VCT: sum.VCT, Display: pick(sum.Display, lang), Claims: sum.Claims,
-		ClaimInfo: Configuration{Metadata: struct {
-			Display []displayJSON `json:"display,omitempty"`
-			Claims  []claimJSON   `json:"claims,omitempty"`
-		}{Claims: sum.ClaimsMeta}}.claimInfo(lang),
-		IssuedAt: sum.IssuedAt, ExpiresAt: sum.ExpiresAt, ReceivedAt: r.Received, KeyMode: sum.KeyMode}
+		ClaimInfo: claimInfo(sum.ClaimsMeta, lang),
+		IssuedAt:  sum.IssuedAt, ExpiresAt: sum.ExpiresAt, ReceivedAt: r.Received, KeyMode: sum.KeyMode}
 	c.Status, c.StatusCheckedAt = StatusValid, time.Time{}
 	if sum.Status != nil {
 		c.Status, c.StatusCheckedAt = s.status.status(ctx, sum.Iss, *sum.Status, fresh)
