@@ -114,6 +114,8 @@ type Config struct {
 	Passkeys Passkeys
 	// Devices keeps the devices registered for push (mobile-api/sqlstore).
 	Devices DeviceStore
+	// Inbox is the citizens' inbox (*inbox.Service).
+	Inbox Inbox
 	// Rate is each citizen's request rate; zero means DefaultRate.
 	Rate ratelimit.Rate
 	// BodyLimit bounds a request body; 0 means DefaultBodyLimit.
@@ -159,7 +161,8 @@ func New(cfg Config) (*API, error) {
 	if err := httpapi.CheckConfig("mobileapi", map[string]bool{"Wallet": cfg.Wallet != nil, "Tokens": cfg.Tokens != nil,
 		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil,
 		"Ledger": cfg.Ledger != nil, "Receipts": cfg.Receipts != nil, "Activity": cfg.Activity != nil, "Pseudonym": cfg.Pseudonym != nil,
-		"Agencies": cfg.Agencies != nil, "Passkeys": cfg.Passkeys != nil, "Devices": cfg.Devices != nil}); err != nil {
+		"Agencies": cfg.Agencies != nil, "Passkeys": cfg.Passkeys != nil, "Devices": cfg.Devices != nil,
+		"Inbox": cfg.Inbox != nil}); err != nil {
 		return nil, err
 	}
 	if cfg.Rate.N <= 0 || cfg.Rate.Per <= 0 {

@@ -28,6 +28,8 @@ import (
 	"github.com/cedula/cedula/mobile-api/sqlstore"
 	"github.com/cedula/cedula/openapi/openapitest"
 	"github.com/cedula/cedula/wallet"
+	"github.com/cedula/cedula/wallet/inbox"
+	inboxstore "github.com/cedula/cedula/wallet/inbox/sqlstore"
 )
 
 // fakeTokens knows a few Authorization header values, as the provider
@@ -230,6 +232,7 @@ type env struct {
 	chk    *openapitest.Checker
 	wallet *fakeWallet
 	db     *db.DB
+	inbox  *inbox.Service
 }
 
 // newEnv serves the API on a real edge, over a SQLite idempotency store,
@@ -240,15 +243,24 @@ func newEnv(t *testing.T, opt ...func(*mobileapi.Config)) *env {
 		"cit-a": {cred("a1", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
 		"cit-b": {cred("b1", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))},
 	}}
-	d := dbtest.SQLite(t, sqlstore.Migrations)
+	d := dbtest.SQLite(t, sqlstore.Migrations, inboxstore.Migrations)
 	return mount(t, w, d, opt...)
 }
 
 func mount(t *testing.T, w *fakeWallet, d *db.DB, opt ...func(*mobileapi.Config)) *env {
 	store := sqlstore.New(d)
+	in, err := inbox.New(inbox.Config{Store: inboxstore.New(d), Sealer: inboxSealer{sealer}, Subject: func(id string) string { return "p-" + id },
+		Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	cfg := mobileapi.Config{Wallet: w, Tokens: fakeTokens{}, Citizens: fakeCitizens{}, Idempotency: store, Sealer: sealer,
 		Ledger: noLedger{}, Receipts: noLedger{}, Activity: noLedger{}, Pseudonym: func(id string) string { return "p-" + id },
-		Agencies: noLedger{}, Passkeys: newPasskeys(), Devices: store}
+		Agencies: noLedger{}, Passkeys: newPasskeys(), Devices: store, Inbox: in}
 	for _, o := range opt {
 		o(&cfg)
 	}
@@ -259,10 +271,21 @@ func mount(t *testing.T, w *fakeWallet, d *db.DB, opt ...func(*mobileapi.Config)
 	edge := httpapi.New(httpapi.Config{BaseURL: "https://id.example"})
 	api.Mount(edge.Echo())
 	chk := openapitest.New(t)
-	return &env{t: t, h: chk.Wrap(edge), chk: chk, wallet: w, db: d}
+	return &env{t: t, h: chk.Wrap(edge), chk: chk, wallet: w, db: d, inbox: in}
 }
 
 var sealer = newSealer()
+
+// inboxSealer is sealer as the inbox calls it.
+type inboxSealer struct{ aeadSealer }
+
+func (s inboxSealer) SealData(ctx context.Context, subject, label string, data []byte) ([]byte, error) {
+	return s.Seal(ctx, subject, label, data)
+}
+
+func (s inboxSealer) OpenData(ctx context.Context, subject, label string, sealed []byte) ([]byte, error) {
+	return s.Open(ctx, subject, label, sealed)
+}
 
 type response struct {
 	*httptest.ResponseRecorder

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,9 +18,10 @@ import (
 // caller is the citizen a request speaks for, and the language it asked
 // for.
 type caller struct {
-	citizenID string // Cedula's own id: never sent out
-	subject   string // the sub the app's tokens carry
-	lang      string // es or en
+	citizenID string    // Cedula's own id: never sent out
+	subject   string    // the sub the app's tokens carry
+	lang      string    // es or en
+	expires   time.Time // the access token's
 }
 
 type callerKey struct{}
@@ -48,7 +50,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		case at.CitizenID == "":
 			return invalidToken("the access token was not issued to a citizen")
 		}
-		who := caller{citizenID: at.CitizenID, subject: at.Subject, lang: web.Negotiate(r)}
+		who := caller{citizenID: at.CitizenID, subject: at.Subject, lang: web.Negotiate(r), expires: at.Expiration}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), callerKey{}, who)))
 		h := c.Response().Header()
 		h.Set("Content-Language", who.lang)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
+	"github.com/cedula/cedula/wallet/inbox"
 )
 
 // FormatSDJWT is the one credential format this wallet holds.
@@ -438,11 +439,16 @@ func (s *Service) store(ctx context.Context, citizenID string, h *held, sess *se
 	if rec.Summary, err = s.cfg.Sealer.SealData(ctx, s.cfg.Subject(citizenID), summaryLabel(rec.ID), b); err != nil {
 		return Credential{}, err
 	}
+	rec.Watch = watchOf(rec.ID, citizenID, sum)
 	if err := s.cfg.Store.PutCredential(ctx, rec, s.entry(citizenID, ActionReceive, rec.ID)); err != nil {
 		return Credential{}, err
 	}
 	if h.Notification != nil {
 		s.notify(ctx, h.Notification, "credential_accepted")
+	}
+	if err := s.tell(ctx, citizenID, rec.ID, inbox.CredentialReceived, sum, time.Time{}, "received:"+rec.ID); err != nil {
+		// The credential is held; the message is what is missing.
+		s.cfg.Logger.WarnContext(ctx, "wallet: the inbox did not take a received credential's message", "err", err)
 	}
 	return s.view(ctx, rec, lang, false)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -32,6 +33,8 @@ type Record struct {
 	// list opens and decodes that alone; empty for records stored before
 	// it existed.
 	Summary []byte
+	// Watch, when set, is stored with the record (WatchStore).
+	Watch *Watch
 }
 
 // Store keeps the wallet's records. Entries given with a change are
@@ -81,7 +84,12 @@ type Config struct {
 	// the controller it names (the server maps that to an agency); an
 	// error there refuses the approval and sends nothing.
 	Consents Consents
-	Now      func() time.Time
+	// Inbox, when set, is told what happens to the citizen's credentials:
+	// received, suspended, reinstated, revoked, about to expire.
+	Inbox Notifier
+	// Logger logs what fails after a change stands (nil: slog.Default()).
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service is the wallet.
@@ -104,6 +112,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg}
 	s.status = newStatusCache(s)

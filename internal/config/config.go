@@ -85,6 +85,11 @@ type Config struct {
 	// RateLimits change the limits on attempts at the pages and on each
 	// citizen's app; a zero keeps a limit's default.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// WalletWatchInterval is how often the server re-reads the status
+	// lists of the credentials its wallets hold (any issuer's) and warns
+	// of those about to expire, telling the citizens in their inbox.
+	// Status changes of Cedula's own issuer are told at once.
+	WalletWatchInterval Duration `yaml:"wallet_watch_interval"`
 }
 
 // RateLimits are requests a minute. Raise them for a load generator that
@@ -174,9 +179,10 @@ func Default() Config {
 			IDTTL:      Duration(10 * time.Minute),
 			RefreshTTL: Duration(30 * 24 * time.Hour),
 		},
-		EnrolmentTTL:   Duration(24 * time.Hour),
-		ConsentPreload: true,
-		SessionTTL:     Duration(12 * time.Hour),
+		EnrolmentTTL:        Duration(24 * time.Hour),
+		ConsentPreload:      true,
+		WalletWatchInterval: Duration(15 * time.Minute),
+		SessionTTL:          Duration(12 * time.Hour),
 		// The app's private-use scheme, and the loopback address `cedula
 		// wallet login` waits on (cmd/cedula WalletCLIPort).
 		WalletRedirectURIs: []string{"es.cedula.wallet:/oauth/callback", "http://127.0.0.1:53682/callback"},
@@ -345,6 +351,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]Duration{
 		"tokens.access_ttl": c.Tokens.AccessTTL, "tokens.id_ttl": c.Tokens.IDTTL, "tokens.refresh_ttl": c.Tokens.RefreshTTL,
 		"enrolment_ttl": c.EnrolmentTTL, "session_ttl": c.SessionTTL, "key_retention": c.KeyRetention,
+		"wallet_watch_interval": c.WalletWatchInterval,
 	} {
 		if d <= 0 {
 			add("%s: must be positive", name)

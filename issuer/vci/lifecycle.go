@@ -150,6 +150,9 @@ func (s *Service) SetStatus(ctx context.Context, clientID, id, status string) (C
 	if err := s.cfg.Store.SetStatus(ctx, id, v, e); err != nil {
 		return Credential{}, err
 	}
+	if s.cfg.StatusChanged != nil {
+		s.cfg.StatusChanged(ctx, c.CitizenID)
+	}
 	c.Status = v
 	return c, nil
 }

@@ -64,7 +64,10 @@ type Config struct {
 	StatusListURI func(list string) string
 	// OfferURL is the URL of an offer by reference.
 	OfferURL func(offerID string) string
-	Now      func() time.Time
+	// StatusChanged, when set, is called after a status change has
+	// committed, with the citizen the credentials were issued to.
+	StatusChanged func(ctx context.Context, citizenID string)
+	Now           func() time.Time
 	// OfferTTL is how long an offer may be redeemed (default 72h);
 	// NonceTTL how long a c_nonce lives (default 5m).
 	OfferTTL, NonceTTL time.Duration

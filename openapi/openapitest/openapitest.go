@@ -76,6 +76,14 @@ func (c *Checker) Wrap(h http.Handler) http.Handler {
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
 		in.Request.Body = io.NopCloser(bytes.NewReader(body))
 		reqErr := openapi3filter.ValidateRequest(context.Background(), in)
+		if streams(route) {
+			// A stream is passed through as it is written; its status and
+			// headers are checked when it ends.
+			sw := &streamWriter{ResponseWriter: w}
+			h.ServeHTTP(sw, r)
+			c.checkStream(dr, route, in, reqErr, r, sw)
+			return
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		for k, v := range rec.Header() {
@@ -102,6 +110,61 @@ func (c *Checker) Wrap(h http.Handler) http.Handler {
 			c.t.Errorf("openapi %s: %s %s → %d: the response does not match the document: %v\nbody: %.300s", dr.name, r.Method, r.URL.Path, rec.Code, err, rec.Body.String())
 		}
 	})
+}
+
+// streams reports whether the route's success is a text/event-stream.
+func streams(route *routers.Route) bool {
+	for _, code := range []int{200} {
+		if r := route.Operation.Responses.Status(code); r != nil && r.Value != nil && r.Value.Content.Get("text/event-stream") != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// streamWriter passes a stream through and remembers its status.
+type streamWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *streamWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *streamWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *streamWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// checkStream validates a stream's status and headers (its body is the
+// events, which the document describes as text).
+func (c *Checker) checkStream(dr docRouter, route *routers.Route, in *openapi3filter.RequestValidationInput, reqErr error, r *http.Request, sw *streamWriter) {
+	key := dr.name + " " + r.Method + " " + route.Path
+	c.mu.Lock()
+	c.seen[key]++
+	c.mu.Unlock()
+	if reqErr != nil && sw.code < 400 {
+		c.t.Errorf("openapi %s: %s %s: the document refuses the request (%v) but the server answered %d", dr.name, r.Method, r.URL.Path, reqErr, sw.code)
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: sw.code, Header: sw.Header(),
+		Body: io.NopCloser(bytes.NewReader(nil)), Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: true}}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		c.t.Errorf("openapi %s: %s %s → %d: the response does not match the document: %v", dr.name, r.Method, r.URL.Path, sw.code, err)
+	}
 }
 
 // find returns the document route r matches, if any.

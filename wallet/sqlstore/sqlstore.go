@@ -73,6 +73,11 @@ var Migrations = []db.Migration{{
 	Version:  4,
 	SQLite:   db.Schema(schemaV4, db.SQLite),
 	Postgres: db.Schema(schemaV4, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  5,
+	SQLite:   db.Schema(schemaV5, db.SQLite),
+	Postgres: db.Schema(schemaV5, db.Postgres),
 }}
 
 // schemaV4 keeps each credential's summary, sealed apart (wallet.Record),
@@ -86,6 +91,26 @@ CREATE TABLE wallet_summaries (
 	citizen_id TEXT NOT NULL,
 	summary {BLOB} NOT NULL
 );
+`
+
+// schemaV5 keeps what the wallet watches of each credential
+// (wallet.WatchStore): where its status is listed, when it expires, the
+// status last seen and whether the citizen was warned of its expiry — in
+// the clear, so that a sweep needs no citizen's key; no claim is here.
+const schemaV5 = `
+CREATE TABLE wallet_watch (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	iss TEXT NOT NULL,
+	list_uri TEXT NOT NULL,
+	idx BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	warned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX wallet_watch_citizen ON wallet_watch (citizen_id);
+CREATE INDEX wallet_watch_list ON wallet_watch (list_uri);
+CREATE INDEX wallet_watch_expires ON wallet_watch (warned, expires);
 `
 
 // TxAppender appends audit entries inside a transaction (audit.Appender's
@@ -107,6 +132,7 @@ var (
 	_ wallet.Store             = (*Store)(nil)
 	_ wallet.PendingStore      = (*Store)(nil)
 	_ wallet.PresentationStore = (*Store)(nil)
+	_ wallet.WatchStore        = (*Store)(nil)
 )
 
 // PutPresentation stores a history row, the credentials' new use counts
@@ -198,6 +224,12 @@ func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...a
 				return fmt.Errorf("wallet: put credential: %w", err)
 			}
 		}
+		if w := r.Watch; w != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_watch (id, citizen_id, iss, list_uri, idx, expires, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, r.CitizenID, w.Iss, w.ListURI, w.Index, micros(w.Expires), string(w.Status)); err != nil {
+				return fmt.Errorf("wallet: put credential: %w", err)
+			}
+		}
 		return s.log.AppendTx(ctx, tx, entries...)
 	})
 }
@@ -235,8 +267,11 @@ func (s *Store) GetCredential(ctx context.Context, citizenID, id string) (wallet
 
 func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entries ...audit.Entry) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_summaries WHERE id = $1 AND citizen_id = $2`, id, citizenID); err != nil {
-			return fmt.Errorf("wallet: delete credential: %w", err)
+		for _, q := range []string{`DELETE FROM wallet_summaries WHERE id = $1 AND citizen_id = $2`,
+			`DELETE FROM wallet_watch WHERE id = $1 AND citizen_id = $2`} {
+			if _, err := tx.ExecContext(ctx, q, id, citizenID); err != nil {
+				return fmt.Errorf("wallet: delete credential: %w", err)
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM wallet_credentials WHERE id = $1 AND citizen_id = $2`, id, citizenID)
 		if err != nil {
@@ -254,7 +289,8 @@ func (s *Store) DeleteCredential(ctx context.Context, citizenID, id string, entr
 func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error) {
 	n := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM wallet_pending WHERE citizen_id = $1`, `DELETE FROM wallet_presentations WHERE citizen_id = $1`} {
+		for _, q := range []string{`DELETE FROM wallet_pending WHERE citizen_id = $1`, `DELETE FROM wallet_presentations WHERE citizen_id = $1`,
+			`DELETE FROM wallet_watch WHERE citizen_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, citizenID); err != nil {
 				return err
 			}
@@ -286,4 +322,89 @@ func scan(row scanner) (wallet.Record, error) {
 	}
 	r.Received = time.UnixMicro(received).UTC()
 	return r, nil
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+const watchColumns = `id, citizen_id, iss, list_uri, idx, expires, status, warned`
+
+func (s *Store) Watched(ctx context.Context, citizenID string) ([]wallet.Watch, error) {
+	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE citizen_id = $1 ORDER BY id`, citizenID)
+}
+
+func (s *Store) WatchedOn(ctx context.Context, listURI string) ([]wallet.Watch, error) {
+	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE list_uri = $1 ORDER BY id`, listURI)
+}
+
+func (s *Store) WatchedLists(ctx context.Context) ([]wallet.Watch, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT iss, list_uri FROM wallet_watch WHERE list_uri <> '' AND status <> $1 ORDER BY list_uri`,
+		string(wallet.StatusRevoked))
+	if err != nil {
+		return nil, fmt.Errorf("wallet: watched lists: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Watch
+	for rows.Next() {
+		var w wallet.Watch
+		if err := rows.Scan(&w.Iss, &w.ListURI); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Expiring(ctx context.Context, before time.Time, limit int) ([]wallet.Watch, error) {
+	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE warned = 0 AND expires > 0 AND expires <= $1
+		ORDER BY expires LIMIT $2`, before.UnixMicro(), limit)
+}
+
+// SetWatchStatus changes a credential's status from from to to, in one
+// statement: of two replicas seeing the same change, one does it.
+func (s *Store) SetWatchStatus(ctx context.Context, id string, from, to wallet.Status) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE wallet_watch SET status = $1 WHERE id = $2 AND status = $3`, string(to), id, string(from))
+	if err != nil {
+		return false, fmt.Errorf("wallet: set watch status: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// SetWarned marks the credential's expiry warned, once.
+func (s *Store) SetWarned(ctx context.Context, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE wallet_watch SET warned = 1 WHERE id = $1 AND warned = 0`, id)
+	if err != nil {
+		return false, fmt.Errorf("wallet: set warned: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *Store) watches(ctx context.Context, q string, args ...any) ([]wallet.Watch, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: watches: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Watch
+	for rows.Next() {
+		var w wallet.Watch
+		var expires int64
+		var status string
+		var warned int
+		if err := rows.Scan(&w.ID, &w.CitizenID, &w.Iss, &w.ListURI, &w.Index, &expires, &status, &warned); err != nil {
+			return nil, fmt.Errorf("wallet: watches: %w", err)
+		}
+		if expires > 0 {
+			w.Expires = time.UnixMicro(expires).UTC()
+		}
+		w.Status, w.Warned = wallet.Status(status), warned != 0
+		out = append(out, w)
+	}
+	return out, rows.Err()
 }

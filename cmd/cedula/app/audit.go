@@ -97,10 +97,13 @@ func (s *Server) mountAudit(e *httpapi.Echo) error {
 		Checkpoint: func(ctx context.Context) error { _, err := s.Checkpointer.Checkpoint(ctx); return err },
 		Trail:      views.Trail, Erase: s.Shredder.Erase, Pseudonym: s.Pseudonyms.Of, Keys: s.Keys, Issuer: s.Config.PublicURL,
 		// The wallet's rows (credentials, pending answers, presentation
-		// history) and the mobile API's (devices, kept answers) go with
+		// history, inbox) and the mobile API's (devices, kept answers) go with
 		// the citizen; their key is destroyed next.
 		Forget: func(ctx context.Context, citizenID string) error {
 			if _, err := s.walletStore.DeleteCitizen(ctx, citizenID); err != nil {
+				return err
+			}
+			if _, err := s.inboxStore.DeleteCitizen(ctx, citizenID); err != nil {
 				return err
 			}
 			_, err := s.mobileStore.DeleteCitizen(ctx, citizenID)

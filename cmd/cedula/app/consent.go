@@ -18,6 +18,7 @@ import (
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/wallet/inbox"
 )
 
 // openConsent starts the consent ledger on the server's database and audit
@@ -124,6 +125,35 @@ type consentEffects struct{ s *Server }
 func (e consentEffects) Ended(ctx context.Context, r consent.Record) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "consent"})
 	_, err := e.s.Provider.EndGrant(ctx, r.Key.Subject, r.Key.Controller)
+	return errors.Join(err, e.tell(ctx, r))
+}
+
+// tell asks the citizen, in their inbox, to renew a consent the ledger
+// ended without them (expired, or given under a notice that changed);
+// what the citizen ended themselves needs no message.
+func (e consentEffects) tell(ctx context.Context, r consent.Record) error {
+	var es, en [2]string
+	switch r.State {
+	case consent.StateExpired:
+		es = [2]string{"Tu consentimiento ha caducado: %s", "%s ya no puede usar tus datos para esto. Puedes renovarlo en tu cartera si quieres que siga."}
+		en = [2]string{"Your consent has expired: %s", "%s can no longer use your data for this. You can renew it in your wallet if you want it to go on."}
+	case consent.StateRenewalRequired:
+		es = [2]string{"Renueva tu consentimiento: %s", "%s ha cambiado cómo usa tus datos para esto; no los usará hasta que lo leas y lo renueves."}
+		en = [2]string{"Renew your consent: %s", "%s has changed how it uses your data for this; it will not use them until you read it and renew."}
+	default:
+		return nil
+	}
+	p, err := e.s.Consent.Purpose(ctx, r.Key.Purpose)
+	if err != nil {
+		return err
+	}
+	n := inbox.Note{Kind: inbox.ConsentRenewal, Purpose: p.ID, Dedupe: fmt.Sprintf("consent:%s:%d", r.ID, r.Seq),
+		Title: map[string]string{}, Body: map[string]string{}}
+	for lang, t := range map[string][2]string{"es": es, "en": en} {
+		n.Title[lang] = fmt.Sprintf(t[0], p.Name.In(lang))
+		n.Body[lang] = fmt.Sprintf(t[1], e.s.agencyName(ctx, r.Key.Controller))
+	}
+	_, _, err = e.s.Inbox.Post(ctx, r.Key.Subject, n)
 	return err
 }
 

@@ -15,7 +15,7 @@ func (s *Server) mountMobile(e *httpapi.Echo) error {
 	api, err := mobileapi.New(mobileapi.Config{Wallet: s.Wallet, Tokens: s.Provider, Citizens: mobileCitizens{s},
 		Idempotency: s.mobileStore, Sealer: citizenSealer{s}, Ledger: s.Consent, Receipts: s.consentAPI,
 		Activity: s.auditViews, Pseudonym: s.Pseudonyms.Of, Agencies: mobileCitizens{s}, Passkeys: s.Store,
-		Devices: s.mobileStore, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen), Logger: s.log})
+		Devices: s.mobileStore, Inbox: s.Inbox, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen), Logger: s.log})
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 // identifiers — his credential, his pending device-bound acceptance, the
 // purpose he consented to, his passkey, his device, his resolved
 // presentation request, his presentation waiting for his phone's
-// signature — and finds nothing of
+// signature, his inbox message — and finds nothing of
 // his: 404 for his objects, and lists, reads and creations that hold only
 // Ana's own. Beto's objects are all still there afterwards.
 func TestMobileAuthorizationSweep(t *testing.T) {
@@ -97,8 +97,14 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		t.Fatalf("Beto approves with his phone's key: %v %s", err, ap.Body)
 	}
 	presentationID := ap.JSON202.Id
+	// A message in his inbox (his credentials arrived).
+	box, err := betoAPI.ListInboxWithResponse(ctx, nil)
+	if err != nil || box.JSON200 == nil || len(box.JSON200.Items) == 0 {
+		t.Fatalf("Beto's inbox: %v %s", err, box.Body)
+	}
+	messageID := box.JSON200.Items[0].Id
 	// What of Beto's must never reach Ana.
-	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token", requestID, presentationID, devCred.Id}
+	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token", requestID, presentationID, devCred.Id, messageID}
 
 	// Each operation as Ana with Beto's identifiers: the path, the body,
 	// and the statuses that are right.
@@ -133,6 +139,13 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		"declinePresentation":  {"/presentations/requests/" + requestID + "/decline", "", notFound},
 		"completePresentation": {"/presentations/pending/" + presentationID, `{"signatures":["AAAA"]}`, notFound},
 		"listPresentations":    {"/presentations", "", []int{200}},
+		"listInbox":            {"/inbox", "", []int{200}},
+		"getInboxMessage":      {"/inbox/" + messageID, "", notFound},
+		"readInboxMessage":     {"/inbox/" + messageID + "/read", "", notFound},
+		"ackInboxMessage":      {"/inbox/" + messageID + "/ack", "", notFound},
+		// Resumed from the first event of all: Beto's are not in it (read
+		// for a second, the stream going on).
+		"streamInbox": {"/inbox/events?last_event_id=0", "", []int{200}},
 	}
 
 	doc, err := openapi3.NewLoader().LoadFromFile("../../../openapi/mobile.yaml")
@@ -170,7 +183,9 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 			if c.body != "" {
 				body = strings.NewReader(c.body)
 			}
-			req, err := http.NewRequest(o.method, e.url+"/mobile/v1"+c.path, body)
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(rctx, o.method, e.url+"/mobile/v1"+c.path, body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +198,10 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
+			b, err := io.ReadAll(res.Body)
+			if err != nil && o.id != "streamInbox" {
+				t.Fatal(err)
+			}
 			if !slices.Contains(c.want, res.StatusCode) {
 				t.Errorf("%s %s as Ana: got %d %s, want one of %v", o.method, c.path, res.StatusCode, b, c.want)
 			}

@@ -38,6 +38,8 @@ import (
 	mobilestore "github.com/cedula/cedula/mobile-api/sqlstore"
 	"github.com/cedula/cedula/openapi"
 	"github.com/cedula/cedula/wallet"
+	"github.com/cedula/cedula/wallet/inbox"
+	inboxstore "github.com/cedula/cedula/wallet/inbox/sqlstore"
 	walletstore "github.com/cedula/cedula/wallet/sqlstore"
 	"github.com/cedula/cedula/web"
 )
@@ -70,6 +72,10 @@ type Server struct {
 	Wallet      *wallet.Service
 	walletStore *walletstore.Store
 	mobileStore *mobilestore.Store
+	inboxStore  *inboxstore.Store
+	// Inbox is the citizens' inbox (messages, and their streams).
+	Inbox       *inbox.Service
+	stopStreams context.CancelFunc
 	// consentAPI signs consent receipts and auditViews are the citizens'
 	// views of the log, for the mobile API too.
 	consentAPI *consentapi.API
@@ -106,7 +112,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 		return nil, nil, err
 	}
 	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations,
-		mobilestore.Migrations); err != nil {
+		mobilestore.Migrations, inboxstore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -154,7 +160,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
-	s.walletStore, s.mobileStore = walletstore.New(d, s.Audit), mobilestore.New(d)
+	s.walletStore, s.mobileStore, s.inboxStore = walletstore.New(d, s.Audit), mobilestore.New(d), inboxstore.New(d)
+	if s.Inbox, err = inbox.New(inbox.Config{Store: s.inboxStore, Sealer: s.Shredder, Subject: s.Pseudonyms.Of}); err != nil {
+		s.Close()
+		return nil, err
+	}
 	roots, err := readTrustAnchors(cfg.VerifierTrustAnchors)
 	if err != nil {
 		s.Close()
@@ -164,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
 		AllowHTTP:     strings.HasPrefix(cfg.PublicURL, "http://"),
-		VerifierRoots: roots, Consents: presentationConsents{s}}); err != nil {
+		VerifierRoots: roots, Consents: presentationConsents{s}, Inbox: s.Inbox, Logger: log}); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -244,6 +254,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.housekeeping(bg)
+	go s.watchCredentials(bg)
+	// The inbox's streams end when the listeners shut down (Serve), so
+	// that open streams do not hold the shutdown.
+	streams, stopStreams := context.WithCancel(bg)
+	s.stopStreams = stopStreams
+	go s.Inbox.Run(streams)
 	go s.Checkpointer.Run(bg)
 	go s.Provider.RunLogouts(bg)
 	return s, nil
@@ -293,9 +309,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-// housekeeping deletes expired authorization requests and tokens.
-func (s *Server) housekeeping(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -303,6 +319,13 @@ func (s *Server) housekeeping(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		fn()
+	}
+}
+
+// housekeeping deletes expired authorization requests and tokens.
+func (s *Server) housekeeping(ctx context.Context) {
+	every(ctx, 10*time.Minute, func() {
 		now := time.Now()
 		if _, err := s.Store.DeleteAuthRequestsBefore(ctx, now.Add(-time.Hour)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: auth requests", "err", err)
@@ -329,7 +352,22 @@ func (s *Server) housekeeping(ctx context.Context) {
 		} else if n > 0 {
 			s.log.InfoContext(ctx, "housekeeping: consents expired", "records", n)
 		}
-	}
+	})
+}
+
+// watchCredentials re-reads, every WalletWatchInterval, the status lists
+// of the credentials the wallets hold, and warns of those about to
+// expire: the citizens are told in their inbox. Every replica does it; a
+// change is told once (wallet.CheckStatuses).
+func (s *Server) watchCredentials(ctx context.Context) {
+	every(ctx, s.Config.WalletWatchInterval.D(), func() {
+		if n, err := s.Wallet.CheckStatuses(ctx, ""); err != nil {
+			s.log.WarnContext(ctx, "wallet watch: status lists", "err", err, "told", n)
+		}
+		if n, err := s.Wallet.WarnExpiring(ctx); err != nil {
+			s.log.WarnContext(ctx, "wallet watch: expiring credentials", "err", err, "told", n)
+		}
+	})
 }
 
 // syncClients creates or updates the clients declared in the configuration.
@@ -460,6 +498,9 @@ func (s *Server) Run(ctx context.Context, ready func(Addrs)) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var errs []error
+	if s.stopStreams != nil {
+		s.stopStreams()
+	}
 	for _, l := range ls {
 		errs = append(errs, l.srv.Shutdown(sctx))
 	}

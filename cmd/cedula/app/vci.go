@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/jose"
@@ -70,6 +71,17 @@ func (s *Server) openIssuer(secret []byte) error {
 		StatusListURI: func(list string) string { return base + vciapi.StatusPath + list },
 		OfferURL:      s.offerURL,
 		ListSize:      s.Config.StatusListSize,
+		// The citizen's wallet, if it holds the credential, tells them
+		// now rather than at the next watch.
+		StatusChanged: func(ctx context.Context, citizenID string) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				defer cancel()
+				if _, err := s.Wallet.CheckStatuses(ctx, citizenID); err != nil {
+					s.log.WarnContext(ctx, "wallet: status change not told", "err", err)
+				}
+			}()
+		},
 	})
 	return err
 }

@@ -156,6 +156,22 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	if err := e.s.DB.QueryRowContext(ctx, `SELECT sealed FROM wallet_credentials WHERE id = $1`, second[0].ID).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
+	// Her inbox told her of both, sealed too; what is watched of them
+	// holds no claim.
+	var msgID string
+	var msg []byte
+	if err := e.s.DB.QueryRowContext(ctx, `SELECT id, sealed FROM inbox_messages WHERE citizen_id = $1 ORDER BY seq DESC LIMIT 1`, ana).Scan(&msgID, &msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, clear := range []string{"credential", "Residence", "residence", "Ana"} {
+		if bytes.Contains(msg, []byte(clear)) {
+			t.Errorf("the stored message holds %q in clear", clear)
+		}
+	}
+	var watched int
+	if err := e.s.DB.QueryRowContext(ctx, `SELECT count(*) FROM wallet_watch WHERE citizen_id = $1`, ana).Scan(&watched); err != nil || watched != 1 {
+		t.Errorf("watched credentials of Ana: %d %v, want 1 (the first one was deleted)", watched, err)
+	}
 	e.agency("registrar", app.AdminScope)
 	admin := e.token("registrar", app.AdminScope)
 	if res, out := e.do("POST", "/admin/erasures", admin, `{"citizen_id":"`+ana+`"}`); res.StatusCode != http.StatusCreated {
@@ -166,5 +182,14 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	}
 	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "wallet/credential/"+second[0].ID, sealed); !errors.Is(err, audit.ErrErased) {
 		t.Errorf("Ana's credential row, kept from before the erasure: %v, want ErrErased", err)
+	}
+	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "inbox/message/"+msgID, msg); !errors.Is(err, audit.ErrErased) {
+		t.Errorf("Ana's inbox row, kept from before the erasure: %v, want ErrErased", err)
+	}
+	for _, table := range []string{"inbox_messages", "wallet_watch"} {
+		var n int
+		if err := e.s.DB.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE citizen_id = $1`, ana).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s rows of Ana after erasure: %d %v, want none", table, n, err)
+		}
 	}
 }
