@@ -18,8 +18,14 @@ import (
 // nodeAnswer is what the Node verifier (testdata/node_verifier.mjs) says
 // of an answer it received.
 type nodeAnswer struct {
-	ID               string `json:"id"`
-	Mode             string `json:"mode"`
+	ID      string `json:"id"`
+	Mode    string `json:"mode"`
+	Fetched struct {
+		Method           string   `json:"method"`
+		KBJWTAlgs        []string `json:"kb_jwt_algs"`
+		ClientIDPrefixes []string `json:"client_id_prefixes"`
+		EncryptionAlgs   []string `json:"encryption_algs"`
+	} `json:"fetched"`
 	Encrypted        bool   `json:"encrypted"`
 	State            string `json:"state"`
 	Error            string `json:"error"`
@@ -45,8 +51,9 @@ type nodeAnswer struct {
 // verifier_trust_anchors. Ana holds our issuer's PID; the verifier asks,
 // under a registered purpose of the agency on its host, for her given and
 // family names and, optionally, her birthdate (two claim sets), by
-// request_uri, once answered with direct_post and once with
-// direct_post.jwt. Through the mobile API she sees the verified verifier,
+// request_uri, once fetched by GET and answered with direct_post, once
+// fetched by POST (the wallet's metadata read with the library's schema,
+// the wallet_nonce carried back) and answered with direct_post.jwt. Through the mobile API she sees the verified verifier,
 // the purpose, the claims (birthdate optional) and her PID; she approves
 // the names alone. The verifier finds the issuer's signature, a KB-JWT
 // bound to the credential for its client_id and nonce over what was
@@ -73,14 +80,17 @@ func TestPresentToNodeVerifier(t *testing.T) {
 
 	// ask has the verifier make a request in mode and resolves it through
 	// the app, checking what the citizen is shown.
-	ask := func(mode string) (string, map[string]any) {
+	ask := func(mode, method string) (string, map[string]any) {
 		t.Helper()
-		v.send(fmt.Sprintf(`{"mode":%q,"vct":%q,"purpose":%q}`, mode, cred.Vct, verifierPurpose))
+		v.send(fmt.Sprintf(`{"mode":%q,"method":%q,"vct":%q,"purpose":%q}`, mode, method, cred.Vct, verifierPurpose))
 		made := v.line()
 		en := mobileclient.AcceptLanguage("en")
 		res, err := api.ResolvePresentationWithResponse(ctx, &mobileclient.ResolvePresentationParams{AcceptLanguage: &en},
 			mobileclient.ResolvePresentationRequest{Request: made["link"].(string)})
 		if err != nil || res.JSON200 == nil {
+			if err == nil && method == "post" {
+				v.line() // the verifier's account of the POST it refused, if it did
+			}
 			t.Fatalf("%s: resolve: %v %d %s", mode, err, res.StatusCode(), res.Body)
 		}
 		req := res.JSON200
@@ -105,9 +115,10 @@ func TestPresentToNodeVerifier(t *testing.T) {
 	}
 
 	names := map[string]any{"given_name": "Ana", "family_name": "Test"}
-	for i, mode := range []string{cwallet.ModeDirectPost, cwallet.ModeDirectPostJWT} {
+	for i, tc := range []struct{ mode, method string }{{cwallet.ModeDirectPost, "get"}, {cwallet.ModeDirectPostJWT, "post"}} {
+		mode := tc.mode
 		// Approve the names, leaving the birthdate out (claim set 1).
-		id, made := ask(mode)
+		id, made := ask(mode, tc.method)
 		one := map[string]int{"pid": 1}
 		sent, err := api.ApprovePresentationWithResponse(ctx, id, &mobileclient.ApprovePresentationParams{IdempotencyKey: fmt.Sprintf("nv-%d", i)},
 			mobileclient.PresentationApproval{Credentials: map[string][]string{"pid": {cred.Id}}, ClaimSets: &one})
@@ -124,6 +135,10 @@ func TestPresentToNodeVerifier(t *testing.T) {
 		got := readAnswer(t, v)
 		if got.Mode != mode || got.Encrypted != (mode == cwallet.ModeDirectPostJWT) || got.State != made["state"] || got.Error != "" || len(got.Presentations) != 1 {
 			t.Fatalf("%s: the verifier's answer: got %+v, want one presentation with the request's state", mode, got)
+		}
+		if f := got.Fetched; f.Method != tc.method || tc.method == "post" && (!slices.Contains(f.KBJWTAlgs, "ES256") ||
+			!slices.Contains(f.ClientIDPrefixes, cwallet.PrefixX509SanDNS) || !slices.Contains(f.EncryptionAlgs, "ECDH-ES")) {
+			t.Errorf("%s: how the verifier was asked for its request: got %+v, want by %s (with metadata the library reads)", mode, f, tc.method)
 		}
 		p := got.Presentations[0]
 		if !p.KBVerified || p.KB.Typ != cwallet.KBType || p.KB.Aud != "x509_san_dns:localhost" || !p.KB.NonceMatches || p.Issuer != e.url || p.VCT != cred.Vct {
@@ -145,7 +160,7 @@ func TestPresentToNodeVerifier(t *testing.T) {
 		}
 
 		// Decline: access_denied with the state, in the request's mode.
-		id, made = ask(mode)
+		id, made = ask(mode, tc.method)
 		dec, err := api.DeclinePresentationWithResponse(ctx, id)
 		if err != nil || dec.JSON200 == nil || dec.JSON200.Presentation.Outcome != "declined" {
 			t.Fatalf("%s: decline: %v %d %s", mode, err, dec.StatusCode(), dec.Body)

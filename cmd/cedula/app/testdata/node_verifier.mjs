@@ -9,7 +9,9 @@
 //
 //   /request/<id>    the signed request object (typ oauth-authz-req+jwt,
 //                    x5c: the test's leaf certificate), client_id
-//                    x509_san_dns:localhost
+//                    x509_san_dns:localhost; by GET, or by POST with the
+//                    wallet's metadata (read with the library's schema)
+//                    and a wallet_nonce the object carries back
 //   /response/<id>   the wallet's answer (direct_post or direct_post.jwt)
 //
 // Environment: VERIFIER_KEY is the leaf's private key (PKCS #8, base64),
@@ -17,11 +19,13 @@
 // issuer it trusts (keys from its /.well-known/jwt-vc-issuer).
 //
 // Talk on stdio, one JSON object a line: at start it prints {base}; a line
-// {"mode": "direct_post" | "direct_post.jwt", "vct": ..., "purpose": ...}
-// on stdin makes a new request asking, for a credential of that vct, for
-// given_name and family_name, and birthdate optionally (two claim sets),
-// and prints {id, link, nonce, state}; each answer the wallet posts prints
-// {answer: {id, mode, encrypted, state, error?, presentations?}} where each
+// {"mode": "direct_post" | "direct_post.jwt", "method": "get" | "post",
+// "vct": ..., "purpose": ...} on stdin makes a new request asking, for a
+// credential of that vct, for given_name and family_name, and birthdate
+// optionally (two claim sets), and prints {id, link, nonce, state}; each
+// answer the wallet posts prints {answer: {id, mode, fetched, encrypted,
+// state, error?, presentations?}} — fetched says how the wallet fetched the
+// request object (and, by POST, what it said it supports) — where each
 // presentation is what the verifier checked and saw: the issuer, whether
 // the KB-JWT verified (signature by the credential's cnf key, typ, nonce,
 // sd_hash — by @sd-jwt — and aud, iat — here), the disclosed claim paths
@@ -81,7 +85,7 @@ const sessions = new Map(); // id → { payload, jwt, encryption?, answered }
 
 // newRequest makes a request object for mode and keeps it for the wallet
 // to fetch.
-async function newRequest({ mode, vct, purpose }) {
+async function newRequest({ mode, method = 'get', vct, purpose }) {
   const id = b64url(random(12));
   const payload = {
     response_type: 'vp_token',
@@ -118,12 +122,35 @@ async function newRequest({ mode, vct, purpose }) {
     payload.client_metadata.jwks = { keys: [publicJwk] };
     payload.client_metadata.encrypted_response_enc_values_supported = ['A128GCM'];
   }
-  const created = await verifier.createOpenId4vpAuthorizationRequest({
-    authorizationRequestPayload: payload,
-    jar: { requestUri: `${base}/request/${id}`, jwtSigner: { method: 'x5c', alg: 'ES256', x5c }, expiresInSeconds: 300 },
-  });
+  const created = await signRequest(id, payload);
   sessions.set(id, { payload: created.authorizationRequestPayload, jwt: created.jar.authorizationRequestJwt, encryption });
-  return { id, link: created.authorizationRequest, nonce: payload.nonce, state: payload.state };
+  // OpenID4VP 1.0 §5.10: the method is the link's, next to request_uri.
+  const link = method === 'post' ? `${created.authorizationRequest}&request_uri_method=post` : created.authorizationRequest;
+  return { id, link, nonce: payload.nonce, state: payload.state };
+}
+
+// signRequest makes the request object of request id, with the wallet's
+// nonce when it POSTed for it.
+const signRequest = (id, payload, walletNonce) =>
+  verifier.createOpenId4vpAuthorizationRequest({
+    authorizationRequestPayload: walletNonce ? { ...payload, wallet_nonce: walletNonce } : payload,
+    jar: { requestUri: `${base}/request/${id}`, jwtSigner: { method: 'x5c', alg: 'ES256', x5c }, expiresInSeconds: 300 },
+    wallet: walletNonce ? { expectedNonce: walletNonce } : undefined,
+  });
+
+// requestByPost answers a wallet that POSTs for the request object
+// (§5.10): its metadata must read as the library's schema says, and the
+// object carries its wallet_nonce back.
+async function requestByPost(id, session, form) {
+  const metadata = vp.zWalletMetadata.parse(JSON.parse(form.wallet_metadata));
+  if (!form.wallet_nonce) throw new Error('no wallet_nonce');
+  session.fetched = {
+    method: 'post',
+    kb_jwt_algs: metadata.vp_formats_supported?.['dc+sd-jwt']?.['kb-jwt_alg_values'],
+    client_id_prefixes: metadata.client_id_prefixes_supported,
+    encryption_algs: metadata.authorization_encryption_alg_values_supported,
+  };
+  return (await signRequest(id, session.payload, form.wallet_nonce)).jar.authorizationRequestJwt;
 }
 
 // ---- Answers -------------------------------------------------------------------
@@ -172,7 +199,7 @@ async function checkPresentation(presentation, request) {
 async function answer(id, form) {
   const session = sessions.get(id);
   const request = session.payload;
-  const out = { id, mode: request.response_mode, encrypted: Boolean(form.response) };
+  const out = { id, mode: request.response_mode, fetched: session.fetched, encrypted: Boolean(form.response) };
   let fields = form;
   if (form.response) {
     // The error responses are not vp_tokens: read the decrypted payload
@@ -210,9 +237,21 @@ const server = createServer(async (req, res) => {
   const [, kind, id] = path.split('/');
   const session = sessions.get(id);
   if (!session) return send(res, 404, { error: 'not_found' });
-  if (req.method === 'GET' && kind === 'request') return send(res, 200, session.jwt, 'application/oauth-authz-req+jwt');
-  if (req.method !== 'POST' || kind !== 'response') return send(res, 404, { error: 'not_found' });
+  if (req.method === 'GET' && kind === 'request') {
+    session.fetched = { method: 'get' };
+    return send(res, 200, session.jwt, 'application/oauth-authz-req+jwt');
+  }
+  if (req.method !== 'POST') return send(res, 404, { error: 'not_found' });
   const form = Object.fromEntries(new URLSearchParams(await readBody(req)));
+  if (kind === 'request') {
+    try {
+      return send(res, 200, await requestByPost(id, session, form), 'application/oauth-authz-req+jwt');
+    } catch (e) {
+      print({ error: describe(e) });
+      return send(res, 400, { error: 'invalid_request' });
+    }
+  }
+  if (kind !== 'response') return send(res, 404, { error: 'not_found' });
   if (session.answered) return send(res, 400, { error: 'invalid_request', error_description: 'already answered' });
   session.answered = true;
   try {
