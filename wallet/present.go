@@ -385,7 +385,8 @@ func (s *Service) FinishPresent(ctx context.Context, citizenID, pendingID string
 }
 
 // DeclinePresentation tells the verifier the citizen said no
-// (access_denied, §8.5) and records it.
+// (access_denied, §8.5) in the request's response mode — encrypted for
+// direct_post.jwt — and records it.
 func (s *Service) DeclinePresentation(ctx context.Context, citizenID, requestID string) (Presented, error) {
 	ps, _, err := s.stores()
 	if err != nil {
@@ -396,9 +397,13 @@ func (s *Service) DeclinePresentation(ctx context.Context, citizenID, requestID 
 		return Presented{}, err
 	}
 	r := k.Request
-	form := url.Values{"error": {"access_denied"}, "error_description": {"the citizen declined"}}
-	if r.State != "" {
-		form.Set("state", r.State)
+	answer := map[string]any{"error": "access_denied", "error_description": "the citizen declined"}
+	form, err := r.responseForm(answer)
+	if err != nil {
+		// §8.3.1: a wallet unable to encrypt may send the error in clear.
+		clear := *r
+		clear.ResponseMode = ModeDirectPost
+		form, _ = clear.responseForm(answer)
 	}
 	h := s.historyOf(r)
 	h.Outcome = OutcomeDeclined
@@ -591,25 +596,9 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	for _, t := range k.Tokens {
 		token[t.QueryID] = append(token[t.QueryID], t.Presentation)
 	}
-	form := url.Values{}
-	switch r.ResponseMode {
-	case ModeDirectPostJWT:
-		payload := map[string]any{"vp_token": token}
-		if r.State != "" {
-			payload["state"] = r.State
-		}
-		b, _ := json.Marshal(payload)
-		jwe, err := jose.EncryptTo(r.EncKey, r.Enc, b)
-		if err != nil {
-			return Presented{}, fail(ErrRequest, err, "the response cannot be encrypted to the verifier's key")
-		}
-		form.Set("response", jwe)
-	default:
-		b, _ := json.Marshal(token)
-		form.Set("vp_token", string(b))
-		if r.State != "" {
-			form.Set("state", r.State)
-		}
+	form, err := r.responseForm(map[string]any{"vp_token": token})
+	if err != nil {
+		return Presented{}, fail(ErrRequest, err, "the response cannot be encrypted to the verifier's key")
 	}
 	h := k.History
 	h.Outcome = OutcomeSent
@@ -621,6 +610,43 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 		return Presented{}, err
 	}
 	return Presented{Presentation: h, RedirectURI: redirect}, sendErr
+}
+
+// responseForm is the body of an answer to r, a response or an error
+// response, with r's state: with direct_post its parameters themselves
+// (§8.2; values that are not strings as JSON), with direct_post.jwt one
+// JWE of them all to the verifier's key in the response parameter
+// (§8.3.1), errors included: "both successful and error responses SHOULD
+// be returned using the supplied Response Mode" (§5.6).
+func (r *request) responseForm(params map[string]any) (url.Values, error) {
+	if r.State != "" {
+		params["state"] = r.State
+	}
+	form := url.Values{}
+	if r.ResponseMode == ModeDirectPostJWT {
+		b, err := json.Marshal(params)
+		if err != nil {
+			return nil, err
+		}
+		jwe, err := jose.EncryptTo(r.EncKey, r.Enc, b)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("response", jwe)
+		return form, nil
+	}
+	for name, v := range params {
+		if s, ok := v.(string); ok {
+			form.Set(name, s)
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		form.Set(name, string(b))
+	}
+	return form, nil
 }
 
 // post sends a form to the verifier's response_uri and returns the

@@ -113,15 +113,24 @@ func TestPresent(t *testing.T) {
 	}
 }
 
-// TestPresentEncryptedAndDecline: direct_post.jwt sends a JWE the
-// verifier opens with its key; declining sends access_denied.
-func TestPresentEncryptedAndDecline(t *testing.T) {
+// encryptedAnswers is a wallet holding Ana's credential and a verifier
+// that asks for it with direct_post.jwt (client_metadata is the test's).
+func encryptedAnswers(t *testing.T) (*wallet.Service, *memStore, wallet.Credential, *wallettest.Verifier) {
+	t.Helper()
 	ca := wallettest.NewCA(t)
 	w, st, f := presentWallet(t, ca.Pool)
-	ctx := t.Context()
 	cred := receive(t, w, f)
 	v := wallettest.NewVerifier(t, ca)
 	v.Params["response_mode"] = "direct_post.jwt"
+	return w, st, cred, v
+}
+
+// TestPresentEncryptedAndDecline: direct_post.jwt sends a JWE the
+// verifier opens with its key; declining sends access_denied, encrypted
+// the same way.
+func TestPresentEncryptedAndDecline(t *testing.T) {
+	w, st, cred, v := encryptedAnswers(t)
+	ctx := t.Context()
 	v.Params["client_metadata"] = map[string]any{"jwks": map[string]any{"keys": []any{json.RawMessage(v.Enc.PublicJWK())}},
 		"encrypted_response_enc_values_supported": []string{"A256GCM"}}
 	req, err := w.ResolvePresentation(ctx, "ana", v.Link(""), "en")
@@ -155,14 +164,57 @@ func TestPresentEncryptedAndDecline(t *testing.T) {
 	if _, err := w.DeclinePresentation(ctx, "ana", req.ID); err != nil {
 		t.Fatal(err)
 	}
-	if posted(v).Get("error") != "access_denied" || posted(v).Get("state") != "st-1" || posted(v).Get("vp_token") != "" {
-		t.Errorf("decline posted %v", posted(v))
+	// The error response goes in the request's response mode too (§5.6,
+	// §8.3.1): encrypted, state inside.
+	if f := posted(v); f.Get("error") != "" || f.Get("state") != "" || f.Get("vp_token") != "" || f.Get("response") == "" {
+		t.Fatalf("decline posted %v, want the response parameter alone", f)
+	}
+	plain, err = v.Enc.Decrypt([]byte(posted(v).Get("response")))
+	if err != nil {
+		t.Fatalf("the decline does not decrypt with the verifier's key: %v", err)
+	}
+	var refusal map[string]any
+	json.Unmarshal(plain, &refusal)
+	if refusal["error"] != "access_denied" || refusal["state"] != "st-1" || refusal["vp_token"] != nil {
+		t.Errorf("the decline's payload: got %v, want access_denied with state st-1", refusal)
 	}
 	if e := st.log[len(st.log)-1]; e.Action != wallet.ActionDecline {
 		t.Errorf("last entry %s, want %s", e.Action, wallet.ActionDecline)
 	}
 	if hist, _ := w.Presentations(ctx, "ana"); len(hist) != 2 || hist[0].Outcome != wallet.OutcomeDeclined && hist[1].Outcome != wallet.OutcomeDeclined {
 		t.Errorf("history: %+v", hist)
+	}
+}
+
+// TestDeclineUnencryptable: a direct_post.jwt verifier whose key takes no
+// encryption (a point off the curve) gets no presentation, and its
+// decline goes in clear (§8.3.1).
+func TestDeclineUnencryptable(t *testing.T) {
+	w, _, cred, v := encryptedAnswers(t)
+	ctx := t.Context()
+	off := map[string]any{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ECDH-ES", "use": "enc",
+		"x": wallettest.B64(make([]byte, 32)), "y": wallettest.B64(append(make([]byte, 31), 1))}
+	v.Params["client_metadata"] = map[string]any{"jwks": map[string]any{"keys": []any{off}}}
+	req, err := w.ResolvePresentation(ctx, "ana", v.Link(""), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Present(ctx, "ana", wallet.Approval{RequestID: req.ID, Credentials: map[string][]string{"pid": {cred.ID}}, ClaimSets: map[string]int{"pid": 1}})
+	if !errors.Is(err, wallet.ErrRequest) || !strings.Contains(err.Error(), "cannot be encrypted") {
+		t.Errorf("presenting to an unusable key: got %v, want ErrRequest: cannot be encrypted", err)
+	}
+	if _, n := v.Posted(); n != 0 {
+		t.Fatal("a presentation reached the verifier unencrypted")
+	}
+	req, err = w.ResolvePresentation(ctx, "ana", v.Link(""), "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.DeclinePresentation(ctx, "ana", req.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f := posted(v); f.Get("error") != "access_denied" || f.Get("state") != "st-1" || f.Get("response") != "" {
+		t.Errorf("decline posted %v, want access_denied in clear", f)
 	}
 }
 

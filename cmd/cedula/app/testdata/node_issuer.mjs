@@ -30,8 +30,7 @@
 // thumbprints of every verified key proof, the credentials issued and the
 // notifications received. Failures are {"error": "..."}.
 import { createServer } from 'node:http';
-import { createInterface } from 'node:readline';
-import { b64url, describe, hash, load } from './wallet.mjs';
+import { answerLines, b64url, describe, hash, load, print, serveLoopback } from './wallet.mjs';
 
 const vci = await load('@openid4vc/openid4vci');
 const oauth = await load('@openid4vc/oauth2');
@@ -100,7 +99,6 @@ const resourceNonce = b64url(random(16)); // DPoP nonce of the issuer's endpoint
 const notifications = new Map(); // notification_id → thumbprints of its credentials
 const events = { token_requests: [], nonces: 0, proofs: [], credentials: [], notifications: [], dpop_nonce_asked: [] };
 
-const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 let base, metadata, issuerMetadata, asMetadata;
 
@@ -392,25 +390,15 @@ const server = createServer(async (req, res) => {
   }
 });
 
-try {
-  await new Promise((ok, ko) => server.listen(0, '127.0.0.1', ok).on('error', ko));
-  base = `http://127.0.0.1:${server.address().port}`;
+await serveLoopback(server, async (port) => {
+  base = `http://127.0.0.1:${port}`;
   describeIssuer();
-  print({ base, ...(await newOffer()) });
-} catch (e) {
-  print({ error: describe(e) });
-  process.exit(1);
-}
-
-const lines = createInterface({ input: process.stdin });
-for await (const line of lines) {
-  try {
-    if (line.trim() === 'offer') print(await newOffer());
-    else if (line.trim() === 'events') print({ events });
-  } catch (e) {
-    print({ error: describe(e) });
-  }
-}
+  return { base, ...(await newOffer()) };
+});
+await answerLines(async (line) => {
+  if (line === 'offer') return newOffer();
+  if (line === 'events') return { events };
+});
 print({ events });
 server.close();
 server.closeAllConnections?.();

@@ -1,9 +1,12 @@
-// What the interop wallets (openid4vci.mjs, openid4vci_authcode.mjs) share:
+// What the interop scripts (the wallets openid4vci.mjs and
+// openid4vci_authcode.mjs, node_issuer.mjs, node_verifier.mjs) share:
 // the npm packages loaded from NODE_DIR, keys and signatures with node's
 // WebCrypto, the callbacks the @openid4vc libraries need, the check of the
-// issuer's signatures against its JWT VC Issuer Metadata, and error text.
+// issuer's signatures against its JWT VC Issuer Metadata, error text, and
+// the servers' talk with the test (JSON lines out, commands in).
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 // load imports a package's ES module build from NODE_DIR, the same file the
 // packages import each other by, so that there is one copy of each.
@@ -94,4 +97,33 @@ export function describe(e) {
   if (e.cause instanceof Error) s += ` (${e.cause.code ?? e.cause.message})`;
   else if (e.cause) s += ` ${JSON.stringify(e.cause)}`;
   return s;
+}
+
+// print writes one JSON line for the test.
+export const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+// serveLoopback starts server on 127.0.0.1 (a random port) and prints the
+// first line, what ready(port) returns; when either fails, it prints the
+// error and ends the script.
+export async function serveLoopback(server, ready) {
+  try {
+    await new Promise((ok, ko) => server.listen(0, '127.0.0.1', ok).on('error', ko));
+    print(await ready(server.address().port));
+  } catch (e) {
+    print({ error: describe(e) });
+    process.exit(1);
+  }
+}
+
+// answerLines hands each line of stdin, trimmed, to handle and prints what
+// it returns (nothing when undefined), or its error, until stdin ends.
+export async function answerLines(handle) {
+  for await (const line of createInterface({ input: process.stdin })) {
+    try {
+      const out = await handle(line.trim());
+      if (out !== undefined) print(out);
+    } catch (e) {
+      print({ error: describe(e) });
+    }
+  }
 }
