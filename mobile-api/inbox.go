@@ -201,6 +201,9 @@ type inboxStream struct {
 func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 	defer s.sub.Cancel()
 	rc := http.NewResponseController(w)
+	// The server's read deadline was for the request: a stream outlives
+	// it, and a read timing out would end the stream's context.
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

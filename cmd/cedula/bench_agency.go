@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -100,15 +101,36 @@ func (a *agencyAPI) enrolmentLink(ctx context.Context, citizenID string) (string
 // typeID (POST /issuance/offers) and returns the offer's
 // openid-credential-offer:// URI and its transaction code.
 func (a *agencyAPI) offer(ctx context.Context, sub, typeID string) (uri, txCode string, err error) {
+	uri, txCode, _, err = a.offerID(ctx, sub, typeID)
+	return uri, txCode, err
+}
+
+// offerID is offer, also returning the issuance's ID.
+func (a *agencyAPI) offerID(ctx context.Context, sub, typeID string) (uri, txCode, id string, err error) {
 	var o struct {
 		URI    string `json:"credential_offer_uri"`
 		TxCode string `json:"tx_code"`
+		ID     string `json:"credential_id"`
 	}
 	body := fmt.Appendf(nil, `{"subject":%q,"credential_configuration_id":%q}`, sub, typeID)
 	if err := a.post(ctx, "/issuance/offers", body, &o); err != nil {
-		return "", "", fmt.Errorf("%s: offer: %w", a.base, err)
+		return "", "", "", fmt.Errorf("%s: offer: %w", a.base, err)
 	}
-	return o.URI, o.TxCode, nil
+	return o.URI, o.TxCode, o.ID, nil
+}
+
+// setStatus sets the status of the issuance id (PUT
+// /issuance/credentials/{id}/status): valid, suspended or invalid.
+func (a *agencyAPI) setStatus(ctx context.Context, id, status string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/issuance/credentials/"+url.PathEscape(id)+"/status",
+		strings.NewReader(fmt.Sprintf(`{"status":%q}`, status)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	var out map[string]any
+	return doJSON(a.hc, req, http.StatusOK, &out)
 }
 
 // readClientKey reads an agency client's private JWK from path.

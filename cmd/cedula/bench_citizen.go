@@ -35,6 +35,9 @@ type citizenApp struct {
 	credID  []byte
 	session walletToken
 	ath     string // the DPoP proofs' hash of the token (RFC 9449 §4.2)
+	// credential is the agency's issuance ID of the first credential the
+	// wallet accepted (the SSE scenario changes its status).
+	credential string
 }
 
 // newCitizenApp enrols a passkey for the citizen id with a software

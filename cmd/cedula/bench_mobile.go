@@ -25,6 +25,7 @@ type benchWalletOptions struct {
 	url, clientID, keyFile, typeID string
 	scenarios                      string
 	citizens, held, offers         int
+	streams, events                int
 }
 
 // maxListLimit is the mobile API's largest page of credentials
@@ -35,7 +36,7 @@ func newBenchWalletCmd() *cobra.Command {
 	var o benchWalletOptions
 	cmd := &cobra.Command{
 		Use:   "wallet",
-		Short: "Load the mobile API as citizens' wallet apps: list credentials, accept offers",
+		Short: "Load the mobile API as citizens' wallet apps: list credentials, accept offers, hold inbox streams",
 		Long: `Load the mobile API of the server at --url as --citizens citizens' wallet apps
 would, each worker a phone, the citizens taken round robin.
 
@@ -60,11 +61,18 @@ round as bench issue makes them (the first round as many as the agency makes
 in the round's length, later the busiest round's and a quarter more, or
 --offers); a round that runs out fails.
 
-Each scenario alternates --rounds with J at the same concurrency. The mobile
+List and accept alternate --rounds with J at the same concurrency. The mobile
 API limits each citizen's requests (120 a minute) and the pages an address's
 logins and enrolments: run the server with rate_limits raised (see
-docs/performance.md), or the run stops at the first 429 saying so. Not yet
-measured: the inbox's SSE streams (not built).`,
+docs/performance.md), or the run stops at the first 429 saying so.
+
+Scenario sse, not compared with J: --streams inbox streams (GET
+/mobile/v1/inbox/events) held open at once, spread over the citizens, the
+server's RSS before and with them; then --events times the agency changes
+the status of each citizen's first credential (suspended, then valid
+again), and each event is timed from its citizen's change request to its
+arrival on each of their streams. Target (issue 12): every stream reached,
+p99 ≤ 1 s. The streams need as many file descriptors in both processes.`,
 		Example: "  cedula bench wallet --url http://localhost:8080 --client-id demo-machine --client-key data/demo-machine.jwk",
 		Args:    noArgs,
 		RunE:    runWith(&o, benchWallet),
@@ -78,7 +86,9 @@ measured: the inbox's SSE streams (not built).`,
 	fs.IntVar(&o.citizens, "citizens", 100, "citizens to create, enrol and log in, each with the wallet app")
 	fs.IntVar(&o.held, "held", 20, fmt.Sprintf("credentials each wallet holds before list is measured (1–%d: one page)", maxListLimit))
 	fs.IntVar(&o.offers, "offers", 0, "accept: offers to have ready before each round (0: sized as above)")
-	fs.StringVar(&o.scenarios, "scenarios", "list,accept", "the scenarios to run, in this order")
+	fs.StringVar(&o.scenarios, "scenarios", "list,accept,sse", "the scenarios to run, in this order")
+	fs.IntVar(&o.streams, "streams", 10000, "sse: inbox streams to hold open")
+	fs.IntVar(&o.events, "events", 3, "sse: events sent to every stream, one after the other")
 	o.rss.add(fs)
 	o.compare.add(fs, "list", 0.5)
 	return cmd
@@ -110,6 +120,14 @@ func benchWallet(ctx context.Context, o benchWalletOptions, stdout io.Writer) er
 		var sc scenario
 		cf := o.compare
 		switch name {
+		case "sse":
+			if err := b.runSSE(ctx, o.rss.source(o.url, b.hc), stdout); err != nil {
+				if n := b.limited.Swap(0); n > 0 {
+					return fmt.Errorf("cedula bench wallet: sse: the server refused %d requests with 429: raise its rate_limits (docs/performance.md)", n)
+				}
+				failed = append(failed, err)
+			}
+			continue
 		case "list":
 			fmt.Fprintf(stdout, "list: each call timed: GET /mobile/v1/credentials?limit=%d, a fresh DPoP proof, every credential in the answer\n", o.held)
 			sc = b.listScenario()
@@ -148,9 +166,12 @@ func newWalletBench(ctx context.Context, o benchWalletOptions, stdout io.Writer)
 		bad = append(bad, fmt.Errorf("--held %d: want 1 to %d (one page of the list)", o.held, maxListLimit))
 	}
 	for _, name := range strings.Split(o.scenarios, ",") {
-		if name != "list" && name != "accept" {
-			bad = append(bad, fmt.Errorf("--scenarios: %q is not list or accept", name))
+		if name != "list" && name != "accept" && name != "sse" {
+			bad = append(bad, fmt.Errorf("--scenarios: %q is not list, accept or sse", name))
 		}
+	}
+	if o.streams < 1 || o.events < 1 {
+		bad = append(bad, fmt.Errorf("--streams %d, --events %d: want at least 1 of each", o.streams, o.events))
 	}
 	if err := errors.Join(bad...); err != nil {
 		return nil, err
@@ -218,9 +239,12 @@ func (b *walletBench) setUpCitizen(ctx context.Context, i int, origin string) (*
 		return nil, err
 	}
 	for range b.o.held {
-		uri, tx, err := b.api.offer(ctx, sub, b.o.typeID)
+		uri, tx, cid, err := b.api.offerID(ctx, sub, b.o.typeID)
 		if err != nil {
 			return nil, err
+		}
+		if a.credential == "" {
+			a.credential = cid
 		}
 		if err := a.accept(ctx, b.hc, b.mobile, uri, tx); err != nil {
 			return nil, fmt.Errorf("fill the wallet: %w", err)
