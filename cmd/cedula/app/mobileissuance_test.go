@@ -161,6 +161,16 @@ func TestMobileDeferredIssuance(t *testing.T) {
 	if l, err := api.ListDeferredIssuancesWithResponse(ctx, nil); err != nil || l.JSON200 == nil || len(l.JSON200.Items) != 1 || l.JSON200.Items[0].Id != d.Id {
 		t.Fatalf("list deferred: %v %s", err, l.Body)
 	}
+	// At rest, the transaction, its token and the holder keys are sealed.
+	var sealed []byte
+	if err := e.s.DB.QueryRowContext(ctx, `SELECT sealed FROM wallet_deferred WHERE id = $1`, d.Id).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	for _, clear := range []string{"transaction_id", `"d":`, "DPoP", "business-representation"} {
+		if strings.Contains(string(sealed), clear) {
+			t.Errorf("the deferred row holds %q in the clear", clear)
+		}
+	}
 	early, err := api.CollectDeferredIssuanceWithResponse(ctx, d.Id, &mobileclient.CollectDeferredIssuanceParams{IdempotencyKey: "d-2"})
 	if err != nil || early.JSON202 == nil || early.HTTPResponse.Header.Get("Retry-After") == "" {
 		t.Fatalf("collect before the interval: %v %d %s, want 202 with Retry-After", err, early.StatusCode(), early.Body)
