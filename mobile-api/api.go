@@ -37,13 +37,26 @@ type Wallet interface {
 	// give; it stores nothing.
 	PreviewOffer(ctx context.Context, citizenID, offer, lang string) (wallet.OfferPreview, error)
 	// AcceptOffer runs the offer's issuance and stores the credentials it
-	// gives, which it returns.
-	AcceptOffer(ctx context.Context, citizenID string, a wallet.Accept, lang string) ([]wallet.Credential, error)
+	// gives, which it returns with those the issuer deferred;
+	// wallet.ErrNeedsAuthorization for an offer that needs the citizen's
+	// login at the issuer.
+	AcceptOffer(ctx context.Context, citizenID string, a wallet.Accept, lang string) (wallet.Received, error)
 	// BeginDeviceAccept redeems an offer for keys the phone holds and
 	// returns what the phone must sign; FinishDeviceAccept takes the
 	// signatures and stores the credentials.
 	BeginDeviceAccept(ctx context.Context, citizenID string, a wallet.Accept, deviceKeys []json.RawMessage) (wallet.Pending, error)
-	FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) ([]wallet.Credential, error)
+	FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) (wallet.Received, error)
+	// BeginAuthorization starts the citizen's login at the issuer for an
+	// offer and returns the URL to open; FinishAuthorization takes the
+	// browser's return and receives the credentials (or, with the
+	// phone's keys, Received.Pending).
+	BeginAuthorization(ctx context.Context, citizenID string, a wallet.Accept, deviceKeys []json.RawMessage) (wallet.Authorization, error)
+	FinishAuthorization(ctx context.Context, citizenID, id string, cb wallet.Callback, lang string) (wallet.Received, error)
+	// DeferredIssuances lists the issuances issuers deferred;
+	// CollectDeferred asks the issuer for one once its interval has
+	// passed.
+	DeferredIssuances(ctx context.Context, citizenID, lang string) ([]wallet.Deferred, error)
+	CollectDeferred(ctx context.Context, citizenID, id, lang string) (wallet.Received, error)
 	// ResolvePresentation reads and checks a scanned OpenID4VP request,
 	// matches it to the citizen's credentials and keeps it (sealed) for
 	// an answer; nothing reaches the verifier.
@@ -215,7 +228,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 	for _, r := range a.routes {
 		mws[r.op.OperationID] = common
 	}
-	for _, op := range []string{"acceptOffer", "completeOffer", "giveConsent", "registerDevice", "approvePresentation", "completePresentation"} {
+	for _, op := range []string{"acceptOffer", "completeOffer", "completeOfferAuthorization", "collectDeferredIssuance", "giveConsent", "registerDevice", "approvePresentation", "completePresentation"} {
 		mws[op] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
 	}
 	RegisterHandlersWithOptions(e, NewStrictHandler(a, []StrictMiddlewareFunc{classified}),
@@ -265,6 +278,12 @@ func Classify(err error) *httpapi.Error {
 	switch {
 	case errors.Is(err, wallet.ErrNotFound):
 		return httpapi.NotFound("the wallet holds nothing of that id")
+	case errors.Is(err, wallet.ErrCallback):
+		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-callback", Title: "Invalid authorization callback",
+			Detail: detail("the callback does not answer the pending authorization", "")}
+	case errors.Is(err, wallet.ErrNeedsAuthorization):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "authorization-required", Title: "Login at the issuer required",
+			Detail: detail("the offer needs the citizen's login at the issuer", "")}
 	case errors.Is(err, wallet.ErrOffer):
 		return &httpapi.Error{Status: http.StatusBadRequest, Slug: "invalid-offer", Title: "Invalid credential offer",
 			Detail: detail("the credential offer cannot be read or used", "")}

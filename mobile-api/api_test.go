@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -73,11 +74,12 @@ func (fakeCitizens) Citizen(_ context.Context, id string) (issuer.Citizen, error
 
 // fakeWallet holds credentials per citizen and records what it was asked.
 type fakeWallet struct {
-	mu      sync.Mutex
-	held    map[string][]wallet.Credential
-	langs   []string
-	accepts []wallet.Accept
-	err     error // returned by the offer methods when set
+	mu       sync.Mutex
+	held     map[string][]wallet.Credential
+	langs    []string
+	accepts  []wallet.Accept
+	err      error // returned by the offer methods when set
+	collects int
 }
 
 func (w *fakeWallet) Credentials(_ context.Context, citizenID, lang string) ([]wallet.Credential, error) {
@@ -124,17 +126,71 @@ func (w *fakeWallet) PreviewOffer(_ context.Context, _, offer, lang string) (wal
 		TxCode: &wallet.TxCode{InputMode: "numeric", Length: 6}, PreAuthorized: true}, nil
 }
 
-func (w *fakeWallet) AcceptOffer(_ context.Context, citizenID string, a wallet.Accept, lang string) ([]wallet.Credential, error) {
+// AcceptOffer receives one credential; an offer naming "authcode" needs a
+// login at the issuer, one naming "deferred" is deferred.
+func (w *fakeWallet) AcceptOffer(_ context.Context, citizenID string, a wallet.Accept, lang string) (wallet.Received, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.accepts = append(w.accepts, a)
-	if w.err != nil {
-		return nil, w.err
+	switch {
+	case w.err != nil:
+		return wallet.Received{}, w.err
+	case strings.Contains(a.Offer, "authcode"):
+		return wallet.Received{}, &wallet.Error{Kind: wallet.ErrNeedsAuthorization, Detail: "log in at the issuer"}
+	case strings.Contains(a.Offer, "deferred"):
+		return wallet.Received{Deferred: []wallet.Deferred{deferredOf(citizenID)}}, nil
 	}
 	c := cred(fmt.Sprintf("new-%d", len(w.accepts)), time.Now())
 	c.KeyMode = a.KeyMode
 	w.held[citizenID] = append(w.held[citizenID], c)
-	return []wallet.Credential{c}, nil
+	return wallet.Received{Credentials: []wallet.Credential{c}}, nil
+}
+
+func deferredOf(citizenID string) wallet.Deferred {
+	now := time.Now()
+	return wallet.Deferred{ID: "wd-" + citizenID, Issuer: "https://issuer.example", IssuerName: "Registro Civil", ConfigurationID: "pid",
+		Display: wallet.Display{Name: "PID"}, KeyMode: wallet.KeySealed, Created: now, RetryAt: now.Add(30 * time.Second), Expires: now.Add(time.Hour)}
+}
+
+// BeginAuthorization hands out an authorization of its own per citizen.
+func (w *fakeWallet) BeginAuthorization(_ context.Context, citizenID string, a wallet.Accept, keys []json.RawMessage) (wallet.Authorization, error) {
+	return wallet.Authorization{ID: "wa-" + citizenID, URL: "https://issuer.example/authorize?request_uri=r", Expires: time.Now().Add(time.Minute)}, nil
+}
+
+// FinishAuthorization takes state "st" with a code, or the issuer's error.
+func (w *fakeWallet) FinishAuthorization(_ context.Context, citizenID, id string, cb wallet.Callback, lang string) (wallet.Received, error) {
+	switch {
+	case id != "wa-"+citizenID:
+		return wallet.Received{}, wallet.ErrNotFound
+	case cb.URL != "":
+		u, _ := url.Parse(cb.URL)
+		cb.Code, cb.State = u.Query().Get("code"), u.Query().Get("state")
+	}
+	switch {
+	case cb.Error != "":
+		return wallet.Received{}, &wallet.Error{Kind: wallet.ErrRefused, Detail: "the login at the issuer did not authorize the wallet", Code: cb.Error}
+	case cb.State != "st" || cb.Code == "":
+		return wallet.Received{}, &wallet.Error{Kind: wallet.ErrCallback, Detail: "the callback's state is not the one of this authorization"}
+	}
+	return wallet.Received{Credentials: []wallet.Credential{cred("auth-1", time.Now())}}, nil
+}
+
+func (w *fakeWallet) DeferredIssuances(_ context.Context, citizenID, lang string) ([]wallet.Deferred, error) {
+	return []wallet.Deferred{deferredOf(citizenID)}, nil
+}
+
+// CollectDeferred: still deferred the first time, issued the second.
+func (w *fakeWallet) CollectDeferred(_ context.Context, citizenID, id, lang string) (wallet.Received, error) {
+	if id != "wd-"+citizenID {
+		return wallet.Received{}, wallet.ErrNotFound
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.collects++
+	if w.collects == 1 {
+		return wallet.Received{Deferred: []wallet.Deferred{deferredOf(citizenID)}}, nil
+	}
+	return wallet.Received{Credentials: []wallet.Credential{cred("def-1", time.Now())}}, nil
 }
 
 // BeginDeviceAccept hands out one signing input per key.
@@ -153,18 +209,18 @@ func (w *fakeWallet) BeginDeviceAccept(_ context.Context, citizenID string, a wa
 }
 
 // FinishDeviceAccept takes "sig-N" for input N.
-func (w *fakeWallet) FinishDeviceAccept(_ context.Context, citizenID, id string, sigs []string, lang string) ([]wallet.Credential, error) {
+func (w *fakeWallet) FinishDeviceAccept(_ context.Context, citizenID, id string, sigs []string, lang string) (wallet.Received, error) {
 	if id != "wp-"+citizenID {
-		return nil, wallet.ErrNotFound
+		return wallet.Received{}, wallet.ErrNotFound
 	}
 	for i, s := range sigs {
 		if s != fmt.Sprintf("sig-%d", i) {
-			return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "a signature does not verify"}
+			return wallet.Received{}, &wallet.Error{Kind: wallet.ErrOffer, Detail: "a signature does not verify"}
 		}
 	}
 	c := cred("dev-1", time.Now())
 	c.KeyMode = wallet.KeyDevice
-	return []wallet.Credential{c}, nil
+	return wallet.Received{Credentials: []wallet.Credential{c}}, nil
 }
 
 // ResolvePresentation fails with err when set, else finds no request.
@@ -683,5 +739,52 @@ func TestIdempotency(t *testing.T) {
 	}
 	if count != 4 {
 		t.Errorf("got %d kept answers, want 4", count)
+	}
+}
+
+// TestIssuanceFlows: an offer that needs a login at the issuer answers
+// 200 with the URL; the callback (as a URL, or code and state) completes
+// it, a wrong state is a 400, another citizen's a 404; a deferred
+// issuance is listed, collected 202 with Retry-After, then 201.
+func TestIssuanceFlows(t *testing.T) {
+	e := newEnv(t)
+	post := func(path, body, key string) response {
+		return e.do("POST", path, "DPoP tok-a", body, "Idempotency-Key", key)
+	}
+	r := post("/mobile/v1/offers", `{"offer":"openid-credential-offer://?authcode=1"}`, "k1").want(t, 200)
+	var pa struct{ ID, AuthorizationURL string }
+	var raw map[string]any
+	json.Unmarshal(r.Body.Bytes(), &raw)
+	pa.ID, pa.AuthorizationURL = raw["id"].(string), raw["authorization_url"].(string)
+	if pa.ID != "wa-cit-a" || !strings.HasPrefix(pa.AuthorizationURL, "https://issuer.example/authorize") {
+		t.Fatalf("pending authorization: %s", r.Body)
+	}
+	path := "/mobile/v1/offers/authorizations/" + pa.ID
+	post(path, `{}`, "k2").want(t, 400)
+	if r := post(path, `{"callback_url":"es.cedula.wallet:/oauth/callback?code=c&state=forged"}`, "k3").want(t, 400); !strings.HasSuffix(r.problem.Type, "invalid-callback") {
+		t.Errorf("a forged state: %+v", r.problem)
+	}
+	if r := post(path, `{"error":"access_denied","state":"st"}`, "k4").want(t, 422); !strings.Contains(r.problem.Detail, "access_denied") {
+		t.Errorf("the issuer's refusal: %+v", r.problem)
+	}
+	e.do("POST", "/mobile/v1/offers/authorizations/wa-cit-a", "DPoP tok-b", `{"code":"c","state":"st"}`, "Idempotency-Key", "k5").want(t, 404)
+	if r := post(path, `{"callback_url":"es.cedula.wallet:/oauth/callback?code=c&state=st"}`, "k6").want(t, 201); !strings.Contains(r.Body.String(), "auth-1") {
+		t.Errorf("completed: %s", r.Body)
+	}
+
+	r = post("/mobile/v1/offers", `{"offer":"openid-credential-offer://?deferred=1","tx_code":"1234"}`, "k7").want(t, 201)
+	if !strings.Contains(r.Body.String(), `"deferred":[{`) || !strings.Contains(r.Body.String(), `"id":"wd-cit-a"`) {
+		t.Errorf("deferred acceptance: %s", r.Body)
+	}
+	if r := e.do("GET", "/mobile/v1/offers/deferred", "DPoP tok-a", "").want(t, 200); !strings.Contains(r.Body.String(), `"retry_at"`) {
+		t.Errorf("list: %s", r.Body)
+	}
+	e.do("POST", "/mobile/v1/offers/deferred/wd-cit-a", "DPoP tok-b", "", "Idempotency-Key", "k8").want(t, 404)
+	r = post("/mobile/v1/offers/deferred/wd-cit-a", "", "k9").want(t, 202)
+	if ra := r.Header().Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("still deferred: Retry-After %q", ra)
+	}
+	if r := post("/mobile/v1/offers/deferred/wd-cit-a", "", "k10").want(t, 201); !strings.Contains(r.Body.String(), "def-1") {
+		t.Errorf("collected: %s", r.Body)
 	}
 }

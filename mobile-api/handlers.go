@@ -91,7 +91,8 @@ func (a *API) PreviewOffer(ctx context.Context, req PreviewOfferRequestObject) (
 }
 
 // AcceptOffer receives an offer's credentials into the wallet (the
-// idempotent middleware keeps its answer).
+// idempotent middleware keeps its answer); an offer that needs the
+// citizen's login at the issuer answers the URL to open.
 func (a *API) AcceptOffer(ctx context.Context, req AcceptOfferRequestObject) (AcceptOfferResponseObject, error) {
 	who := callerOf(ctx)
 	acc := wallet.Accept{Offer: req.Body.Offer, KeyMode: wallet.KeySealed}
@@ -101,11 +102,18 @@ func (a *API) AcceptOffer(ctx context.Context, req AcceptOfferRequestObject) (Ac
 	if req.Body.KeyMode != nil {
 		acc.KeyMode = wallet.KeyMode(*req.Body.KeyMode)
 	}
-	if acc.KeyMode == wallet.KeyDevice {
-		if req.Body.DeviceKeys == nil {
-			return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "key_mode device needs device_keys: the public keys the phone holds"}
-		}
-		keys := make([]json.RawMessage, 0, len(*req.Body.DeviceKeys))
+	if req.Body.Grant != nil {
+		acc.Grant = map[AcceptOfferRequestGrant]string{AuthorizationCode: wallet.GrantAuthorizationCode,
+			PreAuthorizedCode: wallet.GrantPreAuthorized}[*req.Body.Grant]
+	}
+	var keys []json.RawMessage
+	switch {
+	case acc.KeyMode == wallet.KeyDevice && req.Body.DeviceKeys == nil:
+		return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "key_mode device needs device_keys: the public keys the phone holds"}
+	case acc.KeyMode != wallet.KeyDevice && req.Body.DeviceKeys != nil:
+		return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "device_keys are for key_mode device only"}
+	case acc.KeyMode == wallet.KeyDevice:
+		keys = make([]json.RawMessage, 0, len(*req.Body.DeviceKeys))
 		for _, k := range *req.Body.DeviceKeys {
 			b, err := json.Marshal(k)
 			if err != nil {
@@ -113,36 +121,56 @@ func (a *API) AcceptOffer(ctx context.Context, req AcceptOfferRequestObject) (Ac
 			}
 			keys = append(keys, b)
 		}
-		p, err := a.cfg.Wallet.BeginDeviceAccept(ctx, who.citizenID, acc, keys)
+	}
+	var got wallet.Received
+	var err error
+	if acc.KeyMode == wallet.KeyDevice {
+		var p wallet.Pending
+		if p, err = a.cfg.Wallet.BeginDeviceAccept(ctx, who.citizenID, acc, keys); err == nil {
+			return AcceptOffer202JSONResponse(pendingAcceptance(p)), nil
+		}
+	} else {
+		got, err = a.cfg.Wallet.AcceptOffer(ctx, who.citizenID, acc, who.lang)
+	}
+	if errors.Is(err, wallet.ErrNeedsAuthorization) {
+		auth, err := a.cfg.Wallet.BeginAuthorization(ctx, who.citizenID, acc, keys)
 		if err != nil {
 			return nil, err
 		}
-		out := AcceptOffer202JSONResponse{Id: p.ID, ExpiresAt: p.Expires.UTC()}
-		for _, in := range p.SigningInputs {
-			out.SigningInputs = append(out.SigningInputs, struct {
-				Alg             PendingAcceptanceSigningInputsAlg `json:"alg"`
-				ConfigurationId string                            `json:"configuration_id"`
-				Input           string                            `json:"input"`
-				Key             int                               `json:"key"`
-			}{Alg: PendingAcceptanceSigningInputsAlg(in.Alg), ConfigurationId: in.ConfigurationID, Input: in.Input, Key: in.Key})
-		}
-		return out, nil
+		return AcceptOffer200JSONResponse{Id: auth.ID, AuthorizationUrl: auth.URL, ExpiresAt: auth.Expires.UTC()}, nil
 	}
-	if req.Body.DeviceKeys != nil {
-		return nil, &wallet.Error{Kind: wallet.ErrOffer, Detail: "device_keys are for key_mode device only"}
-	}
-	cs, err := a.cfg.Wallet.AcceptOffer(ctx, who.citizenID, acc, who.lang)
 	if err != nil {
 		return nil, err
 	}
-	return AcceptOffer201JSONResponse(accepted(cs)), nil
+	return AcceptOffer201JSONResponse(accepted(got)), nil
+}
+
+// pendingAcceptance is what the phone must sign.
+func pendingAcceptance(p wallet.Pending) PendingAcceptance {
+	out := PendingAcceptance{Id: p.ID, ExpiresAt: p.Expires.UTC()}
+	for _, in := range p.SigningInputs {
+		out.SigningInputs = append(out.SigningInputs, struct {
+			Alg             PendingAcceptanceSigningInputsAlg `json:"alg"`
+			ConfigurationId string                            `json:"configuration_id"`
+			Input           string                            `json:"input"`
+			Key             int                               `json:"key"`
+		}{Alg: PendingAcceptanceSigningInputsAlg(in.Alg), ConfigurationId: in.ConfigurationID, Input: in.Input, Key: in.Key})
+	}
+	return out
 }
 
 // accepted is the answer of an acceptance.
-func accepted(cs []wallet.Credential) AcceptedOffer {
-	out := AcceptedOffer{Credentials: make([]Credential, 0, len(cs))}
-	for _, c := range cs {
+func accepted(r wallet.Received) AcceptedOffer {
+	out := AcceptedOffer{Credentials: make([]Credential, 0, len(r.Credentials))}
+	for _, c := range r.Credentials {
 		out.Credentials = append(out.Credentials, credential(c))
+	}
+	if len(r.Deferred) > 0 {
+		ds := make([]DeferredIssuance, 0, len(r.Deferred))
+		for _, d := range r.Deferred {
+			ds = append(ds, deferredIssuance(d))
+		}
+		out.Deferred = &ds
 	}
 	return out
 }
@@ -151,9 +179,9 @@ func accepted(cs []wallet.Credential) AcceptedOffer {
 // signatures.
 func (a *API) CompleteOffer(ctx context.Context, req CompleteOfferRequestObject) (CompleteOfferResponseObject, error) {
 	who := callerOf(ctx)
-	cs, err := a.cfg.Wallet.FinishDeviceAccept(ctx, who.citizenID, req.Id, req.Body.Signatures, who.lang)
+	got, err := a.cfg.Wallet.FinishDeviceAccept(ctx, who.citizenID, req.Id, req.Body.Signatures, who.lang)
 	if err != nil {
 		return nil, err
 	}
-	return CompleteOffer201JSONResponse(accepted(cs)), nil
+	return CompleteOffer201JSONResponse(accepted(got)), nil
 }

@@ -16,6 +16,24 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AcceptOfferRequestGrant.
+const (
+	AuthorizationCode AcceptOfferRequestGrant = "authorization_code"
+	PreAuthorizedCode AcceptOfferRequestGrant = "pre-authorized_code"
+)
+
+// Valid indicates whether the value is a known member of the AcceptOfferRequestGrant enum.
+func (e AcceptOfferRequestGrant) Valid() bool {
+	switch e {
+	case AuthorizationCode:
+		return true
+	case PreAuthorizedCode:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ActivityEntryActorKind.
 const (
 	ActivityEntryActorKindCitizen ActivityEntryActorKind = "citizen"
@@ -345,6 +363,9 @@ type AcceptOfferRequest struct {
 	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
 	DeviceKeys *[]map[string]interface{} `json:"device_keys,omitempty"`
 
+	// Grant Of an offer with both grants, the one to use: pre-authorized_code (the default, with the transaction code) or authorization_code (the citizen logs in at the issuer: a 200 with the URL).
+	Grant *AcceptOfferRequestGrant `json:"grant,omitempty"`
+
 	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 	KeyMode *KeyMode `json:"key_mode,omitempty"`
 
@@ -355,9 +376,15 @@ type AcceptOfferRequest struct {
 	TxCode *string `json:"tx_code,omitempty"`
 }
 
+// AcceptOfferRequestGrant Of an offer with both grants, the one to use: pre-authorized_code (the default, with the transaction code) or authorization_code (the citizen logs in at the issuer: a 200 with the URL).
+type AcceptOfferRequestGrant string
+
 // AcceptedOffer defines model for AcceptedOffer.
 type AcceptedOffer struct {
 	Credentials []Credential `json:"credentials"`
+
+	// Deferred The issuances the issuer deferred (collect them through /offers/deferred/{id}).
+	Deferred *[]DeferredIssuance `json:"deferred,omitempty"`
 }
 
 // ActivityEntry defines model for ActivityEntry.
@@ -432,6 +459,15 @@ type AskedClaim struct {
 
 	// Values The values the verifier accepts; absent for any.
 	Values *[]*any `json:"values,omitempty"`
+}
+
+// AuthorizationCallback Where the browser came back — callback_url, or code and state (error when the issuer refused).
+type AuthorizationCallback struct {
+	CallbackUrl      *string `json:"callback_url,omitempty"`
+	Code             *string `json:"code,omitempty"`
+	Error            *string `json:"error,omitempty"`
+	ErrorDescription *string `json:"error_description,omitempty"`
+	State            *string `json:"state,omitempty"`
 }
 
 // ClaimInfo defines model for ClaimInfo.
@@ -614,6 +650,35 @@ type CredentialSet struct {
 	// Options Each option is a list of credential query ids that together answer the set.
 	Options  [][]string `json:"options"`
 	Required bool       `json:"required"`
+}
+
+// DeferredIssuance defines model for DeferredIssuance.
+type DeferredIssuance struct {
+	ConfigurationId string    `json:"configuration_id"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// Display How the issuer asks a credential or itself to be shown (OpenID4VCI 1.0 §12.2.4), in one language.
+	Display Display `json:"display"`
+
+	// ExpiresAt When the wallet stops asking.
+	ExpiresAt  time.Time `json:"expires_at"`
+	Id         string    `json:"id"`
+	Issuer     string    `json:"issuer"`
+	IssuerName string    `json:"issuer_name"`
+
+	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
+	KeyMode KeyMode `json:"key_mode"`
+
+	// RetryAt When the issuer said to ask again, at the earliest.
+	RetryAt time.Time `json:"retry_at"`
+}
+
+// DeferredIssuancePage defines model for DeferredIssuancePage.
+type DeferredIssuancePage struct {
+	Items []DeferredIssuance `json:"items"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // Device defines model for Device.
@@ -832,6 +897,14 @@ type PendingAcceptance struct {
 
 // PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
 type PendingAcceptanceSigningInputsAlg string
+
+// PendingAuthorization defines model for PendingAuthorization.
+type PendingAuthorization struct {
+	// AuthorizationUrl The issuer's authorization request, to open in the browser (it returns to the app's redirect URI, the first of the server's wallet_redirect_uris).
+	AuthorizationUrl string    `json:"authorization_url"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	Id               string    `json:"id"`
+}
 
 // PendingPresentation defines model for PendingPresentation.
 type PendingPresentation struct {
@@ -1189,6 +1262,36 @@ type AcceptOfferParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// CompleteOfferAuthorizationParams defines parameters for CompleteOfferAuthorization.
+type CompleteOfferAuthorizationParams struct {
+	// IdempotencyKey A unique value the app makes for this completion.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ListDeferredIssuancesParams defines parameters for ListDeferredIssuances.
+type ListDeferredIssuancesParams struct {
+	// Cursor The next_cursor of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many items a page holds at most.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// CollectDeferredIssuanceParams defines parameters for CollectDeferredIssuance.
+type CollectDeferredIssuanceParams struct {
+	// IdempotencyKey A unique value the app makes for this attempt.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // CompleteOfferParams defines parameters for CompleteOffer.
 type CompleteOfferParams struct {
 	// IdempotencyKey A unique value the app makes for this completion.
@@ -1251,6 +1354,9 @@ type RegisterDeviceJSONRequestBody = DeviceRegistration
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
+
+// CompleteOfferAuthorizationJSONRequestBody defines body for CompleteOfferAuthorization for application/json ContentType.
+type CompleteOfferAuthorizationJSONRequestBody = AuthorizationCallback
 
 // CompleteOfferJSONRequestBody defines body for CompleteOffer for application/json ContentType.
 type CompleteOfferJSONRequestBody = CompleteOfferRequest
@@ -1329,6 +1435,15 @@ type ServerInterface interface {
 	// AcceptOffer Accept a credential offer and receive its credentials into the wallet
 	// (POST /offers)
 	AcceptOffer(ctx echo.Context, params AcceptOfferParams) error
+	// CompleteOfferAuthorization Complete an acceptance after the citizen's login at the issuer
+	// (POST /offers/authorizations/{id})
+	CompleteOfferAuthorization(ctx echo.Context, id string, params CompleteOfferAuthorizationParams) error
+	// ListDeferredIssuances The issuances issuers deferred, waiting to be collected
+	// (GET /offers/deferred)
+	ListDeferredIssuances(ctx echo.Context, params ListDeferredIssuancesParams) error
+	// CollectDeferredIssuance Ask the issuer for a deferred credential
+	// (POST /offers/deferred/{id})
+	CollectDeferredIssuance(ctx echo.Context, id string, params CollectDeferredIssuanceParams) error
 	// CompleteOffer Complete a device-bound acceptance with the phone's signatures
 	// (POST /offers/pending/{id})
 	CompleteOffer(ctx echo.Context, id string, params CompleteOfferParams) error
@@ -2196,6 +2311,154 @@ func (w *ServerInterfaceWrapper) AcceptOffer(ctx echo.Context) error {
 	return err
 }
 
+// CompleteOfferAuthorization converts echo context to params.
+func (w *ServerInterfaceWrapper) CompleteOfferAuthorization(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompleteOfferAuthorizationParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompleteOfferAuthorization(ctx, id, params)
+	return err
+}
+
+// ListDeferredIssuances converts echo context to params.
+func (w *ServerInterfaceWrapper) ListDeferredIssuances(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDeferredIssuancesParams
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListDeferredIssuances(ctx, params)
+	return err
+}
+
+// CollectDeferredIssuance converts echo context to params.
+func (w *ServerInterfaceWrapper) CollectDeferredIssuance(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CollectDeferredIssuanceParams
+
+	headers := ctx.Request().Header
+	// ------------- Required header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = IdempotencyKey
+	} else {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Header parameter Idempotency-Key is required, but not found"))
+	}
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CollectDeferredIssuance(ctx, id, params)
+	return err
+}
+
 // CompleteOffer converts echo context to params.
 func (w *ServerInterfaceWrapper) CompleteOffer(ctx echo.Context) error {
 	var err error
@@ -2569,6 +2832,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/offers/preview", wrapper.PreviewOffer, options.OperationMiddlewares["previewOffer"]...)
 	router.POST(options.BaseURL+"/offers", wrapper.AcceptOffer, options.OperationMiddlewares["acceptOffer"]...)
 	router.POST(options.BaseURL+"/offers/pending/:id", wrapper.CompleteOffer, options.OperationMiddlewares["completeOffer"]...)
+	router.POST(options.BaseURL+"/offers/authorizations/:id", wrapper.CompleteOfferAuthorization, options.OperationMiddlewares["completeOfferAuthorization"]...)
+	router.GET(options.BaseURL+"/offers/deferred", wrapper.ListDeferredIssuances, options.OperationMiddlewares["listDeferredIssuances"]...)
+	router.POST(options.BaseURL+"/offers/deferred/:id", wrapper.CollectDeferredIssuance, options.OperationMiddlewares["collectDeferredIssuance"]...)
 	router.GET(options.BaseURL+"/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/consents/:purpose", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
 	router.GET(options.BaseURL+"/consents/:purpose", wrapper.GetConsent, options.OperationMiddlewares["getConsent"]...)
@@ -5147,6 +5413,20 @@ type AcceptOfferResponseObject interface {
 	VisitAcceptOfferResponse(w http.ResponseWriter) error
 }
 
+type AcceptOffer200JSONResponse PendingAuthorization
+
+func (response AcceptOffer200JSONResponse) VisitAcceptOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AcceptOffer201JSONResponse AcceptedOffer
 
 func (response AcceptOffer201JSONResponse) VisitAcceptOfferResponse(w http.ResponseWriter) error {
@@ -5315,6 +5595,504 @@ type AcceptOffer500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AcceptOffer500ApplicationProblemPlusJSONResponse) VisitAcceptOfferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorizationRequestObject struct {
+	Id     string `json:"id"`
+	Params CompleteOfferAuthorizationParams
+	Body   *CompleteOfferAuthorizationJSONRequestBody
+}
+
+type CompleteOfferAuthorizationResponseObject interface {
+	VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error
+}
+
+type CompleteOfferAuthorization201JSONResponse AcceptedOffer
+
+func (response CompleteOfferAuthorization201JSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization202JSONResponse PendingAcceptance
+
+func (response CompleteOfferAuthorization202JSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization400ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization401ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization403ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization404ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization409ApplicationProblemPlusJSONResponse Problem
+
+func (response CompleteOfferAuthorization409ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization413ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization415ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization422ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization429ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompleteOfferAuthorization500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CompleteOfferAuthorization500ApplicationProblemPlusJSONResponse) VisitCompleteOfferAuthorizationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuancesRequestObject struct {
+	Params ListDeferredIssuancesParams
+}
+
+type ListDeferredIssuancesResponseObject interface {
+	VisitListDeferredIssuancesResponse(w http.ResponseWriter) error
+}
+
+type ListDeferredIssuances200JSONResponse DeferredIssuancePage
+
+func (response ListDeferredIssuances200JSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuances400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeferredIssuances400ApplicationProblemPlusJSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuances401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeferredIssuances401ApplicationProblemPlusJSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuances403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeferredIssuances403ApplicationProblemPlusJSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuances429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeferredIssuances429ApplicationProblemPlusJSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDeferredIssuances500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListDeferredIssuances500ApplicationProblemPlusJSONResponse) VisitListDeferredIssuancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuanceRequestObject struct {
+	Id     string `json:"id"`
+	Params CollectDeferredIssuanceParams
+}
+
+type CollectDeferredIssuanceResponseObject interface {
+	VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error
+}
+
+type CollectDeferredIssuance201JSONResponse AcceptedOffer
+
+func (response CollectDeferredIssuance201JSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance202ResponseHeaders struct {
+	RetryAfter *int
+}
+
+type CollectDeferredIssuance202JSONResponse struct {
+	Body    DeferredIssuance
+	Headers CollectDeferredIssuance202ResponseHeaders
+}
+
+func (response CollectDeferredIssuance202JSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance400ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance401ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance403ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance404ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance409ApplicationProblemPlusJSONResponse Problem
+
+func (response CollectDeferredIssuance409ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance422ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance429ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CollectDeferredIssuance500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CollectDeferredIssuance500ApplicationProblemPlusJSONResponse) VisitCollectDeferredIssuanceResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6998,6 +7776,15 @@ type StrictServerInterface interface {
 	// AcceptOffer Accept a credential offer and receive its credentials into the wallet
 	// (POST /offers)
 	AcceptOffer(ctx context.Context, request AcceptOfferRequestObject) (AcceptOfferResponseObject, error)
+	// CompleteOfferAuthorization Complete an acceptance after the citizen's login at the issuer
+	// (POST /offers/authorizations/{id})
+	CompleteOfferAuthorization(ctx context.Context, request CompleteOfferAuthorizationRequestObject) (CompleteOfferAuthorizationResponseObject, error)
+	// ListDeferredIssuances The issuances issuers deferred, waiting to be collected
+	// (GET /offers/deferred)
+	ListDeferredIssuances(ctx context.Context, request ListDeferredIssuancesRequestObject) (ListDeferredIssuancesResponseObject, error)
+	// CollectDeferredIssuance Ask the issuer for a deferred credential
+	// (POST /offers/deferred/{id})
+	CollectDeferredIssuance(ctx context.Context, request CollectDeferredIssuanceRequestObject) (CollectDeferredIssuanceResponseObject, error)
 	// CompleteOffer Complete a device-bound acceptance with the phone's signatures
 	// (POST /offers/pending/{id})
 	CompleteOffer(ctx context.Context, request CompleteOfferRequestObject) (CompleteOfferResponseObject, error)
@@ -7565,6 +8352,106 @@ func (sh *strictHandler) AcceptOffer(ctx echo.Context, params AcceptOfferParams)
 		return err
 	} else if validResponse, ok := response.(AcceptOfferResponseObject); ok {
 		return validResponse.VisitAcceptOfferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CompleteOfferAuthorization operation middleware
+func (sh *strictHandler) CompleteOfferAuthorization(ctx echo.Context, id string, params CompleteOfferAuthorizationParams) error {
+	var request CompleteOfferAuthorizationRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body CompleteOfferAuthorizationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CompleteOfferAuthorization(ctx.Request().Context(), request.(CompleteOfferAuthorizationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompleteOfferAuthorization")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CompleteOfferAuthorizationResponseObject); ok {
+		return validResponse.VisitCompleteOfferAuthorizationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListDeferredIssuances operation middleware
+func (sh *strictHandler) ListDeferredIssuances(ctx echo.Context, params ListDeferredIssuancesParams) error {
+	var request ListDeferredIssuancesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDeferredIssuances(ctx.Request().Context(), request.(ListDeferredIssuancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDeferredIssuances")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListDeferredIssuancesResponseObject); ok {
+		return validResponse.VisitListDeferredIssuancesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CollectDeferredIssuance operation middleware
+func (sh *strictHandler) CollectDeferredIssuance(ctx echo.Context, id string, params CollectDeferredIssuanceParams) error {
+	var request CollectDeferredIssuanceRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CollectDeferredIssuance(ctx.Request().Context(), request.(CollectDeferredIssuanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CollectDeferredIssuance")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CollectDeferredIssuanceResponseObject); ok {
+		return validResponse.VisitCollectDeferredIssuanceResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

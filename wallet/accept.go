@@ -88,55 +88,77 @@ func (s *Service) PreviewOffer(ctx context.Context, citizenID, link, lang string
 
 // AcceptOffer redeems an offer and stores what the issuer gives: for
 // each offered configuration, up to Copies credentials (within the
-// issuer's batch size), each bound to a holder key of its own.
-func (s *Service) AcceptOffer(ctx context.Context, citizenID string, a Accept, lang string) ([]Credential, error) {
+// issuer's batch size), each bound to a holder key of its own. What the
+// issuer defers is kept for polling (Received.Deferred). An offer without
+// a pre-authorized code needs the citizen's login at the issuer:
+// ErrNeedsAuthorization, and BeginAuthorization takes it from there.
+func (s *Service) AcceptOffer(ctx context.Context, citizenID string, a Accept, lang string) (Received, error) {
 	if a.KeyMode == "" {
 		a.KeyMode = KeySealed
 	}
 	if a.KeyMode != KeySealed {
-		return nil, fail(ErrOffer, nil, "key mode %q: device-bound keys are accepted in two steps (BeginDeviceAccept)", a.KeyMode)
+		return Received{}, fail(ErrOffer, nil, "key mode %q: device-bound keys are accepted in two steps (BeginDeviceAccept)", a.KeyMode)
 	}
 	r, err := s.resolve(ctx, a.Offer)
 	if err != nil {
-		return nil, err
+		return Received{}, err
 	}
-	sess, err := s.redeemOffer(ctx, r, a.TxCode)
+	sess, err := s.redeemOffer(ctx, r, a)
 	if err != nil {
-		return nil, err
+		return Received{}, err
 	}
-	var out []Credential
+	return s.receiveAll(ctx, citizenID, r, sess, lang)
+}
+
+// receiveAll receives every offered configuration with sealed keys.
+func (s *Service) receiveAll(ctx context.Context, citizenID string, r *resolved, sess *session, lang string) (Received, error) {
+	var out Received
 	for _, id := range r.offer.CredentialConfigurationIDs {
-		c, err := s.receive(ctx, citizenID, r, sess, id, lang)
-		if err != nil {
+		if err := s.receive(ctx, citizenID, r, sess, id, lang, &out); err != nil {
 			return out, err
 		}
-		out = append(out, c)
 	}
 	return out, nil
 }
 
+// authorizationServer picks the authorization server of a grant
+// (OpenID4VCI 1.0 §4.1.1): the one the grant names, which must be the
+// issuer's, else the issuer's only one, else the issuer itself.
+func authorizationServer(r *resolved, named string) (string, error) {
+	if named == "" {
+		switch len(r.md.AuthorizationServers) {
+		case 0:
+			return r.offer.CredentialIssuer, nil
+		case 1:
+			return r.md.AuthorizationServers[0], nil
+		default:
+			return "", fail(ErrOffer, nil, "the issuer has several authorization servers and the offer names none")
+		}
+	}
+	if len(r.md.AuthorizationServers) > 0 && !slices.Contains(r.md.AuthorizationServers, named) {
+		return "", fail(ErrOffer, nil, "the offer's authorization_server is not one of the issuer's")
+	}
+	return named, nil
+}
+
 // redeemOffer takes the offer's pre-authorized code grant to the right
 // authorization server with the citizen's transaction code.
-func (s *Service) redeemOffer(ctx context.Context, r *resolved, txCode string) (*session, error) {
-	g := r.offer.Grants.PreAuthorized
-	if g == nil {
-		return nil, fail(ErrUnsupported, nil, "this offer needs a login at the issuer (authorization code), which the wallet does not do yet")
+func (s *Service) redeemOffer(ctx context.Context, r *resolved, a Accept) (*session, error) {
+	g, txCode := r.offer.Grants.PreAuthorized, a.TxCode
+	switch {
+	case a.Grant != "" && a.Grant != GrantPreAuthorized && a.Grant != GrantAuthorizationCode:
+		return nil, fail(ErrOffer, nil, "grant %q is not one the wallet knows", a.Grant)
+	case g == nil && a.Grant == GrantPreAuthorized:
+		return nil, fail(ErrOffer, nil, "this offer has no pre-authorized code")
+	case g == nil || a.Grant == GrantAuthorizationCode:
+		return nil, fail(ErrNeedsAuthorization, nil, "this offer needs your login at the issuer: open the authorization URL in the browser")
 	}
 	if err := checkTxCode(g.TxCode, txCode); err != nil {
 		return nil, err
 	}
-	as := g.AuthorizationServer
-	if as == "" {
-		switch len(r.md.AuthorizationServers) {
-		case 0:
-			as = r.offer.CredentialIssuer
-		case 1:
-			as = r.md.AuthorizationServers[0]
-		default:
-			return nil, fail(ErrOffer, nil, "the issuer has several authorization servers and the offer names none")
-		}
-	} else if len(r.md.AuthorizationServers) > 0 && !slices.Contains(r.md.AuthorizationServers, as) {
-		return nil, fail(ErrOffer, nil, "the offer's authorization_server is not one of the issuer's")
+	as, err := authorizationServer(r, g.AuthorizationServer)
+	if err != nil {
+		return nil, err
 	}
 	asm, err := s.asMetadata(ctx, as)
 	if err != nil {
@@ -169,6 +191,9 @@ type session struct {
 	dpop             *jose.ClientKey // nil for a bearer token
 	dpopNonce        string
 	identifiers      map[string][]string // configuration → credential_identifiers
+	// refresh and tokenEndpoint renew the token (RFC 6749 §6) when a
+	// deferred credential outlives it (OpenID4VCI 1.0 §13.5).
+	refresh, tokenEndpoint string
 }
 
 // redeem exchanges the pre-authorized code for an access token, DPoP-bound
@@ -186,72 +211,98 @@ func (s *Service) redeem(ctx context.Context, asm *ASMetadata, g *PreAuthorizedG
 	if txCode != "" {
 		form.Set("tx_code", txCode)
 	}
-	var res *http.Response
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, asm.TokenEndpoint, strings.NewReader(form.Encode()))
-		if rerr != nil {
-			return nil, rerr
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		if err := s.signDPoP(req, sess, ""); err != nil {
-			return nil, err
-		}
-		if res, err = s.cfg.HTTP.Do(req); err != nil {
-			return nil, fail(ErrIssuer, err, "the token endpoint could not be reached")
-		}
-		if n := res.Header.Get("DPoP-Nonce"); n != "" && sess.dpop != nil && res.StatusCode == http.StatusBadRequest && attempt == 0 {
-			var e oauthError
-			_ = readJSON(res, &e)
-			res.Body.Close()
-			if e.Error == "use_dpop_nonce" {
-				sess.dpopNonce = n
-				continue
-			}
-			return nil, refused(e, "the token request was refused")
-		}
-		break
+	if err := s.token(ctx, asm.TokenEndpoint, form, sess); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// token posts a token request and fills sess with the answer; sess.dpop,
+// when set, is the key the token is to be bound to. A server's DPoP
+// nonce is followed once.
+func (s *Service) token(ctx context.Context, endpoint string, form url.Values, sess *session) error {
+	res, err := s.postForm(ctx, endpoint, form, sess, "the token endpoint")
+	if err != nil {
+		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		var e oauthError
 		_ = readJSON(res, &e)
-		return nil, refused(e, "the token request was refused")
+		return refused(e, "the token request was refused")
 	}
 	var tr struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Details     []struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		RefreshToken string `json:"refresh_token"`
+		Details      []struct {
 			Type        string   `json:"type"`
 			Config      string   `json:"credential_configuration_id"`
 			Identifiers []string `json:"credential_identifiers"`
 		} `json:"authorization_details"`
 	}
 	if err := readJSON(res, &tr); err != nil || tr.AccessToken == "" {
-		return nil, fail(ErrIssuer, err, "the token endpoint's answer is not a token response")
+		return fail(ErrIssuer, err, "the token endpoint's answer is not a token response")
 	}
 	if n := res.Header.Get("DPoP-Nonce"); n != "" {
 		sess.dpopNonce = n
 	}
-	sess.token, sess.tokenType = tr.AccessToken, tr.TokenType
+	sess.token, sess.tokenType, sess.tokenEndpoint = tr.AccessToken, tr.TokenType, endpoint
+	if tr.RefreshToken != "" {
+		sess.refresh = tr.RefreshToken // else the one held stays (RFC 6749 §6)
+	}
 	switch {
 	case strings.EqualFold(tr.TokenType, "DPoP") && sess.dpop == nil:
-		return nil, fail(ErrIssuer, nil, "the token endpoint bound the token to a DPoP key the wallet did not send")
+		return fail(ErrIssuer, nil, "the token endpoint bound the token to a DPoP key the wallet did not send")
 	case !strings.EqualFold(tr.TokenType, "DPoP"):
 		sess.dpop = nil
 	}
+	sess.expires = time.Time{}
 	if tr.ExpiresIn > 0 {
 		sess.expires = s.cfg.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	}
-	sess.identifiers = map[string][]string{}
+	if len(tr.Details) > 0 || sess.identifiers == nil {
+		sess.identifiers = map[string][]string{}
+	}
 	for _, d := range tr.Details {
 		if d.Type == "openid_credential" && d.Config != "" {
 			sess.identifiers[d.Config] = d.Identifiers
 		}
 	}
-	return sess, nil
+	return nil
+}
+
+// postForm posts a form to an authorization server's endpoint with a DPoP
+// proof when sess has a key, following the server's DPoP nonce once
+// (RFC 9449 §8). what names the endpoint in errors.
+func (s *Service) postForm(ctx context.Context, endpoint string, form url.Values, sess *session, what string) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		if err := s.signDPoP(req, sess, ""); err != nil {
+			return nil, err
+		}
+		res, err := s.cfg.HTTP.Do(req)
+		if err != nil {
+			return nil, fail(ErrIssuer, err, "%s could not be reached", what)
+		}
+		n := res.Header.Get("DPoP-Nonce")
+		if n == "" || sess.dpop == nil || res.StatusCode != http.StatusBadRequest || attempt > 0 {
+			return res, nil
+		}
+		var e oauthError
+		_ = readJSON(res, &e)
+		res.Body.Close()
+		if e.Error != "use_dpop_nonce" {
+			return nil, refused(e, "the request to "+what+" was refused")
+		}
+		sess.dpopNonce = n
+	}
 }
 
 // signDPoP adds the DPoP proof (and, with a token, the Authorization
@@ -334,32 +385,43 @@ func (s *Service) fetchNonce(ctx context.Context, md *IssuerMetadata) (string, e
 	return out.CNonce, nil
 }
 
-// receive asks for one offered configuration's credentials, checks them
-// and stores them as one held credential.
-func (s *Service) receive(ctx context.Context, citizenID string, r *resolved, sess *session, configID, lang string) (Credential, error) {
-	conf := r.md.Configurations[configID]
-	n := 1
-	if b := r.md.BatchIssuance; b != nil && b.BatchSize > 1 {
-		n = min(s.cfg.Copies, b.BatchSize)
+// copies is how many credentials the wallet asks for per configuration.
+func (s *Service) copies(md *IssuerMetadata) int {
+	if b := md.BatchIssuance; b != nil && b.BatchSize > 1 {
+		return min(s.cfg.Copies, b.BatchSize)
 	}
-	req := map[string]any{"credential_configuration_id": configID}
+	return 1
+}
+
+// credentialRequest starts a credential request for a configuration: by
+// the credential identifier the token response gave, else by the
+// configuration (OpenID4VCI 1.0 §8.2).
+func credentialRequest(sess *session, configID string) map[string]any {
 	if ids := sess.identifiers[configID]; len(ids) > 0 {
-		req = map[string]any{"credential_identifier": ids[0]}
+		return map[string]any{"credential_identifier": ids[0]}
 	}
-	var creds []string
-	var holders []*jose.ClientKey
-	var notificationID string
+	return map[string]any{"credential_configuration_id": configID}
+}
+
+// receive asks for one offered configuration's credentials with sealed
+// keys, checks them and stores them as one held credential — or, when the
+// issuer defers them, keeps the transaction to poll.
+func (s *Service) receive(ctx context.Context, citizenID string, r *resolved, sess *session, configID, lang string, out *Received) error {
+	n := s.copies(r.md)
+	req := credentialRequest(sess, configID)
+	var ans credAnswer
+	var holders []json.RawMessage
 	for attempt := 0; ; attempt++ {
 		nonce, err := s.fetchNonce(ctx, r.md)
 		if err != nil {
-			return Credential{}, err
+			return err
 		}
 		holders = holders[:0]
 		proofs := make([]string, 0, n)
 		for range n {
 			k, err := jose.NewClientKey(keys.ES256)
 			if err != nil {
-				return Credential{}, err
+				return err
 			}
 			claims := map[string]any{"aud": r.offer.CredentialIssuer, "iat": s.cfg.Now().Unix()}
 			if nonce != "" {
@@ -367,46 +429,79 @@ func (s *Service) receive(ctx context.Context, citizenID string, r *resolved, se
 			}
 			p, err := k.SignKeyProof(ProofType, claims)
 			if err != nil {
-				return Credential{}, err
+				return err
 			}
-			holders, proofs = append(holders, k), append(proofs, p)
+			priv, err := k.PrivateJWK()
+			if err != nil {
+				return err
+			}
+			holders, proofs = append(holders, priv), append(proofs, p)
 		}
 		req["proofs"] = map[string]any{"jwt": proofs}
 		var retry bool
 		dpopNonce := sess.dpopNonce
-		creds, notificationID, retry, err = s.requestCredentials(ctx, r.md, sess, req)
+		ans, retry, err = s.requestCredentials(ctx, r.md, sess, req)
 		if retry && sess.dpopNonce != dpopNonce {
 			// The issuer asked for a DPoP nonce: the key proofs stand, the
 			// DPoP proof is made again — the c_nonce retry stays unspent.
-			creds, notificationID, retry, err = s.requestCredentials(ctx, r.md, sess, req)
+			ans, retry, err = s.requestCredentials(ctx, r.md, sess, req)
 		}
 		if retry && attempt == 0 {
 			continue
 		}
 		if err != nil {
-			return Credential{}, err
+			return err
 		}
 		break
 	}
-	if len(creds) != len(holders) {
-		return Credential{}, fail(ErrIssuer, nil, "the issuer answered %d credentials for %d key proofs", len(creds), len(holders))
-	}
-	h := &held{Issuer: r.offer.CredentialIssuer, ConfigurationID: configID, Configuration: conf, IssuerDisplay: r.md.Display, KeyMode: KeySealed}
-	for i, cred := range creds {
-		jkt, err := holders[i].Thumbprint()
+	if ans.transactionID != "" {
+		d, err := s.deferIssuance(ctx, citizenID, r.offer.CredentialIssuer, r.md, configID, KeySealed, holders, sess, ans, lang)
 		if err != nil {
-			return Credential{}, err
+			return err
+		}
+		out.Deferred = append(out.Deferred, d)
+		return nil
+	}
+	c, err := s.keepIssued(ctx, citizenID, r.offer.CredentialIssuer, r.md, configID, KeySealed, holders, ans, sess, lang)
+	if err != nil {
+		return err
+	}
+	out.Credentials = append(out.Credentials, c)
+	return nil
+}
+
+// keepIssued checks the credentials an issuer gave for one configuration, each
+// against the holder key of its proof — the private JWKs of sealed keys,
+// or the phone's public JWKs — and stores them as one held credential.
+func (s *Service) keepIssued(ctx context.Context, citizenID, issuer string, md *IssuerMetadata, configID string, mode KeyMode,
+	holders []json.RawMessage, ans credAnswer, sess *session, lang string) (Credential, error) {
+	if len(ans.creds) != len(holders) {
+		return Credential{}, fail(ErrIssuer, nil, "the issuer answered %d credentials for %d key proofs", len(ans.creds), len(holders))
+	}
+	conf := md.Configurations[configID]
+	h := &held{Issuer: issuer, ConfigurationID: configID, Configuration: conf, IssuerDisplay: md.Display, KeyMode: mode}
+	for i, cred := range ans.creds {
+		inst := instance{Credential: cred}
+		var jkt string
+		if mode == KeySealed {
+			k, err := jose.ParseClientKey(holders[i])
+			if err != nil {
+				return Credential{}, err
+			}
+			if jkt, err = k.Thumbprint(); err != nil {
+				return Credential{}, err
+			}
+			inst.Key = holders[i]
+		} else {
+			jkt, _ = jose.Thumbprint(holders[i])
+			inst.DeviceKey = holders[i]
 		}
 		if _, err := s.verifyCredential(ctx, cred, conf.VCT, jkt); err != nil {
 			return Credential{}, fail(ErrIssuer, err, "the issuer's credential does not verify: %v", err)
 		}
-		priv, err := holders[i].PrivateJWK()
-		if err != nil {
-			return Credential{}, err
-		}
-		h.Instances = append(h.Instances, instance{Credential: cred, Key: priv})
+		h.Instances = append(h.Instances, inst)
 	}
-	return s.store(ctx, citizenID, h, sess, r.md, notificationID, lang)
+	return s.store(ctx, citizenID, h, sess, md, ans.notificationID, lang)
 }
 
 // store keeps a received credential, audited, and tells the issuer.
@@ -453,58 +548,98 @@ func (s *Service) store(ctx context.Context, citizenID string, h *held, sess *se
 	return s.view(ctx, rec, lang, false)
 }
 
+// credAnswer is a credential endpoint's answer: the credentials, or the
+// transaction of a deferred issuance (OpenID4VCI 1.0 §8.3).
+type credAnswer struct {
+	creds          []string
+	notificationID string
+	transactionID  string
+	interval       int64 // seconds
+}
+
+// credentialBody is the body of a credential (or deferred credential)
+// response.
+type credentialBody struct {
+	Credentials []struct {
+		Credential string `json:"credential"`
+	} `json:"credentials"`
+	NotificationID string `json:"notification_id"`
+	TransactionID  string `json:"transaction_id"`
+	Interval       int64  `json:"interval"`
+}
+
+// answer reads a credential or deferred credential response's body.
+func (b credentialBody) answer() (credAnswer, error) {
+	switch {
+	case b.TransactionID != "" && len(b.Credentials) > 0:
+		return credAnswer{}, fail(ErrIssuer, nil, "the issuer answered both credentials and a transaction_id")
+	case b.TransactionID != "":
+		return credAnswer{transactionID: b.TransactionID, interval: b.Interval}, nil
+	case len(b.Credentials) == 0:
+		return credAnswer{}, fail(ErrIssuer, nil, "the issuer's answer holds no credentials")
+	}
+	out := credAnswer{notificationID: b.NotificationID}
+	for _, c := range b.Credentials {
+		if c.Credential == "" {
+			return credAnswer{}, fail(ErrIssuer, nil, "the issuer's answer holds a credential that is not a string")
+		}
+		out.creds = append(out.creds, c.Credential)
+	}
+	return out, nil
+}
+
 // requestCredentials posts a credential request. retry says the issuer
 // asked for a fresh c_nonce (invalid_nonce) or a DPoP nonce, which one
 // more request may cure.
-func (s *Service) requestCredentials(ctx context.Context, md *IssuerMetadata, sess *session, body map[string]any) (creds []string, notificationID string, retry bool, err error) {
+func (s *Service) requestCredentials(ctx context.Context, md *IssuerMetadata, sess *session, body map[string]any) (ans credAnswer, retry bool, err error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return nil, "", false, err
+		return ans, false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, md.CredentialEndpoint, bytes.NewReader(b))
 	if err != nil {
-		return nil, "", false, err
+		return ans, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if err := s.signDPoP(req, sess, sess.token); err != nil {
-		return nil, "", false, err
+		return ans, false, err
 	}
 	res, err := s.cfg.HTTP.Do(req)
 	if err != nil {
-		return nil, "", false, fail(ErrIssuer, err, "the credential endpoint could not be reached")
+		return ans, false, fail(ErrIssuer, err, "the credential endpoint could not be reached")
 	}
 	defer res.Body.Close()
 	if n := res.Header.Get("DPoP-Nonce"); n != "" {
 		sess.dpopNonce = n
 	}
 	switch res.StatusCode {
-	case http.StatusOK:
-	case http.StatusAccepted:
-		return nil, "", false, fail(ErrUnsupported, nil, "the issuer deferred this credential, which the wallet does not follow yet")
+	case http.StatusOK, http.StatusAccepted:
 	case http.StatusUnauthorized:
 		if strings.Contains(res.Header.Get("WWW-Authenticate"), "use_dpop_nonce") {
-			return nil, "", true, fail(ErrRefused, nil, "the issuer asked twice for a DPoP nonce")
+			return ans, true, fail(ErrRefused, nil, "the issuer asked twice for a DPoP nonce")
 		}
-		return nil, "", false, fail(ErrRefused, nil, "the issuer did not accept the wallet's access token")
+		return ans, false, fail(ErrRefused, nil, "the issuer did not accept the wallet's access token")
 	default:
 		var e oauthError
 		_ = readJSON(res, &e)
-		return nil, "", e.Error == "invalid_nonce", refused(e, "the credential request was refused")
+		return ans, e.Error == "invalid_nonce", refused(e, "the credential request was refused")
 	}
-	var out struct {
-		Credentials []struct {
-			Credential string `json:"credential"`
-		} `json:"credentials"`
-		NotificationID string `json:"notification_id"`
+	var out credentialBody
+	if err := readJSON(res, &out); err != nil {
+		return ans, false, fail(ErrIssuer, err, "the credential endpoint's answer is not JSON")
 	}
-	if err := readJSON(res, &out); err != nil || len(out.Credentials) == 0 {
-		return nil, "", false, fail(ErrIssuer, err, "the credential endpoint's answer holds no credentials")
+	// §8.3: 202 with a transaction_id defers the issuance.
+	if res.StatusCode == http.StatusAccepted && out.TransactionID == "" {
+		return ans, false, fail(ErrIssuer, nil, "the credential endpoint deferred the issuance without a transaction_id")
 	}
-	for _, c := range out.Credentials {
-		creds = append(creds, c.Credential)
+	if ans, err = out.answer(); err != nil {
+		return ans, false, err
 	}
-	return creds, out.NotificationID, false, nil
+	if ans.transactionID != "" && md.DeferredCredentialEndpoint == "" {
+		return credAnswer{}, false, fail(ErrIssuer, nil, "the issuer deferred the credential but has no deferred_credential_endpoint")
+	}
+	return ans, false, nil
 }
 
 // notify tells the issuer what became of a credential (OpenID4VCI 1.0

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/internal/jose"
@@ -76,6 +76,12 @@ type pending struct {
 	IDs        map[string][]string `json:"identifiers,omitempty"`
 	DeviceKeys []json.RawMessage   `json:"device_keys"`
 	Items      []pendingItem       `json:"items"`
+	// Refresh and TokenEndpoint renew the token for a deferred issuance.
+	Refresh       string `json:"refresh,omitempty"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// Authorization, when set, makes this an acceptance waiting for the
+	// citizen's login at the issuer (authcode.go), with no items yet.
+	Authorization *authorizing `json:"authorization,omitempty"`
 }
 
 type pendingItem struct {
@@ -84,6 +90,13 @@ type pendingItem struct {
 	Inputs          []string `json:"inputs"`
 }
 
+// Pending IDs say what waits: the phone's signatures, or the citizen's
+// login at the issuer.
+const (
+	pendingDevicePrefix = "wp-"
+	pendingAuthPrefix   = "wa-"
+)
+
 func pendingLabel(id string) string { return "wallet/pending/" + id }
 
 // BeginDeviceAccept redeems an offer for keys the phone holds: deviceKeys
@@ -91,45 +104,65 @@ func pendingLabel(id string) string { return "wallet/pending/" + id }
 // configurations (so their number must be a multiple of the
 // configurations', each share within the issuer's batch size).
 func (s *Service) BeginDeviceAccept(ctx context.Context, citizenID string, a Accept, deviceKeys []json.RawMessage) (Pending, error) {
-	ps, ok := s.cfg.Store.(PendingStore)
-	if !ok {
+	if _, ok := s.cfg.Store.(PendingStore); !ok {
 		return Pending{}, fail(ErrUnsupported, nil, "this wallet keeps no pending acceptances")
 	}
 	r, err := s.resolve(ctx, a.Offer)
 	if err != nil {
 		return Pending{}, err
 	}
+	if err := checkDeviceKeys(r, deviceKeys); err != nil {
+		return Pending{}, err
+	}
+	sess, err := s.redeemOffer(ctx, r, a)
+	if err != nil {
+		return Pending{}, err
+	}
+	return s.pendDevice(ctx, citizenID, r, sess, deviceKeys)
+}
+
+// checkDeviceKeys holds the phone's keys to the offer: public P-256 keys,
+// each given once, as many per configuration as the issuer's batch takes.
+func checkDeviceKeys(r *resolved, deviceKeys []json.RawMessage) error {
 	nc := len(r.offer.CredentialConfigurationIDs)
 	if len(deviceKeys) == 0 || len(deviceKeys)%nc != 0 {
-		return Pending{}, fail(ErrOffer, nil, "device_keys must hold a key per copy of each of the offer's %d credentials", nc)
+		return fail(ErrOffer, nil, "device_keys must hold a key per copy of each of the offer's %d credentials", nc)
 	}
 	share := len(deviceKeys) / nc
 	if batch := r.md.BatchIssuance; share > 1 && (batch == nil || share > batch.BatchSize) {
-		return Pending{}, fail(ErrOffer, nil, "the issuer takes fewer than %d keys for one credential", share)
+		return fail(ErrOffer, nil, "the issuer takes fewer than %d keys for one credential", share)
 	}
 	seen := map[string]bool{}
 	for i, k := range deviceKeys {
 		if err := checkDeviceKey(k); err != nil {
-			return Pending{}, fail(ErrOffer, err, "device key %d is not a public P-256 JWK", i)
+			return fail(ErrOffer, err, "device key %d is not a public P-256 JWK", i)
 		}
 		tp, _ := jose.Thumbprint(k)
 		if seen[tp] {
-			return Pending{}, fail(ErrOffer, nil, "device key %d is given twice: each copy needs its own key", i)
+			return fail(ErrOffer, nil, "device key %d is given twice: each copy needs its own key", i)
 		}
 		seen[tp] = true
 	}
-	sess, err := s.redeemOffer(ctx, r, a.TxCode)
-	if err != nil {
-		return Pending{}, err
+	return nil
+}
+
+// pendDevice keeps, with an access token at the issuer, what the phone
+// must sign for its keys (checked by checkDeviceKeys), and returns it.
+func (s *Service) pendDevice(ctx context.Context, citizenID string, r *resolved, sess *session, deviceKeys []json.RawMessage) (Pending, error) {
+	ps, ok := s.cfg.Store.(PendingStore)
+	if !ok {
+		return Pending{}, fail(ErrUnsupported, nil, "this wallet keeps no pending acceptances")
 	}
+	share := len(deviceKeys) / len(r.offer.CredentialConfigurationIDs)
 	p := &pending{Issuer: r.offer.CredentialIssuer, Metadata: r.md, Token: sess.token, TokenType: sess.tokenType, Expires: sess.expires,
-		DPoPNonce: sess.dpopNonce, IDs: sess.identifiers, DeviceKeys: deviceKeys}
+		DPoPNonce: sess.dpopNonce, IDs: sess.identifiers, DeviceKeys: deviceKeys, Refresh: sess.refresh, TokenEndpoint: sess.tokenEndpoint}
+	var err error
 	if sess.dpop != nil {
 		if p.DPoPKey, err = sess.dpop.PrivateJWK(); err != nil {
 			return Pending{}, err
 		}
 	}
-	out := Pending{ID: "wp-" + random.Token(16), Expires: s.cfg.Now().Add(PendingTTL)}
+	out := Pending{ID: pendingDevicePrefix + random.Token(16), Expires: s.cfg.Now().Add(PendingTTL)}
 	for c, id := range r.offer.CredentialConfigurationIDs {
 		nonce, err := s.fetchNonce(ctx, r.md)
 		if err != nil {
@@ -146,50 +179,58 @@ func (s *Service) BeginDeviceAccept(ctx context.Context, citizenID string, a Acc
 		}
 		p.Items = append(p.Items, item)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return Pending{}, err
-	}
-	sealed, err := s.cfg.Sealer.SealData(ctx, s.cfg.Subject(citizenID), pendingLabel(out.ID), b)
-	if err != nil {
-		return Pending{}, err
-	}
-	if err := ps.PutPending(ctx, PendingRecord{ID: out.ID, CitizenID: citizenID, Expires: out.Expires, Sealed: sealed}); err != nil {
+	if err := s.putPending(ctx, ps, citizenID, out.ID, out.Expires, p); err != nil {
 		return Pending{}, err
 	}
 	return out, nil
 }
 
-// FinishDeviceAccept completes a pending acceptance with the phone's
-// signatures, one per signing input, in their order.
-func (s *Service) FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) ([]Credential, error) {
+// putPending keeps p, sealed, as the citizen's pending record id.
+func (s *Service) putPending(ctx context.Context, ps PendingStore, citizenID, id string, expires time.Time, p *pending) error {
+	sealed, err := s.sealJSON(ctx, citizenID, pendingLabel(id), p)
+	if err != nil {
+		return err
+	}
+	return ps.PutPending(ctx, PendingRecord{ID: id, CitizenID: citizenID, Expires: expires, Sealed: sealed})
+}
+
+// takePending takes one of the citizen's pending records and opens it
+// into v.
+func (s *Service) takePending(ctx context.Context, citizenID, id string, v any) error {
 	ps, ok := s.cfg.Store.(PendingStore)
 	if !ok {
-		return nil, fail(ErrUnsupported, nil, "this wallet keeps no pending acceptances")
+		return fail(ErrUnsupported, nil, "this wallet keeps no pending acceptances")
 	}
-	rec, err := ps.TakePending(ctx, citizenID, pendingID, s.cfg.Now())
+	rec, err := ps.TakePending(ctx, citizenID, id, s.cfg.Now())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Subject(citizenID), pendingLabel(rec.ID), rec.Sealed)
-	if err != nil {
-		return nil, fmt.Errorf("wallet: open pending %s: %w", rec.ID, err)
+	return s.openJSON(ctx, citizenID, pendingLabel(rec.ID), rec.Sealed, "pending "+rec.ID, v)
+}
+
+// FinishDeviceAccept completes a pending acceptance with the phone's
+// signatures, one per signing input, in their order.
+func (s *Service) FinishDeviceAccept(ctx context.Context, citizenID, pendingID string, signatures []string, lang string) (Received, error) {
+	if !strings.HasPrefix(pendingID, pendingDevicePrefix) {
+		return Received{}, ErrNotFound // an authorization's (FinishAuthorization)
 	}
 	var p pending
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("wallet: open pending %s: %w", rec.ID, err)
+	if err := s.takePending(ctx, citizenID, pendingID, &p); err != nil {
+		return Received{}, err
 	}
 	total := 0
 	for _, it := range p.Items {
 		total += len(it.Inputs)
 	}
 	if len(signatures) != total {
-		return nil, fail(ErrOffer, nil, "%d signatures for %d signing inputs; the acceptance is void, start again", len(signatures), total)
+		return Received{}, fail(ErrOffer, nil, "%d signatures for %d signing inputs; the acceptance is void, start again", len(signatures), total)
 	}
-	sess := &session{token: p.Token, tokenType: p.TokenType, expires: p.Expires, dpopNonce: p.DPoPNonce, identifiers: p.IDs}
+	sess := &session{token: p.Token, tokenType: p.TokenType, expires: p.Expires, dpopNonce: p.DPoPNonce, identifiers: p.IDs,
+		refresh: p.Refresh, tokenEndpoint: p.TokenEndpoint}
 	if len(p.DPoPKey) > 0 {
+		var err error
 		if sess.dpop, err = jose.ParseClientKey(p.DPoPKey); err != nil {
-			return nil, err
+			return Received{}, err
 		}
 	}
 	// Every signature is checked before anything goes to the issuer.
@@ -201,46 +242,43 @@ func (s *Service) FinishDeviceAccept(ctx context.Context, citizenID, pendingID s
 			kp, err := jose.ParseKeyProof([]byte(proof), ProofType, string(keys.ES256))
 			want, _ := jose.Thumbprint(p.DeviceKeys[it.Keys[j]])
 			if err != nil || kp.JKT != want {
-				return nil, fail(ErrOffer, err, "signature %d does not verify with device key %d; the acceptance is void, start again", n, it.Keys[j])
+				return Received{}, fail(ErrOffer, err, "signature %d does not verify with device key %d; the acceptance is void, start again", n, it.Keys[j])
 			}
 			proofs[i] = append(proofs[i], proof)
 			n++
 		}
 	}
-	var out []Credential
+	var out Received
 	for i, it := range p.Items {
-		conf := p.Metadata.Configurations[it.ConfigurationID]
-		req := map[string]any{"credential_configuration_id": it.ConfigurationID}
-		if ids := sess.identifiers[it.ConfigurationID]; len(ids) > 0 {
-			req = map[string]any{"credential_identifier": ids[0]}
-		}
+		req := credentialRequest(sess, it.ConfigurationID)
 		req["proofs"] = map[string]any{"jwt": proofs[i]}
 		nonce := sess.dpopNonce
-		creds, notificationID, retry, err := s.requestCredentials(ctx, p.Metadata, sess, req)
+		ans, retry, err := s.requestCredentials(ctx, p.Metadata, sess, req)
 		if retry && sess.dpopNonce != nonce {
 			// A DPoP nonce asked for: the key proofs stand, the DPoP proof
 			// is made again.
-			creds, notificationID, _, err = s.requestCredentials(ctx, p.Metadata, sess, req)
+			ans, _, err = s.requestCredentials(ctx, p.Metadata, sess, req)
 		}
 		if err != nil {
 			return out, err
 		}
-		if len(creds) != len(it.Keys) {
-			return out, fail(ErrIssuer, nil, "the issuer answered %d credentials for %d key proofs", len(creds), len(it.Keys))
+		holders := make([]json.RawMessage, 0, len(it.Keys))
+		for _, k := range it.Keys {
+			holders = append(holders, p.DeviceKeys[k])
 		}
-		h := &held{Issuer: p.Issuer, ConfigurationID: it.ConfigurationID, Configuration: conf, IssuerDisplay: p.Metadata.Display, KeyMode: KeyDevice}
-		for j, cred := range creds {
-			jkt, _ := jose.Thumbprint(p.DeviceKeys[it.Keys[j]])
-			if _, err := s.verifyCredential(ctx, cred, conf.VCT, jkt); err != nil {
-				return out, fail(ErrIssuer, err, "the issuer's credential does not verify: %v", err)
+		if ans.transactionID != "" {
+			d, err := s.deferIssuance(ctx, citizenID, p.Issuer, p.Metadata, it.ConfigurationID, KeyDevice, holders, sess, ans, lang)
+			if err != nil {
+				return out, err
 			}
-			h.Instances = append(h.Instances, instance{Credential: cred, DeviceKey: p.DeviceKeys[it.Keys[j]]})
+			out.Deferred = append(out.Deferred, d)
+			continue
 		}
-		c, err := s.store(ctx, citizenID, h, sess, p.Metadata, notificationID, lang)
+		c, err := s.keepIssued(ctx, citizenID, p.Issuer, p.Metadata, it.ConfigurationID, KeyDevice, holders, ans, sess, lang)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, c)
+		out.Credentials = append(out.Credentials, c)
 	}
 	return out, nil
 }

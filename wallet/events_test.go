@@ -58,7 +58,7 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := got[0]
+	c := got.Credentials[0]
 	if len(n.all) != 1 || n.to[0] != "ana" || n.all[0].Kind != inbox.CredentialReceived || n.all[0].CredentialID != c.ID ||
 		n.all[0].Title["en"] != "New credential: PID" || !strings.HasPrefix(n.all[0].Body["es"], "Emisor falso ") ||
 		n.all[0].Dedupe == "" {

@@ -134,6 +134,15 @@ type ASMetadata struct {
 	TokenEndpoint          string   `json:"token_endpoint"`
 	DPoPAlgs               []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	PreAuthorizedAnonymous bool     `json:"pre-authorized_grant_anonymous_access_supported,omitempty"`
+	// The authorization code flow's.
+	AuthorizationEndpoint string   `json:"authorization_endpoint,omitempty"`
+	PAREndpoint           string   `json:"pushed_authorization_request_endpoint,omitempty"` // RFC 9126 §5
+	RequirePAR            bool     `json:"require_pushed_authorization_requests,omitempty"`
+	CodeChallengeMethods  []string `json:"code_challenge_methods_supported,omitempty"`
+	DetailsTypes          []string `json:"authorization_details_types_supported,omitempty"` // RFC 9396 §10
+	GrantTypes            []string `json:"grant_types_supported,omitempty"`
+	// IssParameter: the authorization response names the server (RFC 9207).
+	IssParameter bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // wellKnown inserts /.well-known/name between an identifier's host and its

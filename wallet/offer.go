@@ -7,8 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// GrantPreAuthorized is the pre-authorized code grant's type.
-const GrantPreAuthorized = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+// The grants of an offer.
+const (
+	GrantPreAuthorized     = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+	GrantAuthorizationCode = "authorization_code"
+)
 
 // Offer is a credential offer (OpenID4VCI 1.0 §4.1.1).
 type Offer struct {

@@ -742,13 +742,9 @@ func (s *Service) Presentations(ctx context.Context, citizenID string) ([]Presen
 	}
 	out := make([]Presentation, 0, len(rs))
 	for _, r := range rs {
-		b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Subject(r.CitizenID), historyLabel(r.ID), r.Sealed)
-		if err != nil {
-			return nil, fmt.Errorf("wallet: open presentation %s: %w", r.ID, err)
-		}
 		var p Presentation
-		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, fmt.Errorf("wallet: open presentation %s: %w", r.ID, err)
+		if err := s.openJSON(ctx, r.CitizenID, historyLabel(r.ID), r.Sealed, "presentation "+r.ID, &p); err != nil {
+			return nil, err
 		}
 		out = append(out, p)
 	}

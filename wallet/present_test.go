@@ -28,11 +28,11 @@ func presentWallet(t *testing.T, roots *x509.CertPool) (*wallet.Service, *memSto
 
 func receive(t *testing.T, w *wallet.Service, f *fakeIssuer) wallet.Credential {
 	link := "openid-credential-offer://?credential_offer_uri=" + urlEscape(f.srv.URL+"/offer")
-	got, err := w.AcceptOffer(t.Context(), "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "en")
+	rcv, err := w.AcceptOffer(t.Context(), "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got[0]
+	return rcv.Credentials[0]
 }
 
 // TestPresent: a request signed by an x509_san_dns verifier, fetched by
@@ -231,10 +231,11 @@ func TestPresentDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}, "en")
+	rcv, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
+	creds := rcv.Credentials
 	v := wallettest.NewVerifier(t, ca)
 	phone := map[string]testutil.PhoneKey{string(a.JWK()): a, string(b.JWK()): b}
 	for _, wrong := range []bool{true, false} {

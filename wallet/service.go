@@ -70,6 +70,12 @@ type Config struct {
 	HTTP *http.Client
 	// AllowHTTP accepts http:// issuers (tests on loopback only).
 	AllowHTTP bool
+	// ClientID and RedirectURI are the wallet's, as an OAuth client of
+	// issuers' authorization servers in the authorization code flow: the
+	// wallet app's client ID and the redirect URI the app catches (and
+	// hands back to FinishAuthorization). Unset, offers that need the
+	// citizen's login at the issuer are refused (ErrUnsupported).
+	ClientID, RedirectURI string
 	// Copies is how many credentials (each with its own holder key) the
 	// wallet asks for per offered configuration, within the issuer's batch
 	// size, so that presentations need not be linkable; 0 means 3.
@@ -152,6 +158,27 @@ type notification struct {
 }
 
 func label(id string) string { return "wallet/credential/" + id }
+
+// sealJSON seals v, as JSON, for the citizen under label.
+func (s *Service) sealJSON(ctx context.Context, citizenID, label string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Sealer.SealData(ctx, s.cfg.Subject(citizenID), label, b)
+}
+
+// openJSON opens what sealJSON sealed into v; what names it in errors.
+func (s *Service) openJSON(ctx context.Context, citizenID, label string, sealed []byte, what string, v any) error {
+	b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Subject(citizenID), label, sealed)
+	if err != nil {
+		return fmt.Errorf("wallet: open %s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("wallet: open %s: %w", what, err)
+	}
+	return nil
+}
 
 func (s *Service) seal(ctx context.Context, citizenID, id string, h *held) ([]byte, error) {
 	b, err := json.Marshal(h)

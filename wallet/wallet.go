@@ -127,6 +127,36 @@ type Accept struct {
 	TxCode string
 	// KeyMode is where the holder keys go; "" means KeySealed.
 	KeyMode KeyMode
+	// Grant is the offer's grant to use when it has both (OpenID4VCI 1.0
+	// §4.1.1 leaves the choice to the wallet): GrantAuthorizationCode for
+	// the citizen's login at the issuer, GrantPreAuthorized for the code
+	// in the offer; "" takes the pre-authorized code when there is one.
+	Grant string
+}
+
+// Received is what an acceptance gave: the credentials stored, those the
+// issuer deferred (to poll, CollectDeferred), and — after a login at the
+// issuer with device-bound keys — what the phone must sign next
+// (FinishDeviceAccept).
+type Received struct {
+	Credentials []Credential
+	Deferred    []Deferred
+	Pending     *Pending
+}
+
+// Deferred is an issuance the issuer deferred (OpenID4VCI 1.0 §9): the
+// wallet holds its transaction and asks again from RetryAt on.
+type Deferred struct {
+	ID                 string
+	Issuer, IssuerName string
+	ConfigurationID    string
+	Display            Display
+	KeyMode            KeyMode
+	Created            time.Time
+	// RetryAt is when the issuer said to ask again, at the earliest.
+	RetryAt time.Time
+	// Expires is when the wallet gives up on the transaction.
+	Expires time.Time
 }
 
 // Errors. An *Error says what went wrong in words a citizen (through the
@@ -143,6 +173,12 @@ var (
 	// ErrRefused: the issuer refused, with an OAuth or OpenID4VCI error
 	// (a wrong tx_code, an expired offer).
 	ErrRefused = errors.New("wallet: issuer refused")
+	// ErrNeedsAuthorization: the offer has no pre-authorized code; the
+	// citizen logs in at the issuer (BeginAuthorization).
+	ErrNeedsAuthorization = errors.New("wallet: the offer needs the citizen's login at the issuer")
+	// ErrCallback: an authorization callback that does not answer the
+	// pending authorization (another state, no code).
+	ErrCallback = errors.New("wallet: invalid authorization callback")
 	// ErrUnsupported: something the offer needs that this wallet does not
 	// do.
 	ErrUnsupported = errors.New("wallet: not supported")

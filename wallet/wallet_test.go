@@ -3,11 +3,14 @@ package wallet_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,6 +40,16 @@ type fakeIssuer struct {
 	notes          []string // notification events received
 	dpopNonceAsked bool
 	credCalls      int
+	// The authorization code flow's: the pushed request, and the key of
+	// its DPoP proof.
+	par     url.Values
+	parJKT  string
+	authURL string // the authorization URL the wallet made, when not pushed
+	// Deferred issuance: the proofs of the deferred request, and the
+	// deferred endpoint's calls.
+	deferredProofs []string
+	deferredCalls  int
+	refreshed      int
 }
 
 func newFakeIssuer(t *testing.T, fault string) *fakeIssuer {
@@ -82,9 +95,10 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/.well-known/openid-credential-issuer":
 		md := map[string]any{"credential_issuer": u, "credential_endpoint": u + "/credential", "nonce_endpoint": u + "/nonce",
-			"notification_endpoint": u + "/notification", "batch_credential_issuance": map[string]any{"batch_size": 2},
+			"deferred_credential_endpoint": u + "/deferred",
+			"notification_endpoint":        u + "/notification", "batch_credential_issuance": map[string]any{"batch_size": 2},
 			"display": []map[string]any{{"name": "Emisor falso", "locale": "es"}, {"name": "Fake issuer", "locale": "en"}},
-			"credential_configurations_supported": map[string]any{"pid": map[string]any{"format": "dc+sd-jwt", "vct": u + "/vct/pid",
+			"credential_configurations_supported": map[string]any{"pid": map[string]any{"format": "dc+sd-jwt", "vct": u + "/vct/pid", "scope": "pid-scope",
 				"proof_types_supported": map[string]any{"jwt": map[string]any{"proof_signing_alg_values_supported": []string{"ES256"}}},
 				"credential_metadata": map[string]any{"display": []map[string]any{{"name": "PID", "locale": "en"}},
 					"claims": []map[string]any{{"path": []string{"given_name"}, "display": []map[string]any{{"name": "Given name", "locale": "en"}}}}}}}}
@@ -93,7 +107,55 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.json(w, 200, md)
 	case "/.well-known/oauth-authorization-server":
-		f.json(w, 200, map[string]any{"issuer": u, "token_endpoint": u + "/token", "dpop_signing_alg_values_supported": []string{"ES256"}})
+		md := map[string]any{"issuer": u, "token_endpoint": u + "/token", "dpop_signing_alg_values_supported": []string{"ES256"},
+			"authorization_endpoint": u + "/authorize", "pushed_authorization_request_endpoint": u + "/par",
+			"code_challenge_methods_supported": []string{"S256"}, "authorization_details_types_supported": []string{"openid_credential"},
+			"authorization_response_iss_parameter_supported": true}
+		switch f.fault {
+		case "no-par":
+			delete(md, "pushed_authorization_request_endpoint")
+		case "by-scope":
+			delete(md, "authorization_details_types_supported")
+		case "no-authcode":
+			md["grant_types_supported"] = []string{wallet.GrantPreAuthorized}
+		}
+		f.json(w, 200, md)
+	case "/par":
+		r.ParseForm()
+		p, err := jose.ParseDPoPProof([]byte(r.Header.Get("DPoP")))
+		if err != nil || p.HTU != u+"/par" {
+			f.json(w, 400, map[string]string{"error": "invalid_dpop_proof"})
+			return
+		}
+		f.mu.Lock()
+		f.par, f.parJKT = r.PostForm, p.JKT
+		f.mu.Unlock()
+		f.json(w, 201, map[string]any{"request_uri": "urn:ietf:params:oauth:request_uri:r-1", "expires_in": 60})
+	case "/authorize":
+		// The browser's part: the citizen logs in and the server sends her
+		// back with a code.
+		q := r.URL.Query()
+		f.mu.Lock()
+		if q.Get("request_uri") != "" {
+			if q.Get("request_uri") != "urn:ietf:params:oauth:request_uri:r-1" || q.Get("client_id") != f.par.Get("client_id") {
+				f.mu.Unlock()
+				http.Error(w, "unknown request_uri", 400)
+				return
+			}
+			q = f.par
+		} else {
+			f.par, f.parJKT = q, q.Get("dpop_jkt")
+		}
+		f.mu.Unlock()
+		back, _ := url.Parse(q.Get("redirect_uri"))
+		bq := url.Values{"state": {q.Get("state")}, "iss": {u}}
+		if f.fault == "access-denied" {
+			bq.Set("error", "access_denied")
+		} else {
+			bq.Set("code", "the-auth-code")
+		}
+		back.RawQuery = bq.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
 	case "/.well-known/jwt-vc-issuer":
 		f.json(w, 200, map[string]any{"issuer": u, "jwks": json.RawMessage(f.jwks)})
 	case "/offer":
@@ -113,16 +175,36 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 			f.json(w, 400, map[string]string{"error": "use_dpop_nonce"})
 			return
 		}
+		switch r.PostForm.Get("grant_type") {
+		case "authorization_code":
+			f.authCodeToken(w, r, p)
+			return
+		case "refresh_token":
+			if r.PostForm.Get("refresh_token") != "the-refresh" || p.JKT != f.parJKT {
+				f.json(w, 400, map[string]string{"error": "invalid_grant"})
+				return
+			}
+			f.mu.Lock()
+			f.refreshed++
+			f.mu.Unlock()
+			f.json(w, 200, map[string]any{"access_token": "the-token", "token_type": "DPoP", "expires_in": 300})
+			return
+		}
 		if r.PostForm.Get("pre-authorized_code") != "the-code" || r.PostForm.Get("tx_code") != "4321" {
 			f.json(w, 400, map[string]string{"error": "invalid_grant", "error_description": "wrong code\x07 or tx_code"})
 			return
 		}
+		f.mu.Lock()
+		f.par = nil // this token answers no authorization request
+		f.mu.Unlock()
 		f.json(w, 200, map[string]any{"access_token": "the-token", "token_type": "DPoP", "expires_in": 300})
 	case "/nonce":
 		w.Header().Set("Cache-Control", "no-store")
 		f.json(w, 200, map[string]string{"c_nonce": "c-nonce-1"})
 	case "/credential":
 		f.credential(w, r)
+	case "/deferred":
+		f.deferred(w, r)
 	case "/notification":
 		var n struct {
 			ID    string `json:"notification_id"`
@@ -143,9 +225,88 @@ func (f *fakeIssuer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeIssuer) offer() map[string]any {
-	return map[string]any{"credential_issuer": f.srv.URL, "credential_configuration_ids": []string{"pid"},
+	o := map[string]any{"credential_issuer": f.srv.URL, "credential_configuration_ids": []string{"pid"},
 		"grants": map[string]any{wallet.GrantPreAuthorized: map[string]any{"pre-authorized_code": "the-code",
 			"tx_code": map[string]any{"length": 4, "input_mode": "numeric"}}}}
+	if strings.HasPrefix(f.fault, "authcode") || slices.Contains([]string{"no-par", "by-scope", "access-denied", "refresh"}, f.fault) {
+		o["grants"] = map[string]any{"authorization_code": map[string]any{"issuer_state": "is-1"}}
+	}
+	if f.fault == "both-grants" {
+		o["grants"].(map[string]any)["authorization_code"] = map[string]any{"issuer_state": "is-1"}
+	}
+	if f.fault == "no-grants" || f.fault == "no-authcode" {
+		delete(o, "grants")
+	}
+	return o
+}
+
+// authCodeToken redeems the code of the authorization code flow: PKCE,
+// the redirect URI and the DPoP key of the authorization request checked.
+func (f *fakeIssuer) authCodeToken(w http.ResponseWriter, r *http.Request, p jose.DPoPProof) {
+	f.mu.Lock()
+	par, jkt := f.par, f.parJKT
+	f.mu.Unlock()
+	h := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	switch {
+	case r.PostForm.Get("code") != "the-auth-code" || par == nil:
+		f.json(w, 400, map[string]string{"error": "invalid_grant"})
+		return
+	case base64.RawURLEncoding.EncodeToString(h[:]) != par.Get("code_challenge") || par.Get("code_challenge_method") != "S256":
+		f.json(w, 400, map[string]string{"error": "invalid_grant", "error_description": "PKCE"})
+		return
+	case r.PostForm.Get("redirect_uri") != par.Get("redirect_uri") || r.PostForm.Get("client_id") != par.Get("client_id"):
+		f.json(w, 400, map[string]string{"error": "invalid_grant", "error_description": "redirect_uri"})
+		return
+	case p.JKT != jkt:
+		f.json(w, 400, map[string]string{"error": "invalid_dpop_proof", "error_description": "not the key of the authorization request"})
+		return
+	}
+	out := map[string]any{"access_token": "the-token", "token_type": "DPoP", "expires_in": 300}
+	if par.Get("authorization_details") != "" {
+		out["authorization_details"] = []map[string]any{{"type": "openid_credential", "credential_configuration_id": "pid",
+			"credential_identifiers": []string{"pid-1"}}}
+	}
+	if f.fault == "refresh" {
+		out["expires_in"], out["refresh_token"] = 1, "the-refresh"
+	}
+	f.json(w, 200, out)
+}
+
+// deferred is the deferred credential endpoint: first 202 (1.0), then
+// issuance_pending (as drafts said it), then the credentials, once.
+func (f *fakeIssuer) deferred(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "DPoP the-token" {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+		w.WriteHeader(401)
+		return
+	}
+	var req struct {
+		TransactionID string `json:"transaction_id"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	f.mu.Lock()
+	f.deferredCalls++
+	calls, proofs := f.deferredCalls, f.deferredProofs
+	f.mu.Unlock()
+	switch {
+	case req.TransactionID != "t-1" || proofs == nil:
+		f.json(w, 400, map[string]string{"error": "invalid_transaction_id"})
+	case f.fault == "deferred-denied":
+		f.json(w, 400, map[string]string{"error": "credential_request_denied"})
+	case calls == 1:
+		f.json(w, 202, map[string]any{"transaction_id": "t-1", "interval": 30})
+	case calls == 2:
+		f.json(w, 400, map[string]string{"error": "issuance_pending"})
+	default:
+		creds, ok := f.issue(w, r, proofs)
+		if !ok {
+			return
+		}
+		f.mu.Lock()
+		f.deferredProofs = nil
+		f.mu.Unlock()
+		f.json(w, 200, map[string]any{"credentials": creds, "notification_id": "n-1"})
+	}
 }
 
 func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
@@ -154,10 +315,7 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(401)
 		return
 	}
-	if f.fault == "deferred" {
-		f.json(w, 202, map[string]any{"transaction_id": "t-1", "interval": 5})
-		return
-	}
+
 	if f.fault == "dpop-then-nonce" {
 		// First a DPoP nonce asked for, then one invalid_nonce: a wallet
 		// whose DPoP retry spent its c_nonce retry fails.
@@ -178,17 +336,44 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var req struct {
-		Proofs struct {
+		Identifier string `json:"credential_identifier"`
+		Proofs     struct {
 			JWT []string `json:"jwt"`
 		} `json:"proofs"`
 	}
 	json.NewDecoder(r.Body).Decode(&req)
-	var creds []map[string]string
-	for i, p := range req.Proofs.JWT {
+	f.mu.Lock()
+	details := f.par != nil && f.par.Get("authorization_details") != ""
+	f.mu.Unlock()
+	if details != (req.Identifier == "pid-1") {
+		f.json(w, 400, map[string]string{"error": "unknown_credential_identifier"})
+		return
+	}
+	if strings.HasPrefix(f.fault, "deferred") || f.fault == "refresh" {
+		if _, ok := f.check(w, req.Proofs.JWT); !ok {
+			return
+		}
+		f.mu.Lock()
+		f.deferredProofs = req.Proofs.JWT
+		f.mu.Unlock()
+		f.json(w, 202, map[string]any{"transaction_id": "t-1", "interval": 5})
+		return
+	}
+	creds, ok := f.issue(w, r, req.Proofs.JWT)
+	if !ok {
+		return
+	}
+	f.json(w, 200, map[string]any{"credentials": creds, "notification_id": "n-1"})
+}
+
+// check reads key proofs, answering the error when one is wrong.
+func (f *fakeIssuer) check(w http.ResponseWriter, proofs []string) ([]json.RawMessage, bool) {
+	var out []json.RawMessage
+	for _, p := range proofs {
 		kp, err := jose.ParseKeyProof([]byte(p), wallet.ProofType, "ES256")
 		if err != nil {
 			f.json(w, 400, map[string]string{"error": "invalid_proof"})
-			return
+			return nil, false
 		}
 		var cl struct {
 			Aud   string `json:"aud"`
@@ -197,9 +382,23 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 		json.Unmarshal(kp.Payload, &cl)
 		if cl.Aud != f.srv.URL || cl.Nonce != "c-nonce-1" {
 			f.json(w, 400, map[string]string{"error": "invalid_nonce"})
-			return
+			return nil, false
 		}
-		holder, typ, now := kp.JWK, f.typ, time.Now()
+		out = append(out, kp.JWK)
+	}
+	return out, true
+}
+
+// issue makes a credential for each key proof, answering the error when
+// one is wrong.
+func (f *fakeIssuer) issue(w http.ResponseWriter, r *http.Request, proofs []string) ([]map[string]string, bool) {
+	holders, ok := f.check(w, proofs)
+	if !ok {
+		return nil, false
+	}
+	var creds []map[string]string
+	for i := range holders {
+		holder, typ, now := holders[i], f.typ, time.Now()
 		typ.VCT = f.srv.URL + "/vct/pid"
 		switch f.fault {
 		case "wrong-cnf":
@@ -216,7 +415,7 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			f.t.Error(err)
 			w.WriteHeader(500)
-			return
+			return nil, false
 		}
 		switch f.fault {
 		case "tamper":
@@ -230,7 +429,7 @@ func (f *fakeIssuer) credential(w http.ResponseWriter, r *http.Request) {
 		}
 		creds = append(creds, map[string]string{"credential": cred})
 	}
-	f.json(w, 200, map[string]any{"credentials": creds, "notification_id": "n-1"})
+	return creds, true
 }
 
 // memStore is an in-memory wallet.Store.
@@ -240,6 +439,7 @@ type memStore struct {
 	recs    map[string]wallet.Record
 	log     []audit.Entry
 	pending map[string]wallet.PendingRecord
+	def     map[string]wallet.DeferredRecord
 }
 
 func (m *memStore) PutCredential(_ context.Context, r wallet.Record, es ...audit.Entry) error {
@@ -301,8 +501,17 @@ func (plainSealer) OpenData(_ context.Context, subject, label string, sealed []b
 }
 
 func newWallet(t *testing.T) (*wallet.Service, *memStore) {
+	return newWalletWith(t, nil)
+}
+
+// newWalletWith is newWallet with its configuration changed by mod.
+func newWalletWith(t *testing.T, mod func(*wallet.Config)) (*wallet.Service, *memStore) {
 	st := &memStore{recs: map[string]wallet.Record{}}
-	w, err := wallet.New(wallet.Config{Store: st, Sealer: plainSealer{}, Subject: func(id string) string { return "psn-" + id }, AllowHTTP: true})
+	cfg := wallet.Config{Store: st, Sealer: plainSealer{}, Subject: func(id string) string { return "psn-" + id }, AllowHTTP: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := wallet.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +539,11 @@ func TestAcceptOffer(t *testing.T) {
 			p.Credentials[0].Display.Name != "PID" || p.Credentials[0].Claims[0].Label != "Given name" {
 			t.Errorf("preview: %+v", p)
 		}
-		got, err := w.AcceptOffer(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "es")
+		rcv, err := w.AcceptOffer(ctx, "ana", wallet.Accept{Offer: link, TxCode: "4321"}, "es")
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := rcv.Credentials
 		if len(got) != 1 || got[0].Claims["given_name"] != "Ana" || got[0].IssuerName != "Emisor falso" || got[0].Status != wallet.StatusValid {
 			t.Errorf("accepted: %+v", got)
 		}
@@ -414,7 +624,6 @@ func TestAcceptRefusals(t *testing.T) {
 		{"expired", "4321", wallet.ErrIssuer, "expired"},
 		{"stray-disclosure", "4321", wallet.ErrIssuer, "not referenced"},
 		{"one-short", "4321", wallet.ErrIssuer, "1 credentials for 2 key proofs"},
-		{"deferred", "4321", wallet.ErrUnsupported, "deferred"},
 	} {
 		t.Run(fmt.Sprintf("%s/%q", c.fault, c.txCode), func(t *testing.T) {
 			f := newFakeIssuer(t, c.fault)
@@ -504,10 +713,11 @@ func TestDeviceAccept(t *testing.T) {
 	if _, err := w.FinishDeviceAccept(ctx, "beto", p.ID, nil, "en"); !errors.Is(err, wallet.ErrNotFound) {
 		t.Errorf("Beto finishing Ana's acceptance: %v, want ErrNotFound", err)
 	}
-	got, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}, "en")
+	rcv, err := w.FinishDeviceAccept(ctx, "ana", p.ID, []string{a.Sign(t, p.SigningInputs[0].Input), b.Sign(t, p.SigningInputs[1].Input)}, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := rcv.Credentials
 	if len(got) != 1 || got[0].KeyMode != wallet.KeyDevice || got[0].Claims["given_name"] != "Ana" {
 		t.Fatalf("device-bound credential: %+v", got)
 	}
@@ -544,6 +754,77 @@ func (m *memStore) ListPresentations(_ context.Context, citizenID string) ([]wal
 	var out []wallet.PresentationRecord
 	for _, r := range m.history {
 		if r.CitizenID == citizenID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) PutDeferred(_ context.Context, r wallet.DeferredRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.def == nil {
+		m.def = map[string]wallet.DeferredRecord{}
+	}
+	m.def[r.ID] = r
+	return nil
+}
+
+func (m *memStore) ListDeferred(_ context.Context, citizenID string, now time.Time) ([]wallet.DeferredRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []wallet.DeferredRecord
+	for _, r := range m.def {
+		if r.CitizenID == citizenID && now.Before(r.Expires) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) ClaimDeferred(_ context.Context, citizenID, id string, now, until time.Time) (wallet.DeferredRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.def[id]
+	if !ok || r.CitizenID != citizenID || !now.Before(r.Expires) {
+		return wallet.DeferredRecord{}, false, wallet.ErrNotFound
+	}
+	if r.Due.After(now) {
+		return r, false, nil
+	}
+	r.Due = until
+	m.def[id] = r
+	return r, true, nil
+}
+
+func (m *memStore) UpdateDeferred(_ context.Context, r wallet.DeferredRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.def[r.ID]
+	if !ok || old.CitizenID != r.CitizenID {
+		return wallet.ErrNotFound
+	}
+	old.Due, old.Sealed = r.Due, r.Sealed
+	m.def[r.ID] = old
+	return nil
+}
+
+func (m *memStore) DeleteDeferred(_ context.Context, citizenID, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.def[id]; !ok || r.CitizenID != citizenID {
+		return wallet.ErrNotFound
+	}
+	delete(m.def, id)
+	return nil
+}
+
+func (m *memStore) DueDeferred(_ context.Context, now time.Time, limit int) ([]wallet.DeferredRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []wallet.DeferredRecord
+	for _, r := range m.def {
+		if !r.Due.After(now) && now.Before(r.Expires) && len(out) < limit {
 			out = append(out, r)
 		}
 	}

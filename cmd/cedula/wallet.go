@@ -54,7 +54,7 @@ to) is kept in --state, readable by you alone.`,
 	cmd.PersistentFlags().StringVar(&wf.state, "state", defaultWalletState(), "`file` keeping the wallet session")
 	cmd.PersistentFlags().StringVar(&wf.lang, "lang", "es", "language of display texts: es or en")
 	cmd.AddCommand(newWalletLoginCmd(wf), newWalletLogoutCmd(wf), newWalletMeCmd(wf), newWalletCredentialsCmd(wf),
-		newWalletAcceptCmd(wf), newWalletDeleteCmd(wf), newWalletPresentCmd(wf))
+		newWalletAcceptCmd(wf), newWalletAuthorizedCmd(wf), newWalletDeferredCmd(wf), newWalletDeleteCmd(wf), newWalletPresentCmd(wf))
 	groupRunE(cmd, "subcommand")
 	return cmd
 }
@@ -382,12 +382,16 @@ func newWalletCredentialsCmd(wf *walletFlags) *cobra.Command {
 
 func newWalletAcceptCmd(wf *walletFlags) *cobra.Command {
 	var txCode string
+	var login bool
 	cmd := &cobra.Command{
 		Use:   "accept OFFER",
 		Short: "Accept a credential offer (the QR code's text or the link) into the wallet",
 		Long: `Show what a credential offer gives, then accept it with holder keys the server
 keeps sealed for you. OFFER is the QR code's text or the link
-(openid-credential-offer://…); --tx-code is the code the issuer sent you apart.`,
+(openid-credential-offer://…); --tx-code is the code the issuer sent you apart.
+With --login (or for an offer without a code) you log in at the issuer
+instead: the command prints the address to open in a browser, and
+"cedula wallet authorized" takes where the browser ends.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, c, err := wf.load()
@@ -406,29 +410,130 @@ keeps sealed for you. OFFER is the QR code's text or the link
 			for _, cr := range pv.JSON200.Credentials {
 				fmt.Fprintf(out, "  %s\n", cr.Display.Name)
 			}
-			if pv.JSON200.TxCode != nil && txCode == "" {
+			if pv.JSON200.TxCode != nil && txCode == "" && !login {
+				if pv.JSON200.Grants.AuthorizationCode {
+					return errors.New("this offer needs the transaction code the issuer sent you (--tx-code), or your login at the issuer (--login)")
+				}
 				return errors.New("this offer needs the transaction code the issuer sent you: give it with --tx-code")
 			}
 			body := mobileclient.AcceptOfferRequest{Offer: args[0]}
 			if txCode != "" {
 				body.TxCode = &txCode
 			}
+			if login {
+				g := mobileclient.AuthorizationCode
+				body.Grant = &g
+			}
 			r, err := c.AcceptOfferWithResponse(cmd.Context(), &mobileclient.AcceptOfferParams{IdempotencyKey: random.Token(16)}, body)
+			if err != nil {
+				return err
+			}
+			if err := answer(r.StatusCode(), r.Body, http.StatusOK, http.StatusCreated); err != nil {
+				return err
+			}
+			if p := r.JSON200; p != nil {
+				fmt.Fprintf(out, "Log in at the issuer: open this address in your browser before %s:\n\n  %s\n\n"+
+					"then give the address the browser ends on:\n\n  cedula wallet authorized %s 'ADDRESS'\n",
+					p.ExpiresAt.Local().Format(time.Kitchen), p.AuthorizationUrl, p.Id)
+				return nil
+			}
+			printReceived(out, *r.JSON201)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&txCode, "tx-code", "", "the transaction code the issuer sent you")
+	cmd.Flags().BoolVar(&login, "login", false, "log in at the issuer instead of giving a transaction code")
+	return cmd
+}
+
+// printReceived prints the credentials an acceptance gave, and those the
+// issuer deferred.
+func printReceived(out io.Writer, r mobileclient.AcceptedOffer) {
+	if len(r.Credentials) > 0 {
+		fmt.Fprintln(out, "Received:")
+	}
+	for _, cr := range r.Credentials {
+		printCredential(out, cr)
+	}
+	if r.Deferred != nil {
+		fmt.Fprintln(out, "Deferred by the issuer (cedula wallet deferred ID asks again):")
+		for _, d := range *r.Deferred {
+			printDeferred(out, d)
+		}
+	}
+}
+
+func printDeferred(out io.Writer, d mobileclient.DeferredIssuance) {
+	fmt.Fprintf(out, "%s  %s from %s, ask again after %s\n", d.Id, d.Display.Name, d.IssuerName, d.RetryAt.Local().Format(time.DateTime))
+}
+
+func newWalletAuthorizedCmd(wf *walletFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "authorized ID ADDRESS",
+		Short: "Finish accepting an offer after logging in at the issuer",
+		Long: `Give the address the browser ended on after the login at the issuer that
+"cedula wallet accept --login" printed (the wallet app's redirect URI, with
+its code and state): the credentials are received.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, c, err := wf.load()
+			if err != nil {
+				return err
+			}
+			r, err := c.CompleteOfferAuthorizationWithResponse(cmd.Context(), args[0],
+				&mobileclient.CompleteOfferAuthorizationParams{IdempotencyKey: random.Token(16)}, mobileclient.AuthorizationCallback{CallbackUrl: &args[1]})
 			if err != nil {
 				return err
 			}
 			if err := answer(r.StatusCode(), r.Body, http.StatusCreated); err != nil {
 				return err
 			}
-			fmt.Fprintln(out, "Received:")
-			for _, cr := range r.JSON201.Credentials {
-				printCredential(out, cr)
-			}
+			printReceived(cmd.OutOrStdout(), *r.JSON201)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&txCode, "tx-code", "", "the transaction code the issuer sent you")
-	return cmd
+}
+
+func newWalletDeferredCmd(wf *walletFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "deferred [ID]",
+		Short: "List the credentials issuers deferred, or ask for one",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, c, err := wf.load()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(args) == 0 {
+				r, err := c.ListDeferredIssuancesWithResponse(cmd.Context(), nil)
+				if err != nil {
+					return err
+				}
+				if err := answer(r.StatusCode(), r.Body, http.StatusOK); err != nil {
+					return err
+				}
+				for _, d := range r.JSON200.Items {
+					printDeferred(out, d)
+				}
+				return nil
+			}
+			r, err := c.CollectDeferredIssuanceWithResponse(cmd.Context(), args[0], &mobileclient.CollectDeferredIssuanceParams{IdempotencyKey: random.Token(16)})
+			if err != nil {
+				return err
+			}
+			if err := answer(r.StatusCode(), r.Body, http.StatusCreated, http.StatusAccepted); err != nil {
+				return err
+			}
+			if r.JSON202 != nil {
+				fmt.Fprint(out, "Still deferred: ")
+				printDeferred(out, *r.JSON202)
+				return nil
+			}
+			printReceived(out, *r.JSON201)
+			return nil
+		},
+	}
 }
 
 func newWalletDeleteCmd(wf *walletFlags) *cobra.Command {

@@ -139,8 +139,52 @@ func TestWalletCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Received:") || !strings.Contains(out, `"given_name": "Ana"`) {
 		t.Fatalf("accept: %v\n%s", err, out)
 	}
+	// An offer taken by logging in at the issuer: the browser, with the
+	// citizen's session, goes through the consent page and comes back to
+	// the app's redirect URI, which the citizen gives to "authorized".
+	byLogin, err := s.Issuer.CreateOffer(ctx, demo.MachineID, c.ID, "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := wallet("accept", byLogin.URI); err == nil || !strings.Contains(err.Error(), "--login") {
+		t.Errorf("accept without a code: %v\n%s", err, out)
+	}
+	out, err = wallet("accept", byLogin.URI, "--login")
+	authURL := regexp.MustCompile(`(?m)^\s+(` + regexp.QuoteMeta(base) + `/authorize\?\S+)$`).FindStringSubmatch(out)
+	pendingID := regexp.MustCompile(`cedula wallet authorized (\S+) `).FindStringSubmatch(out)
+	if err != nil || authURL == nil || pendingID == nil {
+		t.Fatalf("accept --login: %v\n%s", err, out)
+	}
+	toApp := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+			return http.ErrUseLastResponse // the app's own scheme: the phone would open the app
+		}
+		return nil
+	}}
+	if res, err = toApp.Get(authURL[1]); err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		if res, err = toApp.PostForm(base+"/consent", url.Values{"csrf_token": {field("csrf_token")}, "authRequestID": {field("authRequestID")},
+			"decision": {"approve"}}); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	back := res.Header.Get("Location")
+	if !strings.HasPrefix(back, config.Default().WalletRedirectURIs[0]+"?") {
+		t.Fatalf("the browser ended at %d %q, want the app's redirect URI", res.StatusCode, back)
+	}
+	if out, err := wallet("authorized", pendingID[1], back); err != nil || !strings.Contains(out, "Received:") {
+		t.Fatalf("authorized: %v\n%s", err, out)
+	}
+	if out, err := wallet("deferred"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("deferred: %v\n%s", err, out)
+	}
 	list, err := wallet("credentials")
-	if err != nil || !strings.Contains(list, "[valid]") {
+	if err != nil || strings.Count(list, "[valid]") != 2 {
 		t.Fatalf("credentials: %v\n%s", err, list)
 	}
 	// A verifier certified by a CA the server trusts asks for the PID.

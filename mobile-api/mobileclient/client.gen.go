@@ -17,6 +17,24 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AcceptOfferRequestGrant.
+const (
+	AuthorizationCode AcceptOfferRequestGrant = "authorization_code"
+	PreAuthorizedCode AcceptOfferRequestGrant = "pre-authorized_code"
+)
+
+// Valid indicates whether the value is a known member of the AcceptOfferRequestGrant enum.
+func (e AcceptOfferRequestGrant) Valid() bool {
+	switch e {
+	case AuthorizationCode:
+		return true
+	case PreAuthorizedCode:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ActivityEntryActorKind.
 const (
 	ActivityEntryActorKindCitizen ActivityEntryActorKind = "citizen"
@@ -346,6 +364,9 @@ type AcceptOfferRequest struct {
 	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
 	DeviceKeys *[]map[string]interface{} `json:"device_keys,omitempty"`
 
+	// Grant Of an offer with both grants, the one to use: pre-authorized_code (the default, with the transaction code) or authorization_code (the citizen logs in at the issuer: a 200 with the URL).
+	Grant *AcceptOfferRequestGrant `json:"grant,omitempty"`
+
 	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 	KeyMode *KeyMode `json:"key_mode,omitempty"`
 
@@ -356,9 +377,15 @@ type AcceptOfferRequest struct {
 	TxCode *string `json:"tx_code,omitempty"`
 }
 
+// AcceptOfferRequestGrant Of an offer with both grants, the one to use: pre-authorized_code (the default, with the transaction code) or authorization_code (the citizen logs in at the issuer: a 200 with the URL).
+type AcceptOfferRequestGrant string
+
 // AcceptedOffer defines model for AcceptedOffer.
 type AcceptedOffer struct {
 	Credentials []Credential `json:"credentials"`
+
+	// Deferred The issuances the issuer deferred (collect them through /offers/deferred/{id}).
+	Deferred *[]DeferredIssuance `json:"deferred,omitempty"`
 }
 
 // ActivityEntry defines model for ActivityEntry.
@@ -433,6 +460,15 @@ type AskedClaim struct {
 
 	// Values The values the verifier accepts; absent for any.
 	Values *[]*any `json:"values,omitempty"`
+}
+
+// AuthorizationCallback Where the browser came back — callback_url, or code and state (error when the issuer refused).
+type AuthorizationCallback struct {
+	CallbackUrl      *string `json:"callback_url,omitempty"`
+	Code             *string `json:"code,omitempty"`
+	Error            *string `json:"error,omitempty"`
+	ErrorDescription *string `json:"error_description,omitempty"`
+	State            *string `json:"state,omitempty"`
 }
 
 // ClaimInfo defines model for ClaimInfo.
@@ -615,6 +651,35 @@ type CredentialSet struct {
 	// Options Each option is a list of credential query ids that together answer the set.
 	Options  [][]string `json:"options"`
 	Required bool       `json:"required"`
+}
+
+// DeferredIssuance defines model for DeferredIssuance.
+type DeferredIssuance struct {
+	ConfigurationId string    `json:"configuration_id"`
+	CreatedAt       time.Time `json:"created_at"`
+
+	// Display How the issuer asks a credential or itself to be shown (OpenID4VCI 1.0 §12.2.4), in one language.
+	Display Display `json:"display"`
+
+	// ExpiresAt When the wallet stops asking.
+	ExpiresAt  time.Time `json:"expires_at"`
+	Id         string    `json:"id"`
+	Issuer     string    `json:"issuer"`
+	IssuerName string    `json:"issuer_name"`
+
+	// KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
+	KeyMode KeyMode `json:"key_mode"`
+
+	// RetryAt When the issuer said to ask again, at the earliest.
+	RetryAt time.Time `json:"retry_at"`
+}
+
+// DeferredIssuancePage defines model for DeferredIssuancePage.
+type DeferredIssuancePage struct {
+	Items []DeferredIssuance `json:"items"`
+
+	// NextCursor The cursor of the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // Device defines model for Device.
@@ -833,6 +898,14 @@ type PendingAcceptance struct {
 
 // PendingAcceptanceSigningInputsAlg defines model for PendingAcceptance.SigningInputs.Alg.
 type PendingAcceptanceSigningInputsAlg string
+
+// PendingAuthorization defines model for PendingAuthorization.
+type PendingAuthorization struct {
+	// AuthorizationUrl The issuer's authorization request, to open in the browser (it returns to the app's redirect URI, the first of the server's wallet_redirect_uris).
+	AuthorizationUrl string    `json:"authorization_url"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	Id               string    `json:"id"`
+}
 
 // PendingPresentation defines model for PendingPresentation.
 type PendingPresentation struct {
@@ -1190,6 +1263,36 @@ type AcceptOfferParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// CompleteOfferAuthorizationParams defines parameters for CompleteOfferAuthorization.
+type CompleteOfferAuthorizationParams struct {
+	// IdempotencyKey A unique value the app makes for this completion.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ListDeferredIssuancesParams defines parameters for ListDeferredIssuances.
+type ListDeferredIssuancesParams struct {
+	// Cursor The next_cursor of the previous page; absent for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many items a page holds at most.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// CollectDeferredIssuanceParams defines parameters for CollectDeferredIssuance.
+type CollectDeferredIssuanceParams struct {
+	// IdempotencyKey A unique value the app makes for this attempt.
+	IdempotencyKey string `json:"Idempotency-Key"`
+
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // CompleteOfferParams defines parameters for CompleteOffer.
 type CompleteOfferParams struct {
 	// IdempotencyKey A unique value the app makes for this completion.
@@ -1252,6 +1355,9 @@ type RegisterDeviceJSONRequestBody = DeviceRegistration
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
+
+// CompleteOfferAuthorizationJSONRequestBody defines body for CompleteOfferAuthorization for application/json ContentType.
+type CompleteOfferAuthorizationJSONRequestBody = AuthorizationCallback
 
 // CompleteOfferJSONRequestBody defines body for CompleteOffer for application/json ContentType.
 type CompleteOfferJSONRequestBody = CompleteOfferRequest
@@ -1472,7 +1578,7 @@ type ClientInterface interface {
 
 	// AcceptOfferWithBody Accept a credential offer and receive its credentials into the wallet
 	//
-	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1481,12 +1587,44 @@ type ClientInterface interface {
 
 	// AcceptOffer Accept a credential offer and receive its credentials into the wallet
 	//
-	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /offers (the `AcceptOffer` operationId).
 	AcceptOffer(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteOfferAuthorizationWithBody Complete an acceptance after the citizen's login at the issuer
+	//
+	// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+	CompleteOfferAuthorizationWithBody(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompleteOfferAuthorization Complete an acceptance after the citizen's login at the issuer
+	//
+	// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+	CompleteOfferAuthorization(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, body CompleteOfferAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDeferredIssuances The issuances issuers deferred, waiting to be collected
+	//
+	// Each credential an issuer could not issue at once (OpenID4VCI 1.0 §9), newest first, with when the issuer said to ask again. The server also asks by itself when they fall due; what comes appears among the credentials.
+	//
+	// Corresponds with GET /offers/deferred (the `ListDeferredIssuances` operationId).
+	ListDeferredIssuances(ctx context.Context, params *ListDeferredIssuancesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CollectDeferredIssuance Ask the issuer for a deferred credential
+	//
+	// Asks the issuer's deferred credential endpoint, if the interval it gave has passed (before, the issuer is not asked): 201 with the credential, stored; or 202 with the issuance still deferred and Retry-After. An issuer that no longer knows the transaction or denies it (422) ends it. Idempotency-Key as for POST /offers.
+	//
+	// Corresponds with POST /offers/deferred/{id} (the `CollectDeferredIssuance` operationId).
+	CollectDeferredIssuance(ctx context.Context, id string, params *CollectDeferredIssuanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CompleteOfferWithBody Complete a device-bound acceptance with the phone's signatures
 	//
@@ -1936,7 +2074,7 @@ func (c *Client) GetMe(ctx context.Context, params *GetMeParams, reqEditors ...R
 
 // AcceptOfferWithBody Accept a credential offer and receive its credentials into the wallet
 //
-// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1955,13 +2093,85 @@ func (c *Client) AcceptOfferWithBody(ctx context.Context, params *AcceptOfferPar
 
 // AcceptOffer Accept a credential offer and receive its credentials into the wallet
 //
-// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /offers (the `AcceptOffer` operationId).
 func (c *Client) AcceptOffer(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAcceptOfferRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteOfferAuthorizationWithBody Complete an acceptance after the citizen's login at the issuer
+//
+// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+func (c *Client) CompleteOfferAuthorizationWithBody(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteOfferAuthorizationRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompleteOfferAuthorization Complete an acceptance after the citizen's login at the issuer
+//
+// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+func (c *Client) CompleteOfferAuthorization(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, body CompleteOfferAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteOfferAuthorizationRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDeferredIssuances The issuances issuers deferred, waiting to be collected
+//
+// Each credential an issuer could not issue at once (OpenID4VCI 1.0 §9), newest first, with when the issuer said to ask again. The server also asks by itself when they fall due; what comes appears among the credentials.
+//
+// Corresponds with GET /offers/deferred (the `ListDeferredIssuances` operationId).
+func (c *Client) ListDeferredIssuances(ctx context.Context, params *ListDeferredIssuancesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeferredIssuancesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CollectDeferredIssuance Ask the issuer for a deferred credential
+//
+// Asks the issuer's deferred credential endpoint, if the interval it gave has passed (before, the issuer is not asked): 201 with the credential, stored; or 202 with the issuance still deferred and Retry-After. An issuer that no longer knows the transaction or denies it (422) ends it. Idempotency-Key as for POST /offers.
+//
+// Corresponds with POST /offers/deferred/{id} (the `CollectDeferredIssuance` operationId).
+func (c *Client) CollectDeferredIssuance(ctx context.Context, id string, params *CollectDeferredIssuanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCollectDeferredIssuanceRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3475,6 +3685,216 @@ func NewAcceptOfferRequestWithBody(server string, params *AcceptOfferParams, con
 	return req, nil
 }
 
+// NewCompleteOfferAuthorizationRequest calls the generic CompleteOfferAuthorization builder with application/json body
+func NewCompleteOfferAuthorizationRequest(server string, id string, params *CompleteOfferAuthorizationParams, body CompleteOfferAuthorizationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompleteOfferAuthorizationRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewCompleteOfferAuthorizationRequestWithBody constructs an http.Request for the CompleteOfferAuthorization method, with any body, and a specified content type
+func NewCompleteOfferAuthorizationRequestWithBody(server string, id string, params *CompleteOfferAuthorizationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/offers/authorizations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+		if params.AcceptLanguage != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListDeferredIssuancesRequest constructs an http.Request for the ListDeferredIssuances method
+func NewListDeferredIssuancesRequest(server string, params *ListDeferredIssuancesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/offers/deferred")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCollectDeferredIssuanceRequest constructs an http.Request for the CollectDeferredIssuance method
+func NewCollectDeferredIssuanceRequest(server string, id string, params *CollectDeferredIssuanceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/offers/deferred/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+		if params.AcceptLanguage != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewCompleteOfferRequest calls the generic CompleteOffer builder with application/json body
 func NewCompleteOfferRequest(server string, id string, params *CompleteOfferParams, body CompleteOfferJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4258,7 +4678,7 @@ type ClientWithResponsesInterface interface {
 
 	// AcceptOfferWithBodyWithResponse Accept a credential offer and receive its credentials into the wallet
 	//
-	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4267,12 +4687,48 @@ type ClientWithResponsesInterface interface {
 
 	// AcceptOfferWithResponse Accept a credential offer and receive its credentials into the wallet
 	//
-	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+	// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /offers (the `AcceptOffer` operationId).
 	AcceptOfferWithResponse(ctx context.Context, params *AcceptOfferParams, body AcceptOfferJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptOfferResponse, error)
+
+	// CompleteOfferAuthorizationWithBodyWithResponse Complete an acceptance after the citizen's login at the issuer
+	//
+	// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+	CompleteOfferAuthorizationWithBodyWithResponse(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteOfferAuthorizationResponse, error)
+
+	// CompleteOfferAuthorizationWithResponse Complete an acceptance after the citizen's login at the issuer
+	//
+	// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+	CompleteOfferAuthorizationWithResponse(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, body CompleteOfferAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteOfferAuthorizationResponse, error)
+
+	// ListDeferredIssuancesWithResponse The issuances issuers deferred, waiting to be collected
+	//
+	// Each credential an issuer could not issue at once (OpenID4VCI 1.0 §9), newest first, with when the issuer said to ask again. The server also asks by itself when they fall due; what comes appears among the credentials.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /offers/deferred (the `ListDeferredIssuances` operationId).
+	ListDeferredIssuancesWithResponse(ctx context.Context, params *ListDeferredIssuancesParams, reqEditors ...RequestEditorFn) (*ListDeferredIssuancesResponse, error)
+
+	// CollectDeferredIssuanceWithResponse Ask the issuer for a deferred credential
+	//
+	// Asks the issuer's deferred credential endpoint, if the interval it gave has passed (before, the issuer is not asked): 201 with the credential, stored; or 202 with the issuance still deferred and Retry-After. An issuer that no longer knows the transaction or denies it (422) ends it. Idempotency-Key as for POST /offers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /offers/deferred/{id} (the `CollectDeferredIssuance` operationId).
+	CollectDeferredIssuanceWithResponse(ctx context.Context, id string, params *CollectDeferredIssuanceParams, reqEditors ...RequestEditorFn) (*CollectDeferredIssuanceResponse, error)
 
 	// CompleteOfferWithBodyWithResponse Complete a device-bound acceptance with the phone's signatures
 	//
@@ -6415,6 +6871,8 @@ type AcceptOfferResponse429Headers struct {
 type AcceptOfferResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PendingAuthorization
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *AcceptedOffer
 	// JSON202 the response for an HTTP 202 `application/json` response
@@ -6443,6 +6901,11 @@ type AcceptOfferResponse struct {
 	Headers403 *AcceptOfferResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AcceptOfferResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptOfferResponse) GetJSON200() *PendingAuthorization {
+	return r.JSON200
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -6523,6 +6986,374 @@ func (r AcceptOfferResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AcceptOfferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CompleteOfferAuthorizationResponse401Headers the declared response headers of an HTTP 401 response for CompleteOfferAuthorization
+type CompleteOfferAuthorizationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompleteOfferAuthorizationResponse403Headers the declared response headers of an HTTP 403 response for CompleteOfferAuthorization
+type CompleteOfferAuthorizationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// CompleteOfferAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for CompleteOfferAuthorization
+type CompleteOfferAuthorizationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CompleteOfferAuthorizationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AcceptedOffer
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *PendingAcceptance
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CompleteOfferAuthorizationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CompleteOfferAuthorizationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CompleteOfferAuthorizationResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CompleteOfferAuthorizationResponse) GetJSON201() *AcceptedOffer {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CompleteOfferAuthorizationResponse) GetJSON202() *PendingAcceptance {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CompleteOfferAuthorizationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CompleteOfferAuthorizationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompleteOfferAuthorizationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompleteOfferAuthorizationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompleteOfferAuthorizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDeferredIssuancesResponse401Headers the declared response headers of an HTTP 401 response for ListDeferredIssuances
+type ListDeferredIssuancesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDeferredIssuancesResponse403Headers the declared response headers of an HTTP 403 response for ListDeferredIssuances
+type ListDeferredIssuancesResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDeferredIssuancesResponse429Headers the declared response headers of an HTTP 429 response for ListDeferredIssuances
+type ListDeferredIssuancesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListDeferredIssuancesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeferredIssuancePage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeferredIssuancesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListDeferredIssuancesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDeferredIssuancesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeferredIssuancesResponse) GetJSON200() *DeferredIssuancePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListDeferredIssuancesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeferredIssuancesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDeferredIssuancesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListDeferredIssuancesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeferredIssuancesResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeferredIssuancesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeferredIssuancesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeferredIssuancesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeferredIssuancesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CollectDeferredIssuanceResponse202Headers the declared response headers of an HTTP 202 response for CollectDeferredIssuance
+type CollectDeferredIssuanceResponse202Headers struct {
+	RetryAfter *int
+}
+
+// CollectDeferredIssuanceResponse401Headers the declared response headers of an HTTP 401 response for CollectDeferredIssuance
+type CollectDeferredIssuanceResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CollectDeferredIssuanceResponse403Headers the declared response headers of an HTTP 403 response for CollectDeferredIssuance
+type CollectDeferredIssuanceResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// CollectDeferredIssuanceResponse429Headers the declared response headers of an HTTP 429 response for CollectDeferredIssuance
+type CollectDeferredIssuanceResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CollectDeferredIssuanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AcceptedOffer
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *DeferredIssuance
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *CollectDeferredIssuanceResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CollectDeferredIssuanceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CollectDeferredIssuanceResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CollectDeferredIssuanceResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CollectDeferredIssuanceResponse) GetJSON201() *AcceptedOffer {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CollectDeferredIssuanceResponse) GetJSON202() *DeferredIssuance {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CollectDeferredIssuanceResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CollectDeferredIssuanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CollectDeferredIssuanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CollectDeferredIssuanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CollectDeferredIssuanceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7998,7 +8829,7 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, params *Get
 
 // AcceptOfferWithBodyWithResponse Accept a credential offer and receive its credentials into the wallet
 //
-// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8013,7 +8844,7 @@ func (c *ClientWithResponses) AcceptOfferWithBodyWithResponse(ctx context.Contex
 
 // AcceptOfferWithResponse Accept a credential offer and receive its credentials into the wallet
 //
-// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
+// Runs the OpenID4VCI flow the offer allows (pre-authorized code, with the transaction code when the offer asks for one) and stores what the issuer gives; what the issuer defers is listed in the answer's deferred and collected through /offers/deferred. An offer that needs the citizen's login at the issuer (authorization_code grant, or no grant) answers 200 with the URL to open in the browser; the issuer sends the browser back to the app's redirect URI, and the app hands the callback to POST /offers/authorizations/{id}. Only a 201 is remembered under the Idempotency-Key (for 24 hours): the same key with the same body gets the same answer again, with a different body a 422; a refused or failed attempt leaves nothing behind and may be retried with the same key.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8024,6 +8855,66 @@ func (c *ClientWithResponses) AcceptOfferWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseAcceptOfferResponse(rsp)
+}
+
+// CompleteOfferAuthorizationWithBodyWithResponse Complete an acceptance after the citizen's login at the issuer
+//
+// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+func (c *ClientWithResponses) CompleteOfferAuthorizationWithBodyWithResponse(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteOfferAuthorizationResponse, error) {
+	rsp, err := c.CompleteOfferAuthorizationWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteOfferAuthorizationResponse(rsp)
+}
+
+// CompleteOfferAuthorizationWithResponse Complete an acceptance after the citizen's login at the issuer
+//
+// Takes where the issuer's authorization server sent the browser back — the whole callback URL (the app's redirect URI with code and state), or its code and state — checks the state, redeems the code and receives the credentials: 201 with sealed keys, or 202 with what the phone must sign for device-bound keys (then POST /offers/pending/{id}). A pending authorization is used once: a callback of another state, or the issuer's refusal, voids it (accept the offer again). Idempotency-Key as for POST /offers.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /offers/authorizations/{id} (the `CompleteOfferAuthorization` operationId).
+func (c *ClientWithResponses) CompleteOfferAuthorizationWithResponse(ctx context.Context, id string, params *CompleteOfferAuthorizationParams, body CompleteOfferAuthorizationJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteOfferAuthorizationResponse, error) {
+	rsp, err := c.CompleteOfferAuthorization(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompleteOfferAuthorizationResponse(rsp)
+}
+
+// ListDeferredIssuancesWithResponse The issuances issuers deferred, waiting to be collected
+//
+// Each credential an issuer could not issue at once (OpenID4VCI 1.0 §9), newest first, with when the issuer said to ask again. The server also asks by itself when they fall due; what comes appears among the credentials.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /offers/deferred (the `ListDeferredIssuances` operationId).
+func (c *ClientWithResponses) ListDeferredIssuancesWithResponse(ctx context.Context, params *ListDeferredIssuancesParams, reqEditors ...RequestEditorFn) (*ListDeferredIssuancesResponse, error) {
+	rsp, err := c.ListDeferredIssuances(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeferredIssuancesResponse(rsp)
+}
+
+// CollectDeferredIssuanceWithResponse Ask the issuer for a deferred credential
+//
+// Asks the issuer's deferred credential endpoint, if the interval it gave has passed (before, the issuer is not asked): 201 with the credential, stored; or 202 with the issuance still deferred and Retry-After. An issuer that no longer knows the transaction or denies it (422) ends it. Idempotency-Key as for POST /offers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /offers/deferred/{id} (the `CollectDeferredIssuance` operationId).
+func (c *ClientWithResponses) CollectDeferredIssuanceWithResponse(ctx context.Context, id string, params *CollectDeferredIssuanceParams, reqEditors ...RequestEditorFn) (*CollectDeferredIssuanceResponse, error) {
+	rsp, err := c.CollectDeferredIssuance(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCollectDeferredIssuanceResponse(rsp)
 }
 
 // CompleteOfferWithBodyWithResponse Complete a device-bound acceptance with the phone's signatures
@@ -10300,6 +11191,13 @@ func ParseAcceptOfferResponse(rsp *http.Response) (*AcceptOfferResponse, error) 
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PendingAuthorization
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AcceptedOffer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10402,6 +11300,368 @@ func ParseAcceptOfferResponse(rsp *http.Response) (*AcceptOfferResponse, error) 
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers AcceptOfferResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCompleteOfferAuthorizationResponse parses an HTTP response from a CompleteOfferAuthorizationWithResponse call
+func ParseCompleteOfferAuthorizationResponse(rsp *http.Response) (*CompleteOfferAuthorizationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompleteOfferAuthorizationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AcceptedOffer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest PendingAcceptance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CompleteOfferAuthorizationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CompleteOfferAuthorizationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers CompleteOfferAuthorizationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDeferredIssuancesResponse parses an HTTP response from a ListDeferredIssuancesWithResponse call
+func ParseListDeferredIssuancesResponse(rsp *http.Response) (*ListDeferredIssuancesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeferredIssuancesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeferredIssuancePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDeferredIssuancesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListDeferredIssuancesResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDeferredIssuancesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCollectDeferredIssuanceResponse parses an HTTP response from a CollectDeferredIssuanceWithResponse call
+func ParseCollectDeferredIssuanceResponse(rsp *http.Response) (*CollectDeferredIssuanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CollectDeferredIssuanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AcceptedOffer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest DeferredIssuance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers CollectDeferredIssuanceResponse202Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers CollectDeferredIssuanceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CollectDeferredIssuanceResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers CollectDeferredIssuanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -78,7 +78,27 @@ var Migrations = []db.Migration{{
 	Version:  5,
 	SQLite:   db.Schema(schemaV5, db.SQLite),
 	Postgres: db.Schema(schemaV5, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  6,
+	SQLite:   db.Schema(schemaV6, db.SQLite),
+	Postgres: db.Schema(schemaV6, db.Postgres),
 }}
+
+// schemaV5 keeps the issuances issuers deferred (wallet.DeferredStore):
+// owner, ID, when next due and expiry in the clear, the transaction and
+// its keys sealed.
+const schemaV5 = `
+CREATE TABLE wallet_deferred (
+	id TEXT PRIMARY KEY,
+	citizen_id TEXT NOT NULL,
+	due BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	sealed {BLOB} NOT NULL
+);
+CREATE INDEX wallet_deferred_citizen ON wallet_deferred (citizen_id);
+CREATE INDEX wallet_deferred_due ON wallet_deferred (due);
+`
 
 // schemaV4 keeps each credential's summary, sealed apart (wallet.Record),
 // in a table of its own: a list then reads what it shows alone — in
@@ -93,11 +113,11 @@ CREATE TABLE wallet_summaries (
 );
 `
 
-// schemaV5 keeps what the wallet watches of each credential
+// schemaV6 keeps what the wallet watches of each credential
 // (wallet.WatchStore): where its status is listed, when it expires, the
 // status last seen and whether the citizen was warned of its expiry — in
 // the clear, so that a sweep needs no citizen's key; no claim is here.
-const schemaV5 = `
+const schemaV6 = `
 CREATE TABLE wallet_watch (
 	id TEXT PRIMARY KEY,
 	citizen_id TEXT NOT NULL,
@@ -133,7 +153,101 @@ var (
 	_ wallet.PendingStore      = (*Store)(nil)
 	_ wallet.PresentationStore = (*Store)(nil)
 	_ wallet.WatchStore        = (*Store)(nil)
+	_ wallet.DeferredStore     = (*Store)(nil)
 )
+
+const deferredColumns = `id, citizen_id, due, expires, sealed`
+
+func scanDeferred(row scanner) (wallet.DeferredRecord, error) {
+	var r wallet.DeferredRecord
+	var due, expires int64
+	if err := row.Scan(&r.ID, &r.CitizenID, &due, &expires, &r.Sealed); err != nil {
+		return r, err
+	}
+	r.Due, r.Expires = time.UnixMicro(due).UTC(), time.UnixMicro(expires).UTC()
+	return r, nil
+}
+
+func (s *Store) PutDeferred(ctx context.Context, r wallet.DeferredRecord) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO wallet_deferred (`+deferredColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		r.ID, r.CitizenID, r.Due.UnixMicro(), r.Expires.UnixMicro(), r.Sealed); err != nil {
+		return fmt.Errorf("wallet: put deferred: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) ListDeferred(ctx context.Context, citizenID string, now time.Time) ([]wallet.DeferredRecord, error) {
+	return s.deferred(ctx, `SELECT `+deferredColumns+` FROM wallet_deferred WHERE citizen_id = $1 AND expires > $2 ORDER BY id`,
+		citizenID, now.UnixMicro())
+}
+
+// ClaimDeferred moves a due record's time in one statement, so that of
+// two concurrent claims (in any replica) one gets it.
+func (s *Store) ClaimDeferred(ctx context.Context, citizenID, id string, now, until time.Time) (wallet.DeferredRecord, bool, error) {
+	r, err := scanDeferred(s.db.QueryRowContext(ctx, `UPDATE wallet_deferred SET due = $1
+		WHERE id = $2 AND citizen_id = $3 AND due <= $4 AND expires > $4 RETURNING `+deferredColumns,
+		until.UnixMicro(), id, citizenID, now.UnixMicro()))
+	if err == nil {
+		return r, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return r, false, fmt.Errorf("wallet: claim deferred: %w", err)
+	}
+	r, err = scanDeferred(s.db.QueryRowContext(ctx, `SELECT `+deferredColumns+` FROM wallet_deferred
+		WHERE id = $1 AND citizen_id = $2 AND expires > $3`, id, citizenID, now.UnixMicro()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, wallet.ErrNotFound
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("wallet: claim deferred: %w", err)
+	}
+	return r, false, nil
+}
+
+func (s *Store) UpdateDeferred(ctx context.Context, r wallet.DeferredRecord) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE wallet_deferred SET due = $1, sealed = $2 WHERE id = $3 AND citizen_id = $4`,
+		r.Due.UnixMicro(), r.Sealed, r.ID, r.CitizenID)
+	if err != nil {
+		return fmt.Errorf("wallet: update deferred: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return wallet.ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) DeleteDeferred(ctx context.Context, citizenID, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM wallet_deferred WHERE id = $1 AND citizen_id = $2`, id, citizenID)
+	if err != nil {
+		return fmt.Errorf("wallet: delete deferred: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return wallet.ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) DueDeferred(ctx context.Context, now time.Time, limit int) ([]wallet.DeferredRecord, error) {
+	return s.deferred(ctx, `SELECT `+deferredColumns+` FROM wallet_deferred WHERE due <= $1 AND expires > $1 ORDER BY due, id LIMIT $2`,
+		now.UnixMicro(), limit)
+}
+
+func (s *Store) deferred(ctx context.Context, q string, args ...any) ([]wallet.DeferredRecord, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: list deferred: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.DeferredRecord
+	for rows.Next() {
+		r, err := scanDeferred(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
 
 // PutPresentation stores a history row, the credentials' new use counts
 // and the audit entries in one transaction.
@@ -202,14 +316,19 @@ func (s *Store) TakePending(ctx context.Context, citizenID, id string, now time.
 	return r, nil
 }
 
-// DeleteExpiredPending deletes the pending acceptances expired at now.
+// DeleteExpiredPending deletes the pending acceptances and authorizations,
+// and the deferred issuances, expired at now.
 func (s *Store) DeleteExpiredPending(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM wallet_pending WHERE expires <= $1`, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("wallet: delete expired pending: %w", err)
+	n := 0
+	for _, q := range []string{`DELETE FROM wallet_pending WHERE expires <= $1`, `DELETE FROM wallet_deferred WHERE expires <= $1`} {
+		res, err := s.db.ExecContext(ctx, q, now.UnixMicro())
+		if err != nil {
+			return n, fmt.Errorf("wallet: delete expired pending: %w", err)
+		}
+		c, _ := res.RowsAffected()
+		n += int(c)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return n, nil
 }
 
 func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...audit.Entry) error {
@@ -290,7 +409,7 @@ func (s *Store) DeleteCitizen(ctx context.Context, citizenID string) (int, error
 	n := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{`DELETE FROM wallet_pending WHERE citizen_id = $1`, `DELETE FROM wallet_presentations WHERE citizen_id = $1`,
-			`DELETE FROM wallet_watch WHERE citizen_id = $1`} {
+			`DELETE FROM wallet_watch WHERE citizen_id = $1`, `DELETE FROM wallet_deferred WHERE citizen_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, citizenID); err != nil {
 				return err
 			}

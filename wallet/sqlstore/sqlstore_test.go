@@ -164,3 +164,69 @@ func TestPresentations(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestDeferred: a deferred issuance is claimed once it is due, by one
+// claimer; not due, it is returned unclaimed; expired, another citizen's
+// or deleted, it is not found; due ones are listed for housekeeping, and
+// erasure and expiry delete them.
+func TestDeferred(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		s := sqlstore.New(d, &log{})
+		t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+		for _, r := range []wallet.DeferredRecord{
+			{ID: "wd-a", CitizenID: "ana", Due: t0.Add(time.Minute), Expires: t0.Add(time.Hour), Sealed: []byte{1}},
+			{ID: "wd-b", CitizenID: "ana", Due: t0.Add(2 * time.Minute), Expires: t0.Add(3 * time.Minute), Sealed: []byte{2}},
+			{ID: "wd-c", CitizenID: "beto", Due: t0, Expires: t0.Add(time.Hour), Sealed: []byte{3}},
+		} {
+			if err := s.PutDeferred(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rs, err := s.ListDeferred(ctx, "ana", t0); err != nil || len(rs) != 2 || rs[0].ID != "wd-a" || !rs[0].Due.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("Ana's: %+v %v", rs, err)
+		}
+		if r, claimed, err := s.ClaimDeferred(ctx, "ana", "wd-a", t0, t0.Add(time.Hour)); err != nil || claimed || r.Sealed[0] != 1 {
+			t.Errorf("not due: %+v %v %v, want it unclaimed", r, claimed, err)
+		}
+		if _, _, err := s.ClaimDeferred(ctx, "beto", "wd-a", t0, t0); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("Beto claiming Ana's: %v", err)
+		}
+		now := t0.Add(90 * time.Second)
+		if rs, err := s.DueDeferred(ctx, now, 10); err != nil || len(rs) != 2 || rs[0].ID != "wd-c" || rs[1].ID != "wd-a" {
+			t.Errorf("due: %+v %v, want wd-c, wd-a", rs, err)
+		}
+		r, claimed, err := s.ClaimDeferred(ctx, "ana", "wd-a", now, now.Add(time.Minute))
+		if err != nil || !claimed || !r.Due.Equal(now.Add(time.Minute)) {
+			t.Fatalf("claim: %+v %v %v", r, claimed, err)
+		}
+		if _, claimed, _ := s.ClaimDeferred(ctx, "ana", "wd-a", now, now.Add(time.Minute)); claimed {
+			t.Error("claimed twice")
+		}
+		r.Due, r.Sealed = now.Add(time.Hour), []byte{9}
+		if err := s.UpdateDeferred(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if rs, _ := s.ListDeferred(ctx, "ana", now); len(rs) != 2 || rs[0].Sealed[0] != 9 || !rs[0].Due.Equal(now.Add(time.Hour)) {
+			t.Errorf("after update: %+v", rs)
+		}
+		if _, _, err := s.ClaimDeferred(ctx, "ana", "wd-b", t0.Add(3*time.Minute), t0.Add(time.Hour)); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("expired: %v", err)
+		}
+		if n, err := s.DeleteExpiredPending(ctx, t0.Add(3*time.Minute)); err != nil || n != 1 {
+			t.Errorf("expiry: %d %v, want 1", n, err)
+		}
+		if err := s.DeleteDeferred(ctx, "beto", "wd-a"); !errors.Is(err, wallet.ErrNotFound) {
+			t.Errorf("Beto deleting Ana's: %v", err)
+		}
+		if err := s.DeleteDeferred(ctx, "ana", "wd-a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteCitizen(ctx, "beto"); err != nil {
+			t.Fatal(err)
+		}
+		if rs, _ := s.DueDeferred(ctx, t0.Add(time.Hour), 10); len(rs) != 0 {
+			t.Errorf("left after deletion and erasure: %+v", rs)
+		}
+	}, sqlstore.Migrations)
+}

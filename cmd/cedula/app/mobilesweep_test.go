@@ -103,8 +103,27 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		t.Fatalf("Beto's inbox: %v %s", err, box.Body)
 	}
 	messageID := box.JSON200.Items[0].Id
+	// An acceptance waiting for Beto's login at the issuer, and an
+	// issuance the agency deferred.
+	authCode := mobileclient.AuthorizationCode
+	_, offer3 := e.offer(agency, betoAtAgency, "pid")
+	auth, err := betoAPI.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "b-7"},
+		mobileclient.AcceptOfferRequest{Offer: offer3["credential_offer_uri"].(string), Grant: &authCode})
+	if err != nil || auth.JSON200 == nil {
+		t.Fatalf("Beto begins a login at the issuer: %v %s", err, auth.Body)
+	}
+	authID := auth.JSON200.Id
+	_, offer4 := e.offer(agency, betoAtAgency, "business-representation")
+	tx4 := offer4["tx_code"].(string)
+	def, err := betoAPI.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: "b-8"},
+		mobileclient.AcceptOfferRequest{Offer: offer4["credential_offer_uri"].(string), TxCode: &tx4})
+	if err != nil || def.JSON201 == nil || def.JSON201.Deferred == nil {
+		t.Fatalf("Beto's deferred issuance: %v %s", err, def.Body)
+	}
+	deferredID := (*def.JSON201.Deferred)[0].Id
 	// What of Beto's must never reach Ana.
-	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token", requestID, presentationID, devCred.Id, messageID}
+	his := []string{credID, pendingID, passkeyID, deviceID, betoSub, "Beto", "beto-push-token", requestID, presentationID, devCred.Id,
+		authID, deferredID, messageID}
 
 	// Each operation as Ana with Beto's identifiers: the path, the body,
 	// and the statuses that are right.
@@ -114,25 +133,28 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 	}
 	notFound := []int{http.StatusNotFound}
 	calls := map[string]call{
-		"getMe":             {"/me", "", []int{200}},
-		"listCredentials":   {"/credentials", "", []int{200}},
-		"getCredential":     {"/credentials/" + credID, "", notFound},
-		"deleteCredential":  {"/credentials/" + credID, "", notFound},
-		"previewOffer":      {"/offers/preview", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
-		"acceptOffer":       {"/offers", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
-		"completeOffer":     {"/offers/pending/" + pendingID, `{"signatures":["AAAA"]}`, notFound},
-		"listConsents":      {"/consents", "", []int{200}},
-		"getConsent":        {"/consents/" + demo.PurposeID, "", notFound},
-		"withdrawConsent":   {"/consents/" + demo.PurposeID, "", notFound},
-		"getConsentReceipt": {"/consents/" + demo.PurposeID + "/receipt", "", notFound},
-		"listActivity":      {"/activity", "", []int{200}},
-		"listPasskeys":      {"/passkeys", "", []int{200}},
-		"renamePasskey":     {"/passkeys/" + passkeyID, `{"name":"mine"}`, notFound},
-		"removePasskey":     {"/passkeys/" + passkeyID, "", notFound},
-		"listDevices":       {"/devices", "", []int{200}},
-		"registerDevice":    {"/devices", `{"platform":"ios","push_token":"ana-token","name":"Ana's"}`, []int{201}}, // Ana's own
-		"removeDevice":      {"/devices/" + deviceID, "", notFound},
-		"giveConsent":       {"/consents/" + demo.PurposeID, "", []int{201}}, // Ana's own consent, last
+		"getMe":                      {"/me", "", []int{200}},
+		"listCredentials":            {"/credentials", "", []int{200}},
+		"getCredential":              {"/credentials/" + credID, "", notFound},
+		"deleteCredential":           {"/credentials/" + credID, "", notFound},
+		"previewOffer":               {"/offers/preview", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
+		"acceptOffer":                {"/offers", `{"offer":"openid-credential-offer://?credential_offer_uri=` + credID + `"}`, []int{400}},
+		"completeOffer":              {"/offers/pending/" + pendingID, `{"signatures":["AAAA"]}`, notFound},
+		"completeOfferAuthorization": {"/offers/authorizations/" + authID, `{"code":"c","state":"s"}`, notFound},
+		"listDeferredIssuances":      {"/offers/deferred", "", []int{200}},
+		"collectDeferredIssuance":    {"/offers/deferred/" + deferredID, "", notFound},
+		"listConsents":               {"/consents", "", []int{200}},
+		"getConsent":                 {"/consents/" + demo.PurposeID, "", notFound},
+		"withdrawConsent":            {"/consents/" + demo.PurposeID, "", notFound},
+		"getConsentReceipt":          {"/consents/" + demo.PurposeID + "/receipt", "", notFound},
+		"listActivity":               {"/activity", "", []int{200}},
+		"listPasskeys":               {"/passkeys", "", []int{200}},
+		"renamePasskey":              {"/passkeys/" + passkeyID, `{"name":"mine"}`, notFound},
+		"removePasskey":              {"/passkeys/" + passkeyID, "", notFound},
+		"listDevices":                {"/devices", "", []int{200}},
+		"registerDevice":             {"/devices", `{"platform":"ios","push_token":"ana-token","name":"Ana's"}`, []int{201}}, // Ana's own
+		"removeDevice":               {"/devices/" + deviceID, "", notFound},
+		"giveConsent":                {"/consents/" + demo.PurposeID, "", []int{201}}, // Ana's own consent, last
 		// A request is resolved afresh from its link: Beto's ids are no link.
 		"resolvePresentation":  {"/presentations/requests", `{"request":"openid4vp://?client_id=` + requestID + `"}`, []int{400, 422}},
 		"approvePresentation":  {"/presentations/requests/" + requestID + "/approval", `{"credentials":{"pid":["` + credID + `"]}}`, notFound},

@@ -174,7 +174,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
 		AllowHTTP:     strings.HasPrefix(cfg.PublicURL, "http://"),
-		VerifierRoots: roots, Consents: presentationConsents{s}, Inbox: s.Inbox, Logger: log}); err != nil {
+		VerifierRoots: roots, Consents: presentationConsents{s}, Inbox: s.Inbox, Logger: log,
+		// At issuers' authorization servers the wallet is the wallet app:
+		// the citizen's browser comes back to the app's redirect URI.
+		ClientID: WalletClientID, RedirectURI: s.walletRedirectURI()}); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -342,6 +345,13 @@ func (s *Server) housekeeping(ctx context.Context) {
 		if _, err := s.walletStore.DeleteExpiredPending(ctx, now); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: pending wallet acceptances", "err", err)
 		}
+		// Deferred credentials fall due: each poll claims its transaction,
+		// so replicas running this at once ask each issuer once.
+		if n, err := s.Wallet.PollDeferred(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: deferred credentials", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "housekeeping: deferred credentials received", "credentials", n)
+		}
 		if _, err := s.mobileStore.Purge(ctx, now.Add(-mobileapi.RecordTTL)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: idempotency records", "err", err)
 		}
@@ -397,11 +407,37 @@ func (s *Server) syncClients(ctx context.Context) error {
 // unless the configuration defines it.
 const WalletClientID = "cedula-wallet"
 
-// walletClient is the wallet app's registration.
+// walletClient is the wallet app's registration: the mobile API's scope,
+// and the credential configurations' scopes, which the wallet asks for
+// when the citizen logs in at this server as an issuer (OpenID4VCI
+// authorization code flow).
 func (s *Server) walletClient() issuer.Client {
+	sc := []string{scopes.Wallet}
+	if types, err := s.credentialTypes(); err == nil { // an error is openIssuer's to report
+		for _, t := range types {
+			sc = append(sc, t.ID)
+		}
+	}
 	return issuer.Client{ID: WalletClientID, Name: "Cedula", RedirectURIs: s.Config.WalletRedirectURIs,
 		GrantTypes: []string{issuer.GrantAuthorizationCode, issuer.GrantRefreshToken}, AuthMethod: issuer.AuthNone,
-		SubjectType: issuer.SubjectPairwise, RequirePAR: true, Scopes: []string{scopes.Wallet}}
+		SubjectType: issuer.SubjectPairwise, RequirePAR: true, Scopes: sc}
+}
+
+// walletRedirectURI is where issuers send the citizen's browser back to
+// the wallet app after a login for a credential: the first of the wallet
+// app's redirect URIs (the configured client's, when the configuration
+// declares it); "" leaves the wallet without the authorization code flow.
+func (s *Server) walletRedirectURI() string {
+	uris := s.Config.WalletRedirectURIs
+	for _, c := range s.Config.Clients {
+		if c.ID == WalletClientID {
+			uris = c.RedirectURIs
+		}
+	}
+	if len(uris) == 0 {
+		return ""
+	}
+	return uris[0]
 }
 
 func clientFromConfig(cc config.Client) (issuer.Client, error) {

@@ -65,10 +65,11 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 		t.Errorf("a wrong tx_code: %v, want the issuer's invalid_grant", err)
 	}
 
-	got, err := e.s.Wallet.AcceptOffer(ctx, ana, cwallet.Accept{Offer: uri, TxCode: txCode}, "es")
+	rcv, err := e.s.Wallet.AcceptOffer(ctx, ana, cwallet.Accept{Offer: uri, TxCode: txCode}, "es")
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := rcv.Credentials
 	if len(got) != 1 {
 		t.Fatalf("accepted %d credentials, want 1", len(got))
 	}
@@ -153,7 +154,7 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.DB.QueryRowContext(ctx, `SELECT sealed FROM wallet_credentials WHERE id = $1`, second[0].ID).Scan(&sealed); err != nil {
+	if err := e.s.DB.QueryRowContext(ctx, `SELECT sealed FROM wallet_credentials WHERE id = $1`, second.Credentials[0].ID).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	// Her inbox told her of both, sealed too; what is watched of them
@@ -180,7 +181,7 @@ func TestWalletReceivesFromOurIssuer(t *testing.T) {
 	if list, err := e.s.Wallet.Credentials(ctx, ana, "en"); err != nil || len(list) != 0 {
 		t.Errorf("Ana's wallet after erasure: %d credentials, %v; want none", len(list), err)
 	}
-	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "wallet/credential/"+second[0].ID, sealed); !errors.Is(err, audit.ErrErased) {
+	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "wallet/credential/"+second.Credentials[0].ID, sealed); !errors.Is(err, audit.ErrErased) {
 		t.Errorf("Ana's credential row, kept from before the erasure: %v, want ErrErased", err)
 	}
 	if _, err := e.s.Shredder.OpenData(ctx, e.s.AuditSubject(ana), "inbox/message/"+msgID, msg); !errors.Is(err, audit.ErrErased) {

@@ -94,7 +94,7 @@ func (e *env) walletLogin(cookie string) (*jose.ClientKey, string) {
 func TestWalletAppClient(t *testing.T) {
 	e := newEnv(t)
 	c, err := e.s.Store.Client(t.Context(), app.WalletClientID)
-	if err != nil || !c.Public() || !c.RequirePAR || len(c.Scopes) != 1 || c.Scopes[0] != scopes.Wallet {
+	if err != nil || !c.Public() || !c.RequirePAR || len(c.Scopes) == 0 || c.Scopes[0] != scopes.Wallet {
 		t.Fatalf("wallet client: %+v %v", c, err)
 	}
 	ana := e.citizen("Ana")
