@@ -3,6 +3,7 @@ package wallet
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,42 @@ func FuzzDCQL(f *testing.F) {
 			satisfies(&q.Credentials[i], claims)
 		}
 		answerable(q, map[string]bool{q.Credentials[0].ID: true})
+	})
+}
+
+// FuzzReadCallback: whatever the app hands over as the browser's return
+// (a URL, or code and state apart), the callback is read or refused with
+// ErrCallback, never a panic; a URL taken is on the redirect URI and
+// names no other authorization server.
+func FuzzReadCallback(f *testing.F) {
+	const redirect, iss = "es.cedula.wallet:/oauth/callback", "https://as.example"
+	f.Add(redirect+"?code=c&state=s&iss=https%3A%2F%2Fas.example", "", true)
+	f.Add("http://127.0.0.1:53682/callback?error=access_denied&state=s", "", false)
+	f.Add(redirect+"?code=c&iss=https%3A%2F%2Fevil.example", "", false)
+	f.Add("%zz", "code", true)
+	f.Add("", "code", false)
+	f.Fuzz(func(t *testing.T, u, code string, issParam bool) {
+		st := &authorizing{RedirectURI: redirect, AS: &ASMetadata{Issuer: iss, IssParameter: issParam}}
+		cb := Callback{URL: u, Code: code}
+		err := readCallback(&cb, st)
+		if err != nil {
+			if !errors.Is(err, ErrCallback) {
+				t.Fatalf("%q: %v, want ErrCallback", u, err)
+			}
+			return
+		}
+		if u == "" {
+			if cb.Code != code {
+				t.Fatalf("code apart: %q became %q", code, cb.Code)
+			}
+			return
+		}
+		p, perr := url.Parse(u)
+		if perr != nil || p.Scheme != "es.cedula.wallet" || p.Host != "" || p.Path != "/oauth/callback" || p.Opaque != "" {
+			t.Fatalf("%q taken as the redirect URI %s", u, redirect)
+		}
+		if got := p.Query().Get("iss"); (got != "" || issParam) && got != iss {
+			t.Fatalf("%q taken with iss %q", u, got)
+		}
 	})
 }

@@ -268,6 +268,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
+// EndStreams ends the inbox's open streams (and any opened later), as
+// shutting down needs: a stream would otherwise hold its connection open
+// until its token expires.
+func (s *Server) EndStreams() {
+	if s.stopStreams != nil {
+		s.stopStreams()
+	}
+}
+
 // Routes lists the edge's routes: method and template.
 func (s *Server) Routes() [][2]string {
 	var out [][2]string
@@ -534,9 +543,7 @@ func (s *Server) Run(ctx context.Context, ready func(Addrs)) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var errs []error
-	if s.stopStreams != nil {
-		s.stopStreams()
-	}
+	s.EndStreams()
 	for _, l := range ls {
 		errs = append(errs, l.srv.Shutdown(sctx))
 	}

@@ -43,5 +43,8 @@ func Start(t *testing.T, cfg config.Config) (*app.Server, string) {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
+	// Before the listener closes (which waits for every request): the
+	// inbox streams a test left open end.
+	t.Cleanup(s.EndStreams)
 	return s, cfg.PublicURL
 }
