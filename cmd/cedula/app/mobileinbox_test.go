@@ -79,9 +79,16 @@ func awaitEvent(t *testing.T, ch <-chan sseEvent, kind string) sseEvent {
 // credential; a stream resumed with Last-Event-ID gets what it missed;
 // the inbox lists them all, and a message is read and acknowledged. A
 // consent the ledger marks awaiting renewal (its notice changed) is a
-// message too. Beto's stream gets none of it.
+// message too. Beto's stream gets none of it. On both databases and both
+// key backends.
 func TestMobileInbox(t *testing.T) {
-	e := newIssuerEnv(t)
+	t.Run("sqlite+local", func(t *testing.T) { mobileInbox(t, newIssuerEnv(t)) })
+	// The wallet's and the inbox's rows sealed under data keys wrapped in
+	// Vault's transit engine, on PostgreSQL.
+	t.Run("postgres+vault", func(t *testing.T) { mobileInbox(t, newIssuerEnvWith(t, postgresVault(t))) })
+}
+
+func mobileInbox(t *testing.T, e *env) {
 	ctx := context.Background()
 	ana, api := e.walletCitizen("Ana")
 	_, beto := e.walletCitizen("Beto")

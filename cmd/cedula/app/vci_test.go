@@ -35,7 +35,19 @@ import (
 // the demo back end as an agency that may issue them.
 func newIssuerEnv(t *testing.T) *env {
 	t.Helper()
-	s, u := startServer(t, func(c *config.Config) { c.Demo, c.StatusListSize = true, 16 })
+	return newIssuerEnvWith(t, nil)
+}
+
+// newIssuerEnvWith is newIssuerEnv with the configuration changed first
+// by mutate (another database, another key backend).
+func newIssuerEnvWith(t *testing.T, mutate func(*config.Config)) *env {
+	t.Helper()
+	s, u := startServer(t, func(c *config.Config) {
+		c.Demo, c.StatusListSize = true, 16
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	e := &env{t: t, s: s, url: u}
 	e.key, _ = jose.NewClientKey(keys.ES256)
 	e.agency(demo.MachineID, scopes.Issuance)
@@ -413,15 +425,22 @@ func TestOpenID4VCIInterop(t *testing.T) {
 	// The other database and key backend: PostgreSQL, and credentials
 	// and status lists signed in a real Vault's transit engine.
 	t.Run("postgres+vault", func(t *testing.T) {
-		dbURL := dbtest.PostgresURL(t)
-		addr := testenv.Require(t, testenv.VaultAddr, "Vault")
-		t.Setenv("VAULT_TOKEN", testenv.Require(t, testenv.VaultTok, "Vault"))
-		b := make([]byte, 4)
-		rand.Read(b)
-		interopVCI(t, node, func(c *config.Config) {
-			c.DB, c.Keys = dbURL, "vault://"+strings.TrimPrefix(addr, "http://")+"?prefix=cedula-vci-"+hex.EncodeToString(b)+"-"
-		})
+		interopVCI(t, node, postgresVault(t))
 	})
+}
+
+// postgresVault configures a server on a fresh PostgreSQL database with
+// its keys in the test Vault's transit engine, under a prefix of its own.
+func postgresVault(t *testing.T) func(*config.Config) {
+	t.Helper()
+	dbURL := dbtest.PostgresURL(t)
+	addr := testenv.Require(t, testenv.VaultAddr, "Vault")
+	t.Setenv("VAULT_TOKEN", testenv.Require(t, testenv.VaultTok, "Vault"))
+	b := make([]byte, 4)
+	rand.Read(b)
+	return func(c *config.Config) {
+		c.DB, c.Keys = dbURL, "vault://"+strings.TrimPrefix(addr, "http://")+"?prefix=cedula-"+hex.EncodeToString(b)+"-"
+	}
 }
 
 func interopVCI(t *testing.T, node nodeRunner, mutate func(*config.Config)) {
