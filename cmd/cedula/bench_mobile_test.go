@@ -20,7 +20,8 @@ import (
 // admin API, enrolment links, software passkeys and the wallet app's
 // login, fills their wallets, then measures list and accept with J for
 // one short round each; every accept counted is a credential received in
-// the audit log, and every list counted held all the credentials.
+// the audit log, and every list counted held all the credentials. Then
+// inbox streams, each of which two status changes reach.
 func TestBenchWallet(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir, cfg.Demo = t.TempDir(), true
@@ -35,7 +36,8 @@ func TestBenchWallet(t *testing.T) {
 	var out strings.Builder
 	err := runBench(t.Context(), []string{"wallet", "--quiet", "--rounds", "1", "--metrics-url", "none", "--min-ratio", "0",
 		"--url", base, "--client-id", demo.MachineID, "--client-key", keyFile, "--citizens", strconv.Itoa(citizens),
-		"--held", strconv.Itoa(held), "--concurrency", "2", "--duration", "500ms", "--warmup", "100ms"}, &out)
+		"--held", strconv.Itoa(held), "--concurrency", "2", "--duration", "500ms", "--warmup", "100ms",
+		"--streams", "40", "--events", "2"}, &out)
 	if err != nil {
 		t.Fatalf("bench wallet: %v\n%s", err, out.String())
 	}
@@ -44,10 +46,16 @@ func TestBenchWallet(t *testing.T) {
 		"wallet: " + base + "/mobile/v1, client demo-machine, type pid, 5 citizens holding 3 credentials each, concurrency 2",
 		"list: each call timed: GET /mobile/v1/credentials?limit=3", "accept: each call timed: POST /mobile/v1/offers",
 		"offers: ", "reference J: ", "list/J = ", "accept/J = ",
+		"sse: 40 streams open (5 citizens, about 8 each)",
+		"sse: event 1 (credential_suspended): 5 agency changes", "reached 40 of 40 streams",
+		"sse: event 2 (credential_reinstated): 5 agency changes",
 	} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output:\n%s\nwant it to contain %q", out.String(), w)
 		}
+	}
+	if n := strings.Count(out.String(), "reached 40 of 40 streams"); n != 2 {
+		t.Errorf("%d events reached every stream, want 2:\n%s", n, out.String())
 	}
 	ok := map[string]int{}
 	for _, line := range strings.Split(out.String(), "\n") {
