@@ -465,11 +465,6 @@ func (s *Service) prepare(ctx context.Context, citizenID string, r *request, a A
 			}
 		}
 	}
-	if s.cfg.Consents != nil && r.Purpose != "" {
-		if err := s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
-			return nil, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
-		}
-	}
 	return k, nil
 }
 
@@ -599,6 +594,14 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	form, err := r.responseForm(map[string]any{"vp_token": token})
 	if err != nil {
 		return Presented{}, fail(ErrRequest, err, "the response cannot be encrypted to the verifier's key")
+	}
+	// The approval is a consent event when the answer is about to go —
+	// with keys on the phone, once its signatures verified — so that an
+	// approval the phone never signed is not one.
+	if s.cfg.Consents != nil && r.Purpose != "" {
+		if err := s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
+			return Presented{}, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
+		}
 	}
 	h := k.History
 	h.Outcome = OutcomeSent

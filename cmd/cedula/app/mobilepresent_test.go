@@ -271,10 +271,9 @@ func TestMobilePresentationDeviceKeys(t *testing.T) {
 	}
 
 	v := wallettest.NewVerifier(t, ca)
-	askForName(v, "")
-	delete(v.Params, "purpose")
+	askForName(v, verifierPurpose)
 	res, err := api.ResolvePresentationWithResponse(ctx, nil, mobileclient.ResolvePresentationRequest{Request: v.Link("")})
-	if err != nil || res.JSON200 == nil || res.JSON200.Purpose != nil {
+	if err != nil || res.JSON200 == nil || res.JSON200.Purpose == nil {
 		t.Fatalf("resolve: %v %s", err, res.Body)
 	}
 	ap, err := api.ApprovePresentationWithResponse(ctx, res.JSON200.Id, &mobileclient.ApprovePresentationParams{IdempotencyKey: "dp-1"},
@@ -284,6 +283,10 @@ func TestMobilePresentationDeviceKeys(t *testing.T) {
 	}
 	if _, n := v.Posted(); n != 0 {
 		t.Fatal("something reached the verifier before the phone signed")
+	}
+	// Nor is the approval a consent yet: the phone has not signed.
+	if c, _ := api.GetConsentWithResponse(ctx, verifierPurpose, nil); c.StatusCode() != http.StatusNotFound {
+		t.Errorf("Ana's consent before her phone signed: %d %s, want none", c.StatusCode(), c.Body)
 	}
 	in := ap.JSON202.SigningInputs[0]
 	key, _ := json.Marshal(in.Key)
@@ -295,6 +298,9 @@ func TestMobilePresentationDeviceKeys(t *testing.T) {
 		mobileclient.CompletePresentationRequest{Signatures: []string{phone[i].Sign(t, in.Input)}})
 	if err != nil || done.JSON201 == nil || done.JSON201.Presentation.Outcome != "sent" {
 		t.Fatalf("complete: %v %d %s", err, done.StatusCode(), done.Body)
+	}
+	if c, err := api.GetConsentWithResponse(ctx, verifierPurpose, nil); err != nil || c.JSON200 == nil || c.JSON200.Consent.State != "given" {
+		t.Errorf("Ana's consent once sent: %v %s", err, c.Body)
 	}
 	// Both claim sets are satisfied; the first (given and family name) goes.
 	if names, _ := v.Received(t, v.Token(t)); !slices.Equal(names, []string{"family_name", "given_name"}) {
