@@ -129,6 +129,13 @@ type Config struct {
 	Devices DeviceStore
 	// Inbox is the citizens' inbox (*inbox.Service).
 	Inbox Inbox
+	// TokenLive, when set, says whether an access token (by ID) is still
+	// good — not revoked, not expired: an inbox stream asks it at every
+	// heartbeat and ends when the app's token was revoked.
+	TokenLive func(ctx context.Context, tokenID string) (bool, error)
+	// StreamHeartbeat is how often a stream sends a comment and checks
+	// its token; 0 means 20 s.
+	StreamHeartbeat time.Duration
 	// Rate is each citizen's request rate; zero means DefaultRate.
 	Rate ratelimit.Rate
 	// BodyLimit bounds a request body; 0 means DefaultBodyLimit.
@@ -189,6 +196,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = 20 * time.Second
 	}
 	doc, err := document()
 	if err != nil {

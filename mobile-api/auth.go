@@ -22,6 +22,7 @@ type caller struct {
 	subject   string    // the sub the app's tokens carry
 	lang      string    // es or en
 	expires   time.Time // the access token's
+	tokenID   string
 }
 
 type callerKey struct{}
@@ -50,7 +51,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		case at.CitizenID == "":
 			return invalidToken("the access token was not issued to a citizen")
 		}
-		who := caller{citizenID: at.CitizenID, subject: at.Subject, lang: web.Negotiate(r), expires: at.Expiration}
+		who := caller{citizenID: at.CitizenID, subject: at.Subject, lang: web.Negotiate(r), expires: at.Expiration, tokenID: at.ID}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), callerKey{}, who)))
 		h := c.Response().Header()
 		h.Set("Content-Language", who.lang)

@@ -148,12 +148,11 @@ func (a *API) AckInboxMessage(ctx context.Context, req AckInboxMessageRequestObj
 	return AckInboxMessage200JSONResponse(inboxMessage(m, who.lang)), nil
 }
 
-// Stream timings: comments keep proxies from closing an idle stream; a
-// write that blocks longer than streamWrite ends it.
+// A write that blocks longer than streamWrite ends a stream; a resume
+// reads streamBacklog messages at once.
 const (
-	streamHeartbeat = 20 * time.Second
-	streamWrite     = 30 * time.Second
-	streamBacklog   = 500 // messages a resume reads at once
+	streamWrite   = 30 * time.Second
+	streamBacklog = 500
 )
 
 // StreamInbox opens the citizen's stream: subscribed first, then the
@@ -165,7 +164,7 @@ func (a *API) StreamInbox(ctx context.Context, req StreamInboxRequestObject) (St
 	if last == nil {
 		last = req.Params.LastEventId
 	}
-	st := &inboxStream{ctx: ctx, in: a.cfg.Inbox, who: who, until: who.expires}
+	st := &inboxStream{ctx: ctx, in: a.cfg.Inbox, who: who, until: who.expires, beat: a.cfg.StreamHeartbeat, live: a.cfg.TokenLive}
 	if last != nil {
 		n, err := strconv.ParseInt(*last, 10, 64)
 		if err != nil || n < 0 {
@@ -196,6 +195,8 @@ type inboxStream struct {
 	resume  bool
 	sub     *inbox.Subscription
 	backlog []inbox.Message
+	beat    time.Duration
+	live    func(ctx context.Context, tokenID string) (bool, error)
 }
 
 func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
@@ -245,7 +246,7 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 			return nil
 		}
 	}
-	beat := time.NewTicker(streamHeartbeat)
+	beat := time.NewTicker(s.beat)
 	defer beat.Stop()
 	var expired <-chan time.Time
 	if !s.until.IsZero() {
@@ -262,6 +263,13 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 		case <-expired:
 			return nil
 		case <-beat.C:
+			// A token revoked meanwhile (the citizen logged the app out)
+			// ends the stream; a failing check does not.
+			if s.live != nil {
+				if ok, err := s.live(s.ctx, s.who.tokenID); err == nil && !ok {
+					return nil
+				}
+			}
 			if err := write([]byte(": keep-alive\n\n")); err != nil {
 				return nil
 			}

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer"
+	mobileapi "github.com/cedula/cedula/mobile-api"
 	"github.com/cedula/cedula/wallet/inbox"
 )
 
@@ -166,8 +168,10 @@ func next(t *testing.T, ch <-chan event) event {
 
 // TestInboxStream: the stream carries the citizen's new messages (not
 // another's), each with its event id; resumed with Last-Event-ID it
-// first gives what was missed, once; it ends when the token expires.
+// first gives what was missed, once; it ends when the token expires or is
+// revoked.
 func TestInboxStream(t *testing.T) {
+	var revoked atomic.Bool
 	e := newEnv(t)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
@@ -232,6 +236,34 @@ func TestInboxStream(t *testing.T) {
 	c()
 	if res.StatusCode != 401 || !strings.Contains(res.Header.Get("WWW-Authenticate"), "invalid_token") {
 		t.Errorf("unknown token: %d %v", res.StatusCode, res.Header)
+	}
+
+	// A token revoked: the stream ends at the next heartbeat.
+	tokens["DPoP tok-revoked"] = issuer.AccessToken{ID: "at-revoked", ClientID: "app", Subject: "sub-a", CitizenID: "cit-a",
+		Scopes: []string{scopes.Wallet}, JKT: "jkt-a"}
+	defer delete(tokens, "DPoP tok-revoked")
+	live := newEnv(t, func(c *mobileapi.Config) {
+		c.StreamHeartbeat = 50 * time.Millisecond
+		c.TokenLive = func(_ context.Context, id string) (bool, error) { return id != "at-revoked" || !revoked.Load(), nil }
+	})
+	lsrv := httptest.NewServer(live.h)
+	defer lsrv.Close()
+	rch, _, c4 := stream(t, lsrv.URL, "DPoP tok-revoked")
+	defer c4()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-rch:
+		t.Fatal("the stream ended while its token was good")
+	default:
+	}
+	revoked.Store(true)
+	select {
+	case _, ok := <-rch:
+		if ok {
+			t.Error("an event on the revoked stream")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the stream outlived its token's revocation")
 	}
 
 	// A token about to expire: the stream ends when it does.

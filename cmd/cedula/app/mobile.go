@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cedula/cedula/internal/httpapi"
@@ -15,12 +16,25 @@ func (s *Server) mountMobile(e *httpapi.Echo) error {
 	api, err := mobileapi.New(mobileapi.Config{Wallet: s.Wallet, Tokens: s.Provider, Citizens: mobileCitizens{s},
 		Idempotency: s.mobileStore, Sealer: citizenSealer{s}, Ledger: s.Consent, Receipts: s.consentAPI,
 		Activity: s.auditViews, Pseudonym: s.Pseudonyms.Of, Agencies: mobileCitizens{s}, Passkeys: s.Store,
-		Devices: s.mobileStore, Inbox: s.Inbox, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen), Logger: s.log})
+		Devices: s.mobileStore, Inbox: s.Inbox, TokenLive: s.tokenLive, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen), Logger: s.log})
 	if err != nil {
 		return err
 	}
 	api.Mount(e)
 	return nil
+}
+
+// tokenLive says whether an access token is still good: not revoked (the
+// app logged out, the grant ended), not expired.
+func (s *Server) tokenLive(ctx context.Context, id string) (bool, error) {
+	at, err := s.Store.AccessToken(ctx, id)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !at.Revoked && time.Now().Before(at.Expiration), nil
 }
 
 // mobileCitizens reads the citizen registry and names agencies for the
