@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/internal/scopes"
-	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer"
 	mobileapi "github.com/cedula/cedula/mobile-api"
+	"github.com/cedula/cedula/mobile-api/mobileclient"
 	"github.com/cedula/cedula/wallet/inbox"
 )
 
@@ -141,7 +141,7 @@ func stream(t *testing.T, url, tok string, header ...string) (<-chan event, *htt
 	}
 	go func() {
 		defer close(ch)
-		for ev := range testutil.Events(res.Body) {
+		for ev := range mobileclient.Events(res.Body) {
 			out := event{id: ev.ID, typ: ev.Type}
 			if err := json.Unmarshal([]byte(ev.Data), &out.msg); err != nil {
 				t.Errorf("event data %q: %v", ev.Data, err)

@@ -46,7 +46,7 @@ func newWalletCmd() *cobra.Command {
 		Long: `Drive the mobile API as the citizen's wallet app does, to try the citizen's side
 from a terminal: log in with a passkey in a browser (the app's own login:
 PAR, PKCE, a DPoP-bound token), accept credential offers, list credentials,
-answer presentation requests.
+answer presentation requests, follow the inbox.
 
 The session (the server's URL, the access token and the DPoP key it is bound
 to) is kept in --state, readable by you alone.`,
@@ -54,7 +54,8 @@ to) is kept in --state, readable by you alone.`,
 	cmd.PersistentFlags().StringVar(&wf.state, "state", defaultWalletState(), "`file` keeping the wallet session")
 	cmd.PersistentFlags().StringVar(&wf.lang, "lang", "es", "language of display texts: es or en")
 	cmd.AddCommand(newWalletLoginCmd(wf), newWalletLogoutCmd(wf), newWalletMeCmd(wf), newWalletCredentialsCmd(wf),
-		newWalletAcceptCmd(wf), newWalletAuthorizedCmd(wf), newWalletDeferredCmd(wf), newWalletDeleteCmd(wf), newWalletPresentCmd(wf))
+		newWalletAcceptCmd(wf), newWalletAuthorizedCmd(wf), newWalletDeferredCmd(wf), newWalletDeleteCmd(wf), newWalletPresentCmd(wf),
+		newWalletInboxCmd(wf))
 	groupRunE(cmd, "subcommand")
 	return cmd
 }

@@ -31,7 +31,8 @@ import (
 // TestWalletCLI: `cedula wallet` drives a real server as the phone does —
 // login prints an address; the browser (here a client with the citizen's
 // session cookie) comes back to the command's loopback listener; then me,
-// accept an offer with its transaction code, list, delete, logout.
+// accept an offer with its transaction code, list, present, follow the
+// inbox, delete, logout.
 func TestWalletCLI(t *testing.T) {
 	ca := wallettest.NewCA(t)
 	anchors := filepath.Join(t.TempDir(), "verifiers.pem")
@@ -202,6 +203,51 @@ func TestWalletCLI(t *testing.T) {
 	if posted, _ := v.Posted(); posted.Get("error") != "access_denied" {
 		t.Errorf("after a decline the verifier got %v", posted)
 	}
+	// The inbox: both credentials arrived; --follow prints the agency's
+	// suspension as it comes.
+	if out, err := wallet("inbox", "--unread", "--read"); err != nil || strings.Count(out, "credential_received") != 2 ||
+		!strings.Contains(out, "New credential: ") || !strings.Contains(out, "[new]") {
+		t.Errorf("inbox: %v\n%s", err, out)
+	}
+	if out, err := wallet("inbox", "--unread"); err != nil || !strings.Contains(out, "no messages") {
+		t.Errorf("inbox --unread after --read: %v\n%s", err, out)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	fr, fw := io.Pipe()
+	followed := make(chan error, 1)
+	go func() {
+		err := run(fctx, []string{"wallet", "--state", state, "--lang", "en", "inbox", "--follow"}, fw, fw)
+		fw.Close()
+		followed <- err
+	}()
+	lines := bufio.NewScanner(fr)
+	for seen := 0; seen < 2 && lines.Scan(); {
+		if strings.Contains(lines.Text(), "credential_received") {
+			seen++
+		}
+	}
+	// The stream resumes after the last message listed: the suspension
+	// comes whether or not it is open yet.
+	if _, err := s.Issuer.SetStatus(ctx, demo.MachineID, offer.Credential.ID, "suspended"); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.AfterFunc(15*time.Second, stop)
+	got := ""
+	for lines.Scan() {
+		if got = lines.Text(); strings.Contains(got, "credential_") {
+			break
+		}
+	}
+	timeout.Stop()
+	stop()
+	go io.Copy(io.Discard, fr)
+	if err := <-followed; err != nil {
+		t.Errorf("inbox --follow, interrupted: %v", err)
+	}
+	if !strings.Contains(got, "credential_suspended") || !strings.Contains(got, "Credential suspended: ") || !strings.Contains(got, "[new]") {
+		t.Errorf("inbox --follow printed %q, want the suspension", got)
+	}
+
 	id := strings.Fields(list)[0]
 	if out, err := wallet("delete", id); err != nil || !strings.Contains(out, "Deleted.") {
 		t.Errorf("delete: %v\n%s", err, out)

@@ -2,9 +2,6 @@ package testutil_test
 
 import (
 	"fmt"
-	"io"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,17 +43,5 @@ func TestBufferConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if n := len(b.String()); n != 8*100*2 {
 		t.Errorf("wrote %d bytes, want %d", n, 8*100*2)
-	}
-}
-
-func TestEvents(t *testing.T) {
-	in := "retry: 3000\n\n: keep-alive\n\nid: 7\nevent: message\ndata: {\"a\":\ndata: 1}\n\nid:8\ndata:x\n\nid: 9\n"
-	var got []testutil.Event
-	for ev := range testutil.Events(io.NopCloser(strings.NewReader(in))) {
-		got = append(got, ev)
-	}
-	want := []testutil.Event{{ID: "7", Type: "message", Data: "{\"a\":\n1}"}, {ID: "8", Data: "x"}}
-	if !slices.Equal(got, want) {
-		t.Errorf("events: %+v, want %+v (no event for retry, a comment or an undispatched block)", got, want)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/scopes"
-	"github.com/cedula/cedula/internal/testutil"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/mobile-api/mobileclient"
 )
@@ -44,7 +43,7 @@ func openStream(t *testing.T, api *mobileclient.ClientWithResponses, lang, lastI
 	ch := make(chan sseEvent, 64)
 	go func() {
 		defer close(ch)
-		for ev := range testutil.Events(res.Body) {
+		for ev := range mobileclient.Events(res.Body) {
 			out := sseEvent{ID: ev.ID, Type: ev.Type}
 			if json.Unmarshal([]byte(ev.Data), &out.Msg) == nil {
 				ch <- out

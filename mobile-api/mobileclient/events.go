@@ -1,4 +1,4 @@
-package testutil
+package mobileclient
 
 import (
 	"bufio"
@@ -6,25 +6,31 @@ import (
 	"strings"
 )
 
-// Event is one Server-Sent Event as a client reads it.
+// Event is one Server-Sent Event of a stream such as GET /inbox/events.
 type Event struct {
 	ID, Type, Data string
 }
 
 // Events reads the Server-Sent Events of r (HTML Living Standard,
-// §9.2.6: fields id, event and data, data lines joined by newlines, an
-// empty line dispatching) until it ends, then closes the channel and r.
-// Comments and events without data are not delivered.
+// "Server-sent events", event stream interpretation: fields id, event and
+// data, data lines joined with newlines, an empty line dispatching) until
+// it ends, then closes the channel and r. Comments, and fields after the
+// last empty line, are not delivered. The caller reads the channel to its
+// end, or closes r to stop early.
 func Events(r io.ReadCloser) <-chan Event {
-	ch := make(chan Event, 64)
+	ch := make(chan Event, 16)
 	go func() {
 		defer close(ch)
 		defer r.Close()
-		sc := bufio.NewScanner(r)
+		br := bufio.NewReaderSize(r, 4<<10)
 		var ev Event
 		var data []string
-		for sc.Scan() {
-			line := sc.Text()
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 			if line == "" {
 				if len(data) > 0 {
 					ev.Data = strings.Join(data, "\n")
