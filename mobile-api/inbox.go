@@ -274,7 +274,7 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 				return nil
 			}
 		case m := <-s.sub.C():
-			if err := send(m); err != nil {
+			if err := send(*m); err != nil {
 				return nil
 			}
 		}

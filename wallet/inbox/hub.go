@@ -28,13 +28,14 @@ const streamBuffer = 64
 type Subscription struct {
 	h         *Hub
 	citizenID string
-	c         chan Message
+	c         chan *Message
 	gone      chan struct{}
 	once      sync.Once
 }
 
-// C delivers the messages, in order.
-func (s *Subscription) C() <-chan Message { return s.c }
+// C delivers the messages, in order; every stream of the citizen gets the
+// same *Message, which none may change.
+func (s *Subscription) C() <-chan *Message { return s.c }
 
 // Gone is closed when the hub dropped the stream (it fell behind, or the
 // hub stopped): what C delivered is all it will.
@@ -55,7 +56,7 @@ func (h *Hub) wakeUp() {
 }
 
 func (h *Hub) subscribe(citizenID string) *Subscription {
-	sub := &Subscription{h: h, citizenID: citizenID, c: make(chan Message, streamBuffer), gone: make(chan struct{})}
+	sub := &Subscription{h: h, citizenID: citizenID, c: make(chan *Message, streamBuffer), gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.subs[citizenID]
@@ -177,7 +178,7 @@ func (h *Hub) deliver(ctx context.Context, r Row) {
 			continue
 		}
 		select {
-		case sub.c <- m:
+		case sub.c <- &m:
 		default:
 			h.dropLocked(sub)
 		}
