@@ -79,22 +79,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	}
 
 	// 1. Enrolment through the link.
-	do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
-	browsertest.CheckAxe(t, ctx, axe, "enrolment")
-	phone, err := browsertest.AddAuthenticator(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	do("create the passkey", chromedp.SetValue(chromedp.ID("passkey-name"), "Teléfono"),
-		chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
-	codes := strings.Fields(eval(`Array.from(document.querySelectorAll("#recovery-codes li code")).map(c => c.textContent).join(" ")`))
-	if len(codes) != 10 {
-		t.Fatalf("recovery codes: got %d, want 10", len(codes))
-	}
-	browsertest.CheckAxe(t, ctx, axe, "recovery codes")
-	do("continue", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
-	waitPath("/account")
-	browsertest.CheckAxe(t, ctx, axe, "account")
+	phone, codes := enrolInChromium(tab, axe, link, "Teléfono")
 
 	// 2. Passkey management: rename.
 	pks, _ := s.Store.PasskeysOf(bg, ana.ID)
@@ -141,15 +126,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 
 	// 4. A second login for the agency, by autofill again, from a fresh
 	// sign-in.
-	presence(phone, false)
-	do("back to the account", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
-		chromedp.Click(chromedp.CSS("form.logout button")))
-	waitPath("/login")
-	do("the agency again", chromedp.Navigate(rp.URL+"/start"))
-	waitPath("/login")
-	presence(phone, true)
-	do("reload: the pending autofill request started without a user present", chromedp.Reload())
-	waitPath("/consent")
+	loginByAutofill(tab, origin, phone, rp.URL+"/start", nil)
 	do("allow again", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
 	if second := rp.Result(t); second.IDToken.Subject != first.IDToken.Subject {
 		t.Errorf("second login sub %q, want the same pairwise sub %q", second.IDToken.Subject, first.IDToken.Subject)
@@ -196,14 +173,7 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	// 6. The new phone logs in to the agency; the agency sees the same Ana.
 	// (Registering the new passkey signed Ana in; sign out first so that
 	// the new phone has to prove itself.)
-	do("sign out after recovery", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
-		chromedp.Click(chromedp.CSS("form.logout button")))
-	waitPath("/login")
-	do("the agency with the new phone", chromedp.Navigate(rp.URL+"/start"))
-	waitPath("/login")
-	presence(newPhone, true)
-	do("reload", chromedp.Reload())
-	waitPath("/consent")
+	loginByAutofill(tab, origin, newPhone, rp.URL+"/start", nil)
 	do("allow", chromedp.Click(chromedp.CSS(`button[value="approve"]`)), chromedp.WaitVisible(chromedp.ID("rp-done")))
 	third := rp.Result(t)
 	if third.IDToken.Subject != first.IDToken.Subject {
@@ -272,6 +242,60 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 		issuer.ActionLogin, issuer.ActionAuthorize, issuer.ActionToken, consent.ActionDecide, // the new phone
 		consent.ActionDecide, consent.Action(consent.Withdrawn), issuer.ActionRevoke, // the withdrawal
 	})
+}
+
+// enrolInChromium opens the enrolment link in the tab, creates a passkey
+// named name on a new virtual authenticator and goes on past the recovery
+// codes to the account page, axe-core checking each page. It returns the
+// authenticator and the ten recovery codes.
+func enrolInChromium(tab browsertest.Tab, axe, link, name string) (webauthn.AuthenticatorID, []string) {
+	t := tab.T
+	t.Helper()
+	tab.Do("open the enrolment link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("form.ceremony")))
+	browsertest.CheckAxe(t, tab.Ctx, axe, "enrolment")
+	phone, err := browsertest.AddAuthenticator(tab.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("create the passkey", chromedp.SetValue(chromedp.ID("passkey-name"), name),
+		chromedp.Click(chromedp.CSS("form.ceremony button[type=submit]")), chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	codes := strings.Fields(tab.Eval(`Array.from(document.querySelectorAll("#recovery-codes li code")).map(c => c.textContent).join(" ")`))
+	if len(codes) != 10 {
+		t.Fatalf("recovery codes: got %d, want 10", len(codes))
+	}
+	browsertest.CheckAxe(t, tab.Ctx, axe, "recovery codes")
+	tab.Do("continue", chromedp.Click(chromedp.CSS("#recovery-codes a[data-continue]")))
+	tab.WaitPath("/account")
+	browsertest.CheckAxe(t, tab.Ctx, axe, "account")
+	return phone, codes
+}
+
+// loginByAutofill signs the tab's citizen out of her account at origin and
+// opens start, an address that leads to the login page; there the passkey
+// on authenticator phone answers the page's autofill (conditional
+// mediation), and the tab ends on the consent page. atLogin, if not nil,
+// runs on the login page before the passkey answers.
+func loginByAutofill(tab browsertest.Tab, origin string, phone webauthn.AuthenticatorID, start string, atLogin func()) {
+	t := tab.T
+	t.Helper()
+	// Without a user present, the autofill request the login page starts
+	// waits; otherwise the virtual authenticator would answer it at once.
+	if err := browsertest.SetPresence(tab.Ctx, phone, false); err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("sign out", chromedp.Navigate(origin+"/account"), chromedp.WaitVisible(chromedp.CSS("form.logout button")),
+		chromedp.Click(chromedp.CSS("form.logout button")))
+	tab.WaitPath("/login")
+	tab.Do("open "+start, chromedp.Navigate(start))
+	tab.WaitPath("/login")
+	if atLogin != nil {
+		atLogin()
+	}
+	if err := browsertest.SetPresence(tab.Ctx, phone, true); err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("reload: the pending autofill request started without a user present", chromedp.Reload())
+	tab.WaitPath("/consent")
 }
 
 // checkAuditStory checks that the entries about the citizen hold the

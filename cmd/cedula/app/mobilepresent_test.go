@@ -31,8 +31,9 @@ const (
 )
 
 // newPresentEnv is newIssuerEnv whose verifier_trust_anchors hold a test
-// CA's certificate, with the verifying agency and its purpose registered.
-func newPresentEnv(t *testing.T) (*env, *wallettest.CA) {
+// CA's certificate, with the verifying agency and its purpose registered;
+// mutate, if given, changes the configuration further.
+func newPresentEnv(t *testing.T, mutate ...func(*config.Config)) (*env, *wallettest.CA) {
 	t.Helper()
 	ca := wallettest.NewCA(t)
 	anchors := filepath.Join(t.TempDir(), "verifiers.pem")
@@ -41,6 +42,9 @@ func newPresentEnv(t *testing.T) (*env, *wallettest.CA) {
 	}
 	s, u := startServer(t, func(c *config.Config) {
 		c.Demo, c.StatusListSize, c.VerifierTrustAnchors = true, 16, anchors
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	e := &env{t: t, s: s, url: u}
 	e.key, _ = jose.NewClientKey(keys.ES256)
@@ -94,12 +98,16 @@ func (e *env) acceptPID(api *mobileclient.ClientWithResponses, citizenID, key st
 		}
 		return acc.JSON201.Credentials[0]
 	}
-	var jwks []map[string]any
-	for _, k := range phone {
-		var m map[string]any
-		json.Unmarshal(k.JWK(), &m)
-		jwks = append(jwks, m)
-	}
+	return e.acceptOnPhone(api, body, key, phone)
+}
+
+// acceptOnPhone accepts an offer with keys the phone holds: the wallet
+// hands out the signing input of each key proof, the phone signs them, and
+// the wallet completes the acceptance with the signatures.
+func (e *env) acceptOnPhone(api *mobileclient.ClientWithResponses, body mobileclient.AcceptOfferRequest, key string, phone []testutil.PhoneKey) mobileclient.Credential {
+	e.t.Helper()
+	ctx := context.Background()
+	jwks := phoneJWKs(phone...)
 	device := mobileclient.KeyMode("device")
 	body.KeyMode, body.DeviceKeys = &device, &jwks
 	res, err := api.AcceptOfferWithResponse(ctx, &mobileclient.AcceptOfferParams{IdempotencyKey: key}, body)

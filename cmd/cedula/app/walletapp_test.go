@@ -3,7 +3,6 @@ package app_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -24,6 +23,63 @@ import (
 // configuration's).
 const walletRedirect = "es.cedula.wallet:/oauth/callback"
 
+// walletAuth is the wallet app's login under way: its authorization
+// request pushed (PAR with a DPoP proof of a fresh key, PKCE), waiting for
+// the citizen's browser to come back to redirect. Its wallet holds the
+// app's DPoP key and, once finished, its token.
+type walletAuth struct {
+	*wallet
+	verifier, redirect string
+	// loginURL is where the app sends the citizen's browser.
+	loginURL string
+}
+
+// startWalletLogin pushes the wallet app's authorization request for
+// redirect, with the extra parameters (such as prompt=none) besides.
+func (e *env) startWalletLogin(redirect string, extra url.Values) *walletAuth {
+	e.t.Helper()
+	k, _ := jose.NewClientKey(keys.ES256)
+	w := &walletAuth{wallet: &wallet{e: e, dpop: k}, verifier: oauth2.GenerateVerifier(), redirect: redirect}
+	form := url.Values{"client_id": {app.WalletClientID}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {"openid " + scopes.Wallet}, "state": {"st"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(w.verifier)}, "code_challenge_method": {"S256"}}
+	for name, v := range extra {
+		form[name] = v
+	}
+	par := w.mustPost("/oauth/par", form)
+	w.loginURL = e.url + "/authorize?" + url.Values{"client_id": {app.WalletClientID}, "request_uri": {par["request_uri"].(string)}}.Encode()
+	return w
+}
+
+// mustPost posts form with the app's DPoP proof; the answer must be a
+// success.
+func (w *walletAuth) mustPost(path string, form url.Values) map[string]any {
+	w.e.t.Helper()
+	status, out, _ := w.post(path, form, nil)
+	if status/100 != 2 {
+		w.e.t.Fatalf("POST %s: %d %v", path, status, out)
+	}
+	return out
+}
+
+// finish takes the address the browser came back to and exchanges its
+// code, with the PKCE verifier and a DPoP proof, for the app's access
+// token, which must be DPoP-bound.
+func (w *walletAuth) finish(back *url.URL) string {
+	w.e.t.Helper()
+	q := back.Query()
+	if code := q.Get("code"); code == "" || q.Get("state") != "st" {
+		w.e.t.Fatalf("the browser came back to the app with error %q and state %q, want a code and state st", q.Get("error"), q.Get("state"))
+	}
+	out := w.mustPost("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "client_id": {app.WalletClientID},
+		"redirect_uri": {w.redirect}, "code_verifier": {w.verifier}})
+	if out["token_type"] != "DPoP" {
+		w.e.t.Fatalf("the wallet app's token is %v, want DPoP-bound", out["token_type"])
+	}
+	w.token = out["access_token"].(string)
+	return w.token
+}
+
 // walletLogin logs the citizen holding the session cookie in to the wallet
 // app as the app does — PAR with a DPoP proof, PKCE, the code exchanged
 // with a DPoP proof — and returns the app's DPoP key and access token. The
@@ -31,35 +87,12 @@ const walletRedirect = "es.cedula.wallet:/oauth/callback"
 // shown.
 func (e *env) walletLogin(cookie string) (*jose.ClientKey, string) {
 	e.t.Helper()
-	k, _ := jose.NewClientKey(keys.ES256)
-	verifier := oauth2.GenerateVerifier()
-	h := sha256.Sum256([]byte(verifier))
-	form := url.Values{"client_id": {app.WalletClientID}, "redirect_uri": {walletRedirect}, "response_type": {"code"},
-		"scope": {"openid " + scopes.Wallet}, "state": {"st"}, "prompt": {"none"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(h[:])}, "code_challenge_method": {"S256"}}
-	post := func(path string, form url.Values) map[string]any {
-		req, _ := http.NewRequest(http.MethodPost, e.url+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		proof, _ := k.SignDPoP(http.MethodPost, e.url+path, "", time.Now())
-		req.Header.Set("DPoP", proof)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		json.NewDecoder(res.Body).Decode(&out)
-		if res.StatusCode/100 != 2 {
-			e.t.Fatalf("POST %s: %d %v", path, res.StatusCode, out)
-		}
-		return out
-	}
-	par := post("/oauth/par", form)
+	w := e.startWalletLogin(walletRedirect, url.Values{"prompt": {"none"}})
 	jar, _ := cookiejar.New(nil)
 	base, _ := url.Parse(e.url)
 	jar.SetCookies(base, []*http.Cookie{{Name: pages.SessionCookie, Value: cookie}})
 	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	next := e.url + "/authorize?" + url.Values{"client_id": {app.WalletClientID}, "request_uri": {par["request_uri"].(string)}}.Encode()
+	next := w.loginURL
 	for range 8 {
 		res, err := client.Get(next)
 		if err != nil {
@@ -71,16 +104,7 @@ func (e *env) walletLogin(cookie string) (*jose.ClientKey, string) {
 			e.t.Fatalf("GET %s: %d, want a redirect", next, res.StatusCode)
 		}
 		if strings.HasPrefix(loc.String(), walletRedirect) {
-			code := loc.Query().Get("code")
-			if code == "" {
-				e.t.Fatalf("the wallet app got no code: %s", loc)
-			}
-			out := post("/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {app.WalletClientID},
-				"redirect_uri": {walletRedirect}, "code_verifier": {verifier}})
-			if out["token_type"] != "DPoP" {
-				e.t.Fatalf("the wallet app's token is %v, want DPoP-bound", out["token_type"])
-			}
-			return k, out["access_token"].(string)
+			return w.dpop, w.finish(loc)
 		}
 		next = loc.String()
 	}

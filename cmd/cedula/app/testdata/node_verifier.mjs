@@ -15,8 +15,9 @@
 //   /response/<id>   the wallet's answer (direct_post or direct_post.jwt)
 //
 // Environment: VERIFIER_KEY is the leaf's private key (PKCS #8, base64),
-// VERIFIER_X5C its certificate (DER, base64), ISSUER the only credential
-// issuer it trusts (keys from its /.well-known/jwt-vc-issuer).
+// VERIFIER_X5C its certificate (DER, base64), ISSUER the credential
+// issuers it trusts, separated by spaces (keys from each one's
+// /.well-known/jwt-vc-issuer).
 //
 // Talk on stdio, one JSON object a line: at start it prints {base}; a line
 // {"mode": "direct_post" | "direct_post.jwt", "method": "get" | "post",
@@ -48,7 +49,7 @@ const random = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 oauth.setGlobalConfig({ allowInsecureUrls: true });
 
 const clientId = 'x509_san_dns:localhost';
-const issuer = process.env.ISSUER;
+const issuers = process.env.ISSUER.split(' ');
 const x5c = [process.env.VERIFIER_X5C];
 const signingKey = await subtle.importKey('pkcs8', Buffer.from(process.env.VERIFIER_KEY, 'base64'), ES256, false, ['sign']);
 
@@ -164,10 +165,10 @@ async function checkPresentation(presentation, request) {
   if (typeof presentation !== 'string') throw new Error('a presentation is not a compact SD-JWT');
   const [jwt, ...rest] = presentation.split('~');
   const claimed = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
-  if (claimed.iss !== issuer) throw new Error(`the credential's issuer ${claimed.iss} is not trusted`);
+  if (!issuers.includes(claimed.iss)) throw new Error(`the credential's issuer ${claimed.iss} is not trusted`);
   const sdjwt = new SDJwtVcInstance({
     hasher: hash,
-    verifier: await issuerVerifier(issuer),
+    verifier: await issuerVerifier(claimed.iss),
     async kbVerifier(data, signature, payload) {
       const jwk = payload?.cnf?.jwk;
       if (!jwk) throw new Error('the credential has no cnf.jwk');
