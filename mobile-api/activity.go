@@ -92,18 +92,33 @@ func (a *API) activityEntry(ctx context.Context, e auditapi.ViewEntry, self, lan
 	for _, h := range e.Proof {
 		out.Proof = append(out.Proof, b64(h))
 	}
-	if e.Purpose != "" {
-		name, ok := names[e.Purpose]
+	if id := registryPurpose(e.Purpose, e.ConsentRecord); id != "" {
+		name, ok := names[id]
 		if !ok {
-			if p, err := a.cfg.Ledger.Purpose(ctx, e.Purpose); err == nil {
+			if p, err := a.cfg.Ledger.Purpose(ctx, id); err == nil {
 				n := p.Name.In(lang)
 				name = &n
 			}
-			names[e.Purpose] = name
+			names[id] = name
 		}
 		out.PurposeName = name
 	}
 	return out
+}
+
+// registryPurpose is the registry ID of an entry's purpose: the consent
+// ledger's entries name it in their consent record reference
+// ("<purpose-id>@<version>/<record>#<seq>", consent.AuditRecord), their
+// Purpose being the purpose's DPV code; other rooms' entries may name it
+// in Purpose.
+func registryPurpose(purpose, record string) string {
+	if record != "" {
+		if i := strings.IndexAny(record, "@/"); i > 0 {
+			return record[:i]
+		}
+		return record
+	}
+	return purpose
 }
 
 // b64 is a hash in standard base64, as the log's own JSON writes it.

@@ -47,7 +47,15 @@ type Consents interface {
 	// audit pseudonym) consent to each of purposes of controller that
 	// rests on consent and is not in force; an error when a purpose is
 	// not controller's.
-	Agree(ctx context.Context, subject, controller string, purposes []string, method consent.Method) error
+	Agree(ctx context.Context, subject, controller string, purposes []string, method consent.Method) (Basis, error)
+}
+
+// Basis is what a presentation for a registered purpose rests on, as the
+// audit log names it (audit.Entry): the purpose's DPV code, the legal
+// basis, the consent record (consent.AuditRecord). The zero Basis: the
+// purpose is not registered, the verifier's own word.
+type Basis struct {
+	Purpose, LegalBasis, ConsentRecord string
 }
 
 // PresentationRequest is a checked request as the citizen sees it.
@@ -411,7 +419,7 @@ func (s *Service) DeclinePresentation(ctx context.Context, citizenID, requestID 
 	if sendErr != nil {
 		h.Outcome = OutcomeFailed
 	}
-	if err := s.record(ctx, citizenID, &h, nil, ActionDecline); err != nil {
+	if err := s.record(ctx, citizenID, &h, nil, ActionDecline, Basis{}); err != nil {
 		return Presented{}, err
 	}
 	return Presented{Presentation: h, RedirectURI: redirect}, sendErr
@@ -598,8 +606,9 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	// The approval is a consent event when the answer is about to go —
 	// with keys on the phone, once its signatures verified — so that an
 	// approval the phone never signed is not one.
+	var basis Basis
 	if s.cfg.Consents != nil && r.Purpose != "" {
-		if err := s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
+		if basis, err = s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
 			return Presented{}, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
 		}
 	}
@@ -609,7 +618,7 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	if sendErr != nil {
 		h.Outcome = OutcomeFailed
 	}
-	if err := s.record(ctx, citizenID, &h, k.Picks, ActionPresent); err != nil {
+	if err := s.record(ctx, citizenID, &h, k.Picks, ActionPresent, basis); err != nil {
 		return Presented{}, err
 	}
 	return Presented{Presentation: h, RedirectURI: redirect}, sendErr
@@ -685,7 +694,7 @@ func (s *Service) post(ctx context.Context, uri string, form url.Values) (string
 
 // record stores a history entry with its audit entry, and bumps the use
 // counts of the instances picked, in one transaction.
-func (s *Service) record(ctx context.Context, citizenID string, h *Presentation, picks []usedInstance, action string) error {
+func (s *Service) record(ctx context.Context, citizenID string, h *Presentation, picks []usedInstance, action string, basis Basis) error {
 	_, hs, err := s.stores()
 	if err != nil {
 		return err
@@ -724,6 +733,7 @@ func (s *Service) record(ctx context.Context, citizenID string, h *Presentation,
 		return err
 	}
 	e := s.entry(citizenID, action, h.ID)
+	e.Purpose, e.LegalBasis, e.ConsentRecord = basis.Purpose, basis.LegalBasis, basis.ConsentRecord
 	switch h.Outcome {
 	case OutcomeDeclined:
 		e.Outcome = audit.Denied

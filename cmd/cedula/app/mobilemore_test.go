@@ -103,6 +103,7 @@ func TestMobileConsentsActivityPasskeysDevices(t *testing.T) {
 		t.Fatalf("activity: %v %s", err, act.Body)
 	}
 	var seen []string
+	named := 0 // entries of the demo purpose's consent record
 	for cursor := (*string)(nil); ; {
 		p, err := api.ListActivityWithResponse(ctx, &mobileclient.ListActivityParams{Limit: &one1, Cursor: cursor, AcceptLanguage: &en})
 		if err != nil || p.JSON200 == nil {
@@ -110,8 +111,11 @@ func TestMobileConsentsActivityPasskeysDevices(t *testing.T) {
 		}
 		for _, it := range p.JSON200.Items {
 			seen = append(seen, it.Action)
-			if it.Purpose != nil && *it.Purpose == demo.PurposeID && (it.PurposeName == nil || *it.PurposeName == "") {
-				t.Errorf("entry %d: no purpose name", it.Index)
+			if it.ConsentRecord != nil && strings.HasPrefix(*it.ConsentRecord, demo.PurposeID+"@") {
+				named++
+				if it.PurposeName == nil || *it.PurposeName == "" {
+					t.Errorf("entry %d (%s, consent record %s): no purpose name", it.Index, it.Action, *it.ConsentRecord)
+				}
 			}
 			if it.Actor.Kind == "citizen" && (it.Actor.Self == nil || !*it.Actor.Self || it.Actor.Id != nil) {
 				t.Errorf("entry %d: the citizen's own act: %+v, want self without an id", it.Index, it.Actor)
@@ -126,6 +130,9 @@ func TestMobileConsentsActivityPasskeysDevices(t *testing.T) {
 	}
 	if !slices.Contains(seen, "consent.give") || !slices.Contains(seen, "consent.withdraw") {
 		t.Errorf("activity actions %v, want the give and the withdrawal", seen)
+	}
+	if named < 2 {
+		t.Errorf("%d entries name the demo purpose's consent record, want the give and the withdrawal at least", named)
 	}
 
 	// Passkeys.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/cmd/cedula/app"
 	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/config"
@@ -20,6 +21,7 @@ import (
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/mobile-api/mobileclient"
+	cwallet "github.com/cedula/cedula/wallet"
 	"github.com/cedula/cedula/wallet/wallettest"
 )
 
@@ -206,6 +208,28 @@ func TestMobilePresentation(t *testing.T) {
 	if c, err := api.GetConsentWithResponse(ctx, verifierPurpose, nil); err != nil || c.JSON200 == nil || c.JSON200.Consent.State != "given" ||
 		c.JSON200.Consent.Controller != verifierAgency || c.JSON200.Consent.Method != "mobile" {
 		t.Errorf("Ana's consent to %s: %v %s", verifierPurpose, err, c.Body)
+	}
+	// And the presentation's audit entry says why: the purpose, consent,
+	// the record it rests on.
+	if err := e.s.Audit.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := e.s.Audit.EntriesAbout(ctx, e.s.AuditSubject(ana), 0, audit.MaxEntries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presented := 0
+	for _, r := range recs {
+		if en, _ := r.Entry(); en.Action == cwallet.ActionPresent {
+			presented++
+			if en.Purpose == "" || en.LegalBasis != "consent" || !strings.HasPrefix(en.ConsentRecord, verifierPurpose+"@1/") {
+				t.Errorf("the presentation's entry: purpose %q, basis %q, record %q; want the purpose's DPV code, consent, its record",
+					en.Purpose, en.LegalBasis, en.ConsentRecord)
+			}
+		}
+	}
+	if presented != 1 {
+		t.Errorf("%d presentation entries about Ana, want 1", presented)
 	}
 
 	// Declining.

@@ -73,22 +73,33 @@ type presentationConsents struct{ s *Server }
 
 var _ wallet.Consents = presentationConsents{}
 
-func (c presentationConsents) Agree(ctx context.Context, citizenID, verifier string, purposes []string, method consent.Method) error {
+func (c presentationConsents) Agree(ctx context.Context, citizenID, verifier string, purposes []string, method consent.Method) (wallet.Basis, error) {
+	var basis wallet.Basis
 	for _, id := range purposes {
 		p, err := c.s.Consent.Purpose(ctx, id)
 		if errors.Is(err, consent.ErrNotFound) {
 			continue
 		} else if err != nil {
-			return err
+			return basis, err
 		}
 		if err := c.actsFor(ctx, verifier, p.Controller); err != nil {
-			return err
+			return basis, err
 		}
 		if err := c.s.Consent.Agree(ctx, citizenID, p.Controller, []string{id}, method); err != nil {
-			return err
+			return basis, err
+		}
+		// What the presentation rests on, for its audit entry: the
+		// consent just agreed (or in force), or the purpose's other basis.
+		basis = wallet.Basis{Purpose: p.DPV, LegalBasis: string(p.LegalBasis), ConsentRecord: consent.AuditRecord(p.ID, p.Version, consent.Ref{})}
+		if p.LegalBasis == consent.Consent {
+			r, err := c.s.Consent.Record(ctx, citizenID, id)
+			if err != nil {
+				return basis, err
+			}
+			basis.ConsentRecord = consent.AuditRecord(p.ID, r.PurposeVersion, r.Ref())
 		}
 	}
-	return nil
+	return basis, nil
 }
 
 // actsFor checks that the verifier (its client identifier) is the agency
