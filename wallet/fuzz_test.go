@@ -1,11 +1,15 @@
 package wallet
 
 import (
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseOffer: an offer fetched by reference is checked or refused
@@ -125,6 +129,46 @@ func FuzzReadCallback(f *testing.F) {
 		}
 		if got := p.Query().Get("iss"); (got != "" || issParam) && got != iss {
 			t.Fatalf("%q taken with iss %q", u, got)
+		}
+	})
+}
+
+// noNetwork refuses every request: fuzzed requests are read, never
+// followed.
+type noNetwork struct{}
+
+func (noNetwork) RoundTrip(*http.Request) (*http.Response, error) { return nil, errors.New("no network in a fuzz test") }
+
+// FuzzResolveRequest: a scanned presentation request — its link, the
+// request object by value (unsigned for redirect_uri, signed for
+// x509_san_dns) — is read and checked, or refused with ErrRequest or
+// ErrUnsupported, never a panic; a request taken names the client_id of
+// its link and where the answer goes.
+func FuzzResolveRequest(f *testing.F) {
+	unsigned := func(payload string) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"oauth-authz-req+jwt"}`)) + "." +
+			base64.RawURLEncoding.EncodeToString([]byte(payload)) + "."
+	}
+	const ok = `{"client_id":"redirect_uri:https://v.example/cb","response_type":"vp_token","response_mode":"direct_post",` +
+		`"response_uri":"https://v.example/cb","nonce":"n","dcql_query":{"credentials":[{"id":"pid","format":"dc+sd-jwt","claims":[{"path":["given_name"]}]}]}}`
+	f.Add("openid4vp://?client_id=redirect_uri%3Ahttps%3A%2F%2Fv.example%2Fcb&request=" + url.QueryEscape(unsigned(ok)))
+	f.Add("openid4vp://?client_id=redirect_uri%3Ahttps%3A%2F%2Fv.example%2Fcb&response_type=vp_token&response_mode=direct_post" +
+		"&response_uri=https%3A%2F%2Fv.example%2Fcb&nonce=n&dcql_query=" + url.QueryEscape(`{"credentials":[{"id":"a","format":"dc+sd-jwt"}]}`))
+	f.Add("openid4vp://?client_id=x509_san_dns%3Av.example&request=eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+	f.Add("openid4vp://?client_id=x509_san_dns%3Av.example&request_uri=https%3A%2F%2Fv.example%2Fr&request_uri_method=post")
+	f.Add("haip://?client_id=decentralized_identifier%3Adid%3Aexample")
+	s := &Service{cfg: Config{HTTP: &http.Client{Transport: noNetwork{}}, Now: time.Now, VerifierRoots: x509.NewCertPool()}}
+	f.Fuzz(func(t *testing.T, link string) {
+		r, err := s.resolveRequest(t.Context(), link)
+		if err != nil {
+			if !errors.Is(err, ErrRequest) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("%q: %v, want ErrRequest or ErrUnsupported", link, err)
+			}
+			return
+		}
+		u, _ := url.Parse(strings.TrimSpace(link))
+		if r.Verifier.ClientID != u.Query().Get("client_id") || r.Verifier.ResponseURI == "" {
+			t.Fatalf("%q taken as %+v", link, r.Verifier)
 		}
 	})
 }
