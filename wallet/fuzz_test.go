@@ -137,7 +137,9 @@ func FuzzReadCallback(f *testing.F) {
 // followed.
 type noNetwork struct{}
 
-func (noNetwork) RoundTrip(*http.Request) (*http.Response, error) { return nil, errors.New("no network in a fuzz test") }
+func (noNetwork) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no network in a fuzz test")
+}
 
 // FuzzResolveRequest: a scanned presentation request — its link, the
 // request object by value (unsigned for redirect_uri, signed for
