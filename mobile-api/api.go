@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -136,6 +137,9 @@ type Config struct {
 	// StreamHeartbeat is how often a stream sends a comment and checks
 	// its token; 0 means 20 s.
 	StreamHeartbeat time.Duration
+	// MaxStreams is how many inbox streams a citizen may hold open at
+	// once (on this replica); 0 means DefaultStreams.
+	MaxStreams int
 	// Rate is each citizen's request rate; zero means DefaultRate.
 	Rate ratelimit.Rate
 	// BodyLimit bounds a request body; 0 means DefaultBodyLimit.
@@ -152,6 +156,10 @@ type Config struct {
 // stays far below it.
 var DefaultRate = ratelimit.Rate{N: 120, Per: time.Minute}
 
+// DefaultStreams is a citizen's default number of open inbox streams: a
+// phone, a tablet and a few more.
+const DefaultStreams = 10
+
 // DefaultBodyLimit bounds request bodies (an offer by value fits easily).
 const DefaultBodyLimit = 64 << 10
 
@@ -165,6 +173,9 @@ type API struct {
 	file   openapi.Doc // the document as served
 	base   string
 	routes map[string]route // "METHOD /mobile/v1/credentials/:id" → its operation
+
+	streamsMu sync.Mutex
+	streams   map[string]int // citizen → open inbox streams
 }
 
 // route is one operation of the document, found by its echo route.
@@ -200,12 +211,15 @@ func New(cfg Config) (*API, error) {
 	if cfg.StreamHeartbeat <= 0 {
 		cfg.StreamHeartbeat = 20 * time.Second
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultStreams
+	}
 	doc, err := document()
 	if err != nil {
 		return nil, err
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, now: cfg.Now, limit: ratelimit.New(cfg.Rate, cfg.Now), doc: doc.T, file: doc, base: doc.Base(),
-		routes: map[string]route{}}
+		routes: map[string]route{}, streams: map[string]int{}}
 	for p, item := range doc.T.Paths.Map() {
 		for method, op := range item.Operations() {
 			a.routes[method+" "+a.base+echoPath(p)] = route{path: p, item: item, op: op}
@@ -238,6 +252,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 	for _, r := range a.routes {
 		mws[r.op.OperationID] = common
 	}
+	mws["streamInbox"] = append(append([]echo.MiddlewareFunc{}, common...), a.streamLimit)
 	for _, op := range []string{"acceptOffer", "completeOffer", "completeOfferAuthorization", "collectDeferredIssuance", "giveConsent", "registerDevice", "approvePresentation", "completePresentation"} {
 		mws[op] = append(append([]echo.MiddlewareFunc{}, common...), a.idempotent)
 	}

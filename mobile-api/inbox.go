@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/wallet/inbox"
 )
@@ -181,6 +183,40 @@ func (a *API) StreamInbox(ctx context.Context, req StreamInboxRequestObject) (St
 		}
 	}
 	return st, nil
+}
+
+// streamLimit holds each citizen to Config.MaxStreams open streams: past
+// it, 429 with Retry-After. The stream counts until its handler returns.
+func (a *API) streamLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := callerOf(c.Request().Context()).citizenID
+		if !a.openStream(id) {
+			c.Response().Header().Set("Retry-After", "30")
+			return &httpapi.Error{Status: http.StatusTooManyRequests, Slug: "too-many-streams", Title: "Too many streams",
+				Detail: fmt.Sprintf("this citizen holds %d inbox streams open already; close one first", a.cfg.MaxStreams)}
+		}
+		defer a.closeStream(id)
+		return next(c)
+	}
+}
+
+// openStream counts a citizen's new stream, unless they hold MaxStreams.
+func (a *API) openStream(citizenID string) bool {
+	a.streamsMu.Lock()
+	defer a.streamsMu.Unlock()
+	if a.streams[citizenID] >= a.cfg.MaxStreams {
+		return false
+	}
+	a.streams[citizenID]++
+	return true
+}
+
+func (a *API) closeStream(citizenID string) {
+	a.streamsMu.Lock()
+	defer a.streamsMu.Unlock()
+	if a.streams[citizenID]--; a.streams[citizenID] <= 0 {
+		delete(a.streams, citizenID)
+	}
 }
 
 // inboxStream writes the stream (text/event-stream): the backlog, then

@@ -281,3 +281,39 @@ func TestInboxStream(t *testing.T) {
 		t.Error("the stream outlived its token")
 	}
 }
+
+// TestInboxStreamLimit: a citizen holds at most MaxStreams streams open;
+// past it, 429 with Retry-After; a closed stream frees its place; another
+// citizen's count is theirs.
+func TestInboxStreamLimit(t *testing.T) {
+	e := newEnv(t, func(c *mobileapi.Config) { c.MaxStreams = 2 })
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	_, r1, c1 := stream(t, srv.URL, "DPoP tok-a")
+	defer c1()
+	_, r2, c2 := stream(t, srv.URL, "DPoP tok-a")
+	defer c2()
+	_, r3, c3 := stream(t, srv.URL, "DPoP tok-a")
+	c3()
+	if r1.StatusCode != 200 || r2.StatusCode != 200 || r3.StatusCode != http.StatusTooManyRequests || r3.Header.Get("Retry-After") == "" {
+		t.Fatalf("three streams: %d, %d, %d (Retry-After %q); want 200, 200, 429 with Retry-After", r1.StatusCode, r2.StatusCode, r3.StatusCode,
+			r3.Header.Get("Retry-After"))
+	}
+	_, rb, cb := stream(t, srv.URL, "DPoP tok-b")
+	defer cb()
+	if rb.StatusCode != 200 {
+		t.Errorf("another citizen's stream: %d", rb.StatusCode)
+	}
+	c1()
+	for i := 0; ; i++ {
+		_, r, c := stream(t, srv.URL, "DPoP tok-a")
+		c()
+		if r.StatusCode == 200 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("after closing one: %d, want its place free", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -99,6 +99,9 @@ type RateLimits struct {
 	// MobilePerCitizen bounds each citizen's requests to the mobile API
 	// (default 120, mobileapi.DefaultRate).
 	MobilePerCitizen int `yaml:"mobile_per_citizen"`
+	// StreamsPerCitizen bounds the inbox streams one citizen holds open
+	// at once on a replica (default 10, mobileapi.DefaultStreams).
+	StreamsPerCitizen int `yaml:"streams_per_citizen"`
 	// LoginPerIP and EnrolPerIP bound passkey logins and enrolments from
 	// one address (defaults 120 and 30, pages.DefaultLimits).
 	LoginPerIP int `yaml:"login_per_ip"`
@@ -361,6 +364,7 @@ func (c Config) Validate() error {
 		add("key_retention: %s is shorter than a token lifetime; retired keys would vanish before their tokens expire", c.KeyRetention.D())
 	}
 	for name, n := range map[string]int{"rate_limits.mobile_per_citizen": c.RateLimits.MobilePerCitizen,
+		"rate_limits.streams_per_citizen": c.RateLimits.StreamsPerCitizen,
 		"rate_limits.login_per_ip": c.RateLimits.LoginPerIP, "rate_limits.enrol_per_ip": c.RateLimits.EnrolPerIP} {
 		if n < 0 {
 			add("%s: must not be negative (0 keeps the default)", name)
