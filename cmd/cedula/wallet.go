@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -562,14 +563,18 @@ func newWalletDeleteCmd(wf *walletFlags) *cobra.Command {
 
 func newWalletPresentCmd(wf *walletFlags) *cobra.Command {
 	var approve, decline bool
+	var sets, creds []string
 	cmd := &cobra.Command{
 		Use:   "present REQUEST",
-		Short: "Show a presentation request; approve it with the claims it requires, or decline",
+		Short: "Show a presentation request; approve it with the claims you choose, or decline",
 		Long: `Show who asks (and whether the server could verify them), for which purpose,
-which claims and which of your credentials answer. With --approve, present
-the first matching credential of each query, with the first of the
-verifier's claim sets it satisfies; with --decline, tell the verifier no.
-REQUEST is the QR code's text or the link (openid4vp://…).`,
+which claims — and, when the verifier offers several, the sets of claims it
+would take, numbered from 0 — and which of your credentials answer. With
+--approve, present for each query the credential --credential names (else
+the first that matches) with the claim set --claim-set names (else the first
+the credential satisfies), so that only those claims are disclosed; with
+--decline, tell the verifier no. REQUEST is the QR code's text or the link
+(openid4vp://…).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if approve && decline {
@@ -610,9 +615,39 @@ REQUEST is the QR code's text or the link (openid4vp://…).`,
 					fmt.Fprintf(out, " %s;", label)
 				}
 				fmt.Fprintln(out)
+				if q.ClaimSets != nil {
+					for i, set := range *q.ClaimSets {
+						fmt.Fprintf(out, "    claim set %d: %s\n", i, strings.Join(set, ", "))
+					}
+				}
+				for _, m := range q.Matches {
+					fmt.Fprintf(out, "    credential %s\n", m.CredentialId)
+				}
 				if len(q.Matches) > 0 {
 					choice[q.Id] = []string{q.Matches[0].CredentialId}
 				}
+			}
+			chosen, err := pairs("--credential", creds)
+			if err != nil {
+				return err
+			}
+			for query, id := range chosen {
+				choice[query] = []string{id}
+			}
+			numbered, err := pairs("--claim-set", sets)
+			if err != nil {
+				return err
+			}
+			var claimSets map[string]int
+			for query, n := range numbered {
+				i, err := strconv.Atoi(n)
+				if err != nil || i < 0 {
+					return fmt.Errorf("--claim-set %s=%s: want a claim set's number", query, n)
+				}
+				if claimSets == nil {
+					claimSets = map[string]int{}
+				}
+				claimSets[query] = i
 			}
 			switch {
 			case decline:
@@ -629,7 +664,7 @@ REQUEST is the QR code's text or the link (openid4vp://…).`,
 					return errors.New("the wallet holds nothing that answers this request")
 				}
 				a, err := c.ApprovePresentationWithResponse(cmd.Context(), pr.Id, &mobileclient.ApprovePresentationParams{IdempotencyKey: random.Token(16)},
-					mobileclient.PresentationApproval{Credentials: choice})
+					mobileclient.PresentationApproval{Credentials: choice, ClaimSets: optMap(claimSets)})
 				if err != nil {
 					return err
 				}
@@ -646,7 +681,29 @@ REQUEST is the QR code's text or the link (openid4vp://…).`,
 	}
 	cmd.Flags().BoolVar(&approve, "approve", false, "present what the request requires")
 	cmd.Flags().BoolVar(&decline, "decline", false, "decline the request")
+	cmd.Flags().StringArrayVar(&sets, "claim-set", nil, "`QUERY=N`: answer the query with its claim set N (repeatable)")
+	cmd.Flags().StringArrayVar(&creds, "credential", nil, "`QUERY=ID`: answer the query with credential ID (repeatable)")
 	return cmd
+}
+
+// pairs reads the KEY=VALUE values of a flag.
+func pairs(flag string, values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, f := range values {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%s %q: want QUERY=VALUE", flag, f)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func optMap(m map[string]int) *map[string]int {
+	if m == nil {
+		return nil
+	}
+	return &m
 }
 
 func derefPath(p []*any) []any {

@@ -197,6 +197,21 @@ func TestWalletCLI(t *testing.T) {
 	if names, _ := v.Received(t, v.Token(t)); !slices.Contains(names, "given_name") {
 		t.Errorf("the verifier received %v, want given_name among them", names)
 	}
+	// The citizen chooses what goes: of the verifier's two claim sets
+	// (given and family name; given name alone), the second.
+	v.Params["dcql_query"] = map[string]any{"credentials": []any{map[string]any{"id": "pid", "format": "dc+sd-jwt",
+		"claims":     []any{map[string]any{"id": "gn", "path": []any{"given_name"}}, map[string]any{"id": "fn", "path": []any{"family_name"}}},
+		"claim_sets": []any{[]any{"gn", "fn"}, []any{"gn"}}}}}
+	if out, err := wallet("present", v.Link(""), "--approve", "--claim-set", "pid=nope"); err == nil {
+		t.Errorf("a claim set that is not a number: presented\n%s", out)
+	}
+	out, err = wallet("present", v.Link(""), "--approve", "--claim-set", "pid=1")
+	if err != nil || !strings.Contains(out, "claim set 1: gn") || !strings.Contains(out, "Presented.") {
+		t.Fatalf("present --claim-set: %v\n%s", err, out)
+	}
+	if names, _ := v.Received(t, v.Token(t)); !slices.Equal(names, []string{"given_name"}) {
+		t.Errorf("with claim set 1 the verifier received %v, want given_name alone", names)
+	}
 	if out, err := wallet("present", v.Link(""), "--decline"); err != nil || !strings.Contains(out, "Declined.") {
 		t.Errorf("decline: %v\n%s", err, out)
 	}
