@@ -6,6 +6,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -525,6 +527,11 @@ func TestETag(t *testing.T) {
 	for _, path := range []string{"/mobile/v1/credentials", "/mobile/v1/credentials/a1"} {
 		r := e.do("GET", path, "DPoP tok-a", "").want(t, 200)
 		tag := r.Header().Get("ETag")
+		// The tag is the hash of the very bytes answered (the body is
+		// encoded once).
+		if h := sha256.Sum256(bytes.TrimSuffix(r.Body.Bytes(), []byte("\n"))); tag != `"`+base64.RawURLEncoding.EncodeToString(h[:18])+`"` {
+			t.Errorf("%s: ETag %s is not the hash of the body", path, tag)
+		}
 		e.do("GET", path, "DPoP tok-a", "", "If-None-Match", tag).want(t, 304)
 		e.do("GET", path, "DPoP tok-a", "", "If-None-Match", "W/"+tag).want(t, 304)
 		e.do("GET", path, "DPoP tok-a", "", "If-None-Match", "*").want(t, 304)

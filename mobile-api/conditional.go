@@ -25,6 +25,11 @@ func etag(body any, ifNoneMatch *string) (tag string, fresh bool) {
 		// The generated response fails the same encoding and answers 500.
 		return `"-"`, false
 	}
+	return tagOf(b, ifNoneMatch)
+}
+
+// tagOf is etag for a body already encoded.
+func tagOf(b []byte, ifNoneMatch *string) (tag string, fresh bool) {
 	h := sha256.Sum256(b)
 	tag = `"` + base64.RawURLEncoding.EncodeToString(h[:18]) + `"`
 	if ifNoneMatch == nil {
@@ -38,6 +43,36 @@ func etag(body any, ifNoneMatch *string) (tag string, fresh bool) {
 	}
 	return tag, false
 }
+
+// taggedJSON is a 200 answer encoded once: its JSON, and the entity tag
+// of those bytes (etag), so that the answer is not encoded again to be
+// tagged. It writes what the generated 200 responses write.
+type taggedJSON struct {
+	body []byte
+	tag  string
+}
+
+// encodeTagged encodes body for a taggedJSON answer, and says whether
+// ifNoneMatch names its tag (the answer is then 304).
+func encodeTagged(body any, ifNoneMatch *string) (taggedJSON, bool, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return taggedJSON{}, false, err
+	}
+	tag, fresh := tagOf(b, ifNoneMatch)
+	return taggedJSON{body: b, tag: tag}, fresh, nil
+}
+
+func (t taggedJSON) write(w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", t.tag)
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(append(t.body, '\n'))
+	return err
+}
+
+func (t taggedJSON) VisitListCredentialsResponse(w http.ResponseWriter) error { return t.write(w) }
+func (t taggedJSON) VisitGetCredentialResponse(w http.ResponseWriter) error   { return t.write(w) }
 
 // position is where an item stands in a list: by time (received,
 // registered, changed), newest first (to the microsecond), then by id.

@@ -50,11 +50,14 @@ func (a *API) ListCredentials(ctx context.Context, req ListCredentialsRequestObj
 	for _, c := range cs {
 		page.Items = append(page.Items, credential(c))
 	}
-	tag, fresh := etag(page, req.Params.IfNoneMatch)
-	if fresh {
-		return ListCredentials304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
+	answer, fresh, err := encodeTagged(page, req.Params.IfNoneMatch)
+	if err != nil {
+		return nil, err
 	}
-	return ListCredentials200JSONResponse{Body: page, Headers: ListCredentials200ResponseHeaders{ETag: &tag}}, nil
+	if fresh {
+		return ListCredentials304Response{Headers: NotModifiedResponseHeaders{ETag: &answer.tag}}, nil
+	}
+	return answer, nil
 }
 
 // GetCredential returns one of the citizen's credentials.
@@ -64,12 +67,14 @@ func (a *API) GetCredential(ctx context.Context, req GetCredentialRequestObject)
 	if err != nil {
 		return nil, err
 	}
-	body := credential(c)
-	tag, fresh := etag(body, req.Params.IfNoneMatch)
-	if fresh {
-		return GetCredential304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
+	answer, fresh, err := encodeTagged(credential(c), req.Params.IfNoneMatch)
+	if err != nil {
+		return nil, err
 	}
-	return GetCredential200JSONResponse{Body: body, Headers: GetCredential200ResponseHeaders{ETag: &tag}}, nil
+	if fresh {
+		return GetCredential304Response{Headers: NotModifiedResponseHeaders{ETag: &answer.tag}}, nil
+	}
+	return answer, nil
 }
 
 // DeleteCredential deletes one of the citizen's credentials.

@@ -158,14 +158,22 @@ type credentialCeiling struct {
 	st                             *ceilingStore // nil: crypto alone
 }
 
-func newCredentialCeiling(b *testing.B) *credentialCeiling {
-	ctx := b.Context()
+// ceilingKeystore opens a throwaway local keystore, and returns it with
+// its random key-encryption key.
+func ceilingKeystore(b *testing.B) (*localkeys.Manager, []byte) {
 	kek := make([]byte, localkeys.KEKSize)
 	rand.Read(kek)
 	ks, err := localkeys.Open(filepath.Join(b.TempDir(), "keystore.json"), localkeys.WithKEK(kek))
 	if err != nil {
 		b.Fatal(err)
 	}
+	return ks, kek
+}
+
+func newCredentialCeiling(b *testing.B) *credentialCeiling {
+	ctx := b.Context()
+	ks, _ := ceilingKeystore(b)
+	var err error
 	c := &credentialCeiling{issuer: "https://issuer.ceiling.invalid", nonce: "the-ceiling-nonce", token: "the-ceiling-access-token"}
 	h := sha256.Sum256([]byte(c.token))
 	c.ath = base64.RawURLEncoding.EncodeToString(h[:])

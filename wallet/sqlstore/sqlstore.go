@@ -83,7 +83,21 @@ var Migrations = []db.Migration{{
 	Version:  6,
 	SQLite:   db.Schema(schemaV6, db.SQLite),
 	Postgres: db.Schema(schemaV6, db.Postgres),
+}, {
+	Room:     "wallet",
+	Version:  7,
+	SQLite:   db.Schema(schemaV7, db.SQLite),
+	Postgres: db.Schema(schemaV7, db.Postgres),
 }}
+
+// schemaV7 gives each summary its credential's arrival and an index by
+// owner and arrival, so that a list reads the summaries alone, in order,
+// without reaching the credentials' rows (ListCredentials).
+const schemaV7 = `
+ALTER TABLE wallet_summaries ADD COLUMN received BIGINT NOT NULL DEFAULT 0;
+UPDATE wallet_summaries SET received = (SELECT c.received FROM wallet_credentials c WHERE c.id = wallet_summaries.id);
+CREATE INDEX wallet_summaries_citizen ON wallet_summaries (citizen_id, received);
+`
 
 // schemaV5 keeps the issuances issuers deferred (wallet.DeferredStore):
 // owner, ID, when next due and expiry in the clear, the transaction and
@@ -338,8 +352,8 @@ func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...a
 			return fmt.Errorf("wallet: put credential: %w", err)
 		}
 		if len(r.Summary) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_summaries (id, citizen_id, summary) VALUES ($1, $2, $3)`,
-				r.ID, r.CitizenID, r.Summary); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_summaries (id, citizen_id, received, summary) VALUES ($1, $2, $3, $4)`,
+				r.ID, r.CitizenID, r.Received.UnixMicro(), r.Summary); err != nil {
 				return fmt.Errorf("wallet: put credential: %w", err)
 			}
 		}
@@ -354,24 +368,51 @@ func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...a
 }
 
 func (s *Store) ListCredentials(ctx context.Context, citizenID string) ([]wallet.Record, error) {
-	// The whole record only where there is no summary: a list shows the
-	// summaries, and the whole records are large (wallet.Store).
-	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.citizen_id, c.received, CASE WHEN s.summary IS NULL THEN c.sealed END, s.summary
+	// A list shows the summaries, and the whole records are large
+	// (wallet.Store): the summaries are read alone, by the index of their
+	// owner and arrival, and beside them — in the same statement, so the
+	// same snapshot — how many credentials the citizen holds. Only when
+	// some have no summary (stored before summaries existed) are the
+	// credentials read, each whole where it has none.
+	rows, err := s.db.QueryCached(ctx, nil, `SELECT s.id, s.citizen_id, s.received, NULL, s.summary,
+		(SELECT count(*) FROM wallet_credentials c WHERE c.citizen_id = $1)
+		FROM wallet_summaries s WHERE s.citizen_id = $1 ORDER BY s.received DESC, s.id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: list credentials: %w", err)
+	}
+	out, held, err := scanList(rows)
+	if err != nil || (len(out) > 0 && held == len(out)) {
+		return out, err
+	}
+	rows, err = s.db.QueryCached(ctx, nil, `SELECT c.id, c.citizen_id, c.received, CASE WHEN s.summary IS NULL THEN c.sealed END, s.summary, 0
 		FROM wallet_credentials c LEFT JOIN wallet_summaries s ON s.id = c.id
 		WHERE c.citizen_id = $1 ORDER BY c.received DESC, c.id`, citizenID)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: list credentials: %w", err)
 	}
+	out, _, err = scanList(rows)
+	return out, err
+}
+
+// scanList reads the records of a list, and the count of credentials the
+// first row carries.
+func scanList(rows *sql.Rows) ([]wallet.Record, int, error) {
 	defer rows.Close()
 	var out []wallet.Record
+	var held int
 	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, err
+		var r wallet.Record
+		var received int64
+		if err := rows.Scan(&r.ID, &r.CitizenID, &received, &r.Sealed, &r.Summary, &held); err != nil {
+			return nil, 0, fmt.Errorf("wallet: list credentials: %w", err)
 		}
+		r.Received = time.UnixMicro(received).UTC()
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("wallet: list credentials: %w", err)
+	}
+	return out, held, nil
 }
 
 func (s *Store) GetCredential(ctx context.Context, citizenID, id string) (wallet.Record, error) {

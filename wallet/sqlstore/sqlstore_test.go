@@ -230,3 +230,60 @@ func TestDeferred(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestListSummaries: a list reads summaries alone when every credential
+// has one, and the whole records of those without (stored before
+// summaries existed) beside the others, newest first either way; the
+// summaries stored before their arrival was kept beside them get it from
+// their credentials.
+func TestListSummaries(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		t0 := time.Date(2026, 12, 5, 10, 0, 0, 123000, time.UTC)
+		// Before version 7: a summary without its arrival.
+		for i, id := range []string{"wc-1", "wc-2"} {
+			if _, err := d.ExecContext(ctx, `INSERT INTO wallet_credentials (id, citizen_id, received, sealed) VALUES ($1, 'ana', $2, $3)`,
+				id, t0.Add(time.Duration(i)*time.Minute).UnixMicro(), []byte{1, byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d.ExecContext(ctx, `INSERT INTO wallet_summaries (id, citizen_id, summary) VALUES ('wc-1', 'ana', $1)`, []byte{2, 0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Migrate(ctx, sqlstore.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		s := sqlstore.New(d, &log{})
+		if err := s.PutCredential(ctx, wallet.Record{ID: "wc-3", CitizenID: "ana", Received: t0.Add(2 * time.Minute), Sealed: []byte{1, 2}, Summary: []byte{2, 2}}); err != nil {
+			t.Fatal(err)
+		}
+		type want struct {
+			id              string
+			sealed, summary bool
+		}
+		check := func(name string, ws ...want) {
+			t.Helper()
+			rs, err := s.ListCredentials(ctx, "ana")
+			if err != nil || len(rs) != len(ws) {
+				t.Fatalf("%s: %+v %v, want %d records", name, rs, err, len(ws))
+			}
+			for i, w := range ws {
+				r := rs[i]
+				if r.ID != w.id || r.CitizenID != "ana" || (r.Sealed != nil) != w.sealed || (r.Summary != nil) != w.summary {
+					t.Errorf("%s: record %d is %+v, want %+v", name, i, r, w)
+				}
+			}
+			if !rs[len(rs)-1].Received.Equal(t0) {
+				t.Errorf("%s: the oldest arrived %v, want %v", name, rs[len(rs)-1].Received, t0)
+			}
+		}
+		check("one without a summary", want{"wc-3", false, true}, want{"wc-2", true, false}, want{"wc-1", false, true})
+		if err := s.DeleteCredential(ctx, "ana", "wc-2"); err != nil {
+			t.Fatal(err)
+		}
+		check("every one with a summary", want{"wc-3", false, true}, want{"wc-1", false, true})
+		if rs, err := s.ListCredentials(ctx, "beto"); err != nil || len(rs) != 0 {
+			t.Errorf("an empty wallet: %+v %v", rs, err)
+		}
+	}, sqlstore.Migrations[:6])
+}
