@@ -25,8 +25,10 @@ type Watch struct {
 	ListURI       string // empty when the credential has no status
 	Index         int
 	Expires       time.Time // zero when it does not expire
-	Status        Status
-	Warned        bool
+	// WarnAt is when the citizen is told it expires (zero: never).
+	WarnAt time.Time
+	Status Status
+	Warned bool
 }
 
 // WatchStore keeps the watches (Record.Watch is stored with its record
@@ -43,8 +45,9 @@ type WatchStore interface {
 	// SetWatchStatus moves a watch from status from to to, and reports
 	// whether it did (false: someone else did, or it was not at from).
 	SetWatchStatus(ctx context.Context, id string, from, to Status) (bool, error)
-	// Expiring lists up to limit unwarned watches expiring by before.
-	Expiring(ctx context.Context, before time.Time, limit int) ([]Watch, error)
+	// Expiring lists up to limit unwarned watches whose WarnAt has come
+	// by now, soonest first.
+	Expiring(ctx context.Context, now time.Time, limit int) ([]Watch, error)
 	// SetWarned marks a watch warned, and reports whether it was not.
 	SetWarned(ctx context.Context, id string) (bool, error)
 }
@@ -57,6 +60,13 @@ const maxExpiryNotice = 30 * 24 * time.Hour
 // watchOf is what the wallet watches of a credential of summary sum.
 func watchOf(id, citizenID string, sum *summary) *Watch {
 	w := &Watch{ID: id, CitizenID: citizenID, Iss: sum.Iss, Expires: sum.ExpiresAt, Status: StatusValid}
+	if !sum.ExpiresAt.IsZero() {
+		notice := maxExpiryNotice
+		if !sum.IssuedAt.IsZero() {
+			notice = min(notice, sum.ExpiresAt.Sub(sum.IssuedAt)/5)
+		}
+		w.WarnAt = sum.ExpiresAt.Add(-notice)
+	}
 	if sum.Status != nil {
 		w.ListURI, w.Index = sum.Status.URI, sum.Status.Index
 	}
@@ -218,8 +228,8 @@ func (s *Service) tellStatus(ctx context.Context, w Watch, now Status) error {
 }
 
 // WarnExpiring tells each citizen whose credential expires soon (30 days
-// before, or a fifth of its life for a short-lived one), once, and
-// returns how many it told.
+// before, or a fifth of its life for a short-lived one: Watch.WarnAt),
+// once, and returns how many it told.
 func (s *Service) WarnExpiring(ctx context.Context) (int, error) {
 	ws, ok := s.cfg.Store.(WatchStore)
 	if !ok {
@@ -228,15 +238,26 @@ func (s *Service) WarnExpiring(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	told := 0
 	var errs []error
-	// The 30-day window holds every credential to warn; a short-lived
-	// one in it may not be due yet.
 	for {
-		due, err := ws.Expiring(ctx, now.Add(maxExpiryNotice), 200)
+		due, err := ws.Expiring(ctx, now, 200)
 		if err != nil {
 			return told, err
 		}
 		progress := false
 		for _, w := range due {
+			ok, err := ws.SetWarned(ctx, w.ID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			// Warned now, or by another replica: either way it leaves the
+			// list, so the next page moves on.
+			progress = true
+			if !ok || !now.Before(w.Expires) {
+				// Someone else told them, or it expired unseen (the server
+				// was down): nothing to warn of.
+				continue
+			}
 			r, err := s.cfg.Store.GetCredential(ctx, w.CitizenID, w.ID)
 			if err != nil {
 				errs = append(errs, err)
@@ -245,22 +266,6 @@ func (s *Service) WarnExpiring(ctx context.Context) (int, error) {
 			sum, err := s.summaryOf(ctx, r)
 			if err != nil {
 				errs = append(errs, err)
-				continue
-			}
-			notice := maxExpiryNotice
-			if !sum.IssuedAt.IsZero() {
-				notice = min(notice, sum.ExpiresAt.Sub(sum.IssuedAt)/5)
-			}
-			if now.Before(w.Expires.Add(-notice)) {
-				continue
-			}
-			progress = true
-			if ok, err := ws.SetWarned(ctx, w.ID); err != nil || !ok {
-				errs = append(errs, err)
-				continue
-			}
-			if !now.Before(w.Expires) {
-				// Expired unseen (the server was down): nothing to warn of.
 				continue
 			}
 			if err := s.tell(ctx, w.CitizenID, w.ID, inbox.CredentialExpiring, sum, w.Expires, ""); err != nil {

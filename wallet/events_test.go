@@ -73,6 +73,9 @@ func TestEvents(t *testing.T) {
 	}
 
 	notice := min(c.ExpiresAt.Sub(c.IssuedAt)/5, 30*24*time.Hour)
+	if !ws[0].WarnAt.Equal(c.ExpiresAt.Add(-notice)) {
+		t.Errorf("warn at %v, want %v before the expiry %v", ws[0].WarnAt, notice, c.ExpiresAt)
+	}
 	mu.Lock()
 	clock = c.ExpiresAt.Add(-notice - time.Minute)
 	mu.Unlock()
@@ -101,15 +104,18 @@ func TestEvents(t *testing.T) {
 }
 
 // TestWatchStore: a status moves once (compare and set), a warning is
-// given once, lists are named once each, revoked ones no more.
+// due from its time and given once, lists are named once each, revoked
+// ones no more.
 func TestWatchStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := t.Context()
 		st := sqlstore.New(d, noLog{})
 		exp := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		for _, r := range []wallet.Record{
-			{ID: "wc-1", CitizenID: "ana", Watch: &wallet.Watch{Iss: "https://i", ListURI: "https://i/l/1", Index: 3, Expires: exp, Status: wallet.StatusValid}},
-			{ID: "wc-2", CitizenID: "beto", Watch: &wallet.Watch{Iss: "https://i", ListURI: "https://i/l/1", Index: 4, Expires: exp.Add(time.Hour), Status: wallet.StatusValid}},
+			{ID: "wc-1", CitizenID: "ana", Watch: &wallet.Watch{Iss: "https://i", ListURI: "https://i/l/1", Index: 3, Expires: exp,
+				WarnAt: exp.Add(-24 * time.Hour), Status: wallet.StatusValid}},
+			{ID: "wc-2", CitizenID: "beto", Watch: &wallet.Watch{Iss: "https://i", ListURI: "https://i/l/1", Index: 4, Expires: exp.Add(time.Hour),
+				WarnAt: exp.Add(-23 * time.Hour), Status: wallet.StatusValid}},
 			{ID: "wc-3", CitizenID: "ana", Watch: &wallet.Watch{Iss: "https://j", ListURI: "https://j/l", Index: 0, Status: wallet.StatusValid}},
 			{ID: "wc-4", CitizenID: "ana"},
 		} {
@@ -135,7 +141,7 @@ func TestWatchStore(t *testing.T) {
 		if lists, _ := st.WatchedLists(ctx); len(lists) != 1 {
 			t.Errorf("lists with a revoked one: %+v, want the first alone", lists)
 		}
-		due, err := st.Expiring(ctx, exp, 10)
+		due, err := st.Expiring(ctx, exp.Add(-24*time.Hour), 10)
 		if err != nil || len(due) != 1 || due[0].ID != "wc-1" {
 			t.Fatalf("expiring: %+v %v", due, err)
 		}
@@ -145,7 +151,7 @@ func TestWatchStore(t *testing.T) {
 		if ok, _ := st.SetWarned(ctx, "wc-1"); ok {
 			t.Error("warned twice")
 		}
-		if due, _ := st.Expiring(ctx, exp.Add(time.Hour), 10); len(due) != 1 || due[0].ID != "wc-2" {
+		if due, _ := st.Expiring(ctx, exp, 10); len(due) != 1 || due[0].ID != "wc-2" || !due[0].WarnAt.Equal(exp.Add(-23*time.Hour)) {
 			t.Errorf("expiring after the warning: %+v", due)
 		}
 		if _, err := st.DeleteCitizen(ctx, "ana"); err != nil {

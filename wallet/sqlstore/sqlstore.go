@@ -128,8 +128,9 @@ CREATE TABLE wallet_summaries (
 `
 
 // schemaV6 keeps what the wallet watches of each credential
-// (wallet.WatchStore): where its status is listed, when it expires, the
-// status last seen and whether the citizen was warned of its expiry — in
+// (wallet.WatchStore): where its status is listed, when it expires and
+// when the citizen is to be warned of it, the status last seen and
+// whether they were warned — in
 // the clear, so that a sweep needs no citizen's key; no claim is here.
 const schemaV6 = `
 CREATE TABLE wallet_watch (
@@ -139,12 +140,13 @@ CREATE TABLE wallet_watch (
 	list_uri TEXT NOT NULL,
 	idx BIGINT NOT NULL,
 	expires BIGINT NOT NULL,
+	warn_at BIGINT NOT NULL,
 	status TEXT NOT NULL,
 	warned INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX wallet_watch_citizen ON wallet_watch (citizen_id);
 CREATE INDEX wallet_watch_list ON wallet_watch (list_uri);
-CREATE INDEX wallet_watch_expires ON wallet_watch (warned, expires);
+CREATE INDEX wallet_watch_warn ON wallet_watch (warned, warn_at);
 `
 
 // TxAppender appends audit entries inside a transaction (audit.Appender's
@@ -358,8 +360,9 @@ func (s *Store) PutCredential(ctx context.Context, r wallet.Record, entries ...a
 			}
 		}
 		if w := r.Watch; w != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_watch (id, citizen_id, iss, list_uri, idx, expires, status)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, r.CitizenID, w.Iss, w.ListURI, w.Index, micros(w.Expires), string(w.Status)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_watch (id, citizen_id, iss, list_uri, idx, expires, warn_at, status)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.ID, r.CitizenID, w.Iss, w.ListURI, w.Index, micros(w.Expires), micros(w.WarnAt),
+				string(w.Status)); err != nil {
 				return fmt.Errorf("wallet: put credential: %w", err)
 			}
 		}
@@ -491,7 +494,7 @@ func micros(t time.Time) int64 {
 	return t.UnixMicro()
 }
 
-const watchColumns = `id, citizen_id, iss, list_uri, idx, expires, status, warned`
+const watchColumns = `id, citizen_id, iss, list_uri, idx, expires, warn_at, status, warned`
 
 func (s *Store) Watched(ctx context.Context, citizenID string) ([]wallet.Watch, error) {
 	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE citizen_id = $1 ORDER BY id`, citizenID)
@@ -519,9 +522,9 @@ func (s *Store) WatchedLists(ctx context.Context) ([]wallet.Watch, error) {
 	return out, rows.Err()
 }
 
-func (s *Store) Expiring(ctx context.Context, before time.Time, limit int) ([]wallet.Watch, error) {
-	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE warned = 0 AND expires > 0 AND expires <= $1
-		ORDER BY expires LIMIT $2`, before.UnixMicro(), limit)
+func (s *Store) Expiring(ctx context.Context, now time.Time, limit int) ([]wallet.Watch, error) {
+	return s.watches(ctx, `SELECT `+watchColumns+` FROM wallet_watch WHERE warned = 0 AND warn_at > 0 AND warn_at <= $1
+		ORDER BY warn_at LIMIT $2`, now.UnixMicro(), limit)
 }
 
 // SetWatchStatus changes a credential's status from from to to, in one
@@ -554,14 +557,17 @@ func (s *Store) watches(ctx context.Context, q string, args ...any) ([]wallet.Wa
 	var out []wallet.Watch
 	for rows.Next() {
 		var w wallet.Watch
-		var expires int64
+		var expires, warnAt int64
 		var status string
 		var warned int
-		if err := rows.Scan(&w.ID, &w.CitizenID, &w.Iss, &w.ListURI, &w.Index, &expires, &status, &warned); err != nil {
+		if err := rows.Scan(&w.ID, &w.CitizenID, &w.Iss, &w.ListURI, &w.Index, &expires, &warnAt, &status, &warned); err != nil {
 			return nil, fmt.Errorf("wallet: watches: %w", err)
 		}
 		if expires > 0 {
 			w.Expires = time.UnixMicro(expires).UTC()
+		}
+		if warnAt > 0 {
+			w.WarnAt = time.UnixMicro(warnAt).UTC()
 		}
 		w.Status, w.Warned = wallet.Status(status), warned != 0
 		out = append(out, w)
