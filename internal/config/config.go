@@ -365,7 +365,7 @@ func (c Config) Validate() error {
 	}
 	for name, n := range map[string]int{"rate_limits.mobile_per_citizen": c.RateLimits.MobilePerCitizen,
 		"rate_limits.streams_per_citizen": c.RateLimits.StreamsPerCitizen,
-		"rate_limits.login_per_ip": c.RateLimits.LoginPerIP, "rate_limits.enrol_per_ip": c.RateLimits.EnrolPerIP} {
+		"rate_limits.login_per_ip":        c.RateLimits.LoginPerIP, "rate_limits.enrol_per_ip": c.RateLimits.EnrolPerIP} {
 		if n < 0 {
 			add("%s: must not be negative (0 keeps the default)", name)
 		}
