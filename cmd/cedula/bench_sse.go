@@ -178,7 +178,9 @@ func (b *walletBench) runSSE(ctx context.Context, rss func(context.Context) (ben
 }
 
 // readEvents reads a stream's events until it ends, sending each
-// message's kind with its time of arrival.
+// message's kind with its time of arrival. Not mobileclient.Events: with
+// ten thousand streams in one process, one goroutine and a 2 KiB buffer
+// a stream, and the arrival timed at the line itself.
 func readEvents(body io.Reader, stream int, out chan<- arrival) {
 	r := bufio.NewReaderSize(body, 2<<10)
 	for {
