@@ -72,30 +72,6 @@ func FuzzDeviceKey(f *testing.F) {
 	})
 }
 
-// FuzzDCQL: a verifier's query parses within its bounds or is refused
-// with ErrRequest, and matching a parsed one never panics.
-func FuzzDCQL(f *testing.F) {
-	f.Add([]byte(`{"credentials":[{"id":"pid","format":"dc+sd-jwt","meta":{"vct_values":["v"]},"claims":[{"id":"a","path":["address",null,0]},{"id":"b","path":["x"],"values":["y",1,true]}],"claim_sets":[["a"],["a","b"]],"multiple":true}],"credential_sets":[{"options":[["pid"]],"required":false}]}`))
-	f.Add([]byte(`{"credentials":[{"id":"p","format":"dc+sd-jwt","claims":[{"path":[-1]}]}]}`))
-	claims := map[string]any{"address": []any{map[string]any{"x": "y"}, []any{"z"}}, "x": "y"}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		q, err := ParseDCQL(b)
-		if err != nil {
-			if !errors.Is(err, ErrRequest) {
-				t.Fatalf("%v is not ErrRequest", err)
-			}
-			return
-		}
-		if len(q.Credentials) == 0 || len(q.Credentials) > maxCredentialQuery {
-			t.Fatalf("accepted %d credential queries", len(q.Credentials))
-		}
-		for i := range q.Credentials {
-			satisfies(&q.Credentials[i], claims)
-		}
-		answerable(q, map[string]bool{q.Credentials[0].ID: true})
-	})
-}
-
 // FuzzReadCallback: whatever the app hands over as the browser's return
 // (a URL, or code and state apart), the callback is read or refused with
 // ErrCallback, never a panic; a URL taken is on the redirect URI and

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
+	"github.com/cedula/cedula/internal/dcql"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/sdjwt"
 )
@@ -65,7 +65,7 @@ type heldCredential struct {
 var unusable = map[Status]bool{StatusRevoked: true, StatusSuspended: true, StatusExpired: true}
 
 // matchQuery finds, among the citizen's credentials, those that answer q.
-func matchQuery(q *CredentialQuery, creds []heldCredential) QueryMatch {
+func matchQuery(q *dcql.CredentialQuery, creds []heldCredential) QueryMatch {
 	m := QueryMatch{ID: q.ID, Multiple: q.Multiple, ClaimSets: q.ClaimSets}
 	for _, cl := range q.Claims {
 		m.Claims = append(m.Claims, AskedClaim{ID: cl.ID, Path: cl.Path, Values: cl.Values, Optional: optional(cl.ID, q.ClaimSets)})
@@ -77,7 +77,7 @@ func matchQuery(q *CredentialQuery, creds []heldCredential) QueryMatch {
 		if unusable[c.view.Status] || len(q.Meta.VCTValues) > 0 && !slices.Contains(q.Meta.VCTValues, c.view.VCT) {
 			continue
 		}
-		sets, ok := satisfies(q, c.claims)
+		sets, ok := q.Satisfies(c.claims)
 		if !ok {
 			continue
 		}
@@ -104,164 +104,15 @@ func optional(id string, sets [][]string) bool {
 
 func labelOf(info []ClaimInfo, path []any) string {
 	for _, ci := range info {
-		if samePath(ci.Path, path) {
+		if dcql.SamePath(ci.Path, path) {
 			return ci.Label
 		}
 	}
 	return ""
 }
 
-// satisfies says whether claims answer q (§6.4.1): every claim when there
-// are no claim sets, else the claim sets it satisfies (at least one).
-func satisfies(q *CredentialQuery, claims map[string]any) ([]int, bool) {
-	found := map[string]bool{}
-	all := true
-	for i, cl := range q.Claims {
-		ok := len(selectClaim(claims, cl)) > 0
-		all = all && ok
-		found[claimKey(cl, i)] = ok
-	}
-	if q.ClaimSets == nil {
-		return nil, all
-	}
-	var sets []int
-	for i, s := range q.ClaimSets {
-		if !slices.ContainsFunc(s, func(id string) bool { return !found[id] }) {
-			sets = append(sets, i)
-		}
-	}
-	return sets, len(sets) > 0
-}
-
-// claimKey names a claims query: its id, or its index when it has none.
-func claimKey(cl ClaimQuery, i int) string {
-	if cl.ID != "" {
-		return cl.ID
-	}
-	return "#" + strconv.Itoa(i)
-}
-
-// selected is one claim a path pointer selects: its concrete path (names
-// and indexes) and value.
-type selected struct {
-	path  []any
-	value any
-}
-
-// selectClaim applies a claims query to claims (§7.1.1): the path
-// pointer, then the values (a value that does not match is treated as if
-// it did not exist, §6.4.1). Nothing selected means no match.
-func selectClaim(claims map[string]any, cl ClaimQuery) []selected {
-	cur := []selected{{path: nil, value: claims}}
-	for _, step := range cl.Path {
-		var next []selected
-		for _, s := range cur {
-			switch x := step.(type) {
-			case string:
-				obj, ok := s.value.(map[string]any)
-				if !ok {
-					return nil
-				}
-				if v, ok := obj[x]; ok {
-					next = append(next, selected{path: appendPath(s.path, x), value: v})
-				}
-			case nil:
-				arr, ok := s.value.([]any)
-				if !ok {
-					return nil
-				}
-				for i, v := range arr {
-					next = append(next, selected{path: appendPath(s.path, i), value: v})
-				}
-			case int:
-				arr, ok := s.value.([]any)
-				if !ok {
-					return nil
-				}
-				if x < len(arr) {
-					next = append(next, selected{path: appendPath(s.path, x), value: arr[x]})
-				}
-			default:
-				return nil
-			}
-		}
-		cur = next
-	}
-	if cl.Values == nil {
-		return cur
-	}
-	var out []selected
-	for _, s := range cur {
-		if slices.ContainsFunc(cl.Values, func(v any) bool { return sameValue(s.value, v) }) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func appendPath(p []any, step any) []any {
 	return append(slices.Clip(p), step)
-}
-
-// sameValue compares a claim's value with a DCQL value: the same type
-// and value (strings, integers, booleans).
-func sameValue(claim, want any) bool {
-	switch w := want.(type) {
-	case string:
-		c, ok := claim.(string)
-		return ok && c == w
-	case bool:
-		c, ok := claim.(bool)
-		return ok && c == w
-	case json.Number:
-		switch c := claim.(type) {
-		case json.Number:
-			return c.String() == w.String()
-		case float64:
-			n, err := w.Float64()
-			return err == nil && n == c
-		}
-	}
-	return false
-}
-
-func samePath(a, b []any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !sameStep(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// sameStep compares path steps, whatever JSON made of their numbers.
-func sameStep(a, b any) bool {
-	na, aok := stepIndex(a)
-	nb, bok := stepIndex(b)
-	if aok || bok {
-		return aok && bok && na == nb
-	}
-	return a == b
-}
-
-func stepIndex(s any) (int, bool) {
-	switch x := s.(type) {
-	case int:
-		return x, true
-	case float64:
-		return int(x), x == float64(int(x))
-	case json.Number:
-		n, err := x.Int64()
-		return int(n), err == nil
-	}
-	return 0, false
-}
-
-func hasPrefix(p, prefix []any) bool {
-	return len(prefix) <= len(p) && samePath(p[:len(prefix)], prefix)
 }
 
 // openClaims takes an SD-JWT VC apart: every claim with every disclosure
@@ -369,7 +220,7 @@ func locate(v any, path []any, byDigest map[string]sdjwt.Disclosure, out *[]loca
 func disclosuresFor(locs []located, paths [][]any) []sdjwt.Disclosure {
 	var out []sdjwt.Disclosure
 	for _, l := range locs {
-		if slices.ContainsFunc(paths, func(p []any) bool { return hasPrefix(p, l.path) || hasPrefix(l.path, p) }) {
+		if slices.ContainsFunc(paths, func(p []any) bool { return dcql.HasPrefix(p, l.path) || dcql.HasPrefix(l.path, p) }) {
 			out = append(out, l.d)
 		}
 	}

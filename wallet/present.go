@@ -13,6 +13,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/dcql"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/random"
@@ -252,7 +253,7 @@ func (s *Service) ResolvePresentation(ctx context.Context, citizenID, link, lang
 	if err != nil {
 		return PresentationRequest{}, err
 	}
-	q, err := ParseDCQL(r.DCQL)
+	q, err := parseQuery(r.DCQL)
 	if err != nil {
 		return PresentationRequest{}, err
 	}
@@ -271,30 +272,11 @@ func (s *Service) ResolvePresentation(ctx context.Context, citizenID, link, lang
 	for _, cs := range q.CredentialSets {
 		out.CredentialSets = append(out.CredentialSets, CredentialSetView{Options: cs.Options, Required: cs.IsRequired()})
 	}
-	out.Answerable = answerable(q, answered)
+	out.Answerable = q.Answered(answered)
 	if err := s.keep(ctx, ps, citizenID, out.ID, out.Expires, &kept{Request: r}); err != nil {
 		return PresentationRequest{}, err
 	}
 	return out, nil
-}
-
-// answerable says whether the chosen (or answerable) queries satisfy the
-// query's credential sets (§6.4.2): every query without sets, else an
-// option of each required set.
-func answerable(q *DCQL, chosen map[string]bool) bool {
-	if q.CredentialSets == nil {
-		return !slices.ContainsFunc(q.Credentials, func(c CredentialQuery) bool { return !chosen[c.ID] })
-	}
-	for _, cs := range q.CredentialSets {
-		if cs.IsRequired() && !slices.ContainsFunc(cs.Options, func(o []string) bool { return allIn(o, chosen) }) {
-			return false
-		}
-	}
-	return true
-}
-
-func allIn(ids []string, set map[string]bool) bool {
-	return !slices.ContainsFunc(ids, func(id string) bool { return !set[id] })
 }
 
 // openAll opens the citizen's credentials for matching.
@@ -433,7 +415,7 @@ func (s *Service) historyOf(r *request) Presentation {
 // prepare builds the presentations an approval asks for: the sealed
 // keys' KB-JWTs signed, the phone's left as signing inputs.
 func (s *Service) prepare(ctx context.Context, citizenID string, r *request, a Approval) (*kept, error) {
-	q, err := ParseDCQL(r.DCQL)
+	q, err := parseQuery(r.DCQL)
 	if err != nil {
 		return nil, err
 	}
@@ -478,23 +460,17 @@ func (s *Service) prepare(ctx context.Context, citizenID string, r *request, a A
 
 // checkChoice holds the chosen queries to the credential sets: each
 // required set answered, and nothing chosen outside an answered option.
-func checkChoice(q *DCQL, chosen map[string]bool) error {
+func checkChoice(q *dcql.Query, chosen map[string]bool) error {
 	for id := range chosen {
-		if !slices.ContainsFunc(q.Credentials, func(c CredentialQuery) bool { return c.ID == id }) {
+		if !slices.ContainsFunc(q.Credentials, func(c dcql.CredentialQuery) bool { return c.ID == id }) {
 			return fail(ErrApproval, nil, "the request has no credential query %.64q", id)
 		}
 	}
-	if !answerable(q, chosen) {
+	if !q.Answered(chosen) {
 		return fail(ErrApproval, nil, "the approval leaves out a credential the verifier requires")
 	}
-	if q.CredentialSets == nil {
-		return nil
-	}
 	for id := range chosen {
-		in := slices.ContainsFunc(q.CredentialSets, func(cs CredentialSet) bool {
-			return slices.ContainsFunc(cs.Options, func(o []string) bool { return slices.Contains(o, id) && allIn(o, chosen) })
-		})
-		if !in {
+		if !q.InOption(id, chosen) {
 			return fail(ErrApproval, nil, "the credential query %q is chosen outside a complete option of its credential set", id)
 		}
 	}
@@ -504,7 +480,7 @@ func checkChoice(q *DCQL, chosen map[string]bool) error {
 // claimSet says which claims queries of cq go out: all, or those of the
 // chosen (or first common) claim set, which every chosen credential must
 // satisfy.
-func claimSet(cq *CredentialQuery, m QueryMatch, ids []string, choice map[string]int) ([]ClaimQuery, error) {
+func claimSet(cq *dcql.CredentialQuery, m QueryMatch, ids []string, choice map[string]int) ([]dcql.ClaimQuery, error) {
 	var sets []int
 	for n, id := range ids {
 		i := slices.IndexFunc(m.Matches, func(h HeldMatch) bool { return h.CredentialID == id })
@@ -527,7 +503,7 @@ func claimSet(cq *CredentialQuery, m QueryMatch, ids []string, choice map[string
 	if !slices.Contains(sets, set) {
 		return nil, fail(ErrApproval, nil, "the chosen credentials do not satisfy claim set %d of the query %q", set, cq.ID)
 	}
-	var out []ClaimQuery
+	var out []dcql.ClaimQuery
 	for _, cl := range cq.Claims {
 		if slices.Contains(cq.ClaimSets[set], cl.ID) {
 			out = append(out, cl)
@@ -539,7 +515,7 @@ func claimSet(cq *CredentialQuery, m QueryMatch, ids []string, choice map[string
 // presentOne builds one presentation of c with the claims asked: the
 // least used instance (not yet used in this answer), only the
 // disclosures those claims need, and its KB-JWT.
-func (s *Service) presentOne(k *kept, cq *CredentialQuery, claims []ClaimQuery, c heldCredential, used map[usedInstance]bool) error {
+func (s *Service) presentOne(k *kept, cq *dcql.CredentialQuery, claims []dcql.ClaimQuery, c heldCredential, used map[usedInstance]bool) error {
 	best := -1
 	for i, in := range c.held.Instances {
 		p := usedInstance{CredentialID: c.view.ID, Instance: i}
@@ -558,9 +534,9 @@ func (s *Service) presentOne(k *kept, cq *CredentialQuery, claims []ClaimQuery, 
 	var paths [][]any
 	pc := PresentedCredential{QueryID: cq.ID, CredentialID: c.view.ID, VCT: c.view.VCT}
 	for _, cl := range claims {
-		for _, sel := range selectClaim(all, cl) {
-			paths = append(paths, sel.path)
-			pc.Claims = append(pc.Claims, pathString(sel.path))
+		for _, sel := range cl.Select(all) {
+			paths = append(paths, sel.Path)
+			pc.Claims = append(pc.Claims, pathString(sel.Path))
 		}
 	}
 	k.History.Credentials = append(k.History.Credentials, pc)

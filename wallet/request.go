@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cedula/cedula/internal/dcql"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/random"
@@ -338,7 +340,7 @@ func (s *Service) checkRequest(clientID string, p requestParams, walletNonce str
 		return bad("response_uri is not an https URL")
 	}
 	ru, _ := url.Parse(p.ResponseURI)
-	if _, err := ParseDCQL(p.DCQL); err != nil {
+	if _, err := parseQuery(p.DCQL); err != nil {
 		return nil, err
 	}
 	r := &request{ResponseMode: p.ResponseMode, Nonce: p.Nonce, State: p.State, DCQL: p.DCQL, Purpose: p.Purpose,
@@ -406,3 +408,13 @@ func (r *request) chooseEncryption(md *clientMetadata) error {
 
 // requestLabel seals a kept request.
 func requestLabel(id string) string { return "wallet/present/" + id }
+
+// parseQuery reads a request's DCQL query; a fault is ErrRequest saying
+// what is wrong with dcql_query.
+func parseQuery(b []byte) (*dcql.Query, error) {
+	q, err := dcql.Parse(b)
+	if errors.Is(err, dcql.ErrInvalid) {
+		return nil, fail(ErrRequest, nil, "dcql_query: %s", strings.TrimPrefix(err.Error(), dcql.ErrInvalid.Error()+": "))
+	}
+	return q, err
+}
