@@ -14,7 +14,7 @@ var ErrNotAnswered = errors.New("dcql: the presentations do not answer the query
 // Presented is one credential a wallet presented for a credential query:
 // its format, its vct, and its claims as the verifier reconstructed them
 // (every disclosed claim and every always-visible user claim; no iss,
-// exp, cnf, status or _sd).
+// exp, cnf, status or _sd; numbers as json.Number, float64 or int).
 type Presented struct {
 	Format, VCT string
 	Claims      map[string]any

@@ -109,6 +109,10 @@ func sameValue(claim, want any) bool {
 			return err == nil && m == n
 		case float64:
 			return c == math.Trunc(c) && c == float64(n)
+		case int:
+			return int64(c) == n
+		case int64:
+			return c == n
 		}
 	}
 	return false
@@ -159,14 +163,18 @@ func (c *CredentialQuery) satisfiesSet(i int, sel [][]Selected) bool {
 	return true
 }
 
-// claimName names a claims query in an error: its id, or its path.
+// claimName names a claims query in an error: its id, or its path (cut
+// short).
 func claimName(cl ClaimQuery) string {
 	if cl.ID != "" {
 		return strconv.Quote(cl.ID)
 	}
 	b, err := json.Marshal(cl.Path)
 	if err != nil {
-		return "?"
+		return "a claim"
+	}
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
 	}
 	return string(b)
 }

@@ -84,6 +84,15 @@ func TestSelect(t *testing.T) {
 			t.Errorf("7.5 against 7: got %v, want nothing", got)
 		}
 	})
+	t.Run("int claims", func(t *testing.T) {
+		m := map[string]any{"age": 42, "year": int64(2010)}
+		if got := (dcql.ClaimQuery{Path: []any{"age"}, Values: []any{num("42")}}).Select(m); len(got) != 1 {
+			t.Errorf("42 as int: got %v, want it selected", got)
+		}
+		if got := (dcql.ClaimQuery{Path: []any{"year"}, Values: []any{num("2011")}}).Select(m); got != nil {
+			t.Errorf("2010 against 2011: got %v, want nothing", got)
+		}
+	})
 }
 
 // TestSelectBounded: a walk past MaxSelected elements selects nothing.
