@@ -133,7 +133,9 @@ func TestVerifyRefuses(t *testing.T) {
 			return f.present(f.resign(f.issue(nil), f.key, nil, func(p map[string]any) { p["iss"] = 7 }), nil, nil)
 		}, nil, ReasonMalformed},
 		{"untrusted issuer", func(f *fixture) string { return f.present(f.issue(nil), nil, nil) },
-			func(f *fixture, o *Options) { o.Trusted = func(iss, vct string) bool { return iss == "https://other.example" } },
+			func(f *fixture, o *Options) {
+				o.Trusted = func(iss, vct string) bool { return iss == "https://other.example" }
+			},
 			ReasonUntrustedIssuer},
 		{"untrusted vct for the issuer", func(f *fixture) string { return f.present(f.issue(nil), nil, nil) },
 			func(f *fixture, o *Options) {
