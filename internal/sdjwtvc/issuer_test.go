@@ -162,7 +162,7 @@ func (is *testIssuer) set(f func(is *testIssuer)) {
 // fixture is one issuer, one holder and a credential type, at a fixed
 // time.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *testutil.Clock
 	key      testKey // the issuer's
 	holder   testKey
@@ -173,7 +173,7 @@ type fixture struct {
 
 var start = time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, clock: testutil.NewClock(start), key: newTestKey(t, "issuer-1"),
 		holder: newTestKey(t, "holder"), stranger: newTestKey(t, "stranger")}
 	f.is = newTestIssuer(t, f.clock, f.key)

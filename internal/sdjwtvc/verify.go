@@ -3,11 +3,9 @@ package sdjwtvc
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"math"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -140,7 +138,7 @@ func (r *Resolver) Verify(ctx context.Context, presentation string, o Options) (
 	// The issuer's signature (SD-JWT VC §3.5).
 	var signed []byte
 	if _, x5c := hdr["x5c"]; x5c && r.Roots != nil {
-		signed, err = verifyX5C([]byte(p.JWT), r.Roots, id.Iss, now)
+		signed, err = r.verifyX5C([]byte(p.JWT), id.Iss, now)
 	} else {
 		signed, err = r.verifyIssuerJWS(ctx, id.Iss, []byte(p.JWT), ReasonSignature)
 	}
@@ -371,11 +369,11 @@ func checkKeyBinding(presentation, kb string, cnf json.RawMessage, o Options, no
 }
 
 // verifyX5C verifies an issuer-signed JWT with the leaf certificate of
-// its x5c chain, which must verify to roots and name iss: a URI subject
-// alternative name equal to iss, or, for an https iss, a DNS name equal
-// to its host (SD-JWT VC §3.5; HAIP 1.0).
-func verifyX5C(compact []byte, roots *x509.CertPool, iss string, now time.Time) ([]byte, error) {
-	payload, chain, err := jose.VerifyX5C(compact, roots, now, verifyAlgs...)
+// its x5c chain, which must verify to Roots and name iss: a URI subject
+// alternative name equal to iss, or, for an https iss (http with
+// AllowHTTP), a DNS name equal to its host (SD-JWT VC §3.5; HAIP 1.0).
+func (r *Resolver) verifyX5C(compact []byte, iss string, now time.Time) ([]byte, error) {
+	payload, chain, err := jose.VerifyX5C(compact, r.Roots, now, verifyAlgs...)
 	if err != nil {
 		return nil, failf(ReasonSignature, err, "the x5c certificate chain or the signature does not verify")
 	}
@@ -385,7 +383,7 @@ func verifyX5C(compact []byte, roots *x509.CertPool, iss string, now time.Time) 
 			return payload, nil
 		}
 	}
-	if u, err := url.Parse(iss); err == nil && u.Scheme == "https" && slices.Contains(leaf.DNSNames, u.Hostname()) {
+	if u, err := r.checkURL(iss); err == nil && slices.Contains(leaf.DNSNames, u.Hostname()) {
 		return payload, nil
 	}
 	return nil, fail(ReasonSignature, "the x5c leaf certificate does not name the issuer")
