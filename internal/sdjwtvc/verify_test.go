@@ -108,20 +108,14 @@ func TestVerifyRefuses(t *testing.T) {
 			return f.present(f.resign(f.issue(nil), f.stranger, nil, nil), nil, nil)
 		}, nil, ReasonSignature},
 		{"alg none", func(f *fixture) string {
-			cred := f.issue(nil)
-			jwt, rest, _ := strings.Cut(cred, "~")
-			parts := strings.Split(jwt, ".")
-			hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"dc+sd-jwt","kid":"issuer-1"}`))
-			return f.present(hdr+"."+parts[1]+".~"+rest, nil, nil)
+			return f.present(forge(f.issue(nil), `{"alg":"none","typ":"dc+sd-jwt","kid":"issuer-1"}`, func(string) []byte { return nil }), nil, nil)
 		}, nil, ReasonSignature},
 		{"alg HS256 keyed with the public key", func(f *fixture) string {
-			cred := f.issue(nil)
-			jwt, rest, _ := strings.Cut(cred, "~")
-			parts := strings.Split(jwt, ".")
-			hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"dc+sd-jwt","kid":"issuer-1"}`))
-			m := hmac.New(sha256.New, f.key.jwk(t))
-			m.Write([]byte(hdr + "." + parts[1]))
-			return f.present(hdr+"."+parts[1]+"."+base64.RawURLEncoding.EncodeToString(m.Sum(nil))+"~"+rest, nil, nil)
+			return f.present(forge(f.issue(nil), `{"alg":"HS256","typ":"dc+sd-jwt","kid":"issuer-1"}`, func(input string) []byte {
+				m := hmac.New(sha256.New, f.key.jwk(t))
+				m.Write([]byte(input))
+				return m.Sum(nil)
+			}), nil, nil)
 		}, nil, ReasonSignature},
 		{"wrong typ", func(f *fixture) string {
 			return f.present(f.resign(f.issue(nil), f.key, map[string]any{"typ": "JWT"}, nil), nil, nil)
@@ -396,6 +390,14 @@ func TestKeyRotation(t *testing.T) {
 
 func refValid(f *fixture) statuslist.Reference {
 	return statuslist.Reference{Index: idxValid, URI: f.is.listURI()}
+}
+
+// forge replaces the issuer-signed JWT of cred by one of the same payload
+// under header, its signature sign's over the signing input.
+func forge(cred, header string, sign func(input string) []byte) string {
+	jwt, rest, _ := strings.Cut(cred, "~")
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + strings.Split(jwt, ".")[1]
+	return input + "." + base64.RawURLEncoding.EncodeToString(sign(input)) + "~" + rest
 }
 
 func isReason(err error, r Reason) bool {
