@@ -404,3 +404,25 @@ func isReason(err error, r Reason) bool {
 	var f *Failure
 	return errors.As(err, &f) && f.Reason == r
 }
+
+// TestVerifyConcurrent verifies from several goroutines with one Resolver
+// (run with -race).
+func TestVerifyConcurrent(t *testing.T) {
+	f := newFixture(t)
+	r := f.resolver()
+	o := f.options()
+	o.CheckTypeMetadata = true
+	pres := f.present(f.issue(nil), nil, nil)
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			_, err := r.Verify(context.Background(), pres, o)
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("Verify: got %v, want nil", err)
+		}
+	}
+}
