@@ -68,6 +68,7 @@ type testIssuer struct {
 	listKey   testKey   // signs the status list
 	listSub   string    // the status list token's sub ("": its URI)
 	listTTL   int64
+	listExp   time.Duration // the token's exp, from its iat
 	statuses  map[int]uint8
 	listDown  bool
 	meta      []byte // type metadata document
@@ -83,7 +84,7 @@ const (
 )
 
 func newTestIssuer(t testing.TB, clock *testutil.Clock, key testKey) *testIssuer {
-	is := &testIssuer{t: t, clock: clock, published: []testKey{key}, listKey: key, listTTL: 60,
+	is := &testIssuer{t: t, clock: clock, published: []testKey{key}, listKey: key, listTTL: 60, listExp: 24 * time.Hour,
 		statuses: map[int]uint8{idxRevoked: statuslist.Invalid, idxSuspended: statuslist.Suspended}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwt-vc-issuer/issuer", func(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +142,7 @@ func (is *testIssuer) listToken() string {
 		sub = is.listURI()
 	}
 	now := is.clock.Now()
-	tok := statuslist.Token{Sub: sub, IssuedAt: now.Unix(), Expiry: now.Add(24 * time.Hour).Unix(), TTL: is.listTTL,
+	tok := statuslist.Token{Sub: sub, IssuedAt: now.Unix(), Expiry: now.Add(is.listExp).Unix(), TTL: is.listTTL,
 		StatusList: statuslist.Claim{Bits: 2, Lst: lst}}
 	jwt, err := jose.SignJSON(context.Background(), is.listKey, tok, map[string]any{"typ": statuslist.TokenType})
 	if err != nil {

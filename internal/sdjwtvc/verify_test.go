@@ -195,6 +195,10 @@ func TestVerifyRefuses(t *testing.T) {
 			f.is.set(func(is *testIssuer) { is.listSub = is.srv.URL + "/lists/2" })
 			return f.present(f.issue(nil), nil, nil)
 		}, nil, ReasonStatusUnavailable},
+		{"status list expired", func(f *fixture) string {
+			f.is.set(func(is *testIssuer) { is.listExp = -time.Second })
+			return f.present(f.issue(nil), nil, nil)
+		}, nil, ReasonStatusUnavailable},
 		{"status list unreachable", func(f *fixture) string {
 			f.is.set(func(is *testIssuer) { is.listDown = true })
 			return f.present(f.issue(nil), nil, nil)
@@ -324,15 +328,22 @@ func TestStatusTTLBounds(t *testing.T) {
 		name    string
 		ttl     int64
 		refetch time.Duration // when the list is fetched again
+		exp     time.Duration // the list's exp after its iat (0: a day)
 	}{
-		{"no ttl: the lower bound", 0, DefaultStatusMinTTL},
-		{"short ttl: the lower bound", 1, DefaultStatusMinTTL},
-		{"ttl within bounds", 600, 10 * time.Minute},
-		{"long ttl: the upper bound", 86400, DefaultStatusMaxTTL},
+		{"no ttl: the lower bound", 0, DefaultStatusMinTTL, 0},
+		{"short ttl: the lower bound", 1, DefaultStatusMinTTL, 0},
+		{"ttl within bounds", 600, 10 * time.Minute, 0},
+		{"long ttl: the upper bound", 86400, DefaultStatusMaxTTL, 0},
+		{"ttl past exp: exp", 3600, 2 * time.Minute, 2 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.is.set(func(is *testIssuer) { is.listTTL = tc.ttl })
+			f.is.set(func(is *testIssuer) {
+				is.listTTL = tc.ttl
+				if tc.exp != 0 {
+					is.listExp = tc.exp
+				}
+			})
 			r := f.resolver()
 			read := func() {
 				t.Helper()
