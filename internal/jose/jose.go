@@ -81,7 +81,7 @@ func JWKS(pubs ...keys.PublicKey) ([]byte, error) {
 
 // Verify checks a compact JWS against the keys of a JWKS document and returns
 // its payload. Only the algorithms in allowed are accepted (none means
-// ES256, EdDSA and RS256; anything else, "none" and HMAC included, is never
+// ES256, EdDSA and RS256; ES384 may be allowed; "none" and HMAC are never
 // accepted). The key is the one whose "kid" the header names; when that key
 // states an "alg" it must be the header's (RFC 7517 §4.4), so a token cannot
 // pick the algorithm its key is used with. A "crit" header is rejected, as
@@ -106,13 +106,7 @@ func VerifyWith(compact []byte, keySet func(payload []byte) ([]byte, error), all
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	alg := hdr.Algorithm()
-	ok := false
-	for _, a := range allowed {
-		if a.Valid() && string(a) == alg.String() {
-			ok = true
-		}
-	}
-	if !ok {
+	if !algAllowed(alg, allowed) {
 		return nil, fmt.Errorf("%w: algorithm %q not accepted", ErrInvalid, alg)
 	}
 	if _, present := hdr.Get(jws.CriticalKey); present {
@@ -149,12 +143,16 @@ func VerifyWith(compact []byte, keySet func(payload []byte) ([]byte, error), all
 	// The token is parsed already: verify its signature over the signing
 	// input (the compact form up to the last dot) with jwx's verifier for
 	// alg, rather than parse it a second time in jws.Verify.
+	raw := rawKey(key)
+	if !keyFits(raw, alg) {
+		return nil, fmt.Errorf("%w: key %q is not a key for %s", ErrInvalid, kid, alg)
+	}
 	v, err := jws.NewVerifier(alg)
 	if err != nil {
 		return nil, ErrInvalid
 	}
 	dot := bytes.LastIndexByte(compact, '.')
-	if dot < 0 || v.Verify(compact[:dot], msg.Signatures()[0].Signature(), rawKey(key)) != nil {
+	if dot < 0 || v.Verify(compact[:dot], msg.Signatures()[0].Signature(), raw) != nil {
 		return nil, ErrInvalid
 	}
 	return msg.Payload(), nil

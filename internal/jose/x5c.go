@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -88,30 +89,48 @@ func VerifyX5C(compact []byte, roots *x509.CertPool, now time.Time, allowed ...k
 
 // checkLeafKey holds the leaf's key to the header's algorithm.
 func checkLeafKey(leaf *x509.Certificate, alg jwa.SignatureAlgorithm) error {
-	switch k := leaf.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		if alg == jwa.ES256 && k.Curve == elliptic.P256() {
-			return nil
-		}
-	case ed25519.PublicKey:
-		if alg == jwa.EdDSA {
-			return nil
-		}
+	if alg != jwa.RS256 && keyFits(leaf.PublicKey, alg) {
+		return nil
 	}
 	return fmt.Errorf("%w: the leaf certificate's key is not for %s", ErrInvalid, alg)
 }
 
+// ES384 is ECDSA with P-384 and SHA-384 (RFC 7518 §3.4). Cedula verifies
+// it in others' tokens (an issuer's SD-JWT VC, a holder's key binding)
+// when a caller allows it, but never makes keys of it, so keys.Alg.Valid
+// does not admit it.
+const ES384 keys.Alg = "ES384"
+
+// verifiable reports whether a may be allowed when verifying.
+func verifiable(a keys.Alg) bool { return a.Valid() || a == ES384 }
+
 func algAllowed(alg jwa.SignatureAlgorithm, allowed []keys.Alg) bool {
 	for _, a := range allowed {
-		if a.Valid() && string(a) == alg.String() {
+		if verifiable(a) && string(a) == alg.String() {
 			return true
 		}
 	}
 	return false
 }
 
+// keyFits reports whether pub (a Go crypto public key) is a key for alg:
+// P-256 for ES256, P-384 for ES384, Ed25519 for EdDSA, RSA for RS256
+// (RFC 7518 §3.4, RFC 8037 §3.1), so that a token cannot verify with its
+// key under another curve's algorithm.
+func keyFits(pub any, alg jwa.SignatureAlgorithm) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return alg == jwa.ES256 && k.Curve == elliptic.P256() || alg == jwa.ES384 && k.Curve == elliptic.P384()
+	case ed25519.PublicKey:
+		return alg == jwa.EdDSA
+	case *rsa.PublicKey:
+		return alg == jwa.RS256
+	}
+	return false
+}
+
 // VerifyJWK checks a compact JWS against one public JWK (pub) under one
-// of allowed (none means ES256) and returns its payload: a key-binding JWT
+// of allowed (none means ES256; ES384 may be allowed) and returns its payload: a key-binding JWT
 // signed by a phone's key, say.
 func VerifyJWK(compact, pub []byte, allowed ...keys.Alg) ([]byte, error) {
 	if len(allowed) == 0 {
@@ -139,6 +158,9 @@ func VerifyJWK(compact, pub []byte, allowed ...keys.Alg) ([]byte, error) {
 	var raw any
 	if err := k.Raw(&raw); err != nil {
 		return nil, fmt.Errorf("%w: the key is not usable", ErrInvalid)
+	}
+	if !keyFits(raw, alg) {
+		return nil, fmt.Errorf("%w: the key is not a key for %s", ErrInvalid, alg)
 	}
 	v, err := jws.NewVerifier(alg)
 	dot := bytes.LastIndexByte(compact, '.')
