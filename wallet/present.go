@@ -45,10 +45,10 @@ const RequestTTL = 10 * time.Minute
 // Consents records consent events in the ledger; consent.Service is one.
 type Consents interface {
 	// Agree records the citizen's (subject's: the citizen ID, not the
-	// audit pseudonym) consent to each of purposes of controller that
-	// rests on consent and is not in force; an error when a purpose is
-	// not controller's.
-	Agree(ctx context.Context, subject, controller string, purposes []string, method consent.Method) (Basis, error)
+	// audit pseudonym) consent to each of purposes that rests on consent
+	// and is not in force, for verifier v; an error when v may not ask
+	// under a purpose (it does not act for the purpose's controller).
+	Agree(ctx context.Context, subject string, v Verifier, purposes []string, method consent.Method) (Basis, error)
 }
 
 // Basis is what a presentation for a registered purpose rests on, as the
@@ -584,7 +584,7 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	// approval the phone never signed is not one.
 	var basis Basis
 	if s.cfg.Consents != nil && r.Purpose != "" {
-		if basis, err = s.cfg.Consents.Agree(ctx, citizenID, r.Verifier.ClientID, []string{r.Purpose}, consent.MethodMobile); err != nil {
+		if basis, err = s.cfg.Consents.Agree(ctx, citizenID, r.Verifier, []string{r.Purpose}, consent.MethodMobile); err != nil {
 			return Presented{}, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
 		}
 	}

@@ -66,6 +66,18 @@ type Config struct {
 	// verifiers' request objects (OpenID4VP x509_san_dns) must chain to
 	// for the wallet to answer them; "" trusts none.
 	VerifierTrustAnchors string `yaml:"verifier_trust_anchors"`
+	// VerifierSettings is the path of the verifier's settings (YAML,
+	// verifier.LoadSettings): the purposes agencies may ask for
+	// presentations under and the issuers trusted; demo mode adds the
+	// demo's.
+	VerifierSettings string `yaml:"verifier_settings"`
+	// VerifierCertificate is a PEM file with the verifier's X.509
+	// certificate chain (leaf first), whose leaf names the public URL's
+	// host and certifies the "verifier" ring's key (OpenID4VP
+	// x509_san_dns). "" makes a local CA in the data directory
+	// (verifier-ca.pem), which this server's wallet trusts and other
+	// wallets must be told to.
+	VerifierCertificate string `yaml:"verifier_certificate"`
 	// StatusListSize is the number of places in each status list, a
 	// power of four (0: 65536).
 	StatusListSize int `yaml:"status_list_size"`
@@ -234,6 +246,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_VERIFIER_TRUST_ANCHORS"); v != "" {
 		c.VerifierTrustAnchors = v
+	}
+	if v := getenv("CEDULA_VERIFIER_SETTINGS"); v != "" {
+		c.VerifierSettings = v
+	}
+	if v := getenv("CEDULA_VERIFIER_CERTIFICATE"); v != "" {
+		c.VerifierCertificate = v
 	}
 	for name, p := range map[string]*bool{"CEDULA_CONSENT_PRELOAD": &c.ConsentPreload, "CEDULA_REQUIRE_PAR": &c.RequirePAR} {
 		if v := getenv(name); v != "" {

@@ -15,6 +15,9 @@ const (
 	// Issuance offers credentials to citizens and manages those the
 	// agency issued (which types, each type's issuers list says).
 	Issuance = "cedula:issuance"
+	// Verification asks citizens to present credentials under the
+	// agency's registered purposes and reads the results.
+	Verification = "cedula:verification"
 	// Wallet holds and manages a citizen's credentials through the mobile
 	// app (a citizen's DPoP-bound token; the mobile API, openapi/mobile.yaml).
 	Wallet = "cedula:wallet"

@@ -294,7 +294,7 @@ func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
 	}
 	c := issuer.Client{ID: MachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
 		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise,
-		Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance}, Created: time.Now()}
+		Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance, scopes.Verification}, Created: time.Now()}
 	if _, err := s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator}); err != nil {
 		return err
 	}
@@ -348,4 +348,37 @@ func CredentialPurpose(publicURL string) consent.Purpose {
 		Controller: MachineID, LegalBasis: consent.PublicTask, Categories: []string{"identity", "address", "business"},
 		DPV: "dpv:ServiceProvision", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
 	}
+}
+
+// Purposes the demo back end asks citizens to present credentials under
+// (verifier/demo.yaml registers what each may ask).
+const (
+	IdentityCheckPurposeID  = "demo-identity-check"
+	ResidenceCheckPurposeID = "demo-residence-check"
+)
+
+// VerificationPurposes are the demo back end's purposes for checking
+// citizens' credentials, for the registry: an identity check on the
+// citizen's consent (given in the wallet when they present), and a
+// residence check as a public task.
+func VerificationPurposes(publicURL string) []consent.Purpose {
+	return []consent.Purpose{{
+		ID: IdentityCheckPurposeID,
+		Name: consent.Text{ES: "Comprobar su identidad en la agencia de demostración",
+			EN: "Checking your identity at the demo agency"},
+		Description: consent.Text{
+			ES: "La agencia de demostración comprueba los datos de identidad que usted le presenta desde su cartera, o los de la empresa que representa.",
+			EN: "The demo agency checks the identity data you present to it from your wallet, or those of the company you represent."},
+		Controller: MachineID, LegalBasis: consent.Consent, Categories: []string{"identity", "business"},
+		Retention: 365 * 24 * time.Hour, DPV: "dpv:IdentityVerification", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
+	}, {
+		ID: ResidenceCheckPurposeID,
+		Name: consent.Text{ES: "Comprobar su residencia para un trámite",
+			EN: "Checking your residence for a procedure"},
+		Description: consent.Text{
+			ES: "La agencia de demostración comprueba la dirección que usted le presenta, como exige el trámite que ha iniciado.",
+			EN: "The demo agency checks the address you present to it, as the procedure you started requires."},
+		Controller: MachineID, LegalBasis: consent.PublicTask, Categories: []string{"address"},
+		DPV: "dpv:ServiceProvision", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
+	}}
 }

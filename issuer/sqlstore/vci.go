@@ -96,6 +96,12 @@ func (s *Store) CredentialByOffer(ctx context.Context, offerID string) (vci.Cred
 	return s.credentialWhere(ctx, nil, `offer_id = $1`, offerID, false)
 }
 
+func (s *Store) CredentialAtPlace(ctx context.Context, list string, idx int) (vci.Credential, error) {
+	c, err := scanVCI(s.db.QueryRowCached(ctx, nil, `SELECT `+vciCols+` FROM issuer_vci_credentials WHERE id =
+		(SELECT credential_id FROM issuer_vci_places WHERE list_id = $1 AND idx = $2)`, list, idx))
+	return c, vciNotFound("credential", err)
+}
+
 func (s *Store) CredentialByTransaction(ctx context.Context, txnHash []byte) (vci.Credential, error) {
 	return s.credentialWhere(ctx, nil, `txn_hash = $1`, txnHash, false)
 }

@@ -204,3 +204,23 @@ func (s *Service) CitizenCredentials(ctx context.Context, citizenID string) ([]C
 func (s *Service) SubjectOf(ctx context.Context, clientID, citizenID string) (string, error) {
 	return s.cfg.Citizens.Subject(ctx, clientID, citizenID)
 }
+
+// Holder returns the citizen who holds the credential at a place of one
+// of this issuer's status lists (its uri and index), as a verifier of
+// Cedula asks before the ledger decides on a presentation; ErrNotFound
+// when the place is not one of this issuer's issued credentials.
+func (s *Service) Holder(ctx context.Context, uri string, idx int) (string, error) {
+	prefix := s.cfg.StatusListURI("")
+	list, ok := strings.CutPrefix(uri, prefix)
+	if !ok || list == "" || strings.ContainsAny(list, "/?#") || idx < 0 {
+		return "", ErrNotFound
+	}
+	c, err := s.cfg.Store.CredentialAtPlace(ctx, list, idx)
+	if err != nil {
+		return "", err
+	}
+	if c.State != StateIssued {
+		return "", ErrNotFound
+	}
+	return c.CitizenID, nil
+}

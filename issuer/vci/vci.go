@@ -152,6 +152,9 @@ type Store interface {
 	CreateCredential(ctx context.Context, c Credential, entries ...audit.Entry) error
 	Credential(ctx context.Context, id string) (Credential, error)
 	CredentialByOffer(ctx context.Context, offerID string) (Credential, error)
+	// CredentialAtPlace finds the issuance a status list place belongs
+	// to; ErrNotFound when none does.
+	CredentialAtPlace(ctx context.Context, list string, idx int) (Credential, error)
 	// Redeem finds the offer whose pre-authorized code hashes to
 	// codeHash (ErrNotFound when none) and, in one transaction, lets
 	// redeem judge it: on nil it marks the issuance redeemed and stores

@@ -46,6 +46,7 @@ func (s *Server) openConsent(ctx context.Context) error {
 	}
 	if s.Config.Demo {
 		purposes = append(purposes, demo.Purpose(s.Config.PublicURL), demo.CredentialPurpose(s.Config.PublicURL))
+		purposes = append(purposes, demo.VerificationPurposes(s.Config.PublicURL)...)
 	}
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})
 	for _, p := range purposes {

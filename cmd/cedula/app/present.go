@@ -67,13 +67,15 @@ func readTrustAnchors(path string) (*x509.CertPool, error) {
 // agency's purpose (method "mobile") if it rests on consent and is not in
 // force. A registered purpose from any other verifier is refused, so
 // nothing is presented: no verifier records consents for an agency it is
-// not. A purpose that is not registered is the verifier's own word and
-// is recorded in the presentation history only.
+// not. This server's own verifier (package verifier) acts for the agency
+// whose request it serves, which must be the purpose's controller. A
+// purpose that is not registered is the verifier's own word and is
+// recorded in the presentation history only.
 type presentationConsents struct{ s *Server }
 
 var _ wallet.Consents = presentationConsents{}
 
-func (c presentationConsents) Agree(ctx context.Context, citizenID, verifier string, purposes []string, method consent.Method) (wallet.Basis, error) {
+func (c presentationConsents) Agree(ctx context.Context, citizenID string, verifier wallet.Verifier, purposes []string, method consent.Method) (wallet.Basis, error) {
 	var basis wallet.Basis
 	for _, id := range purposes {
 		p, err := c.s.Consent.Purpose(ctx, id)
@@ -82,7 +84,7 @@ func (c presentationConsents) Agree(ctx context.Context, citizenID, verifier str
 		} else if err != nil {
 			return basis, err
 		}
-		if err := c.actsFor(ctx, verifier, p.Controller); err != nil {
+		if err := c.actsFor(ctx, verifier, id, p.Controller); err != nil {
 			return basis, err
 		}
 		if err := c.s.Consent.Agree(ctx, citizenID, p.Controller, []string{id}, method); err != nil {
@@ -102,10 +104,19 @@ func (c presentationConsents) Agree(ctx context.Context, citizenID, verifier str
 	return basis, nil
 }
 
-// actsFor checks that the verifier (its client identifier) is the agency
-// clientID.
-func (c presentationConsents) actsFor(ctx context.Context, verifier, clientID string) error {
-	prefix, host, _ := strings.Cut(verifier, ":")
+// actsFor checks that the verifier is the agency clientID, or this
+// server's own verifier answering a request that agency made under
+// purpose.
+func (c presentationConsents) actsFor(ctx context.Context, v wallet.Verifier, purpose, clientID string) error {
+	if agency, ok, err := c.s.Verifier.AskedBy(ctx, v.ClientID, v.ResponseURI, purpose); err != nil {
+		return err
+	} else if ok {
+		if agency != clientID {
+			return fmt.Errorf("app: the request was made by %q, not by the purpose's controller %q", agency, clientID)
+		}
+		return nil
+	}
+	prefix, host, _ := strings.Cut(v.ClientID, ":")
 	if prefix != wallet.PrefixX509SanDNS {
 		return fmt.Errorf("app: a %s verifier cannot act for an agency", prefix)
 	}

@@ -8,13 +8,13 @@ import (
 )
 
 // isAPI says which routes are JSON APIs that a document must describe:
-// the admin, DPO, consent, issuance, mobile and account JSON routes; not the pages, the
+// the admin, DPO, consent, issuance, verification, mobile and account JSON routes; not the pages, the
 // OpenID provider's standard endpoints, the probes or the docs.
 func isAPI(method, path string) bool {
 	switch {
 	case strings.HasPrefix(path, "/mobile/v1/openapi.") || path == "/mobile/v1/docs":
 		return false // the mobile API's contract, served beside it
-	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"),
+	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"), strings.HasPrefix(path, "/verification/"),
 		strings.HasPrefix(path, "/mobile/"):
 		return true
 	case strings.HasPrefix(path, "/account/") && path != "/account/*":

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,9 @@ import (
 	mobileapi "github.com/cedula/cedula/mobile-api"
 	mobilestore "github.com/cedula/cedula/mobile-api/sqlstore"
 	"github.com/cedula/cedula/openapi"
+	"github.com/cedula/cedula/verifier"
+	verifierstore "github.com/cedula/cedula/verifier/sqlstore"
+	"github.com/cedula/cedula/verifier/verifierapi"
 	"github.com/cedula/cedula/wallet"
 	"github.com/cedula/cedula/wallet/inbox"
 	inboxstore "github.com/cedula/cedula/wallet/inbox/sqlstore"
@@ -68,6 +72,8 @@ type Server struct {
 	Pages *pages.Handler
 	// Issuer is the OpenID4VCI credential issuer.
 	Issuer *vci.Service
+	// Verifier is the OpenID4VP verifier agencies ask presentations of.
+	Verifier *verifier.Service
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
 	walletStore *walletstore.Store
@@ -112,7 +118,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 		return nil, nil, err
 	}
 	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations,
-		mobilestore.Migrations, inboxstore.Migrations); err != nil {
+		mobilestore.Migrations, inboxstore.Migrations, verifierstore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -170,6 +176,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
+	// Without a configured certificate the verifier's key is certified by
+	// a CA of the data directory, which this server's own wallet trusts.
+	var ca *localCA
+	if cfg.VerifierCertificate == "" {
+		if ca, err = openLocalCA(cfg.DataDir); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if roots == nil {
+			roots = x509.NewCertPool()
+		}
+		roots.AddCert(ca.cert)
+	}
+	if err := s.openVerifier(secret, ca); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.Wallet, err = wallet.New(wallet.Config{Store: s.walletStore, Sealer: s.Shredder, Subject: s.Pseudonyms.Of,
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
@@ -213,8 +236,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return audit.WithActor(ctx, audit.Actor{Kind: audit.ActorClient, ID: c.ClientID})
 	}, Sessions: citizenSessions{s}}
 	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
-		Language:    func(r *http.Request) string { return web.Negotiate(r) },
-		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify, mobileapi.Classify}})
+		Language: func(r *http.Request) string { return web.Negotiate(r) },
+		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify,
+			verifierapi.Classify, mobileapi.Classify}})
 	e := edge.Echo()
 	provider := httpapi.WrapHandler(s.Provider.Handler())
 	for _, p := range append(providerPaths, "/.well-known/oauth-authorization-server") {
@@ -242,6 +266,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if err := s.mountIssuer(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.mountVerifier(e); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -363,6 +391,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 		}
 		if _, err := s.mobileStore.Purge(ctx, now.Add(-mobileapi.RecordTTL)); err != nil {
 			s.log.WarnContext(ctx, "housekeeping: idempotency records", "err", err)
+		}
+		if _, _, err := s.Verifier.Housekeep(ctx); err != nil {
+			s.log.WarnContext(ctx, "housekeeping: presentation requests", "err", err)
 		}
 		// Consents past their purpose's retention expire, audited, and
 		// the agencies' tokens that rested on them are revoked.

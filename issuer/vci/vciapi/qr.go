@@ -1,13 +1,10 @@
 package vciapi
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
-
-	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/qr"
 	"github.com/cedula/cedula/issuer/vci"
 )
 
@@ -31,7 +28,7 @@ func (a *API) qrPNG(c httpapi.Context) error {
 	if err != nil {
 		return err
 	}
-	png, err := qrcode.Encode(uri, qrcode.Medium, 320)
+	png, err := qr.PNG(uri, 320)
 	if err != nil {
 		return err
 	}
@@ -46,37 +43,10 @@ func (a *API) qrSVG(c httpapi.Context) error {
 	if err != nil {
 		return err
 	}
-	svg, err := QRSVG(uri, "Código QR de la oferta de credencial / Credential offer QR code")
+	svg, err := qr.SVG(uri, "Código QR de la oferta de credencial / Credential offer QR code")
 	if err != nil {
 		return err
 	}
 	noStore(c)
 	return c.Blob(http.StatusOK, "image/svg+xml", []byte(svg))
-}
-
-// QRSVG draws text as a QR code in SVG, titled for screen readers.
-func QRSVG(text, title string) (string, error) {
-	q, err := qrcode.New(text, qrcode.Medium)
-	if err != nil {
-		return "", err
-	}
-	q.DisableBorder = false
-	bm := q.Bitmap() // includes the quiet zone
-	n := len(bm)
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="320" height="320" role="img" aria-labelledby="qr-title" shape-rendering="crispEdges">`, n, n)
-	fmt.Fprintf(&b, `<title id="qr-title">%s</title><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, escapeXML(title), n, n)
-	for y, row := range bm {
-		for x, on := range row {
-			if on {
-				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x, y)
-			}
-		}
-	}
-	b.WriteString(`"/></svg>`)
-	return b.String(), nil
-}
-
-func escapeXML(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
