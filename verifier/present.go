@@ -216,7 +216,7 @@ func (s *Service) Respond(ctx context.Context, id string, form url.Values) error
 	}
 	if a.Error != "" {
 		f := &Failure{Reason: ReasonDeclined, Detail: "the wallet answered " + clip(a.Error)}
-		if err := s.finish(ctx, r, StatusDeclined, f, nil, now, s.presentEntry(ctx, r, now, "", f)); err != nil {
+		if err := s.finish(ctx, r, StatusDeclined, f, nil, nil, now, s.presentEntry(ctx, r, now, "", f)); err != nil {
 			return err
 		}
 		return nil
@@ -227,7 +227,7 @@ func (s *Service) Respond(ctx context.Context, id string, form url.Values) error
 	}
 	if f != nil {
 		entries = append(entries, s.presentEntry(ctx, r, now, subject, f))
-		if err := s.finish(ctx, r, StatusFailed, f, nil, now, entries...); err != nil {
+		if err := s.finish(ctx, r, StatusFailed, f, nil, nil, now, entries...); err != nil {
 			return err
 		}
 		return &WalletError{Code: "invalid_request", Description: f.Reason + ": " + f.Detail}
@@ -242,14 +242,22 @@ func (s *Service) Respond(ctx context.Context, id string, form url.Values) error
 	}
 	e := s.presentEntry(ctx, r, now, subject, nil)
 	e.Purpose, e.LegalBasis, e.ConsentRecord = res.Purpose, res.LegalBasis, res.ConsentRecord
-	return s.finish(ctx, r, StatusVerified, nil, sealed, now, append(entries, e)...)
+	return s.finish(ctx, r, StatusVerified, nil, res, sealed, now, append(entries, e)...)
 }
 
-// finish ends r; a request another answer ended first refuses this one.
-func (s *Service) finish(ctx context.Context, r Request, st Status, f *Failure, sealed []byte, now time.Time, entries ...audit.Entry) error {
-	err := s.cfg.Store.Finish(ctx, r.ID, st, f, sealed, now, entries...)
+// finish ends r, queueing its agency's notice; a request another answer
+// ended first refuses this one.
+func (s *Service) finish(ctx context.Context, r Request, st Status, f *Failure, res *Result, sealed []byte, now time.Time, entries ...audit.Entry) error {
+	notice, err := s.outbox(ctx, r, st, f, res, now, now)
+	if err != nil {
+		return err
+	}
+	err = s.cfg.Store.Finish(ctx, r.ID, st, f, sealed, now, notice, entries...)
 	if errors.Is(err, ErrClosed) {
 		return walletError("the request was answered already")
+	}
+	if err == nil && notice != nil {
+		s.wake()
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -148,17 +149,22 @@ type Store interface {
 	// MarkFetched moves a pending request to fetched (no error when it is
 	// not pending any more).
 	MarkFetched(ctx context.Context, id string) error
-	// Finish ends an open request (pending or fetched) in status, with its
-	// failure or sealed result, and appends entries, in one transaction;
-	// ErrClosed when the request is not open any more (answered,
-	// cancelled or expired by another).
-	Finish(ctx context.Context, id string, status Status, f *Failure, result []byte, at time.Time, entries ...audit.Entry) error
+	// Finish ends an open request (pending or fetched, and not expired
+	// at at) in status, with its failure or sealed result, queues notice
+	// (nil: none) and appends entries, in one transaction; ErrClosed when
+	// the request is not open any more (answered, cancelled or expired).
+	Finish(ctx context.Context, id string, status Status, f *Failure, result []byte, at time.Time, notice *Delivery, entries ...audit.Entry) error
 	// Cancel ends an open request of clientID; ErrNotFound when it has no
 	// such request, ErrClosed when it is answered already.
 	Cancel(ctx context.Context, clientID, id string, at time.Time, entries ...audit.Entry) error
-	// Expire ends open requests that expired before t, and drops results
-	// answered before dropBefore; it returns how many of each.
-	Expire(ctx context.Context, t, dropBefore time.Time) (expired, dropped int, err error)
+	// Expiring returns up to n open requests whose time ran out by t.
+	Expiring(ctx context.Context, t time.Time, n int) ([]Request, error)
+	// Expire ends an open request as expired, queueing notice (nil: none);
+	// ErrClosed when it is not open.
+	Expire(ctx context.Context, id string, notice *Delivery) error
+	// DropResults drops the results of requests answered before t.
+	DropResults(ctx context.Context, t time.Time) (int, error)
+	Webhooks
 }
 
 // Ledger is the consent ledger as the verifier uses it; consent.Service
@@ -207,6 +213,9 @@ type Config struct {
 	// RequestTTL bounds how long a request waits for its answer;
 	// ResultTTL how long a result is kept once answered.
 	RequestTTL, ResultTTL time.Duration
+	// WebhookRetry is the first wait before a failed webhook delivery is
+	// tried again (doubling each time, at most an hour); 0: 5 s.
+	WebhookRetry time.Duration
 }
 
 // Service is the verifier.
@@ -217,6 +226,9 @@ type Service struct {
 	trust    map[string][]string // iss → vcts
 	sealKey  dek.Key
 	host     string // of an x509_san_dns client identifier
+	// deliver wakes the webhook worker; webhookClient sends.
+	deliver       chan struct{}
+	webhookClient *http.Client
 }
 
 // New checks cfg and builds the verifier.
@@ -242,7 +254,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ResultTTL <= 0 {
 		cfg.ResultTTL = DefaultResultTTL
 	}
-	s := &Service{cfg: cfg, settings: cfg.Settings.resolve(cfg.BaseURL), purposes: map[string]Purpose{}, trust: map[string][]string{}}
+	s := &Service{cfg: cfg, settings: cfg.Settings.resolve(cfg.BaseURL), purposes: map[string]Purpose{}, trust: map[string][]string{},
+		deliver: make(chan struct{}, 1), webhookClient: noRedirects()}
 	if err := s.settings.check(); err != nil {
 		return nil, fmt.Errorf("verifier: %w", err)
 	}
@@ -469,9 +482,47 @@ func (s *Service) Cancel(ctx context.Context, clientID, id string) error {
 	return s.cfg.Store.Cancel(ctx, clientID, id, now, e)
 }
 
-// Housekeep expires requests nobody answered and drops results past
-// their retention.
+// Housekeep expires requests nobody answered (their agencies' webhooks
+// are told) and drops results past their retention.
 func (s *Service) Housekeep(ctx context.Context) (expired, dropped int, err error) {
 	now := s.cfg.Now()
-	return s.cfg.Store.Expire(ctx, now, now.Add(-s.cfg.ResultTTL))
+	for {
+		rs, err := s.cfg.Store.Expiring(ctx, now, 100)
+		if err != nil {
+			return expired, 0, err
+		}
+		for _, r := range rs {
+			notice, err := s.outbox(ctx, r, StatusExpired, nil, nil, time.Time{}, now)
+			if err != nil {
+				return expired, 0, err
+			}
+			if err := s.cfg.Store.Expire(ctx, r.ID, notice); err == nil {
+				expired++
+			} else if !errors.Is(err, ErrClosed) {
+				return expired, 0, err
+			}
+		}
+		if len(rs) < 100 {
+			break
+		}
+	}
+	if expired > 0 {
+		s.wake()
+	}
+	dropped, err = s.cfg.Store.DropResults(ctx, now.Add(-s.cfg.ResultTTL))
+	return expired, dropped, err
+}
+
+// outbox is the notice of r's outcome for its agency's webhook, nil when
+// the agency has none.
+func (s *Service) outbox(ctx context.Context, r Request, st Status, f *Failure, res *Result, answered, now time.Time) (*Delivery, error) {
+	u, err := s.cfg.Store.Webhook(ctx, r.ClientID)
+	if err != nil || u == "" {
+		return nil, err
+	}
+	sealed, err := s.notice(r, st, f, res, answered)
+	if err != nil {
+		return nil, err
+	}
+	return &Delivery{ID: newDeliveryID(), ClientID: r.ClientID, URL: u, Sealed: sealed, Created: now, RequestID: r.ID}, nil
 }

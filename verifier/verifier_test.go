@@ -41,6 +41,17 @@ func TestCovers(t *testing.T) {
 	}
 }
 
+func TestBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 3: 8 * time.Second, 20: time.Hour} {
+		if got := backoff(n, 2*time.Second); got != want {
+			t.Errorf("backoff(%d) = %v, want %v", n, got, want)
+		}
+	}
+	if got := backoff(1, 0); got != 5*time.Second {
+		t.Errorf("default backoff %v, want 5s", got)
+	}
+}
+
 func TestLoadSettings(t *testing.T) {
 	s, err := DemoSettings()
 	if err != nil || len(s.Purposes) == 0 || len(s.Trust) == 0 {
@@ -105,7 +116,7 @@ func (m *memStore) MarkFetched(_ context.Context, id string) error {
 	return nil
 }
 
-func (m *memStore) Finish(_ context.Context, id string, st Status, f *Failure, result []byte, at time.Time, entries ...audit.Entry) error {
+func (m *memStore) Finish(_ context.Context, id string, st Status, f *Failure, result []byte, at time.Time, _ *Delivery, entries ...audit.Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.reqs[id]
@@ -122,7 +133,17 @@ func (m *memStore) Cancel(context.Context, string, string, time.Time, ...audit.E
 	return errors.New("not used")
 }
 
-func (m *memStore) Expire(context.Context, time.Time, time.Time) (int, int, error) { return 0, 0, nil }
+func (m *memStore) Expiring(context.Context, time.Time, int) ([]Request, error) { return nil, nil }
+func (m *memStore) Expire(context.Context, string, *Delivery) error             { return nil }
+func (m *memStore) DropResults(context.Context, time.Time) (int, error)         { return 0, nil }
+func (m *memStore) SetWebhook(context.Context, string, string) error            { return nil }
+func (m *memStore) Webhook(context.Context, string) (string, error)             { return "", nil }
+func (m *memStore) Delivered(context.Context, string, time.Time) error          { return nil }
+func (m *memStore) Retry(context.Context, string, time.Time) error              { return nil }
+func (m *memStore) GiveUp(context.Context, string, time.Time) error             { return nil }
+func (m *memStore) ClaimDeliveries(context.Context, time.Time, time.Time, int) ([]Delivery, error) {
+	return nil, nil
+}
 
 func (m *memStore) Append(_ context.Context, entries ...audit.Entry) (int64, error) {
 	m.mu.Lock()
@@ -202,6 +223,35 @@ func FuzzRespond(f *testing.F) {
 			if got.Status == StatusVerified {
 				t.Fatalf("%s: verified with no trusted issuer", mode)
 			}
+		}
+	})
+}
+
+// FuzzRequestObject feeds hostile wallet_nonce and wallet_metadata to the
+// request object endpoint: nothing panics, and what is refused is an
+// invalid input or the wallet's lack of support.
+func FuzzRequestObject(f *testing.F) {
+	f.Add("n-1", `{"vp_formats_supported":{"dc+sd-jwt":{}},"request_object_signing_alg_values_supported":["ES256"]}`)
+	f.Add("", `{"vp_formats_supported":{"mso_mdoc":{}}}`)
+	f.Add("bad nonce!", `[]`)
+	f.Add("n", `{"request_object_signing_alg_values_supported":"ES256"}`)
+	s, _ := newFuzzService(f)
+	ctx := context.Background()
+	q := json.RawMessage(`{"credentials":[{"id":"pid","format":"dc+sd-jwt","meta":{"vct_values":["https://cedula.example/vct/pid/1"]},"claims":[{"path":["given_name"]}]}]}`)
+	f.Fuzz(func(t *testing.T, nonce, metadata string) {
+		r, err := s.Create(ctx, "agency", Create{DCQL: q, Purpose: "check"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := s.RequestObject(ctx, r.ID, nonce, []byte(metadata))
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrWalletUnsupported) {
+				t.Fatalf("an error that is not the wallet's: %v", err)
+			}
+			return
+		}
+		if obj == "" || nonce != "" && !strings.Contains(obj, ".") {
+			t.Fatalf("request object %q", obj)
 		}
 	})
 }

@@ -40,12 +40,41 @@ CREATE INDEX verifier_requests_open ON verifier_requests (status, expires);
 CREATE INDEX verifier_requests_answered ON verifier_requests (answered);
 `
 
+// schemaV2 adds agencies' webhooks and the outbox of their notices
+// (sealed; dropped once delivered or given up).
+const schemaV2 = `
+CREATE TABLE verifier_webhooks (
+	client_id TEXT PRIMARY KEY,
+	url TEXT NOT NULL,
+	updated BIGINT NOT NULL
+);
+CREATE TABLE verifier_deliveries (
+	id TEXT PRIMARY KEY,
+	request_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	url TEXT NOT NULL,
+	sealed {BLOB},
+	attempts INTEGER NOT NULL,
+	next_at BIGINT NOT NULL,
+	created BIGINT NOT NULL,
+	delivered BIGINT,
+	given_up BIGINT
+);
+CREATE INDEX verifier_deliveries_due ON verifier_deliveries (next_at) WHERE delivered IS NULL AND given_up IS NULL;
+CREATE INDEX verifier_deliveries_request ON verifier_deliveries (request_id);
+`
+
 // Migrations creates the verifier's tables.
 var Migrations = []db.Migration{{
 	Room:     "verifier",
 	Version:  1,
 	SQLite:   db.Schema(schemaV1, db.SQLite),
 	Postgres: db.Schema(schemaV1, db.Postgres),
+}, {
+	Room:     "verifier",
+	Version:  2,
+	SQLite:   db.Schema(schemaV2, db.SQLite),
+	Postgres: db.Schema(schemaV2, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction.
@@ -117,7 +146,7 @@ func (s *Store) MarkFetched(ctx context.Context, id string) error {
 	return err
 }
 
-func (s *Store) Finish(ctx context.Context, id string, st verifier.Status, f *verifier.Failure, result []byte, at time.Time, entries ...audit.Entry) error {
+func (s *Store) Finish(ctx context.Context, id string, st verifier.Status, f *verifier.Failure, result []byte, at time.Time, notice *verifier.Delivery, entries ...audit.Entry) error {
 	var failure any
 	if f != nil {
 		b, err := json.Marshal(f)
@@ -139,8 +168,21 @@ func (s *Store) Finish(ctx context.Context, id string, st verifier.Status, f *ve
 		} else if n == 0 {
 			return verifier.ErrClosed
 		}
+		if err := s.queue(ctx, tx, notice); err != nil {
+			return err
+		}
 		return s.log.AppendTx(ctx, tx, entries...)
 	})
+}
+
+// queue adds a notice to the outbox, due at once.
+func (s *Store) queue(ctx context.Context, tx *sql.Tx, d *verifier.Delivery) error {
+	if d == nil {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO verifier_deliveries (id, request_id, client_id, url, sealed, attempts, next_at, created)
+		VALUES ($1, $2, $3, $4, $5, 0, $6, $6)`, d.ID, d.RequestID, d.ClientID, d.URL, d.Sealed, db.Micros(d.Created))
+	return err
 }
 
 func (s *Store) Cancel(ctx context.Context, clientID, id string, at time.Time, entries ...audit.Entry) error {
@@ -167,23 +209,116 @@ func (s *Store) Cancel(ctx context.Context, clientID, id string, at time.Time, e
 	})
 }
 
-func (s *Store) Expire(ctx context.Context, t, dropBefore time.Time) (int, int, error) {
-	var expired, dropped int64
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE verifier_requests SET status = $1 WHERE status IN ($2, $3) AND expires <= $4`,
-			string(verifier.StatusExpired), string(verifier.StatusPending), string(verifier.StatusFetched), db.Micros(t))
+func (s *Store) Expiring(ctx context.Context, t time.Time, n int) ([]verifier.Request, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM verifier_requests WHERE status IN ($1, $2) AND expires <= $3 ORDER BY expires LIMIT $4`,
+		string(verifier.StatusPending), string(verifier.StatusFetched), db.Micros(t), n)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]verifier.Request, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.Request(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (s *Store) Expire(ctx context.Context, id string, notice *verifier.Delivery) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE verifier_requests SET status = $2 WHERE id = $1 AND status IN ($3, $4)`,
+			id, string(verifier.StatusExpired), string(verifier.StatusPending), string(verifier.StatusFetched))
 		if err != nil {
 			return err
 		}
-		if expired, err = res.RowsAffected(); err != nil {
+		if n, err := res.RowsAffected(); err != nil {
 			return err
+		} else if n == 0 {
+			return verifier.ErrClosed
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE verifier_requests SET result = NULL WHERE answered < $1 AND result IS NOT NULL`, db.Micros(dropBefore))
-		if err != nil {
-			return err
-		}
-		dropped, err = res.RowsAffected()
-		return err
+		return s.queue(ctx, tx, notice)
 	})
-	return int(expired), int(dropped), err
+}
+
+func (s *Store) DropResults(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE verifier_requests SET result = NULL WHERE answered < $1 AND result IS NOT NULL`, db.Micros(t))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (s *Store) SetWebhook(ctx context.Context, clientID, url string) error {
+	if url == "" {
+		_, err := s.db.ExecContext(ctx, `DELETE FROM verifier_webhooks WHERE client_id = $1`, clientID)
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO verifier_webhooks (client_id, url, updated) VALUES ($1, $2, $3)
+		ON CONFLICT (client_id) DO UPDATE SET url = excluded.url, updated = excluded.updated`, clientID, url, db.Micros(time.Now()))
+	return err
+}
+
+func (s *Store) Webhook(ctx context.Context, clientID string) (string, error) {
+	var u string
+	err := s.db.QueryRowCached(ctx, nil, `SELECT url FROM verifier_webhooks WHERE client_id = $1`, clientID).Scan(&u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return u, err
+}
+
+// ClaimDeliveries leases due notices: the outer condition on next_at is
+// checked again on the row a concurrent claim updated (PostgreSQL's
+// re-check of UPDATE), so two replicas never take the same notice.
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, n int) ([]verifier.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `UPDATE verifier_deliveries SET next_at = $2, attempts = attempts + 1
+		WHERE next_at <= $1 AND delivered IS NULL AND given_up IS NULL AND id IN (SELECT id FROM verifier_deliveries
+			WHERE next_at <= $1 AND delivered IS NULL AND given_up IS NULL ORDER BY next_at LIMIT $3)
+		RETURNING id, request_id, client_id, url, sealed, attempts, created`, db.Micros(now), db.Micros(until), n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []verifier.Delivery
+	for rows.Next() {
+		var d verifier.Delivery
+		var created int64
+		if err := rows.Scan(&d.ID, &d.RequestID, &d.ClientID, &d.URL, &d.Sealed, &d.Attempts, &created); err != nil {
+			return nil, err
+		}
+		d.Created = db.FromMicros(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Delivered(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE verifier_deliveries SET delivered = $2, sealed = NULL WHERE id = $1`, id, db.Micros(at))
+	return err
+}
+
+func (s *Store) Retry(ctx context.Context, id string, next time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE verifier_deliveries SET next_at = $2 WHERE id = $1`, id, db.Micros(next))
+	return err
+}
+
+func (s *Store) GiveUp(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE verifier_deliveries SET given_up = $2, sealed = NULL WHERE id = $1`, id, db.Micros(at))
+	return err
 }

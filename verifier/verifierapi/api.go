@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/qr"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/verifier"
@@ -33,6 +34,8 @@ const MaxResponse = 1 << 20
 type Config struct {
 	Service *verifier.Service
 	Guard   httpapi.Guard
+	// Keys publishes the verifier's keys (the ring verifier.Ring).
+	Keys keys.Manager
 	// BaseURL is the server's public URL.
 	BaseURL string
 }
@@ -42,7 +45,8 @@ type API struct{ cfg Config }
 
 // New checks cfg.
 func New(cfg Config) (*API, error) {
-	if err := httpapi.CheckConfig("verifierapi", map[string]bool{"Service": cfg.Service != nil, "Guard": cfg.Guard.Auth != nil, "BaseURL": cfg.BaseURL != ""}); err != nil {
+	if err := httpapi.CheckConfig("verifierapi", map[string]bool{"Service": cfg.Service != nil, "Guard": cfg.Guard.Auth != nil, "BaseURL": cfg.BaseURL != "",
+		"Keys": cfg.Keys != nil}); err != nil {
 		return nil, err
 	}
 	return &API{cfg: cfg}, nil
@@ -59,6 +63,47 @@ func (a *API) Mount(e *httpapi.Echo) {
 	e.DELETE("/verification/requests/:id", a.cancel, g)
 	e.GET("/verification/requests/:id/qr.png", a.qrPNG, g)
 	e.GET("/verification/requests/:id/qr.svg", a.qrSVG, g)
+	e.GET("/verification/webhook", a.getWebhook, g)
+	e.PUT("/verification/webhook", a.putWebhook, g)
+	e.DELETE("/verification/webhook", a.deleteWebhook, g)
+	e.GET("/verification/keys", httpapi.KeySet(a.cfg.Keys, verifier.Ring))
+}
+
+// webhook is the body of PUT /verification/webhook and its reads.
+type webhook struct {
+	URL string `json:"url"`
+}
+
+func (a *API) getWebhook(c httpapi.Context) error {
+	u, err := a.cfg.Service.Webhook(c.Request().Context(), httpapi.CallerOf(c).ClientID)
+	if err != nil {
+		return err
+	}
+	if u == "" {
+		return httpapi.NotFound("this agency has no webhook")
+	}
+	return httpapi.JSON(c, http.StatusOK, webhook{URL: u})
+}
+
+func (a *API) putWebhook(c httpapi.Context) error {
+	var in webhook
+	if err := httpapi.Bind(c, &in); err != nil {
+		return err
+	}
+	if in.URL == "" {
+		return httpapi.BadRequest("url is required")
+	}
+	if err := a.cfg.Service.SetWebhook(c.Request().Context(), httpapi.CallerOf(c).ClientID, in.URL); err != nil {
+		return err
+	}
+	return httpapi.JSON(c, http.StatusOK, in)
+}
+
+func (a *API) deleteWebhook(c httpapi.Context) error {
+	if err := a.cfg.Service.SetWebhook(c.Request().Context(), httpapi.CallerOf(c).ClientID, ""); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // Classify maps the verifier's errors to problems.

@@ -292,6 +292,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.stopStreams = stopStreams
 	go s.Inbox.Run(streams)
 	go s.Checkpointer.Run(bg)
+	go s.Verifier.RunDeliveries(bg, 2*time.Second, s.log)
 	go s.Provider.RunLogouts(bg)
 	return s, nil
 }

@@ -89,7 +89,7 @@ func (s *Server) openVerifier(secret []byte, ca *localCA) error {
 }
 
 func (s *Server) mountVerifier(e *httpapi.Echo) error {
-	api, err := verifierapi.New(verifierapi.Config{Service: s.Verifier, Guard: s.guard, BaseURL: s.Config.PublicURL})
+	api, err := verifierapi.New(verifierapi.Config{Service: s.Verifier, Guard: s.guard, BaseURL: s.Config.PublicURL, Keys: s.Keys})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -368,5 +369,97 @@ func TestVerifierRefuses(t *testing.T) {
 		if err != nil || len(found) != want {
 			t.Errorf("entries of failures for %s: %d, want %d (%v)", reason, len(found), want, err)
 		}
+	}
+}
+
+// TestVerifierWebhook: the agency registers a webhook that fails at
+// first; a verified presentation's notice reaches it on a retry, signed
+// with a key /verification/keys publishes, with the same jti each time,
+// for this agency, carrying the request as the API shows it.
+func TestVerifierWebhook(t *testing.T) {
+	e := newIssuerEnv(t)
+	ctx := context.Background()
+	e.agency(demo.MachineID, scopes.Issuance, scopes.Verification)
+	agency := e.token(demo.MachineID, scopes.Verification)
+	ana := e.citizen("Ana")
+	good := e.issuePID(ana)
+	if err := e.s.Consent.Agree(ctx, ana, demo.MachineID, []string{demo.IdentityCheckPurposeID}, consent.MethodWeb); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan []byte, 4)
+	calls := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Content-Type") != "application/jwt" {
+			t.Errorf("content type %q", r.Header.Get("Content-Type"))
+		}
+		got <- b
+		if calls++; calls == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer hook.Close()
+	for _, tc := range []struct {
+		url    string
+		status int
+	}{{"ftp://example.org/x", 400}, {"https://user:pw@example.org/x", 400}, {hook.URL + "/notices", 200}} {
+		if res, out := e.do(http.MethodPut, "/verification/webhook", agency, fmt.Sprintf(`{"url":%q}`, tc.url)); res.StatusCode != tc.status {
+			t.Errorf("webhook %s: %d %v, want %d", tc.url, res.StatusCode, out, tc.status)
+		}
+	}
+	if res, out := e.do(http.MethodGet, "/verification/webhook", agency, ""); res.StatusCode != 200 || out["url"] != hook.URL+"/notices" {
+		t.Errorf("webhook: %d %v", res.StatusCode, out)
+	}
+
+	r := e.newRequest(agency, demo.IdentityCheckPurposeID, verifier.ModeDirectPost)
+	form := url.Values{"state": {r.state}, "vp_token": {vpToken(t, present(t, good, []string{"given_name", "age_over_18"}, e.s.Verifier.ClientID(), r.nonce, time.Now(), nil, nil))}}
+	if st, code := answer(t, r.responseURI, form); st != http.StatusOK {
+		t.Fatalf("answer: %d %s", st, code)
+	}
+	var bodies [][]byte
+	for len(bodies) < 2 {
+		select {
+		case b := <-got:
+			bodies = append(bodies, b)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d notices came, want a failed one and its retry", len(bodies))
+		}
+	}
+	code, jwks, _ := e.get("/verification/keys", "")
+	if code != http.StatusOK {
+		t.Fatalf("keys: %d", code)
+	}
+	var jtis []string
+	for _, b := range bodies {
+		payload, err := jose.Verify(b, jwks, keys.ES256)
+		if err != nil {
+			t.Fatalf("the notice does not verify with the published keys: %v", err)
+		}
+		var n struct {
+			Iss, Aud, JTI string
+			Request       struct {
+				ID     string
+				Status string
+				Result *verifier.Result
+			}
+		}
+		json.Unmarshal(payload, &n)
+		if n.Iss != e.url || n.Aud != demo.MachineID || n.Request.ID != r.id || n.Request.Status != "verified" || n.Request.Result == nil ||
+			!reflect.DeepEqual(n.Request.Result.Credentials[0].Claims, map[string]any{"given_name": "Ana", "age_over_18": true}) {
+			t.Errorf("notice: %s", payload)
+		}
+		if hdr, _ := jose.Header(b); hdr["typ"] != verifier.NoticeType {
+			t.Errorf("typ %v", hdr["typ"])
+		}
+		jtis = append(jtis, n.JTI)
+	}
+	if jtis[0] == "" || jtis[0] != jtis[1] {
+		t.Errorf("jti %q then %q, want one notice's", jtis[0], jtis[1])
+	}
+	select {
+	case <-got:
+		t.Error("a notice came again after the webhook took it")
+	case <-time.After(3 * time.Second):
 	}
 }
