@@ -1,5 +1,6 @@
 // What the interop scripts (the wallets openid4vci.mjs and
-// openid4vci_authcode.mjs, node_issuer.mjs, node_verifier.mjs) share:
+// openid4vci_authcode.mjs, node_issuer.mjs, node_verifier.mjs,
+// node_holder.mjs) share:
 // the npm packages loaded from NODE_DIR, keys and signatures with node's
 // WebCrypto, the callbacks the @openid4vc libraries need, the check of the
 // issuer's signatures against its JWT VC Issuer Metadata, error text, and
