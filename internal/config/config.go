@@ -74,9 +74,9 @@ type Config struct {
 	// VerifierCertificate is a PEM file with the verifier's X.509
 	// certificate chain (leaf first), whose leaf names the public URL's
 	// host and certifies the "verifier" ring's key (OpenID4VP
-	// x509_san_dns). "" makes a local CA in the data directory
-	// (verifier-ca.pem), which this server's wallet trusts and other
-	// wallets must be told to.
+	// x509_san_dns). "" uses a local CA derived from the server secret
+	// (its certificate written to the data directory as verifier-ca.pem),
+	// which this server's wallet trusts and other wallets must be given.
 	VerifierCertificate string `yaml:"verifier_certificate"`
 	// StatusListSize is the number of places in each status list, a
 	// power of four (0: 65536).

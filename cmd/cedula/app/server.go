@@ -177,10 +177,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	// Without a configured certificate the verifier's key is certified by
-	// a CA of the data directory, which this server's own wallet trusts.
+	// a local CA derived from the secret, which this server's own wallet
+	// trusts.
 	var ca *localCA
 	if cfg.VerifierCertificate == "" {
-		if ca, err = openLocalCA(cfg.DataDir); err != nil {
+		if ca, err = openLocalCA(cfg.DataDir, secret); err != nil {
 			s.Close()
 			return nil, err
 		}

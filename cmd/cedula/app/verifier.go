@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -113,9 +115,11 @@ func (h verifierHolders) Holder(ctx context.Context, iss string, ref statuslist.
 }
 
 // localCA is the CA a server without a configured verifier certificate
-// makes in its data directory (verifier-ca.pem, its key beside it) to
-// certify its verifier's keys: this server's wallet trusts it; other
-// wallets trust it when told to.
+// uses to certify its verifier's keys. Its key is derived from the
+// server secret, so every replica has the same CA (and no private key is
+// written anywhere); its certificate is written to the data directory
+// (verifier-ca.pem) for other wallets to be given. This server's wallet
+// trusts it.
 type localCA struct {
 	cert  *x509.Certificate
 	key   *ecdsa.PrivateKey
@@ -123,57 +127,41 @@ type localCA struct {
 	leafs map[string][]byte // by key ID and host
 }
 
-// openLocalCA reads the data directory's CA, making it on first use.
-func openLocalCA(dataDir string) (*localCA, error) {
-	certPath, keyPath := filepath.Join(dataDir, "verifier-ca.pem"), filepath.Join(dataDir, "verifier-ca.key")
-	ca := &localCA{leafs: map[string][]byte{}}
-	cb, cerr := os.ReadFile(certPath)
-	kb, kerr := os.ReadFile(keyPath)
-	if cerr == nil && kerr == nil {
-		cblock, _ := pem.Decode(cb)
-		kblock, _ := pem.Decode(kb)
-		if cblock == nil || kblock == nil {
-			return nil, fmt.Errorf("verifier CA: %s or %s is not PEM", certPath, keyPath)
-		}
-		cert, err := x509.ParseCertificate(cblock.Bytes)
+// openLocalCA derives the CA from secret and writes its certificate to
+// dataDir.
+func openLocalCA(dataDir string, secret []byte) (*localCA, error) {
+	var key *ecdsa.PrivateKey
+	for i := byte(0); i < 16 && key == nil; i++ {
+		b, err := hkdf.Key(sha256.New, secret, []byte{i}, "cedula-verifier-ca", 32)
 		if err != nil {
-			return nil, fmt.Errorf("verifier CA: %w", err)
+			return nil, err
 		}
-		key, err := x509.ParseECPrivateKey(kblock.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("verifier CA: %w", err)
-		}
-		ca.cert, ca.key = cert, key
-		return ca, nil
+		key, _ = ecdsa.ParseRawPrivateKey(elliptic.P256(), b) // nil for a scalar out of range: the next one
 	}
-	if !errors.Is(cerr, os.ErrNotExist) || !errors.Is(kerr, os.ErrNotExist) {
-		return nil, fmt.Errorf("verifier CA: %s and %s must both exist or neither: %v %v", certPath, keyPath, cerr, kerr)
+	if key == nil {
+		return nil, errors.New("verifier CA: no key could be derived")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Cedula local verifier CA", Organization: []string{"Cedula"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true,
-		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	// Fixed serial, subject and validity: replicas make certificates that
+	// differ only in their signatures, each a valid root for the others'
+	// leaves.
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Cedula local verifier CA", Organization: []string{"Cedula"}},
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2046, 1, 1, 0, 0, 0, 0, time.UTC), IsCA: true,
+		BasicConstraintsValid: true, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, err
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("verifier CA: %w", err)
 	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dataDir, "verifier-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, fmt.Errorf("verifier CA: %w", err)
 	}
-	ca.cert, _ = x509.ParseCertificate(der)
-	ca.key = key
-	return ca, nil
+	return &localCA{cert: cert, key: key, leafs: map[string][]byte{}}, nil
 }
 
 // certify returns a chain whose leaf names host and certifies k (made
