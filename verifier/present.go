@@ -46,10 +46,6 @@ func (s *Service) RequestObject(ctx context.Context, id, walletNonce string, wal
 			return "", err
 		}
 	}
-	key, err := s.cfg.Keys.Active(ctx, Ring, keys.ES256)
-	if err != nil {
-		return "", fmt.Errorf("verifier: signing key: %w", err)
-	}
 	now := s.cfg.Now()
 	md := map[string]any{
 		"client_name": s.cfg.Name,
@@ -76,15 +72,7 @@ func (s *Service) RequestObject(ctx context.Context, id, walletNonce string, wal
 	if walletNonce != "" {
 		claims["wallet_nonce"] = walletNonce
 	}
-	hdr := map[string]any{"typ": "oauth-authz-req+jwt"}
-	if s.host != "" {
-		chain, err := s.chain(ctx, key)
-		if err != nil {
-			return "", err
-		}
-		hdr["x5c"] = jose.CertChain(chain)
-	}
-	obj, err := jose.SignJSON(ctx, key, claims, hdr)
+	obj, err := s.sign(ctx, claims)
 	if err != nil {
 		return "", err
 	}
@@ -92,6 +80,26 @@ func (s *Service) RequestObject(ctx context.Context, id, walletNonce string, wal
 		return "", err
 	}
 	return obj, nil
+}
+
+// sign makes the request object: signed with the verifier's key and its
+// x5c chain (x509_san_dns), or unsecured for a verifier known by its
+// redirect_uri, whose requests cannot be signed (§5.9.3).
+func (s *Service) sign(ctx context.Context, claims map[string]any) (string, error) {
+	hdr := map[string]any{"typ": "oauth-authz-req+jwt"}
+	if s.host == "" {
+		return jose.Unsecured(claims, hdr)
+	}
+	key, err := s.cfg.Keys.Active(ctx, Ring, keys.ES256)
+	if err != nil {
+		return "", fmt.Errorf("verifier: signing key: %w", err)
+	}
+	chain, err := s.chain(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	hdr["x5c"] = jose.CertChain(chain)
+	return jose.SignJSON(ctx, key, claims, hdr)
 }
 
 // chain is the certificate chain for key, checked: its leaf names the

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -225,6 +226,41 @@ func FuzzRespond(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRequestObjectOfRedirectURI: a verifier known by its redirect_uri
+// sends its request object unsecured (alg none, §5.9.3), with the
+// request's parameters, the wallet's nonce, and the response URI under
+// its client identifier.
+func TestRequestObjectOfRedirectURI(t *testing.T) {
+	s, st := newFuzzService(t)
+	ctx := context.Background()
+	q := json.RawMessage(`{"credentials":[{"id":"pid","format":"dc+sd-jwt","meta":{"vct_values":["https://cedula.example/vct/pid/1"]},"claims":[{"path":["given_name"]}]}]}`)
+	r, err := s.Create(ctx, "agency", Create{DCQL: q, Purpose: "check", ResponseMode: ModeDirectPost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.RequestObject(ctx, r.ID, "wn-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(obj, ".")
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var h map[string]any
+	var p map[string]any
+	json.Unmarshal(hdr, &h)
+	json.Unmarshal(payload, &p)
+	if len(parts) != 3 || parts[2] != "" || h["alg"] != "none" || h["typ"] != "oauth-authz-req+jwt" {
+		t.Errorf("header %v, signature %q: want an unsecured request object", h, parts[2])
+	}
+	if p["client_id"] != s.ClientID() || p["response_uri"] != "https://cedula.example/vp/responses/"+r.ID || p["nonce"] != r.Nonce ||
+		p["state"] != r.State || p["wallet_nonce"] != "wn-1" || p["response_mode"] != ModeDirectPost || p["purpose"] != "check" {
+		t.Errorf("payload %v", p)
+	}
+	if got, _ := st.Request(ctx, r.ID); got.Status != StatusFetched {
+		t.Errorf("after the fetch: %s", got.Status)
+	}
 }
 
 // FuzzRequestObject feeds hostile wallet_nonce and wallet_metadata to the

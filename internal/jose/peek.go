@@ -2,6 +2,9 @@ package jose
 
 import (
 	"crypto/ecdsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -61,4 +64,26 @@ func ValidPublicJWK(b []byte) error {
 		return ErrInvalid
 	}
 	return nil
+}
+
+// Unsecured is an unsecured JWT (RFC 7519 §6: alg none, no signature) of
+// claims with the extra header parameters — only for what a standard
+// requires to go unsigned, such as the request object of an OpenID4VP
+// verifier known by its redirect_uri (§5.9.3).
+func Unsecured(claims any, headers map[string]any) (string, error) {
+	hdr := map[string]any{"alg": "none"}
+	for k, v := range headers {
+		if k != "alg" {
+			hdr[k] = v
+		}
+	}
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return "", err
+	}
+	p, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("jose: encode claims: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p) + ".", nil
 }

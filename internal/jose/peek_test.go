@@ -25,3 +25,20 @@ func TestValidPublicJWK(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsecured(t *testing.T) {
+	tok, err := Unsecured(map[string]any{"a": 1}, map[string]any{"typ": "x", "alg": "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, err := Header([]byte(tok))
+	if err != nil || hdr["alg"] != "none" || hdr["typ"] != "x" {
+		t.Errorf("header %v %v, want alg none whatever the caller says", hdr, err)
+	}
+	if p, err := UnverifiedPayload([]byte(tok)); err != nil || string(p) != `{"a":1}` {
+		t.Errorf("payload %s %v", p, err)
+	}
+	if _, err := Verify([]byte(tok), []byte(`{"keys":[]}`)); err == nil {
+		t.Error("an unsecured JWT verified")
+	}
+}
