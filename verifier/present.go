@@ -33,7 +33,7 @@ const MaxWalletMetadata = 16 << 10
 func (s *Service) RequestObject(ctx context.Context, id, walletNonce string, walletMetadata []byte) (string, error) {
 	r, err := s.cfg.Store.Request(ctx, id)
 	if err != nil {
-		return "", ErrNotFound
+		return "", err
 	}
 	if r = s.expired(r); !r.Status.open() {
 		return "", fmt.Errorf("%w: the request is %s", ErrClosed, r.Status)
@@ -197,8 +197,10 @@ type answer struct {
 // it); nil when the answer was taken, verified or declined.
 func (s *Service) Respond(ctx context.Context, id string, form url.Values) error {
 	r, err := s.cfg.Store.Request(ctx, id)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
 		return walletError("no request is waiting at this response URI")
+	} else if err != nil {
+		return err
 	}
 	a, err := s.readAnswer(r, form)
 	if err != nil {

@@ -442,9 +442,9 @@ func (s *Service) AskedBy(ctx context.Context, clientID, responseURI, purpose st
 
 // Get returns an agency's request with its result opened.
 func (s *Service) Get(ctx context.Context, clientID, id string) (View, error) {
-	r, err := s.cfg.Store.Request(ctx, id)
-	if err != nil || r.ClientID != clientID {
-		return View{}, ErrNotFound
+	r, err := s.agencyRequest(ctx, clientID, id)
+	if err != nil {
+		return View{}, err
 	}
 	r = s.expired(r)
 	v := View{Request: r}
@@ -462,6 +462,19 @@ func (s *Service) Get(ctx context.Context, clientID, id string) (View, error) {
 	return v, nil
 }
 
+// agencyRequest is one of clientID's requests; ErrNotFound for another
+// agency's, as for none.
+func (s *Service) agencyRequest(ctx context.Context, clientID, id string) (Request, error) {
+	r, err := s.cfg.Store.Request(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.ClientID != clientID {
+		return Request{}, ErrNotFound
+	}
+	return r, nil
+}
+
 // expired shows an open request past its time as expired.
 func (s *Service) expired(r Request) Request {
 	if r.Status.open() && !s.cfg.Now().Before(r.Expires) {
@@ -472,9 +485,9 @@ func (s *Service) expired(r Request) Request {
 
 // Cancel ends an agency's open request.
 func (s *Service) Cancel(ctx context.Context, clientID, id string) error {
-	r, err := s.cfg.Store.Request(ctx, id)
-	if err != nil || r.ClientID != clientID {
-		return ErrNotFound
+	r, err := s.agencyRequest(ctx, clientID, id)
+	if err != nil {
+		return err
 	}
 	now := s.cfg.Now().UTC()
 	e := audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: clientID}, Action: ActionCancel,
