@@ -315,6 +315,9 @@ type stock[T any] struct {
 	dry   atomic.Bool
 	// most is the most items a round took.
 	most int
+	// guess, when positive, is how many items the first fill makes
+	// before any round has run (from a probe), instead of a timed fill.
+	guess int
 	// noun names the items in what rounds prints ("offers" when empty),
 	// flag the option that fixes their number ("--offers" when empty).
 	noun, flag string
@@ -327,11 +330,14 @@ func (s *stock[T]) names() (noun, flag string) {
 }
 
 // fill makes items with mk from conc workers: fixed in all when fixed
-// is positive; before the first round as many as they make in d; later
-// as many as the busiest round took and a quarter more. It returns how
-// many it made.
+// is positive; before the first round s.guess, or without a guess as
+// many as they make in d; later as many as the busiest round took and a
+// quarter more. It returns how many it made.
 func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc int, mk func(context.Context) (T, error)) (int, error) {
 	want := max(s.most*5/4, 1)
+	if s.most == 0 && s.guess > 0 {
+		want = s.guess
+	}
 	if fixed > 0 {
 		want = fixed
 	}
@@ -342,7 +348,7 @@ func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc in
 	var mu sync.Mutex
 	var made []T
 	until := time.Time{}
-	if fixed <= 0 && s.most == 0 {
+	if fixed <= 0 && s.most == 0 && s.guess <= 0 {
 		until, want = time.Now().Add(d), int(^uint(0)>>2)
 	}
 	_, _, err := bench.Loop(ctx, want, conc, func(ctx context.Context, _ int) error {

@@ -28,7 +28,7 @@ func TestBenchVerify(t *testing.T) {
 	}
 	for _, w := range []string{"verify: 2 citizens registered, a PID issued to each",
 		"verify: " + base + ", client demo-machine, purpose demo-residence-check, PID [address], 2 holders, concurrency 4",
-		"answers: ", " ready for the round", "reference V₂: ", "reference V₂ = ", "median verify/median V₂ over 1 rounds = "} {
+		"probe: ", " for the first round", "answers: ", " ready for the round", "reference V₂: ", "reference V₂ = ", "median verify/median V₂ over 1 rounds = "} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output:\n%s\nwant it to contain %q", out.String(), w)
 		}
