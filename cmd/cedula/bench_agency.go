@@ -13,7 +13,8 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 )
 
-// agencyAPI calls Cedula's JSON APIs (admin, consent, issuance) as an
+// agencyAPI calls Cedula's JSON APIs (admin, consent, issuance,
+// verification) as an
 // agency's back end does: with a client_credentials access token obtained
 // with private_key_jwt. A bench sets up what it measures through it.
 type agencyAPI struct {
@@ -59,6 +60,17 @@ func (a *agencyAPI) post(ctx context.Context, path string, body []byte, out any)
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Content-Type", "application/json")
 	return doJSON(a.hc, req, 0, out)
+}
+
+// get fetches path with the token and decodes a 200 answer into out. It
+// is safe for concurrent use.
+func (a *agencyAPI) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	return doJSON(a.hc, req, http.StatusOK, out)
 }
 
 // createCitizens registers n fictional citizens through the admin API

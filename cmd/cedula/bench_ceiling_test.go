@@ -176,7 +176,7 @@ type credentialCeiling struct {
 
 // ceilingKeystore opens a throwaway local keystore, and returns it with
 // its random key-encryption key.
-func ceilingKeystore(b *testing.B) (*localkeys.Manager, []byte) {
+func ceilingKeystore(b testing.TB) (*localkeys.Manager, []byte) {
 	kek := make([]byte, localkeys.KEKSize)
 	rand.Read(kek)
 	ks, err := localkeys.Open(filepath.Join(b.TempDir(), "keystore.json"), localkeys.WithKEK(kek))
@@ -186,7 +186,7 @@ func ceilingKeystore(b *testing.B) (*localkeys.Manager, []byte) {
 	return ks, kek
 }
 
-func newCredentialCeiling(b *testing.B) *credentialCeiling {
+func newCredentialCeiling(b testing.TB) *credentialCeiling {
 	ctx := b.Context()
 	ks, _ := ceilingKeystore(b)
 	var err error

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -314,14 +315,29 @@ type stock[T any] struct {
 	dry   atomic.Bool
 	// most is the most items a round took.
 	most int
+	// guess, when positive, is how many items the first fill makes
+	// before any round has run (from a probe), instead of a timed fill.
+	guess int
+	// noun names the items in what rounds prints ("offers" when empty),
+	// flag the option that fixes their number ("--offers" when empty).
+	noun, flag string
+}
+
+// names returns the stock's noun and flag, defaults filled in.
+func (s *stock[T]) names() (noun, flag string) {
+	noun, flag = cmp.Or(s.noun, "offers"), cmp.Or(s.flag, "--offers")
+	return noun, flag
 }
 
 // fill makes items with mk from conc workers: fixed in all when fixed
-// is positive; before the first round as many as they make in d; later
-// as many as the busiest round took and a quarter more. It returns how
-// many it made.
+// is positive; before the first round s.guess, or without a guess as
+// many as they make in d; later as many as the busiest round took and a
+// quarter more. It returns how many it made.
 func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc int, mk func(context.Context) (T, error)) (int, error) {
 	want := max(s.most*5/4, 1)
+	if s.most == 0 && s.guess > 0 {
+		want = s.guess
+	}
 	if fixed > 0 {
 		want = fixed
 	}
@@ -332,7 +348,7 @@ func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc in
 	var mu sync.Mutex
 	var made []T
 	until := time.Time{}
-	if fixed <= 0 && s.most == 0 {
+	if fixed <= 0 && s.most == 0 && s.guess <= 0 {
 		until, want = time.Now().Add(d), int(^uint(0)>>2)
 	}
 	_, _, err := bench.Loop(ctx, want, conc, func(ctx context.Context, _ int) error {
@@ -361,6 +377,7 @@ func (s *stock[T]) fill(ctx context.Context, fixed int, d time.Duration, conc in
 // a round that ran out is an error, as its figures are wrong.
 func (s *stock[T]) rounds(fixed int, lf *loadFlags, stdout io.Writer, before func(context.Context) error,
 	mk func(context.Context) (T, error)) (prepare func(context.Context) error, done func(bench.Result) error) {
+	noun, flag := s.names()
 	prepare = func(ctx context.Context) error {
 		if before != nil {
 			if err := before(ctx); err != nil {
@@ -372,12 +389,12 @@ func (s *stock[T]) rounds(fixed int, lf *loadFlags, stdout io.Writer, before fun
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "offers: %d made in %.1fs (untimed), %d ready for the round\n", n, time.Since(start).Seconds(), s.ready())
+		fmt.Fprintf(stdout, "%s: %d made in %.1fs (untimed), %d ready for the round\n", noun, n, time.Since(start).Seconds(), s.ready())
 		return nil
 	}
 	done = func(bench.Result) error {
 		if used, dry := s.settle(); dry {
-			return fmt.Errorf("the round used all %d offers made for it, so its figures are wrong; rerun with --offers %d", used, 2*used)
+			return fmt.Errorf("the round used all %d %s made for it, so its figures are wrong; rerun with %s %d", used, noun, flag, 2*used)
 		}
 		return nil
 	}

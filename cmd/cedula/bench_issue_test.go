@@ -145,4 +145,16 @@ func TestStock(t *testing.T) {
 	if made, err := first.fill(ctx, 0, 20*time.Millisecond, 2, mk); err != nil || made == 0 {
 		t.Errorf("timed fill: made %d, %v; want some", made, err)
 	}
+	// A guess sizes the first fill only; then the busiest round does.
+	guessed := stock[int]{guess: 8}
+	if made, err := guessed.fill(ctx, 0, time.Hour, 2, mk); err != nil || made != 8 {
+		t.Fatalf("fill by the guess: made %d, %v; want 8", made, err)
+	}
+	for range 4 {
+		guessed.take(ctx)
+	}
+	guessed.settle()
+	if made, err := guessed.fill(ctx, 0, time.Hour, 2, mk); err != nil || made != 1 || guessed.ready() != 5 {
+		t.Errorf("fill after a round of 4: made %d, ready %d, %v; want 1, 5", made, guessed.ready(), err)
+	}
 }

@@ -161,18 +161,15 @@ func (is *vciIssuer) fetchNonce(ctx context.Context) (string, error) {
 	return n.Nonce, nil
 }
 
-// credentialRequest builds a credential request (§8.2) for batch
-// credentials of typeID over nonce: a fresh ES256 holder key for each, its
-// key proof (Appendix F.1) signed, and the DPoP proof with the token's
-// hash. The signing is the wallet's work, part of the request.
-func (w *wallet) credentialRequest(ctx context.Context, typeID, nonce string, batch int) (*http.Request, error) {
-	proofs := make([]string, batch)
+// credentialRequest builds a credential request (§8.2) for credentials
+// of typeID over nonce, one for each holder key: its key proof (Appendix
+// F.1) signed, and the DPoP proof with the token's hash. The signing is
+// the wallet's work, part of the request.
+func (w *wallet) credentialRequest(ctx context.Context, typeID, nonce string, holders []*jose.ClientKey) (*http.Request, error) {
+	proofs := make([]string, len(holders))
 	now := time.Now()
-	for i := range proofs {
-		k, err := jose.NewClientKey(keys.ES256)
-		if err != nil {
-			return nil, err
-		}
+	for i, k := range holders {
+		var err error
 		if proofs[i], err = k.SignKeyProof(vci.ProofType, map[string]any{"aud": w.is.id, "iat": now.Unix(), "nonce": nonce}); err != nil {
 			return nil, err
 		}
@@ -195,19 +192,37 @@ func (w *wallet) credentialRequest(ctx context.Context, typeID, nonce string, ba
 	return req, nil
 }
 
-// credential asks for batch credentials of typeID over nonce and checks
-// that as many SD-JWT VCs came back at once.
+// credential asks for batch credentials of typeID over nonce, each bound
+// to a fresh ES256 holder key, and checks that as many SD-JWT VCs came
+// back at once.
 func (w *wallet) credential(ctx context.Context, typeID, nonce string, batch int) error {
-	req, err := w.credentialRequest(ctx, typeID, nonce, batch)
+	holders, err := newHolderKeys(batch)
 	if err != nil {
 		return err
 	}
-	return checkCredentials(w.is.hc, req, batch)
+	req, err := w.credentialRequest(ctx, typeID, nonce, holders)
+	if err != nil {
+		return err
+	}
+	_, err = checkCredentials(w.is.hc, req, batch)
+	return err
+}
+
+// newHolderKeys makes n fresh ES256 holder keys.
+func newHolderKeys(n int) ([]*jose.ClientKey, error) {
+	out := make([]*jose.ClientKey, n)
+	for i := range out {
+		var err error
+		if out[i], err = jose.NewClientKey(keys.ES256); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // checkCredentials sends a credential request and checks its answer:
-// 200 with want SD-JWT VCs (§8.3).
-func checkCredentials(hc *http.Client, req *http.Request, want int) error {
+// 200 with want SD-JWT VCs (§8.3), which it returns.
+func checkCredentials(hc *http.Client, req *http.Request, want int) ([]string, error) {
 	var cr struct {
 		Credentials []struct {
 			Credential string `json:"credential"`
@@ -215,19 +230,21 @@ func checkCredentials(hc *http.Client, req *http.Request, want int) error {
 	}
 	if err := doJSON(hc, req, http.StatusOK, &cr); err != nil {
 		if se := (*statusError)(nil); errors.As(err, &se) && se.status == http.StatusAccepted {
-			return errors.New("credential: deferred (the type needs an officer's approval): choose a type issued at once")
+			return nil, errors.New("credential: deferred (the type needs an officer's approval): choose a type issued at once")
 		}
-		return err
+		return nil, err
 	}
 	if len(cr.Credentials) != want {
-		return fmt.Errorf("credential: %d credentials, want %d", len(cr.Credentials), want)
+		return nil, fmt.Errorf("credential: %d credentials, want %d", len(cr.Credentials), want)
 	}
-	for _, c := range cr.Credentials {
+	out := make([]string, len(cr.Credentials))
+	for i, c := range cr.Credentials {
 		if !strings.HasPrefix(c.Credential, "ey") || !strings.Contains(c.Credential, "~") {
-			return errors.New("credential: an answer that is not an SD-JWT VC")
+			return nil, errors.New("credential: an answer that is not an SD-JWT VC")
 		}
+		out[i] = c.Credential
 	}
-	return nil
+	return out, nil
 }
 
 // getJSON fetches u and decodes a 200 answer into out.
