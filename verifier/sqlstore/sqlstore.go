@@ -84,12 +84,24 @@ type TxAppender interface {
 
 // Store implements verifier.Store.
 type Store struct {
-	db  *db.DB
-	log TxAppender
+	db       *db.DB
+	log      TxAppender
+	finishes *db.Group[*finish]
+	cancel   context.CancelFunc
 }
 
 // New returns a store on d whose changes append their entries to log.
-func New(d *db.DB, log TxAppender) *Store { return &Store{db: d, log: log} }
+// Answers are group-committed: those that come together share one
+// transaction (one fsync). Close stops the group's writer.
+func New(d *db.DB, log TxAppender) *Store {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{db: d, log: log, cancel: cancel}
+	s.finishes = db.NewGroup(ctx, 128, s.flushFinishes)
+	return s
+}
+
+// Close stops the store's group-commit writer; the database stays open.
+func (s *Store) Close() { s.cancel() }
 
 var _ verifier.Store = (*Store)(nil)
 
@@ -146,6 +158,17 @@ func (s *Store) MarkFetched(ctx context.Context, id string) error {
 	return err
 }
 
+// finish is one answer waiting for its group's transaction.
+type finish struct {
+	id      string
+	status  string
+	failure any
+	result  []byte
+	at      int64
+	notice  *verifier.Delivery
+	entries []audit.Entry
+}
+
 func (s *Store) Finish(ctx context.Context, id string, st verifier.Status, f *verifier.Failure, result []byte, at time.Time, notice *verifier.Delivery, entries ...audit.Entry) error {
 	var failure any
 	if f != nil {
@@ -155,24 +178,46 @@ func (s *Store) Finish(ctx context.Context, id string, st verifier.Status, f *ve
 		}
 		failure = string(b)
 	}
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		// Compare-and-set: of two answers, one ends the request.
-		res, err := tx.ExecContext(ctx, `UPDATE verifier_requests SET status = $2, failure = $3, result = $4, answered = $5
-			WHERE id = $1 AND status IN ($6, $7) AND expires > $5`, id, string(st), failure, result, db.Micros(at),
-			string(verifier.StatusPending), string(verifier.StatusFetched))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return verifier.ErrClosed
-		}
-		if err := s.queue(ctx, tx, notice); err != nil {
-			return err
+	return s.finishes.Do(ctx, &finish{id: id, status: string(st), failure: failure, result: result, at: db.Micros(at), notice: notice, entries: entries})
+}
+
+// flushFinishes writes a group of answers in one transaction: each
+// compare-and-set on its request's status (of two answers to one request,
+// even in one group, one ends it: the other gets ErrClosed and writes
+// nothing), its notice, and the entries of those that ended their
+// requests.
+func (s *Store) flushFinishes(fs []*finish) []error {
+	ctx := context.Background()
+	errs := make([]error, len(fs))
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var entries []audit.Entry
+		for i, f := range fs {
+			errs[i] = nil
+			res, err := s.db.ExecCached(ctx, tx, `UPDATE verifier_requests SET status = $2, failure = $3, result = $4, answered = $5
+				WHERE id = $1 AND status IN ($6, $7) AND expires > $5`, f.id, f.status, f.failure, f.result, f.at,
+				string(verifier.StatusPending), string(verifier.StatusFetched))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				errs[i] = verifier.ErrClosed
+				continue
+			}
+			if err := s.queue(ctx, tx, f.notice); err != nil {
+				return err
+			}
+			entries = append(entries, f.entries...)
 		}
 		return s.log.AppendTx(ctx, tx, entries...)
 	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // queue adds a notice to the outbox, due at once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ func testStore(t *testing.T, d *db.DB) {
 	ctx := context.Background()
 	log := &entries{}
 	s := New(d, log)
+	t.Cleanup(s.Close)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	req := func(id string, expires time.Time) verifier.Request {
 		return verifier.Request{ID: id, ClientID: "agency", Purpose: "check", Categories: []string{"identity"}, DCQL: []byte(`{"credentials":[]}`),
@@ -152,6 +154,37 @@ func testStore(t *testing.T, d *db.DB) {
 	}
 	if got, _ := s.Request(ctx, "r1"); got.Result != nil || got.Status != verifier.StatusVerified {
 		t.Errorf("after the drop: %+v", got)
+	}
+	// Answers together: of twenty answers to ten requests, sent at once
+	// (they share transactions), each request takes one.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := map[string]int{}
+	for i := range 10 {
+		if err := s.CreateRequest(ctx, req(fmt.Sprintf("g%d", i), now.Add(time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("g%d", i%10)
+			err := s.Finish(ctx, id, verifier.StatusVerified, nil, []byte("r"), now, nil, audit.Entry{Action: "verifier.present"})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				taken[id]++
+			} else if !errors.Is(err, verifier.ErrClosed) {
+				t.Errorf("answer to %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 10 {
+		if id := fmt.Sprintf("g%d", i); taken[id] != 1 {
+			t.Errorf("%s taken %d times, want once", id, taken[id])
+		}
 	}
 	if err := s.SetWebhook(ctx, "agency", ""); err != nil {
 		t.Fatal(err)

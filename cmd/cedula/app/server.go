@@ -73,7 +73,8 @@ type Server struct {
 	// Issuer is the OpenID4VCI credential issuer.
 	Issuer *vci.Service
 	// Verifier is the OpenID4VP verifier agencies ask presentations of.
-	Verifier *verifier.Service
+	Verifier      *verifier.Service
+	verifierStore *verifierstore.Store
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
 	walletStore *walletstore.Store
@@ -332,6 +333,9 @@ func (s *Server) Close() error {
 	}
 	if s.Store != nil {
 		s.Store.Close()
+	}
+	if s.verifierStore != nil {
+		s.verifierStore.Close()
 	}
 	return s.DB.Close()
 }

@@ -79,9 +79,10 @@ func (s *Server) openVerifier(secret []byte, ca *localCA) error {
 		chain = func(_ context.Context, k keys.Key) ([][]byte, error) { return ca.certify(k, u.Hostname()) }
 	}
 	allowHTTP := strings.HasPrefix(s.Config.PublicURL, "http://")
+	s.verifierStore = verifierstore.New(s.DB, s.Audit)
 	s.Verifier, err = verifier.New(verifier.Config{
 		BaseURL: s.Config.PublicURL, ClientID: verifier.PrefixX509SanDNS + ":" + u.Hostname(), Chain: chain, Name: "Cedula",
-		Keys: s.Keys, Settings: settings, Store: verifierstore.New(s.DB, s.Audit), Ledger: s.Consent, Audit: s.Audit,
+		Keys: s.Keys, Settings: settings, Store: s.verifierStore, Ledger: s.Consent, Audit: s.Audit,
 		Holders: verifierHolders{s},
 		Resolver: &sdjwtvc.Resolver{Client: &http.Client{Timeout: 10 * time.Second}, AllowHTTP: allowHTTP,
 			Now: time.Now},
