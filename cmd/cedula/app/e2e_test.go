@@ -164,6 +164,9 @@ func TestCitizenJourneyInChromium(t *testing.T) {
 	if left, _ := s.Store.RecoveryCodesLeft(bg, ana.ID); left != 9 {
 		t.Errorf("recovery codes left: got %d, want 9", left)
 	}
+	// The ceremony's page goes on to the account by itself; the next
+	// navigation must not race with it (Chromium aborts the one it cuts).
+	waitPath("/account")
 	// The used code does not work twice.
 	presence(newPhone, false)
 	do("reuse the code", chromedp.Navigate(origin+"/recover"), chromedp.WaitVisible(chromedp.ID("code")),
