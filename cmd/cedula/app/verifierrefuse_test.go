@@ -11,11 +11,14 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/internal/config"
+	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/localkeys"
@@ -461,5 +464,80 @@ func TestVerifierWebhook(t *testing.T) {
 	case <-got:
 		t.Error("a notice came again after the webhook took it")
 	case <-time.After(3 * time.Second):
+	}
+}
+
+// TestVerifierAcrossReplicas: two replicas on one PostgreSQL (one secret):
+// the agency asks and the wallet answers on A, the agency reads the
+// result through either (sealed under a key both derive), an answer
+// repeated at B is refused, and the webhook — which both replicas'
+// workers deliver — receives the notice once. (The test's replicas have
+// different public URLs, so the wallet answers where the request says;
+// behind one URL any replica takes the answer.)
+func TestVerifierAcrossReplicas(t *testing.T) {
+	dbURL := dbtest.PostgresURL(t)
+	dataDir := t.TempDir()
+	replica := func() *env {
+		s, u := startServer(t, func(c *config.Config) {
+			c.Demo, c.StatusListSize, c.DB, c.DataDir = true, 16, dbURL, dataDir
+		})
+		e := &env{t: t, s: s, url: u}
+		e.key, _ = jose.NewClientKey(keys.ES256)
+		return e
+	}
+	a := replica()
+	a.agency(demo.MachineID, scopes.Issuance, scopes.Verification)
+	b := replica()
+	b.key = a.key
+	ctx := context.Background()
+	ana := a.citizen("Ana")
+	good := a.issuePID(ana)
+	if err := a.s.Consent.Agree(ctx, ana, demo.MachineID, []string{demo.IdentityCheckPurposeID}, consent.MethodWeb); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hits := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	agency := a.token(demo.MachineID, scopes.Verification)
+	if res, out := a.do(http.MethodPut, "/verification/webhook", agency, fmt.Sprintf(`{"url":%q}`, hook.URL)); res.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %d %v", res.StatusCode, out)
+	}
+
+	r := a.newRequest(agency, demo.IdentityCheckPurposeID, verifier.ModeDirectPost)
+	form := url.Values{"state": {r.state}, "vp_token": {vpToken(t, present(t, good, []string{"given_name", "age_over_18"}, a.s.Verifier.ClientID(), r.nonce, time.Now(), nil, nil))}}
+	if st, code := answer(t, r.responseURI, form); st != http.StatusOK {
+		t.Fatalf("the answer: %d %s", st, code)
+	}
+	for _, e := range []*env{a, b} {
+		_, v, out := e.verification(http.MethodGet, "/verification/requests/"+r.id, e.token(demo.MachineID, scopes.Verification), "")
+		if v.Status != "verified" || v.Result == nil || v.Result.Credentials[0].Claims["given_name"] != "Ana" {
+			t.Errorf("the result through %s: %v", e.url, out)
+		}
+	}
+	// The answer again, at B: refused.
+	if st, _ := answer(t, b.url+"/vp/responses/"+r.id, form); st != http.StatusBadRequest {
+		t.Errorf("the same answer at B: %d, want 400", st)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		n := hits
+		mu.Unlock()
+		if n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no notice reached the webhook")
+		}
+	}
+	time.Sleep(5 * time.Second) // both replicas' workers poll every 2 s
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 1 {
+		t.Errorf("the webhook got %d notices, want 1", hits)
 	}
 }
