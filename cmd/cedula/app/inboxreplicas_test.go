@@ -19,21 +19,31 @@ import (
 // credential on replica B, whose wallet sees the change and posts the
 // message there — and A's stream delivers it, read from the database. A
 // message B posts directly reaches it too, once.
-func TestInboxAcrossReplicas(t *testing.T) {
+// replicas starts n demo servers on one PostgreSQL and one data folder
+// (so one secret), the demo back end registered with scopes and one key
+// for all of them.
+func replicas(t *testing.T, n int, scopes ...string) []*env {
+	t.Helper()
 	dbURL := dbtest.PostgresURL(t)
 	dataDir := t.TempDir()
-	replica := func() *env {
+	key, _ := jose.NewClientKey(keys.ES256)
+	var out []*env
+	for i := range n {
 		s, u := startServer(t, func(c *config.Config) {
 			c.Demo, c.StatusListSize, c.DB, c.DataDir = true, 16, dbURL, dataDir
 		})
-		e := &env{t: t, s: s, url: u}
-		e.key, _ = jose.NewClientKey(keys.ES256)
-		return e
+		e := &env{t: t, s: s, url: u, key: key}
+		if i == 0 {
+			e.agency(demo.MachineID, scopes...)
+		}
+		out = append(out, e)
 	}
-	a := replica()
-	a.agency(demo.MachineID, scopes.Issuance)
-	b := replica()
-	b.key = a.key
+	return out
+}
+
+func TestInboxAcrossReplicas(t *testing.T) {
+	rs := replicas(t, 2, scopes.Issuance)
+	a, b := rs[0], rs[1]
 
 	ana, api := a.walletCitizen("Ana")
 	events, stop := openStream(t, api, "en", "")

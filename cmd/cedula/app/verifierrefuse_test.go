@@ -17,8 +17,6 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
-	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/localkeys"
@@ -475,20 +473,8 @@ func TestVerifierWebhook(t *testing.T) {
 // different public URLs, so the wallet answers where the request says;
 // behind one URL any replica takes the answer.)
 func TestVerifierAcrossReplicas(t *testing.T) {
-	dbURL := dbtest.PostgresURL(t)
-	dataDir := t.TempDir()
-	replica := func() *env {
-		s, u := startServer(t, func(c *config.Config) {
-			c.Demo, c.StatusListSize, c.DB, c.DataDir = true, 16, dbURL, dataDir
-		})
-		e := &env{t: t, s: s, url: u}
-		e.key, _ = jose.NewClientKey(keys.ES256)
-		return e
-	}
-	a := replica()
-	a.agency(demo.MachineID, scopes.Issuance, scopes.Verification)
-	b := replica()
-	b.key = a.key
+	rs := replicas(t, 2, scopes.Issuance, scopes.Verification)
+	a, b := rs[0], rs[1]
 	ctx := context.Background()
 	ana := a.citizen("Ana")
 	good := a.issuePID(ana)
