@@ -255,7 +255,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.ResultTTL = DefaultResultTTL
 	}
 	s := &Service{cfg: cfg, settings: cfg.Settings.resolve(cfg.BaseURL), purposes: map[string]Purpose{}, trust: map[string][]string{},
-		deliver: make(chan struct{}, 1), webhookClient: noRedirects()}
+		deliver: make(chan struct{}, 1), webhookClient: webhookClient(strings.HasPrefix(cfg.BaseURL, "http://"))}
 	if err := s.settings.check(); err != nil {
 		return nil, fmt.Errorf("verifier: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -50,6 +52,31 @@ func TestBackoff(t *testing.T) {
 	}
 	if got := backoff(1, 0); got != 5*time.Second {
 		t.Errorf("default backoff %v, want 5s", got)
+	}
+}
+
+// TestWebhookStaysOutside: a production server's webhook client does not
+// reach an address inside its network, nor follow a redirect; a
+// developer's (http) reaches loopback.
+func TestWebhookStaysOutside(t *testing.T) {
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	s := &Service{webhookClient: webhookClient(false)}
+	if s.post(context.Background(), srv.URL, []byte("x")) || hits != 0 {
+		t.Errorf("a production webhook reached loopback (%d hits)", hits)
+	}
+	s.webhookClient = webhookClient(true)
+	if !s.post(context.Background(), srv.URL, []byte("x")) || hits != 1 {
+		t.Errorf("a developer's webhook did not reach loopback (%d hits)", hits)
+	}
+	if s.post(context.Background(), srv.URL+"/moved", []byte("x")) {
+		t.Error("a redirected notice counted as delivered")
 	}
 }
 

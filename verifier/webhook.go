@@ -16,6 +16,7 @@ import (
 	"github.com/cedula/cedula/internal/jose"
 	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/keys/dek"
+	"github.com/cedula/cedula/internal/netguard"
 	"github.com/cedula/cedula/internal/random"
 )
 
@@ -25,7 +26,8 @@ import (
 // transaction (an outbox: a crash loses none), sealed like results, and
 // delivered by a worker that claims due notices with a lease (one replica
 // sends each) and retries with backoff until the agency answers 2xx, for
-// a day at most. The body is a JWS (application/jwt) signed with the
+// a day at most, to public addresses only (unless the server itself is on
+// http, a developer's). The body is a JWS (application/jwt) signed with the
 // verifier's key, whose keys are published (VerificationKeys), so the
 // agency can tell the notice came from Cedula; the same notice keeps its
 // jti across retries, for the agency to drop duplicates.
@@ -232,12 +234,15 @@ func (s *Service) post(ctx context.Context, u string, body []byte) bool {
 	return res.StatusCode >= 200 && res.StatusCode < 300
 }
 
-// noRedirects is the webhook client: a notice goes where it was
-// registered, not where a redirect points.
-func noRedirects() *http.Client {
-	return &http.Client{Timeout: WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return errors.New("verifier: webhooks are not redirected")
-	}}
+// webhookClient is the webhooks' client: a notice goes where it was
+// registered, not where a redirect points, and — unless anywhere (a
+// developer's server on http) — to a public address only, so that an
+// agency's webhook cannot make the service reach inside its network.
+func webhookClient(anywhere bool) *http.Client {
+	return &http.Client{Timeout: WebhookTimeout, Transport: netguard.Transport(anywhere),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return errors.New("verifier: webhooks are not redirected")
+		}}
 }
 
 // newDeliveryID names a notice.

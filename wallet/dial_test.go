@@ -9,24 +9,6 @@ import (
 	"testing"
 )
 
-func TestPublicOnly(t *testing.T) {
-	for addr, public := range map[string]bool{
-		"8.8.8.8:443": true, "[2001:4860:4860::8888]:443": true,
-		"127.0.0.1:443": false, "10.1.2.3:443": false, "192.168.0.1:443": false, "172.16.0.1:443": false,
-		"169.254.169.254:80": false, "100.64.0.1:443": false, "0.0.0.0:443": false, "224.0.0.1:443": false,
-		"[::1]:443": false, "[fc00::1]:443": false, "[fe80::1]:443": false, "[::ffff:127.0.0.1]:443": false, "[::]:443": false,
-		"not an address": false,
-	} {
-		err := publicOnly("tcp", addr, nil)
-		if public != (err == nil) {
-			t.Errorf("%s: %v, want public=%v", addr, err, public)
-		}
-		if err != nil && !errors.Is(err, ErrAddress) {
-			t.Errorf("%s: %v is not ErrAddress", addr, err)
-		}
-	}
-}
-
 // TestOfferCannotReachInside: an offer by reference to an address inside
 // the service's network is never fetched.
 func TestOfferCannotReachInside(t *testing.T) {
