@@ -290,6 +290,39 @@ func TestRequestObjectOfRedirectURI(t *testing.T) {
 	}
 }
 
+// TestRequestObjectRefuses: a wallet_nonce with characters §5.2 does not
+// allow is invalid; metadata that is not JSON, that names formats without
+// dc+sd-jwt or request object algorithms without ES256 is refused; the
+// request stays pending for a wallet that can answer it.
+func TestRequestObjectRefuses(t *testing.T) {
+	s, st := newFuzzService(t)
+	ctx := context.Background()
+	q := json.RawMessage(`{"credentials":[{"id":"pid","format":"dc+sd-jwt","meta":{"vct_values":["https://cedula.example/vct/pid/1"]},"claims":[{"path":["given_name"]}]}]}`)
+	r, err := s.Create(ctx, "agency", Create{DCQL: q, Purpose: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		nonce, metadata string
+		want            error
+	}{
+		{"a nonce!", "", ErrInvalid},
+		{"n", "not json", ErrInvalid},
+		{"n", `{"vp_formats_supported":{"mso_mdoc":{}}}`, ErrWalletUnsupported},
+		{"n", `{"request_object_signing_alg_values_supported":["EdDSA"]}`, ErrWalletUnsupported},
+	} {
+		if _, err := s.RequestObject(ctx, r.ID, tc.nonce, []byte(tc.metadata)); !errors.Is(err, tc.want) {
+			t.Errorf("nonce %q, metadata %s: %v, want %v", tc.nonce, tc.metadata, err, tc.want)
+		}
+	}
+	if got, _ := st.Request(ctx, r.ID); got.Status != StatusPending {
+		t.Errorf("after refusals the request is %s, want pending", got.Status)
+	}
+	if _, err := s.RequestObject(ctx, "no-such-request", "", nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown request: %v", err)
+	}
+}
+
 // FuzzRequestObject feeds hostile wallet_nonce and wallet_metadata to the
 // request object endpoint: nothing panics, and what is refused is an
 // invalid input or the wallet's lack of support.

@@ -192,7 +192,6 @@ func (s *Store) flushFinishes(fs []*finish) []error {
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var entries []audit.Entry
 		for i, f := range fs {
-			errs[i] = nil
 			res, err := s.db.ExecCached(ctx, tx, `UPDATE verifier_requests SET status = $2, failure = $3, result = $4, answered = $5
 				WHERE id = $1 AND status IN ($6, $7) AND expires > $5`, f.id, f.status, f.failure, f.result, f.at,
 				string(verifier.StatusPending), string(verifier.StatusFetched))

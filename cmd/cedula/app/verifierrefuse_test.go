@@ -270,8 +270,34 @@ func TestVerifierRefuses(t *testing.T) {
 		})
 	}
 
-	// Unknown state: refused, and the request still waits.
+	// A body that is not a form, or sends a parameter twice: refused as
+	// OAuth errors, and the request still waits.
 	r := e.newRequest(agency, demo.IdentityCheckPurposeID, verifier.ModeDirectPost)
+	for _, tc := range []struct{ ct, body string }{
+		{"application/json", `{"state":"` + r.state + `"}`},
+		{"application/x-www-form-urlencoded", "state=" + r.state + "&state=" + r.state},
+		{"application/x-www-form-urlencoded", "state=%zz"},
+	} {
+		res, err := http.Post(r.responseURI, tc.ct, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct{ Error string }
+		json.NewDecoder(res.Body).Decode(&out)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || out.Error != "invalid_request" {
+			t.Errorf("%s %q: %d %q, want 400 invalid_request", tc.ct, tc.body, res.StatusCode, out.Error)
+		}
+	}
+	if _, v, _ := e.verification(http.MethodGet, "/verification/requests/"+r.id, agency, ""); v.Status != "fetched" {
+		t.Errorf("after malformed bodies the request is %q, want fetched", v.Status)
+	}
+	if st, _ := answer(t, e.url+"/vp/responses/no-such-request", url.Values{"state": {"x"}}); st != http.StatusBadRequest {
+		t.Errorf("an answer to no request: %d, want 400", st)
+	}
+
+	// Unknown state: refused, and the request still waits.
+	r = e.newRequest(agency, demo.IdentityCheckPurposeID, verifier.ModeDirectPost)
 	if st, _ := answer(t, r.responseURI, url.Values{"state": {"not-the-state"}, "vp_token": {vpToken(t, present(t, good, asked, aud, r.nonce, now, nil, nil))}}); st != http.StatusBadRequest {
 		t.Errorf("unknown state: %d, want 400", st)
 	}
