@@ -55,6 +55,34 @@ func (s *Service) Agree(ctx context.Context, subject, controller string, purpose
 	return nil
 }
 
+// Declined returns those of purposes resting on consent whose record says
+// the citizen withdrew or refused it: a deliberate no, which a routine
+// "allow" on the consent screen must not turn into a yes (Agree gives them
+// only when the citizen asks for it apart). Purposes not controller's are
+// left out. It reads the ledger and records nothing.
+func (s *Service) Declined(ctx context.Context, subject, controller string, purposes []string) ([]string, error) {
+	var out []string
+	for _, id := range purposes {
+		p, ok, err := s.purpose(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || p.Controller != controller || p.LegalBasis != Consent {
+			continue
+		}
+		rec, err := s.store.Record(ctx, Key{Subject: subject, Controller: controller, Purpose: p.ID})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("consent: declined: %w", err)
+		}
+		if rec.State == StateWithdrawn || rec.State == StateRefused {
+			out = append(out, p.ID)
+		}
+	}
+	return out, nil
+}
+
 // Agreed reports whether every one of purposes that rests on consent has
 // the citizen's consent in force under its current notice; purposes on
 // another basis need none. A purpose not controller's gives false. It

@@ -117,7 +117,7 @@ type AuthRequests interface {
 	// sid names the login session it was completed in: the client is
 	// recorded as one the session logged in to, so that the session's end
 	// is sent to it (OIDC Back-Channel Logout 1.0).
-	CompleteAuthRequest(ctx context.Context, id, citizenID, subject, sid string, amr []string, authTime time.Time) error
+	CompleteAuthRequest(ctx context.Context, id string, c Completion) error
 	// SaveCode attaches the hash of an issued code.
 	SaveCode(ctx context.Context, id string, codeHash string) error
 	AuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)

@@ -1,6 +1,9 @@
 package issuer
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // AuthRequest is an OpenID Connect authentication request (OIDC Core
 // §3.1.2.1) from the moment the client sends it until its code is redeemed.
@@ -40,6 +43,24 @@ type AuthRequest struct {
 	// request is kept until it expires so that a second redemption is
 	// recognised (RFC 6749 §4.1.2).
 	Redeemed bool
+	// Verified is what the OIDC bridge planned for the verified claims
+	// the request's claims parameter asks for (OpenID Connect for
+	// Identity Assurance 1.0), opaque to the store; Verification names
+	// the verification made when the citizen approved, "" when none was.
+	Verified     json.RawMessage `json:",omitempty"`
+	Verification string          `json:",omitempty"`
+}
+
+// Completion is what completing an authorization request records: who
+// logged in (the citizen, and the sub the client knows them by), how and
+// when, in which login session (SessionID: the client is recorded as one
+// the session logged in to, so that its end is sent to it, OIDC
+// Back-Channel Logout 1.0), and the bridge's verification, if any.
+type Completion struct {
+	CitizenID, Subject, SessionID string
+	AMR                           []string
+	AuthTime                      time.Time
+	Verification                  string
 }
 
 // AccessToken is an issued access token's record (opaque tokens are looked

@@ -18,6 +18,12 @@ import (
 type Settings struct {
 	Purposes []Purpose `yaml:"purposes"`
 	Trust    []Trusted `yaml:"trust"`
+	// TrustFramework names, in the verified_claims the OIDC bridge gives
+	// (OpenID Connect for Identity Assurance 1.0), the rules credentials
+	// are checked under: a URI of a domain the operator controls (§12:
+	// the specification defines no identifiers). Default: the server's
+	// URL + /verification/trust-framework.
+	TrustFramework string `yaml:"trust_framework,omitempty"`
 }
 
 // Purpose registers what a consent-ledger purpose may ask a citizen to
@@ -78,7 +84,10 @@ func LoadSettings(data []byte) (Settings, error) {
 // Merge returns s with other's purposes and trust added; a purpose both
 // register keeps s's registration.
 func (s Settings) Merge(other Settings) Settings {
-	out := Settings{Purposes: slices.Clone(s.Purposes), Trust: slices.Concat(s.Trust, other.Trust)}
+	out := Settings{Purposes: slices.Clone(s.Purposes), Trust: slices.Concat(s.Trust, other.Trust), TrustFramework: s.TrustFramework}
+	if out.TrustFramework == "" {
+		out.TrustFramework = other.TrustFramework
+	}
 	for _, p := range other.Purposes {
 		if !slices.ContainsFunc(out.Purposes, func(q Purpose) bool { return q.ID == p.ID }) {
 			out.Purposes = append(out.Purposes, p)
@@ -163,7 +172,10 @@ func (s Settings) resolve(base string) Settings {
 		}
 		return v
 	}
-	out := Settings{}
+	out := Settings{TrustFramework: s.TrustFramework}
+	if out.TrustFramework == "" {
+		out.TrustFramework = strings.TrimSuffix(base, "/") + "/verification/trust-framework"
+	}
 	for _, p := range s.Purposes {
 		q := Purpose{ID: p.ID}
 		for _, r := range p.Credentials {

@@ -319,37 +319,9 @@ type Create struct {
 // A request that asks beyond what its purpose registers is refused
 // (ErrNotRegistered) and the refusal audited.
 func (s *Service) Create(ctx context.Context, clientID string, in Create) (Request, error) {
-	if in.ResponseMode == "" {
-		in.ResponseMode = ModeDirectPostJWT
-	}
-	if in.ResponseMode != ModeDirectPost && in.ResponseMode != ModeDirectPostJWT {
-		return Request{}, invalid("response_mode must be %s or %s", ModeDirectPost, ModeDirectPostJWT)
-	}
-	q, err := dcql.Parse(in.DCQL)
+	p, cats, err := s.vet(ctx, clientID, &in)
 	if err != nil {
-		return Request{}, invalid("dcql_query: %v", err)
-	}
-	for _, cq := range q.Credentials {
-		if cq.Format != FormatSDJWT {
-			return Request{}, invalid("credential query %q: format %q is not supported; ask for %s", cq.ID, cq.Format, FormatSDJWT)
-		}
-		if len(cq.Meta.VCTValues) == 0 {
-			return Request{}, invalid("credential query %q: meta.vct_values must name the credential types asked for", cq.ID)
-		}
-	}
-	p, err := s.cfg.Ledger.Purpose(ctx, in.Purpose)
-	if errors.Is(err, consent.ErrNotFound) || err == nil && p.Controller != clientID {
-		return Request{}, s.refuse(ctx, clientID, in.Purpose, fmt.Errorf("%w: purpose %q is not one of this agency's", ErrNotYourPurpose, in.Purpose))
-	} else if err != nil {
 		return Request{}, err
-	}
-	reg, ok := s.purposes[in.Purpose]
-	if !ok {
-		return Request{}, s.refuse(ctx, clientID, in.Purpose, fmt.Errorf("%w: purpose %q registers no presentation", ErrNotRegistered, in.Purpose))
-	}
-	cats, err := asks(reg, p, q)
-	if err != nil {
-		return Request{}, s.refuse(ctx, clientID, in.Purpose, err)
 	}
 	now := s.cfg.Now().UTC()
 	r := Request{ID: random.Token(18), ClientID: clientID, Purpose: in.Purpose, Categories: cats, DCQL: canonical(in.DCQL),
@@ -361,6 +333,45 @@ func (s *Service) Create(ctx context.Context, clientID string, in Create) (Reque
 		return Request{}, err
 	}
 	return r, nil
+}
+
+// vet checks an agency's request (its response mode defaulted in place)
+// and returns its purpose and the categories the ledger will decide on;
+// a refusal for the purpose is audited.
+func (s *Service) vet(ctx context.Context, clientID string, in *Create) (consent.Purpose, []string, error) {
+	if in.ResponseMode == "" {
+		in.ResponseMode = ModeDirectPostJWT
+	}
+	if in.ResponseMode != ModeDirectPost && in.ResponseMode != ModeDirectPostJWT {
+		return consent.Purpose{}, nil, invalid("response_mode must be %s or %s", ModeDirectPost, ModeDirectPostJWT)
+	}
+	q, err := dcql.Parse(in.DCQL)
+	if err != nil {
+		return consent.Purpose{}, nil, invalid("dcql_query: %v", err)
+	}
+	for _, cq := range q.Credentials {
+		if cq.Format != FormatSDJWT {
+			return consent.Purpose{}, nil, invalid("credential query %q: format %q is not supported; ask for %s", cq.ID, cq.Format, FormatSDJWT)
+		}
+		if len(cq.Meta.VCTValues) == 0 {
+			return consent.Purpose{}, nil, invalid("credential query %q: meta.vct_values must name the credential types asked for", cq.ID)
+		}
+	}
+	p, err := s.cfg.Ledger.Purpose(ctx, in.Purpose)
+	if errors.Is(err, consent.ErrNotFound) || err == nil && p.Controller != clientID {
+		return p, nil, s.refuse(ctx, clientID, in.Purpose, fmt.Errorf("%w: purpose %q is not one of this agency's", ErrNotYourPurpose, in.Purpose))
+	} else if err != nil {
+		return p, nil, err
+	}
+	reg, ok := s.purposes[in.Purpose]
+	if !ok {
+		return p, nil, s.refuse(ctx, clientID, in.Purpose, fmt.Errorf("%w: purpose %q registers no presentation", ErrNotRegistered, in.Purpose))
+	}
+	cats, err := asks(reg, p, q)
+	if err != nil {
+		return p, nil, s.refuse(ctx, clientID, in.Purpose, err)
+	}
+	return p, cats, nil
 }
 
 // canonical is a JSON document without insignificant space.

@@ -257,26 +257,46 @@ func (s *Service) ResolvePresentation(ctx context.Context, citizenID, link, lang
 	if err != nil {
 		return PresentationRequest{}, err
 	}
-	creds, err := s.openAll(ctx, citizenID, lang)
-	if err != nil {
-		return PresentationRequest{}, err
-	}
 	out := PresentationRequest{ID: requestPrefix + random.Token(16), Expires: s.cfg.Now().Add(RequestTTL), Verifier: r.Verifier,
 		Purpose: r.Purpose}
-	answered := map[string]bool{}
-	for i := range q.Credentials {
-		m := matchQuery(&q.Credentials[i], creds)
-		answered[m.ID] = len(m.Matches) > 0
-		out.Queries = append(out.Queries, m)
+	if out.Queries, out.CredentialSets, out.Answerable, err = s.match(ctx, citizenID, q, lang); err != nil {
+		return PresentationRequest{}, err
 	}
-	for _, cs := range q.CredentialSets {
-		out.CredentialSets = append(out.CredentialSets, CredentialSetView{Options: cs.Options, Required: cs.IsRequired()})
-	}
-	out.Answerable = q.Answered(answered)
 	if err := s.keep(ctx, ps, citizenID, out.ID, out.Expires, &kept{Request: r}); err != nil {
 		return PresentationRequest{}, err
 	}
 	return out, nil
+}
+
+// Match says which of the citizen's credentials answer a DCQL query, as
+// ResolvePresentation does for a request, without keeping anything: for
+// a page that shows the citizen what a request will take.
+func (s *Service) Match(ctx context.Context, citizenID string, query json.RawMessage, lang string) ([]QueryMatch, bool, error) {
+	q, err := parseQuery(query)
+	if err != nil {
+		return nil, false, err
+	}
+	qs, _, ok, err := s.match(ctx, citizenID, q, lang)
+	return qs, ok, err
+}
+
+func (s *Service) match(ctx context.Context, citizenID string, q *dcql.Query, lang string) ([]QueryMatch, []CredentialSetView, bool, error) {
+	creds, err := s.openAll(ctx, citizenID, lang)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var qs []QueryMatch
+	var sets []CredentialSetView
+	answered := map[string]bool{}
+	for i := range q.Credentials {
+		m := matchQuery(&q.Credentials[i], creds)
+		answered[m.ID] = len(m.Matches) > 0
+		qs = append(qs, m)
+	}
+	for _, cs := range q.CredentialSets {
+		sets = append(sets, CredentialSetView{Options: cs.Options, Required: cs.IsRequired()})
+	}
+	return qs, sets, q.Answered(answered), nil
 }
 
 // openAll opens the citizen's credentials for matching.
@@ -340,6 +360,35 @@ func (s *Service) Present(ctx context.Context, citizenID string, a Approval) (Pr
 		return Presented{Pending: pp}, nil
 	}
 	return s.send(ctx, citizenID, p)
+}
+
+// Deliver hands an answer's form to a verifier in this process and
+// returns the redirect_uri it answers, if any.
+type Deliver func(ctx context.Context, form url.Values) (string, error)
+
+// PresentHere answers a request of Cedula's own verifier that the citizen
+// approved in this server's own pages — the OIDC bridge's — as Present
+// does, but the answer goes to deliver rather than over the network, no
+// consent event is recorded here (the pages recorded the citizen's
+// decision), and only credentials whose keys the wallet holds sealed can
+// answer: no phone is there to sign.
+func (s *Service) PresentHere(ctx context.Context, citizenID string, a Approval, deliver Deliver) (Presented, error) {
+	ps, _, err := s.stores()
+	if err != nil {
+		return Presented{}, err
+	}
+	k, _, err := s.take(ctx, ps, citizenID, a.RequestID, requestPrefix)
+	if err != nil {
+		return Presented{}, err
+	}
+	p, err := s.prepare(ctx, citizenID, k.Request, a)
+	if err != nil {
+		return Presented{}, err
+	}
+	if len(p.Inputs) > 0 {
+		return Presented{}, fail(ErrApproval, nil, "a credential whose key is on the phone cannot answer here; present it from the app")
+	}
+	return s.sendVia(ctx, citizenID, p, deliver)
 }
 
 // FinishPresent sends a pending presentation with the phone's
@@ -570,6 +619,12 @@ func (s *Service) presentOne(k *kept, cq *dcql.CredentialQuery, claims []dcql.Cl
 
 // send posts the vp_token (§8.2, §8.3.1) and records the outcome.
 func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presented, error) {
+	return s.sendVia(ctx, citizenID, k, nil)
+}
+
+// sendVia sends the vp_token to deliver, or posts it when deliver is nil
+// (after recording the approval as a consent event).
+func (s *Service) sendVia(ctx context.Context, citizenID string, k *kept, deliver Deliver) (Presented, error) {
 	r := k.Request
 	token := map[string][]string{}
 	for _, t := range k.Tokens {
@@ -583,14 +638,20 @@ func (s *Service) send(ctx context.Context, citizenID string, k *kept) (Presente
 	// with keys on the phone, once its signatures verified — so that an
 	// approval the phone never signed is not one.
 	var basis Basis
-	if s.cfg.Consents != nil && r.Purpose != "" {
+	if s.cfg.Consents != nil && r.Purpose != "" && deliver == nil {
 		if basis, err = s.cfg.Consents.Agree(ctx, citizenID, r.Verifier, []string{r.Purpose}, consent.MethodMobile); err != nil {
 			return Presented{}, fail(ErrRequest, err, "the purpose %.80q could not be agreed to in the consent ledger", r.Purpose)
 		}
 	}
 	h := k.History
 	h.Outcome = OutcomeSent
-	redirect, sendErr := s.post(ctx, r.Verifier.ResponseURI, form)
+	var redirect string
+	var sendErr error
+	if deliver != nil {
+		redirect, sendErr = deliver(ctx, form)
+	} else {
+		redirect, sendErr = s.post(ctx, r.Verifier.ResponseURI, form)
+	}
 	if sendErr != nil {
 		h.Outcome = OutcomeFailed
 	}

@@ -134,7 +134,7 @@ func TestAdminEndSessions(t *testing.T) {
 		GrantTypes: []string{issuer.GrantAuthorizationCode}, AuthMethod: issuer.AuthNone, SubjectType: issuer.SubjectPairwise}))
 	must(st.CreateSession(ctx, issuer.Session{IDHash: []byte("cookie-hash"), SID: "sid-1", CitizenID: ana.ID, AuthTime: time.Now(), Expires: time.Now().Add(time.Hour)}))
 	must(st.CreateAuthRequest(ctx, issuer.AuthRequest{ID: "ar-1", ClientID: "tax", Created: time.Now()}))
-	must(st.CompleteAuthRequest(ctx, "ar-1", ana.ID, "sub", "sid-1", nil, time.Now()))
+	must(st.CompleteAuthRequest(ctx, "ar-1", issuer.Completion{CitizenID: ana.ID, Subject: "sub", SessionID: "sid-1", AuthTime: time.Now()}))
 
 	if _, err := cedulaRun(t, "admin", "end-sessions", "--data-dir", dir, "--citizen", "nobody"); err == nil {
 		t.Error("end-sessions of an unknown citizen: got no error")

@@ -33,6 +33,19 @@ type RelyingParty struct {
 	mu       sync.Mutex
 	pending  map[string][2]string // state → nonce, verifier
 	results  chan Result
+	params   map[string]string
+}
+
+// SetParam adds a parameter to the authorization requests the agency
+// makes from now on (the claims parameter, say); "" removes it.
+func (rp *RelyingParty) SetParam(name, value string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if value == "" {
+		delete(rp.params, name)
+		return
+	}
+	rp.params[name] = value
 }
 
 // Result is what the agency learnt from one login.
@@ -48,7 +61,7 @@ type Result struct {
 // for openid, profile and email, and for the extra scopes (a purpose scope,
 // say).
 func New(t *testing.T, issuerURL, clientID string, extra ...string) *RelyingParty {
-	rp := &RelyingParty{t: t, pending: map[string][2]string{}, results: make(chan Result, 4)}
+	rp := &RelyingParty{t: t, pending: map[string][2]string{}, results: make(chan Result, 4), params: map[string]string{}}
 	mux := http.NewServeMux()
 	rp.srv = httptest.NewServer(mux)
 	rp.URL = rp.srv.URL
@@ -66,8 +79,12 @@ func New(t *testing.T, issuerURL, clientID string, extra ...string) *RelyingPart
 		state, nonce, verifier := hex.EncodeToString(b[:8]), hex.EncodeToString(b[8:]), oauth2.GenerateVerifier()
 		rp.mu.Lock()
 		rp.pending[state] = [2]string{nonce, verifier}
+		opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+		for k, v := range rp.params {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
 		rp.mu.Unlock()
-		http.Redirect(w, r, rp.conf.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+		http.Redirect(w, r, rp.conf.AuthCodeURL(state, opts...), http.StatusFound)
 	})
 	mux.HandleFunc("/cb", func(w http.ResponseWriter, r *http.Request) {
 		res := rp.callback(r)

@@ -191,8 +191,23 @@ func (rp *demoRP) start(w http.ResponseWriter, r *http.Request) {
 	for name, v := range map[string]string{"demo_state": state, "demo_nonce": nonce, "demo_verifier": verifier} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/demo", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 900})
 	}
-	http.Redirect(w, r, cfg.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if r.URL.Query().Get("verified") != "" {
+		// /demo?verified=1: the identity checked from the citizen's
+		// wallet, through the OIDC bridge.
+		cfg.Scopes = append(cfg.Scopes, oidcop.PurposeScope+VerifiedSignInPurposeID)
+		opts = append(opts, oauth2.SetAuthURLParam("claims", verifiedClaimsRequest))
+	}
+	http.Redirect(w, r, cfg.AuthCodeURL(state, opts...), http.StatusFound)
 }
+
+// verifiedClaimsRequest is what the demo agency asks of the bridge (OpenID
+// Connect for Identity Assurance 1.0 §5.3): four claims of the identity
+// credential in the ID token, with the trust framework, the time and the
+// evidence.
+const verifiedClaimsRequest = `{"id_token":{"verified_claims":{"verification":{"trust_framework":null,"time":null,` +
+	`"evidence":[{"type":{"value":"electronic_record"},"record":{"type":null,"source":{"name":null}}}]},` +
+	`"claims":{"given_name":null,"family_name":null,"birthdate":null,"age_over_18":null}}}}`
 
 var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
 <html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -201,7 +216,7 @@ var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
 {{if .Error}}<p role="alert">{{.Error}}</p>{{else}}
 <p>Has iniciado sesión con Cedula. Esto es lo que la agencia recibió (ID token verificado y userinfo):</p>
 <dl>{{range .Claims}}<dt>{{.K}}</dt><dd>{{.V}}</dd>{{end}}</dl>{{end}}
-<p><a href="/demo">Iniciar sesión de nuevo</a> · <a href="/account">Mis llaves de acceso</a></p></main></body></html>`))
+<p><a href="/demo">Iniciar sesión de nuevo</a> · <a href="/demo?verified=1">Iniciar sesión con la identidad comprobada por la cartera</a> · <a href="/account">Mis llaves de acceso</a></p></main></body></html>`))
 
 type kv struct{ K, V string }
 
@@ -255,6 +270,20 @@ func (rp *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 		if v, ok := claims[k]; ok {
 			list = append(list, kv{k, fmt.Sprint(v)})
 		}
+	}
+	var idClaims struct {
+		Verified *struct {
+			Verification map[string]any `json:"verification"`
+			Claims       map[string]any `json:"claims"`
+		} `json:"verified_claims"`
+	}
+	if idt.Claims(&idClaims) == nil && idClaims.Verified != nil {
+		for _, k := range []string{"given_name", "family_name", "birthdate", "age_over_18"} {
+			if v, ok := idClaims.Verified.Claims[k]; ok {
+				list = append(list, kv{"verified_claims." + k, fmt.Sprint(v)})
+			}
+		}
+		list = append(list, kv{"verified_claims.verification.time", fmt.Sprint(idClaims.Verified.Verification["time"])})
 	}
 	h := sha256.Sum256([]byte(raw))
 	list = append(list, kv{"ID token SHA-256", base64.RawURLEncoding.EncodeToString(h[:8]) + "…"})
@@ -355,6 +384,10 @@ func CredentialPurpose(publicURL string) consent.Purpose {
 const (
 	IdentityCheckPurposeID  = "demo-identity-check"
 	ResidenceCheckPurposeID = "demo-residence-check"
+	// VerifiedSignInPurposeID is the demo agency's (the OIDC client's):
+	// signing citizens in with their identity checked from their wallet
+	// (the OIDC bridge's verified_claims).
+	VerifiedSignInPurposeID = "demo-verified-sign-in"
 )
 
 // VerificationPurposes are the demo back end's purposes for checking
@@ -380,5 +413,14 @@ func VerificationPurposes(publicURL string) []consent.Purpose {
 			EN: "The demo agency checks the address you present to it, as the procedure you started requires."},
 		Controller: MachineID, LegalBasis: consent.PublicTask, Categories: []string{"address"},
 		DPV: "dpv:ServiceProvision", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
+	}, {
+		ID: VerifiedSignInPurposeID,
+		Name: consent.Text{ES: "Iniciar sesión con su identidad comprobada",
+			EN: "Signing in with your identity checked"},
+		Description: consent.Text{
+			ES: "La agencia de demostración recibe su nombre, su fecha de nacimiento y si es mayor de edad, comprobados con la credencial de identidad de su cartera, para atenderle sin más papeles.",
+			EN: "The demo agency receives your name, your date of birth and whether you are of age, checked with the identity credential in your wallet, to serve you without more paperwork."},
+		Controller: ClientID, LegalBasis: consent.Consent, Categories: []string{"identity"},
+		Retention: 365 * 24 * time.Hour, DPV: "dpv:IdentityVerification", NoticeVersion: "2026-12", NoticeURL: publicURL + "/demo/privacy",
 	}}
 }

@@ -205,7 +205,7 @@ func testEveryChangeRecorded(t *testing.T, env AuditEnv) {
 			[]wantEntry{citizen(issuer.ActionPasskeyRename)}},
 		{"rename someone else's passkey", func(ctx context.Context) error { return s.RenamePasskey(ctx, "c2", credID("p1"), "Mío") }, issuer.ErrNotFound, nil},
 		{"authorize the agency", func(ctx context.Context) error {
-			return s.CompleteAuthRequest(ctx, "ar-1", "c1", "sub-1", "", []string{"hwk"}, now)
+			return s.CompleteAuthRequest(ctx, "ar-1", issuer.Completion{CitizenID: "c1", Subject: "sub-1", AMR: []string{"hwk"}, AuthTime: now})
 		}, nil, []wantEntry{byAgency(issuer.ActionAuthorize, "c1", audit.Allowed, "email", "profile")}},
 		{"issue a machine token", func(ctx context.Context) error { return s.CreateAccessToken(ctx, machineToken) }, nil,
 			[]wantEntry{byAgency(issuer.ActionToken, "", audit.Allowed, "cedula:audit")}},

@@ -50,7 +50,9 @@ func completed(t *testing.T, s issuer.Store, id string) issuer.AuthRequest {
 	must(t, s.CreateAuthRequest(t.Context(), r), "CreateAuthRequest")
 	r.CitizenID, r.Subject, r.AMR, r.AuthTime, r.Done = "ana", "sub-ana", []string{"hwk", "user"}, baseTime().Add(-30*time.Second), true
 	r.SessionID = "sid-" + id
-	must(t, s.CompleteAuthRequest(t.Context(), id, r.CitizenID, r.Subject, r.SessionID, r.AMR, r.AuthTime), "CompleteAuthRequest")
+	r.Verification = "v-" + id
+	must(t, s.CompleteAuthRequest(t.Context(), id, issuer.Completion{CitizenID: r.CitizenID, Subject: r.Subject, SessionID: r.SessionID,
+		AMR: r.AMR, AuthTime: r.AuthTime, Verification: r.Verification}), "CompleteAuthRequest")
 	return r
 }
 

@@ -2,6 +2,7 @@ package issuertest
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -400,6 +401,7 @@ func newAuthRequest(id, clientID string, created time.Time) issuer.AuthRequest {
 		MaxAge:              &maxAge,
 		UILocales:           []string{"es-UY", "en"},
 		Created:             created,
+		Verified:            json.RawMessage(`{"purpose":"tax-check","asks":[{"target":"id_token"}]}`),
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 func loginTo(t *testing.T, s issuer.Store, reqID, clientID, citizenID, sid string) {
 	t.Helper()
 	must(t, s.CreateAuthRequest(t.Context(), newAuthRequest(reqID, clientID, baseTime())), "CreateAuthRequest")
-	must(t, s.CompleteAuthRequest(t.Context(), reqID, citizenID, "sub-"+citizenID, sid, []string{"hwk"}, baseTime()), "CompleteAuthRequest")
+	must(t, s.CompleteAuthRequest(t.Context(), reqID, issuer.Completion{CitizenID: citizenID, Subject: "sub-" + citizenID, SessionID: sid,
+		AMR: []string{"hwk"}, AuthTime: baseTime()}), "CompleteAuthRequest")
 }
 
 // sessionOf stores citizen "ana", the clients, and her login session s1

@@ -71,7 +71,7 @@ func testNotFound(t *testing.T, newStore NewStore) {
 			return err
 		}},
 		{name: "CompleteAuthRequest", op: func(t *testing.T, s issuer.Store) error {
-			return s.CompleteAuthRequest(t.Context(), "nobody", "ana", "sub-ana", "sid-1", []string{"hwk"}, baseTime())
+			return s.CompleteAuthRequest(t.Context(), "nobody", issuer.Completion{CitizenID: "ana", Subject: "sub-ana", SessionID: "sid-1", AMR: []string{"hwk"}, AuthTime: baseTime()})
 		}},
 		{name: "RedeemCode stores nothing", op: func(t *testing.T, s issuer.Store) error {
 			rt := newRefreshToken("next-rt", "nobody", "ana", "tributaria", baseTime())

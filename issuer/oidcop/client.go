@@ -21,6 +21,8 @@ type client struct {
 	consent  Consent // nil: no purpose scopes
 	// credentials admits credential scopes (nil: none).
 	credentials Credentials
+	// verified admits verified scopes (a bridge is configured).
+	verified bool
 }
 
 var _ op.Client = client{}
@@ -88,6 +90,9 @@ func (c client) IsScopeAllowed(scope string) bool {
 	}
 	if c.credentials != nil && credentialScopeAllowed(c.credentials, c.c.Scopes, scope) {
 		return true
+	}
+	if c.verified && strings.HasPrefix(scope, VerifiedScope) {
+		return true // the bridge judges it against the request's purposes (Bridge.Plan)
 	}
 	return slices.Contains(c.c.Scopes, scope)
 }

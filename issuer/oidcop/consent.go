@@ -26,6 +26,10 @@ type Consent interface {
 	// purposes (consent where they rest on consent), before the code is
 	// issued.
 	Agree(ctx context.Context, citizenID, clientID string, purposes []string, method consent.Method) error
+	// Declined returns those of the purposes resting on consent that the
+	// citizen withdrew or refused: a routine "allow" does not give them
+	// again (Provider.Complete).
+	Declined(ctx context.Context, citizenID, clientID string, purposes []string) ([]string, error)
 	// Agreed reports whether the citizen's consent is in force for every
 	// one of the purposes that rests on consent (a request that needs no
 	// new consent may complete without the consent screen). It reads the

@@ -110,15 +110,20 @@ func TestUserinfoFollowsTheLedger(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		scopes []string
+		again  []string
 		want   bool
 	}{
-		{"no purpose named", []string{"profile", "email"}, false},
-		{"another client's purpose", []string{"profile", "email", oidcop.PurposeScope + loginPurpose}, false},
-		{"a purpose not in the registry", []string{"profile", "email", oidcop.PurposeScope + "nothing-such"}, false},
-		{"a public-task purpose", []string{"profile", "email", oidcop.PurposeScope + taskPurpose}, true},
-		{"consent given again on the screen", []string{"email", oidcop.PurposeScope + taxPurpose}, true},
+		{"no purpose named", []string{"profile", "email"}, nil, false},
+		{"another client's purpose", []string{"profile", "email", oidcop.PurposeScope + loginPurpose}, nil, false},
+		{"a purpose not in the registry", []string{"profile", "email", oidcop.PurposeScope + "nothing-such"}, nil, false},
+		{"a public-task purpose", []string{"profile", "email", oidcop.PurposeScope + taskPurpose}, nil, true},
+		// A withdrawn consent is not given again by allowing the login,
+		// only when the citizen ticks it apart.
+		{"withdrawn, allowed without giving it again", []string{"email", oidcop.PurposeScope + taxPurpose}, nil, false},
+		{"consent given again on the screen", []string{"email", oidcop.PurposeScope + taxPurpose}, []string{taxPurpose}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			e.again = tc.again
 			tok, granted := e.webAccessToken(tc.scopes...)
 			for _, p := range oidcop.Purposes(granted) {
 				if !e.consent.PurposeOf(ctx, webClient, p) {

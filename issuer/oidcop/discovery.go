@@ -72,7 +72,8 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	cfg.BackChannelLogoutSupported = true
 	cfg.BackChannelLogoutSessionSupported = true
 	cfg.SubjectTypesSupported = []string{"pairwise", "public"}
-	cfg.RequestURIParameterSupported = false // request objects by reference (OIDC Core §6.2) are not fetched; PAR has its own metadata
+	cfg.ClaimsParameterSupported = s.bridge != nil // OIDC Core §5.5, for verified_claims
+	cfg.RequestURIParameterSupported = false       // request objects by reference (OIDC Core §6.2) are not fetched; PAR has its own metadata
 	cfg.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}
 	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic}
 	cfg.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodBasic, oidc.AuthMethodNone}

@@ -68,6 +68,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 				writeOAuthError(w, http.StatusBadRequest, e)
 				return
 			}
+			if r, e = s.withClaims(r); e != nil {
+				writeOAuthError(w, http.StatusBadRequest, e)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 		return
@@ -84,6 +88,10 @@ func (s *server) frontChannel(w http.ResponseWriter, r *http.Request, next http.
 			return
 		}
 		if r, e = withCodeJKT(r); e != nil {
+			page(w, r, http.StatusBadRequest, e.WithParent(ErrMalformed))
+			return
+		}
+		if r, e = s.withClaims(r); e != nil {
 			page(w, r, http.StatusBadRequest, e.WithParent(ErrMalformed))
 			return
 		}

@@ -50,6 +50,9 @@ type env struct {
 	// sid is the citizen's login session, stored, which the stand-in login
 	// page completes requests in.
 	sid string
+	// again are the purposes the stand-in consent screen gives again
+	// (the citizen ticked them).
+	again []string
 }
 
 // endGrants is the server's consent effect, when the test turns it on.
@@ -134,7 +137,7 @@ func newEnvWith(t testing.TB, km keys.Manager, opts ...func(*oidcop.Config)) *en
 	}
 	mux.Handle("/", e.p.Handler())
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		next, err := e.p.Complete(r.Context(), r.URL.Query().Get("authRequestID"), e.citizen.ID, e.sid, []string{"hwk", "user"}, time.Now())
+		next, err := e.p.Complete(r.Context(), r.URL.Query().Get("authRequestID"), e.citizen.ID, e.sid, []string{"hwk", "user"}, time.Now(), e.again)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -121,6 +121,8 @@ func (s *server) checkPushed(c issuer.Client, q url.Values, credentials bool) *o
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	case !credentials && !slices.Contains(strings.Fields(q.Get("scope")), oidc.ScopeOpenID):
 		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	case q.Get("claims") != "" && s.bridge != nil:
+		return checkClaimsParam(q.Get("claims"))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package oidcop
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,10 @@ type Config struct {
 	// Credentials, when set, lets wallets ask for credentials at the
 	// authorization endpoint (OpenID4VCI §5).
 	Credentials Credentials
+	// Bridge, when set, serves verified_claims asked for with the claims
+	// parameter (OpenID Connect for Identity Assurance 1.0); its metadata
+	// goes in Metadata.
+	Bridge Bridge
 }
 
 // GrantFailures is how many failed requests of an extra grant (a wrong
@@ -167,6 +172,7 @@ func New(ctx context.Context, cfg Config, store issuer.Store, km keys.Manager, l
 		grants:        cfg.Grants,
 		metadata:      cfg.Metadata,
 		credentials:   cfg.Credentials,
+		bridge:        cfg.Bridge,
 		grantFailures: ratelimit.New(GrantFailures, nil),
 	}
 	handler := srv.wrap(op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(provider)))
@@ -207,6 +213,9 @@ type RequestInfo struct {
 	// CredentialScopes the scopes that ask for them.
 	Credentials      []string
 	CredentialScopes []string
+	// Verified is the bridge's plan for the verified claims the request
+	// asks for (nil: none), for the consent page to describe.
+	Verified json.RawMessage
 }
 
 // Info describes the pending request id.
@@ -222,7 +231,7 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 	if err != nil {
 		return RequestInfo{}, err
 	}
-	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales,
+	info := RequestInfo{ClientID: c.ID, ClientName: c.Name, Scopes: r.Scopes, UILocales: r.UILocales, Verified: r.Verified,
 		ForceLogin: slices.Contains(r.Prompt, oidc.PromptLogin), PromptNone: slices.Contains(r.Prompt, oidc.PromptNone)}
 	if r.HintSubject != "" {
 		info.HintCitizenID, err = p.st.store.SubjectCitizen(ctx, subjectSector(c), r.HintSubject)
@@ -255,8 +264,11 @@ func (p *Provider) Info(ctx context.Context, id string) (RequestInfo, error) {
 
 // Complete records that citizenID logged in (with amr at authTime, in
 // login session sid) and consented to request id, and returns the URL that
-// issues the code.
-func (p *Provider) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
+// issues the code. The citizen's "allow" is their consent to the
+// request's purposes, except those whose consent they withdrew or refused
+// before: those are given again only when named in again, which the
+// consent page asks for apart.
+func (p *Provider) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time, again []string) (string, error) {
 	r, err := p.st.store.AuthRequest(ctx, id)
 	if err != nil {
 		return "", err
@@ -268,11 +280,25 @@ func (p *Provider) Complete(ctx context.Context, id, citizenID, sid string, amr 
 	if purposes := Purposes(r.Scopes); len(purposes) > 0 && p.st.consent != nil {
 		// The citizen's "allow" is their consent to the purposes named:
 		// recorded in the ledger (and audited) before any code exists.
+		declined, err := p.st.consent.Declined(ctx, citizenID, r.ClientID, purposes)
+		if err != nil {
+			return "", err
+		}
+		purposes = slices.DeleteFunc(purposes, func(id string) bool { return slices.Contains(declined, id) && !slices.Contains(again, id) })
 		if err := p.st.consent.Agree(ctx, citizenID, r.ClientID, purposes, consent.MethodWeb); err != nil {
 			return "", err
 		}
 	}
-	if err := p.st.store.CompleteAuthRequest(ctx, id, citizenID, sub, sid, amr, authTime); err != nil {
+	var verification string
+	if len(r.Verified) > 0 && p.cfg.Bridge != nil {
+		// The citizen's wallet presents what the agency asked, through
+		// the verifier, now that they approved it.
+		if verification, err = p.cfg.Bridge.Verify(ctx, citizenID, r.ClientID, r.Verified); err != nil {
+			return "", err
+		}
+	}
+	if err := p.st.store.CompleteAuthRequest(ctx, id, issuer.Completion{CitizenID: citizenID, Subject: sub, SessionID: sid,
+		AMR: amr, AuthTime: authTime, Verification: verification}); err != nil {
 		return "", err
 	}
 	if p.st.metrics != nil {
@@ -323,8 +349,9 @@ func (p *Provider) NeedsConsent(ctx context.Context, id, citizenID string) (bool
 	if err != nil {
 		return false, err
 	}
-	if len(p.credentialsOf(r.Scopes)) > 0 {
-		// Every issuance into a wallet is the citizen's own decision.
+	if len(p.credentialsOf(r.Scopes)) > 0 || len(r.Verified) > 0 {
+		// Every issuance into a wallet, and every presentation from it,
+		// is the citizen's own decision.
 		return true, nil
 	}
 	sector := subjectSector(c)

@@ -29,6 +29,7 @@ type server struct {
 	grants      map[string]Grant
 	metadata    map[string]any
 	credentials Credentials
+	bridge      Bridge // nil: the claims parameter is ignored
 	// grantFailures limits failed extra-grant requests per address
 	// (GrantFailures).
 	grantFailures *ratelimit.Limiter
@@ -170,6 +171,10 @@ func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("code_challenge is required (PKCE with S256)"))
 	case r.Data.CodeChallenge != "" && r.Data.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		return s.errorRedirect(ctx, r, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256"))
+	}
+	ctx, e := s.planClaims(ctx, r.Client.GetID(), r.Data.Scopes)
+	if e != nil {
+		return s.errorRedirect(ctx, r, e)
 	}
 	return s.LegacyServer.Authorize(ctx, r)
 }

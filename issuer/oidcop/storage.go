@@ -100,6 +100,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		HintSubject:         hintSubject,
 		Created:             s.now(),
 		DPoPJKT:             codeJKTFrom(ctx),
+		Verified:            planFrom(ctx),
 	}
 	for _, l := range req.UILocales {
 		r.UILocales = append(r.UILocales, l.String())
@@ -379,7 +380,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 }
 
 func (s *storage) client(c issuer.Client) client {
-	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent, credentials: s.cfg.Credentials}
+	return client{c: c, loginURL: s.cfg.LoginPath + "?authRequestID=", idTTL: s.cfg.IDTTL, consent: s.consent, credentials: s.cfg.Credentials, verified: s.cfg.Bridge != nil}
 }
 
 // AuthorizeClientIDSecret checks client_secret_basic (clientBySecret).
@@ -430,7 +431,7 @@ func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, 
 // SetUserinfoFromRequest adds the ID token's sid (OIDC Back-Channel Logout
 // 1.0 §2.1; Front-Channel Logout 1.0 §3): the login session the grant
 // began in, the same for the ID tokens of its refreshes.
-func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
 	var sid string
 	switch r := req.(type) {
 	case authRequest:
@@ -440,6 +441,15 @@ func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo,
 	}
 	if sid != "" {
 		info.AppendClaims("sid", sid)
+	}
+	if r, ok := req.(authRequest); ok && len(r.r.Verified) > 0 && r.r.Verification != "" && s.cfg.Bridge != nil {
+		vc, err := s.cfg.Bridge.Claims(ctx, r.r.CitizenID, r.r.ClientID, r.r.Verified, r.r.Verification, TargetIDToken)
+		if err != nil {
+			return err
+		}
+		if vc != nil {
+			info.AppendClaims("verified_claims", vc)
+		}
 	}
 	return nil
 }
@@ -476,6 +486,30 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 			info.EmailVerified = oidc.Bool(c.Email != "")
 		}
 	}
+	return s.verifiedAtUserinfo(ctx, info, at)
+}
+
+// verifiedAtUserinfo adds the verified_claims the token's authorization
+// request asked for at userinfo, while that request is kept (it is the
+// token family's) and its verification's result lives.
+func (s *storage) verifiedAtUserinfo(ctx context.Context, info *oidc.UserInfo, at issuer.AccessToken) error {
+	if s.cfg.Bridge == nil || at.FamilyID == "" {
+		return nil
+	}
+	r, err := s.store.AuthRequest(ctx, at.FamilyID)
+	if errors.Is(err, issuer.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if len(r.Verified) == 0 || r.Verification == "" || r.CitizenID != at.CitizenID || r.ClientID != at.ClientID {
+		return nil
+	}
+	vc, err := s.cfg.Bridge.Claims(ctx, at.CitizenID, at.ClientID, r.Verified, r.Verification, TargetUserinfo)
+	if err != nil || vc == nil {
+		return err
+	}
+	info.AppendClaims("verified_claims", vc)
 	return nil
 }
 

@@ -259,8 +259,8 @@ type flowAt struct {
 	origin string
 }
 
-func (f flowAt) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
-	if _, err := f.fakeFlow.Complete(ctx, id, citizenID, sid, amr, authTime); err != nil {
+func (f flowAt) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time, again []string) (string, error) {
+	if _, err := f.fakeFlow.Complete(ctx, id, citizenID, sid, amr, authTime, again); err != nil {
 		return "", err
 	}
 	return f.origin + "/agency/callback?code=c-" + id, nil

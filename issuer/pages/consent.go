@@ -21,9 +21,14 @@ type consentData struct {
 	Permissions   []string
 	AuthRequestID string
 	LoginURL      string
+	// Verified are the checked claims asked for from the wallet.
+	Verified []VerifiedAsk
+	// Again are the purposes the citizen declined before, which they may
+	// give their consent to again apart from allowing the sign-in.
+	Again []purposeView
 }
 
-type purposeView struct{ Name, Description string }
+type purposeView struct{ Name, Description, Scope string }
 
 // What each scope releases or allows, as catalog keys. openid is the
 // sign-in itself (OIDC Core §3.1.2.1) and purpose scopes are shown as their
@@ -49,7 +54,7 @@ func describe(info AuthRequestInfo, lang string) (purposes []purposeView, data, 
 	}
 	for _, p := range info.Purposes {
 		named[p.Scope] = true
-		purposes = append(purposes, purposeView{Name: inLang(p.Name, lang), Description: inLang(p.Description, lang)})
+		purposes = append(purposes, purposeView{Name: inLang(p.Name, lang), Description: inLang(p.Description, lang), Scope: p.Scope})
 	}
 	other := false
 	for _, sc := range info.Scopes {
@@ -125,13 +130,24 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	purposes, data, perms := describe(info, lang)
+	mine, err := h.flow.ForCitizen(ctx, id, c.ID, lang)
+	if err != nil {
+		h.authRequestFailed(w, r, lang, err)
+		return
+	}
+	var again []purposeView
+	for _, p := range purposes {
+		if slices.Contains(mine.Declined, p.Scope) {
+			again = append(again, p)
+		}
+	}
 	var creds []purposeView
 	for _, ca := range info.Credentials {
 		creds = append(creds, purposeView{Name: inLang(ca.Name, lang), Description: inLang(ca.Description, lang)})
 	}
 	h.page(w, r, http.StatusOK, "consent", web.NewPage(w, r, h.csrf, lang, "consent.title", consentData{
 		ClientName: info.ClientName, CitizenName: c.DisplayName(), Purposes: purposes, Credentials: creds,
-		Data: data, Permissions: perms, AuthRequestID: id, LoginURL: loginURL(id),
+		Data: data, Permissions: perms, AuthRequestID: id, LoginURL: loginURL(id), Verified: mine.Verified, Again: again,
 	}))
 }
 
@@ -165,7 +181,14 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	var next string
 	if decision == "approve" {
-		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime)
+		// Only purposes the request names may be given again.
+		var again []string
+		for _, sc := range r.PostForm["again"] {
+			if slices.ContainsFunc(info.Purposes, func(p Purpose) bool { return p.Scope == sc }) && !slices.Contains(again, sc) {
+				again = append(again, sc)
+			}
+		}
+		next, err = h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime, again)
 	} else {
 		next, err = h.flow.Deny(ctx, id)
 	}

@@ -42,6 +42,8 @@ type fakeFlow struct {
 	failed    map[string]string // request → error code
 	// consent lists the requests that need the citizen's consent.
 	consent map[string]bool
+	// views are what ForCitizen says of each request.
+	views map[string]pages.CitizenView
 }
 
 type completion struct {
@@ -49,11 +51,12 @@ type completion struct {
 	sid       string
 	amr       []string
 	authTime  time.Time
+	again     []string
 }
 
 func newFakeFlow() *fakeFlow {
 	return &fakeFlow{requests: map[string]pages.AuthRequestInfo{}, completed: map[string]completion{},
-		failed: map[string]string{}, consent: map[string]bool{}}
+		failed: map[string]string{}, consent: map[string]bool{}, views: map[string]pages.CitizenView{}}
 }
 
 func (f *fakeFlow) add(id string, info pages.AuthRequestInfo) {
@@ -72,13 +75,19 @@ func (f *fakeFlow) AuthRequestInfo(_ context.Context, id string) (pages.AuthRequ
 	return info, nil
 }
 
-func (f *fakeFlow) Complete(_ context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
+func (f *fakeFlow) ForCitizen(_ context.Context, id, _, _ string) (pages.CitizenView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.views[id], nil
+}
+
+func (f *fakeFlow) Complete(_ context.Context, id, citizenID, sid string, amr []string, authTime time.Time, again []string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.requests[id]; !ok {
 		return "", fmt.Errorf("auth request: %w", issuer.ErrNotFound)
 	}
-	f.completed[id] = completion{citizenID, sid, amr, authTime}
+	f.completed[id] = completion{citizenID, sid, amr, authTime, again}
 	return "https://agency.example/callback?code=c-" + id, nil
 }
 

@@ -113,7 +113,7 @@ func (h *Handler) silent(w http.ResponseWriter, r *http.Request, id string, info
 		fail(ErrConsentRequired)
 		return
 	}
-	next, err := h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime)
+	next, err := h.flow.Complete(ctx, id, sess.CitizenID, sess.SID, sess.AMR, sess.AuthTime, nil)
 	if err != nil {
 		h.authRequestFailed(w, r, lang, err)
 		return

@@ -23,8 +23,13 @@ type AuthFlow interface {
 	// AuthRequestInfo describes a pending request for the consent page.
 	AuthRequestInfo(ctx context.Context, authRequestID string) (AuthRequestInfo, error)
 	// Complete records the logged-in citizen (in login session sid) and
-	// their consent and returns where to send the browser next.
-	Complete(ctx context.Context, authRequestID, citizenID, sid string, amr []string, authTime time.Time) (redirect string, err error)
+	// their consent and returns where to send the browser next. again are
+	// the purpose scopes whose consent the citizen, having withdrawn or
+	// refused it before, chose to give again (CitizenView.Declined).
+	Complete(ctx context.Context, authRequestID, citizenID, sid string, amr []string, authTime time.Time, again []string) (redirect string, err error)
+	// ForCitizen says, in lang, what of the request concerns the
+	// logged-in citizen in particular.
+	ForCitizen(ctx context.Context, authRequestID, citizenID, lang string) (CitizenView, error)
 	// Deny returns the client redirect carrying error=access_denied.
 	Deny(ctx context.Context, authRequestID string) (redirect string, err error)
 	// Fail ends the request with an OIDC error code (ErrLoginRequired,
@@ -70,6 +75,28 @@ type AuthRequestInfo struct {
 	// ask for them (never shown as they are written).
 	Credentials      []CredentialAsk
 	CredentialScopes []string
+}
+
+// CitizenView is what of a request concerns the citizen in particular.
+type CitizenView struct {
+	// Declined are the purpose scopes whose consent the citizen withdrew
+	// or refused before: allowing the request does not give it again
+	// unless they tick it apart.
+	Declined []string
+	// Verified are the checked claims the agency asks for (OpenID
+	// Connect for Identity Assurance), each from a credential in the
+	// citizen's wallet.
+	Verified []VerifiedAsk
+}
+
+// VerifiedAsk is one credential's claims an agency asks to receive
+// checked, in the page's language.
+type VerifiedAsk struct {
+	Credential string   // the credential type's name
+	Claims     []string // the claims' labels
+	// Held: the citizen's wallet holds a credential that answers (else
+	// the agency will get no verified claims from it).
+	Held bool
 }
 
 // CredentialAsk is a credential a wallet asks for, its name and

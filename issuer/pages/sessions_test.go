@@ -44,7 +44,7 @@ func (e *env) loggedInTo(b *browser, clientID string) issuer.Session {
 	if err := e.store.CreateAuthRequest(ctx, issuer.AuthRequest{ID: id, ClientID: clientID, Created: time.Now()}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.store.CompleteAuthRequest(ctx, id, s.CitizenID, "sub", s.SID, s.AMR, s.AuthTime); err != nil {
+	if err := e.store.CompleteAuthRequest(ctx, id, issuer.Completion{CitizenID: s.CitizenID, Subject: "sub", SessionID: s.SID, AMR: s.AMR, AuthTime: s.AuthTime}); err != nil {
 		e.t.Fatal(err)
 	}
 	return s

@@ -54,13 +54,15 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash string) (issuer.
 	return s.authRequest(ctx, nil, `code = $1`, codeHash)
 }
 
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, citizenID, subject, sid string, amr []string, authTime time.Time) error {
+func (s *Store) CompleteAuthRequest(ctx context.Context, id string, c issuer.Completion) error {
+	citizenID, sid := c.CitizenID, c.SessionID
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		r, err := s.authRequest(ctx, tx, `id = $1`, id)
 		if err != nil {
 			return err
 		}
-		r.CitizenID, r.Subject, r.SessionID, r.AMR, r.AuthTime, r.Done = citizenID, subject, sid, amr, norm(authTime), true
+		r.CitizenID, r.Subject, r.SessionID, r.AMR, r.AuthTime, r.Done = citizenID, c.Subject, sid, c.AMR, norm(c.AuthTime), true
+		r.Verification = c.Verification
 		r.Code, r.Redeemed = "", false // columns, not data
 		data, err := json.Marshal(r)
 		if err != nil {

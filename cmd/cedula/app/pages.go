@@ -23,6 +23,7 @@ type flow struct {
 	p       *oidcop.Provider
 	consent *consent.Service
 	issuer  *vci.Service // names the credentials a wallet asks for
+	bridge  *bridge      // describes the verified claims asked for
 }
 
 func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequestInfo, error) {
@@ -63,8 +64,32 @@ func (f flow) AuthRequestInfo(ctx context.Context, id string) (pages.AuthRequest
 	return info, nil
 }
 
-func (f flow) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time) (string, error) {
-	return f.p.Complete(ctx, id, citizenID, sid, amr, authTime)
+func (f flow) Complete(ctx context.Context, id, citizenID, sid string, amr []string, authTime time.Time, again []string) (string, error) {
+	return f.p.Complete(ctx, id, citizenID, sid, amr, authTime, oidcop.Purposes(again))
+}
+
+// ForCitizen says which of the request's purposes the citizen declined
+// before, and what verified claims it asks for, with whether their wallet
+// can answer.
+func (f flow) ForCitizen(ctx context.Context, id, citizenID, lang string) (pages.CitizenView, error) {
+	i, err := f.p.Info(ctx, id)
+	if err != nil {
+		return pages.CitizenView{}, err
+	}
+	var v pages.CitizenView
+	declined, err := f.consent.Declined(ctx, citizenID, i.ClientID, oidcop.Purposes(i.Scopes))
+	if err != nil {
+		return v, err
+	}
+	for _, p := range declined {
+		v.Declined = append(v.Declined, oidcop.PurposeScope+p)
+	}
+	if len(i.Verified) > 0 && f.bridge != nil {
+		if v.Verified, err = f.bridge.describe(ctx, citizenID, i.Verified, lang); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
 }
 
 func (f flow) Deny(ctx context.Context, id string) (string, error) { return f.p.Deny(ctx, id) }
@@ -124,7 +149,7 @@ func (s *Server) mountPages(e *httpapi.Echo) error {
 	h, err := pages.New(pages.Config{
 		Store:      s.Store,
 		Passkeys:   pk,
-		Flow:       flow{p: s.Provider, consent: s.Consent, issuer: s.Issuer},
+		Flow:       flow{p: s.Provider, consent: s.Consent, issuer: s.Issuer, bridge: &bridge{s}},
 		Consents:   accountConsents{s},
 		Offers:     citizenOffers{s},
 		Logger:     s.log,

@@ -225,8 +225,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ErrorPage:     s.authorizeErrorPage,
 		Grants:        map[string]oidcop.Grant{vci.GrantPreAuthorized: s.Issuer},
 		Credentials:   s.Issuer,
-		Metadata: map[string]any{"pre-authorized_grant_anonymous_access_supported": true,
-			"authorization_details_types_supported": []string{vci.DetailsType}},
+		Metadata:      s.providerMetadata(),
+		Bridge:        bridge{s},
 	}, s.Store, km, log, oidcop.NewMetrics(reg))
 	if err != nil {
 		d.Close()
@@ -585,4 +585,17 @@ func (s *Server) Run(ctx context.Context, ready func(Addrs)) error {
 		errs = append(errs, l.srv.Shutdown(sctx))
 	}
 	return errors.Join(errs...)
+}
+
+// providerMetadata are the authorization server metadata members of the
+// specifications the provider serves beside OpenID Connect: OpenID4VCI's
+// (§12.3) and the OIDC bridge's (OpenID Connect for Identity Assurance
+// 1.0 §8).
+func (s *Server) providerMetadata() map[string]any {
+	md := map[string]any{"pre-authorized_grant_anonymous_access_supported": true,
+		"authorization_details_types_supported": []string{vci.DetailsType}}
+	for k, v := range s.Verifier.BridgeMetadata() {
+		md[k] = v
+	}
+	return md
 }
