@@ -39,6 +39,23 @@ var catalog = map[string][2]string{
 	// Consent. The screen names each purpose from the consent registry and
 	// says in plain words what the scopes release; it never shows a scope
 	// as the agency wrote it.
+	"check.title": {"Comprobar un mensaje", "Check a message"},
+	"check.intro": {"¿Ha recibido un mensaje que dice venir de una administración pública? Escriba su código de verificación o pegue el mensaje completo: le diremos si lo enviamos nosotros.",
+		"Did you get a message that claims to come from a government agency? Type its verification code or paste the whole message: we will tell you whether we sent it."},
+	"check.code_label":     {"Código de verificación", "Verification code"},
+	"check.code_hint":      {"Doce letras y números al final del mensaje, por ejemplo K7QF-9XWM-3DPA.", "Twelve letters and digits at the end of the message, for example K7QF-9XWM-3DPA."},
+	"check.message_label":  {"El mensaje (opcional)", "The message (optional)"},
+	"check.message_hint":   {"Péguelo entero para comprobar también que nadie lo ha cambiado. No lo guardamos.", "Paste all of it to check that nobody changed it too. We do not keep it."},
+	"check.button":         {"Comprobar", "Check"},
+	"check.genuine":        {"Este mensaje es nuestro", "This message is ours"},
+	"check.genuine_detail": {"Lo envió %s el %s.", "%s sent it on %s."},
+	"check.text_matches":   {"El texto que ha pegado es el que enviamos.", "The text you pasted is the one we sent."},
+	"check.text_differs":   {"Pero el texto que ha pegado no es el que enviamos: alguien lo ha cambiado. No siga sus instrucciones.", "But the text you pasted is not the one we sent: someone changed it. Do not follow its instructions."},
+	"check.not_ours":       {"No es nuestro", "Not ours"},
+	"check.not_ours_detail": {"No hemos enviado ningún mensaje con ese código. Puede ser un fraude: no responda, no abra sus enlaces y no dé datos ni pagos.",
+		"We sent no message with that code. It may be a scam: do not answer it, open its links or give any data or payment."},
+	"check.never":         {"Nuestros mensajes nunca llevan enlaces para iniciar sesión ni piden contraseñas, códigos o pagos.", "Our messages never carry links to log in, nor ask for passwords, codes or payments."},
+	"check.empty":         {"Escriba el código o pegue el mensaje", "Type the code or paste the message"},
 	"consent.title":       {"Autorizar acceso", "Authorize access"},
 	"consent.heading":     {"¿Compartir tus datos con %s?", "Share your data with %s?"},
 	"consent.purpose":     {"Para qué usará tus datos", "What it will use your data for"},

@@ -181,7 +181,9 @@ var sampleData = map[string]any{
 		"URI":    "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.gob%2Fvci%2Foffers%2Fabc",
 		"Link":   template.URL("openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fid.example.gob%2Fvci%2Foffers%2Fabc"),
 		"QRCode": "/vci/offers/abc/qr.png", "TxCodeLength": 6, "Expires": time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
-	"recover":         map[string]any{"FieldError": "Ese código no es válido"},
+	"recover": map[string]any{"FieldError": "Ese código no es válido"},
+	"check": map[string]any{"Code": "K7QF-9XWM-3DPA", "Message": "Hola",
+		"Verdict": map[string]any{"Genuine": true, "AgencyName": "Seguridad Social", "Sent": time.Now(), "TextChecked": true, "TextMatches": false}},
 	"recover_passkey": map[string]any{},
 	"error":           map[string]any{"Detail": "problem.csrf.detail", "Code": "invalid_request", "Back": "/login", "BackLabel": "problem.back"},
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/cedula/cedula/issuer/sqlstore"
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
+	"github.com/cedula/cedula/journeys"
+	journeystore "github.com/cedula/cedula/journeys/sqlstore"
 	mobileapi "github.com/cedula/cedula/mobile-api"
 	mobilestore "github.com/cedula/cedula/mobile-api/sqlstore"
 	"github.com/cedula/cedula/openapi"
@@ -73,7 +75,9 @@ type Server struct {
 	// Issuer is the OpenID4VCI credential issuer.
 	Issuer *vci.Service
 	// Verifier is the OpenID4VP verifier agencies ask presentations of.
-	Verifier      *verifier.Service
+	Verifier *verifier.Service
+	// Seals seal the messages sent to citizens and check them.
+	Seals         *journeys.Seals
 	verifierStore *verifierstore.Store
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
@@ -119,7 +123,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 		return nil, nil, err
 	}
 	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations,
-		mobilestore.Migrations, inboxstore.Migrations, verifierstore.Migrations); err != nil {
+		mobilestore.Migrations, inboxstore.Migrations, verifierstore.Migrations, journeystore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
@@ -192,6 +196,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		roots.AddCert(ca.cert)
 	}
 	if err := s.openVerifier(secret, ca); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Seals, err = journeys.NewSeals(s.Keys, journeystore.New(s.DB), secret, cfg.PublicURL, nil); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -276,6 +284,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if err := s.mountMobile(e); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.mountJourneys(e); err != nil {
 		d.Close()
 		return nil, err
 	}
