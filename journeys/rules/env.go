@@ -72,17 +72,17 @@ type sizes struct{ c *Catalogue }
 
 func (s sizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	p := n.Path()
-	if len(p) != 1 {
+	if len(p) == 0 || len(p) > 2 {
 		return nil
 	}
 	a, ok := s.c.Lookup(p[0])
 	if !ok {
 		return nil
 	}
-	switch a.Kind {
-	case String:
+	switch {
+	case len(p) == 1 && a.Kind == String, len(p) == 2 && p[1] == "@items" && a.Kind == StringList:
 		return &cost.SizeEstimate{Min: 0, Max: MaxStringLen}
-	case StringList:
+	case len(p) == 1 && a.Kind == StringList:
 		return &cost.SizeEstimate{Min: 0, Max: MaxListLen}
 	}
 	return nil

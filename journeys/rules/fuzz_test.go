@@ -24,6 +24,7 @@ func FuzzCompile(f *testing.F) {
 		`age >`,
 		`9223372036854775807 + age > 0`,
 		`birthdate + duration("87600h") < now`,
+		`benefits.all(a, credentials.all(b, a != b))`, // the iteration variables' sizes are bounded too
 	} {
 		f.Add(s)
 	}
