@@ -23,7 +23,7 @@ var files embed.FS
 
 // Names are the documents, by audience, in the order the docs page lists
 // them.
-var Names = []string{"agency", "issuance", "verification", "messages", "admin", "dpo", "account", "mobile", "log"}
+var Names = []string{"agency", "issuance", "verification", "journeys", "messages", "admin", "dpo", "account", "mobile", "log"}
 
 // Doc is one loaded and validated document.
 type Doc struct {

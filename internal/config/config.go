@@ -55,6 +55,10 @@ type Config struct {
 	// loaded at start: each purpose that changed is stored as a new
 	// version. "" keeps the registry as stored.
 	Purposes string `yaml:"purposes"`
+	// Journeys is the path of journeys defined at start (YAML, a list
+	// under "journeys"; see docs/journeys.md); each is checked against its
+	// purpose and stored, replacing an earlier definition.
+	Journeys string `yaml:"journeys"`
 	// CredentialTypes is the path of the credential types the issuer
 	// issues (YAML, issuer/credential.Load); demo mode adds the demo's.
 	CredentialTypes string `yaml:"credential_types"`
@@ -234,6 +238,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_ADMIN_LISTEN"); v != "" {
 		c.AdminListen = AdminListenValue(v)
+	}
+	if v := getenv("CEDULA_JOURNEYS"); v != "" {
+		c.Journeys = v
 	}
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v

@@ -18,6 +18,9 @@ const (
 	// Verification asks citizens to present credentials under the
 	// agency's registered purposes and reads the results.
 	Verification = "cedula:verification"
+	// Journeys defines the agency's citizen journeys, counts their reach
+	// and pushes what the agency knows of citizens (its registry).
+	Journeys = "cedula:journeys"
 	// Wallet holds and manages a citizen's credentials through the mobile
 	// app (a citizen's DPoP-bound token; the mobile API, openapi/mobile.yaml).
 	Wallet = "cedula:wallet"

@@ -200,6 +200,25 @@ func (s *Store) Citizen(ctx context.Context, id string) (issuer.Citizen, error) 
 	return c, nil
 }
 
+// CitizenIDs returns up to limit citizen IDs after after, in order: the
+// way to walk every citizen (a scheduled journey).
+func (s *Store) CitizenIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM issuer_citizens WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // ---- clients
 
 const clientCols = `id, name, redirect_uris, post_logout_uris, grant_types, auth_method, secret_hash, jwks,

@@ -1,8 +1,10 @@
-// Package journeysapi serves the journeys room on the edge. For now: the
-// public check of messages citizens receive ("did this really come from
-// the government?") — a page at /check in Spanish and English and its API
-// POST /messages/check (openapi/messages.yaml) — open to anyone, without
-// login, limited per address.
+// Package journeysapi serves the journeys room on the edge: the agencies'
+// journeys API (openapi/journeys.yaml, scope cedula:journeys) — define,
+// read and retire journeys, count their reach, push what the agency knows
+// of citizens — and the public check of messages citizens receive ("did
+// this really come from the government?"), a page at /check in Spanish and
+// English and its API POST /messages/check (openapi/messages.yaml), open
+// to anyone without login, limited per address.
 package journeysapi
 
 import (
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/internal/ratelimit"
+	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/web"
 )
@@ -24,7 +27,11 @@ var Checks = ratelimit.Rate{N: 30, Per: time.Minute}
 
 // Config is what the API is built from.
 type Config struct {
-	Seals *journeys.Seals // required
+	Journeys *journeys.Service // required
+	Guard    httpapi.Guard     // required
+	// Subjects maps an agency's pairwise sub to the citizen.
+	Subjects Subjects        // required
+	Seals    *journeys.Seals // required
 	// AgencyName names an agency for people (its ID when it has none).
 	AgencyName func(ctx context.Context, id string) string // required
 	Renderer   *web.Renderer                               // required
@@ -45,7 +52,7 @@ type API struct {
 // New checks cfg.
 func New(cfg Config) (*API, error) {
 	if err := httpapi.CheckConfig("journeysapi", map[string]bool{"Seals": cfg.Seals != nil, "AgencyName": cfg.AgencyName != nil,
-		"Renderer": cfg.Renderer != nil}); err != nil {
+		"Renderer": cfg.Renderer != nil, "Journeys": cfg.Journeys != nil, "Guard": cfg.Guard.Auth != nil, "Subjects": cfg.Subjects != nil}); err != nil {
 		return nil, err
 	}
 	if cfg.ClientIP == nil {
@@ -59,6 +66,13 @@ func (a *API) Mount(e *httpapi.Echo) {
 	e.POST("/messages/check", a.checkAPI)
 	e.GET("/check", httpapi.WrapHandler(http.HandlerFunc(a.page)))
 	e.POST("/check", httpapi.WrapHandler(http.HandlerFunc(a.page)))
+	g := a.cfg.Guard.Scope(scopes.Journeys)
+	e.GET("/journeys", a.list, g)
+	e.GET("/journeys/:id", a.get, g)
+	e.PUT("/journeys/:id", a.put, g)
+	e.DELETE("/journeys/:id", a.retire, g)
+	e.POST("/journeys/:id/dry-run", a.dryRun, g)
+	e.PUT("/journeys/registry/:sub", a.push, g)
 }
 
 // checkRequest is the body of POST /messages/check.

@@ -7,8 +7,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/journeys"
 )
@@ -23,21 +27,65 @@ CREATE TABLE journeys_seals (
 CREATE INDEX journeys_seals_sent ON journeys_seals (sent);
 `
 
+// schemaV2 adds journeys' definitions, citizens' ways through them, and
+// the attributes agencies push (sealed under each citizen's data key).
+const schemaV2 = `
+CREATE TABLE journeys_definitions (
+	id TEXT PRIMARY KEY,
+	agency TEXT NOT NULL,
+	definition TEXT NOT NULL,
+	updated BIGINT NOT NULL
+);
+CREATE TABLE journeys_enrolments (
+	journey TEXT NOT NULL,
+	citizen_id TEXT NOT NULL,
+	step INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	next_at BIGINT NOT NULL,
+	asked TEXT NOT NULL,
+	response TEXT NOT NULL,
+	started BIGINT NOT NULL,
+	PRIMARY KEY (journey, citizen_id)
+);
+CREATE INDEX journeys_enrolments_due ON journeys_enrolments (next_at) WHERE status = 'active';
+CREATE INDEX journeys_enrolments_citizen ON journeys_enrolments (citizen_id);
+CREATE TABLE journeys_attributes (
+	citizen_id TEXT NOT NULL,
+	agency TEXT NOT NULL,
+	sealed {BLOB} NOT NULL,
+	updated BIGINT NOT NULL,
+	PRIMARY KEY (citizen_id, agency)
+);
+`
+
 // Migrations creates the room's tables.
 var Migrations = []db.Migration{{
 	Room:     "journeys",
 	Version:  1,
 	SQLite:   db.Schema(schemaV1, db.SQLite),
 	Postgres: db.Schema(schemaV1, db.Postgres),
+}, {
+	Room:     "journeys",
+	Version:  2,
+	SQLite:   db.Schema(schemaV2, db.SQLite),
+	Postgres: db.Schema(schemaV2, db.Postgres),
 }}
 
-// Store implements journeys.SealStore.
-type Store struct{ db *db.DB }
+// TxAppender appends audit entries inside a transaction.
+type TxAppender interface {
+	AppendTx(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error
+}
 
-// New returns a store on d.
-func New(d *db.DB) *Store { return &Store{db: d} }
+// Store implements journeys.Store.
+type Store struct {
+	db  *db.DB
+	log TxAppender
+}
 
-var _ journeys.SealStore = (*Store)(nil)
+// New returns a store on d whose changes append their entries to log.
+func New(d *db.DB, log TxAppender) *Store { return &Store{db: d, log: log} }
+
+var _ journeys.Store = (*Store)(nil)
 
 func (s *Store) PutSeal(ctx context.Context, r journeys.SealRecord) error {
 	_, err := s.db.ExecCached(ctx, nil, `INSERT INTO journeys_seals (code_mac, agency, sent, seal) VALUES ($1, $2, $3, $4)`,
@@ -56,4 +104,177 @@ func (s *Store) Seal(ctx context.Context, codeMAC []byte) (journeys.SealRecord, 
 	}
 	r.Sent = db.FromMicros(sent)
 	return r, nil
+}
+
+func (s *Store) PutJourney(ctx context.Context, d journeys.Definition, entries ...audit.Entry) error {
+	b, err := json.Marshal(d.Journey)
+	if err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO journeys_definitions (id, agency, definition, updated) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated = excluded.updated WHERE journeys_definitions.agency = excluded.agency`,
+			d.Journey.ID, d.Journey.Agency, string(b), db.Micros(d.Updated)); err != nil {
+			return err
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+func (s *Store) DeleteJourney(ctx context.Context, agency, id string, entries ...audit.Entry) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM journeys_definitions WHERE id = $1 AND agency = $2`, id, agency)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return journeys.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE journeys_enrolments SET status = $2 WHERE journey = $1 AND status = $3`,
+			id, string(journeys.StatusDone), string(journeys.StatusActive)); err != nil {
+			return err
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+func (s *Store) Journeys(ctx context.Context) ([]journeys.Definition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT definition, updated FROM journeys_definitions ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []journeys.Definition
+	for rows.Next() {
+		var def string
+		var updated int64
+		if err := rows.Scan(&def, &updated); err != nil {
+			return nil, err
+		}
+		var d journeys.Definition
+		if err := json.Unmarshal([]byte(def), &d.Journey); err != nil {
+			return nil, fmt.Errorf("journeys: a stored definition: %w", err)
+		}
+		d.Updated = db.FromMicros(updated)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Enrol(ctx context.Context, e journeys.Enrolment, entries ...audit.Entry) (bool, error) {
+	enrolled := false
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// A citizen who finished a journey may enter it again; one on it
+		// stays where they are.
+		res, err := tx.ExecContext(ctx, `INSERT INTO journeys_enrolments (journey, citizen_id, step, status, next_at, asked, response, started)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (journey, citizen_id) DO UPDATE SET step = excluded.step, status = excluded.status, next_at = excluded.next_at,
+				asked = excluded.asked, response = excluded.response, started = excluded.started
+			WHERE journeys_enrolments.status <> 'active'`,
+			e.Journey, e.CitizenID, e.Step, string(e.Status), db.Micros(e.NextAt), e.Asked, e.Response, db.Micros(e.Started))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		enrolled = true
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+	return enrolled, err
+}
+
+const enrolmentCols = `journey, citizen_id, step, status, next_at, asked, response, started`
+
+func scanEnrolments(rows *sql.Rows) ([]journeys.Enrolment, error) {
+	defer rows.Close()
+	var out []journeys.Enrolment
+	for rows.Next() {
+		var e journeys.Enrolment
+		var status string
+		var next, started int64
+		if err := rows.Scan(&e.Journey, &e.CitizenID, &e.Step, &status, &next, &e.Asked, &e.Response, &started); err != nil {
+			return nil, err
+		}
+		e.Status, e.NextAt, e.Started = journeys.Status(status), db.FromMicros(next), db.FromMicros(started)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]journeys.Enrolment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+enrolmentCols+` FROM journeys_enrolments WHERE status = 'active' AND next_at <= $1
+		ORDER BY next_at LIMIT $2`, db.Micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanEnrolments(rows)
+}
+
+func (s *Store) Enrolments(ctx context.Context, citizenID string) ([]journeys.Enrolment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+enrolmentCols+` FROM journeys_enrolments WHERE citizen_id = $1 ORDER BY journey`, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	return scanEnrolments(rows)
+}
+
+func (s *Store) Update(ctx context.Context, e journeys.Enrolment, from int, entries ...audit.Entry) (bool, error) {
+	updated := false
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE journeys_enrolments SET step = $3, status = $4, next_at = $5, asked = $6, response = $7
+			WHERE journey = $1 AND citizen_id = $2 AND step = $8 AND status = 'active'`,
+			e.Journey, e.CitizenID, e.Step, string(e.Status), db.Micros(e.NextAt), e.Asked, e.Response, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		updated = true
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+	return updated, err
+}
+
+func (s *Store) PutAttributes(ctx context.Context, citizenID, agency string, sealed []byte, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO journeys_attributes (citizen_id, agency, sealed, updated) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (citizen_id, agency) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated`,
+		citizenID, agency, sealed, db.Micros(at))
+	return err
+}
+
+func (s *Store) AttributesOf(ctx context.Context, citizenID string) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT agency, sealed FROM journeys_attributes WHERE citizen_id = $1`, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var agency string
+		var sealed []byte
+		if err := rows.Scan(&agency, &sealed); err != nil {
+			return nil, err
+		}
+		out[agency] = sealed
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) StepCounts(ctx context.Context, journey string) (map[int]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT step, COUNT(*) FROM journeys_enrolments WHERE journey = $1 AND status = 'active' GROUP BY step`, journey)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]int{}
+	for rows.Next() {
+		var step, n int
+		if err := rows.Scan(&step, &n); err != nil {
+			return nil, err
+		}
+		out[step] = n
+	}
+	return out, rows.Err()
 }

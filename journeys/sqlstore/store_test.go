@@ -2,10 +2,12 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/db"
 	"github.com/cedula/cedula/internal/db/dbtest"
 	"github.com/cedula/cedula/internal/keys/localkeys"
@@ -30,7 +32,7 @@ func testSeals(t *testing.T, d *db.DB) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 6, 9, 30, 0, 0, time.UTC)
-	seals, err := journeys.NewSeals(km, sqlstore.New(d), []byte(strings.Repeat("s", 32)), "https://id.example.gob", func() time.Time { return now })
+	seals, err := journeys.NewSeals(km, sqlstore.New(d, nopLog{}), []byte(strings.Repeat("s", 32)), "https://id.example.gob", func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,3 +104,8 @@ func deref(b *bool) any {
 	}
 	return *b
 }
+
+// nopLog takes the entries and keeps none.
+type nopLog struct{}
+
+func (nopLog) AppendTx(context.Context, *sql.Tx, ...audit.Entry) error { return nil }

@@ -37,6 +37,9 @@ const (
 	CredentialValid     Kind = "credential_reinstated"
 	CredentialExpiring  Kind = "credential_expiring"
 	ConsentRenewal      Kind = "consent_renewal"
+	// JourneyMessage is an agency's message from a citizen journey:
+	// sealed, with who sent it and why.
+	JourneyMessage Kind = "journey_message"
 )
 
 // Note is what a sender posts: the texts in every language the service
@@ -49,10 +52,35 @@ type Note struct {
 	CredentialID string `json:"credential_id,omitempty"`
 	// Purpose names the consent's purpose the message is about.
 	Purpose string `json:"purpose,omitempty"`
+	// Sender is who sent an agency's message, with its verification code
+	// and seal; Why says why the citizen got it; Ask offers them to
+	// answer yes or no.
+	Sender *Sender `json:"sender,omitempty"`
+	Why    *Why    `json:"why,omitempty"`
+	Ask    bool    `json:"ask,omitempty"`
 	// Dedupe, when set, makes the note one of a kind for the citizen: a
 	// second note with the same Dedupe is not posted (a status change
 	// seen by two replicas, a sweep run twice). It is stored hashed.
 	Dedupe string `json:"-"`
+}
+
+// Sender is an agency's message's sender.
+type Sender struct {
+	Agency string `json:"agency"`
+	Name   string `json:"name"`
+	Code   string `json:"code"`
+	Seal   string `json:"seal"`
+}
+
+// Why says why a citizen got a message: the journey or alert, the purpose,
+// the legal basis or consent record, the rule that matched.
+type Why struct {
+	Journey       string `json:"journey,omitempty"`
+	Alert         string `json:"alert,omitempty"`
+	Purpose       string `json:"purpose"`
+	LegalBasis    string `json:"legal_basis"`
+	ConsentRecord string `json:"consent_record,omitempty"`
+	Rule          string `json:"rule,omitempty"`
 }
 
 // Message is a note as the citizen's inbox holds it.

@@ -126,7 +126,12 @@ type consentEffects struct{ s *Server }
 func (e consentEffects) Ended(ctx context.Context, r consent.Record) error {
 	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "consent"})
 	_, err := e.s.Provider.EndGrant(ctx, r.Key.Subject, r.Key.Controller)
-	return errors.Join(err, e.tell(ctx, r))
+	// The citizen's pending journey steps under the purpose stop at once.
+	var jerr error
+	if e.s.Journeys != nil {
+		_, jerr = e.s.Journeys.Withdrawn(ctx, r.Key.Subject, r.Key.Controller, r.Key.Purpose)
+	}
+	return errors.Join(err, jerr, e.tell(ctx, r))
 }
 
 // tell asks the citizen, in their inbox, to renew a consent the ledger

@@ -1,18 +1,170 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"iter"
+	"os"
+	"time"
+
+	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/httpapi"
+	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/journeys/journeysapi"
+	"github.com/cedula/cedula/journeys/rules"
+	"github.com/cedula/cedula/wallet/inbox"
 	"github.com/cedula/cedula/web"
 )
 
-// mountJourneys adds the journeys room's public check of messages.
+// openJourneys starts the journeys room: its service over the consent
+// ledger, the audit log, the citizens' records and inboxes, and the
+// journeys of the configured file.
+func (s *Server) openJourneys(ctx context.Context) error {
+	var err error
+	s.Journeys, err = journeys.New(ctx, journeys.Config{
+		Store: s.journeyStore, Seals: s.Seals, Ledger: s.Consent, Audit: s.Audit, Catalogue: rules.Default(),
+		Attributes: citizenAttributes{s}, Sealer: s.Shredder, Inbox: journeyInbox{s}, Citizens: s.citizenIDs,
+		Language: s.citizenLanguage, AgencyName: s.agencyName, Pseudonym: s.Pseudonyms.Of, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	if s.Config.Journeys == "" {
+		return nil
+	}
+	b, err := os.ReadFile(s.Config.Journeys)
+	if err != nil {
+		return fmt.Errorf("journeys: %w", err)
+	}
+	js, err := journeys.ParseJourneys(b)
+	if err != nil {
+		return fmt.Errorf("journeys: %s: %w", s.Config.Journeys, err)
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "config"})
+	for _, j := range js {
+		if _, err := s.Journeys.Define(ctx, j.Agency, j); err != nil {
+			return fmt.Errorf("journeys: %s: journey %q: %w", s.Config.Journeys, j.ID, err)
+		}
+	}
+	return nil
+}
+
+// citizenIDs walks every citizen, a page at a time.
+func (s *Server) citizenIDs(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		after := ""
+		for {
+			ids, err := s.Store.CitizenIDs(ctx, after, 1000)
+			if err != nil {
+				yield("", err)
+				return
+			}
+			for _, id := range ids {
+				if !yield(id, nil) {
+					return
+				}
+			}
+			if len(ids) < 1000 {
+				return
+			}
+			after = ids[len(ids)-1]
+		}
+	}
+}
+
+// citizenLanguage is the citizen's chosen language, Spanish by default.
+func (s *Server) citizenLanguage(ctx context.Context, citizenID string) string {
+	if c, err := s.Store.Citizen(ctx, citizenID); err == nil && web.Supported(c.Locale) {
+		return c.Locale
+	}
+	return web.Spanish
+}
+
+// citizenAttributes gives journeys what Cedula's own record holds of a
+// citizen: their names, birthdate and age.
+type citizenAttributes struct{ s *Server }
+
+func (a citizenAttributes) Load(ctx context.Context, citizenID string, v *rules.Values) error {
+	c, err := a.s.Store.Citizen(ctx, citizenID)
+	if err != nil {
+		return err
+	}
+	if c.GivenName != "" {
+		if err := v.SetString("given_name", c.GivenName); err != nil {
+			return err
+		}
+	}
+	if c.FamilyName != "" {
+		if err := v.SetString("family_name", c.FamilyName); err != nil {
+			return err
+		}
+	}
+	if b, err := time.Parse(time.DateOnly, c.Birthdate); err == nil {
+		if err := v.SetTime("birthdate", b); err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		age := now.Year() - b.Year()
+		if now.YearDay() < b.YearDay() {
+			age--
+		}
+		if err := v.SetInt("age", int64(age)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journeyInbox posts journeys' messages to the citizen's wallet inbox.
+type journeyInbox struct{ s *Server }
+
+func (b journeyInbox) Post(ctx context.Context, citizenID string, n journeys.Notice) (string, error) {
+	w := n.Why
+	m, _, err := b.s.Inbox.Post(ctx, citizenID, inbox.Note{Kind: inbox.JourneyMessage,
+		Title: map[string]string{n.Lang: n.Subject}, Body: map[string]string{n.Lang: n.Body}, Purpose: w.Purpose,
+		Sender: &inbox.Sender{Agency: n.Sender.Agency, Name: n.Sender.Name, Code: n.Sender.Code, Seal: n.Sender.Seal},
+		Why:    &inbox.Why{Journey: w.Journey, Alert: w.Alert, Purpose: w.Purpose, LegalBasis: w.LegalBasis, ConsentRecord: w.ConsentRecord, Rule: w.Rule},
+		Ask:    n.Ask, Dedupe: n.Dedupe})
+	return m.ID, err
+}
+
+// runJourneys runs citizens' due steps every two seconds and the
+// scheduled journeys once a day.
+func (s *Server) runJourneys(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	lastDay := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx := audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "journeys"})
+		if _, err := s.Journeys.Step(ctx, 200); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "journeys: steps", "err", err)
+		}
+		now := time.Now().UTC()
+		if day := now.Format(time.DateOnly); day != lastDay {
+			lastDay = day
+			for _, id := range s.Journeys.Scheduled(now) {
+				if _, err := s.Journeys.RunSchedule(ctx, id); err != nil && ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "journeys: scheduled run", "journey", id, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// mountJourneys adds the journeys room's agency API and the public check
+// of messages.
 func (s *Server) mountJourneys(e *httpapi.Echo) error {
 	r, err := web.NewRenderer()
 	if err != nil {
 		return err
 	}
-	api, err := journeysapi.New(journeysapi.Config{Seals: s.Seals, AgencyName: s.agencyName, Renderer: r, Secure: s.Config.Secure()})
+	api, err := journeysapi.New(journeysapi.Config{Seals: s.Seals, AgencyName: s.agencyName, Renderer: r, Secure: s.Config.Secure(),
+		Journeys: s.Journeys, Guard: s.guard, Subjects: subjects{s, journeysapi.ErrUnknownSubject}})
 	if err != nil {
 		return err
 	}

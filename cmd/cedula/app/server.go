@@ -36,6 +36,7 @@ import (
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/journeysapi"
 	journeystore "github.com/cedula/cedula/journeys/sqlstore"
 	mobileapi "github.com/cedula/cedula/mobile-api"
 	mobilestore "github.com/cedula/cedula/mobile-api/sqlstore"
@@ -77,7 +78,10 @@ type Server struct {
 	// Verifier is the OpenID4VP verifier agencies ask presentations of.
 	Verifier *verifier.Service
 	// Seals seal the messages sent to citizens and check them.
-	Seals         *journeys.Seals
+	Seals *journeys.Seals
+	// Journeys runs citizen journeys.
+	Journeys      *journeys.Service
+	journeyStore  *journeystore.Store
 	verifierStore *verifierstore.Store
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
@@ -199,7 +203,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
-	if s.Seals, err = journeys.NewSeals(s.Keys, journeystore.New(s.DB), secret, cfg.PublicURL, nil); err != nil {
+	s.journeyStore = journeystore.New(s.DB, s.Audit)
+	if s.Seals, err = journeys.NewSeals(s.Keys, s.journeyStore, secret, cfg.PublicURL, nil); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openJourneys(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -248,7 +257,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	edge := httpapi.New(httpapi.Config{BaseURL: cfg.PublicURL, Logger: log, Registry: reg,
 		Language: func(r *http.Request) string { return web.Negotiate(r) },
 		Classifiers: []httpapi.Classifier{consentapi.Classify, auditapi.Classify, adminapi.Classify, vciapi.Classify,
-			verifierapi.Classify, mobileapi.Classify}})
+			verifierapi.Classify, mobileapi.Classify, journeysapi.Classify}})
 	e := edge.Echo()
 	provider := httpapi.WrapHandler(s.Provider.Handler())
 	for _, p := range append(providerPaths, "/.well-known/oauth-authorization-server") {
@@ -300,6 +309,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.cancel = cancel
 	go s.housekeeping(bg)
 	go s.watchCredentials(bg)
+	go s.runJourneys(bg)
 	// The inbox's streams end when the listeners shut down (Serve), so
 	// that open streams do not hold the shutdown.
 	streams, stopStreams := context.WithCancel(bg)
