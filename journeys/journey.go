@@ -112,7 +112,8 @@ type Send struct {
 
 // Branch goes on, by the citizen's response to the last message that
 // asked, to the step named for it; a response it does not name goes on
-// to the next step.
+// to the next step. A branch follows a wait: the time the citizen has to
+// answer, which their answer ends early.
 type Branch struct {
 	Yes  string `yaml:"yes,omitempty" json:"yes,omitempty"`
 	No   string `yaml:"no,omitempty" json:"no,omitempty"`
@@ -260,6 +261,8 @@ func (j *Journey) checkShape() []string {
 		case s.Branch != nil:
 			if !asked {
 				add("step %q: a branch needs an earlier send that asks (ask: true)", s.ID)
+			} else if i == 0 || j.Steps[i-1].Wait == 0 {
+				add("step %q: a branch must follow a wait, the time the citizen has to answer (an answer ends the wait)", s.ID)
 			}
 			for name, to := range map[string]string{ResponseYes: s.Branch.Yes, ResponseNo: s.Branch.No, ResponseNone: s.Branch.None} {
 				if to == "" {

@@ -626,7 +626,11 @@ func (s *Service) Respond(ctx context.Context, citizenID, messageID, response st
 			break
 		}
 		e.Response = response
-		_, err := s.cfg.Store.Update(ctx, e, e.Step, s.citizenEntry(ctx, citizenID, ActionRespond, c, s.cfg.Now().UTC(), audit.Allowed))
+		now := s.cfg.Now().UTC()
+		if e.NextAt.After(now) {
+			e.NextAt = now // the answer ends the wait before the branch
+		}
+		_, err := s.cfg.Store.Update(ctx, e, e.Step, s.citizenEntry(ctx, citizenID, ActionRespond, c, now, audit.Allowed))
 		return err
 	}
 	return fmt.Errorf("%w: no journey waits for an answer to that message", ErrNotFound)

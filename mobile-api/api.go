@@ -130,6 +130,9 @@ type Config struct {
 	Devices DeviceStore
 	// Inbox is the citizens' inbox (*inbox.Service).
 	Inbox Inbox
+	// Journeys checks agencies' messages and takes citizens' answers;
+	// nil shows every sender unverified and answers nothing.
+	Journeys Journeys
 	// TokenLive, when set, says whether an access token (by ID) is still
 	// good — not revoked, not expired: an inbox stream asks it at every
 	// heartbeat and ends when the app's token was revoked.

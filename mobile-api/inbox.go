@@ -38,12 +38,56 @@ func noMessage(err error) error {
 	return err
 }
 
-// inboxMessage is m as the API shows it, its texts in lang.
-func inboxMessage(m inbox.Message, lang string) InboxMessage {
+// Journeys is the journeys room as the inbox needs it.
+type Journeys interface {
+	// Genuine says whether a message's seal verifies with its sender
+	// agency's key for exactly this text.
+	Genuine(ctx context.Context, agency, code, text string) bool
+	// Respond records the citizen's answer to a message that asked;
+	// journeys.ErrNotFound-wrapping when no journey waits for it.
+	Respond(ctx context.Context, citizenID, messageID, answer string) error
+}
+
+// ErrNoQuestion is what Journeys.Respond returns for a message nothing
+// waits an answer to (the app maps its own error to it).
+var ErrNoQuestion = errors.New("mobileapi: no journey waits for an answer to this message")
+
+// genuine returns the check of a message's sender for a request.
+func (a *API) genuine(ctx context.Context) func(s *inbox.Sender, text string) bool {
+	return func(s *inbox.Sender, text string) bool {
+		return a.cfg.Journeys != nil && a.cfg.Journeys.Genuine(ctx, s.Agency, s.Code, text)
+	}
+}
+
+// inboxMessage is m as the API shows it, its texts in lang; genuine
+// checks an agency's message's seal.
+func inboxMessage(m inbox.Message, lang string, genuine func(*inbox.Sender, string) bool) InboxMessage {
 	out := InboxMessage{Id: m.ID, EventId: strconv.FormatInt(m.Seq, 10), Kind: string(m.Kind), Title: text(m.Title, lang),
 		CreatedAt: m.At.UTC()}
-	if b := text(m.Body, lang); b != "" {
+	b := text(m.Body, lang)
+	if b != "" {
 		out.Body = &b
+	}
+	if s := m.Sender; s != nil {
+		out.Sender = &struct {
+			Agency   string `json:"agency"`
+			Code     string `json:"code"`
+			Name     string `json:"name"`
+			Verified bool   `json:"verified"`
+		}{Agency: s.Agency, Code: s.Code, Name: s.Name, Verified: genuine(s, b)}
+	}
+	if w := m.Why; w != nil {
+		out.Why = &struct {
+			Alert         *string `json:"alert,omitempty"`
+			ConsentRecord *string `json:"consent_record,omitempty"`
+			Journey       *string `json:"journey,omitempty"`
+			LegalBasis    string  `json:"legal_basis"`
+			Purpose       string  `json:"purpose"`
+			Rule          *string `json:"rule,omitempty"`
+		}{Alert: opt(w.Alert), ConsentRecord: opt(w.ConsentRecord), Journey: opt(w.Journey), LegalBasis: w.LegalBasis, Purpose: w.Purpose, Rule: opt(w.Rule)}
+	}
+	if m.Ask {
+		out.Ask = &m.Ask
 	}
 	if m.CredentialID != "" {
 		out.CredentialId = &m.CredentialID
@@ -106,7 +150,7 @@ func (a *API) ListInbox(ctx context.Context, req ListInboxRequestObject) (ListIn
 			page.NextCursor = &next
 			break
 		}
-		page.Items = append(page.Items, inboxMessage(m, who.lang))
+		page.Items = append(page.Items, inboxMessage(m, who.lang, a.genuine(ctx)))
 	}
 	tag, fresh := etag(page, req.Params.IfNoneMatch)
 	if fresh {
@@ -122,7 +166,7 @@ func (a *API) GetInboxMessage(ctx context.Context, req GetInboxMessageRequestObj
 	if err != nil {
 		return nil, noMessage(err)
 	}
-	body := inboxMessage(m, who.lang)
+	body := inboxMessage(m, who.lang, a.genuine(ctx))
 	tag, fresh := etag(body, req.Params.IfNoneMatch)
 	if fresh {
 		return GetInboxMessage304Response{Headers: NotModifiedResponseHeaders{ETag: &tag}}, nil
@@ -137,7 +181,7 @@ func (a *API) ReadInboxMessage(ctx context.Context, req ReadInboxMessageRequestO
 	if err != nil {
 		return nil, noMessage(err)
 	}
-	return ReadInboxMessage200JSONResponse(inboxMessage(m, who.lang)), nil
+	return ReadInboxMessage200JSONResponse(inboxMessage(m, who.lang, a.genuine(ctx))), nil
 }
 
 // AckInboxMessage marks one of the citizen's messages acknowledged.
@@ -147,7 +191,29 @@ func (a *API) AckInboxMessage(ctx context.Context, req AckInboxMessageRequestObj
 	if err != nil {
 		return nil, noMessage(err)
 	}
-	return AckInboxMessage200JSONResponse(inboxMessage(m, who.lang)), nil
+	return AckInboxMessage200JSONResponse(inboxMessage(m, who.lang, a.genuine(ctx))), nil
+}
+
+// RespondInboxMessage records the citizen's answer to a message that asks,
+// and acknowledges it.
+func (a *API) RespondInboxMessage(ctx context.Context, req RespondInboxMessageRequestObject) (RespondInboxMessageResponseObject, error) {
+	who := callerOf(ctx)
+	m, err := a.cfg.Inbox.Message(ctx, who.citizenID, req.Id)
+	if err != nil {
+		return nil, noMessage(err)
+	}
+	if !m.Ask || a.cfg.Journeys == nil {
+		return nil, httpapi.NotFound("that message asks nothing")
+	}
+	if err := a.cfg.Journeys.Respond(ctx, who.citizenID, req.Id, string(req.Body.Answer)); errors.Is(err, ErrNoQuestion) {
+		return nil, httpapi.NotFound("nothing waits for an answer to that message any more").WithCause(err)
+	} else if err != nil {
+		return nil, err
+	}
+	if m, err = a.cfg.Inbox.Acknowledge(ctx, who.citizenID, req.Id); err != nil {
+		return nil, noMessage(err)
+	}
+	return RespondInboxMessage200JSONResponse(inboxMessage(m, who.lang, a.genuine(ctx))), nil
 }
 
 // A write that blocks longer than streamWrite ends a stream; a resume
@@ -166,7 +232,8 @@ func (a *API) StreamInbox(ctx context.Context, req StreamInboxRequestObject) (St
 	if last == nil {
 		last = req.Params.LastEventId
 	}
-	st := &inboxStream{ctx: ctx, in: a.cfg.Inbox, who: who, until: who.expires, beat: a.cfg.StreamHeartbeat, live: a.cfg.TokenLive}
+	st := &inboxStream{ctx: ctx, in: a.cfg.Inbox, who: who, until: who.expires, beat: a.cfg.StreamHeartbeat, live: a.cfg.TokenLive,
+		genuine: a.genuine(ctx)}
 	if last != nil {
 		n, err := strconv.ParseInt(*last, 10, 64)
 		if err != nil || n < 0 {
@@ -233,6 +300,7 @@ type inboxStream struct {
 	backlog []inbox.Message
 	beat    time.Duration
 	live    func(ctx context.Context, tokenID string) (bool, error)
+	genuine func(*inbox.Sender, string) bool
 }
 
 func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
@@ -261,7 +329,7 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 		if m.Seq <= s.after {
 			return nil
 		}
-		b, err := json.Marshal(inboxMessage(m, s.who.lang))
+		b, err := json.Marshal(inboxMessage(m, s.who.lang, s.genuine))
 		if err != nil {
 			return err
 		}

@@ -358,6 +358,24 @@ func (e PresentationOutcome) Valid() bool {
 	}
 }
 
+// Defines values for RespondInboxMessageJSONBodyAnswer.
+const (
+	No  RespondInboxMessageJSONBodyAnswer = "no"
+	Yes RespondInboxMessageJSONBodyAnswer = "yes"
+)
+
+// Valid indicates whether the value is a known member of the RespondInboxMessageJSONBodyAnswer enum.
+func (e RespondInboxMessageJSONBodyAnswer) Valid() bool {
+	switch e {
+	case No:
+		return true
+	case Yes:
+		return true
+	default:
+		return false
+	}
+}
+
 // AcceptOfferRequest defines model for AcceptOfferRequest.
 type AcceptOfferRequest struct {
 	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
@@ -740,9 +758,12 @@ type HeldMatchStatus string
 
 // InboxMessage defines model for InboxMessage.
 type InboxMessage struct {
-	AckedAt   *time.Time `json:"acked_at,omitempty"`
-	Body      *string    `json:"body,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	AckedAt *time.Time `json:"acked_at,omitempty"`
+
+	// Ask The message asks the citizen to answer yes or no (POST /inbox/{id}/respond).
+	Ask       *bool     `json:"ask,omitempty"`
+	Body      *string   `json:"body,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 
 	// CredentialId The credential the message is about (GET /credentials/{id}).
 	CredentialId *string `json:"credential_id,omitempty"`
@@ -751,13 +772,31 @@ type InboxMessage struct {
 	EventId string `json:"event_id"`
 	Id      string `json:"id"`
 
-	// Kind What the message is about: credential_received, credential_suspended, credential_reinstated, credential_revoked, credential_expiring, consent_renewal; later kinds may be added, which an app shows by their title and body.
+	// Kind What the message is about: credential_received, credential_suspended, credential_reinstated, credential_revoked, credential_expiring, consent_renewal, journey_message (an agency's message, with sender and why); later kinds may be added, which an app shows by their title and body.
 	Kind string `json:"kind"`
 
 	// Purpose The purpose of the consent the message is about (GET /consents/{purpose}).
 	Purpose *string    `json:"purpose,omitempty"`
 	ReadAt  *time.Time `json:"read_at,omitempty"`
-	Title   string     `json:"title"`
+
+	// Sender Who sent an agency's message (journey_message): the agency, its name, the message's verification code, and whether its seal verifies with the agency's key for exactly this text — the app shows a verified sender only then. Anyone can check the code at /check.
+	Sender *struct {
+		Agency   string `json:"agency"`
+		Code     string `json:"code"`
+		Name     string `json:"name"`
+		Verified bool   `json:"verified"`
+	} `json:"sender,omitempty"`
+	Title string `json:"title"`
+
+	// Why Why the citizen got the message: the journey or alert, the purpose (withdraw its consent with DELETE /consents/{purpose}), the legal basis, the consent record and the rule that matched.
+	Why *struct {
+		Alert         *string `json:"alert,omitempty"`
+		ConsentRecord *string `json:"consent_record,omitempty"`
+		Journey       *string `json:"journey,omitempty"`
+		LegalBasis    string  `json:"legal_basis"`
+		Purpose       string  `json:"purpose"`
+		Rule          *string `json:"rule,omitempty"`
+	} `json:"why,omitempty"`
 }
 
 // InboxPage defines model for InboxPage.
@@ -1247,6 +1286,20 @@ type ReadInboxMessageParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// RespondInboxMessageJSONBody defines parameters for RespondInboxMessage.
+type RespondInboxMessageJSONBody struct {
+	Answer RespondInboxMessageJSONBodyAnswer `json:"answer"`
+}
+
+// RespondInboxMessageParams defines parameters for RespondInboxMessage.
+type RespondInboxMessageParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// RespondInboxMessageJSONBodyAnswer defines parameters for RespondInboxMessage.
+type RespondInboxMessageJSONBodyAnswer string
+
 // GetMeParams defines parameters for GetMe.
 type GetMeParams struct {
 	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
@@ -1352,6 +1405,9 @@ type ApprovePresentationParams struct {
 // RegisterDeviceJSONRequestBody defines body for RegisterDevice for application/json ContentType.
 type RegisterDeviceJSONRequestBody = DeviceRegistration
 
+// RespondInboxMessageJSONRequestBody defines body for RespondInboxMessage for application/json ContentType.
+type RespondInboxMessageJSONRequestBody RespondInboxMessageJSONBody
+
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
 
@@ -1429,6 +1485,9 @@ type ServerInterface interface {
 	// ReadInboxMessage Mark a message read
 	// (POST /inbox/{id}/read)
 	ReadInboxMessage(ctx echo.Context, id MessageID, params ReadInboxMessageParams) error
+	// RespondInboxMessage Answer a message that asks (yes or no)
+	// (POST /inbox/{id}/respond)
+	RespondInboxMessage(ctx echo.Context, id MessageID, params RespondInboxMessageParams) error
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx echo.Context, params GetMeParams) error
@@ -2236,6 +2295,42 @@ func (w *ServerInterfaceWrapper) ReadInboxMessage(ctx echo.Context) error {
 	return err
 }
 
+// RespondInboxMessage converts echo context to params.
+func (w *ServerInterfaceWrapper) RespondInboxMessage(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id MessageID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RespondInboxMessageParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RespondInboxMessage(ctx, id, params)
+	return err
+}
+
 // GetMe converts echo context to params.
 func (w *ServerInterfaceWrapper) GetMe(ctx echo.Context) error {
 	var err error
@@ -2857,6 +2952,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/inbox/:id", wrapper.GetInboxMessage, options.OperationMiddlewares["getInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/read", wrapper.ReadInboxMessage, options.OperationMiddlewares["readInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/ack", wrapper.AckInboxMessage, options.OperationMiddlewares["ackInboxMessage"]...)
+	router.POST(options.BaseURL+"/inbox/:id/respond", wrapper.RespondInboxMessage, options.OperationMiddlewares["respondInboxMessage"]...)
 
 }
 
@@ -5262,6 +5358,135 @@ type ReadInboxMessage500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ReadInboxMessage500ApplicationProblemPlusJSONResponse) VisitReadInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessageRequestObject struct {
+	Id     MessageID `json:"id"`
+	Params RespondInboxMessageParams
+	Body   *RespondInboxMessageJSONRequestBody
+}
+
+type RespondInboxMessageResponseObject interface {
+	VisitRespondInboxMessageResponse(w http.ResponseWriter) error
+}
+
+type RespondInboxMessage200JSONResponse InboxMessage
+
+func (response RespondInboxMessage200JSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage400ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage401ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage403ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage404ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage429ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RespondInboxMessage500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RespondInboxMessage500ApplicationProblemPlusJSONResponse) VisitRespondInboxMessageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -7770,6 +7995,9 @@ type StrictServerInterface interface {
 	// ReadInboxMessage Mark a message read
 	// (POST /inbox/{id}/read)
 	ReadInboxMessage(ctx context.Context, request ReadInboxMessageRequestObject) (ReadInboxMessageResponseObject, error)
+	// RespondInboxMessage Answer a message that asks (yes or no)
+	// (POST /inbox/{id}/respond)
+	RespondInboxMessage(ctx context.Context, request RespondInboxMessageRequestObject) (RespondInboxMessageResponseObject, error)
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
@@ -8279,6 +8507,55 @@ func (sh *strictHandler) ReadInboxMessage(ctx echo.Context, id MessageID, params
 		return err
 	} else if validResponse, ok := response.(ReadInboxMessageResponseObject); ok {
 		return validResponse.VisitReadInboxMessageResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RespondInboxMessage operation middleware
+func (sh *strictHandler) RespondInboxMessage(ctx echo.Context, id MessageID, params RespondInboxMessageParams) error {
+	var request RespondInboxMessageRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body RespondInboxMessageJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RespondInboxMessage(ctx.Request().Context(), request.(RespondInboxMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RespondInboxMessage")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RespondInboxMessageResponseObject); ok {
+		return validResponse.VisitRespondInboxMessageResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -359,6 +359,24 @@ func (e PresentationOutcome) Valid() bool {
 	}
 }
 
+// Defines values for RespondInboxMessageJSONBodyAnswer.
+const (
+	No  RespondInboxMessageJSONBodyAnswer = "no"
+	Yes RespondInboxMessageJSONBodyAnswer = "yes"
+)
+
+// Valid indicates whether the value is a known member of the RespondInboxMessageJSONBodyAnswer enum.
+func (e RespondInboxMessageJSONBodyAnswer) Valid() bool {
+	switch e {
+	case No:
+		return true
+	case Yes:
+		return true
+	default:
+		return false
+	}
+}
+
 // AcceptOfferRequest defines model for AcceptOfferRequest.
 type AcceptOfferRequest struct {
 	// DeviceKeys With key_mode device, required: the public JWKs (P-256) of the keys the phone holds, one per copy of each offered credential, shared out in order between the offer's credentials (their number a multiple of the credentials'; each share within the issuer's batch size).
@@ -741,9 +759,12 @@ type HeldMatchStatus string
 
 // InboxMessage defines model for InboxMessage.
 type InboxMessage struct {
-	AckedAt   *time.Time `json:"acked_at,omitempty"`
-	Body      *string    `json:"body,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	AckedAt *time.Time `json:"acked_at,omitempty"`
+
+	// Ask The message asks the citizen to answer yes or no (POST /inbox/{id}/respond).
+	Ask       *bool     `json:"ask,omitempty"`
+	Body      *string   `json:"body,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 
 	// CredentialId The credential the message is about (GET /credentials/{id}).
 	CredentialId *string `json:"credential_id,omitempty"`
@@ -752,13 +773,31 @@ type InboxMessage struct {
 	EventId string `json:"event_id"`
 	Id      string `json:"id"`
 
-	// Kind What the message is about: credential_received, credential_suspended, credential_reinstated, credential_revoked, credential_expiring, consent_renewal; later kinds may be added, which an app shows by their title and body.
+	// Kind What the message is about: credential_received, credential_suspended, credential_reinstated, credential_revoked, credential_expiring, consent_renewal, journey_message (an agency's message, with sender and why); later kinds may be added, which an app shows by their title and body.
 	Kind string `json:"kind"`
 
 	// Purpose The purpose of the consent the message is about (GET /consents/{purpose}).
 	Purpose *string    `json:"purpose,omitempty"`
 	ReadAt  *time.Time `json:"read_at,omitempty"`
-	Title   string     `json:"title"`
+
+	// Sender Who sent an agency's message (journey_message): the agency, its name, the message's verification code, and whether its seal verifies with the agency's key for exactly this text — the app shows a verified sender only then. Anyone can check the code at /check.
+	Sender *struct {
+		Agency   string `json:"agency"`
+		Code     string `json:"code"`
+		Name     string `json:"name"`
+		Verified bool   `json:"verified"`
+	} `json:"sender,omitempty"`
+	Title string `json:"title"`
+
+	// Why Why the citizen got the message: the journey or alert, the purpose (withdraw its consent with DELETE /consents/{purpose}), the legal basis, the consent record and the rule that matched.
+	Why *struct {
+		Alert         *string `json:"alert,omitempty"`
+		ConsentRecord *string `json:"consent_record,omitempty"`
+		Journey       *string `json:"journey,omitempty"`
+		LegalBasis    string  `json:"legal_basis"`
+		Purpose       string  `json:"purpose"`
+		Rule          *string `json:"rule,omitempty"`
+	} `json:"why,omitempty"`
 }
 
 // InboxPage defines model for InboxPage.
@@ -1248,6 +1287,20 @@ type ReadInboxMessageParams struct {
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
 
+// RespondInboxMessageJSONBody defines parameters for RespondInboxMessage.
+type RespondInboxMessageJSONBody struct {
+	Answer RespondInboxMessageJSONBodyAnswer `json:"answer"`
+}
+
+// RespondInboxMessageParams defines parameters for RespondInboxMessage.
+type RespondInboxMessageParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// RespondInboxMessageJSONBodyAnswer defines parameters for RespondInboxMessage.
+type RespondInboxMessageJSONBodyAnswer string
+
 // GetMeParams defines parameters for GetMe.
 type GetMeParams struct {
 	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
@@ -1352,6 +1405,9 @@ type ApprovePresentationParams struct {
 
 // RegisterDeviceJSONRequestBody defines body for RegisterDevice for application/json ContentType.
 type RegisterDeviceJSONRequestBody = DeviceRegistration
+
+// RespondInboxMessageJSONRequestBody defines body for RespondInboxMessage for application/json ContentType.
+type RespondInboxMessageJSONRequestBody RespondInboxMessageJSONBody
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
@@ -1570,6 +1626,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /inbox/{id}/read (the `ReadInboxMessage` operationId).
 	ReadInboxMessage(ctx context.Context, id MessageID, params *ReadInboxMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RespondInboxMessageWithBody Answer a message that asks (yes or no)
+	//
+	// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+	RespondInboxMessageWithBody(ctx context.Context, id MessageID, params *RespondInboxMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RespondInboxMessage Answer a message that asks (yes or no)
+	//
+	// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+	RespondInboxMessage(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe The citizen the token speaks for
 	//
@@ -2047,6 +2121,44 @@ func (c *Client) AckInboxMessage(ctx context.Context, id MessageID, params *AckI
 // Corresponds with POST /inbox/{id}/read (the `ReadInboxMessage` operationId).
 func (c *Client) ReadInboxMessage(ctx context.Context, id MessageID, params *ReadInboxMessageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadInboxMessageRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RespondInboxMessageWithBody Answer a message that asks (yes or no)
+//
+// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+func (c *Client) RespondInboxMessageWithBody(ctx context.Context, id MessageID, params *RespondInboxMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRespondInboxMessageRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RespondInboxMessage Answer a message that asks (yes or no)
+//
+// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+func (c *Client) RespondInboxMessage(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRespondInboxMessageRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3579,6 +3691,68 @@ func NewReadInboxMessageRequest(server string, id MessageID, params *ReadInboxMe
 	return req, nil
 }
 
+// NewRespondInboxMessageRequest calls the generic RespondInboxMessage builder with application/json body
+func NewRespondInboxMessageRequest(server string, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRespondInboxMessageRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewRespondInboxMessageRequestWithBody constructs an http.Request for the RespondInboxMessage method, with any body, and a specified content type
+func NewRespondInboxMessageRequestWithBody(server string, id MessageID, params *RespondInboxMessageParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/inbox/%s/respond", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetMeRequest constructs an http.Request for the GetMe method
 func NewGetMeRequest(server string, params *GetMeParams) (*http.Request, error) {
 	var err error
@@ -4668,6 +4842,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /inbox/{id}/read (the `ReadInboxMessage` operationId).
 	ReadInboxMessageWithResponse(ctx context.Context, id MessageID, params *ReadInboxMessageParams, reqEditors ...RequestEditorFn) (*ReadInboxMessageResponse, error)
+
+	// RespondInboxMessageWithBodyWithResponse Answer a message that asks (yes or no)
+	//
+	// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+	RespondInboxMessageWithBodyWithResponse(ctx context.Context, id MessageID, params *RespondInboxMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RespondInboxMessageResponse, error)
+
+	// RespondInboxMessageWithResponse Answer a message that asks (yes or no)
+	//
+	// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+	RespondInboxMessageWithResponse(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*RespondInboxMessageResponse, error)
 
 	// GetMeWithResponse The citizen the token speaks for
 	//
@@ -6736,6 +6928,110 @@ func (r ReadInboxMessageResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadInboxMessageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RespondInboxMessageResponse401Headers the declared response headers of an HTTP 401 response for RespondInboxMessage
+type RespondInboxMessageResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RespondInboxMessageResponse403Headers the declared response headers of an HTTP 403 response for RespondInboxMessage
+type RespondInboxMessageResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// RespondInboxMessageResponse429Headers the declared response headers of an HTTP 429 response for RespondInboxMessage
+type RespondInboxMessageResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RespondInboxMessageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InboxMessage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RespondInboxMessageResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RespondInboxMessageResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RespondInboxMessageResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RespondInboxMessageResponse) GetJSON200() *InboxMessage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RespondInboxMessageResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RespondInboxMessageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RespondInboxMessageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RespondInboxMessageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RespondInboxMessageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8812,6 +9108,36 @@ func (c *ClientWithResponses) ReadInboxMessageWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseReadInboxMessageResponse(rsp)
+}
+
+// RespondInboxMessageWithBodyWithResponse Answer a message that asks (yes or no)
+//
+// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+func (c *ClientWithResponses) RespondInboxMessageWithBodyWithResponse(ctx context.Context, id MessageID, params *RespondInboxMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RespondInboxMessageResponse, error) {
+	rsp, err := c.RespondInboxMessageWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRespondInboxMessageResponse(rsp)
+}
+
+// RespondInboxMessageWithResponse Answer a message that asks (yes or no)
+//
+// An agency's journey message with ask true offers the citizen to answer yes or no; the journey's next branch reads the answer. Answering acknowledges the message. A message that does not ask, or whose journey no longer waits for an answer, is a 404; a second answer replaces the first while the journey waits.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
+func (c *ClientWithResponses) RespondInboxMessageWithResponse(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*RespondInboxMessageResponse, error) {
+	rsp, err := c.RespondInboxMessage(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRespondInboxMessageResponse(rsp)
 }
 
 // GetMeWithResponse The citizen the token speaks for
@@ -11047,6 +11373,107 @@ func ParseReadInboxMessageResponse(rsp *http.Response) (*ReadInboxMessageRespons
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers ReadInboxMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRespondInboxMessageResponse parses an HTTP response from a RespondInboxMessageWithResponse call
+func ParseRespondInboxMessageResponse(rsp *http.Response) (*RespondInboxMessageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RespondInboxMessageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InboxMessage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RespondInboxMessageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RespondInboxMessageResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers RespondInboxMessageResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

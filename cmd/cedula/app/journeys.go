@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/journeys/journeysapi"
 	"github.com/cedula/cedula/journeys/rules"
+	mobileapi "github.com/cedula/cedula/mobile-api"
 	"github.com/cedula/cedula/wallet/inbox"
 	"github.com/cedula/cedula/web"
 )
@@ -170,4 +172,21 @@ func (s *Server) mountJourneys(e *httpapi.Echo) error {
 	}
 	api.Mount(e)
 	return nil
+}
+
+// mobileJourneys gives the mobile API the journeys room: a sender's seal
+// checked, a citizen's answer taken.
+type mobileJourneys struct{ s *Server }
+
+func (m mobileJourneys) Genuine(ctx context.Context, agency, code, text string) bool {
+	v, err := m.s.Seals.Check(ctx, code, text)
+	return err == nil && v.Genuine && v.Agency == agency && v.TextMatches != nil && *v.TextMatches
+}
+
+func (m mobileJourneys) Respond(ctx context.Context, citizenID, messageID, answer string) error {
+	err := m.s.Journeys.Respond(ctx, citizenID, messageID, answer)
+	if errors.Is(err, journeys.ErrNotFound) {
+		return fmt.Errorf("%w: %v", mobileapi.ErrNoQuestion, err)
+	}
+	return err
 }

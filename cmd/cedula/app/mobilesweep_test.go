@@ -165,6 +165,7 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		"getInboxMessage":      {"/inbox/" + messageID, "", notFound},
 		"readInboxMessage":     {"/inbox/" + messageID + "/read", "", notFound},
 		"ackInboxMessage":      {"/inbox/" + messageID + "/ack", "", notFound},
+		"respondInboxMessage":  {"/inbox/" + messageID + "/respond", `{"answer":"yes"}`, notFound},
 		// Resumed from the first event of all: Beto's are not in it (read
 		// for a second, the stream going on).
 		"streamInbox": {"/inbox/events?last_event_id=0", "", []int{200}},
