@@ -121,6 +121,7 @@ type Definition struct {
 // Store keeps the room's records.
 type Store interface {
 	SealStore
+	AlertStore
 	PutJourney(ctx context.Context, d Definition, entries ...audit.Entry) error
 	DeleteJourney(ctx context.Context, agency, id string, entries ...audit.Entry) error
 	Journeys(ctx context.Context) ([]Definition, error)
@@ -155,6 +156,9 @@ type Config struct {
 	// key (erasing the citizen erases them).
 	Sealer Sealer
 	Inbox  Inbox
+	// Broadcast, when set, wakes this replica's alert streams at once
+	// (others see a new alert within their poll).
+	Broadcast func()
 	// Citizens lists every citizen, for scheduled journeys.
 	Citizens func(ctx context.Context) iter.Seq2[string, error]
 	// Language is the citizen's language (es or en).

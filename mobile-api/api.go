@@ -133,6 +133,10 @@ type Config struct {
 	// Journeys checks agencies' messages and takes citizens' answers;
 	// nil shows every sender unverified and answers nothing.
 	Journeys Journeys
+	// Alerts are the public alerts the stream carries (nil: none);
+	// Locations keeps the points citizens share for targeted alerts.
+	Alerts    Alerts
+	Locations Locations
 	// TokenLive, when set, says whether an access token (by ID) is still
 	// good — not revoked, not expired: an inbox stream asks it at every
 	// heartbeat and ends when the app's token was revoked.
@@ -196,7 +200,7 @@ func New(cfg Config) (*API, error) {
 		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil,
 		"Ledger": cfg.Ledger != nil, "Receipts": cfg.Receipts != nil, "Activity": cfg.Activity != nil, "Pseudonym": cfg.Pseudonym != nil,
 		"Agencies": cfg.Agencies != nil, "Passkeys": cfg.Passkeys != nil, "Devices": cfg.Devices != nil,
-		"Inbox": cfg.Inbox != nil}); err != nil {
+		"Inbox": cfg.Inbox != nil, "Locations": cfg.Locations != nil}); err != nil {
 		return nil, err
 	}
 	if cfg.Rate.N <= 0 || cfg.Rate.Per <= 0 {

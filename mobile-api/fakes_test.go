@@ -88,3 +88,9 @@ func (p *passkeys) DeletePasskey(_ context.Context, citizenID string, id []byte)
 	p.by[citizenID] = slices.Delete(ks, i, i+1)
 	return nil
 }
+
+// noLocations keeps no location.
+type noLocations struct{}
+
+func (noLocations) Share(context.Context, string, float64, float64) error { return nil }
+func (noLocations) Forget(context.Context, string) error                  { return nil }

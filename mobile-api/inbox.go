@@ -234,6 +234,17 @@ func (a *API) StreamInbox(ctx context.Context, req StreamInboxRequestObject) (St
 	}
 	st := &inboxStream{ctx: ctx, in: a.cfg.Inbox, who: who, until: who.expires, beat: a.cfg.StreamHeartbeat, live: a.cfg.TokenLive,
 		genuine: a.genuine(ctx)}
+	if a.cfg.Alerts != nil {
+		// Subscribed before the alerts in force are read, so that none
+		// published meanwhile is missed (one may come twice: the app
+		// keys alerts by key and status).
+		st.alerts, st.stopAlerts = a.cfg.Alerts.Subscribe()
+		var err error
+		if st.active, err = a.cfg.Alerts.Active(ctx); err != nil {
+			st.stopAlerts()
+			return nil, err
+		}
+	}
 	if last != nil {
 		n, err := strconv.ParseInt(*last, 10, 64)
 		if err != nil || n < 0 {
@@ -246,6 +257,9 @@ func (a *API) StreamInbox(ctx context.Context, req StreamInboxRequestObject) (St
 		var err error
 		if st.backlog, err = a.cfg.Inbox.After(ctx, who.citizenID, st.after, streamBacklog); err != nil {
 			st.sub.Cancel()
+			if st.stopAlerts != nil {
+				st.stopAlerts()
+			}
 			return nil, err
 		}
 	}
@@ -301,6 +315,11 @@ type inboxStream struct {
 	beat    time.Duration
 	live    func(ctx context.Context, tokenID string) (bool, error)
 	genuine func(*inbox.Sender, string) bool
+	// alerts brings the public alerts published from now on; active are
+	// those in force when the stream opened.
+	alerts     <-chan json.RawMessage
+	stopAlerts func()
+	active     []json.RawMessage
 }
 
 func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
@@ -350,6 +369,17 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 			return nil
 		}
 	}
+	if s.stopAlerts != nil {
+		defer s.stopAlerts()
+	}
+	sendAlert := func(b json.RawMessage) error {
+		return write(fmt.Appendf(nil, "event: alert\ndata: %s\n\n", b))
+	}
+	for _, b := range s.active {
+		if err := sendAlert(b); err != nil {
+			return nil
+		}
+	}
 	beat := time.NewTicker(s.beat)
 	defer beat.Stop()
 	var expired <-chan time.Time
@@ -379,6 +409,13 @@ func (s *inboxStream) VisitStreamInboxResponse(w http.ResponseWriter) error {
 			}
 		case m := <-s.sub.C():
 			if err := send(*m); err != nil {
+				return nil
+			}
+		case b, ok := <-s.alerts:
+			if !ok {
+				return nil // fell behind: the app reconnects and gets those in force
+			}
+			if err := sendAlert(b); err != nil {
 				return nil
 			}
 		}

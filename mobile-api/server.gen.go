@@ -1300,6 +1300,24 @@ type RespondInboxMessageParams struct {
 // RespondInboxMessageJSONBodyAnswer defines parameters for RespondInboxMessage.
 type RespondInboxMessageJSONBodyAnswer string
 
+// ForgetLocationParams defines parameters for ForgetLocation.
+type ForgetLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ShareLocationJSONBody defines parameters for ShareLocation.
+type ShareLocationJSONBody struct {
+	Lat float32 `json:"lat"`
+	Lon float32 `json:"lon"`
+}
+
+// ShareLocationParams defines parameters for ShareLocation.
+type ShareLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // GetMeParams defines parameters for GetMe.
 type GetMeParams struct {
 	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
@@ -1408,6 +1426,9 @@ type RegisterDeviceJSONRequestBody = DeviceRegistration
 // RespondInboxMessageJSONRequestBody defines body for RespondInboxMessage for application/json ContentType.
 type RespondInboxMessageJSONRequestBody RespondInboxMessageJSONBody
 
+// ShareLocationJSONRequestBody defines body for ShareLocation for application/json ContentType.
+type ShareLocationJSONRequestBody ShareLocationJSONBody
+
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
 
@@ -1488,6 +1509,12 @@ type ServerInterface interface {
 	// RespondInboxMessage Answer a message that asks (yes or no)
 	// (POST /inbox/{id}/respond)
 	RespondInboxMessage(ctx echo.Context, id MessageID, params RespondInboxMessageParams) error
+	// ForgetLocation Stop sharing a location for targeted alerts
+	// (DELETE /location)
+	ForgetLocation(ctx echo.Context, params ForgetLocationParams) error
+	// ShareLocation Share where the citizen wants targeted alerts for
+	// (PUT /location)
+	ShareLocation(ctx echo.Context, params ShareLocationParams) error
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx echo.Context, params GetMeParams) error
@@ -2331,6 +2358,64 @@ func (w *ServerInterfaceWrapper) RespondInboxMessage(ctx echo.Context) error {
 	return err
 }
 
+// ForgetLocation converts echo context to params.
+func (w *ServerInterfaceWrapper) ForgetLocation(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ForgetLocationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ForgetLocation(ctx, params)
+	return err
+}
+
+// ShareLocation converts echo context to params.
+func (w *ServerInterfaceWrapper) ShareLocation(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ShareLocationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ShareLocation(ctx, params)
+	return err
+}
+
 // GetMe converts echo context to params.
 func (w *ServerInterfaceWrapper) GetMe(ctx echo.Context) error {
 	var err error
@@ -2952,6 +3037,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/inbox/:id", wrapper.GetInboxMessage, options.OperationMiddlewares["getInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/read", wrapper.ReadInboxMessage, options.OperationMiddlewares["readInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/ack", wrapper.AckInboxMessage, options.OperationMiddlewares["ackInboxMessage"]...)
+	router.DELETE(options.BaseURL+"/location", wrapper.ForgetLocation, options.OperationMiddlewares["forgetLocation"]...)
+	router.PUT(options.BaseURL+"/location", wrapper.ShareLocation, options.OperationMiddlewares["shareLocation"]...)
 	router.POST(options.BaseURL+"/inbox/:id/respond", wrapper.RespondInboxMessage, options.OperationMiddlewares["respondInboxMessage"]...)
 
 }
@@ -5498,6 +5585,201 @@ func (response RespondInboxMessage500ApplicationProblemPlusJSONResponse) VisitRe
 	return err
 }
 
+type ForgetLocationRequestObject struct {
+	Params ForgetLocationParams
+}
+
+type ForgetLocationResponseObject interface {
+	VisitForgetLocationResponse(w http.ResponseWriter) error
+}
+
+type ForgetLocation204Response struct {
+}
+
+func (response ForgetLocation204Response) VisitForgetLocationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ForgetLocation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ForgetLocation401ApplicationProblemPlusJSONResponse) VisitForgetLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgetLocation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ForgetLocation403ApplicationProblemPlusJSONResponse) VisitForgetLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgetLocation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ForgetLocation429ApplicationProblemPlusJSONResponse) VisitForgetLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgetLocation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ForgetLocation500ApplicationProblemPlusJSONResponse) VisitForgetLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareLocationRequestObject struct {
+	Params ShareLocationParams
+	Body   *ShareLocationJSONRequestBody
+}
+
+type ShareLocationResponseObject interface {
+	VisitShareLocationResponse(w http.ResponseWriter) error
+}
+
+type ShareLocation204Response struct {
+}
+
+func (response ShareLocation204Response) VisitShareLocationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ShareLocation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ShareLocation400ApplicationProblemPlusJSONResponse) VisitShareLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareLocation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ShareLocation401ApplicationProblemPlusJSONResponse) VisitShareLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareLocation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ShareLocation403ApplicationProblemPlusJSONResponse) VisitShareLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareLocation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ShareLocation429ApplicationProblemPlusJSONResponse) VisitShareLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareLocation500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ShareLocation500ApplicationProblemPlusJSONResponse) VisitShareLocationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMeRequestObject struct {
 	Params GetMeParams
 }
@@ -7998,6 +8280,12 @@ type StrictServerInterface interface {
 	// RespondInboxMessage Answer a message that asks (yes or no)
 	// (POST /inbox/{id}/respond)
 	RespondInboxMessage(ctx context.Context, request RespondInboxMessageRequestObject) (RespondInboxMessageResponseObject, error)
+	// ForgetLocation Stop sharing a location for targeted alerts
+	// (DELETE /location)
+	ForgetLocation(ctx context.Context, request ForgetLocationRequestObject) (ForgetLocationResponseObject, error)
+	// ShareLocation Share where the citizen wants targeted alerts for
+	// (PUT /location)
+	ShareLocation(ctx context.Context, request ShareLocationRequestObject) (ShareLocationResponseObject, error)
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
@@ -8556,6 +8844,79 @@ func (sh *strictHandler) RespondInboxMessage(ctx echo.Context, id MessageID, par
 		return err
 	} else if validResponse, ok := response.(RespondInboxMessageResponseObject); ok {
 		return validResponse.VisitRespondInboxMessageResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ForgetLocation operation middleware
+func (sh *strictHandler) ForgetLocation(ctx echo.Context, params ForgetLocationParams) error {
+	var request ForgetLocationRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ForgetLocation(ctx.Request().Context(), request.(ForgetLocationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ForgetLocation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ForgetLocationResponseObject); ok {
+		return validResponse.VisitForgetLocationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ShareLocation operation middleware
+func (sh *strictHandler) ShareLocation(ctx echo.Context, params ShareLocationParams) error {
+	var request ShareLocationRequestObject
+
+	request.Params = params
+
+	var body ShareLocationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ShareLocation(ctx.Request().Context(), request.(ShareLocationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ShareLocation")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ShareLocationResponseObject); ok {
+		return validResponse.VisitShareLocationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -21,6 +21,8 @@ const (
 	// Journeys defines the agency's citizen journeys, counts their reach
 	// and pushes what the agency knows of citizens (its registry).
 	Journeys = "cedula:journeys"
+	// Alerts publishes real-time alerts (OASIS CAP 1.2) to citizens.
+	Alerts = "cedula:alerts"
 	// Wallet holds and manages a citizen's credentials through the mobile
 	// app (a citizen's DPoP-bound token; the mobile API, openapi/mobile.yaml).
 	Wallet = "cedula:wallet"

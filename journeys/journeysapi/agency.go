@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/cap"
 )
 
 // Subjects maps the sub an agency knows a citizen by to the citizen.
@@ -136,6 +139,28 @@ func (a *API) push(c httpapi.Context) error {
 	return httpapi.JSON(c, http.StatusOK, map[string]int{"entered": n})
 }
 
+// alert publishes a CAP alert (the body, XML).
+func (a *API) alert(c httpapi.Context) error {
+	r := c.Request()
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/cap+xml" && mt != "application/xml" && mt != "text/xml" {
+		return httpapi.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "the body must be a CAP 1.2 alert (application/cap+xml or application/xml)")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, cap.MaxSize+1))
+	if err != nil {
+		return httpapi.BadRequest("the body could not be read")
+	}
+	if len(body) > cap.MaxSize {
+		return httpapi.Problem(http.StatusRequestEntityTooLarge, "Too large", "the alert is larger than 1 MiB")
+	}
+	q := r.URL.Query()
+	n, reached, err := a.cfg.Journeys.Ingest(r.Context(), httpapi.CallerOf(c).ClientID, body, q.Get("mode"), q.Get("purpose"))
+	if err != nil {
+		return err
+	}
+	return httpapi.JSON(c, http.StatusCreated, map[string]any{"key": n.Key, "msg_type": n.MsgType, "code": n.Code, "reached": reached})
+}
+
 // Classify maps the room's errors to problems.
 func Classify(err error) *httpapi.Error {
 	var de *journeys.DefinitionError
@@ -144,6 +169,8 @@ func Classify(err error) *httpapi.Error {
 		e := &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "journey-refused", Title: "The journey is refused",
 			Detail: strings.Join(de.Problems, "; ")}
 		return e
+	case errors.Is(err, journeys.ErrExpired):
+		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "alert-expired", Title: "The alert has expired", Detail: "every info of the alert expired before it arrived"}
 	case errors.Is(err, ErrUnknownSubject):
 		return httpapi.NotFound("this agency knows no citizen by that subject")
 	case errors.Is(err, journeys.ErrNotFound):

@@ -73,6 +73,7 @@ func (a *API) Mount(e *httpapi.Echo) {
 	e.DELETE("/journeys/:id", a.retire, g)
 	e.POST("/journeys/:id/dry-run", a.dryRun, g)
 	e.PUT("/journeys/registry/:sub", a.push, g)
+	e.POST("/alerts", a.alert, a.cfg.Guard.Scope(scopes.Alerts))
 }
 
 // checkRequest is the body of POST /messages/check.

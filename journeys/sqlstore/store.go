@@ -58,6 +58,28 @@ CREATE TABLE journeys_attributes (
 );
 `
 
+// schemaV3 adds alerts (no personal data: what agencies published) and
+// the locations citizens share for targeted alerts (sealed).
+const schemaV3 = `
+CREATE TABLE journeys_alerts (
+	key TEXT PRIMARY KEY,
+	agency TEXT NOT NULL,
+	status TEXT NOT NULL,
+	mode TEXT NOT NULL,
+	purpose TEXT NOT NULL,
+	sent BIGINT NOT NULL,
+	expires BIGINT NOT NULL,
+	notice TEXT NOT NULL,
+	updated BIGINT NOT NULL
+);
+CREATE INDEX journeys_alerts_updated ON journeys_alerts (updated);
+CREATE TABLE journeys_locations (
+	citizen_id TEXT PRIMARY KEY,
+	sealed {BLOB} NOT NULL,
+	updated BIGINT NOT NULL
+);
+`
+
 // Migrations creates the room's tables.
 var Migrations = []db.Migration{{
 	Room:     "journeys",
@@ -69,6 +91,11 @@ var Migrations = []db.Migration{{
 	Version:  2,
 	SQLite:   db.Schema(schemaV2, db.SQLite),
 	Postgres: db.Schema(schemaV2, db.Postgres),
+}, {
+	Room:     "journeys",
+	Version:  3,
+	SQLite:   db.Schema(schemaV3, db.SQLite),
+	Postgres: db.Schema(schemaV3, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction.
@@ -277,4 +304,116 @@ func (s *Store) StepCounts(ctx context.Context, journey string) (map[int]int, er
 		out[step] = n
 	}
 	return out, rows.Err()
+}
+
+func (s *Store) PutAlert(ctx context.Context, r journeys.AlertRecord, keys []string, status string, entries ...audit.Entry) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO journeys_alerts (key, agency, status, mode, purpose, sent, expires, notice, updated)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.Key, r.Agency, r.Status, r.Mode, r.Purpose, db.Micros(r.Sent), micros(r.Expires),
+			string(r.Notice), db.Micros(r.Updated)); err != nil {
+			return fmt.Errorf("journeys: alert %s: %w", r.Key, err)
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE journeys_alerts SET status = $3, updated = $4 WHERE key = $1 AND agency = $2`,
+				k, r.Agency, status, db.Micros(r.Updated)); err != nil {
+				return err
+			}
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
+}
+
+// micros is t's microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return db.Micros(t)
+}
+
+const alertCols = `key, agency, status, mode, purpose, sent, expires, notice, updated`
+
+func scanAlert(sc interface{ Scan(...any) error }) (journeys.AlertRecord, error) {
+	var r journeys.AlertRecord
+	var sent, expires, updated int64
+	var notice string
+	if err := sc.Scan(&r.Key, &r.Agency, &r.Status, &r.Mode, &r.Purpose, &sent, &expires, &notice, &updated); err != nil {
+		return r, err
+	}
+	r.Sent, r.Updated, r.Notice = db.FromMicros(sent), db.FromMicros(updated), []byte(notice)
+	if expires != 0 {
+		r.Expires = db.FromMicros(expires)
+	}
+	return r, nil
+}
+
+func (s *Store) Alert(ctx context.Context, key string) (journeys.AlertRecord, error) {
+	r, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertCols+` FROM journeys_alerts WHERE key = $1`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, journeys.ErrNotFound
+	}
+	return r, err
+}
+
+func (s *Store) AlertsSince(ctx context.Context, t time.Time) ([]journeys.AlertRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM journeys_alerts WHERE updated >= $1 ORDER BY updated, key`, db.Micros(t))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []journeys.AlertRecord
+	for rows.Next() {
+		r, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) PutLocation(ctx context.Context, citizenID string, sealed []byte, at time.Time) error {
+	if sealed == nil {
+		_, err := s.db.ExecContext(ctx, `DELETE FROM journeys_locations WHERE citizen_id = $1`, citizenID)
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO journeys_locations (citizen_id, sealed, updated) VALUES ($1, $2, $3)
+		ON CONFLICT (citizen_id) DO UPDATE SET sealed = excluded.sealed, updated = excluded.updated`, citizenID, sealed, db.Micros(at))
+	return err
+}
+
+func (s *Store) Locations(ctx context.Context, fn func(citizenID string, sealed []byte) error) error {
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT citizen_id, sealed FROM journeys_locations WHERE citizen_id > $1 ORDER BY citizen_id LIMIT 500`, after)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id     string
+			sealed []byte
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.sealed); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r.id, r.sealed); err != nil {
+				return err
+			}
+		}
+		if len(page) < 500 {
+			return nil
+		}
+		after = page[len(page)-1].id
+	}
 }

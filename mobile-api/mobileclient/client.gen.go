@@ -1301,6 +1301,24 @@ type RespondInboxMessageParams struct {
 // RespondInboxMessageJSONBodyAnswer defines parameters for RespondInboxMessage.
 type RespondInboxMessageJSONBodyAnswer string
 
+// ForgetLocationParams defines parameters for ForgetLocation.
+type ForgetLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ShareLocationJSONBody defines parameters for ShareLocation.
+type ShareLocationJSONBody struct {
+	Lat float32 `json:"lat"`
+	Lon float32 `json:"lon"`
+}
+
+// ShareLocationParams defines parameters for ShareLocation.
+type ShareLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // GetMeParams defines parameters for GetMe.
 type GetMeParams struct {
 	// IfNoneMatch ETags of representations the app holds (RFC 9110 §13.1.2); a match answers 304.
@@ -1408,6 +1426,9 @@ type RegisterDeviceJSONRequestBody = DeviceRegistration
 
 // RespondInboxMessageJSONRequestBody defines body for RespondInboxMessage for application/json ContentType.
 type RespondInboxMessageJSONRequestBody RespondInboxMessageJSONBody
+
+// ShareLocationJSONRequestBody defines body for ShareLocation for application/json ContentType.
+type ShareLocationJSONRequestBody ShareLocationJSONBody
 
 // AcceptOfferJSONRequestBody defines body for AcceptOffer for application/json ContentType.
 type AcceptOfferJSONRequestBody = AcceptOfferRequest
@@ -1603,7 +1624,7 @@ type ClientInterface interface {
 
 	// StreamInbox The citizen's new messages as they are posted (Server-Sent Events)
 	//
-	// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
+	// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. Public alerts (OASIS CAP 1.2, broadcast: no personal data, the same for every wallet) come on the same stream as events of type "alert" without an id, whose data is an Alert (components/schemas/Alert): every alert in force when the stream opens, then each new alert, update and cancellation as agencies publish them; the app shows those whose areas hold where the phone is. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
 	//
 	// Corresponds with GET /inbox/events (the `StreamInbox` operationId).
 	StreamInbox(ctx context.Context, params *StreamInboxParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1644,6 +1665,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
 	RespondInboxMessage(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ForgetLocation Stop sharing a location for targeted alerts
+	//
+	// Corresponds with DELETE /location (the `ForgetLocation` operationId).
+	ForgetLocation(ctx context.Context, params *ForgetLocationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ShareLocationWithBody Share where the citizen wants targeted alerts for
+	//
+	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /location (the `ShareLocation` operationId).
+	ShareLocationWithBody(ctx context.Context, params *ShareLocationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ShareLocation Share where the citizen wants targeted alerts for
+	//
+	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /location (the `ShareLocation` operationId).
+	ShareLocation(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe The citizen the token speaks for
 	//
@@ -2067,7 +2111,7 @@ func (c *Client) ListInbox(ctx context.Context, params *ListInboxParams, reqEdit
 
 // StreamInbox The citizen's new messages as they are posted (Server-Sent Events)
 //
-// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
+// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. Public alerts (OASIS CAP 1.2, broadcast: no personal data, the same for every wallet) come on the same stream as events of type "alert" without an id, whose data is an Alert (components/schemas/Alert): every alert in force when the stream opens, then each new alert, update and cancellation as agencies publish them; the app shows those whose areas hold where the phone is. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
 //
 // Corresponds with GET /inbox/events (the `StreamInbox` operationId).
 func (c *Client) StreamInbox(ctx context.Context, params *StreamInboxParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2159,6 +2203,59 @@ func (c *Client) RespondInboxMessageWithBody(ctx context.Context, id MessageID, 
 // Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
 func (c *Client) RespondInboxMessage(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRespondInboxMessageRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForgetLocation Stop sharing a location for targeted alerts
+//
+// Corresponds with DELETE /location (the `ForgetLocation` operationId).
+func (c *Client) ForgetLocation(ctx context.Context, params *ForgetLocationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForgetLocationRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ShareLocationWithBody Share where the citizen wants targeted alerts for
+//
+// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /location (the `ShareLocation` operationId).
+func (c *Client) ShareLocationWithBody(ctx context.Context, params *ShareLocationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewShareLocationRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ShareLocation Share where the citizen wants targeted alerts for
+//
+// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /location (the `ShareLocation` operationId).
+func (c *Client) ShareLocation(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewShareLocationRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3753,6 +3850,103 @@ func NewRespondInboxMessageRequestWithBody(server string, id MessageID, params *
 	return req, nil
 }
 
+// NewForgetLocationRequest constructs an http.Request for the ForgetLocation method
+func NewForgetLocationRequest(server string, params *ForgetLocationParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/location")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewShareLocationRequest calls the generic ShareLocation builder with application/json body
+func NewShareLocationRequest(server string, params *ShareLocationParams, body ShareLocationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewShareLocationRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewShareLocationRequestWithBody constructs an http.Request for the ShareLocation method, with any body, and a specified content type
+func NewShareLocationRequestWithBody(server string, params *ShareLocationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/location")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetMeRequest constructs an http.Request for the GetMe method
 func NewGetMeRequest(server string, params *GetMeParams) (*http.Request, error) {
 	var err error
@@ -4811,7 +5005,7 @@ type ClientWithResponsesInterface interface {
 
 	// StreamInboxWithResponse The citizen's new messages as they are posted (Server-Sent Events)
 	//
-	// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
+	// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. Public alerts (OASIS CAP 1.2, broadcast: no personal data, the same for every wallet) come on the same stream as events of type "alert" without an id, whose data is an Alert (components/schemas/Alert): every alert in force when the stream opens, then each new alert, update and cancellation as agencies publish them; the app shows those whose areas hold where the phone is. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4860,6 +5054,31 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /inbox/{id}/respond (the `RespondInboxMessage` operationId).
 	RespondInboxMessageWithResponse(ctx context.Context, id MessageID, params *RespondInboxMessageParams, body RespondInboxMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*RespondInboxMessageResponse, error)
+
+	// ForgetLocationWithResponse Stop sharing a location for targeted alerts
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /location (the `ForgetLocation` operationId).
+	ForgetLocationWithResponse(ctx context.Context, params *ForgetLocationParams, reqEditors ...RequestEditorFn) (*ForgetLocationResponse, error)
+
+	// ShareLocationWithBodyWithResponse Share where the citizen wants targeted alerts for
+	//
+	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /location (the `ShareLocation` operationId).
+	ShareLocationWithBodyWithResponse(ctx context.Context, params *ShareLocationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ShareLocationResponse, error)
+
+	// ShareLocationWithResponse Share where the citizen wants targeted alerts for
+	//
+	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /location (the `ShareLocation` operationId).
+	ShareLocationWithResponse(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareLocationResponse, error)
 
 	// GetMeWithResponse The citizen the token speaks for
 	//
@@ -7038,6 +7257,179 @@ func (r RespondInboxMessageResponse) ContentType() string {
 	return ""
 }
 
+// ForgetLocationResponse401Headers the declared response headers of an HTTP 401 response for ForgetLocation
+type ForgetLocationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ForgetLocationResponse403Headers the declared response headers of an HTTP 403 response for ForgetLocation
+type ForgetLocationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ForgetLocationResponse429Headers the declared response headers of an HTTP 429 response for ForgetLocation
+type ForgetLocationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ForgetLocationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ForgetLocationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ForgetLocationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ForgetLocationResponse429Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ForgetLocationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ForgetLocationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ForgetLocationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ForgetLocationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ForgetLocationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ForgetLocationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ForgetLocationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ForgetLocationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ShareLocationResponse401Headers the declared response headers of an HTTP 401 response for ShareLocation
+type ShareLocationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ShareLocationResponse403Headers the declared response headers of an HTTP 403 response for ShareLocation
+type ShareLocationResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ShareLocationResponse429Headers the declared response headers of an HTTP 429 response for ShareLocation
+type ShareLocationResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ShareLocationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ShareLocationResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ShareLocationResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ShareLocationResponse429Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ShareLocationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ShareLocationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ShareLocationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ShareLocationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ShareLocationResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ShareLocationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ShareLocationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ShareLocationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ShareLocationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMeResponse200Headers the declared response headers of an HTTP 200 response for GetMe
 type GetMeResponse200Headers struct {
 	ETag *string
@@ -9054,7 +9446,7 @@ func (c *ClientWithResponses) ListInboxWithResponse(ctx context.Context, params 
 
 // StreamInboxWithResponse The citizen's new messages as they are posted (Server-Sent Events)
 //
-// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
+// A text/event-stream (HTML Living Standard, Server-sent events): each message as an event of type "message" whose id is its event_id and whose data is the message as GET /inbox/{id} gives it (one line of JSON). Without Last-Event-ID the stream starts with the messages posted after it opened; with it (the header an EventSource sends when it reconnects, or the last_event_id parameter) it first gives every message after that one, so a stream that broke misses nothing. Comments keep the connection alive every 20 s. The stream ends when the access token expires (reconnect with a fresh one and Last-Event-ID), when the server shuts down, or when the app reads too slowly; it reaches the citizen on whichever replica serves it. Public alerts (OASIS CAP 1.2, broadcast: no personal data, the same for every wallet) come on the same stream as events of type "alert" without an id, whose data is an Alert (components/schemas/Alert): every alert in force when the stream opens, then each new alert, update and cancellation as agencies publish them; the app shows those whose areas hold where the phone is. A citizen holds at most 10 streams open at once (a server may set another number): past it, 429 too-many-streams with Retry-After. The stream also ends within a heartbeat when the access token is revoked.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9138,6 +9530,49 @@ func (c *ClientWithResponses) RespondInboxMessageWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseRespondInboxMessageResponse(rsp)
+}
+
+// ForgetLocationWithResponse Stop sharing a location for targeted alerts
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /location (the `ForgetLocation` operationId).
+func (c *ClientWithResponses) ForgetLocationWithResponse(ctx context.Context, params *ForgetLocationParams, reqEditors ...RequestEditorFn) (*ForgetLocationResponse, error) {
+	rsp, err := c.ForgetLocation(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForgetLocationResponse(rsp)
+}
+
+// ShareLocationWithBodyWithResponse Share where the citizen wants targeted alerts for
+//
+// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /location (the `ShareLocation` operationId).
+func (c *ClientWithResponses) ShareLocationWithBodyWithResponse(ctx context.Context, params *ShareLocationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ShareLocationResponse, error) {
+	rsp, err := c.ShareLocationWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseShareLocationResponse(rsp)
+}
+
+// ShareLocationWithResponse Share where the citizen wants targeted alerts for
+//
+// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /location (the `ShareLocation` operationId).
+func (c *ClientWithResponses) ShareLocationWithResponse(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareLocationResponse, error) {
+	rsp, err := c.ShareLocation(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseShareLocationResponse(rsp)
 }
 
 // GetMeWithResponse The citizen the token speaks for
@@ -11474,6 +11909,179 @@ func ParseRespondInboxMessageResponse(rsp *http.Response) (*RespondInboxMessageR
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers RespondInboxMessageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseForgetLocationResponse parses an HTTP response from a ForgetLocationWithResponse call
+func ParseForgetLocationResponse(rsp *http.Response) (*ForgetLocationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ForgetLocationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ForgetLocationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ForgetLocationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ForgetLocationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseShareLocationResponse parses an HTTP response from a ShareLocationWithResponse call
+func ParseShareLocationResponse(rsp *http.Response) (*ShareLocationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ShareLocationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ShareLocationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ShareLocationResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ShareLocationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

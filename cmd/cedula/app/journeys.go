@@ -23,7 +23,8 @@ import (
 // journeys of the configured file.
 func (s *Server) openJourneys(ctx context.Context) error {
 	var err error
-	s.Journeys, err = journeys.New(ctx, journeys.Config{
+	s.alerts = newAlertHub(s)
+	s.Journeys, err = journeys.New(ctx, journeys.Config{Broadcast: s.alerts.wakeUp,
 		Store: s.journeyStore, Seals: s.Seals, Ledger: s.Consent, Audit: s.Audit, Catalogue: rules.Default(),
 		Attributes: citizenAttributes{s}, Sealer: s.Shredder, Inbox: journeyInbox{s}, Citizens: s.citizenIDs,
 		Language: s.citizenLanguage, AgencyName: s.agencyName, Pseudonym: s.Pseudonyms.Of, Logger: s.log,

@@ -166,6 +166,8 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		"readInboxMessage":     {"/inbox/" + messageID + "/read", "", notFound},
 		"ackInboxMessage":      {"/inbox/" + messageID + "/ack", "", notFound},
 		"respondInboxMessage":  {"/inbox/" + messageID + "/respond", `{"answer":"yes"}`, notFound},
+		"shareLocation":        {"/location", `{"lat":39.2,"lon":-0.42}`, []int{204}}, // Ana's own
+		"forgetLocation":       {"/location", "", []int{204}},
 		// Resumed from the first event of all: Beto's are not in it (read
 		// for a second, the stream going on).
 		"streamInbox": {"/inbox/events?last_event_id=0", "", []int{200}},

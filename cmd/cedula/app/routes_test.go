@@ -14,7 +14,7 @@ func isAPI(method, path string) bool {
 	switch {
 	case strings.HasPrefix(path, "/mobile/v1/openapi.") || path == "/mobile/v1/docs":
 		return false // the mobile API's contract, served beside it
-	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"), strings.HasPrefix(path, "/verification/"), strings.HasPrefix(path, "/messages/"), strings.HasPrefix(path, "/journeys"),
+	case strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/dpo/"), strings.HasPrefix(path, "/consent/"), strings.HasPrefix(path, "/issuance/"), strings.HasPrefix(path, "/verification/"), strings.HasPrefix(path, "/messages/"), strings.HasPrefix(path, "/journeys"), strings.HasPrefix(path, "/alerts"),
 		strings.HasPrefix(path, "/mobile/"):
 		return true
 	case strings.HasPrefix(path, "/account/") && path != "/account/*":

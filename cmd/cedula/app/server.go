@@ -82,6 +82,7 @@ type Server struct {
 	// Journeys runs citizen journeys.
 	Journeys      *journeys.Service
 	journeyStore  *journeystore.Store
+	alerts        *alertHub
 	verifierStore *verifierstore.Store
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
@@ -310,6 +311,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	go s.housekeeping(bg)
 	go s.watchCredentials(bg)
 	go s.runJourneys(bg)
+	go s.alerts.run(bg)
 	// The inbox's streams end when the listeners shut down (Serve), so
 	// that open streams do not hold the shutdown.
 	streams, stopStreams := context.WithCancel(bg)

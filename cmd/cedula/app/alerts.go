@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/cedula/cedula/journeys"
+)
+
+// alertHub carries public alerts to this replica's wallet streams: it
+// follows the alerts table (woken at once by this replica's ingests,
+// polled every second for other replicas') and hands each alert, new or
+// changed, to every stream.
+type alertHub struct {
+	s    *Server
+	wake chan struct{}
+	mu   sync.Mutex
+	subs map[chan json.RawMessage]struct{}
+}
+
+func newAlertHub(s *Server) *alertHub {
+	return &alertHub{s: s, wake: make(chan struct{}, 1), subs: map[chan json.RawMessage]struct{}{}}
+}
+
+// wakeUp tells the hub an alert was stored here.
+func (h *alertHub) wakeUp() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// alertBuffer is how many alerts a stream may lag behind before it is
+// dropped (the app reconnects and gets those in force).
+const alertBuffer = 32
+
+// Subscribe implements mobileapi.Alerts.
+func (h *alertHub) Subscribe() (<-chan json.RawMessage, func()) {
+	c := make(chan json.RawMessage, alertBuffer)
+	h.mu.Lock()
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
+	var once sync.Once
+	return c, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if _, ok := h.subs[c]; ok {
+				delete(h.subs, c)
+				close(c)
+			}
+			h.mu.Unlock()
+		})
+	}
+}
+
+// Active implements mobileapi.Alerts: the broadcast alerts of the last
+// week still in force.
+func (h *alertHub) Active(ctx context.Context) ([]json.RawMessage, error) {
+	ns, err := h.s.Journeys.AlertsSince(ctx, time.Now().Add(-7*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	out := []json.RawMessage{}
+	for _, n := range ns {
+		if n.Status != journeys.AlertActive {
+			continue
+		}
+		b, err := json.Marshal(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// run follows the alerts until ctx ends.
+func (h *alertHub) run(ctx context.Context) {
+	seen := map[string]string{} // key → status sent
+	since := time.Now().Add(-time.Minute)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-t.C:
+		}
+		// A little overlap: a row committed late with an earlier time is
+		// read again, and sent once (seen).
+		from := since.Add(-5 * time.Second)
+		ns, err := h.s.Journeys.AlertsSince(ctx, from)
+		if err != nil {
+			continue
+		}
+		since = time.Now()
+		for _, n := range ns {
+			if seen[n.Key] == n.Status {
+				continue
+			}
+			seen[n.Key] = n.Status
+			b, err := json.Marshal(n)
+			if err != nil {
+				continue
+			}
+			h.fanOut(b)
+		}
+		if len(seen) > 100_000 {
+			clear(seen)
+		}
+	}
+}
+
+// fanOut hands b to every stream; a stream that lags too far is dropped.
+func (h *alertHub) fanOut(b json.RawMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
+		select {
+		case c <- b:
+		default:
+			delete(h.subs, c)
+			close(c)
+		}
+	}
+}
+
+// locations gives the mobile API the journeys room's shared locations.
+type locations struct{ s *Server }
+
+func (l locations) Share(ctx context.Context, citizenID string, lat, lon float64) error {
+	return l.s.Journeys.ShareLocation(ctx, citizenID, &journeys.Location{Lat: lat, Lon: lon})
+}
+
+func (l locations) Forget(ctx context.Context, citizenID string) error {
+	return l.s.Journeys.ShareLocation(ctx, citizenID, nil)
+}

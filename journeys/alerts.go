@@ -1,0 +1,377 @@
+package journeys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/journeys/cap"
+)
+
+// Real-time alerts: an agency posts an OASIS CAP 1.2 alert; it is checked
+// (journeys/cap), refused when expired on arrival, sealed with the
+// agency's key, and stored; an Update supersedes, a Cancel withdraws, the
+// alerts it references (the agency's own). It reaches citizens in one of
+// two ways:
+//
+//   - broadcast: no personal data at all — every connected wallet receives
+//     it on its stream and the phone decides, by where it is, whether to
+//     show it;
+//   - targeted: matched here against the location each citizen chose to
+//     share, only where the ledger allows the agency's purpose (consent, or
+//     a recorded public-task basis), each decision audited; the citizens
+//     inside get it in their inbox with why.
+
+// Audit actions of alerts.
+const (
+	ActionAlert       = "journeys.alert"        // an agency posted an alert
+	ActionAlertTarget = "journeys.alert.target" // a targeted alert reached a citizen
+)
+
+// Modes of an alert.
+const (
+	ModeBroadcast = "broadcast"
+	ModeTargeted  = "targeted"
+)
+
+// Alert statuses.
+const (
+	AlertActive     = "active"
+	AlertSuperseded = "superseded"
+	AlertCancelled  = "cancelled"
+)
+
+// ErrExpired: the alert expired before it arrived.
+var ErrExpired = errors.New("journeys: the alert has expired")
+
+// AlertNotice is an alert as wallets receive it.
+type AlertNotice struct {
+	Key        string      `json:"key"` // sender,identifier,sent
+	Agency     string      `json:"agency"`
+	AgencyName string      `json:"agency_name"`
+	Status     string      `json:"status"` // active, superseded, cancelled
+	MsgType    string      `json:"msg_type"`
+	Sent       time.Time   `json:"sent"`
+	Expires    *time.Time  `json:"expires,omitempty"`
+	References []string    `json:"references,omitempty"`
+	Infos      []AlertInfo `json:"infos"`
+	// Code and Seal make it checkable like any message of Cedula's.
+	Code string `json:"code"`
+	Seal string `json:"seal"`
+}
+
+// AlertInfo is one language's information of an alert.
+type AlertInfo struct {
+	Language    string      `json:"language"`
+	Event       string      `json:"event"`
+	Urgency     string      `json:"urgency"`
+	Severity    string      `json:"severity"`
+	Certainty   string      `json:"certainty"`
+	Headline    string      `json:"headline,omitempty"`
+	Description string      `json:"description,omitempty"`
+	Instruction string      `json:"instruction,omitempty"`
+	Expires     *time.Time  `json:"expires,omitempty"`
+	Urgent      bool        `json:"urgent"` // Extreme or Immediate: past quiet hours
+	Areas       []AlertArea `json:"areas"`
+}
+
+// AlertArea is an area as the phone matches it.
+type AlertArea struct {
+	Desc     string        `json:"desc"`
+	Polygons [][][2]float64 `json:"polygons,omitempty"` // [lat, lon] rings
+	Circles  []AlertCircle `json:"circles,omitempty"`
+	Geocodes []cap.Pair    `json:"geocodes,omitempty"`
+}
+
+// AlertCircle is a centre and a radius in kilometres.
+type AlertCircle struct {
+	Lat, Lon, RadiusKM float64
+}
+
+// AlertRecord is an alert as stored.
+type AlertRecord struct {
+	Key, Agency, Status, Mode, Purpose string
+	Sent                               time.Time
+	Expires                            time.Time // zero: none
+	Notice                             []byte    // the AlertNotice, JSON
+	Updated                            time.Time
+}
+
+// AlertStore keeps alerts and citizens' shared locations.
+type AlertStore interface {
+	// PutAlert stores r and sets the alerts of keys (the agency's) to
+	// status, appending entries, in one transaction.
+	PutAlert(ctx context.Context, r AlertRecord, keys []string, status string, entries ...audit.Entry) error
+	Alert(ctx context.Context, key string) (AlertRecord, error)
+	// AlertsSince returns the alerts stored or changed at or after t.
+	AlertsSince(ctx context.Context, t time.Time) ([]AlertRecord, error)
+	// PutLocation stores a citizen's shared location, sealed; nil deletes it.
+	PutLocation(ctx context.Context, citizenID string, sealed []byte, at time.Time) error
+	// Locations walks the citizens who share a location.
+	Locations(ctx context.Context, fn func(citizenID string, sealed []byte) error) error
+}
+
+// Ingest checks an agency's CAP alert and stores it; a targeted alert
+// (mode ModeTargeted, under the agency's purpose) is delivered at once to
+// the citizens inside it, and it returns how many it reached.
+func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (AlertNotice, int, error) {
+	now := s.cfg.Now().UTC()
+	a, err := cap.Parse(xml)
+	if err != nil {
+		return AlertNotice{}, 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if a.Expired(now) {
+		return AlertNotice{}, 0, fmt.Errorf("%w on arrival", ErrExpired)
+	}
+	if mode == "" {
+		mode = ModeBroadcast
+	}
+	if mode != ModeBroadcast && mode != ModeTargeted {
+		return AlertNotice{}, 0, fmt.Errorf("%w: mode is broadcast or targeted", ErrInvalid)
+	}
+	var pd consent.Purpose
+	if mode == ModeTargeted {
+		if pd, err = s.cfg.Ledger.Purpose(ctx, purpose); errors.Is(err, consent.ErrNotFound) || err == nil && pd.Controller != agency {
+			return AlertNotice{}, 0, fmt.Errorf("%w: a targeted alert needs one of the agency's purposes", ErrInvalid)
+		} else if err != nil {
+			return AlertNotice{}, 0, err
+		}
+		if !pd.Covers([]string{LocationCategory}) {
+			return AlertNotice{}, 0, fmt.Errorf("%w: purpose %q does not cover the %s category", ErrInvalid, purpose, LocationCategory)
+		}
+	}
+	var refs []string
+	for _, r := range a.References {
+		old, err := s.cfg.Store.Alert(ctx, r.String())
+		if errors.Is(err, ErrNotFound) || err == nil && old.Agency != agency {
+			return AlertNotice{}, 0, fmt.Errorf("%w: the alert references %q, which this agency did not send", ErrInvalid, r.String())
+		} else if err != nil {
+			return AlertNotice{}, 0, err
+		}
+		refs = append(refs, old.Key)
+	}
+	n := s.notice(ctx, a, agency)
+	text := strings.TrimSpace(n.Infos[0].Headline + "\n" + n.Infos[0].Description)
+	if text == "" {
+		text = n.Infos[0].Event + " " + n.Key
+	}
+	sealed, err := s.cfg.Seals.Seal(ctx, Message{Agency: agency, Lang: langOf(n.Infos[0].Language), Subject: n.Infos[0].Event, Body: text})
+	if err != nil {
+		return AlertNotice{}, 0, err
+	}
+	n.Code, n.Seal = sealed.Code, sealed.Seal
+	b, err := json.Marshal(n)
+	if err != nil {
+		return AlertNotice{}, 0, err
+	}
+	rec := AlertRecord{Key: n.Key, Agency: agency, Status: AlertActive, Mode: mode, Purpose: purpose, Sent: a.Sent.UTC(), Notice: b, Updated: now}
+	if n.Expires != nil {
+		rec.Expires = *n.Expires
+	}
+	status := AlertSuperseded
+	if a.MsgType == cap.MsgCancel {
+		status = AlertCancelled
+	}
+	e := audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: agency}, Action: ActionAlert, Outcome: audit.Allowed,
+		RequestID: audit.RequestIDFrom(ctx)}
+	if mode == ModeTargeted {
+		e.Purpose, e.LegalBasis, e.Categories = pd.DPV, string(pd.LegalBasis), []string{LocationCategory}
+	}
+	if err := s.cfg.Store.PutAlert(ctx, rec, refs, status, e); err != nil {
+		return AlertNotice{}, 0, err
+	}
+	if s.cfg.Broadcast != nil {
+		s.cfg.Broadcast()
+	}
+	reached := 0
+	if mode == ModeTargeted {
+		if reached, err = s.target(ctx, a, n, pd); err != nil {
+			return n, reached, err
+		}
+	}
+	return n, reached, nil
+}
+
+// LocationCategory is the data category of a citizen's shared location.
+const LocationCategory = "location"
+
+// Location is where a citizen chose to be alerted for.
+type Location struct {
+	Lat, Lon float64
+}
+
+func locationLabel() string { return "journeys/location" }
+
+// ShareLocation stores (or, with nil, forgets) where a citizen wants
+// targeted alerts for, sealed under their data key.
+func (s *Service) ShareLocation(ctx context.Context, citizenID string, l *Location) error {
+	if l == nil {
+		return s.cfg.Store.PutLocation(ctx, citizenID, nil, s.cfg.Now().UTC())
+	}
+	if l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 {
+		return fmt.Errorf("%w: a location is a latitude in [-90, 90] and a longitude in [-180, 180]", ErrInvalid)
+	}
+	b, _ := json.Marshal(l)
+	sealed, err := s.cfg.Sealer.SealData(ctx, s.cfg.Pseudonym(citizenID), locationLabel(), b)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.PutLocation(ctx, citizenID, sealed, s.cfg.Now().UTC())
+}
+
+// target delivers a targeted alert to the citizens inside its areas whose
+// location the ledger lets the purpose use.
+func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd consent.Purpose) (int, error) {
+	reached := 0
+	now := s.cfg.Now().UTC()
+	// Each language's text is sealed as it is sent, so that the wallet
+	// checks exactly what the citizen reads.
+	texts := map[string]Sealed{}
+	err := s.cfg.Store.Locations(ctx, func(citizenID string, box []byte) error {
+		d, e, err := s.cfg.Ledger.DecideEntry(ctx, consent.Query{Subject: citizenID, Controller: pd.Controller, Purpose: pd.ID, Categories: []string{LocationCategory}})
+		if err != nil {
+			return err
+		}
+		if _, err := s.cfg.Audit.Append(ctx, e); err != nil {
+			return err
+		}
+		if !d.Allow {
+			return nil
+		}
+		b, err := s.cfg.Sealer.OpenData(ctx, s.cfg.Pseudonym(citizenID), locationLabel(), box)
+		if err != nil {
+			return nil // erased meanwhile
+		}
+		var l Location
+		if json.Unmarshal(b, &l) != nil || !inside(a, l) {
+			return nil
+		}
+		lang := s.cfg.Language(ctx, citizenID)
+		info := pick(n.Infos, lang)
+		why := Why{Alert: n.Key, Purpose: pd.ID, LegalBasis: string(pd.LegalBasis), Rule: "inside the alert's area"}
+		if pd.LegalBasis == consent.Consent {
+			why.ConsentRecord = d.Record.String()
+		}
+		il := langOf(info.Language)
+		sl, ok := texts[il]
+		if !ok {
+			body := strings.TrimSpace(info.Headline + "\n\n" + info.Description + "\n\n" + info.Instruction)
+			if sl, err = s.cfg.Seals.Seal(ctx, Message{Agency: pd.Controller, Lang: il, Subject: info.Event, Body: body}); err != nil {
+				return err
+			}
+			texts[il] = sl
+		}
+		if _, err := s.cfg.Inbox.Post(ctx, citizenID, Notice{Lang: il, Subject: info.Event, Body: sl.Text,
+			Sender: Sender{Agency: pd.Controller, Name: n.AgencyName, Code: sl.Code, Seal: sl.Seal}, Why: why,
+			Dedupe: "alert:" + n.Key + ":" + citizenID}); err != nil {
+			return err
+		}
+		en := audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: pd.Controller}, Action: ActionAlertTarget, Subject: s.cfg.Pseudonym(citizenID),
+			Purpose: pd.DPV, LegalBasis: string(pd.LegalBasis), Categories: []string{LocationCategory}, Outcome: audit.Allowed, RequestID: audit.RequestIDFrom(ctx)}
+		if _, err := s.cfg.Audit.Append(ctx, en); err != nil {
+			return err
+		}
+		reached++
+		return nil
+	})
+	return reached, err
+}
+
+// inside says whether l is in any area of any info of a.
+func inside(a *cap.Alert, l Location) bool {
+	for _, info := range a.Info {
+		for i := range info.Areas {
+			if info.Areas[i].Contains(l.Lat, l.Lon) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pick is the info in lang, else the first.
+func pick(infos []AlertInfo, lang string) AlertInfo {
+	for _, i := range infos {
+		if langOf(i.Language) == lang {
+			return i
+		}
+	}
+	return infos[0]
+}
+
+// langOf maps a CAP language tag to es or en (Spanish for any other).
+func langOf(tag string) string {
+	if strings.HasPrefix(strings.ToLower(tag), "en") {
+		return "en"
+	}
+	return "es"
+}
+
+// notice is an alert as wallets receive it.
+func (s *Service) notice(ctx context.Context, a *cap.Alert, agency string) AlertNotice {
+	n := AlertNotice{Key: a.Ref().String(), Agency: agency, AgencyName: s.cfg.AgencyName(ctx, agency), Status: AlertActive,
+		MsgType: string(a.MsgType), Sent: a.Sent.UTC()}
+	for _, r := range a.References {
+		n.References = append(n.References, r.String())
+	}
+	for _, in := range a.Info {
+		ai := AlertInfo{Language: in.Language, Event: in.Event, Urgency: string(in.Urgency), Severity: string(in.Severity),
+			Certainty: string(in.Certainty), Headline: in.Headline, Description: in.Description, Instruction: in.Instruction,
+			Urgent: in.BypassQuietHours()}
+		if !in.Expires.IsZero() {
+			t := in.Expires.UTC()
+			ai.Expires = &t
+			if n.Expires == nil || t.After(*n.Expires) {
+				n.Expires = &t
+			}
+		}
+		for _, ar := range in.Areas {
+			aa := AlertArea{Desc: ar.Desc, Geocodes: ar.Geocodes}
+			for _, p := range ar.Polygons {
+				ring := make([][2]float64, len(p))
+				for i, pt := range p {
+					ring[i] = [2]float64{pt.Lat, pt.Lon}
+				}
+				aa.Polygons = append(aa.Polygons, ring)
+			}
+			for _, c := range ar.Circles {
+				aa.Circles = append(aa.Circles, AlertCircle{Lat: c.Center.Lat, Lon: c.Center.Lon, RadiusKM: c.Radius})
+			}
+			ai.Areas = append(ai.Areas, aa)
+		}
+		n.Infos = append(n.Infos, ai)
+	}
+	if len(n.Infos) == 0 {
+		n.Infos = []AlertInfo{{Language: "es", Event: string(a.MsgType)}}
+	}
+	return n
+}
+
+// AlertsSince returns the broadcast alerts stored or changed since t, as
+// wallets receive them, with their current status; expired ones are left
+// out.
+func (s *Service) AlertsSince(ctx context.Context, t time.Time) ([]AlertNotice, error) {
+	rs, err := s.cfg.Store.AlertsSince(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now().UTC()
+	var out []AlertNotice
+	for _, r := range rs {
+		if r.Mode != ModeBroadcast || (!r.Expires.IsZero() && !r.Expires.After(now) && r.Status == AlertActive) {
+			continue
+		}
+		var n AlertNotice
+		if err := json.Unmarshal(r.Notice, &n); err != nil {
+			return nil, err
+		}
+		n.Status = r.Status
+		out = append(out, n)
+	}
+	return out, nil
+}
