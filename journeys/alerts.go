@@ -82,10 +82,10 @@ type AlertInfo struct {
 
 // AlertArea is an area as the phone matches it.
 type AlertArea struct {
-	Desc     string        `json:"desc"`
+	Desc     string         `json:"desc"`
 	Polygons [][][2]float64 `json:"polygons,omitempty"` // [lat, lon] rings
-	Circles  []AlertCircle `json:"circles,omitempty"`
-	Geocodes []cap.Pair    `json:"geocodes,omitempty"`
+	Circles  []AlertCircle  `json:"circles,omitempty"`
+	Geocodes []cap.Pair     `json:"geocodes,omitempty"`
 }
 
 // AlertCircle is a centre and a radius in kilometres.
@@ -266,9 +266,9 @@ func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd co
 			}
 			texts[il] = sl
 		}
-		if _, err := s.cfg.Inbox.Post(ctx, citizenID, Notice{Lang: il, Subject: info.Event, Body: sl.Text,
+		if err := s.post(ctx, citizenID, Notice{Lang: il, Subject: info.Event, Body: sl.Text,
 			Sender: Sender{Agency: pd.Controller, Name: n.AgencyName, Code: sl.Code, Seal: sl.Seal}, Why: why,
-			Dedupe: "alert:" + n.Key + ":" + citizenID}); err != nil {
+			Dedupe: "alert:" + n.Key + ":" + citizenID}, nil, info.Urgent, pd.Controller, pd); err != nil {
 			return err
 		}
 		en := audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: pd.Controller}, Action: ActionAlertTarget, Subject: s.cfg.Pseudonym(citizenID),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
+	"github.com/cedula/cedula/journeys/delivery"
 	"github.com/cedula/cedula/journeys/rules"
 )
 
@@ -67,8 +68,59 @@ type Notice struct {
 	Sender              Sender
 	Why                 Why
 	// Ask offers the citizen to answer yes or no.
-	Ask    bool
+	Ask bool
+	// Ref names the step that sent it: the citizen's answer names it back.
+	Ref    string
 	Dedupe string
+}
+
+// Outbox sends messages on the citizen's channels, durably
+// (journeys/delivery); the inbox is one of them.
+type Outbox interface {
+	Enqueue(ctx context.Context, r delivery.Request, entries ...audit.Entry) ([]string, error)
+	Wake()
+}
+
+// noticeMeta is what an outbox message carries for the inbox beside its
+// text.
+type noticeMeta struct {
+	Sender Sender `json:"sender"`
+	Why    Why    `json:"why"`
+	Ask    bool   `json:"ask,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+}
+
+// MetaNotice reads an outbox message's meta back into the inbox notice it
+// stands for.
+func MetaNotice(m delivery.Message, dedupe string) (Notice, error) {
+	var meta noticeMeta
+	if err := json.Unmarshal(m.Meta, &meta); err != nil {
+		return Notice{}, fmt.Errorf("journeys: an outbox message without its meta: %w", err)
+	}
+	return Notice{Lang: m.Lang, Subject: m.Subject, Body: m.Body, Sender: meta.Sender, Why: meta.Why, Ask: meta.Ask, Ref: meta.Ref, Dedupe: dedupe}, nil
+}
+
+// post sends n to the citizen: through the outbox on the channels asked
+// (or their preferred ones), or straight to the inbox without one.
+func (s *Service) post(ctx context.Context, citizenID string, n Notice, channels []string, urgent bool, agency string, pd consent.Purpose) error {
+	if s.cfg.Outbox == nil {
+		_, err := s.cfg.Inbox.Post(ctx, citizenID, n)
+		return err
+	}
+	meta, err := json.Marshal(noticeMeta{Sender: n.Sender, Why: n.Why, Ask: n.Ask, Ref: n.Ref})
+	if err != nil {
+		return err
+	}
+	r := delivery.Request{Key: n.Dedupe, CitizenID: citizenID, Message: delivery.Message{Lang: n.Lang, Subject: n.Subject, Body: n.Body, Meta: meta},
+		Urgent: urgent, Agency: agency, Purpose: pd.DPV, LegalBasis: string(pd.LegalBasis)}
+	for _, c := range channels {
+		r.Channels = append(r.Channels, delivery.Channel(c))
+	}
+	if _, err := s.cfg.Outbox.Enqueue(ctx, r); err != nil {
+		return err
+	}
+	s.cfg.Outbox.Wake()
+	return nil
 }
 
 // Sender is a message's sender, sealed: the wallet shows it verified.
@@ -156,6 +208,9 @@ type Config struct {
 	// key (erasing the citizen erases them).
 	Sealer Sealer
 	Inbox  Inbox
+	// Outbox, when set, sends messages on every channel durably; without
+	// it they go to the inbox alone.
+	Outbox Outbox
 	// Broadcast, when set, wakes this replica's alert streams at once
 	// (others see a new alert within their poll).
 	Broadcast func()
@@ -574,9 +629,10 @@ func (s *Service) send(ctx context.Context, c *Compiled, e Enrolment, st Step, d
 	if c.PurposeDef.LegalBasis == consent.Consent {
 		why.ConsentRecord = d.Record.String()
 	}
-	return s.cfg.Inbox.Post(ctx, e.CitizenID, Notice{Lang: lang, Subject: subject, Body: sealed.Text, Ask: st.Send.Ask,
+	key := fmt.Sprintf("journey:%s:%s:%d:%s", c.ID, e.CitizenID, e.Started.UnixMicro(), st.ID)
+	return key, s.post(ctx, e.CitizenID, Notice{Lang: lang, Subject: subject, Body: sealed.Text, Ask: st.Send.Ask, Ref: key,
 		Sender: Sender{Agency: c.Agency, Name: s.cfg.AgencyName(ctx, c.Agency), Code: sealed.Code, Seal: sealed.Seal},
-		Why:    why, Dedupe: fmt.Sprintf("journey:%s:%s:%d:%s", c.ID, e.CitizenID, e.Started.UnixMicro(), st.ID)})
+		Why:    why, Dedupe: key}, st.Send.Channels, false, c.Agency, c.PurposeDef)
 }
 
 // Withdrawn stops, at once, the citizen's pending steps in journeys of
@@ -611,9 +667,10 @@ func (s *Service) Enrolments(ctx context.Context, citizenID string) ([]Enrolment
 	return s.cfg.Store.Enrolments(ctx, citizenID)
 }
 
-// Respond records the citizen's answer (yes or no) to an inbox message
-// that asked; ErrNotFound when no journey of theirs waits for it.
-func (s *Service) Respond(ctx context.Context, citizenID, messageID, response string) error {
+// Respond records the citizen's answer (yes or no) to a message that
+// asked, named by its Ref; ErrNotFound when no journey of theirs waits
+// for it.
+func (s *Service) Respond(ctx context.Context, citizenID, ref, response string) error {
 	if response != ResponseYes && response != ResponseNo {
 		return fmt.Errorf("%w: the answer is yes or no", ErrInvalid)
 	}
@@ -622,7 +679,7 @@ func (s *Service) Respond(ctx context.Context, citizenID, messageID, response st
 		return err
 	}
 	for _, e := range es {
-		if e.Asked != messageID || e.Status != StatusActive {
+		if e.Asked != ref || e.Status != StatusActive {
 			continue
 		}
 		c, ok := s.journey(e.Journey)

@@ -43,9 +43,9 @@ type Journeys interface {
 	// Genuine says whether a message's seal verifies with its sender
 	// agency's key for exactly this text.
 	Genuine(ctx context.Context, agency, code, text string) bool
-	// Respond records the citizen's answer to a message that asked;
-	// journeys.ErrNotFound-wrapping when no journey waits for it.
-	Respond(ctx context.Context, citizenID, messageID, answer string) error
+	// Respond records the citizen's answer to a message that asked, named
+	// by its ref; ErrNoQuestion-wrapping when nothing waits for it.
+	Respond(ctx context.Context, citizenID, ref, answer string) error
 }
 
 // ErrNoQuestion is what Journeys.Respond returns for a message nothing
@@ -205,7 +205,11 @@ func (a *API) RespondInboxMessage(ctx context.Context, req RespondInboxMessageRe
 	if !m.Ask || a.cfg.Journeys == nil {
 		return nil, httpapi.NotFound("that message asks nothing")
 	}
-	if err := a.cfg.Journeys.Respond(ctx, who.citizenID, req.Id, string(req.Body.Answer)); errors.Is(err, ErrNoQuestion) {
+	ref := m.Ref
+	if ref == "" {
+		ref = m.ID
+	}
+	if err := a.cfg.Journeys.Respond(ctx, who.citizenID, ref, string(req.Body.Answer)); errors.Is(err, ErrNoQuestion) {
 		return nil, httpapi.NotFound("nothing waits for an answer to that message any more").WithCause(err)
 	} else if err != nil {
 		return nil, err

@@ -59,6 +59,16 @@ type Config struct {
 	// under "journeys"; see docs/journeys.md); each is checked against its
 	// purpose and stored, replacing an earlier definition.
 	Journeys string `yaml:"journeys"`
+	// MailRelay (host:port) and MailFrom send journeys' and alerts'
+	// messages by email; the relay's user and password come from
+	// CEDULA_MAIL_USERNAME and CEDULA_MAIL_PASSWORD. Empty: no email.
+	MailRelay string `yaml:"mail_relay"`
+	MailFrom  string `yaml:"mail_from"`
+	// SMSGateway and PushGateway are the https URLs messages are posted
+	// to for SMS and push (the token from CEDULA_GATEWAY_TOKEN). Empty:
+	// no SMS, no push.
+	SMSGateway  string `yaml:"sms_gateway"`
+	PushGateway string `yaml:"push_gateway"`
 	// CredentialTypes is the path of the credential types the issuer
 	// issues (YAML, issuer/credential.Load); demo mode adds the demo's.
 	CredentialTypes string `yaml:"credential_types"`
@@ -241,6 +251,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_JOURNEYS"); v != "" {
 		c.Journeys = v
+	}
+	for name, field := range map[string]*string{"CEDULA_MAIL_RELAY": &c.MailRelay, "CEDULA_MAIL_FROM": &c.MailFrom,
+		"CEDULA_SMS_GATEWAY": &c.SMSGateway, "CEDULA_PUSH_GATEWAY": &c.PushGateway} {
+		if v := getenv(name); v != "" {
+			*field = v
+		}
 	}
 	if v := getenv("CEDULA_PURPOSES"); v != "" {
 		c.Purposes = v

@@ -103,7 +103,8 @@ const contactsLabel = "journeys/delivery/contacts"
 // each, its payload sealed, in one transaction with entries — unless
 // r.Key was enqueued before, when it stores nothing and appends nothing.
 // It returns the deliveries' IDs. A delivery that is not urgent and
-// falls in the citizen's quiet hours is due when they end.
+// falls in the citizen's quiet hours is due when they end — except in
+// the inbox, which is silent: the wallet shows it when opened.
 func (s *Service) Enqueue(ctx context.Context, r Request, entries ...audit.Entry) ([]string, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
@@ -137,9 +138,13 @@ func (s *Service) Enqueue(ctx context.Context, r Request, entries ...audit.Entry
 		if suffix == "" {
 			dedupe += ":" + string(ch)
 		}
+		at := next
+		if ch == Inbox {
+			at = now
+		}
 		ds = append(ds, Delivery{ID: id, Dedupe: dedupe, CitizenID: r.CitizenID, Channel: ch, Urgent: r.Urgent,
 			Agency: r.Agency, Purpose: r.Purpose, LegalBasis: r.LegalBasis, Payload: sealed, Status: StatusPending,
-			NextAt: next, Created: now})
+			NextAt: at, Created: now})
 	}
 	ids, err := s.cfg.Store.Enqueue(ctx, ds, entries...)
 	if err != nil {
@@ -230,7 +235,7 @@ func (s *Service) Deliver(ctx context.Context) (int, error) {
 // attempt tries one claimed delivery and records how it went.
 func (s *Service) attempt(ctx context.Context, d Delivery, lease string) error {
 	now := s.cfg.Now().UTC()
-	if !d.Urgent {
+	if !d.Urgent && d.Channel != Inbox {
 		// A retry may fall in quiet hours, or the citizen set them since.
 		end, quiet, err := s.quietUntil(ctx, d.CitizenID, now)
 		if err != nil {

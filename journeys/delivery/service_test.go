@@ -348,7 +348,9 @@ func TestQuietHours(t *testing.T) {
 		urgent bool
 		quiet  delivery.Quiet
 		due    time.Time
+		inbox  bool
 	}{
+		{name: "23:00 in the inbox: at once (it is silent)", at: day(23, 0), inbox: true, due: day(23, 0)},
 		{name: "noon: at once", at: day(12, 0), due: day(12, 0)},
 		{name: "23:00: next morning", at: day(23, 0), due: day(24+8, 0)},
 		{name: "07:59: this morning", at: day(7, 59), due: day(8, 0)},
@@ -373,6 +375,9 @@ func TestQuietHours(t *testing.T) {
 				}
 				e.clock.Set(tc.at)
 				r := request("quiet:"+tc.name, citizen, delivery.SMS)
+				if tc.inbox {
+					r = request("quiet:"+tc.name, citizen, delivery.Inbox)
+				}
 				r.Urgent = tc.urgent
 				ids, err := e.svc.Enqueue(ctx, r)
 				if err != nil {
@@ -386,7 +391,7 @@ func TestQuietHours(t *testing.T) {
 				}
 				e.clock.Set(tc.due)
 				e.drain(t, e.svc)
-				if got, _ := e.store.Delivery(ctx, ids[0]); got.Status != delivery.StatusSent || e.hook.count(ids[0]) != 1 {
+				if got, _ := e.store.Delivery(ctx, ids[0]); got.Status != delivery.StatusSent || !tc.inbox && e.hook.count(ids[0]) != 1 {
 					t.Errorf("at %s: got %s and %d receipts, want sent once", tc.due, got.Status, e.hook.count(ids[0]))
 				}
 			})

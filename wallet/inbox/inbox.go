@@ -58,6 +58,9 @@ type Note struct {
 	Sender *Sender `json:"sender,omitempty"`
 	Why    *Why    `json:"why,omitempty"`
 	Ask    bool    `json:"ask,omitempty"`
+	// Ref names what sent it (a journey's step), which the citizen's
+	// answer names back.
+	Ref string `json:"ref,omitempty"`
 	// Dedupe, when set, makes the note one of a kind for the citizen: a
 	// second note with the same Dedupe is not posted (a status change
 	// seen by two replicas, a sweep run twice). It is stored hashed.

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/delivery"
+	deliverystore "github.com/cedula/cedula/journeys/delivery/sqlstore"
 	"github.com/cedula/cedula/journeys/journeysapi"
 	"github.com/cedula/cedula/journeys/rules"
 	mobileapi "github.com/cedula/cedula/mobile-api"
@@ -22,9 +27,12 @@ import (
 // ledger, the audit log, the citizens' records and inboxes, and the
 // journeys of the configured file.
 func (s *Server) openJourneys(ctx context.Context) error {
+	if err := s.openDelivery(); err != nil {
+		return err
+	}
 	var err error
 	s.alerts = newAlertHub(s)
-	s.Journeys, err = journeys.New(ctx, journeys.Config{Broadcast: s.alerts.wakeUp,
+	s.Journeys, err = journeys.New(ctx, journeys.Config{Broadcast: s.alerts.wakeUp, Outbox: s.Delivery,
 		Store: s.journeyStore, Seals: s.Seals, Ledger: s.Consent, Audit: s.Audit, Catalogue: rules.Default(),
 		Attributes: citizenAttributes{s}, Sealer: s.Shredder, Inbox: journeyInbox{s}, Citizens: s.citizenIDs,
 		Language: s.citizenLanguage, AgencyName: s.agencyName, Pseudonym: s.Pseudonyms.Of, Logger: s.log,
@@ -127,13 +135,60 @@ func (b journeyInbox) Post(ctx context.Context, citizenID string, n journeys.Not
 		Title: map[string]string{n.Lang: n.Subject}, Body: map[string]string{n.Lang: n.Body}, Purpose: w.Purpose,
 		Sender: &inbox.Sender{Agency: n.Sender.Agency, Name: n.Sender.Name, Code: n.Sender.Code, Seal: n.Sender.Seal},
 		Why:    &inbox.Why{Journey: w.Journey, Alert: w.Alert, Purpose: w.Purpose, LegalBasis: w.LegalBasis, ConsentRecord: w.ConsentRecord, Rule: w.Rule},
-		Ask:    n.Ask, Dedupe: n.Dedupe})
+		Ask:    n.Ask, Ref: n.Ref, Dedupe: n.Dedupe})
 	return m.ID, err
 }
 
+// deliveryInbox is the outbox's inbox channel: the message's meta back
+// into a notice, posted to the citizen's inbox (idempotent on the key).
+type deliveryInbox struct{ s *Server }
+
+func (d deliveryInbox) Post(ctx context.Context, citizenID string, m delivery.Message, key string) (string, error) {
+	n, err := journeys.MetaNotice(m, key)
+	if err != nil {
+		return "", delivery.Permanent("no meta", err)
+	}
+	return journeyInbox(d).Post(ctx, citizenID, n)
+}
+
+// openDelivery starts the journeys' outbox with the channels configured:
+// the inbox always, email, SMS and push when their relay or gateway is.
+func (s *Server) openDelivery() error {
+	senders := map[delivery.Channel]delivery.Sender{delivery.Inbox: delivery.InboxSender{Poster: deliveryInbox{s}}}
+	if c := s.Config; c.MailRelay != "" {
+		host, port, err := net.SplitHostPort(c.MailRelay)
+		if err != nil {
+			return fmt.Errorf("mail_relay %q: %w", c.MailRelay, err)
+		}
+		p, _ := strconv.Atoi(port)
+		m, err := delivery.NewMail(delivery.MailConfig{Host: host, Port: p, From: c.MailFrom,
+			Username: os.Getenv("CEDULA_MAIL_USERNAME"), Password: os.Getenv("CEDULA_MAIL_PASSWORD")})
+		if err != nil {
+			return err
+		}
+		senders[delivery.Email] = m
+	}
+	dev := strings.HasPrefix(s.Config.PublicURL, "http://")
+	for ch, u := range map[delivery.Channel]string{delivery.SMS: s.Config.SMSGateway, delivery.Push: s.Config.PushGateway} {
+		if u == "" {
+			continue
+		}
+		g, err := delivery.NewGateway(delivery.GatewayConfig{URL: u, Token: os.Getenv("CEDULA_GATEWAY_TOKEN"), Dev: dev})
+		if err != nil {
+			return fmt.Errorf("%s gateway: %w", ch, err)
+		}
+		senders[ch] = g
+	}
+	var err error
+	s.Delivery, err = delivery.New(delivery.Config{Store: deliverystore.New(s.DB, s.Audit), Sealer: s.Shredder, Senders: senders,
+		Pseudonym: s.Pseudonyms.Of, Logger: s.log})
+	return err
+}
+
 // runJourneys runs citizens' due steps every two seconds and the
-// scheduled journeys once a day.
+// scheduled journeys once a day; the outbox sends as messages come.
 func (s *Server) runJourneys(ctx context.Context) {
+	go s.Delivery.Run(ctx, 2*time.Second)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	lastDay := ""

@@ -62,11 +62,26 @@ func (e *env) journeyMessages(citizenID string) []inbox.Message {
 	return out
 }
 
-// stepAll runs every due step.
+// stepAll runs every due step and sends what they put in the outbox.
 func (e *env) stepAll() {
 	e.t.Helper()
 	for {
 		n, err := e.s.Journeys.Step(context.Background(), 100)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	e.deliverAll()
+}
+
+// deliverAll sends every delivery due.
+func (e *env) deliverAll() {
+	e.t.Helper()
+	for {
+		n, err := e.s.Delivery.Deliver(context.Background())
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -36,6 +36,8 @@ import (
 	"github.com/cedula/cedula/issuer/vci"
 	"github.com/cedula/cedula/issuer/vci/vciapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/delivery"
+	deliverystore "github.com/cedula/cedula/journeys/delivery/sqlstore"
 	"github.com/cedula/cedula/journeys/journeysapi"
 	journeystore "github.com/cedula/cedula/journeys/sqlstore"
 	mobileapi "github.com/cedula/cedula/mobile-api"
@@ -80,9 +82,11 @@ type Server struct {
 	// Seals seal the messages sent to citizens and check them.
 	Seals *journeys.Seals
 	// Journeys runs citizen journeys.
-	Journeys      *journeys.Service
-	journeyStore  *journeystore.Store
-	alerts        *alertHub
+	Journeys     *journeys.Service
+	journeyStore *journeystore.Store
+	alerts       *alertHub
+	// Delivery is the journeys' durable outbox.
+	Delivery      *delivery.Service
 	verifierStore *verifierstore.Store
 	// Wallet is the citizens' wallet (the holder side).
 	Wallet      *wallet.Service
@@ -128,7 +132,7 @@ func Open(ctx context.Context, cfg config.Config) (*db.DB, keys.Manager, error) 
 		return nil, nil, err
 	}
 	if _, err := d.Migrate(ctx, sqlstore.Migrations, auditstore.Migrations, consentstore.Migrations, walletstore.Migrations,
-		mobilestore.Migrations, inboxstore.Migrations, verifierstore.Migrations, journeystore.Migrations); err != nil {
+		mobilestore.Migrations, inboxstore.Migrations, verifierstore.Migrations, journeystore.Migrations, deliverystore.Migrations); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
