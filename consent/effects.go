@@ -17,6 +17,12 @@ type Effects interface {
 	Ended(ctx context.Context, r Record) error
 }
 
+// GivenEffects, when the Effects also implement it, is told of a consent
+// given or renewed (journeys that begin with it run).
+type GivenEffects interface {
+	Given(ctx context.Context, r Record) error
+}
+
 // ends reports whether an event of type t ends processing on its record.
 func ends(t EventType) bool {
 	return t == Withdrawn || t == Objected || t == Expired || t == RenewalRequired
@@ -32,6 +38,12 @@ func (s *Service) runEffects(ctx context.Context, recs []Record) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
 	for _, r := range recs {
+		if g, ok := s.effects.(GivenEffects); ok && (r.State == StateGiven || r.State == StateRenewed) {
+			if err := g.Given(ctx, r); err != nil {
+				s.log.ErrorContext(ctx, "consent: effects of a consent given failed; it stands", "record", r, "err", err)
+			}
+			continue
+		}
 		if !ends(EventType(r.State)) {
 			continue
 		}

@@ -36,3 +36,28 @@ func (a *API) ForgetLocation(ctx context.Context, _ ForgetLocationRequestObject)
 	}
 	return ForgetLocation204Response{}, nil
 }
+
+// Preferences keeps how citizens want agencies' messages to reach them
+// (the journeys' outbox), as the API shows them.
+type PreferenceStore interface {
+	Get(ctx context.Context, citizenID string) (Preferences, error)
+	Set(ctx context.Context, citizenID string, p Preferences) (Preferences, error)
+}
+
+// GetPreferences returns the citizen's delivery preferences.
+func (a *API) GetPreferences(ctx context.Context, _ GetPreferencesRequestObject) (GetPreferencesResponseObject, error) {
+	p, err := a.cfg.Preferences.Get(ctx, callerOf(ctx).citizenID)
+	if err != nil {
+		return nil, err
+	}
+	return GetPreferences200JSONResponse(p), nil
+}
+
+// SetPreferences stores them.
+func (a *API) SetPreferences(ctx context.Context, req SetPreferencesRequestObject) (SetPreferencesResponseObject, error) {
+	p, err := a.cfg.Preferences.Set(ctx, callerOf(ctx).citizenID, *req.Body)
+	if err != nil {
+		return nil, err
+	}
+	return SetPreferences200JSONResponse(p), nil
+}

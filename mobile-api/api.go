@@ -137,6 +137,8 @@ type Config struct {
 	// Locations keeps the points citizens share for targeted alerts.
 	Alerts    Alerts
 	Locations Locations
+	// Preferences keeps how messages reach each citizen.
+	Preferences PreferenceStore
 	// TokenLive, when set, says whether an access token (by ID) is still
 	// good — not revoked, not expired: an inbox stream asks it at every
 	// heartbeat and ends when the app's token was revoked.
@@ -200,7 +202,7 @@ func New(cfg Config) (*API, error) {
 		"Citizens": cfg.Citizens != nil, "Idempotency": cfg.Idempotency != nil, "Sealer": cfg.Sealer != nil,
 		"Ledger": cfg.Ledger != nil, "Receipts": cfg.Receipts != nil, "Activity": cfg.Activity != nil, "Pseudonym": cfg.Pseudonym != nil,
 		"Agencies": cfg.Agencies != nil, "Passkeys": cfg.Passkeys != nil, "Devices": cfg.Devices != nil,
-		"Inbox": cfg.Inbox != nil, "Locations": cfg.Locations != nil}); err != nil {
+		"Inbox": cfg.Inbox != nil, "Locations": cfg.Locations != nil, "Preferences": cfg.Preferences != nil}); err != nil {
 		return nil, err
 	}
 	if cfg.Rate.N <= 0 || cfg.Rate.Per <= 0 {

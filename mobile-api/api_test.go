@@ -318,7 +318,7 @@ func mount(t *testing.T, w *fakeWallet, d *db.DB, opt ...func(*mobileapi.Config)
 	t.Cleanup(func() { cancel(); <-done })
 	cfg := mobileapi.Config{Wallet: w, Tokens: fakeTokens{}, Citizens: fakeCitizens{}, Idempotency: store, Sealer: sealer,
 		Ledger: noLedger{}, Receipts: noLedger{}, Activity: noLedger{}, Pseudonym: func(id string) string { return "p-" + id },
-		Agencies: noLedger{}, Passkeys: newPasskeys(), Devices: store, Inbox: in, Locations: noLocations{}}
+		Agencies: noLedger{}, Passkeys: newPasskeys(), Devices: store, Inbox: in, Locations: noLocations{}, Preferences: noLocations{}}
 	for _, o := range opt {
 		o(&cfg)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cedula/cedula/consent/consentapi"
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/issuer"
+	mobileapi "github.com/cedula/cedula/mobile-api"
 )
 
 // noLedger is a consent ledger without purposes or records, an audit log
@@ -94,3 +95,11 @@ type noLocations struct{}
 
 func (noLocations) Share(context.Context, string, float64, float64) error { return nil }
 func (noLocations) Forget(context.Context, string) error                  { return nil }
+
+func (noLocations) Get(context.Context, string) (mobileapi.Preferences, error) {
+	return mobileapi.Preferences{}, nil
+}
+
+func (noLocations) Set(_ context.Context, _ string, p mobileapi.Preferences) (mobileapi.Preferences, error) {
+	return p, nil
+}

@@ -267,16 +267,16 @@ func (e LegalBasis) Valid() bool {
 
 // Defines values for MeLocale.
 const (
-	En MeLocale = "en"
-	Es MeLocale = "es"
+	MeLocaleEn MeLocale = "en"
+	MeLocaleEs MeLocale = "es"
 )
 
 // Valid indicates whether the value is a known member of the MeLocale enum.
 func (e MeLocale) Valid() bool {
 	switch e {
-	case En:
+	case MeLocaleEn:
 		return true
-	case Es:
+	case MeLocaleEs:
 		return true
 	default:
 		return false
@@ -331,6 +331,24 @@ func (e Platform) Valid() bool {
 	case Ios:
 		return true
 	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PreferencesLang.
+const (
+	PreferencesLangEn PreferencesLang = "en"
+	PreferencesLangEs PreferencesLang = "es"
+)
+
+// Valid indicates whether the value is a known member of the PreferencesLang enum.
+func (e PreferencesLang) Valid() bool {
+	switch e {
+	case PreferencesLangEn:
+		return true
+	case PreferencesLangEs:
 		return true
 	default:
 		return false
@@ -955,6 +973,28 @@ type PendingPresentation struct {
 // Platform defines model for Platform.
 type Platform string
 
+// Preferences defines model for Preferences.
+type Preferences struct {
+	// Channels inbox, email, sms or push, best first.
+	Channels []string        `json:"channels"`
+	Email    *string         `json:"email,omitempty"`
+	Lang     PreferencesLang `json:"lang"`
+
+	// Phone E.164, e.g. +59899123456.
+	Phone     *string `json:"phone,omitempty"`
+	PushToken *string `json:"push_token,omitempty"`
+
+	// QuietFrom HH:MM; with quiet_to, the quiet hours (none when equal or absent).
+	QuietFrom *string `json:"quiet_from,omitempty"`
+	QuietTo   *string `json:"quiet_to,omitempty"`
+
+	// Zone An IANA time zone, e.g. America/Montevideo.
+	Zone string `json:"zone"`
+}
+
+// PreferencesLang defines model for Preferences.Lang.
+type PreferencesLang string
+
 // Presentation defines model for Presentation.
 type Presentation struct {
 	At          time.Time             `json:"at"`
@@ -1390,6 +1430,18 @@ type ListPasskeysParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetPreferencesParams defines parameters for GetPreferences.
+type GetPreferencesParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// SetPreferencesParams defines parameters for SetPreferences.
+type SetPreferencesParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // ListPresentationsParams defines parameters for ListPresentations.
 type ListPresentationsParams struct {
 	// Cursor The next_cursor of the previous page; absent for the first page.
@@ -1443,6 +1495,9 @@ type PreviewOfferJSONRequestBody = OfferPreviewRequest
 
 // RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
 type RenamePasskeyJSONRequestBody = PasskeyRename
+
+// SetPreferencesJSONRequestBody defines body for SetPreferences for application/json ContentType.
+type SetPreferencesJSONRequestBody = Preferences
 
 // CompletePresentationJSONRequestBody defines body for CompletePresentation for application/json ContentType.
 type CompletePresentationJSONRequestBody = CompletePresentationRequest
@@ -1545,6 +1600,12 @@ type ServerInterface interface {
 	// RenamePasskey Rename a passkey
 	// (PATCH /passkeys/{id})
 	RenamePasskey(ctx echo.Context, id PasskeyID) error
+	// GetPreferences How the citizen wants agencies' messages to reach them
+	// (GET /preferences)
+	GetPreferences(ctx echo.Context, params GetPreferencesParams) error
+	// SetPreferences Set how agencies' messages reach the citizen
+	// (PUT /preferences)
+	SetPreferences(ctx echo.Context, params SetPreferencesParams) error
 	// ListPresentations The citizen's presentation history, newest first
 	// (GET /presentations)
 	ListPresentations(ctx echo.Context, params ListPresentationsParams) error
@@ -2795,6 +2856,64 @@ func (w *ServerInterfaceWrapper) RenamePasskey(ctx echo.Context) error {
 	return err
 }
 
+// GetPreferences converts echo context to params.
+func (w *ServerInterfaceWrapper) GetPreferences(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetPreferencesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetPreferences(ctx, params)
+	return err
+}
+
+// SetPreferences converts echo context to params.
+func (w *ServerInterfaceWrapper) SetPreferences(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetPreferencesParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SetPreferences(ctx, params)
+	return err
+}
+
 // ListPresentations converts echo context to params.
 func (w *ServerInterfaceWrapper) ListPresentations(ctx echo.Context) error {
 	var err error
@@ -3037,6 +3156,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/inbox/:id", wrapper.GetInboxMessage, options.OperationMiddlewares["getInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/read", wrapper.ReadInboxMessage, options.OperationMiddlewares["readInboxMessage"]...)
 	router.POST(options.BaseURL+"/inbox/:id/ack", wrapper.AckInboxMessage, options.OperationMiddlewares["ackInboxMessage"]...)
+	router.GET(options.BaseURL+"/preferences", wrapper.GetPreferences, options.OperationMiddlewares["getPreferences"]...)
+	router.PUT(options.BaseURL+"/preferences", wrapper.SetPreferences, options.OperationMiddlewares["setPreferences"]...)
 	router.DELETE(options.BaseURL+"/location", wrapper.ForgetLocation, options.OperationMiddlewares["forgetLocation"]...)
 	router.PUT(options.BaseURL+"/location", wrapper.ShareLocation, options.OperationMiddlewares["shareLocation"]...)
 	router.POST(options.BaseURL+"/inbox/:id/respond", wrapper.RespondInboxMessage, options.OperationMiddlewares["respondInboxMessage"]...)
@@ -7390,6 +7511,213 @@ func (response RenamePasskey500ApplicationProblemPlusJSONResponse) VisitRenamePa
 	return err
 }
 
+type GetPreferencesRequestObject struct {
+	Params GetPreferencesParams
+}
+
+type GetPreferencesResponseObject interface {
+	VisitGetPreferencesResponse(w http.ResponseWriter) error
+}
+
+type GetPreferences200JSONResponse Preferences
+
+func (response GetPreferences200JSONResponse) VisitGetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPreferences401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetPreferences401ApplicationProblemPlusJSONResponse) VisitGetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPreferences403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetPreferences403ApplicationProblemPlusJSONResponse) VisitGetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPreferences429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetPreferences429ApplicationProblemPlusJSONResponse) VisitGetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPreferences500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetPreferences500ApplicationProblemPlusJSONResponse) VisitGetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferencesRequestObject struct {
+	Params SetPreferencesParams
+	Body   *SetPreferencesJSONRequestBody
+}
+
+type SetPreferencesResponseObject interface {
+	VisitSetPreferencesResponse(w http.ResponseWriter) error
+}
+
+type SetPreferences200JSONResponse Preferences
+
+func (response SetPreferences200JSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferences400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SetPreferences400ApplicationProblemPlusJSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferences401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SetPreferences401ApplicationProblemPlusJSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferences403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SetPreferences403ApplicationProblemPlusJSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferences429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SetPreferences429ApplicationProblemPlusJSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetPreferences500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SetPreferences500ApplicationProblemPlusJSONResponse) VisitSetPreferencesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListPresentationsRequestObject struct {
 	Params ListPresentationsParams
 }
@@ -8316,6 +8644,12 @@ type StrictServerInterface interface {
 	// RenamePasskey Rename a passkey
 	// (PATCH /passkeys/{id})
 	RenamePasskey(ctx context.Context, request RenamePasskeyRequestObject) (RenamePasskeyResponseObject, error)
+	// GetPreferences How the citizen wants agencies' messages to reach them
+	// (GET /preferences)
+	GetPreferences(ctx context.Context, request GetPreferencesRequestObject) (GetPreferencesResponseObject, error)
+	// SetPreferences Set how agencies' messages reach the citizen
+	// (PUT /preferences)
+	SetPreferences(ctx context.Context, request SetPreferencesRequestObject) (SetPreferencesResponseObject, error)
 	// ListPresentations The citizen's presentation history, newest first
 	// (GET /presentations)
 	ListPresentations(ctx context.Context, request ListPresentationsRequestObject) (ListPresentationsResponseObject, error)
@@ -9285,6 +9619,79 @@ func (sh *strictHandler) RenamePasskey(ctx echo.Context, id PasskeyID) error {
 		return err
 	} else if validResponse, ok := response.(RenamePasskeyResponseObject); ok {
 		return validResponse.VisitRenamePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetPreferences operation middleware
+func (sh *strictHandler) GetPreferences(ctx echo.Context, params GetPreferencesParams) error {
+	var request GetPreferencesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetPreferences(ctx.Request().Context(), request.(GetPreferencesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetPreferences")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetPreferencesResponseObject); ok {
+		return validResponse.VisitGetPreferencesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SetPreferences operation middleware
+func (sh *strictHandler) SetPreferences(ctx echo.Context, params SetPreferencesParams) error {
+	var request SetPreferencesRequestObject
+
+	request.Params = params
+
+	var body SetPreferencesJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SetPreferences(ctx.Request().Context(), request.(SetPreferencesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetPreferences")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SetPreferencesResponseObject); ok {
+		return validResponse.VisitSetPreferencesResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

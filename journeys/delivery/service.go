@@ -317,6 +317,18 @@ func (s *Service) quietUntil(ctx context.Context, citizenID string, now time.Tim
 	return end.UTC(), quiet, nil
 }
 
+// Lang returns the language a citizen chose for their messages, "" when
+// they set no preferences (it reads no contact).
+func (s *Service) Lang(ctx context.Context, citizenID string) (string, error) {
+	rec, err := s.cfg.Store.Prefs(ctx, citizenID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("delivery: preferences: %w", err)
+	}
+	return rec.Prefs.Lang, nil
+}
+
 // Prefs returns a citizen's preferences, contacts opened; DefaultPrefs
 // when they set none.
 func (s *Service) Prefs(ctx context.Context, citizenID string) (Prefs, error) {

@@ -268,16 +268,16 @@ func (e LegalBasis) Valid() bool {
 
 // Defines values for MeLocale.
 const (
-	En MeLocale = "en"
-	Es MeLocale = "es"
+	MeLocaleEn MeLocale = "en"
+	MeLocaleEs MeLocale = "es"
 )
 
 // Valid indicates whether the value is a known member of the MeLocale enum.
 func (e MeLocale) Valid() bool {
 	switch e {
-	case En:
+	case MeLocaleEn:
 		return true
-	case Es:
+	case MeLocaleEs:
 		return true
 	default:
 		return false
@@ -332,6 +332,24 @@ func (e Platform) Valid() bool {
 	case Ios:
 		return true
 	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PreferencesLang.
+const (
+	PreferencesLangEn PreferencesLang = "en"
+	PreferencesLangEs PreferencesLang = "es"
+)
+
+// Valid indicates whether the value is a known member of the PreferencesLang enum.
+func (e PreferencesLang) Valid() bool {
+	switch e {
+	case PreferencesLangEn:
+		return true
+	case PreferencesLangEs:
 		return true
 	default:
 		return false
@@ -956,6 +974,28 @@ type PendingPresentation struct {
 // Platform defines model for Platform.
 type Platform string
 
+// Preferences defines model for Preferences.
+type Preferences struct {
+	// Channels inbox, email, sms or push, best first.
+	Channels []string        `json:"channels"`
+	Email    *string         `json:"email,omitempty"`
+	Lang     PreferencesLang `json:"lang"`
+
+	// Phone E.164, e.g. +59899123456.
+	Phone     *string `json:"phone,omitempty"`
+	PushToken *string `json:"push_token,omitempty"`
+
+	// QuietFrom HH:MM; with quiet_to, the quiet hours (none when equal or absent).
+	QuietFrom *string `json:"quiet_from,omitempty"`
+	QuietTo   *string `json:"quiet_to,omitempty"`
+
+	// Zone An IANA time zone, e.g. America/Montevideo.
+	Zone string `json:"zone"`
+}
+
+// PreferencesLang defines model for Preferences.Lang.
+type PreferencesLang string
+
 // Presentation defines model for Presentation.
 type Presentation struct {
 	At          time.Time             `json:"at"`
@@ -1391,6 +1431,18 @@ type ListPasskeysParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetPreferencesParams defines parameters for GetPreferences.
+type GetPreferencesParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// SetPreferencesParams defines parameters for SetPreferences.
+type SetPreferencesParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
 // ListPresentationsParams defines parameters for ListPresentations.
 type ListPresentationsParams struct {
 	// Cursor The next_cursor of the previous page; absent for the first page.
@@ -1444,6 +1496,9 @@ type PreviewOfferJSONRequestBody = OfferPreviewRequest
 
 // RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
 type RenamePasskeyJSONRequestBody = PasskeyRename
+
+// SetPreferencesJSONRequestBody defines body for SetPreferences for application/json ContentType.
+type SetPreferencesJSONRequestBody = Preferences
 
 // CompletePresentationJSONRequestBody defines body for CompletePresentation for application/json ContentType.
 type CompletePresentationJSONRequestBody = CompletePresentationRequest
@@ -1805,6 +1860,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 	RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPreferences How the citizen wants agencies' messages to reach them
+	//
+	// Corresponds with GET /preferences (the `GetPreferences` operationId).
+	GetPreferences(ctx context.Context, params *GetPreferencesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetPreferencesWithBody Set how agencies' messages reach the citizen
+	//
+	// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+	SetPreferencesWithBody(ctx context.Context, params *SetPreferencesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetPreferences Set how agencies' messages reach the citizen
+	//
+	// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+	SetPreferences(ctx context.Context, params *SetPreferencesParams, body SetPreferencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPresentations The citizen's presentation history, newest first
 	//
@@ -2523,6 +2601,59 @@ func (c *Client) RenamePasskeyWithBody(ctx context.Context, id PasskeyID, conten
 // Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 func (c *Client) RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRenamePasskeyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPreferences How the citizen wants agencies' messages to reach them
+//
+// Corresponds with GET /preferences (the `GetPreferences` operationId).
+func (c *Client) GetPreferences(ctx context.Context, params *GetPreferencesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPreferencesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetPreferencesWithBody Set how agencies' messages reach the citizen
+//
+// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+func (c *Client) SetPreferencesWithBody(ctx context.Context, params *SetPreferencesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetPreferencesRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetPreferences Set how agencies' messages reach the citizen
+//
+// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+func (c *Client) SetPreferences(ctx context.Context, params *SetPreferencesParams, body SetPreferencesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetPreferencesRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4551,6 +4682,103 @@ func NewRenamePasskeyRequestWithBody(server string, id PasskeyID, contentType st
 	return req, nil
 }
 
+// NewGetPreferencesRequest constructs an http.Request for the GetPreferences method
+func NewGetPreferencesRequest(server string, params *GetPreferencesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/preferences")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetPreferencesRequest calls the generic SetPreferences builder with application/json body
+func NewSetPreferencesRequest(server string, params *SetPreferencesParams, body SetPreferencesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetPreferencesRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSetPreferencesRequestWithBody constructs an http.Request for the SetPreferences method, with any body, and a specified content type
+func NewSetPreferencesRequestWithBody(server string, params *SetPreferencesParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/preferences")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListPresentationsRequest constructs an http.Request for the ListPresentations method
 func NewListPresentationsRequest(server string, params *ListPresentationsParams) (*http.Request, error) {
 	var err error
@@ -5206,6 +5434,31 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
 	RenamePasskeyWithResponse(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error)
+
+	// GetPreferencesWithResponse How the citizen wants agencies' messages to reach them
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /preferences (the `GetPreferences` operationId).
+	GetPreferencesWithResponse(ctx context.Context, params *GetPreferencesParams, reqEditors ...RequestEditorFn) (*GetPreferencesResponse, error)
+
+	// SetPreferencesWithBodyWithResponse Set how agencies' messages reach the citizen
+	//
+	// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+	SetPreferencesWithBodyWithResponse(ctx context.Context, params *SetPreferencesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetPreferencesResponse, error)
+
+	// SetPreferencesWithResponse Set how agencies' messages reach the citizen
+	//
+	// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+	SetPreferencesWithResponse(ctx context.Context, params *SetPreferencesParams, body SetPreferencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPreferencesResponse, error)
 
 	// ListPresentationsWithResponse The citizen's presentation history, newest first
 	//
@@ -8631,6 +8884,193 @@ func (r RenamePasskeyResponse) ContentType() string {
 	return ""
 }
 
+// GetPreferencesResponse401Headers the declared response headers of an HTTP 401 response for GetPreferences
+type GetPreferencesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetPreferencesResponse403Headers the declared response headers of an HTTP 403 response for GetPreferences
+type GetPreferencesResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetPreferencesResponse429Headers the declared response headers of an HTTP 429 response for GetPreferences
+type GetPreferencesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetPreferencesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Preferences
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPreferencesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetPreferencesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetPreferencesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPreferencesResponse) GetJSON200() *Preferences {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPreferencesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPreferencesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPreferencesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPreferencesResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPreferencesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPreferencesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPreferencesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPreferencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetPreferencesResponse401Headers the declared response headers of an HTTP 401 response for SetPreferences
+type SetPreferencesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetPreferencesResponse403Headers the declared response headers of an HTTP 403 response for SetPreferences
+type SetPreferencesResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetPreferencesResponse429Headers the declared response headers of an HTTP 429 response for SetPreferences
+type SetPreferencesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SetPreferencesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Preferences
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetPreferencesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SetPreferencesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SetPreferencesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetPreferencesResponse) GetJSON200() *Preferences {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SetPreferencesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetPreferencesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetPreferencesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SetPreferencesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SetPreferencesResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SetPreferencesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetPreferencesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetPreferencesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetPreferencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListPresentationsResponse200Headers the declared response headers of an HTTP 200 response for ListPresentations
 type ListPresentationsResponse200Headers struct {
 	ETag *string
@@ -9790,6 +10230,49 @@ func (c *ClientWithResponses) RenamePasskeyWithResponse(ctx context.Context, id 
 		return nil, err
 	}
 	return ParseRenamePasskeyResponse(rsp)
+}
+
+// GetPreferencesWithResponse How the citizen wants agencies' messages to reach them
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /preferences (the `GetPreferences` operationId).
+func (c *ClientWithResponses) GetPreferencesWithResponse(ctx context.Context, params *GetPreferencesParams, reqEditors ...RequestEditorFn) (*GetPreferencesResponse, error) {
+	rsp, err := c.GetPreferences(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPreferencesResponse(rsp)
+}
+
+// SetPreferencesWithBodyWithResponse Set how agencies' messages reach the citizen
+//
+// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+func (c *ClientWithResponses) SetPreferencesWithBodyWithResponse(ctx context.Context, params *SetPreferencesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetPreferencesResponse, error) {
+	rsp, err := c.SetPreferencesWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetPreferencesResponse(rsp)
+}
+
+// SetPreferencesWithResponse Set how agencies' messages reach the citizen
+//
+// The channels in order of preference (the inbox is always there and needs no listing), the language, quiet hours in the citizen's time zone (email, SMS and push wait until they end, except urgent alerts; the inbox is silent and never waits) and the addresses each channel needs. The addresses are kept sealed under the citizen's own data key.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /preferences (the `SetPreferences` operationId).
+func (c *ClientWithResponses) SetPreferencesWithResponse(ctx context.Context, params *SetPreferencesParams, body SetPreferencesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetPreferencesResponse, error) {
+	rsp, err := c.SetPreferences(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetPreferencesResponse(rsp)
 }
 
 // ListPresentationsWithResponse The citizen's presentation history, newest first
@@ -13277,6 +13760,187 @@ func ParseRenamePasskeyResponse(rsp *http.Response) (*RenamePasskeyResponse, err
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers RenamePasskeyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPreferencesResponse parses an HTTP response from a GetPreferencesWithResponse call
+func ParseGetPreferencesResponse(rsp *http.Response) (*GetPreferencesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPreferencesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Preferences
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetPreferencesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetPreferencesResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetPreferencesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetPreferencesResponse parses an HTTP response from a SetPreferencesWithResponse call
+func ParseSetPreferencesResponse(rsp *http.Response) (*SetPreferencesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetPreferencesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Preferences
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetPreferencesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SetPreferencesResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers SetPreferencesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -3,10 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/delivery"
+	mobileapi "github.com/cedula/cedula/mobile-api"
 )
 
 // alertHub carries public alerts to this replica's wallet streams: it
@@ -137,4 +141,73 @@ func (l locations) Share(ctx context.Context, citizenID string, lat, lon float64
 
 func (l locations) Forget(ctx context.Context, citizenID string) error {
 	return l.s.Journeys.ShareLocation(ctx, citizenID, nil)
+}
+
+// preferences gives the mobile API the outbox's delivery preferences.
+type preferences struct{ s *Server }
+
+func (p preferences) Get(ctx context.Context, citizenID string) (mobileapi.Preferences, error) {
+	d, err := p.s.Delivery.Prefs(ctx, citizenID)
+	if err != nil {
+		return mobileapi.Preferences{}, err
+	}
+	return toAPIPrefs(d), nil
+}
+
+func (p preferences) Set(ctx context.Context, citizenID string, in mobileapi.Preferences) (mobileapi.Preferences, error) {
+	d := delivery.Prefs{Lang: string(in.Lang), Zone: in.Zone}
+	for _, c := range in.Channels {
+		d.Channels = append(d.Channels, delivery.Channel(c))
+	}
+	if in.QuietFrom != nil || in.QuietTo != nil {
+		if in.QuietFrom == nil || in.QuietTo == nil {
+			return mobileapi.Preferences{}, httpapi.BadRequest("quiet_from and quiet_to go together")
+		}
+		from, err := delivery.ParseClock(*in.QuietFrom)
+		if err != nil {
+			return mobileapi.Preferences{}, httpapi.BadRequest("quiet_from is not HH:MM")
+		}
+		to, err := delivery.ParseClock(*in.QuietTo)
+		if err != nil {
+			return mobileapi.Preferences{}, httpapi.BadRequest("quiet_to is not HH:MM")
+		}
+		d.Quiet = delivery.Quiet{From: from, To: to}
+	}
+	for field, v := range map[*string]*string{&d.Contacts.Email: in.Email, &d.Contacts.Phone: in.Phone, &d.Contacts.Push: in.PushToken} {
+		if v != nil {
+			*field = *v
+		}
+	}
+	if err := d.Validate(); err != nil {
+		return mobileapi.Preferences{}, httpapi.BadRequest(strings.TrimPrefix(err.Error(), delivery.ErrInvalid.Error()+": ")).WithCause(err)
+	}
+	if err := p.s.Delivery.SetPrefs(ctx, citizenID, d); err != nil {
+		return mobileapi.Preferences{}, err
+	}
+	return p.Get(ctx, citizenID)
+}
+
+// toAPIPrefs is d as the mobile API shows it.
+func toAPIPrefs(d delivery.Prefs) mobileapi.Preferences {
+	out := mobileapi.Preferences{Lang: mobileapi.PreferencesLang(d.Lang), Zone: d.Zone, Channels: []string{}}
+	if out.Zone == "" {
+		out.Zone = delivery.DefaultZone
+	}
+	for _, c := range d.Channels {
+		out.Channels = append(out.Channels, string(c))
+	}
+	if d.Quiet.From != d.Quiet.To {
+		f, t := d.Quiet.From.String(), d.Quiet.To.String()
+		out.QuietFrom, out.QuietTo = &f, &t
+	}
+	for _, c := range []struct {
+		v     string
+		field **string
+	}{{d.Contacts.Email, &out.Email}, {d.Contacts.Phone, &out.Phone}, {d.Contacts.Push, &out.PushToken}} {
+		if c.v != "" {
+			v := c.v
+			*c.field = &v
+		}
+	}
+	return out
 }

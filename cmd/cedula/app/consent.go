@@ -18,6 +18,7 @@ import (
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/demo"
 	"github.com/cedula/cedula/issuer/pages"
+	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/wallet/inbox"
 )
 
@@ -132,6 +133,15 @@ func (e consentEffects) Ended(ctx context.Context, r consent.Record) error {
 		_, jerr = e.s.Journeys.Withdrawn(ctx, r.Key.Subject, r.Key.Controller, r.Key.Purpose)
 	}
 	return errors.Join(err, jerr, e.tell(ctx, r))
+}
+
+// Given runs the journeys that begin when a citizen gives their consent.
+func (e consentEffects) Given(ctx context.Context, r consent.Record) error {
+	if e.s.Journeys == nil {
+		return nil
+	}
+	_, err := e.s.Journeys.Event(ctx, journeys.EventConsentGiven, r.Key.Subject)
+	return err
 }
 
 // tell asks the citizen, in their inbox, to renew a consent the ledger

@@ -83,8 +83,12 @@ func (s *Server) citizenIDs(ctx context.Context) iter.Seq2[string, error] {
 	}
 }
 
-// citizenLanguage is the citizen's chosen language, Spanish by default.
+// citizenLanguage is the language the citizen chose for messages (their
+// delivery preferences), else their account's, Spanish by default.
 func (s *Server) citizenLanguage(ctx context.Context, citizenID string) string {
+	if l, err := s.Delivery.Lang(ctx, citizenID); err == nil && web.Supported(l) {
+		return l
+	}
 	if c, err := s.Store.Citizen(ctx, citizenID); err == nil && web.Supported(c.Locale) {
 		return c.Locale
 	}
@@ -245,4 +249,24 @@ func (m mobileJourneys) Respond(ctx context.Context, citizenID, messageID, answe
 		return fmt.Errorf("%w: %v", mobileapi.ErrNoQuestion, err)
 	}
 	return err
+}
+
+// walletEvents posts the wallet's notes to the citizen's inbox and, for a
+// credential received, revoked or about to expire, runs the journeys that
+// listen for it (the note posted for the first time only).
+type walletEvents struct{ s *Server }
+
+func (w walletEvents) Post(ctx context.Context, citizenID string, n inbox.Note) (inbox.Message, bool, error) {
+	m, posted, err := w.s.Inbox.Post(ctx, citizenID, n)
+	if err != nil || !posted || w.s.Journeys == nil {
+		return m, posted, err
+	}
+	event := map[inbox.Kind]string{inbox.CredentialReceived: journeys.EventCredentialIssued,
+		inbox.CredentialRevoked: journeys.EventCredentialRevoked, inbox.CredentialExpiring: journeys.EventCredentialExpiring}[n.Kind]
+	if event != "" {
+		if _, jerr := w.s.Journeys.Event(ctx, event, citizenID); jerr != nil {
+			w.s.log.ErrorContext(ctx, "journeys: an event's journeys failed; the note stands", "event", event, "err", jerr)
+		}
+	}
+	return m, posted, nil
 }

@@ -16,7 +16,7 @@ func (s *Server) mountMobile(e *httpapi.Echo) error {
 	api, err := mobileapi.New(mobileapi.Config{Wallet: s.Wallet, Tokens: s.Provider, Citizens: mobileCitizens{s},
 		Idempotency: s.mobileStore, Sealer: citizenSealer{s}, Ledger: s.Consent, Receipts: s.consentAPI,
 		Activity: s.auditViews, Pseudonym: s.Pseudonyms.Of, Agencies: mobileCitizens{s}, Passkeys: s.Store,
-		Devices: s.mobileStore, Inbox: s.Inbox, Journeys: mobileJourneys{s}, Alerts: s.alerts, Locations: locations{s}, TokenLive: s.tokenLive, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen),
+		Devices: s.mobileStore, Inbox: s.Inbox, Journeys: mobileJourneys{s}, Alerts: s.alerts, Locations: locations{s}, Preferences: preferences{s}, TokenLive: s.tokenLive, Rate: perMinute(s.Config.RateLimits.MobilePerCitizen),
 		MaxStreams: s.Config.RateLimits.StreamsPerCitizen, Logger: s.log})
 	if err != nil {
 		return err

@@ -221,7 +221,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		// As the provider does: a server on http:// is a developer's, and
 		// its wallet takes offers from issuers on http:// too.
 		AllowHTTP:     strings.HasPrefix(cfg.PublicURL, "http://"),
-		VerifierRoots: roots, Consents: presentationConsents{s}, Inbox: s.Inbox, Logger: log,
+		VerifierRoots: roots, Consents: presentationConsents{s}, Inbox: walletEvents{s}, Logger: log,
 		// At issuers' authorization servers the wallet is the wallet app:
 		// the citizen's browser comes back to the app's redirect URI.
 		ClientID: WalletClientID, RedirectURI: s.walletRedirectURI()}); err != nil {
