@@ -40,11 +40,13 @@ measured in the bench's process after each round.`,
   cedula bench credential --url URL --client-id ID --client-key FILE.jwk
   cedula bench wallet --url URL --client-id ID --client-key FILE.jwk
   cedula bench verify --url URL --client-id ID --client-key FILE.jwk
+  cedula bench journeys --mode segment
+  cedula bench journeys --mode alerts --url URL --client-id ID --client-key FILE.jwk
   cedula bench audit --db postgres://…
   cedula bench seed --entries N --citizens M`,
 	}
 	cmd.AddCommand(newBenchReferenceCmd(), newBenchTokenCmd(), newBenchAuditCmd(), newBenchConsentCmd(), newBenchIssueCmd(),
-		newBenchCredentialCmd(), newBenchWalletCmd(), newBenchVerifyCmd(), newBenchSeedCmd())
+		newBenchCredentialCmd(), newBenchWalletCmd(), newBenchVerifyCmd(), newBenchJourneysCmd(), newBenchSeedCmd())
 	groupRunE(cmd, "scenario")
 	return cmd
 }

@@ -53,12 +53,17 @@ func (a *agencyAPI) login(ctx context.Context) error {
 // post sends body with the token to path and decodes a 2xx answer into
 // out. It is safe for concurrent use.
 func (a *agencyAPI) post(ctx context.Context, path string, body []byte, out any) error {
+	return a.postAs(ctx, path, "application/json", body, out)
+}
+
+// postAs is post with a body of another media type.
+func (a *agencyAPI) postAs(ctx context.Context, path, contentType string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	return doJSON(a.hc, req, 0, out)
 }
 

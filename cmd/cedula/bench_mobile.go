@@ -192,11 +192,22 @@ func newWalletBench(ctx context.Context, o benchWalletOptions, stdout io.Writer)
 	if !slices.Contains(is.configurations, o.typeID) {
 		return nil, fmt.Errorf("--type %q: the issuer offers %v", o.typeID, is.configurations)
 	}
+	if err := b.setUpApps(ctx, stdout); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// setUpApps creates o.citizens citizens through the agency, enrols each
+// one's passkey, logs their wallet app in and fills their wallet with
+// o.held credentials (none when 0), untimed.
+func (b *walletBench) setUpApps(ctx context.Context, stdout io.Writer) error {
+	o := b.o
 	// The passkeys' origin is the server's public one (its issuer), which
 	// --url may spell otherwise.
 	pub, err := url.Parse(b.api.tc.Issuer())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	origin := pub.Scheme + "://" + pub.Host
 	start := time.Now()
@@ -207,11 +218,15 @@ func newWalletBench(ctx context.Context, o benchWalletOptions, stdout io.Writer)
 		return err
 	})
 	if err != nil {
-		return nil, setUpError(err)
+		return setUpError(err)
 	}
-	fmt.Fprintf(stdout, "set-up: %d citizens created, enrolled (software passkeys), logged in as the wallet app and holding %d credentials each in %.1fs (untimed)\n",
-		o.citizens, o.held, time.Since(start).Seconds())
-	return b, nil
+	holding := ""
+	if o.held > 0 {
+		holding = fmt.Sprintf(" and holding %d credentials each", o.held)
+	}
+	fmt.Fprintf(stdout, "set-up: %d citizens created, enrolled (software passkeys), logged in as the wallet app%s in %.1fs (untimed)\n",
+		o.citizens, holding, time.Since(start).Seconds())
+	return nil
 }
 
 // setUpError says what to do about a set-up the server's rate limits

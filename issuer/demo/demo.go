@@ -295,7 +295,8 @@ func (rp *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 // private_key_jwt; its private key is written to the data folder so that
 // `cedula bench token`, `consent`, `issue` and `credential` can act as it.
 // It is the issuer of the demo's credential types (issuer/credential's
-// demo.yaml), so it holds the issuance scope too.
+// demo.yaml), so it holds the issuance scope too, and it publishes alerts
+// (cedula:alerts) for `cedula bench journeys --mode alerts`.
 const MachineID = "demo-machine"
 
 func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
@@ -323,7 +324,7 @@ func seedMachine(ctx context.Context, s Deps, out io.Writer) error {
 	}
 	c := issuer.Client{ID: MachineID, Name: "Demo agency back-end", GrantTypes: []string{issuer.GrantClientCredentials},
 		AuthMethod: issuer.AuthPrivateKeyJWT, JWKS: jwks, SubjectType: issuer.SubjectPairwise,
-		Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance, scopes.Verification}, Created: time.Now()}
+		Scopes: []string{scopes.Admin, scopes.Consent, scopes.Issuance, scopes.Verification, scopes.Alerts}, Created: time.Now()}
 	if _, err := s.Registrar.RegisterClient(ctx, c, issuer.Registration{By: issuer.Operator}); err != nil {
 		return err
 	}

@@ -2,63 +2,21 @@ package rules_test
 
 import (
 	"context"
-	"errors"
-	"math/rand/v2"
-	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cedula/cedula/journeys/rules"
+	"github.com/cedula/cedula/journeys/rules/rulestest"
 )
-
-// plain is a synthetic citizen as plain Go, for the ceiling.
-type plain struct {
-	id           string
-	age          int64
-	municipality string
-	benefits     []string
-}
 
 const benchN = 1_000_000
 
-var (
-	municipalities = []string{"Montevideo", "Montevideo", "Montevideo", "Canelones", "Maldonado", "Salto", "Paysandú", "Rivera", "Tacuarembó", "Colonia"}
-	benefitNames   = []string{"pension", "afam", "tus", "asistencia_vejez", "jubilacion"}
-)
+// synthetic is rulestest's population of benchN, made once per process.
+var synthetic = sync.OnceValues(func() ([]rulestest.Person, []rules.Citizen) { return rulestest.Population(benchN) })
 
-// synthetic makes benchN citizens, the same every run (fixed seed), both as
-// plain structs and as rules.Values; made once per process.
-var synthetic = sync.OnceValues(func() ([]plain, []rules.Citizen) {
-	rng := rand.New(rand.NewPCG(14, 2026))
-	ps := make([]plain, benchN)
-	cs := make([]rules.Citizen, benchN)
-	for i := range ps {
-		p := plain{id: "c" + strconv.Itoa(i), age: int64(rng.IntN(100)), municipality: municipalities[rng.IntN(len(municipalities))]}
-		for _, b := range benefitNames {
-			if rng.IntN(4) == 0 {
-				p.benefits = append(p.benefits, b)
-			}
-		}
-		ps[i] = p
-		v := rules.Default().NewValues()
-		if err := errors.Join(
-			v.SetInt("age", p.age),
-			v.SetString("municipality", p.municipality),
-			v.SetStrings("benefits", p.benefits),
-			v.SetInt("household_size", int64(1+rng.IntN(6))),
-			v.SetTime("birthdate", time.Date(2026-int(p.age), time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC)),
-		); err != nil {
-			panic(err)
-		}
-		cs[i] = rules.Citizen{ID: p.id, Values: v}
-	}
-	return ps, cs
-})
-
-const benchRule = `age >= 65 && municipality == "Montevideo" && !("pension" in benefits)`
+const benchRule = rulestest.Rule
 
 func citizensPerSecond(b *testing.B) {
 	b.ReportMetric(float64(benchN)*float64(b.N)/b.Elapsed().Seconds(), "citizens/s")
@@ -67,7 +25,7 @@ func citizensPerSecond(b *testing.B) {
 // BenchmarkSegment selects benchRule over a million citizens on all cores.
 func BenchmarkSegment(b *testing.B) {
 	_, cs := synthetic()
-	rule, err := rules.Default().CompileRule(benchRule, []string{"identity", "address", "benefits"})
+	rule, err := rules.Default().CompileRule(benchRule, rulestest.RuleCategories)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,23 +61,7 @@ func BenchmarkSegmentCeiling(b *testing.B) {
 	ps, _ := synthetic()
 	var matched int
 	for b.Loop() {
-		workers := runtime.GOMAXPROCS(0)
-		parts := make([][]string, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for _, p := range ps[w*len(ps)/workers : (w+1)*len(ps)/workers] {
-					if p.age >= 65 && p.municipality == "Montevideo" && !slices.Contains(p.benefits, "pension") {
-						parts[w] = append(parts[w], p.id)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		matched = 0
-		for _, p := range parts {
-			matched += len(p)
-		}
+		matched = len(rulestest.Ceiling(ps, 0))
 	}
 	citizensPerSecond(b)
 	b.ReportMetric(float64(matched), "matched")
@@ -128,7 +70,7 @@ func BenchmarkSegmentCeiling(b *testing.B) {
 // BenchmarkMatch is one Match call, as for a single citizen, on one core.
 func BenchmarkMatch(b *testing.B) {
 	v := ana(b)
-	rule, err := rules.Default().CompileRule(benchRule, []string{"identity", "address", "benefits"})
+	rule, err := rules.Default().CompileRule(benchRule, rulestest.RuleCategories)
 	if err != nil {
 		b.Fatal(err)
 	}
