@@ -51,10 +51,13 @@ var ErrExpired = errors.New("journeys: the alert has expired")
 
 // AlertNotice is an alert as wallets receive it.
 type AlertNotice struct {
-	Key        string      `json:"key"` // sender,identifier,sent
-	Agency     string      `json:"agency"`
-	AgencyName string      `json:"agency_name"`
-	Status     string      `json:"status"` // active, superseded, cancelled
+	Key        string `json:"key"` // sender,identifier,sent
+	Agency     string `json:"agency"`
+	AgencyName string `json:"agency_name"`
+	Status     string `json:"status"` // active, superseded, cancelled
+	// CAPStatus is the alert's own status: Actual, or Exercise, System,
+	// Test, Draft, which wallets do not show to the citizen as real.
+	CAPStatus  string      `json:"cap_status"`
 	MsgType    string      `json:"msg_type"`
 	Sent       time.Time   `json:"sent"`
 	Expires    *time.Time  `json:"expires,omitempty"`
@@ -315,7 +318,7 @@ func langOf(tag string) string {
 // notice is an alert as wallets receive it.
 func (s *Service) notice(ctx context.Context, a *cap.Alert, agency string) AlertNotice {
 	n := AlertNotice{Key: a.Ref().String(), Agency: agency, AgencyName: s.cfg.AgencyName(ctx, agency), Status: AlertActive,
-		MsgType: string(a.MsgType), Sent: a.Sent.UTC()}
+		CAPStatus: string(a.Status), MsgType: string(a.MsgType), Sent: a.Sent.UTC()}
 	for _, r := range a.References {
 		n.References = append(n.References, r.String())
 	}

@@ -194,6 +194,9 @@ type Store interface {
 	AttributesOf(ctx context.Context, citizenID string) (map[string][]byte, error)
 	// StepCounts counts a journey's active enrolments by step.
 	StepCounts(ctx context.Context, journey string) (map[int]int, error)
+	// TakeRun records that a replica runs a scheduled journey on day;
+	// false when another took it.
+	TakeRun(ctx context.Context, journey, day string, at time.Time) (bool, error)
 }
 
 // Config is what the Service is built from.
@@ -849,6 +852,27 @@ func (s *Service) RunSchedule(ctx context.Context, id string) (int, error) {
 		if ok {
 			n++
 		}
+	}
+	return n, nil
+}
+
+// RunScheduled runs the scheduled journeys due on t's day that no other
+// replica has taken, and returns how many it ran.
+func (s *Service) RunScheduled(ctx context.Context, t time.Time) (int, error) {
+	day := t.UTC().Format(time.DateOnly)
+	n := 0
+	for _, id := range s.Scheduled(t) {
+		ok, err := s.cfg.Store.TakeRun(ctx, id, day, s.cfg.Now().UTC())
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := s.RunSchedule(ctx, id); err != nil {
+			return n, err
+		}
+		n++
 	}
 	return n, nil
 }

@@ -194,7 +194,7 @@ func TestCLIRefuses(t *testing.T) {
 		{[]string{"bench", "reference", "--data-dir", "x"}, "flag provided but not defined: --data-dir"},
 		{[]string{"admin", "enrol"}, `"citizen" not set`},
 		{[]string{"nope"}, `unknown command "nope"`},
-		{[]string{"bench", "tokn"}, `unknown scenario "tokn" (reference, token, audit, consent, issue, credential, wallet, verify, seed); did you mean token?`},
+		{[]string{"bench", "tokn"}, `unknown scenario "tokn" (reference, token, audit, consent, issue, credential, wallet, verify, journeys, seed); did you mean token?`},
 		{[]string{"admin", "client", "remove"}, `unknown subcommand "remove"`},
 		{[]string{"keys"}, "cedula keys needs a subcommand: rotate, list"},
 		{nil, "cedula needs a command"},

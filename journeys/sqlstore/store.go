@@ -80,6 +80,17 @@ CREATE TABLE journeys_locations (
 );
 `
 
+// schemaV4 records the scheduled runs taken, so that one replica runs
+// each.
+const schemaV4 = `
+CREATE TABLE journeys_runs (
+	journey TEXT NOT NULL,
+	day TEXT NOT NULL,
+	taken BIGINT NOT NULL,
+	PRIMARY KEY (journey, day)
+);
+`
+
 // Migrations creates the room's tables.
 var Migrations = []db.Migration{{
 	Room:     "journeys",
@@ -96,6 +107,11 @@ var Migrations = []db.Migration{{
 	Version:  3,
 	SQLite:   db.Schema(schemaV3, db.SQLite),
 	Postgres: db.Schema(schemaV3, db.Postgres),
+}, {
+	Room:     "journeys",
+	Version:  4,
+	SQLite:   db.Schema(schemaV4, db.SQLite),
+	Postgres: db.Schema(schemaV4, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction.
@@ -416,4 +432,14 @@ func (s *Store) Locations(ctx context.Context, fn func(citizenID string, sealed 
 		}
 		after = page[len(page)-1].id
 	}
+}
+
+func (s *Store) TakeRun(ctx context.Context, journey, day string, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO journeys_runs (journey, day, taken) VALUES ($1, $2, $3) ON CONFLICT (journey, day) DO NOTHING`,
+		journey, day, db.Micros(at))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

@@ -109,3 +109,27 @@ func deref(b *bool) any {
 type nopLog struct{}
 
 func (nopLog) AppendTx(context.Context, *sql.Tx, ...audit.Entry) error { return nil }
+
+// TestTakeRun: of two replicas on one database, one takes a scheduled
+// journey's run of a day; the next day is another run.
+func TestTakeRun(t *testing.T) {
+	for name, d := range map[string]func(t *testing.T) *db.DB{
+		"sqlite":   func(t *testing.T) *db.DB { return dbtest.SQLite(t, sqlstore.Migrations) },
+		"postgres": func(t *testing.T) *db.DB { return dbtest.Postgres(t, sqlstore.Migrations) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := sqlstore.New(d(t), nopLog{})
+			now := time.Now()
+			if ok, err := s.TakeRun(ctx, "j", "2026-12-06", now); err != nil || !ok {
+				t.Fatalf("first take: %v %v", ok, err)
+			}
+			if ok, err := s.TakeRun(ctx, "j", "2026-12-06", now); err != nil || ok {
+				t.Errorf("second take of the day: %v %v, want false", ok, err)
+			}
+			if ok, err := s.TakeRun(ctx, "j", "2026-12-07", now); err != nil || !ok {
+				t.Errorf("the next day: %v %v, want true", ok, err)
+			}
+		})
+	}
+}

@@ -150,7 +150,7 @@ func TestAlertsReachWallets(t *testing.T) {
 	for _, ch := range []*events{anaStream, betoStream} {
 		a := nextEvent(t, ch, "alert", key(original, "active"))
 		infos, _ := a["infos"].([]any)
-		if a["agency"] != "emergencias" || len(infos) != 2 || a["seal"] == nil {
+		if a["agency"] != "emergencias" || len(infos) != 2 || a["seal"] == nil || a["cap_status"] != "Actual" {
 			t.Errorf("the alert on the stream: %v", a)
 		}
 	}

@@ -209,10 +209,9 @@ func (s *Server) runJourneys(ctx context.Context) {
 		now := time.Now().UTC()
 		if day := now.Format(time.DateOnly); day != lastDay {
 			lastDay = day
-			for _, id := range s.Journeys.Scheduled(now) {
-				if _, err := s.Journeys.RunSchedule(ctx, id); err != nil && ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "journeys: scheduled run", "journey", id, "err", err)
-				}
+			// One replica runs each journey each day (the first to take it).
+			if _, err := s.Journeys.RunScheduled(ctx, now); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "journeys: scheduled runs", "err", err)
 			}
 		}
 	}
