@@ -138,6 +138,10 @@ type Store interface {
 	Defer(ctx context.Context, id, lease string, next time.Time) error
 	// Delivery returns a delivery, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
+	// Purge deletes the deliveries sent or dead before t (their payloads
+	// are gone already; their dedupe keys go with them) and returns how
+	// many.
+	Purge(ctx context.Context, before time.Time) (int, error)
 	// PutPrefs stores a citizen's preferences, replacing earlier ones,
 	// with entries in the same transaction.
 	PutPrefs(ctx context.Context, p PrefsRecord, entries ...audit.Entry) error

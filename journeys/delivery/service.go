@@ -317,6 +317,16 @@ func (s *Service) quietUntil(ctx context.Context, citizenID string, now time.Tim
 	return end.UTC(), quiet, nil
 }
 
+// Keep is how long a delivery sent or dead is kept (without its payload):
+// long enough for a step or a retry to find its dedupe key, and for an
+// operator to see what went dead.
+const Keep = 30 * 24 * time.Hour
+
+// Purge deletes the deliveries done (sent or dead) more than Keep ago.
+func (s *Service) Purge(ctx context.Context) (int, error) {
+	return s.cfg.Store.Purge(ctx, s.cfg.Now().Add(-Keep))
+}
+
 // Lang returns the language a citizen chose for their messages, "" when
 // they set no preferences (it reads no contact).
 func (s *Service) Lang(ctx context.Context, citizenID string) (string, error) {

@@ -213,6 +213,9 @@ func (s *Server) runJourneys(ctx context.Context) {
 			if _, err := s.Journeys.RunScheduled(ctx, now); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "journeys: scheduled runs", "err", err)
 			}
+			if _, err := s.Delivery.Purge(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "journeys: outbox purge", "err", err)
+			}
 		}
 	}
 }

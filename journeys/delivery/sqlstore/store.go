@@ -247,3 +247,12 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM journeys_deliveries WHERE status IN ('sent', 'dead') AND done < $1`, db.Micros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

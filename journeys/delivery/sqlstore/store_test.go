@@ -122,3 +122,43 @@ func TestClaim(t *testing.T) {
 		}
 	}, sqlstore.Migrations)
 }
+
+// TestPurge: deliveries done (sent or dead) before the cut go, with their
+// dedupe keys; pending ones and later ones stay.
+func TestPurge(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := sqlstore.New(d, &entries{})
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		var ids []string
+		for i, key := range []string{"old-sent", "old-dead", "new-sent", "pending"} {
+			got, err := s.Enqueue(ctx, []delivery.Delivery{{ID: fmt.Sprint("d", i), Dedupe: key, CitizenID: "ana", Channel: delivery.Inbox,
+				Payload: []byte("sealed"), NextAt: now, Created: now}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, got[0])
+		}
+		claimed, err := s.Claim(ctx, now, now.Add(time.Minute), "L", 10)
+		if err != nil || len(claimed) != 4 {
+			t.Fatalf("claim: %d %v", len(claimed), err)
+		}
+		if err := s.Sent(ctx, ids[0], "L", now.Add(-40*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Dead(ctx, ids[1], "L", now.Add(-31*24*time.Hour), "gone"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sent(ctx, ids[2], "L", now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Purge(ctx, now.Add(-30*24*time.Hour)); err != nil || n != 2 {
+			t.Errorf("purge: %d %v, want 2", n, err)
+		}
+		for i, want := range []bool{false, false, true, true} {
+			if _, err := s.Delivery(ctx, ids[i]); (err == nil) != want {
+				t.Errorf("delivery %d after the purge: %v, want kept %v", i, err, want)
+			}
+		}
+	}, sqlstore.Migrations)
+}
