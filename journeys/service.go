@@ -26,6 +26,7 @@ const (
 	ActionDeliver = "journeys.deliver" // a message went to a citizen
 	ActionStop    = "journeys.stop"    // a citizen's journey stopped (done, withdrawn, denied)
 	ActionRespond = "journeys.respond" // a citizen answered a message
+	ActionPush    = "journeys.push"    // an agency told Cedula what its registry holds of a citizen
 )
 
 // Ledger is the consent ledger as the room uses it; consent.Service is one.
@@ -476,7 +477,19 @@ func (s *Service) PushAttributes(ctx context.Context, agency, citizenID string, 
 	if err != nil {
 		return 0, err
 	}
-	if err := s.cfg.Store.PutAttributes(ctx, citizenID, agency, sealed, s.cfg.Now().UTC()); err != nil {
+	now := s.cfg.Now().UTC()
+	if err := s.cfg.Store.PutAttributes(ctx, citizenID, agency, sealed, now); err != nil {
+		return 0, err
+	}
+	var cats []string
+	for name := range attrs {
+		if a, ok := s.cfg.Catalogue.Lookup(name); ok && !slices.Contains(cats, a.Category) {
+			cats = append(cats, a.Category)
+		}
+	}
+	slices.Sort(cats)
+	if _, err := s.cfg.Audit.Append(ctx, audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: agency}, Action: ActionPush,
+		Subject: s.cfg.Pseudonym(citizenID), Categories: cats, Outcome: audit.Allowed, RequestID: audit.RequestIDFrom(ctx)}); err != nil {
 		return 0, err
 	}
 	return s.Event(ctx, EventRegistryChanged, citizenID)

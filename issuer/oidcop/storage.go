@@ -493,7 +493,9 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 // request asked for at userinfo, while that request is kept (it is the
 // token family's) and its verification's result lives.
 func (s *storage) verifiedAtUserinfo(ctx context.Context, info *oidc.UserInfo, at issuer.AccessToken) error {
-	if s.cfg.Bridge == nil || at.FamilyID == "" {
+	// Verified claims are only ever asked under a purpose scope: other
+	// tokens cost userinfo no read of their authorization request.
+	if s.cfg.Bridge == nil || at.FamilyID == "" || len(Purposes(at.Scopes)) == 0 {
 		return nil
 	}
 	r, err := s.store.AuthRequest(ctx, at.FamilyID)

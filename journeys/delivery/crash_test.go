@@ -91,7 +91,7 @@ func crashService(e *env, hook string, now func() time.Time) (*delivery.Service,
 // sent again under the same key — every delivery reached its receiver,
 // and counting unique Message-IDs and Idempotency-Keys, exactly once.
 func TestCrash(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("the crash test runs a worker process over 500 deliveries")
 	}
 	for _, name := range []string{"sqlite", "postgres"} {

@@ -16,12 +16,21 @@ import (
 // alertHub carries public alerts to this replica's wallet streams: it
 // follows the alerts table (woken at once by this replica's ingests,
 // polled every second for other replicas') and hands each alert, new or
-// changed, to every stream.
+// changed, to every stream. It keeps the alerts in force, which every
+// stream gets when it opens, in memory.
 type alertHub struct {
 	s    *Server
 	wake chan struct{}
 	mu   sync.Mutex
 	subs map[chan json.RawMessage]struct{}
+	// active are the broadcast alerts in force by key, with when each
+	// expires (zero: never); nil until run has read them.
+	active map[string]activeAlert
+}
+
+type activeAlert struct {
+	json    json.RawMessage
+	expires time.Time
 }
 
 func newAlertHub(s *Server) *alertHub {
@@ -59,10 +68,26 @@ func (h *alertHub) Subscribe() (<-chan json.RawMessage, func()) {
 	}
 }
 
-// Active implements mobileapi.Alerts: the broadcast alerts of the last
-// week still in force.
+// activeWindow is how far back the alerts in force are looked for.
+const activeWindow = 7 * 24 * time.Hour
+
+// Active implements mobileapi.Alerts: the broadcast alerts in force, from
+// memory once the hub has read them.
 func (h *alertHub) Active(ctx context.Context) ([]json.RawMessage, error) {
-	ns, err := h.s.Journeys.AlertsSince(ctx, time.Now().Add(-7*24*time.Hour))
+	now := time.Now()
+	h.mu.Lock()
+	if h.active != nil {
+		out := []json.RawMessage{}
+		for _, a := range h.active {
+			if a.expires.IsZero() || a.expires.After(now) {
+				out = append(out, a.json)
+			}
+		}
+		h.mu.Unlock()
+		return out, nil
+	}
+	h.mu.Unlock()
+	ns, err := h.s.Journeys.AlertsSince(ctx, now.Add(-activeWindow))
 	if err != nil {
 		return nil, err
 	}
@@ -80,24 +105,54 @@ func (h *alertHub) Active(ctx context.Context) ([]json.RawMessage, error) {
 	return out, nil
 }
 
-// run follows the alerts until ctx ends.
+// keep records n in the alerts in force, or drops it from them.
+func (h *alertHub) keep(n journeys.AlertNotice, b json.RawMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.active == nil {
+		h.active = map[string]activeAlert{}
+	}
+	if n.Status != journeys.AlertActive {
+		delete(h.active, n.Key)
+		return
+	}
+	a := activeAlert{json: b}
+	if n.Expires != nil {
+		a.expires = *n.Expires
+	}
+	h.active[n.Key] = a
+}
+
+// run follows the alerts until ctx ends: first those of the last week,
+// kept as the alerts in force (sent to no stream: each gets them when it
+// opens), then what changes.
 func (h *alertHub) run(ctx context.Context) {
 	seen := map[string]string{} // key → status sent
-	since := time.Now().Add(-time.Minute)
+	since := time.Now().Add(-activeWindow)
+	loaded := false
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.wake:
-		case <-t.C:
+		if loaded {
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.wake:
+			case <-t.C:
+			}
 		}
 		// A little overlap: a row committed late with an earlier time is
 		// read again, and sent once (seen).
 		from := since.Add(-5 * time.Second)
 		ns, err := h.s.Journeys.AlertsSince(ctx, from)
 		if err != nil {
+			if !loaded { // the first read failed: wait before the next
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
 			continue
 		}
 		since = time.Now()
@@ -110,7 +165,18 @@ func (h *alertHub) run(ctx context.Context) {
 			if err != nil {
 				continue
 			}
-			h.fanOut(b)
+			h.keep(n, b)
+			if loaded {
+				h.fanOut(b)
+			}
+		}
+		if !loaded {
+			loaded = true
+			h.mu.Lock()
+			if h.active == nil {
+				h.active = map[string]activeAlert{}
+			}
+			h.mu.Unlock()
 		}
 		if len(seen) > 100_000 {
 			clear(seen)

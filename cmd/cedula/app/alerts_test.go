@@ -117,6 +117,9 @@ func TestAlertsReachWallets(t *testing.T) {
 			t.Fatalf("share location: %v %d", err, r.StatusCode())
 		}
 	}
+	if r, _ := anaAPI.ShareLocationWithResponse(ctx, nil, mobileclient.ShareLocationJSONRequestBody{Lat: 91, Lon: 0}); r.StatusCode() != http.StatusBadRequest {
+		t.Errorf("a latitude of 91: %d, want 400", r.StatusCode())
+	}
 	anaStream, stopA := openRawStream(t, anaAPI)
 	defer stopA()
 	betoStream, stopB := openRawStream(t, betoAPI)

@@ -139,6 +139,17 @@ func TestJourneysFollowTheLedger(t *testing.T) {
 	if push(anaSub) != 1 || push(betoSub) != 1 {
 		t.Fatal("the citizens did not enter the journey")
 	}
+	// A push of what the catalogue does not hold, or of the wrong type,
+	// or about a citizen the agency does not know, is refused.
+	for body, status := range map[string]int{`{"attributes":{"shoe_size":44}}`: 400, `{"attributes":{"dependants":"two"}}`: 400,
+		`{"attributes":{"benefits":"x"}}`: 400, `{}`: 400} {
+		if res, out := e.do(http.MethodPut, "/journeys/registry/"+anaSub, tok, body); res.StatusCode != status {
+			t.Errorf("push %s: %d %v, want %d", body, res.StatusCode, out, status)
+		}
+	}
+	if res, _ := e.do(http.MethodPut, "/journeys/registry/nobody-we-know", tok, `{"attributes":{"dependants":1}}`); res.StatusCode != http.StatusNotFound {
+		t.Errorf("push about an unknown sub: %d, want 404", res.StatusCode)
+	}
 	e.stepAll()
 	for _, c := range []string{ana, beto} {
 		ms := e.journeyMessages(c)
@@ -184,17 +195,24 @@ func TestJourneysFollowTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	denied := false
+	denied, pushed := false, false
 	for _, r := range recs {
+		en, _ := r.Entry()
+		if en.Action == journeys.ActionPush && en.Actor.ID == outreachAgency && strings.Join(en.Categories, ",") == "benefits,household" {
+			pushed = true
+		}
 		if r.Index < start {
 			continue
 		}
-		if en, _ := r.Entry(); en.Action == consent.ActionDecide && en.Actor.ID == outreachAgency && en.Outcome == audit.Denied {
+		if en.Action == consent.ActionDecide && en.Actor.ID == outreachAgency && en.Outcome == audit.Denied {
 			denied = true
 		}
 	}
 	if !denied {
 		t.Error("the log holds no denial for Beto's next trigger")
+	}
+	if !pushed {
+		t.Error("the log holds no entry of the agency's push about Beto")
 	}
 
 	// Refused definitions, each with the problem named.
