@@ -271,7 +271,7 @@ func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd co
 		}
 		if err := s.post(ctx, citizenID, Notice{Lang: il, Subject: info.Event, Body: sl.Text,
 			Sender: Sender{Agency: pd.Controller, Name: n.AgencyName, Code: sl.Code, Seal: sl.Seal}, Why: why,
-			Dedupe: "alert:" + n.Key + ":" + citizenID}, nil, info.Urgent, pd.Controller, pd); err != nil {
+			Dedupe: "alert:" + n.Key + ":" + citizenID}, nil, info.Urgent, pd.Controller, pd, []string{LocationCategory}); err != nil {
 			return err
 		}
 		en := audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: pd.Controller}, Action: ActionAlertTarget, Subject: s.cfg.Pseudonym(citizenID),

@@ -102,8 +102,10 @@ func MetaNotice(m delivery.Message, dedupe string) (Notice, error) {
 }
 
 // post sends n to the citizen: through the outbox on the channels asked
-// (or their preferred ones), or straight to the inbox without one.
-func (s *Service) post(ctx context.Context, citizenID string, n Notice, channels []string, urgent bool, agency string, pd consent.Purpose) error {
+// (or their preferred ones), or straight to the inbox without one. The
+// outbox asks the ledger again about pd and categories before each
+// attempt.
+func (s *Service) post(ctx context.Context, citizenID string, n Notice, channels []string, urgent bool, agency string, pd consent.Purpose, categories []string) error {
 	if s.cfg.Outbox == nil {
 		_, err := s.cfg.Inbox.Post(ctx, citizenID, n)
 		return err
@@ -113,7 +115,7 @@ func (s *Service) post(ctx context.Context, citizenID string, n Notice, channels
 		return err
 	}
 	r := delivery.Request{Key: n.Dedupe, CitizenID: citizenID, Message: delivery.Message{Lang: n.Lang, Subject: n.Subject, Body: n.Body, Meta: meta},
-		Urgent: urgent, Agency: agency, Purpose: pd.DPV, LegalBasis: string(pd.LegalBasis)}
+		Urgent: urgent, Agency: agency, Purpose: pd.DPV, LegalBasis: string(pd.LegalBasis), PurposeID: pd.ID, Categories: categories}
 	for _, c := range channels {
 		r.Channels = append(r.Channels, delivery.Channel(c))
 	}
@@ -648,7 +650,7 @@ func (s *Service) send(ctx context.Context, c *Compiled, e Enrolment, st Step, d
 	key := fmt.Sprintf("journey:%s:%s:%d:%s", c.ID, e.CitizenID, e.Started.UnixMicro(), st.ID)
 	return key, s.post(ctx, e.CitizenID, Notice{Lang: lang, Subject: subject, Body: sealed.Text, Ask: st.Send.Ask, Ref: key,
 		Sender: Sender{Agency: c.Agency, Name: s.cfg.AgencyName(ctx, c.Agency), Code: sealed.Code, Seal: sealed.Seal},
-		Why:    why, Dedupe: key}, st.Send.Channels, false, c.Agency, c.PurposeDef)
+		Why:    why, Dedupe: key}, st.Send.Channels, false, c.Agency, c.PurposeDef, c.Categories)
 }
 
 // Withdrawn stops, at once, the citizen's pending steps in journeys of

@@ -28,7 +28,15 @@ type Status string
 const (
 	StatusPending Status = "pending" // waiting for its next attempt, or being tried
 	StatusSent    Status = "sent"    // the receiver took it; payload dropped
-	StatusDead    Status = "dead"    // given up; payload dropped
+	// StatusDead: given up after its attempts, a dead letter. Its payload
+	// is kept (sealed) until it is purged, so that the agency's operators
+	// can send it again once the channel works (Requeue), or discard it.
+	StatusDead Status = "dead"
+	// StatusCancelled: not sent because the ledger no longer allowed its
+	// purpose when its turn came (the citizen withdrew); payload dropped.
+	StatusCancelled Status = "cancelled"
+	// StatusDiscarded: a dead letter its agency gave up; payload dropped.
+	StatusDiscarded Status = "discarded"
 )
 
 // Audit actions of the outbox's outcomes.
@@ -36,6 +44,12 @@ const (
 	ActionSent  = "journeys.deliver"       // a delivery reached its receiver
 	ActionRetry = "journeys.deliver.retry" // an attempt failed; another follows
 	ActionDead  = "journeys.deliver.dead"  // the delivery was given up
+	// ActionCancel: the ledger refused the delivery's purpose at its turn.
+	ActionCancel = "journeys.deliver.cancel"
+	// ActionRequeue and ActionDiscard: an agency sent a dead letter again,
+	// or gave it up.
+	ActionRequeue = "journeys.deliver.requeue"
+	ActionDiscard = "journeys.deliver.discard"
 )
 
 // Actor is who the outcomes' entries name: Cedula's outbox.
@@ -47,6 +61,9 @@ var (
 	// ErrInvalid: a request or preferences break a rule; the message says
 	// which, never quoting an address.
 	ErrInvalid = errors.New("delivery: invalid")
+	// ErrConflict: the delivery is not in the state the change needs (a
+	// dead letter to send again or discard).
+	ErrConflict = errors.New("delivery: conflict")
 	// ErrLeaseLost: an outcome was not recorded because the delivery's
 	// lease had passed to another worker (or it was settled meanwhile).
 	ErrLeaseLost = errors.New("delivery: lease lost")
@@ -89,6 +106,13 @@ type Request struct {
 	// Agency, Purpose (a DPV code) and LegalBasis fill the outcomes'
 	// audit entries.
 	Agency, Purpose, LegalBasis string
+	// PurposeID and Categories are the ledger's purpose (of Agency) and
+	// the data categories the message rests on: before each attempt the
+	// ledger is asked again (Config.Allowed), so that a citizen who
+	// withdrew meanwhile is not sent what waited (quiet hours, retries).
+	// Empty: not asked again.
+	PurposeID  string
+	Categories []string
 }
 
 // Delivery is one message to one citizen on one channel, as stored.
@@ -102,8 +126,11 @@ type Delivery struct {
 	Purpose   string
 	// LegalBasis is the outcomes' entries'.
 	LegalBasis string
+	// PurposeID and Categories are the request's (the ledger's question).
+	PurposeID  string
+	Categories []string
 	// Payload is the recipient and the message, sealed under the
-	// citizen's data key; nil once sent or dead.
+	// citizen's data key; nil once sent, cancelled or discarded.
 	Payload  []byte
 	Status   Status
 	Attempts int // counted when claimed
@@ -127,26 +154,43 @@ type Store interface {
 	// until, counting an attempt of each: until then no other claim
 	// returns them.
 	Claim(ctx context.Context, now, until time.Time, lease string, n int) ([]Delivery, error)
-	// Sent, Retry, Dead and Defer record an attempt's outcome if the
-	// delivery is still pending under lease, with entries in the same
-	// transaction; ErrLeaseLost otherwise. Sent and Dead drop the payload;
-	// Retry sets the next attempt; Defer sets it without counting the
-	// attempt (quiet hours).
+	// Sent, Retry, Dead, Cancel and Defer record an attempt's outcome if
+	// the delivery is still pending under lease, with entries in the same
+	// transaction; ErrLeaseLost otherwise. Sent and Cancel drop the
+	// payload, Dead keeps it; Retry sets the next attempt; Defer sets it
+	// without counting the attempt (quiet hours).
 	Sent(ctx context.Context, id, lease string, at time.Time, entries ...audit.Entry) error
 	Retry(ctx context.Context, id, lease string, next time.Time, reason string, entries ...audit.Entry) error
 	Dead(ctx context.Context, id, lease string, at time.Time, reason string, entries ...audit.Entry) error
+	Cancel(ctx context.Context, id, lease string, at time.Time, entries ...audit.Entry) error
 	Defer(ctx context.Context, id, lease string, next time.Time) error
+	// DeadLetters returns up to n of agency's dead letters, the latest
+	// first, those that died before the cursor (zero: from the latest).
+	DeadLetters(ctx context.Context, agency string, before Cursor, n int) ([]Delivery, error)
+	// Requeue makes agency's dead letter id pending again, due at now,
+	// its attempts counted afresh; Discard drops its payload. Both append
+	// entries in the same transaction; ErrNotFound when agency has no
+	// such delivery, ErrConflict when it is not a dead letter that kept
+	// its payload.
+	Requeue(ctx context.Context, agency, id string, now time.Time, entries ...audit.Entry) error
+	Discard(ctx context.Context, agency, id string, at time.Time, entries ...audit.Entry) error
 	// Delivery returns a delivery, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
-	// Purge deletes the deliveries sent or dead before t (their payloads
-	// are gone already; their dedupe keys go with them) and returns how
-	// many.
+	// Purge deletes the deliveries settled (not pending) before t, with
+	// their payloads and dedupe keys, and returns how many.
 	Purge(ctx context.Context, before time.Time) (int, error)
 	// PutPrefs stores a citizen's preferences, replacing earlier ones,
 	// with entries in the same transaction.
 	PutPrefs(ctx context.Context, p PrefsRecord, entries ...audit.Entry) error
 	// Prefs returns a citizen's preferences, or ErrNotFound.
 	Prefs(ctx context.Context, citizenID string) (PrefsRecord, error)
+}
+
+// Cursor is where a page of dead letters ends: the last one's time of
+// death and ID.
+type Cursor struct {
+	Done time.Time
+	ID   string
 }
 
 // PrefsRecord is a citizen's preferences as stored: Prefs.Contacts is

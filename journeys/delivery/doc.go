@@ -8,8 +8,13 @@
 // with the caller's audit entries, deduplicated on a key the caller gives
 // (a step run twice enqueues once). The payload — recipient address,
 // subject, body — is sealed under the citizen's data key and dropped once
-// the delivery is sent or dead, so erasing the citizen makes what was
-// still waiting unreadable.
+// the delivery is sent, so erasing the citizen makes what was still
+// waiting unreadable.
+//
+// A delivery keeps the ledger's question (Request.PurposeID, Categories):
+// before each attempt Config.Allowed asks it again, so that a citizen who
+// withdrew while their message waited is not sent it (cancelled, audited
+// journeys.deliver.cancel).
 //
 // Workers (Deliver, Run) claim due deliveries with a lease, so that
 // replicas never send one at the same time; a lease that expires — a
@@ -20,7 +25,9 @@
 // have seen. A failed attempt is retried with exponential backoff (5 s
 // doubling, at most an hour); after MaxAttempts, or at once on a
 // permanent refusal (a gateway's 4xx other than 408 and 429, an SMTP
-// server's 5xx to the message), the delivery is dead. Every outcome
+// server's 5xx to the message), the delivery is dead: a dead letter,
+// which keeps its payload so that its agency can send it again (Requeue)
+// once the channel works, or give it up (Discard). Every outcome
 // appends its audit entry in the transaction that records it
 // (journeys.deliver, journeys.deliver.retry, journeys.deliver.dead),
 // naming the citizen by pseudonym only.

@@ -139,6 +139,7 @@ type envOptions struct {
 	maxAttempts int
 	timeout     time.Duration
 	keystore    string
+	allowed     func(context.Context, delivery.Delivery) (bool, error)
 }
 
 func newEnv(t testing.TB, d *db.DB, o envOptions) *env {
@@ -173,7 +174,7 @@ func (e *env) service(t testing.TB, now func() time.Time, o envOptions) *deliver
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := delivery.New(delivery.Config{Store: e.store, Sealer: e.sealer, Pseudonym: pseudonyms.Of, MaxAttempts: o.maxAttempts, Now: now, Logger: quiet,
+	svc, err := delivery.New(delivery.Config{Store: e.store, Sealer: e.sealer, Pseudonym: pseudonyms.Of, MaxAttempts: o.maxAttempts, Now: now, Logger: quiet, Allowed: o.allowed,
 		Senders: map[delivery.Channel]delivery.Sender{delivery.Email: m, delivery.SMS: sms, delivery.Push: push,
 			delivery.Inbox: delivery.InboxSender{Poster: e.inbox}}})
 	if err != nil {

@@ -42,9 +42,14 @@ type Config struct {
 	// when 0.
 	Lease time.Duration
 	// Batch is how many deliveries a worker claims at once; 16 when 0.
-	Batch  int
-	Logger *slog.Logger
-	Now    func() time.Time
+	Batch int
+	// Allowed asks the ledger, before each attempt of a delivery with a
+	// PurposeID, whether its purpose may still use the citizen's data,
+	// appending the decision to the audit log; a refusal cancels the
+	// delivery. Nil: deliveries are sent as enqueued.
+	Allowed func(ctx context.Context, d Delivery) (bool, error)
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Service is the outbox: it enqueues deliveries and sends them.
@@ -143,7 +148,8 @@ func (s *Service) Enqueue(ctx context.Context, r Request, entries ...audit.Entry
 			at = now
 		}
 		ds = append(ds, Delivery{ID: id, Dedupe: dedupe, CitizenID: r.CitizenID, Channel: ch, Urgent: r.Urgent,
-			Agency: r.Agency, Purpose: r.Purpose, LegalBasis: r.LegalBasis, Payload: sealed, Status: StatusPending,
+			Agency: r.Agency, Purpose: r.Purpose, LegalBasis: r.LegalBasis, PurposeID: r.PurposeID, Categories: r.Categories,
+			Payload: sealed, Status: StatusPending,
 			NextAt: at, Created: now})
 	}
 	ids, err := s.cfg.Store.Enqueue(ctx, ds, entries...)
@@ -162,6 +168,9 @@ func (r Request) validate() error {
 	}
 	if r.CitizenID == "" {
 		bad("no citizen")
+	}
+	if r.PurposeID == "" && len(r.Categories) > 0 {
+		bad("categories without a purpose")
 	}
 	for _, ch := range r.Channels {
 		if !ch.Valid() {
@@ -246,6 +255,20 @@ func (s *Service) attempt(ctx context.Context, d Delivery, lease string) error {
 		}
 	}
 	subject := s.cfg.Pseudonym(d.CitizenID)
+	entry := func(at time.Time, action string, outcome audit.Outcome) audit.Entry {
+		return audit.Entry{Time: at, Actor: audit.Actor{Kind: audit.ActorSystem, ID: Actor}, Action: action, Subject: subject,
+			Purpose: d.Purpose, LegalBasis: d.LegalBasis, Outcome: outcome, RequestID: d.ID}
+	}
+	if d.PurposeID != "" && s.cfg.Allowed != nil {
+		ok, err := s.cfg.Allowed(ctx, d)
+		if err != nil {
+			s.cfg.Logger.WarnContext(ctx, "delivery: the ledger did not answer; the delivery waits", "delivery", d.ID, "err", err)
+			return s.record(ctx, d, s.cfg.Store.Retry(ctx, d.ID, lease, now.Add(s.cfg.Backoff), "ledger unavailable"))
+		}
+		if !ok {
+			return s.record(ctx, d, s.cfg.Store.Cancel(ctx, d.ID, lease, now, entry(now, ActionCancel, audit.Denied)))
+		}
+	}
 	sender := s.cfg.Senders[d.Channel]
 	var err error
 	var p payload
@@ -263,21 +286,17 @@ func (s *Service) attempt(ctx context.Context, d Delivery, lease string) error {
 		err = sender.Send(ctx, Outgoing{Key: d.ID, CitizenID: d.CitizenID, Channel: d.Channel, To: p.To, Message: p.Message})
 	}
 	at := s.cfg.Now().UTC()
-	entry := func(action string, outcome audit.Outcome) audit.Entry {
-		return audit.Entry{Time: at, Actor: audit.Actor{Kind: audit.ActorSystem, ID: Actor}, Action: action, Subject: subject,
-			Purpose: d.Purpose, LegalBasis: d.LegalBasis, Outcome: outcome, RequestID: d.ID}
-	}
 	if err == nil {
-		return s.record(ctx, d, s.cfg.Store.Sent(ctx, d.ID, lease, at, entry(ActionSent, audit.Allowed)))
+		return s.record(ctx, d, s.cfg.Store.Sent(ctx, d.ID, lease, at, entry(at, ActionSent, audit.Allowed)))
 	}
 	f := failureOf(err)
 	s.cfg.Logger.InfoContext(ctx, "delivery: attempt failed", "delivery", d.ID, "channel", d.Channel, "attempt", d.Attempts,
 		"reason", f.Reason, "permanent", f.Permanent)
 	if f.Permanent || d.Attempts >= s.cfg.MaxAttempts {
-		return s.record(ctx, d, s.cfg.Store.Dead(ctx, d.ID, lease, at, f.Reason, entry(ActionDead, audit.Failed)))
+		return s.record(ctx, d, s.cfg.Store.Dead(ctx, d.ID, lease, at, f.Reason, entry(at, ActionDead, audit.Failed)))
 	}
 	wait := max(backoff(d.Attempts, s.cfg.Backoff, s.cfg.MaxBackoff), min(f.After, s.cfg.MaxBackoff))
-	return s.record(ctx, d, s.cfg.Store.Retry(ctx, d.ID, lease, at.Add(wait), f.Reason, entry(ActionRetry, audit.Failed)))
+	return s.record(ctx, d, s.cfg.Store.Retry(ctx, d.ID, lease, at.Add(wait), f.Reason, entry(at, ActionRetry, audit.Failed)))
 }
 
 // record reads a store's answer to an outcome: a lost lease is another
@@ -317,12 +336,13 @@ func (s *Service) quietUntil(ctx context.Context, citizenID string, now time.Tim
 	return end.UTC(), quiet, nil
 }
 
-// Keep is how long a delivery sent or dead is kept (without its payload):
-// long enough for a step or a retry to find its dedupe key, and for an
-// operator to see what went dead.
+// Keep is how long a settled delivery is kept: long enough for a step or
+// a retry to find its dedupe key, and for an agency's operators to see
+// what went dead and send it again; then it goes, with a dead letter's
+// sealed payload.
 const Keep = 30 * 24 * time.Hour
 
-// Purge deletes the deliveries done (sent or dead) more than Keep ago.
+// Purge deletes the deliveries settled more than Keep ago.
 func (s *Service) Purge(ctx context.Context) (int, error) {
 	return s.cfg.Store.Purge(ctx, s.cfg.Now().Add(-Keep))
 }
@@ -381,4 +401,61 @@ func (s *Service) SetPrefs(ctx context.Context, citizenID string, p Prefs, entri
 	}
 	p.Contacts = Contacts{}
 	return s.cfg.Store.PutPrefs(ctx, PrefsRecord{CitizenID: citizenID, Prefs: p, Sealed: sealed, Updated: s.cfg.Now().UTC()}, entries...)
+}
+
+// DeadLetters returns a page of agency's dead letters (n at most 500),
+// the latest first, and the cursor of the next page (zero: none).
+func (s *Service) DeadLetters(ctx context.Context, agency string, before Cursor, n int) ([]Delivery, Cursor, error) {
+	n = min(max(n, 1), 500)
+	ds, err := s.cfg.Store.DeadLetters(ctx, agency, before, n+1)
+	if err != nil {
+		return nil, Cursor{}, err
+	}
+	if len(ds) <= n {
+		return ds, Cursor{}, nil
+	}
+	ds = ds[:n]
+	last := ds[n-1]
+	return ds, Cursor{Done: last.Done, ID: last.ID}, nil
+}
+
+// Requeue sends agency's dead letter id again: pending at once, with
+// its attempts counted afresh and the ledger asked again at its turn.
+// ErrNotFound when agency has no such delivery, ErrConflict when it is
+// not a dead letter with its message.
+func (s *Service) Requeue(ctx context.Context, agency, id string) error {
+	now := s.cfg.Now().UTC()
+	e, err := s.agencyEntry(ctx, agency, id, ActionRequeue, now)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.Requeue(ctx, agency, id, now, e); err != nil {
+		return err
+	}
+	s.Wake()
+	return nil
+}
+
+// Discard gives up agency's dead letter id for good: its payload goes.
+func (s *Service) Discard(ctx context.Context, agency, id string) error {
+	now := s.cfg.Now().UTC()
+	e, err := s.agencyEntry(ctx, agency, id, ActionDiscard, now)
+	if err != nil {
+		return err
+	}
+	return s.cfg.Store.Discard(ctx, agency, id, now, e)
+}
+
+// agencyEntry is the entry of an agency's change to its delivery id,
+// which it checks is the agency's.
+func (s *Service) agencyEntry(ctx context.Context, agency, id, action string, now time.Time) (audit.Entry, error) {
+	d, err := s.cfg.Store.Delivery(ctx, id)
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	if d.Agency != agency {
+		return audit.Entry{}, ErrNotFound
+	}
+	return audit.Entry{Time: now, Actor: audit.Actor{Kind: audit.ActorClient, ID: agency}, Action: action,
+		Subject: s.cfg.Pseudonym(d.CitizenID), Purpose: d.Purpose, LegalBasis: d.LegalBasis, Outcome: audit.Allowed, RequestID: d.ID}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/journeys/cap"
+	"github.com/cedula/cedula/journeys/delivery"
 )
 
 // Subjects maps the sub an agency knows a citizen by to the citizen.
@@ -175,6 +176,11 @@ func Classify(err error) *httpapi.Error {
 		return httpapi.NotFound("this agency knows no citizen by that subject")
 	case errors.Is(err, journeys.ErrNotFound):
 		return httpapi.NotFound("no such journey of this agency")
+	case errors.Is(err, delivery.ErrNotFound):
+		return httpapi.NotFound("no such delivery of this agency")
+	case errors.Is(err, delivery.ErrConflict):
+		return &httpapi.Error{Status: http.StatusConflict, Slug: "not-a-dead-letter", Title: "Not a dead letter",
+			Detail: "the delivery is not a dead letter with its message (sent, pending, cancelled or discarded)"}
 	case errors.Is(err, journeys.ErrInvalid):
 		msg := err.Error()
 		if i := strings.Index(msg, journeys.ErrInvalid.Error()+": "); i >= 0 {

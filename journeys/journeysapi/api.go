@@ -18,6 +18,7 @@ import (
 	"github.com/cedula/cedula/internal/ratelimit"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/delivery"
 	"github.com/cedula/cedula/web"
 )
 
@@ -32,6 +33,8 @@ type Config struct {
 	// Subjects maps an agency's pairwise sub to the citizen.
 	Subjects Subjects        // required
 	Seals    *journeys.Seals // required
+	// Outbox, when there is one, is whose dead letters agencies see.
+	Outbox *delivery.Service
 	// AgencyName names an agency for people (its ID when it has none).
 	AgencyName func(ctx context.Context, id string) string // required
 	Renderer   *web.Renderer                               // required
@@ -73,6 +76,11 @@ func (a *API) Mount(e *httpapi.Echo) {
 	e.DELETE("/journeys/:id", a.retire, g)
 	e.POST("/journeys/:id/dry-run", a.dryRun, g)
 	e.PUT("/journeys/registry/:sub", a.push, g)
+	if a.cfg.Outbox != nil {
+		e.GET("/journeys/outbox/dead", a.deadLetters, g)
+		e.POST("/journeys/outbox/dead/:delivery/retry", a.requeue, g)
+		e.DELETE("/journeys/outbox/dead/:delivery", a.discard, g)
+	}
 	e.POST("/alerts", a.alert, a.cfg.Guard.Scope(scopes.Alerts))
 }
 

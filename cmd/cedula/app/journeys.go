@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cedula/cedula/audit"
+	"github.com/cedula/cedula/consent"
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/journeys/delivery"
@@ -185,8 +186,22 @@ func (s *Server) openDelivery() error {
 	}
 	var err error
 	s.Delivery, err = delivery.New(delivery.Config{Store: deliverystore.New(s.DB, s.Audit), Sealer: s.Shredder, Senders: senders,
-		Pseudonym: s.Pseudonyms.Of, Logger: s.log})
+		Pseudonym: s.Pseudonyms.Of, Logger: s.log, Allowed: s.deliveryAllowed})
 	return err
+}
+
+// deliveryAllowed asks the ledger, before a delivery is sent, whether its
+// purpose may still use the citizen's data (they may have withdrawn since
+// it was enqueued); the decision is audited under the delivery's ID.
+func (s *Server) deliveryAllowed(ctx context.Context, d delivery.Delivery) (bool, error) {
+	ctx = audit.WithRequestID(ctx, d.ID)
+	dec, err := s.Consent.Decide(ctx, consent.Query{Subject: d.CitizenID, Controller: d.Agency, Purpose: d.PurposeID, Categories: d.Categories})
+	if errors.Is(err, consent.ErrInvalid) {
+		return false, nil // a question the ledger can never allow
+	} else if err != nil {
+		return false, err
+	}
+	return dec.Allow, nil
 }
 
 // runJourneys runs citizens' due steps every two seconds and the
@@ -228,7 +243,7 @@ func (s *Server) mountJourneys(e *httpapi.Echo) error {
 		return err
 	}
 	api, err := journeysapi.New(journeysapi.Config{Seals: s.Seals, AgencyName: s.agencyName, Renderer: r, Secure: s.Config.Secure(),
-		Journeys: s.Journeys, Guard: s.guard, Subjects: subjects{s, journeysapi.ErrUnknownSubject}})
+		Journeys: s.Journeys, Outbox: s.Delivery, Guard: s.guard, Subjects: subjects{s, journeysapi.ErrUnknownSubject}})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ type mailbox struct {
 	addr  string
 	got   []receivedMail
 	rcpts []string
+	// refuse, when set, answers a recipient instead of taking the mail
+	// (an *smtp.SMTPError, nil to take it).
+	refuse func(to string) error
 }
 
 type receivedMail struct {
@@ -63,6 +66,14 @@ type mailboxSession struct {
 
 func (s *mailboxSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *mailboxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.m.mu.Lock()
+	refuse := s.m.refuse
+	s.m.mu.Unlock()
+	if refuse != nil {
+		if err := refuse(to); err != nil {
+			return err
+		}
+	}
 	s.to = to
 	return nil
 }

@@ -4,8 +4,11 @@
 //	journeys_deliveries      one message to one citizen on one channel: its
 //	                         dedupe key (unique), channel, urgency, the agency,
 //	                         purpose and legal basis its entries name, the
-//	                         payload sealed under the citizen's data key (NULL
-//	                         once sent or dead), status, attempts, next attempt,
+//	                         ledger's purpose ID and categories (asked again
+//	                         before each attempt), the payload sealed under
+//	                         the citizen's data key (NULL once sent, cancelled
+//	                         or discarded; a dead letter keeps it), status,
+//	                         attempts, next attempt,
 //	                         the lease of the claim that holds it, and why the
 //	                         last attempt failed (no personal data)
 //	journeys_delivery_prefs  a citizen's preferred channels, language, quiet

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -45,12 +46,25 @@ CREATE TABLE journeys_delivery_prefs (
 );
 `
 
+// schemaV2 keeps the ledger's question of each delivery (asked again
+// before each attempt) and finds an agency's dead letters.
+const schemaV2 = `
+ALTER TABLE journeys_deliveries ADD COLUMN purpose_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE journeys_deliveries ADD COLUMN categories TEXT NOT NULL DEFAULT '';
+CREATE INDEX journeys_deliveries_dead ON journeys_deliveries (agency, done DESC, id DESC) WHERE status = 'dead';
+`
+
 // Migrations creates the outbox's tables.
 var Migrations = []db.Migration{{
 	Room:     "journeys-delivery",
 	Version:  1,
 	SQLite:   db.Schema(schemaV1, db.SQLite),
 	Postgres: db.Schema(schemaV1, db.Postgres),
+}, {
+	Room:     "journeys-delivery",
+	Version:  2,
+	SQLite:   db.Schema(schemaV2, db.SQLite),
+	Postgres: db.Schema(schemaV2, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction.
@@ -86,9 +100,10 @@ func (s *Store) EnqueueTx(ctx context.Context, tx *sql.Tx, ds []delivery.Deliver
 	fresh := false
 	for i, d := range ds {
 		res, err := s.db.ExecCached(ctx, tx, `INSERT INTO journeys_deliveries (id, dedupe, citizen_id, channel, urgent, agency, purpose,
-			legal_basis, payload, status, attempts, next_at, lease, reason, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, '', '', $11)
+			legal_basis, payload, status, attempts, next_at, lease, reason, created, purpose_id, categories)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, '', '', $11, $12, $13)
 			ON CONFLICT (dedupe) DO NOTHING`, d.ID, d.Dedupe, d.CitizenID, string(d.Channel), boolInt(d.Urgent), d.Agency, d.Purpose,
-			d.LegalBasis, d.Payload, db.Micros(d.NextAt), db.Micros(d.Created))
+			d.LegalBasis, d.Payload, db.Micros(d.NextAt), db.Micros(d.Created), d.PurposeID, strings.Join(d.Categories, ","))
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +123,7 @@ func (s *Store) EnqueueTx(ctx context.Context, tx *sql.Tx, ds []delivery.Deliver
 	return ids, s.log.AppendTx(ctx, tx, entries...)
 }
 
-const deliveryColumns = `id, dedupe, citizen_id, channel, urgent, agency, purpose, legal_basis, payload, status, attempts, next_at, reason, created, done`
+const deliveryColumns = `id, dedupe, citizen_id, channel, urgent, agency, purpose, legal_basis, payload, status, attempts, next_at, reason, created, done, purpose_id, categories`
 
 // Claim leases due deliveries. On PostgreSQL the rows are picked once,
 // in a materialized CTE, with FOR UPDATE SKIP LOCKED, so that concurrent
@@ -129,7 +144,12 @@ func (s *Store) Claim(ctx context.Context, now, until time.Time, lease string, n
 		FROM picked WHERE d.id = picked.id AND d.status = 'pending' AND d.next_at <= $1
 		RETURNING d.` + strings.ReplaceAll(deliveryColumns, ", ", ", d.")
 	}
-	rows, err := s.db.QueryContext(ctx, query, db.Micros(now), db.Micros(until), lease, n)
+	return s.deliveries(ctx, query, db.Micros(now), db.Micros(until), lease, n)
+}
+
+// deliveries runs query, which returns deliveryColumns.
+func (s *Store) deliveries(ctx context.Context, query string, args ...any) ([]delivery.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +171,13 @@ func scanDelivery(row interface{ Scan(...any) error }) (delivery.Delivery, error
 	var urgent int
 	var next, created int64
 	var done sql.NullInt64
+	var categories string
 	if err := row.Scan(&d.ID, &d.Dedupe, &d.CitizenID, &channel, &urgent, &d.Agency, &d.Purpose, &d.LegalBasis, &d.Payload,
-		&status, &d.Attempts, &next, &d.Reason, &created, &done); err != nil {
+		&status, &d.Attempts, &next, &d.Reason, &created, &done, &d.PurposeID, &categories); err != nil {
 		return d, err
+	}
+	if categories != "" {
+		d.Categories = strings.Split(categories, ",")
 	}
 	d.Channel, d.Status, d.Urgent = delivery.Channel(channel), delivery.Status(status), urgent != 0
 	d.NextAt, d.Created, d.Done = db.FromMicros(next), db.FromMicros(created), db.FromMicros(done.Int64)
@@ -169,7 +193,55 @@ func (s *Store) Retry(ctx context.Context, id, lease string, next time.Time, rea
 }
 
 func (s *Store) Dead(ctx context.Context, id, lease string, at time.Time, reason string, entries ...audit.Entry) error {
-	return s.settle(ctx, `status = 'dead', payload = NULL, done = $3, reason = $4`, id, lease, entries, db.Micros(at), reason)
+	return s.settle(ctx, `status = 'dead', done = $3, reason = $4`, id, lease, entries, db.Micros(at), reason)
+}
+
+func (s *Store) Cancel(ctx context.Context, id, lease string, at time.Time, entries ...audit.Entry) error {
+	return s.settle(ctx, `status = 'cancelled', payload = NULL, done = $3, reason = 'consent ended'`, id, lease, entries, db.Micros(at))
+}
+
+func (s *Store) DeadLetters(ctx context.Context, agency string, before delivery.Cursor, n int) ([]delivery.Delivery, error) {
+	query := `SELECT ` + deliveryColumns + ` FROM journeys_deliveries WHERE status = 'dead' AND agency = $1`
+	args := []any{agency}
+	if before.ID != "" {
+		query += ` AND (done < $2 OR (done = $2 AND id < $3))`
+		args = append(args, db.Micros(before.Done), before.ID)
+	}
+	query += fmt.Sprintf(` ORDER BY done DESC, id DESC LIMIT %d`, n)
+	return s.deliveries(ctx, query, args...)
+}
+
+func (s *Store) Requeue(ctx context.Context, agency, id string, now time.Time, entries ...audit.Entry) error {
+	return s.deadLetter(ctx, `status = 'pending', attempts = 0, next_at = $3, done = NULL, reason = ''`, agency, id, entries, db.Micros(now))
+}
+
+func (s *Store) Discard(ctx context.Context, agency, id string, at time.Time, entries ...audit.Entry) error {
+	return s.deadLetter(ctx, `status = 'discarded', payload = NULL, done = $3`, agency, id, entries, db.Micros(at))
+}
+
+// deadLetter changes (set, whose parameters start at $3) agency's dead
+// letter id that kept its payload, with entries.
+func (s *Store) deadLetter(ctx context.Context, set, agency, id string, entries []audit.Entry, args ...any) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE journeys_deliveries SET `+set+`, lease = ''
+			WHERE id = $1 AND agency = $2 AND status = 'dead' AND payload IS NOT NULL`, append([]any{id, agency}, args...)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			var found int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM journeys_deliveries WHERE id = $1 AND agency = $2`, id, agency).Scan(&found)
+			if errors.Is(err, sql.ErrNoRows) {
+				return delivery.ErrNotFound
+			} else if err != nil {
+				return err
+			}
+			return delivery.ErrConflict
+		}
+		return s.log.AppendTx(ctx, tx, entries...)
+	})
 }
 
 func (s *Store) Defer(ctx context.Context, id, lease string, next time.Time) error {
@@ -249,7 +321,7 @@ func boolInt(b bool) int {
 }
 
 func (s *Store) Purge(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM journeys_deliveries WHERE status IN ('sent', 'dead') AND done < $1`, db.Micros(before))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM journeys_deliveries WHERE status <> 'pending' AND done < $1`, db.Micros(before))
 	if err != nil {
 		return 0, err
 	}
