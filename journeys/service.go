@@ -23,7 +23,7 @@ const (
 	ActionRetire  = "journeys.retire"  // an agency retired a journey
 	ActionDryRun  = "journeys.dry_run" // an agency counted a journey's reach
 	ActionEnrol   = "journeys.enrol"   // a citizen met a journey's segment and entered it
-	ActionDeliver = "journeys.deliver" // a message went to a citizen
+	ActionSend    = "journeys.send"    // a step sent a message to a citizen (the outbox delivers it)
 	ActionStop    = "journeys.stop"    // a citizen's journey stopped (done, withdrawn, denied)
 	ActionRespond = "journeys.respond" // a citizen answered a message
 	ActionPush    = "journeys.push"    // an agency told Cedula what its registry holds of a citizen
@@ -198,8 +198,11 @@ type Store interface {
 	// StepCounts counts a journey's active enrolments by step.
 	StepCounts(ctx context.Context, journey string) (map[int]int, error)
 	// TakeRun records that a replica runs a scheduled journey on day;
-	// false when another took it.
-	TakeRun(ctx context.Context, journey, day string, at time.Time) (bool, error)
+	// false when another took it — unless that one took it before stale
+	// and never finished it (it died), when this one takes it over.
+	TakeRun(ctx context.Context, journey, day string, at, stale time.Time) (bool, error)
+	// FinishRun records that the run of journey on day is done.
+	FinishRun(ctx context.Context, journey, day string, at time.Time) error
 }
 
 // Config is what the Service is built from.
@@ -607,7 +610,7 @@ func (s *Service) step(ctx context.Context, e Enrolment, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			entries = append(entries, s.citizenEntry(ctx, e.CitizenID, ActionDeliver, c, now, audit.Allowed))
+			entries = append(entries, s.citizenEntry(ctx, e.CitizenID, ActionSend, c, now, audit.Allowed))
 			if st.Send.Ask {
 				e.Asked, e.Response = id, ""
 			}
@@ -871,25 +874,40 @@ func (s *Service) RunSchedule(ctx context.Context, id string) (int, error) {
 	return n, nil
 }
 
+// RunLease is how long a replica's scheduled run is its own: a run not
+// finished by then (the replica died) is taken again by the next replica
+// to look. Running a journey twice is harmless — a citizen enters it once
+// — so a run slower than the lease only costs work.
+const RunLease = 30 * time.Minute
+
 // RunScheduled runs the scheduled journeys due on t's day that no other
-// replica has taken, and returns how many it ran.
+// replica has taken (or that one left unfinished past RunLease), and
+// returns how many it ran. It runs them all, whatever fails.
 func (s *Service) RunScheduled(ctx context.Context, t time.Time) (int, error) {
 	day := t.UTC().Format(time.DateOnly)
 	n := 0
+	var errs []error
 	for _, id := range s.Scheduled(t) {
-		ok, err := s.cfg.Store.TakeRun(ctx, id, day, s.cfg.Now().UTC())
+		now := s.cfg.Now().UTC()
+		ok, err := s.cfg.Store.TakeRun(ctx, id, day, now, now.Add(-RunLease))
 		if err != nil {
-			return n, err
+			errs = append(errs, err)
+			continue
 		}
 		if !ok {
 			continue
 		}
 		if _, err := s.RunSchedule(ctx, id); err != nil {
-			return n, err
+			errs = append(errs, fmt.Errorf("journey %s: %w", id, err))
+			continue
+		}
+		if err := s.cfg.Store.FinishRun(ctx, id, day, s.cfg.Now().UTC()); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // Scheduled lists the journeys due to run at t on their schedule (daily,

@@ -35,6 +35,7 @@ import (
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/issuer"
 	"github.com/cedula/cedula/issuer/oidcop"
+	"github.com/cedula/cedula/journeys"
 	"github.com/cedula/cedula/journeys/delivery"
 )
 
@@ -378,7 +379,8 @@ func expireLeases(t *testing.T, url string) int {
 }
 
 // crashLog reads the audit log as it grows: the outbox's journeys.deliver
-// entries by delivery (their request ID), and the journey steps'.
+// entries by delivery (their request ID), and the journey steps'
+// journeys.send.
 type crashLog struct {
 	next  int64
 	sent  map[string]int
@@ -414,13 +416,10 @@ func (l *crashLog) read(t *testing.T, base string) {
 				RequestID string `json:"request_id"`
 			}
 			json.Unmarshal(raw, &v)
-			if v.Action != delivery.ActionSent {
-				continue
-			}
-			switch v.Actor.ID {
-			case delivery.Actor:
+			switch {
+			case v.Action == delivery.ActionSent && v.Actor.ID == delivery.Actor:
 				l.sent[v.RequestID]++
-			case crashAgency:
+			case v.Action == journeys.ActionSend && v.Actor.ID == crashAgency:
 				l.steps++
 			}
 		}

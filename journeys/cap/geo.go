@@ -231,3 +231,62 @@ func intersect(a, b, c, d Point) bool {
 	return o1 == 0 && within(a, b, c) || o2 == 0 && within(a, b, d) ||
 		o3 == 0 && within(c, d, a) || o4 == 0 && within(c, d, b)
 }
+
+// ParsePolygon reads a polygon written as CAP writes one ("lat,lon
+// lat,lon …", closed, simple), as for an area Cedula knows by geocode.
+func ParsePolygon(s string) (Polygon, error) { return parsePolygon(s) }
+
+// Overlaps says whether two polygons share any point: an edge of one
+// meets an edge of the other, or one lies within the other.
+func (p Polygon) Overlaps(q Polygon) bool {
+	if len(p) < 4 || len(q) < 4 {
+		return false
+	}
+	if p.Contains(q[0].Lat, q[0].Lon) || q.Contains(p[0].Lat, p[0].Lon) {
+		return true
+	}
+	pb, qb := p.bounds(), q.bounds()
+	if pb.west > qb.east || qb.west > pb.east || pb.south > qb.north || qb.south > pb.north {
+		return false
+	}
+	for i := 0; i+1 < len(p); i++ {
+		a, b := p[i], p[i+1]
+		if max(a.Lon, b.Lon) < qb.west || min(a.Lon, b.Lon) > qb.east || max(a.Lat, b.Lat) < qb.south || min(a.Lat, b.Lat) > qb.north {
+			continue
+		}
+		for j := 0; j+1 < len(q); j++ {
+			if intersect(a, b, q[j], q[j+1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bounds is the polygon's bounding box.
+func (p Polygon) bounds() edge {
+	e := edge{west: math.Inf(1), east: math.Inf(-1), south: math.Inf(1), north: math.Inf(-1)}
+	for _, q := range p {
+		e.west, e.east = min(e.west, q.Lon), max(e.east, q.Lon)
+		e.south, e.north = min(e.south, q.Lat), max(e.north, q.Lat)
+	}
+	return e
+}
+
+// Polygon is a polygon of 64 sides around the circle, its vertices a
+// little farther than the radius so that its straight edges never cut
+// inside the circle: what overlaps the circle overlaps the polygon (an
+// area that only comes near the circle may overlap the polygon too —
+// for an alert, reaching a few more is the safe side).
+func (c Circle) Polygon() Polygon {
+	const sides = 64
+	r := c.Radius * 1000 / math.Cos(math.Pi/sides) * 1.01
+	centre := orb.Point{c.Center.Lon, c.Center.Lat}
+	p := make(Polygon, sides+1)
+	for i := range sides {
+		v := geo.PointAtBearingAndDistance(centre, float64(i)*360/sides, r)
+		p[i] = Point{Lat: v.Lat(), Lon: v.Lon()}
+	}
+	p[sides] = p[0]
+	return p
+}

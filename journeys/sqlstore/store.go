@@ -91,6 +91,12 @@ CREATE TABLE journeys_runs (
 );
 `
 
+// schemaV5 marks a scheduled run done: a run taken but not done by a
+// replica that died is taken again once its lease passed.
+const schemaV5 = `
+ALTER TABLE journeys_runs ADD COLUMN done BIGINT;
+`
+
 // Migrations creates the room's tables.
 var Migrations = []db.Migration{{
 	Room:     "journeys",
@@ -112,6 +118,11 @@ var Migrations = []db.Migration{{
 	Version:  4,
 	SQLite:   db.Schema(schemaV4, db.SQLite),
 	Postgres: db.Schema(schemaV4, db.Postgres),
+}, {
+	Room:     "journeys",
+	Version:  5,
+	SQLite:   db.Schema(schemaV5, db.SQLite),
+	Postgres: db.Schema(schemaV5, db.Postgres),
 }}
 
 // TxAppender appends audit entries inside a transaction.
@@ -434,12 +445,18 @@ func (s *Store) Locations(ctx context.Context, fn func(citizenID string, sealed 
 	}
 }
 
-func (s *Store) TakeRun(ctx context.Context, journey, day string, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO journeys_runs (journey, day, taken) VALUES ($1, $2, $3) ON CONFLICT (journey, day) DO NOTHING`,
-		journey, day, db.Micros(at))
+func (s *Store) TakeRun(ctx context.Context, journey, day string, at, stale time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO journeys_runs (journey, day, taken) VALUES ($1, $2, $3)
+		ON CONFLICT (journey, day) DO UPDATE SET taken = excluded.taken
+		WHERE journeys_runs.done IS NULL AND journeys_runs.taken < $4`, journey, day, db.Micros(at), db.Micros(stale))
 	if err != nil {
 		return false, err
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+func (s *Store) FinishRun(ctx context.Context, journey, day string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE journeys_runs SET done = $3 WHERE journey = $1 AND day = $2`, journey, day, db.Micros(at))
+	return err
 }

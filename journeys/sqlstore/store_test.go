@@ -111,7 +111,9 @@ type nopLog struct{}
 func (nopLog) AppendTx(context.Context, *sql.Tx, ...audit.Entry) error { return nil }
 
 // TestTakeRun: of two replicas on one database, one takes a scheduled
-// journey's run of a day; the next day is another run.
+// journey's run of a day; the next day is another run; a run taken and
+// never finished (its replica died) is taken again once its lease passed,
+// a finished one never.
 func TestTakeRun(t *testing.T) {
 	for name, d := range map[string]func(t *testing.T) *db.DB{
 		"sqlite":   func(t *testing.T) *db.DB { return dbtest.SQLite(t, sqlstore.Migrations) },
@@ -121,14 +123,38 @@ func TestTakeRun(t *testing.T) {
 			ctx := context.Background()
 			s := sqlstore.New(d(t), nopLog{})
 			now := time.Now()
-			if ok, err := s.TakeRun(ctx, "j", "2026-12-06", now); err != nil || !ok {
-				t.Fatalf("first take: %v %v", ok, err)
+			lease := 30 * time.Minute
+			take := func(journey, day string, at time.Time) bool {
+				t.Helper()
+				ok, err := s.TakeRun(ctx, journey, day, at, at.Add(-lease))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
 			}
-			if ok, err := s.TakeRun(ctx, "j", "2026-12-06", now); err != nil || ok {
-				t.Errorf("second take of the day: %v %v, want false", ok, err)
+			if !take("j", "2026-12-06", now) {
+				t.Fatal("first take: false")
 			}
-			if ok, err := s.TakeRun(ctx, "j", "2026-12-07", now); err != nil || !ok {
-				t.Errorf("the next day: %v %v, want true", ok, err)
+			if take("j", "2026-12-06", now.Add(time.Minute)) {
+				t.Error("second take of the day within the lease: true, want false")
+			}
+			if !take("j", "2026-12-07", now) {
+				t.Error("the next day: false, want true")
+			}
+			// The replica that took the 6th died: after the lease another
+			// takes it over, once.
+			later := now.Add(lease + time.Minute)
+			if !take("j", "2026-12-06", later) {
+				t.Error("an unfinished run after its lease: false, want it taken over")
+			}
+			if take("j", "2026-12-06", later.Add(time.Second)) {
+				t.Error("the run taken over, taken again at once: true, want false")
+			}
+			if err := s.FinishRun(ctx, "j", "2026-12-06", later); err != nil {
+				t.Fatal(err)
+			}
+			if take("j", "2026-12-06", later.Add(24*time.Hour)) {
+				t.Error("a finished run taken again: true, want false")
 			}
 		})
 	}

@@ -205,12 +205,13 @@ func (s *Server) deliveryAllowed(ctx context.Context, d delivery.Delivery) (bool
 }
 
 // runJourneys runs citizens' due steps every two seconds and the
-// scheduled journeys once a day; the outbox sends as messages come.
+// scheduled journeys when due (looking each minute); the outbox sends as messages come.
 func (s *Server) runJourneys(ctx context.Context) {
 	go s.Delivery.Run(ctx, 2*time.Second)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	lastDay := ""
+	var lastRuns time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,12 +223,17 @@ func (s *Server) runJourneys(ctx context.Context) {
 			s.log.ErrorContext(ctx, "journeys: steps", "err", err)
 		}
 		now := time.Now().UTC()
-		if day := now.Format(time.DateOnly); day != lastDay {
-			lastDay = day
-			// One replica runs each journey each day (the first to take it).
+		// One replica runs each journey each day (the first to take it);
+		// every replica looks again each minute, to take over a run whose
+		// replica died before finishing it (journeys.RunLease).
+		if now.Sub(lastRuns) >= time.Minute {
+			lastRuns = now
 			if _, err := s.Journeys.RunScheduled(ctx, now); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "journeys: scheduled runs", "err", err)
 			}
+		}
+		if day := now.Format(time.DateOnly); day != lastDay {
+			lastDay = day
 			if _, err := s.Delivery.Purge(ctx); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "journeys: outbox purge", "err", err)
 			}

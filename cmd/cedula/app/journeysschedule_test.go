@@ -15,7 +15,8 @@ import (
 // TestJourneyDryRunAndSchedule: an agency counts a scheduled journey's
 // reach — counts only, those under ten suppressed, the dry run audited —
 // and the day's run reaches the best-scored up to the cap, once however
-// many replicas try.
+// many replicas try; a run a replica took and never finished (it died) is
+// run by another once its lease passed.
 func TestJourneyDryRunAndSchedule(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -63,8 +64,22 @@ func TestJourneyDryRunAndSchedule(t *testing.T) {
 	// once.
 	y, m, _ := time.Now().Date()
 	now := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	// Another replica took the day's run a minute ago: this one leaves
+	// it. That replica dies: once its lease passed, this one runs it.
+	day := now.Format(time.DateOnly)
+	if _, err := e.s.DB.ExecContext(ctx, `INSERT INTO journeys_runs (journey, day, taken) VALUES ('daily', $1, $2)`,
+		day, time.Now().Add(-time.Minute).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.Journeys.RunScheduled(ctx, now); err != nil || n != 0 {
+		t.Fatalf("run while another replica holds it: %d %v, want none", n, err)
+	}
+	if _, err := e.s.DB.ExecContext(ctx, `UPDATE journeys_runs SET taken = $1 WHERE journey = 'daily' AND day = $2`,
+		time.Now().Add(-journeys.RunLease-time.Minute).UnixMicro(), day); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := e.s.Journeys.RunScheduled(ctx, now); err != nil || n != 1 {
-		t.Fatalf("run: %d %v", n, err)
+		t.Fatalf("run after the other replica's lease: %d %v", n, err)
 	}
 	if n, err := e.s.Journeys.RunScheduled(ctx, now); err != nil || n != 0 {
 		t.Errorf("a second replica's run the same day: %d %v, want none", n, err)
