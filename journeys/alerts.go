@@ -147,6 +147,10 @@ func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, p
 		if !pd.Covers([]string{LocationCategory}) {
 			return AlertNotice{}, 0, fmt.Errorf("%w: purpose %q does not cover the %s category", ErrInvalid, purpose, LocationCategory)
 		}
+		if _, unmatched := s.cfg.Areas.reachOf(a); len(unmatched) > 0 && a.MsgType != cap.MsgCancel {
+			return AlertNotice{}, 0, fmt.Errorf("%w: a targeted alert is matched on the server, and area %.120q has neither a polygon nor a circle, nor a geocode of an area Cedula knows",
+				ErrInvalid, unmatched[0])
+		}
 	}
 	var refs []string
 	for _, r := range a.References {
@@ -203,9 +207,13 @@ func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, p
 // LocationCategory is the data category of a citizen's shared location.
 const LocationCategory = "location"
 
-// Location is where a citizen chose to be alerted for.
+// Location is where a citizen chose to be alerted for: a point, or an
+// area of the gazetteer (less precise, so more private: an alert reaches
+// it when it names the area or crosses it).
 type Location struct {
-	Lat, Lon float64
+	Lat  *float64  `json:",omitempty"`
+	Lon  *float64  `json:",omitempty"`
+	Area *cap.Pair `json:",omitempty"`
 }
 
 func locationLabel() string { return "journeys/location" }
@@ -216,8 +224,15 @@ func (s *Service) ShareLocation(ctx context.Context, citizenID string, l *Locati
 	if l == nil {
 		return s.cfg.Store.PutLocation(ctx, citizenID, nil, s.cfg.Now().UTC())
 	}
-	if l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 {
-		return fmt.Errorf("%w: a location is a latitude in [-90, 90] and a longitude in [-180, 180]", ErrInvalid)
+	switch {
+	case l.Area != nil && (l.Lat != nil || l.Lon != nil):
+		return fmt.Errorf("%w: a location is a point or an area, not both", ErrInvalid)
+	case l.Area != nil:
+		if _, ok := s.cfg.Areas.Area(*l.Area); !ok {
+			return fmt.Errorf("%w: the area is not one Cedula knows (GET /mobile/v1/location/areas lists them)", ErrInvalid)
+		}
+	case l.Lat == nil || l.Lon == nil || *l.Lat < -90 || *l.Lat > 90 || *l.Lon < -180 || *l.Lon > 180:
+		return fmt.Errorf("%w: a location is a latitude in [-90, 90] and a longitude in [-180, 180], or an area", ErrInvalid)
 	}
 	b, _ := json.Marshal(l)
 	sealed, err := s.cfg.Sealer.SealData(ctx, s.cfg.Pseudonym(citizenID), locationLabel(), b)
@@ -232,6 +247,7 @@ func (s *Service) ShareLocation(ctx context.Context, citizenID string, l *Locati
 func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd consent.Purpose) (int, error) {
 	reached := 0
 	now := s.cfg.Now().UTC()
+	where, _ := s.cfg.Areas.reachOf(a)
 	// Each language's text is sealed as it is sent, so that the wallet
 	// checks exactly what the citizen reads.
 	texts := map[string]Sealed{}
@@ -251,12 +267,16 @@ func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd co
 			return nil // erased meanwhile
 		}
 		var l Location
-		if json.Unmarshal(b, &l) != nil || !inside(a, l) {
+		if json.Unmarshal(b, &l) != nil || !where.holds(l) {
 			return nil
 		}
 		lang := s.cfg.Language(ctx, citizenID)
 		info := pick(n.Infos, lang)
-		why := Why{Alert: n.Key, Purpose: pd.ID, LegalBasis: string(pd.LegalBasis), Rule: "inside the alert's area"}
+		rule := "the point you shared is inside the alert's area"
+		if l.Area != nil {
+			rule = "the area you shared is in the alert's area"
+		}
+		why := Why{Alert: n.Key, Purpose: pd.ID, LegalBasis: string(pd.LegalBasis), Rule: rule}
 		if pd.LegalBasis == consent.Consent {
 			why.ConsentRecord = d.Record.String()
 		}
@@ -283,18 +303,6 @@ func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd co
 		return nil
 	})
 	return reached, err
-}
-
-// inside says whether l is in any area of any info of a.
-func inside(a *cap.Alert, l Location) bool {
-	for _, info := range a.Info {
-		for i := range info.Areas {
-			if info.Areas[i].Contains(l.Lat, l.Lon) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // pick is the info in lang, else the first.
@@ -378,3 +386,7 @@ func (s *Service) AlertsSince(ctx context.Context, t time.Time) ([]AlertNotice, 
 	}
 	return out, nil
 }
+
+// Areas lists the areas Cedula knows by geocode, which citizens may share
+// instead of a point.
+func (s *Service) Areas() []KnownArea { return s.cfg.Areas.Areas() }

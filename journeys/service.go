@@ -225,6 +225,9 @@ type Config struct {
 	Broadcast func()
 	// Citizens lists every citizen, for scheduled journeys.
 	Citizens func(ctx context.Context) iter.Seq2[string, error]
+	// Areas are the areas Cedula knows by geocode (nil: none), for
+	// targeted alerts.
+	Areas *Gazetteer
 	// Language is the citizen's language (es or en).
 	Language   func(ctx context.Context, citizenID string) string
 	AgencyName func(ctx context.Context, id string) string

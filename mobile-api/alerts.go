@@ -3,6 +3,8 @@ package mobileapi
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/cedula/cedula/internal/httpapi"
 )
 
 // Alerts are the public alerts the inbox stream carries to every wallet.
@@ -16,17 +18,33 @@ type Alerts interface {
 
 // Locations keeps where citizens want targeted alerts for.
 type Locations interface {
-	// Share stores the citizen's point; Forget removes it.
-	Share(ctx context.Context, citizenID string, lat, lon float64) error
+	// Share stores the citizen's point, or area (whichever is not nil),
+	// refusing (ErrInvalid's kin) anything else; Forget removes it.
+	Share(ctx context.Context, citizenID string, lat, lon *float64, area *Geocode) error
 	Forget(ctx context.Context, citizenID string) error
+	// Areas lists the areas a citizen may share.
+	Areas(ctx context.Context) []KnownArea
 }
 
 // ShareLocation stores where the citizen wants targeted alerts for.
 func (a *API) ShareLocation(ctx context.Context, req ShareLocationRequestObject) (ShareLocationResponseObject, error) {
-	if err := a.cfg.Locations.Share(ctx, callerOf(ctx).citizenID, float64(req.Body.Lat), float64(req.Body.Lon)); err != nil {
+	b := req.Body
+	if (b.Area == nil) == (b.Lat == nil && b.Lon == nil) || (b.Lat == nil) != (b.Lon == nil) {
+		return nil, httpapi.BadRequest("share lat and lon, or an area")
+	}
+	if err := a.cfg.Locations.Share(ctx, callerOf(ctx).citizenID, b.Lat, b.Lon, b.Area); err != nil {
 		return nil, err
 	}
 	return ShareLocation204Response{}, nil
+}
+
+// ListAlertAreas lists the areas a citizen may share instead of a point.
+func (a *API) ListAlertAreas(ctx context.Context, _ ListAlertAreasRequestObject) (ListAlertAreasResponseObject, error) {
+	areas := a.cfg.Locations.Areas(ctx)
+	if areas == nil {
+		areas = []KnownArea{}
+	}
+	return ListAlertAreas200JSONResponse{Areas: areas}, nil
 }
 
 // ForgetLocation stops sharing it.

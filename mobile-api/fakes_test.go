@@ -93,8 +93,11 @@ func (p *passkeys) DeletePasskey(_ context.Context, citizenID string, id []byte)
 // noLocations keeps no location.
 type noLocations struct{}
 
-func (noLocations) Share(context.Context, string, float64, float64) error { return nil }
-func (noLocations) Forget(context.Context, string) error                  { return nil }
+func (noLocations) Share(context.Context, string, *float64, *float64, *mobileapi.Geocode) error {
+	return nil
+}
+func (noLocations) Forget(context.Context, string) error        { return nil }
+func (noLocations) Areas(context.Context) []mobileapi.KnownArea { return nil }
 
 func (noLocations) Get(context.Context, string) (mobileapi.Preferences, error) {
 	return mobileapi.Preferences{}, nil

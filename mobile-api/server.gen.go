@@ -756,6 +756,12 @@ type Display struct {
 	TextColor *string `json:"text_color,omitempty"`
 }
 
+// Geocode A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+type Geocode struct {
+	Value     string `json:"value"`
+	ValueName string `json:"value_name"`
+}
+
 // HeldMatch defines model for HeldMatch.
 type HeldMatch struct {
 	// ClaimSets The indexes of the query's claim sets this credential satisfies; absent when the query has none.
@@ -843,6 +849,16 @@ type KBSigningInputAlg string
 
 // KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 type KeyMode string
+
+// KnownArea defines model for KnownArea.
+type KnownArea struct {
+	// Area A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+	Area Geocode `json:"area"`
+	Name struct {
+		En string `json:"en"`
+		Es string `json:"es"`
+	} `json:"name"`
+}
 
 // LegalBasis The GDPR Art. 6(1) ground the processing rests on.
 type LegalBasis string
@@ -1348,12 +1364,20 @@ type ForgetLocationParams struct {
 
 // ShareLocationJSONBody defines parameters for ShareLocation.
 type ShareLocationJSONBody struct {
-	Lat float32 `json:"lat"`
-	Lon float32 `json:"lon"`
+	// Area A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+	Area *Geocode `json:"area,omitempty"`
+	Lat  *float64 `json:"lat,omitempty"`
+	Lon  *float64 `json:"lon,omitempty"`
 }
 
 // ShareLocationParams defines parameters for ShareLocation.
 type ShareLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ListAlertAreasParams defines parameters for ListAlertAreas.
+type ListAlertAreasParams struct {
 	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
@@ -1570,6 +1594,9 @@ type ServerInterface interface {
 	// ShareLocation Share where the citizen wants targeted alerts for
 	// (PUT /location)
 	ShareLocation(ctx echo.Context, params ShareLocationParams) error
+	// ListAlertAreas The areas a citizen may share instead of a point
+	// (GET /location/areas)
+	ListAlertAreas(ctx echo.Context, params ListAlertAreasParams) error
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx echo.Context, params GetMeParams) error
@@ -2477,6 +2504,35 @@ func (w *ServerInterfaceWrapper) ShareLocation(ctx echo.Context) error {
 	return err
 }
 
+// ListAlertAreas converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAlertAreas(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAlertAreasParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Accept-Language" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Accept-Language")]; found {
+		var AcceptLanguage AcceptLanguage
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Accept-Language, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Accept-Language", valueList[0], &AcceptLanguage, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Accept-Language: %s", err))
+		}
+
+		params.AcceptLanguage = &AcceptLanguage
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAlertAreas(ctx, params)
+	return err
+}
+
 // GetMe converts echo context to params.
 func (w *ServerInterfaceWrapper) GetMe(ctx echo.Context) error {
 	var err error
@@ -3160,6 +3216,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PUT(options.BaseURL+"/preferences", wrapper.SetPreferences, options.OperationMiddlewares["setPreferences"]...)
 	router.DELETE(options.BaseURL+"/location", wrapper.ForgetLocation, options.OperationMiddlewares["forgetLocation"]...)
 	router.PUT(options.BaseURL+"/location", wrapper.ShareLocation, options.OperationMiddlewares["shareLocation"]...)
+	router.GET(options.BaseURL+"/location/areas", wrapper.ListAlertAreas, options.OperationMiddlewares["listAlertAreas"]...)
 	router.POST(options.BaseURL+"/inbox/:id/respond", wrapper.RespondInboxMessage, options.OperationMiddlewares["respondInboxMessage"]...)
 
 }
@@ -5901,6 +5958,103 @@ func (response ShareLocation500ApplicationProblemPlusJSONResponse) VisitShareLoc
 	return err
 }
 
+type ListAlertAreasRequestObject struct {
+	Params ListAlertAreasParams
+}
+
+type ListAlertAreasResponseObject interface {
+	VisitListAlertAreasResponse(w http.ResponseWriter) error
+}
+
+type ListAlertAreas200JSONResponse struct {
+	Areas []KnownArea `json:"areas"`
+}
+
+func (response ListAlertAreas200JSONResponse) VisitListAlertAreasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAlertAreas401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAlertAreas401ApplicationProblemPlusJSONResponse) VisitListAlertAreasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAlertAreas403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListAlertAreas403ApplicationProblemPlusJSONResponse) VisitListAlertAreasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAlertAreas429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListAlertAreas429ApplicationProblemPlusJSONResponse) VisitListAlertAreasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAlertAreas500ApplicationProblemPlusJSONResponse struct {
+	ServerErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListAlertAreas500ApplicationProblemPlusJSONResponse) VisitListAlertAreasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMeRequestObject struct {
 	Params GetMeParams
 }
@@ -8614,6 +8768,9 @@ type StrictServerInterface interface {
 	// ShareLocation Share where the citizen wants targeted alerts for
 	// (PUT /location)
 	ShareLocation(ctx context.Context, request ShareLocationRequestObject) (ShareLocationResponseObject, error)
+	// ListAlertAreas The areas a citizen may share instead of a point
+	// (GET /location/areas)
+	ListAlertAreas(ctx context.Context, request ListAlertAreasRequestObject) (ListAlertAreasResponseObject, error)
 	// GetMe The citizen the token speaks for
 	// (GET /me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
@@ -9251,6 +9408,31 @@ func (sh *strictHandler) ShareLocation(ctx echo.Context, params ShareLocationPar
 		return err
 	} else if validResponse, ok := response.(ShareLocationResponseObject); ok {
 		return validResponse.VisitShareLocationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAlertAreas operation middleware
+func (sh *strictHandler) ListAlertAreas(ctx echo.Context, params ListAlertAreasParams) error {
+	var request ListAlertAreasRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAlertAreas(ctx.Request().Context(), request.(ListAlertAreasRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAlertAreas")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAlertAreasResponseObject); ok {
+		return validResponse.VisitListAlertAreasResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}

@@ -59,6 +59,10 @@ type Config struct {
 	// under "journeys"; see docs/journeys.md); each is checked against its
 	// purpose and stored, replacing an earlier definition.
 	Journeys string `yaml:"journeys"`
+	// AlertAreas is the path of the areas Cedula knows by geocode (YAML,
+	// a list under "areas": geocode, names, boundary polygons; see
+	// docs/journeys.md), for targeted alerts. "" knows none.
+	AlertAreas string `yaml:"alert_areas"`
 	// MailRelay (host:port) and MailFrom send journeys' and alerts'
 	// messages by email; the relay's user and password come from
 	// CEDULA_MAIL_USERNAME and CEDULA_MAIL_PASSWORD. Empty: no email.
@@ -251,6 +255,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("CEDULA_JOURNEYS"); v != "" {
 		c.Journeys = v
+	}
+	if v := getenv("CEDULA_ALERT_AREAS"); v != "" {
+		c.AlertAreas = v
 	}
 	for name, field := range map[string]*string{"CEDULA_MAIL_RELAY": &c.MailRelay, "CEDULA_MAIL_FROM": &c.MailFrom,
 		"CEDULA_SMS_GATEWAY": &c.SMSGateway, "CEDULA_PUSH_GATEWAY": &c.PushGateway} {

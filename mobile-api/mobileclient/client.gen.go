@@ -757,6 +757,12 @@ type Display struct {
 	TextColor *string `json:"text_color,omitempty"`
 }
 
+// Geocode A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+type Geocode struct {
+	Value     string `json:"value"`
+	ValueName string `json:"value_name"`
+}
+
 // HeldMatch defines model for HeldMatch.
 type HeldMatch struct {
 	// ClaimSets The indexes of the query's claim sets this credential satisfies; absent when the query has none.
@@ -844,6 +850,16 @@ type KBSigningInputAlg string
 
 // KeyMode Where the holder key lives: sealed (made by the wallet, stored sealed under the citizen's data key) or device (the phone's secure element).
 type KeyMode string
+
+// KnownArea defines model for KnownArea.
+type KnownArea struct {
+	// Area A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+	Area Geocode `json:"area"`
+	Name struct {
+		En string `json:"en"`
+		Es string `json:"es"`
+	} `json:"name"`
+}
 
 // LegalBasis The GDPR Art. 6(1) ground the processing rests on.
 type LegalBasis string
@@ -1349,12 +1365,20 @@ type ForgetLocationParams struct {
 
 // ShareLocationJSONBody defines parameters for ShareLocation.
 type ShareLocationJSONBody struct {
-	Lat float32 `json:"lat"`
-	Lon float32 `json:"lon"`
+	// Area A geocode as CAP writes one (valueName and value), e.g. ISO3166-2 and UY-MO.
+	Area *Geocode `json:"area,omitempty"`
+	Lat  *float64 `json:"lat,omitempty"`
+	Lon  *float64 `json:"lon,omitempty"`
 }
 
 // ShareLocationParams defines parameters for ShareLocation.
 type ShareLocationParams struct {
+	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
+	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
+}
+
+// ListAlertAreasParams defines parameters for ListAlertAreas.
+type ListAlertAreasParams struct {
 	// AcceptLanguage The language of display texts (RFC 9110 §12.5.4); es or en are chosen from it, es when neither fits.
 	AcceptLanguage *AcceptLanguage `json:"Accept-Language,omitempty"`
 }
@@ -1728,7 +1752,7 @@ type ClientInterface interface {
 
 	// ShareLocationWithBody Share where the citizen wants targeted alerts for
 	//
-	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1737,12 +1761,19 @@ type ClientInterface interface {
 
 	// ShareLocation Share where the citizen wants targeted alerts for
 	//
-	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /location (the `ShareLocation` operationId).
 	ShareLocation(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAlertAreas The areas a citizen may share instead of a point
+	//
+	// The areas Cedula knows by geocode (as CAP alerts name them), with their names in Spanish and English, in the operator's order. Empty when none are configured.
+	//
+	// Corresponds with GET /location/areas (the `ListAlertAreas` operationId).
+	ListAlertAreas(ctx context.Context, params *ListAlertAreasParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe The citizen the token speaks for
 	//
@@ -2308,7 +2339,7 @@ func (c *Client) ForgetLocation(ctx context.Context, params *ForgetLocationParam
 
 // ShareLocationWithBody Share where the citizen wants targeted alerts for
 //
-// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2327,13 +2358,30 @@ func (c *Client) ShareLocationWithBody(ctx context.Context, params *ShareLocatio
 
 // ShareLocation Share where the citizen wants targeted alerts for
 //
-// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /location (the `ShareLocation` operationId).
 func (c *Client) ShareLocation(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewShareLocationRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAlertAreas The areas a citizen may share instead of a point
+//
+// The areas Cedula knows by geocode (as CAP alerts name them), with their names in Spanish and English, in the operator's order. Empty when none are configured.
+//
+// Corresponds with GET /location/areas (the `ListAlertAreas` operationId).
+func (c *Client) ListAlertAreas(ctx context.Context, params *ListAlertAreasParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAlertAreasRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4078,6 +4126,48 @@ func NewShareLocationRequestWithBody(server string, params *ShareLocationParams,
 	return req, nil
 }
 
+// NewListAlertAreasRequest constructs an http.Request for the ListAlertAreas method
+func NewListAlertAreasRequest(server string, params *ListAlertAreasParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/location/areas")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.AcceptLanguage != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Accept-Language", *params.AcceptLanguage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept-Language", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetMeRequest constructs an http.Request for the GetMe method
 func NewGetMeRequest(server string, params *GetMeParams) (*http.Request, error) {
 	var err error
@@ -5292,7 +5382,7 @@ type ClientWithResponsesInterface interface {
 
 	// ShareLocationWithBodyWithResponse Share where the citizen wants targeted alerts for
 	//
-	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5301,12 +5391,21 @@ type ClientWithResponsesInterface interface {
 
 	// ShareLocationWithResponse Share where the citizen wants targeted alerts for
 	//
-	// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+	// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /location (the `ShareLocation` operationId).
 	ShareLocationWithResponse(ctx context.Context, params *ShareLocationParams, body ShareLocationJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareLocationResponse, error)
+
+	// ListAlertAreasWithResponse The areas a citizen may share instead of a point
+	//
+	// The areas Cedula knows by geocode (as CAP alerts name them), with their names in Spanish and English, in the operator's order. Empty when none are configured.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /location/areas (the `ListAlertAreas` operationId).
+	ListAlertAreasWithResponse(ctx context.Context, params *ListAlertAreasParams, reqEditors ...RequestEditorFn) (*ListAlertAreasResponse, error)
 
 	// GetMeWithResponse The citizen the token speaks for
 	//
@@ -7683,6 +7782,100 @@ func (r ShareLocationResponse) ContentType() string {
 	return ""
 }
 
+// ListAlertAreasResponse401Headers the declared response headers of an HTTP 401 response for ListAlertAreas
+type ListAlertAreasResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAlertAreasResponse403Headers the declared response headers of an HTTP 403 response for ListAlertAreas
+type ListAlertAreasResponse403Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAlertAreasResponse429Headers the declared response headers of an HTTP 429 response for ListAlertAreas
+type ListAlertAreasResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListAlertAreasResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Areas []KnownArea `json:"areas"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ServerError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAlertAreasResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListAlertAreasResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAlertAreasResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAlertAreasResponse) GetJSON200() *struct {
+	Areas []KnownArea `json:"areas"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAlertAreasResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAlertAreasResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListAlertAreasResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListAlertAreasResponse) GetApplicationproblemJSON500() *ServerError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAlertAreasResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAlertAreasResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAlertAreasResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAlertAreasResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMeResponse200Headers the declared response headers of an HTTP 200 response for GetMe
 type GetMeResponse200Headers struct {
 	ETag *string
@@ -9987,7 +10180,7 @@ func (c *ClientWithResponses) ForgetLocationWithResponse(ctx context.Context, pa
 
 // ShareLocationWithBodyWithResponse Share where the citizen wants targeted alerts for
 //
-// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10002,7 +10195,7 @@ func (c *ClientWithResponses) ShareLocationWithBodyWithResponse(ctx context.Cont
 
 // ShareLocationWithResponse Share where the citizen wants targeted alerts for
 //
-// A point (for example the citizen's home, or where the phone is) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
+// A point (for example the citizen's home, or where the phone is) or, less precise, an area Cedula knows (GET /location/areas: a department, say) that targeted alerts are matched against on the server — only for agencies' purposes the ledger allows (the citizen's consent to an alerts purpose, or its public-task basis), each decision audited. A point is reached by alerts whose polygons or circles hold it, or that name a known area holding it; an area by alerts that name it or whose polygons or circles cross it. Kept sealed under the citizen's own data key; replaced by the next share, forgotten with DELETE. Broadcast alerts need none of it: the phone matches those itself.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10013,6 +10206,21 @@ func (c *ClientWithResponses) ShareLocationWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParseShareLocationResponse(rsp)
+}
+
+// ListAlertAreasWithResponse The areas a citizen may share instead of a point
+//
+// The areas Cedula knows by geocode (as CAP alerts name them), with their names in Spanish and English, in the operator's order. Empty when none are configured.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /location/areas (the `ListAlertAreas` operationId).
+func (c *ClientWithResponses) ListAlertAreasWithResponse(ctx context.Context, params *ListAlertAreasParams, reqEditors ...RequestEditorFn) (*ListAlertAreasResponse, error) {
+	rsp, err := c.ListAlertAreas(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAlertAreasResponse(rsp)
 }
 
 // GetMeWithResponse The citizen the token speaks for
@@ -12565,6 +12773,95 @@ func ParseShareLocationResponse(rsp *http.Response) (*ShareLocationResponse, err
 		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers ShareLocationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAlertAreasResponse parses an HTTP response from a ListAlertAreasWithResponse call
+func ParseListAlertAreasResponse(rsp *http.Response) (*ListAlertAreasResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAlertAreasResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Areas []KnownArea `json:"areas"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAlertAreasResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListAlertAreasResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAlertAreasResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

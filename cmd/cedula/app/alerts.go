@@ -9,6 +9,7 @@ import (
 
 	"github.com/cedula/cedula/internal/httpapi"
 	"github.com/cedula/cedula/journeys"
+	"github.com/cedula/cedula/journeys/cap"
 	"github.com/cedula/cedula/journeys/delivery"
 	mobileapi "github.com/cedula/cedula/mobile-api"
 )
@@ -201,8 +202,22 @@ func (h *alertHub) fanOut(b json.RawMessage) {
 // locations gives the mobile API the journeys room's shared locations.
 type locations struct{ s *Server }
 
-func (l locations) Share(ctx context.Context, citizenID string, lat, lon float64) error {
-	return l.s.Journeys.ShareLocation(ctx, citizenID, &journeys.Location{Lat: lat, Lon: lon})
+func (l locations) Share(ctx context.Context, citizenID string, lat, lon *float64, area *mobileapi.Geocode) error {
+	loc := &journeys.Location{Lat: lat, Lon: lon}
+	if area != nil {
+		loc.Area = &cap.Pair{Name: area.ValueName, Value: area.Value}
+	}
+	return l.s.Journeys.ShareLocation(ctx, citizenID, loc)
+}
+
+func (l locations) Areas(context.Context) []mobileapi.KnownArea {
+	var out []mobileapi.KnownArea
+	for _, k := range l.s.Journeys.Areas() {
+		a := mobileapi.KnownArea{Area: mobileapi.Geocode{ValueName: k.ValueName, Value: k.Value}}
+		a.Name.Es, a.Name.En = k.Name.ES, k.Name.EN
+		out = append(out, a)
+	}
+	return out
 }
 
 func (l locations) Forget(ctx context.Context, citizenID string) error {

@@ -112,12 +112,12 @@ func TestAlertsReachWallets(t *testing.T) {
 	tok := e.token("emergencias", scopes.Alerts)
 	ana, anaAPI := e.walletCitizen("Ana")
 	_, betoAPI := e.walletCitizen("Beto")
-	for api, at := range map[*mobileclient.ClientWithResponses][2]float32{anaAPI: {39.20, -0.42}, betoAPI: {39.47, -0.376}} {
-		if r, err := api.ShareLocationWithResponse(ctx, nil, mobileclient.ShareLocationJSONRequestBody{Lat: at[0], Lon: at[1]}); err != nil || r.StatusCode() != 204 {
+	for api, at := range map[*mobileclient.ClientWithResponses][2]float64{anaAPI: {39.20, -0.42}, betoAPI: {39.47, -0.376}} {
+		if r, err := api.ShareLocationWithResponse(ctx, nil, mobileclient.ShareLocationJSONRequestBody{Lat: &at[0], Lon: &at[1]}); err != nil || r.StatusCode() != 204 {
 			t.Fatalf("share location: %v %d", err, r.StatusCode())
 		}
 	}
-	if r, _ := anaAPI.ShareLocationWithResponse(ctx, nil, mobileclient.ShareLocationJSONRequestBody{Lat: 91, Lon: 0}); r.StatusCode() != http.StatusBadRequest {
+	if r, _ := anaAPI.ShareLocationWithResponse(ctx, nil, mobileclient.ShareLocationJSONRequestBody{Lat: ptrF(91), Lon: ptrF(0)}); r.StatusCode() != http.StatusBadRequest {
 		t.Errorf("a latitude of 91: %d, want 400", r.StatusCode())
 	}
 	anaStream, stopA := openRawStream(t, anaAPI)
@@ -125,20 +125,7 @@ func TestAlertsReachWallets(t *testing.T) {
 	betoStream, stopB := openRawStream(t, betoAPI)
 	defer stopB()
 
-	post := func(xml, query string) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.url+"/alerts"+query, strings.NewReader(xml))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/cap+xml")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		json.NewDecoder(res.Body).Decode(&out)
-		return res.StatusCode, out
-	}
+	post := func(xml, query string) (int, map[string]any) { return e.postAlert(tok, xml, query) }
 	const original = "alertas@emergencias.cv.example,ES-CV-2026-0412,"
 	key := func(prefix, status string) func(map[string]any) bool {
 		return func(m map[string]any) bool {
@@ -211,4 +198,23 @@ func mustRead(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func ptrF(f float64) *float64 { return &f }
+
+// postAlert publishes a CAP alert with the agency's token and returns the
+// answer's status and JSON.
+func (e *env) postAlert(tok, xml, query string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/alerts"+query, strings.NewReader(xml))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/cap+xml")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
 }

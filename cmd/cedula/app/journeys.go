@@ -31,9 +31,19 @@ func (s *Server) openJourneys(ctx context.Context) error {
 	if err := s.openDelivery(); err != nil {
 		return err
 	}
+	var areas *journeys.Gazetteer
+	if s.Config.AlertAreas != "" {
+		b, err := os.ReadFile(s.Config.AlertAreas)
+		if err != nil {
+			return fmt.Errorf("alert areas: %w", err)
+		}
+		if areas, err = journeys.ParseGazetteer(b); err != nil {
+			return fmt.Errorf("alert areas: %s: %w", s.Config.AlertAreas, err)
+		}
+	}
 	var err error
 	s.alerts = newAlertHub(s)
-	s.Journeys, err = journeys.New(ctx, journeys.Config{Broadcast: s.alerts.wakeUp, Outbox: s.Delivery,
+	s.Journeys, err = journeys.New(ctx, journeys.Config{Broadcast: s.alerts.wakeUp, Outbox: s.Delivery, Areas: areas,
 		Store: s.journeyStore, Seals: s.Seals, Ledger: s.Consent, Audit: s.Audit, Catalogue: rules.Default(),
 		Attributes: citizenAttributes{s}, Sealer: s.Shredder, Inbox: journeyInbox{s}, Citizens: s.citizenIDs,
 		Language: s.citizenLanguage, AgencyName: s.agencyName, Pseudonym: s.Pseudonyms.Of, Logger: s.log,

@@ -168,6 +168,7 @@ func TestMobileAuthorizationSweep(t *testing.T) {
 		"respondInboxMessage":  {"/inbox/" + messageID + "/respond", `{"answer":"yes"}`, notFound},
 		"shareLocation":        {"/location", `{"lat":39.2,"lon":-0.42}`, []int{204}}, // Ana's own
 		"forgetLocation":       {"/location", "", []int{204}},
+		"listAlertAreas":       {"/location/areas", "", []int{200}}, // public knowledge, the same for all
 		"getPreferences":       {"/preferences", "", []int{200}},
 		"setPreferences":       {"/preferences", `{"channels":["email"],"lang":"es","zone":"America/Montevideo","email":"ana@example.org"}`, []int{200}}, // Ana's own
 		// Resumed from the first event of all: Beto's are not in it (read
