@@ -262,8 +262,9 @@ func (s *Service) attempt(ctx context.Context, d Delivery, lease string) error {
 	if d.PurposeID != "" && s.cfg.Allowed != nil {
 		ok, err := s.cfg.Allowed(ctx, d)
 		if err != nil {
+			// Not an attempt: the message was not tried.
 			s.cfg.Logger.WarnContext(ctx, "delivery: the ledger did not answer; the delivery waits", "delivery", d.ID, "err", err)
-			return s.record(ctx, d, s.cfg.Store.Retry(ctx, d.ID, lease, now.Add(s.cfg.Backoff), "ledger unavailable"))
+			return s.record(ctx, d, s.cfg.Store.Defer(ctx, d.ID, lease, now.Add(s.cfg.Backoff)))
 		}
 		if !ok {
 			return s.record(ctx, d, s.cfg.Store.Cancel(ctx, d.ID, lease, now, entry(now, ActionCancel, audit.Denied)))
