@@ -1,6 +1,7 @@
 package journeys
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,22 @@ const (
 
 // ErrExpired: the alert expired before it arrived.
 var ErrExpired = errors.New("journeys: the alert has expired")
+
+// ErrAlertExists: an alert with the same sender, identifier and sent time
+// was published before with other content, by another agency, or in
+// another mode (CAP 1.2 §3.2.1: the identifier is unique to its sender).
+var ErrAlertExists = errors.New("journeys: another alert has this sender, identifier and sent time")
+
+// Ingested is what publishing an alert did.
+type Ingested struct {
+	Notice AlertNotice
+	// Reached counts the citizens a targeted alert reached (0 broadcast).
+	Reached int
+	// Again: the very alert was published before; nothing new was stored,
+	// and a targeted one went on to whom it had not reached (an agency's
+	// retry after an answer it never got).
+	Again bool
+}
 
 // AlertNotice is an alert as wallets receive it.
 type AlertNotice struct {
@@ -122,7 +139,59 @@ type AlertStore interface {
 // Ingest checks an agency's CAP alert and stores it; a targeted alert
 // (mode ModeTargeted, under the agency's purpose) is delivered at once to
 // the citizens inside it, and it returns how many it reached.
-func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (AlertNotice, int, error) {
+func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (Ingested, error) {
+	n, reached, err := s.ingest(ctx, agency, xml, mode, purpose)
+	if errors.Is(err, errAgain) {
+		return s.again(ctx, agency, xml, mode, purpose)
+	}
+	return Ingested{Notice: n, Reached: reached}, err
+}
+
+// errAgain: the alert's key is stored already.
+var errAgain = errors.New("journeys: the alert is stored already")
+
+// again answers an alert published again: the same alert (same agency,
+// mode, purpose and content) is a retry — its stored notice, and a
+// targeted one still in force goes on to whom it did not reach (the
+// dedupe keys of its deliveries keep those it reached from a second
+// copy); anything else under its key is ErrAlertExists.
+func (s *Service) again(ctx context.Context, agency string, xml []byte, mode, purpose string) (Ingested, error) {
+	a, err := cap.Parse(xml)
+	if err != nil {
+		return Ingested{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if mode == "" {
+		mode = ModeBroadcast
+	}
+	old, err := s.cfg.Store.Alert(ctx, a.Ref().String())
+	if err != nil {
+		return Ingested{}, err
+	}
+	var stored AlertNotice
+	if err := json.Unmarshal(old.Notice, &stored); err != nil {
+		return Ingested{}, err
+	}
+	fresh := s.notice(ctx, a, agency)
+	fresh.Code, fresh.Seal, fresh.Status, fresh.AgencyName = stored.Code, stored.Seal, stored.Status, stored.AgencyName
+	b1, _ := json.Marshal(fresh)
+	b2, _ := json.Marshal(stored)
+	if old.Agency != agency || old.Mode != mode || old.Purpose != purpose || !bytes.Equal(b1, b2) {
+		return Ingested{}, ErrAlertExists
+	}
+	stored.Status = old.Status
+	out := Ingested{Notice: stored, Again: true}
+	if mode == ModeTargeted && old.Status == AlertActive && !a.Expired(s.cfg.Now().UTC()) {
+		pd, err := s.cfg.Ledger.Purpose(ctx, purpose)
+		if err != nil {
+			return out, err
+		}
+		out.Reached, err = s.target(ctx, a, stored, pd)
+		return out, err
+	}
+	return out, nil
+}
+
+func (s *Service) ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (AlertNotice, int, error) {
 	now := s.cfg.Now().UTC()
 	a, err := cap.Parse(xml)
 	if err != nil {
@@ -163,6 +232,11 @@ func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, p
 		refs = append(refs, old.Key)
 	}
 	n := s.notice(ctx, a, agency)
+	if _, err := s.cfg.Store.Alert(ctx, n.Key); err == nil {
+		return AlertNotice{}, 0, errAgain
+	} else if !errors.Is(err, ErrNotFound) {
+		return AlertNotice{}, 0, err
+	}
 	text := strings.TrimSpace(n.Infos[0].Headline + "\n" + n.Infos[0].Description)
 	if text == "" {
 		text = n.Infos[0].Event + " " + n.Key
@@ -190,6 +264,9 @@ func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, p
 		e.Purpose, e.LegalBasis, e.Categories = pd.DPV, string(pd.LegalBasis), []string{LocationCategory}
 	}
 	if err := s.cfg.Store.PutAlert(ctx, rec, refs, status, e); err != nil {
+		if _, gerr := s.cfg.Store.Alert(ctx, n.Key); gerr == nil {
+			return AlertNotice{}, 0, errAgain // the same key, stored meanwhile by a concurrent request
+		}
 		return AlertNotice{}, 0, err
 	}
 	if s.cfg.Broadcast != nil {

@@ -155,11 +155,16 @@ func (a *API) alert(c httpapi.Context) error {
 		return httpapi.Problem(http.StatusRequestEntityTooLarge, "Too large", "the alert is larger than 1 MiB")
 	}
 	q := r.URL.Query()
-	n, reached, err := a.cfg.Journeys.Ingest(r.Context(), httpapi.CallerOf(c).ClientID, body, q.Get("mode"), q.Get("purpose"))
+	in, err := a.cfg.Journeys.Ingest(r.Context(), httpapi.CallerOf(c).ClientID, body, q.Get("mode"), q.Get("purpose"))
 	if err != nil {
 		return err
 	}
-	return httpapi.JSON(c, http.StatusCreated, map[string]any{"key": n.Key, "msg_type": n.MsgType, "code": n.Code, "reached": reached})
+	status := http.StatusCreated
+	if in.Again {
+		status = http.StatusOK // the same alert, published before
+	}
+	return httpapi.JSON(c, status, map[string]any{"key": in.Notice.Key, "msg_type": in.Notice.MsgType, "code": in.Notice.Code,
+		"status": in.Notice.Status, "reached": in.Reached})
 }
 
 // Classify maps the room's errors to problems.
@@ -170,6 +175,9 @@ func Classify(err error) *httpapi.Error {
 		e := &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "journey-refused", Title: "The journey is refused",
 			Detail: strings.Join(de.Problems, "; ")}
 		return e
+	case errors.Is(err, journeys.ErrAlertExists):
+		return &httpapi.Error{Status: http.StatusConflict, Slug: "alert-exists", Title: "Another alert has this identifier",
+			Detail: "an alert with this sender, identifier and sent time was published with other content, mode or purpose, or by another agency; a CAP identifier is unique to its sender"}
 	case errors.Is(err, journeys.ErrExpired):
 		return &httpapi.Error{Status: http.StatusUnprocessableEntity, Slug: "alert-expired", Title: "The alert has expired", Detail: "every info of the alert expired before it arrived"}
 	case errors.Is(err, ErrUnknownSubject):

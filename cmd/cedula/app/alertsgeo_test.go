@@ -67,8 +67,10 @@ func geoAlert(id, area string) string {
 // department; an alert whose polygon crosses a department reaches those
 // who shared the department, not a point of it outside the polygon; a
 // targeted alert with an area that cannot be matched is refused (a
-// broadcast one is not: the phone matches it). The app lists the areas; a
-// share that is not a point or a known area is refused.
+// broadcast one is not: the phone matches it). An alert posted again is
+// a retry: 200, no one sent it twice; other content under its key a 409.
+// The app lists the areas; a share that is not a point or a known area is
+// refused.
 func TestTargetedAlertsByGeocode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "areas.yaml")
 	if err := os.WriteFile(path, []byte(testAreas), 0o600); err != nil {
@@ -125,8 +127,21 @@ func TestTargetedAlertsByGeocode(t *testing.T) {
 
 	// Named by geocode alone: Ana (her point is in Montevideo) and Carla
 	// (she shared Montevideo).
-	if st, out := post(geoAlert("SINAE-1", `<geocode><valueName>ISO3166-2</valueName><value>UY-MO</value></geocode>`), "?mode=targeted&purpose=storm-alerts"); st != http.StatusCreated || out["reached"] != 2.0 {
+	first := geoAlert("SINAE-1", `<geocode><valueName>ISO3166-2</valueName><value>UY-MO</value></geocode>`)
+	if st, out := post(first, "?mode=targeted&purpose=storm-alerts"); st != http.StatusCreated || out["reached"] != 2.0 {
 		t.Errorf("an alert for Montevideo by geocode: %d %v, want 201, two reached", st, out)
+	}
+	// The agency never got the answer and posts it again: 200, nothing
+	// new stored, no one sent it twice (counted below). The same key with
+	// other content, or in another mode, is a 409.
+	if st, out := post(first, "?mode=targeted&purpose=storm-alerts"); st != http.StatusOK || out["reached"] != 2.0 || out["status"] != "active" {
+		t.Errorf("the same alert again: %d %v, want 200, two reached", st, out)
+	}
+	if st, out := post(strings.Replace(first, "Tormentas fuertes", "Tormentas muy fuertes", 1), "?mode=targeted&purpose=storm-alerts"); st != http.StatusConflict {
+		t.Errorf("other content under the same key: %d %v, want 409", st, out)
+	}
+	if st, out := post(first, ""); st != http.StatusConflict {
+		t.Errorf("the same alert as a broadcast: %d %v, want 409", st, out)
 	}
 	// A polygon across Canelones' west, not reaching Dario's point: Beto,
 	// who shared Canelones, alone.
