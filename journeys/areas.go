@@ -3,7 +3,6 @@ package journeys
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -36,6 +35,7 @@ type KnownArea struct {
 	Polygons []string `yaml:"polygons" json:"-"`
 
 	rings []cap.Polygon
+	boxes []cap.Box // the rings'
 }
 
 // Pair is the area's geocode.
@@ -51,11 +51,12 @@ func (k *KnownArea) Contains(lat, lon float64) bool {
 	return false
 }
 
-// overlaps says whether the area shares a point with any of ps.
-func (k *KnownArea) overlaps(ps []cap.Polygon) bool {
-	for _, r := range k.rings {
-		for _, p := range ps {
-			if r.Overlaps(p) {
+// overlaps says whether the area shares a point with any of ps, whose
+// boxes are boxes.
+func (k *KnownArea) overlaps(ps []cap.Polygon, boxes []cap.Box) bool {
+	for i, r := range k.rings {
+		for j, p := range ps {
+			if k.boxes[i].Meets(boxes[j]) && r.Overlaps(p) {
 				return true
 			}
 		}
@@ -117,6 +118,7 @@ func ParseGazetteer(b []byte) (*Gazetteer, error) {
 			}
 			points += len(p)
 			a.rings = append(a.rings, p)
+			a.boxes = append(a.boxes, p.Box())
 		}
 		g.index[a.Pair()] = i
 	}
@@ -175,15 +177,28 @@ type reach struct {
 
 // reachOf works out where a reaches, and lists (by description) the
 // areas it cannot match: neither a polygon nor a circle, and no geocode
-// of a known area.
+// of a known area. Shapes repeated (as in each language's info) are
+// matched once.
 func (g *Gazetteer) reachOf(a *cap.Alert) (r reach, unmatched []string) {
 	r.touched = map[cap.Pair]struct{}{}
+	var shapes []cap.Polygon
+	var boxes []cap.Box
+	seen := map[string]bool{}
+	shape := func(key string, p func() cap.Polygon) {
+		if !seen[key] {
+			seen[key] = true
+			q := p()
+			shapes, boxes = append(shapes, q), append(boxes, q.Box())
+		}
+	}
 	for _, info := range a.Info {
 		for _, ar := range info.Areas {
 			r.areas = append(r.areas, ar)
-			shapes := slices.Clone(ar.Polygons)
+			for _, p := range ar.Polygons {
+				shape(fmt.Sprint(p), func() cap.Polygon { return p })
+			}
 			for _, c := range ar.Circles {
-				shapes = append(shapes, c.Polygon())
+				shape(fmt.Sprint(c), c.Polygon)
 			}
 			named := false
 			for _, p := range ar.Geocodes {
@@ -195,16 +210,15 @@ func (g *Gazetteer) reachOf(a *cap.Alert) (r reach, unmatched []string) {
 					r.touched[p] = struct{}{}
 				}
 			}
-			if len(shapes) == 0 && !named {
+			if len(ar.Polygons) == 0 && len(ar.Circles) == 0 && !named {
 				unmatched = append(unmatched, ar.Desc)
-				continue
 			}
-			for i := range g.Areas() {
-				k := &g.areas[i]
-				if _, seen := r.touched[k.Pair()]; !seen && k.overlaps(shapes) {
-					r.touched[k.Pair()] = struct{}{}
-				}
-			}
+		}
+	}
+	for i := range g.Areas() {
+		k := &g.areas[i]
+		if _, seen := r.touched[k.Pair()]; !seen && k.overlaps(shapes, boxes) {
+			r.touched[k.Pair()] = struct{}{}
 		}
 	}
 	return r, unmatched

@@ -2,6 +2,8 @@ package journeys
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -116,5 +118,50 @@ func TestReach(t *testing.T) {
 	r, unmatched := (*Gazetteer)(nil).reachOf(&cap.Alert{Info: []cap.Info{{Areas: []cap.Area{{Desc: "MO", Geocodes: []cap.Pair{mo}}}}}})
 	if len(unmatched) != 1 || r.holds(point(-34.9, -56.2)) {
 		t.Errorf("without a gazetteer a geocode is unmatched: %v", unmatched)
+	}
+}
+
+// BenchmarkReach: the worst alert the bounds allow against the largest
+// gazetteer — a comb of cap.MaxPoints points across the world, whose
+// edges' bounds meet every area's, and cap.MaxCircles circles — matched
+// against 20 areas of 10,000 points each (200,000, MaxAreaPoints).
+func BenchmarkReach(b *testing.B) {
+	var y strings.Builder
+	y.WriteString("areas:\n")
+	for i := range 20 {
+		lat, lon := -50+float64(i/5)*30, -140+float64(i%5)*65
+		fmt.Fprintf(&y, "  - value_name: bench\n    value: a%d\n    name: {es: A%d, en: A%d}\n    polygons:\n      - \"", i, i, i)
+		const n = 9999
+		for j := range n {
+			a := 2 * math.Pi * float64(j) / n
+			fmt.Fprintf(&y, "%.6f,%.6f ", lat+5*math.Sin(a), lon+5*math.Cos(a))
+		}
+		fmt.Fprintf(&y, "%.6f,%.6f\"\n", lat, lon+5)
+	}
+	g, err := ParseGazetteer([]byte(y.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The comb: teeth across 300° of longitude, between the areas' rows.
+	var comb cap.Polygon
+	teeth := cap.MaxPoints / 4
+	step := 170.0 / float64(teeth)
+	for i := range teeth {
+		lat := -85 + float64(i)*step
+		comb = append(comb, cap.Point{Lat: lat, Lon: -150}, cap.Point{Lat: lat, Lon: 150},
+			cap.Point{Lat: lat + step/2, Lon: 150}, cap.Point{Lat: lat + step/2, Lon: -149})
+	}
+	comb = append(comb, cap.Point{Lat: 89, Lon: -149}, cap.Point{Lat: 89, Lon: -151}, cap.Point{Lat: -85, Lon: -151})
+	comb = append(comb, comb[0])
+	ar := cap.Area{Desc: "bench", Polygons: []cap.Polygon{comb}}
+	for i := range cap.MaxCircles {
+		ar.Circles = append(ar.Circles, cap.Circle{Center: cap.Point{Lat: -80 + float64(i%160), Lon: -170 + float64(i%340)}, Radius: 50})
+	}
+	a := &cap.Alert{Info: []cap.Info{{Areas: []cap.Area{ar}}}}
+	for b.Loop() {
+		r, _ := g.reachOf(a)
+		if len(r.touched) == 0 {
+			b.Fatal("the comb reaches no area")
+		}
 	}
 }

@@ -189,6 +189,13 @@ func (r *reader) area(n *node) Area {
 	}
 	for _, c := range n.kids["circle"] {
 		circle, err := parseCircle(c.text)
+		if err == nil && !r.circles[c.text] {
+			if len(r.circles) == MaxCircles {
+				err = fmt.Errorf("the alert has more than %d circles", MaxCircles)
+			} else {
+				r.circles[c.text] = true
+			}
+		}
 		if err != nil {
 			r.fail(c.path, ErrValue, "%v", err)
 			continue

@@ -32,6 +32,10 @@ type Circle struct {
 	Radius float64
 }
 
+// MaxCircles bounds an alert's distinct circles: matching them against
+// known areas costs each a polygon (Circle.Polygon).
+const MaxCircles = 1000
+
 // MaxPoints bounds the points of an alert's polygons, all together, a
 // polygon repeated (as in each language's info) counted once: checking
 // that no two edges cross costs up to the square of a polygon's points
@@ -237,30 +241,65 @@ func intersect(a, b, c, d Point) bool {
 func ParsePolygon(s string) (Polygon, error) { return parsePolygon(s) }
 
 // Overlaps says whether two polygons share any point: an edge of one
-// meets an edge of the other, or one lies within the other.
+// meets an edge of the other, or one lies within the other. Edges are
+// swept by their western end, as in crossing, so that only edges whose
+// bounds overlap are tested.
 func (p Polygon) Overlaps(q Polygon) bool {
 	if len(p) < 4 || len(q) < 4 {
 		return false
-	}
-	if p.Contains(q[0].Lat, q[0].Lon) || q.Contains(p[0].Lat, p[0].Lon) {
-		return true
 	}
 	pb, qb := p.bounds(), q.bounds()
 	if pb.west > qb.east || qb.west > pb.east || pb.south > qb.north || qb.south > pb.north {
 		return false
 	}
-	for i := 0; i+1 < len(p); i++ {
-		a, b := p[i], p[i+1]
-		if max(a.Lon, b.Lon) < qb.west || min(a.Lon, b.Lon) > qb.east || max(a.Lat, b.Lat) < qb.south || min(a.Lat, b.Lat) > qb.north {
-			continue
+	if p.Contains(q[0].Lat, q[0].Lon) || q.Contains(p[0].Lat, p[0].Lon) {
+		return true
+	}
+	// Only the edges within the other's bounds can meet it; n is the
+	// polygon an edge belongs to.
+	var edges []edge
+	add := func(r Polygon, n int, b edge) {
+		for k := 0; k+1 < len(r); k++ {
+			a, c := r[k], r[k+1]
+			e := edge{a: a, b: c, n: n, west: min(a.Lon, c.Lon), east: max(a.Lon, c.Lon), south: min(a.Lat, c.Lat), north: max(a.Lat, c.Lat)}
+			if e.west <= b.east && e.east >= b.west && e.south <= b.north && e.north >= b.south {
+				edges = append(edges, e)
+			}
 		}
-		for j := 0; j+1 < len(q); j++ {
-			if intersect(a, b, q[j], q[j+1]) {
+	}
+	add(p, 0, qb)
+	add(q, 1, pb)
+	slices.SortFunc(edges, func(x, y edge) int { return cmp.Compare(x.west, y.west) })
+	for i := range edges {
+		e := &edges[i]
+		for j := i + 1; j < len(edges); j++ {
+			f := &edges[j]
+			if f.west > e.east {
+				break
+			}
+			if f.n == e.n || f.south > e.north || e.south > f.north {
+				continue
+			}
+			if intersect(e.a, e.b, f.a, f.b) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// Box is a bounding box in degrees.
+type Box struct{ South, West, North, East float64 }
+
+// Box is the polygon's bounding box.
+func (p Polygon) Box() Box {
+	b := p.bounds()
+	return Box{South: b.south, West: b.west, North: b.north, East: b.east}
+}
+
+// Meets says whether two boxes share any point.
+func (b Box) Meets(c Box) bool {
+	return b.West <= c.East && c.West <= b.East && b.South <= c.North && c.South <= b.North
 }
 
 // bounds is the polygon's bounding box.

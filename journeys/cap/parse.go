@@ -36,7 +36,7 @@ func Parse(b []byte) (*Alert, error) {
 	if len(b) > MaxSize {
 		return nil, &Error{Kind: ErrTooLarge, Why: fmt.Sprintf("%d bytes, more than %d", len(b), MaxSize)}
 	}
-	r := &reader{d: xml.NewDecoder(bytes.NewReader(b)), polygons: map[string]polygonRead{}}
+	r := &reader{d: xml.NewDecoder(bytes.NewReader(b)), polygons: map[string]polygonRead{}, circles: map[string]bool{}}
 	root := r.document()
 	if r.fatal != nil {
 		return nil, r.fatal
@@ -104,6 +104,7 @@ type reader struct {
 	// polygons are those read so far by their text, and points their
 	// points: a polygon repeated is read once.
 	polygons map[string]polygonRead
+	circles  map[string]bool // the distinct circles read, by their text
 	points   int
 }
 

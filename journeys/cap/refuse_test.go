@@ -188,6 +188,18 @@ func TestRefusalBounds(t *testing.T) {
 		_, err := cap.Parse(edit(t, flood, "<circle>39.1386,-0.6483 8</circle>", "<polygon>"+ring.String()+"</polygon>", 1))
 		check(t, err, "info[0].area[1].polygon[0]", cap.ErrValue)
 	})
+	t.Run("more circles than MaxCircles", func(t *testing.T) {
+		var circles strings.Builder
+		for i := range cap.MaxCircles + 1 {
+			fmt.Fprintf(&circles, "<circle>39.1386,-0.6483 %d</circle>", i+1)
+		}
+		_, err := cap.Parse(edit(t, flood, "<circle>39.1386,-0.6483 8</circle>", circles.String(), 1))
+		check(t, err, fmt.Sprintf("info[0].area[1].circle[%d]", cap.MaxCircles), cap.ErrValue)
+		// The same circle many times is one.
+		if _, err := cap.Parse(edit(t, flood, "<circle>39.1386,-0.6483 8</circle>", strings.Repeat("<circle>39.1386,-0.6483 8</circle>", cap.MaxCircles+5), 1)); err != nil {
+			t.Errorf("one circle repeated: %v", err)
+		}
+	})
 	t.Run("a polygon repeated is counted once", func(t *testing.T) {
 		var ring strings.Builder
 		n := cap.MaxPoints * 3 / 5
