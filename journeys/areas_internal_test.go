@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -164,4 +165,32 @@ func BenchmarkReach(b *testing.B) {
 			b.Fatal("the comb reaches no area")
 		}
 	}
+}
+
+// FuzzReach: whatever alert an agency posts that parses, working out
+// where it reaches among the known areas and whether points and areas are
+// in it neither panics nor hangs.
+func FuzzReach(f *testing.F) {
+	for _, name := range []string{"flood.xml", "flood-update.xml", "flood-cancel.xml"} {
+		b, err := os.ReadFile("cap/testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	g, err := ParseGazetteer([]byte(gazetteer))
+	if err != nil {
+		f.Fatal(err)
+	}
+	mo := cap.Pair{Name: "ISO3166-2", Value: "UY-MO"}
+	lat, lon := -34.9, -56.2
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := cap.Parse(b)
+		if err != nil {
+			return
+		}
+		r, _ := g.reachOf(a)
+		r.holds(Location{Lat: &lat, Lon: &lon})
+		r.holds(Location{Area: &mo})
+	})
 }
