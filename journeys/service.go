@@ -1,6 +1,7 @@
 package journeys
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -411,6 +412,10 @@ func setAll(v *rules.Values, attrs map[string]json.RawMessage) error {
 		}
 		raw := attrs[name]
 		bad := func() error { return fmt.Errorf("%w: attribute %q must be a %s", ErrInvalid, name, a.Kind) }
+		// A null decodes into any kind as its zero value: it is none.
+		if string(bytes.TrimSpace(raw)) == "null" {
+			return bad()
+		}
 		var err error
 		switch a.Kind {
 		case rules.String:
@@ -450,9 +455,13 @@ func setAll(v *rules.Values, attrs map[string]json.RawMessage) error {
 			}
 			err = v.SetTime(name, t)
 		case rules.StringList:
-			var x []string
-			if json.Unmarshal(raw, &x) != nil {
+			var ps []*string
+			if json.Unmarshal(raw, &ps) != nil || slices.Contains(ps, nil) {
 				return bad()
+			}
+			x := make([]string, len(ps))
+			for i, p := range ps {
+				x[i] = *p
 			}
 			err = v.SetStrings(name, x)
 		}

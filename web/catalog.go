@@ -56,6 +56,7 @@ var catalog = map[string][2]string{
 		"We sent no message with that code. It may be a scam: do not answer it, open its links or give any data or payment."},
 	"check.never":         {"Nuestros mensajes nunca llevan enlaces para iniciar sesión ni piden contraseñas, códigos o pagos.", "Our messages never carry links to log in, nor ask for passwords, codes or payments."},
 	"check.empty":         {"Escriba el código o pegue el mensaje", "Type the code or paste the message"},
+	"check.too_large":     {"El mensaje es demasiado largo para comprobarlo.", "The message is too long to check."},
 	"consent.title":       {"Autorizar acceso", "Authorize access"},
 	"consent.heading":     {"¿Compartir tus datos con %s?", "Share your data with %s?"},
 	"consent.purpose":     {"Para qué usará tus datos", "What it will use your data for"},

@@ -19,14 +19,15 @@ import (
 const DefaultBodyLimit = 64 << 10
 
 // Bind decodes the request's JSON body into v, strictly: the body must be
-// declared application/json (else 415), fit in the edge's body limit
-// (else 413), be valid UTF-8 and one JSON value with no duplicate keys,
-// no fields v does not have and nothing after it (else 400). Nothing is
+// declared application/json, as the documents say (else 415), fit in the
+// edge's body limit (else 413), be valid UTF-8 and one JSON value, not
+// null, with no duplicate keys, no fields v does not have and nothing
+// after it (else 400). Nothing is
 // decoded into v unless all of that holds.
 func Bind(c echo.Context, v any) error {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+	if err != nil || mt != "application/json" {
 		return &Error{Status: http.StatusUnsupportedMediaType, Slug: "unsupported-media-type", Title: "Unsupported media type",
 			Detail: "send the body as application/json"}
 	}
@@ -44,6 +45,10 @@ func Bind(c echo.Context, v any) error {
 	}
 	if err := checkJSON(body); err != nil {
 		return malformed(err.Error())
+	}
+	// null decodes into anything as nothing at all.
+	if string(bytes.TrimSpace(body)) == "null" {
+		return malformed("it is null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

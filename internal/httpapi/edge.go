@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,7 +85,8 @@ func Route(c echo.Context) string {
 
 // middleware gives every request an ID (the caller's X-Request-ID when it
 // is a safe one), security headers, a body limit for Bind, an access log
-// line without the query (it can carry codes and tokens) and metrics, and
+// line without the query (it can carry codes and tokens) and metrics,
+// answers a path with a NUL or bytes that are not UTF-8 with a 404, and
 // turns a panic into a 500 problem.
 func (ed *Edge) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
@@ -122,6 +125,12 @@ func (ed *Edge) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			ed.log.InfoContext(ctx, "request", "method", r.Method, "route", route, "status", status,
 				"duration_ms", float64(d.Microseconds())/1000)
 		}()
+		// No resource is named with a NUL or bytes that are not UTF-8;
+		// as a path parameter they would reach the database, which
+		// (PostgreSQL) answers them with an error rather than no row.
+		if p := r.URL.Path; strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p) {
+			return &Error{Status: http.StatusNotFound, Slug: "not-found", Title: "Not found", Detail: "there is nothing at this address"}
+		}
 		return next(c)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Namespace is the XML namespace of CAP 1.2.
@@ -35,6 +36,12 @@ const xmlSpace = " \t\r\n"
 func Parse(b []byte) (*Alert, error) {
 	if len(b) > MaxSize {
 		return nil, &Error{Kind: ErrTooLarge, Why: fmt.Sprintf("%d bytes, more than %d", len(b), MaxSize)}
+	}
+	// encoding/xml takes bytes that are not UTF-8 in text as they are; a
+	// CAP alert is UTF-8 (XML 1.0 §4.3.3), and what is stored, sealed and
+	// sent to wallets must be too.
+	if !utf8.Valid(b) {
+		return nil, &Error{Kind: ErrSyntax, Why: "the alert is not valid UTF-8"}
 	}
 	r := &reader{d: xml.NewDecoder(bytes.NewReader(b)), polygons: map[string]polygonRead{}, circles: map[string]bool{}}
 	root := r.document()

@@ -33,6 +33,7 @@ func TestRefusals(t *testing.T) {
 		{name: "a second root", old: "</alert>", new: "</alert><alert/>", kind: cap.ErrSyntax},
 		{name: "text after the alert", old: "</alert>", new: "</alert>x", kind: cap.ErrSyntax},
 		{name: "another encoding", old: `encoding="UTF-8"`, new: `encoding="ISO-8859-1"`, kind: cap.ErrSyntax},
+		{name: "bytes that are not UTF-8", old: "<contact>112</contact>", new: "<contact>1\xff\xfe2</contact>", kind: cap.ErrSyntax},
 		{name: "CAP 1.1", old: "cap:1.2", new: "cap:1.1", path: "alert", kind: cap.ErrNamespace},
 		{name: "no namespace", old: ` xmlns="urn:oasis:names:tc:emergency:cap:1.2"`, new: "", path: "alert", kind: cap.ErrNamespace},
 		{name: "a child in another namespace", old: "<source>", new: `<source xmlns="urn:x">`, path: "alert", kind: cap.ErrNamespace},

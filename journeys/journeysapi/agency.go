@@ -144,7 +144,7 @@ func (a *API) push(c httpapi.Context) error {
 func (a *API) alert(c httpapi.Context) error {
 	r := c.Request()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/cap+xml" && mt != "application/xml" && mt != "text/xml" {
+	if mt != "application/cap+xml" && mt != "application/xml" { // as openapi/journeys.yaml says
 		return httpapi.Problem(http.StatusUnsupportedMediaType, "Unsupported media type", "the body must be a CAP 1.2 alert (application/cap+xml or application/xml)")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, cap.MaxSize+1))

@@ -9,6 +9,7 @@ package journeysapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,6 +154,19 @@ type pageData struct {
 	Verdict       *pageVerdict
 }
 
+// formTooLarge reads the form of r, and reports whether it was cut short
+// by the body's limit.
+func formTooLarge(r *http.Request) bool {
+	err := r.ParseForm() // a multipart body is left for the next
+	if err == nil {
+		if err = r.ParseMultipartForm(2 * journeys.MaxMessage); errors.Is(err, http.ErrNotMultipart) {
+			err = nil
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
+}
+
 // page serves GET /check (the form) and POST /check (the form's answer).
 func (a *API) page(w http.ResponseWriter, r *http.Request) {
 	lang := web.Negotiate(r)
@@ -166,6 +180,10 @@ func (a *API) page(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(a.limit.Refill().Seconds())+1))
 			status = http.StatusTooManyRequests
 			errs = append(errs, web.FieldError{Message: web.T(lang, "problem.rate-limited.detail")})
+		case formTooLarge(r):
+			// Not the form's token missing: the form was cut short.
+			status = http.StatusRequestEntityTooLarge
+			errs = append(errs, web.FieldError{For: "message", Message: web.T(lang, "check.too_large")})
 		case a.csrf.Check(r) != nil:
 			status = http.StatusForbidden
 			errs = append(errs, web.FieldError{Message: web.T(lang, "problem.csrf.detail")})

@@ -33,9 +33,12 @@ type deadLetter struct {
 // deadLetters lists a page of the caller's dead letters, the latest first.
 func (a *API) deadLetters(c httpapi.Context) error {
 	q := c.QueryParams()
+	if len(q["limit"]) > 1 || len(q["cursor"]) > 1 {
+		return httpapi.BadRequest("limit and cursor are given once")
+	}
 	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > 500 {
 			return httpapi.BadRequest("limit is a number from 1 to 500")
 		}
@@ -75,10 +78,22 @@ func readCursor(s string) (delivery.Cursor, error) {
 	}
 	micros, id, ok := strings.Cut(string(b), ".")
 	n, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || id == "" {
+	if !ok || err != nil || !printable(id) {
 		return delivery.Cursor{}, bad
 	}
 	return delivery.Cursor{Done: time.UnixMicro(n).UTC(), ID: id}, nil
+}
+
+// printable reports whether s is a non-empty run of printable ASCII, as
+// the outbox's ids are: a NUL or bytes that are not UTF-8 would reach the
+// database (PostgreSQL refuses them with an error, not a row).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // requeue sends a dead letter again.

@@ -167,11 +167,16 @@ func (c *Checker) checkStream(dr docRouter, route *routers.Route, in *openapi3fi
 	}
 }
 
-// find returns the document route r matches, if any.
+// find returns the document route r matches, if any. The router takes
+// "/journeys/" for "/journeys"; the server does not (a trailing slash is
+// another address, which no document describes).
 func (c *Checker) find(r *http.Request) (docRouter, *routers.Route, map[string]string) {
 	for _, dr := range c.routers {
 		route, params, err := dr.r.FindRoute(r)
 		if err == nil {
+			if strings.HasSuffix(r.URL.Path, "/") && !strings.HasSuffix(route.Path, "/") && !strings.HasSuffix(route.Path, "}") {
+				continue
+			}
 			return dr, route, params
 		}
 	}

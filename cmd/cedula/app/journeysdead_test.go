@@ -12,12 +12,8 @@ import (
 
 	"github.com/cedula/cedula/audit"
 	"github.com/cedula/cedula/consent"
-	"github.com/cedula/cedula/internal/config"
-	"github.com/cedula/cedula/internal/jose"
-	"github.com/cedula/cedula/internal/keys"
 	"github.com/cedula/cedula/internal/scopes"
 	"github.com/cedula/cedula/journeys/delivery"
-	"github.com/cedula/cedula/mobile-api/mobileclient"
 )
 
 // TestDeadLettersAndWithdrawal: an email the relay refuses for good is a
@@ -38,27 +34,9 @@ func TestDeadLettersAndWithdrawal(t *testing.T) {
 		}
 		return nil
 	}
-	s, u := startServer(t, func(c *config.Config) { c.MailRelay, c.MailFrom = box.addr, "avisos@cedula.example" })
-	e := &env{t: t, s: s, url: u}
-	e.key, _ = jose.NewClientKey(keys.ES256)
+	e, tok := mailedJourney(t, box, nil)
 	ctx := context.Background()
-	tok := e.outreach()
-	if res, out := e.do(http.MethodPut, "/journeys/child-benefit", tok, strings.Replace(outreachJourney, `"ask":true`, `"ask":false`, 1)); res.StatusCode != 200 {
-		t.Fatalf("define: %d %v", res.StatusCode, out)
-	}
-	byEmail := func(name, email string) string {
-		t.Helper()
-		id, api := e.walletCitizen(name)
-		if _, err := e.s.Consent.Give(ctx, consent.Request{Subject: id, Purpose: outreachPurpose, Method: consent.MethodMobile}); err != nil {
-			t.Fatal(err)
-		}
-		if p, err := api.SetPreferencesWithResponse(ctx, nil, mobileclient.SetPreferencesJSONRequestBody{Channels: []string{"email"}, Lang: "es",
-			Zone: "America/Montevideo", Email: &email}); err != nil || p.JSON200 == nil {
-			t.Fatalf("set preferences: %v", err)
-		}
-		return id
-	}
-	ana := byEmail("Ana", "ana@example.org")
+	ana := e.byEmail("Ana", "ana@example.org")
 	mu.Lock()
 	answer["ana@example.org"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
 	mu.Unlock()
@@ -141,7 +119,7 @@ func TestDeadLettersAndWithdrawal(t *testing.T) {
 
 	// Beto's relay is busy (451): the message waits for a retry; he
 	// withdraws meanwhile; at its turn the ledger says no — never sent.
-	beto := byEmail("Beto", "beto@example.org")
+	beto := e.byEmail("Beto", "beto@example.org")
 	mu.Lock()
 	answer["beto@example.org"] = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	mu.Unlock()

@@ -21,6 +21,49 @@ import (
 	"github.com/cedula/cedula/mobile-api/mobileclient"
 )
 
+// mailedJourney starts a server whose mail relay is box (cfg changed by
+// mutate, when given), with the outreach agency's journey defined (its
+// message asks nothing), and returns it with the agency's token.
+func mailedJourney(t *testing.T, box *mailbox, mutate func(*config.Config)) (*env, string) {
+	t.Helper()
+	s, u := startServer(t, func(c *config.Config) {
+		c.MailRelay, c.MailFrom = box.addr, "avisos@cedula.example"
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	e := &env{t: t, s: s, url: u}
+	e.key, _ = jose.NewClientKey(keys.ES256)
+	tok := e.outreach()
+	if res, out := e.do(http.MethodPut, "/journeys/child-benefit", tok, strings.Replace(outreachJourney, `"ask":true`, `"ask":false`, 1)); res.StatusCode != 200 {
+		t.Fatalf("define: %d %v", res.StatusCode, out)
+	}
+	return e, tok
+}
+
+// outreachCitizen is a new citizen logged in to the wallet app who
+// consented to the outreach there, with the app's client.
+func (e *env) outreachCitizen(name string) (string, *mobileclient.ClientWithResponses) {
+	e.t.Helper()
+	id, api := e.walletCitizen(name)
+	if _, err := e.s.Consent.Give(context.Background(), consent.Request{Subject: id, Purpose: outreachPurpose, Method: consent.MethodMobile}); err != nil {
+		e.t.Fatal(err)
+	}
+	return id, api
+}
+
+// byEmail is a new outreach citizen whose app asks to be reached by email
+// at email, in Spanish.
+func (e *env) byEmail(name, email string) string {
+	e.t.Helper()
+	id, api := e.outreachCitizen(name)
+	if p, err := api.SetPreferencesWithResponse(context.Background(), nil, mobileclient.SetPreferencesJSONRequestBody{Channels: []string{"email"}, Lang: "es",
+		Zone: "America/Montevideo", Email: &email}); err != nil || p.JSON200 == nil {
+		e.t.Fatalf("set preferences: %v", err)
+	}
+	return id
+}
+
 // mailbox is a real SMTP server (go-smtp) on loopback that keeps what it
 // receives.
 type mailbox struct {
@@ -103,18 +146,9 @@ func (s *mailboxSession) Logout() error { return nil }
 // inbox as well; preferences the app sends wrong are refused.
 func TestJourneyByEmail(t *testing.T) {
 	box := startMailbox(t)
-	s, u := startServer(t, func(c *config.Config) { c.MailRelay, c.MailFrom = box.addr, "avisos@cedula.example" })
-	e := &env{t: t, s: s, url: u}
-	e.key, _ = jose.NewClientKey(keys.ES256)
+	e, tok := mailedJourney(t, box, nil)
 	ctx := context.Background()
-	tok := e.outreach()
-	if res, out := e.do(http.MethodPut, "/journeys/child-benefit", tok, strings.Replace(outreachJourney, `"ask":true`, `"ask":false`, 1)); res.StatusCode != 200 {
-		t.Fatalf("define: %d %v", res.StatusCode, out)
-	}
-	ana, api := e.walletCitizen("Ana")
-	if _, err := e.s.Consent.Give(ctx, consent.Request{Subject: ana, Purpose: outreachPurpose, Method: consent.MethodMobile}); err != nil {
-		t.Fatal(err)
-	}
+	ana, api := e.outreachCitizen("Ana")
 	email := "ana@example.org"
 	p, err := api.SetPreferencesWithResponse(ctx, nil, mobileclient.SetPreferencesJSONRequestBody{Channels: []string{"email"}, Lang: "en",
 		Zone: "America/Montevideo", Email: &email})
