@@ -115,7 +115,8 @@ func (s *Service) post(ctx context.Context, citizenID string, n Notice, channels
 	if err != nil {
 		return err
 	}
-	r := delivery.Request{Key: n.Dedupe, CitizenID: citizenID, Message: delivery.Message{Lang: n.Lang, Subject: n.Subject, Body: n.Body, Meta: meta},
+	r := delivery.Request{Key: n.Dedupe, CitizenID: citizenID, Message: delivery.Message{Lang: n.Lang, Subject: n.Subject, Body: n.Body, Meta: meta,
+		Why: whyText(n.Lang, pd, n.Sender.Name, n.Why.Alert != "")},
 		Urgent: urgent, Agency: agency, Purpose: pd.DPV, LegalBasis: string(pd.LegalBasis), PurposeID: pd.ID, Categories: categories}
 	for _, c := range channels {
 		r.Channels = append(r.Channels, delivery.Channel(c))

@@ -80,6 +80,18 @@ type Message struct {
 	// sender, why the citizen got it), opaque here; other channels ignore
 	// it. It is sealed with the rest.
 	Meta []byte `json:"meta,omitempty"`
+	// Why says, for the channels outside the wallet, why the citizen got
+	// the message and how to stop it; it follows the body (and so the
+	// verification footer, which a check reads up to).
+	Why string `json:"why,omitempty"`
+}
+
+// Text is what email, SMS and push carry: the body, then why.
+func (m Message) Text() string {
+	if m.Why == "" {
+		return m.Body
+	}
+	return m.Body + "\n\n" + m.Why
 }
 
 // LogValue implements slog.LogValuer: a message is personal data.

@@ -73,7 +73,7 @@ func (g *Gateway) Send(ctx context.Context, o Outgoing) error {
 	if o.To == "" {
 		return Permanent("no address", nil)
 	}
-	body := gatewayBody{To: o.To, Text: o.Message.Body}
+	body := gatewayBody{To: o.To, Text: o.Message.Text()}
 	if o.Channel == Push {
 		body.Title = oneLine(o.Message.Subject)
 	}

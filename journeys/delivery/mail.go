@@ -179,7 +179,7 @@ func (m *Mail) compose(o Outgoing, to *mail.Address) ([]byte, error) {
 	h("Auto-Submitted", "auto-generated") // RFC 3834: no auto-replies
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	if _, err := qp.Write([]byte(o.Message.Body)); err != nil {
+	if _, err := qp.Write([]byte(o.Message.Text())); err != nil {
 		return nil, err
 	}
 	if err := qp.Close(); err != nil {

@@ -20,6 +20,7 @@ const (
 	MaxSubject = 256
 	MaxBody    = 32 << 10
 	MaxMeta    = 16 << 10
+	MaxWhy     = 1 << 10
 )
 
 // Config is what a Service is built from.
@@ -181,8 +182,8 @@ func (r Request) validate() error {
 	if strings.TrimSpace(m.Body) == "" || len(m.Body) > MaxBody {
 		bad("the body is empty or longer than %d bytes", MaxBody)
 	}
-	if len(m.Subject) > MaxSubject || len(m.Meta) > MaxMeta {
-		bad("the subject is longer than %d bytes or the meta than %d", MaxSubject, MaxMeta)
+	if len(m.Subject) > MaxSubject || len(m.Meta) > MaxMeta || len(m.Why) > MaxWhy {
+		bad("the subject is longer than %d bytes, the meta than %d or why than %d", MaxSubject, MaxMeta, MaxWhy)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))

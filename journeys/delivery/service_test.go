@@ -158,7 +158,8 @@ func (e *env) received(ch delivery.Channel, id string) int {
 	return e.hook.count(id)
 }
 
-// TestContent: what each receiver gets is the message as given, with the
+// TestContent: what each receiver gets is the message as given — outside
+// the wallet followed by why, in the wallet with its meta — with the
 // delivery's ID as its idempotency key.
 func TestContent(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -172,6 +173,7 @@ func TestContent(t *testing.T) {
 		}
 		m := message()
 		m.Meta = []byte(`{"sender":{"agency":"dnic"}}`)
+		m.Why = "Recibe este mensaje por «Renovación de documentos», de DNIC."
 		r := request("content", "ana", delivery.Email, delivery.SMS, delivery.Push, delivery.Inbox)
 		r.Message = m
 		ids, err := e.svc.Enqueue(ctx, r)
@@ -188,17 +190,17 @@ func TestContent(t *testing.T) {
 		}
 		checks := []struct{ what, got, want string }{
 			{"email Subject", subjectOf(em), m.Subject},
-			{"email body", strings.ReplaceAll(body, "\r\n", "\n"), text + "\n"},
+			{"email body", strings.ReplaceAll(body, "\r\n", "\n"), text + "\n\n" + m.Why + "\n"},
 			{"email To", em.Header.Get("To"), "<ana@example.org>"},
 			{"email Content-Type", em.Header.Get("Content-Type"), "text/plain; charset=utf-8"},
 			{"email Content-Transfer-Encoding", em.Header.Get("Content-Transfer-Encoding"), "quoted-printable"},
 			{"sms path", e.hook.bodies[ids[1]]["path"], "/sms"},
 			{"sms to", e.hook.bodies[ids[1]]["to"], "+59899123456"},
-			{"sms text", e.hook.bodies[ids[1]]["text"], text},
+			{"sms text", e.hook.bodies[ids[1]]["text"], text + "\n\n" + m.Why},
 			{"sms title", e.hook.bodies[ids[1]]["title"], ""},
 			{"push to", e.hook.bodies[ids[2]]["to"], "tok-1"},
 			{"push title", e.hook.bodies[ids[2]]["title"], m.Subject},
-			{"push text", e.hook.bodies[ids[2]]["text"], text},
+			{"push text", e.hook.bodies[ids[2]]["text"], text + "\n\n" + m.Why},
 			{"inbox body", e.inbox.last[ids[3]].Body, text},
 			{"inbox meta", string(e.inbox.last[ids[3]].Meta), string(m.Meta)},
 		}

@@ -142,8 +142,9 @@ func (s *mailboxSession) Logout() error { return nil }
 
 // TestJourneyByEmail: the citizen tells their app to be reached by
 // email; the agency's journey message goes out through the outbox to a
-// real SMTP server, sealed (its code checks at /check), and not to the
-// inbox as well; preferences the app sends wrong are refused.
+// real SMTP server, sealed (its code checks at /check), saying after it
+// why she got it and how to stop it, and not to the inbox as well;
+// preferences the app sends wrong are refused.
 func TestJourneyByEmail(t *testing.T) {
 	box := startMailbox(t)
 	e, tok := mailedJourney(t, box, nil)
@@ -175,6 +176,13 @@ func TestJourneyByEmail(t *testing.T) {
 	ms := box.mails()
 	if len(ms) != 1 || ms[0].to != email || !strings.Contains(ms[0].body, "Hello Ana: with 3 children") || ms[0].id == "" {
 		t.Fatalf("mails: %+v", ms)
+	}
+	// After the sealed text and its footer, why she got it and how to
+	// stop it (the wallet's "why" does not travel by email); the check
+	// reads the message up to the footer, so the whole email checks.
+	if !strings.Contains(ms[0].body, "You get this message because you agreed to “Telling you about the child benefit”") ||
+		!strings.Contains(ms[0].body, "withdraw that consent") || strings.Index(ms[0].body, "You get this") < strings.Index(ms[0].body, "Verification code:") {
+		t.Errorf("the email does not say why after its footer: %q", ms[0].body)
 	}
 	if v, err := e.s.Seals.Check(ctx, "", ms[0].body); err != nil || !v.Genuine || v.TextMatches == nil || !*v.TextMatches {
 		t.Errorf("the email does not check as genuine: %+v %v", v, err)
