@@ -140,9 +140,16 @@ type AlertStore interface {
 // (mode ModeTargeted, under the agency's purpose) is delivered at once to
 // the citizens inside it, and it returns how many it reached.
 func (s *Service) Ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (Ingested, error) {
-	n, reached, err := s.ingest(ctx, agency, xml, mode, purpose)
+	a, err := cap.Parse(xml)
+	if err != nil {
+		return Ingested{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if mode == "" {
+		mode = ModeBroadcast
+	}
+	n, reached, err := s.ingest(ctx, agency, a, mode, purpose)
 	if errors.Is(err, errAgain) {
-		return s.again(ctx, agency, xml, mode, purpose)
+		return s.again(ctx, agency, a, mode, purpose)
 	}
 	return Ingested{Notice: n, Reached: reached}, err
 }
@@ -155,14 +162,7 @@ var errAgain = errors.New("journeys: the alert is stored already")
 // targeted one still in force goes on to whom it did not reach (the
 // dedupe keys of its deliveries keep those it reached from a second
 // copy); anything else under its key is ErrAlertExists.
-func (s *Service) again(ctx context.Context, agency string, xml []byte, mode, purpose string) (Ingested, error) {
-	a, err := cap.Parse(xml)
-	if err != nil {
-		return Ingested{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if mode == "" {
-		mode = ModeBroadcast
-	}
+func (s *Service) again(ctx context.Context, agency string, a *cap.Alert, mode, purpose string) (Ingested, error) {
 	old, err := s.cfg.Store.Alert(ctx, a.Ref().String())
 	if err != nil {
 		return Ingested{}, err
@@ -185,28 +185,24 @@ func (s *Service) again(ctx context.Context, agency string, xml []byte, mode, pu
 		if err != nil {
 			return out, err
 		}
-		out.Reached, err = s.target(ctx, a, stored, pd)
+		where, _ := s.cfg.Areas.reachOf(a)
+		out.Reached, err = s.target(ctx, where, stored, pd)
 		return out, err
 	}
 	return out, nil
 }
 
-func (s *Service) ingest(ctx context.Context, agency string, xml []byte, mode, purpose string) (AlertNotice, int, error) {
+func (s *Service) ingest(ctx context.Context, agency string, a *cap.Alert, mode, purpose string) (AlertNotice, int, error) {
 	now := s.cfg.Now().UTC()
-	a, err := cap.Parse(xml)
-	if err != nil {
-		return AlertNotice{}, 0, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
 	if a.Expired(now) {
 		return AlertNotice{}, 0, fmt.Errorf("%w on arrival", ErrExpired)
-	}
-	if mode == "" {
-		mode = ModeBroadcast
 	}
 	if mode != ModeBroadcast && mode != ModeTargeted {
 		return AlertNotice{}, 0, fmt.Errorf("%w: mode is broadcast or targeted", ErrInvalid)
 	}
 	var pd consent.Purpose
+	var where reach
+	var err error
 	if mode == ModeTargeted {
 		if pd, err = s.cfg.Ledger.Purpose(ctx, purpose); errors.Is(err, consent.ErrNotFound) || err == nil && pd.Controller != agency {
 			return AlertNotice{}, 0, fmt.Errorf("%w: a targeted alert needs one of the agency's purposes", ErrInvalid)
@@ -216,7 +212,8 @@ func (s *Service) ingest(ctx context.Context, agency string, xml []byte, mode, p
 		if !pd.Covers([]string{LocationCategory}) {
 			return AlertNotice{}, 0, fmt.Errorf("%w: purpose %q does not cover the %s category", ErrInvalid, purpose, LocationCategory)
 		}
-		if _, unmatched := s.cfg.Areas.reachOf(a); len(unmatched) > 0 && a.MsgType != cap.MsgCancel {
+		var unmatched []string
+		if where, unmatched = s.cfg.Areas.reachOf(a); len(unmatched) > 0 && a.MsgType != cap.MsgCancel {
 			return AlertNotice{}, 0, fmt.Errorf("%w: a targeted alert is matched on the server, and area %.120q has neither a polygon nor a circle, nor a geocode of an area Cedula knows",
 				ErrInvalid, unmatched[0])
 		}
@@ -274,7 +271,7 @@ func (s *Service) ingest(ctx context.Context, agency string, xml []byte, mode, p
 	}
 	reached := 0
 	if mode == ModeTargeted {
-		if reached, err = s.target(ctx, a, n, pd); err != nil {
+		if reached, err = s.target(ctx, where, n, pd); err != nil {
 			return n, reached, err
 		}
 	}
@@ -321,10 +318,9 @@ func (s *Service) ShareLocation(ctx context.Context, citizenID string, l *Locati
 
 // target delivers a targeted alert to the citizens inside its areas whose
 // location the ledger lets the purpose use.
-func (s *Service) target(ctx context.Context, a *cap.Alert, n AlertNotice, pd consent.Purpose) (int, error) {
+func (s *Service) target(ctx context.Context, where reach, n AlertNotice, pd consent.Purpose) (int, error) {
 	reached := 0
 	now := s.cfg.Now().UTC()
-	where, _ := s.cfg.Areas.reachOf(a)
 	// Each language's text is sealed as it is sent, so that the wallet
 	// checks exactly what the citizen reads.
 	texts := map[string]Sealed{}

@@ -145,12 +145,11 @@ func (a citizenAttributes) Load(ctx context.Context, citizenID string, v *rules.
 type journeyInbox struct{ s *Server }
 
 func (b journeyInbox) Post(ctx context.Context, citizenID string, n journeys.Notice) (string, error) {
-	w := n.Why
+	// The rooms keep their own types, field for field the same.
+	sender, why := inbox.Sender(n.Sender), inbox.Why(n.Why)
 	m, _, err := b.s.Inbox.Post(ctx, citizenID, inbox.Note{Kind: inbox.JourneyMessage,
-		Title: map[string]string{n.Lang: n.Subject}, Body: map[string]string{n.Lang: n.Body}, Purpose: w.Purpose,
-		Sender: &inbox.Sender{Agency: n.Sender.Agency, Name: n.Sender.Name, Code: n.Sender.Code, Seal: n.Sender.Seal},
-		Why:    &inbox.Why{Journey: w.Journey, Alert: w.Alert, Purpose: w.Purpose, LegalBasis: w.LegalBasis, ConsentRecord: w.ConsentRecord, Rule: w.Rule},
-		Ask:    n.Ask, Ref: n.Ref, Dedupe: n.Dedupe})
+		Title: map[string]string{n.Lang: n.Subject}, Body: map[string]string{n.Lang: n.Body}, Purpose: why.Purpose,
+		Sender: &sender, Why: &why, Ask: n.Ask, Ref: n.Ref, Dedupe: n.Dedupe})
 	return m.ID, err
 }
 
