@@ -8,6 +8,7 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -184,15 +185,25 @@ func DownloadTo(ctx context.Context, dir string) error {
 	return nil
 }
 
-// WaitFile waits up to timeout for a download to finish at path (Chromium
-// writes it under another name and renames it when it is complete) and
-// returns its content.
+// WaitFile waits up to timeout for a download to finish at path and
+// returns its content, which must not be empty. Chromium may write it
+// under another name (.crdownload) and rename it, or create it empty and
+// write it in place: it is done when no partial download is left and two
+// polls read the same, non-empty content.
 func WaitFile(path string, timeout time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
+	var last []byte
 	for {
+		// Chromium may create the file before it writes it: a download
+		// is done when the file holds something, the same two polls
+		// running, and no partial download is left beside it.
 		b, err := os.ReadFile(path)
-		if err == nil {
+		partial, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.crdownload"))
+		if err == nil && len(b) > 0 && len(partial) == 0 && last != nil && bytes.Equal(b, last) {
 			return b, nil
+		}
+		if err == nil {
+			last = b
 		}
 		if time.Now().After(deadline) {
 			names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
